@@ -1,0 +1,46 @@
+# Two set-up commands: `make demo` and `make test`. Both create .venv and install the project.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export TQDM_DISABLE := 1
+export MPLBACKEND := Agg
+
+.PHONY: demo test bench lint render libreoffice clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# Headless LibreOffice is the second spreadsheet engine the workbook tests use.
+# Installed from Debian's packages when missing (CI runs as root); without root the
+# tests that need it are skipped with a reason.
+libreoffice:
+	@if command -v soffice >/dev/null 2>&1 && command -v pdftoppm >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing headless LibreOffice and poppler (Debian packages)..."; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends libreoffice-calc-nogui poppler-utils >/dev/null; \
+	else echo "note: LibreOffice not installed and no root: LibreOffice tests will be skipped"; fi
+
+demo: $(STAMP)
+	$(BIN)/leverage demo --out out
+
+test: $(STAMP) libreoffice
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+# PNG pictures of every template sheet, for a person to look at.
+render: $(STAMP) libreoffice
+	$(BIN)/leverage templates render --out out/render
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .ruff_cache

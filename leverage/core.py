@@ -1,0 +1,668 @@
+"""The formula catalogue of ``shared/SPEC.md``, one implementation per formula.
+
+Every function takes scalars or numpy arrays (any mix, broadcast together) and returns a
+``float`` for scalars or an ``ndarray`` for arrays. Each has a ``.rows(...)`` twin that
+never raises for a bad row: it returns :class:`~leverage.RowResults` with ``nan`` and a
+message for that row.
+
+Conventions (SPEC.md):
+
+* ``side``: ``long``/``short`` (also ``buy``/``sell``, ``1``/``-1``); ``s = +1`` long, ``−1`` short.
+* ``contract``: ``linear`` (USDⓈ-margined, money in the quote currency, ``qty`` in base
+  units) or ``inverse`` (coin-margined, money in the base coin, ``qty`` in USD of contracts).
+* Rates are fractions: ``mmr=0.005`` is 0.5 %.
+* ``nan`` in a result means "there is none" (e.g. no liquidation price exists); an Excel
+  cell shows it blank.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ._args import Contract, Fail, Flag, Number, Side, Static, fmt, formula
+from .errors import InputError
+from .tiers import TierTable, resolve_tiers, solve_notional
+
+EXCHANGES = ("binance", "bybit", "okx")
+DEFAULT_MMR = 0.005
+
+
+def _exchange(argname: str, value: Any) -> str:
+    name = str(value).strip().lower() if isinstance(value, str) else value
+    if name not in EXCHANGES:
+        raise InputError(f"{argname} must be one of {', '.join(EXCHANGES)}, got {fmt(value)}")
+    return name
+
+
+# Argument kinds, named once so every function reads its rules the same way.
+SIDE = Side()
+QTY = Number(">0")
+PRICE = Number(">0")
+MARGIN = Number(">=0")
+NOTIONAL = Number(">=0")
+PNL = Number("any", default=0.0)
+MMR = Number("[0,1)", default=DEFAULT_MMR)
+MAINT_AMOUNT = Number(">=0", default=0.0)
+CONTRACT = Contract(default="linear")
+TIERS = Static(resolve_tiers)
+EXCHANGE = Static(_exchange, default="binance")
+FEE = Number("[0,1)", default=0.0)
+
+
+def _by_contract(
+    inverse: np.ndarray, linear_fn: Callable[[], Any], inverse_fn: Callable[[], Any]
+) -> Any:
+    """Evaluate only the branch(es) the rows need: most columns are all-linear."""
+    is_inv = inverse > 0
+    if not is_inv.any():
+        return linear_fn()
+    if is_inv.all():
+        return inverse_fn()
+    return np.where(is_inv, inverse_fn(), linear_fn())
+
+
+def _linear_only(fail: Fail, contract: np.ndarray, exchange: str) -> None:
+    fail(
+        contract > 0,
+        f"contract must be linear for exchange={exchange!r} (its published formula is for "
+        "USDT-margined isolated positions), got 'inverse'",
+        kind="input",
+    )
+
+
+# ----------------------------------------------------------------------- basics
+@formula(qty=QTY, price=PRICE, contract=CONTRACT)
+def notional(qty: Any, price: Any, contract: Any = "linear", *, fail: Fail) -> Any:
+    """Position value in margin currency.
+
+    Linear: ``qty × price`` (quote currency). Inverse: ``qty / price`` (coin; ``qty`` is the
+    USD value of the contracts).
+
+    >>> notional(2, 50_000)
+    100000.0
+    >>> notional(10_000, 50_000, "inverse")   # 10,000 USD of contracts = 0.2 BTC
+    0.2
+    """
+    return _by_contract(contract, lambda: qty * price, lambda: qty / price)
+
+
+@formula(side=SIDE, qty=QTY, entry_price=PRICE, mark_price=PRICE, contract=CONTRACT)
+def unrealized_pnl(
+    side: Any, qty: Any, entry_price: Any, mark_price: Any, contract: Any = "linear", *, fail: Fail
+) -> Any:
+    """Unrealized profit (+) or loss (−) in margin currency.
+
+    Linear: ``s × qty × (mark − entry)``. Inverse: ``s × qty × (1/entry − 1/mark)`` (coin).
+
+    >>> unrealized_pnl("long", 2, 50_000, 49_000)     # 2 × (49,000 − 50,000)
+    -2000.0
+    >>> round(unrealized_pnl("short", 10_000, 50_000, 40_000, "inverse"), 12)  # BTC
+    0.05
+    """
+    return _by_contract(
+        contract,
+        lambda: side * qty * (mark_price - entry_price),
+        lambda: side * qty * (1.0 / entry_price - 1.0 / mark_price),
+    )
+
+
+@formula(notional=NOTIONAL, margin=MARGIN, unrealized_pnl=PNL)
+def effective_leverage(notional: Any, margin: Any, unrealized_pnl: Any = 0.0, *, fail: Fail) -> Any:
+    """Effective leverage ``L = notional / (margin + unrealized_pnl)``.
+
+    With ``unrealized_pnl=0`` this is the margin-based leverage (what the exchange shows as
+    the position's leverage after margin was added or removed); passing the open PnL gives the
+    equity-based leverage, the one that tells how close the position is to liquidation.
+    A position whose equity is ≤ 0 is bankrupt and has no leverage: that row is an error.
+
+    SPEC example: notional 100,000 on 10,000 margin → 10; with 3,000 added (13,000) →
+    7.69 margin-based, and with a 1,000 open loss → 100,000 / 12,000 = 8.33 equity-based.
+
+    >>> effective_leverage(100_000, 10_000)
+    10.0
+    >>> round(effective_leverage(100_000, 13_000, -1_000), 2)
+    8.33
+    """
+    equity = margin + unrealized_pnl
+    fail(
+        equity <= 0,
+        "margin + unrealized_pnl must be > 0, got {equity} (the position is bankrupt)",
+        equity=equity,
+    )
+    return notional / equity
+
+
+@formula(notional=NOTIONAL, mmr=MMR, maint_amount=MAINT_AMOUNT, tiers=TIERS)
+def maint_margin(
+    notional: Any,
+    mmr: Any = DEFAULT_MMR,
+    maint_amount: Any = 0.0,
+    tiers: Any = None,
+    *,
+    fail: Fail,
+) -> Any:
+    """Maintenance margin ``MM = notional × mmr − maint_amount`` (margin currency).
+
+    With ``tiers``, ``mmr`` and ``maint_amount`` are taken from the tier whose band holds
+    ``notional`` (and the given ones are ignored).
+
+    >>> maint_margin(100_000, 0.005)
+    500.0
+    >>> maint_margin(100_000, tiers=[[0, 50_000, 0.004, 125], [50_000, 1e6, 0.005, 100]])
+    450.0
+    """
+    if tiers is not None:
+        mmr, maint_amount, _ = tiers.lookup(notional)
+    return notional * mmr - maint_amount
+
+
+class TierRow(NamedTuple):
+    """The tier that applies to a notional."""
+
+    mmr: Any
+    maint_amount: Any
+    max_leverage: Any
+
+
+def tier(tiers: Any, notional: Any) -> TierRow:
+    """The tier row ``(mmr, maint_amount, max_leverage)`` that applies to ``notional``.
+
+    ``tiers`` is a :class:`TierTable`, a shipped table name such as ``"binance:BTCUSDT"``, or
+    spreadsheet rows. A notional on a band's lower bound belongs to that band. Floats for a
+    scalar notional, arrays for an array.
+
+    >>> tier([[0, 50_000, 0.004, 125], [50_000, 1e6, 0.005, 100]], 50_000)
+    TierRow(mmr=0.005, maint_amount=50.0, max_leverage=100.0)
+    """
+    table = resolve_tiers("tiers", tiers)
+    if table is None:
+        raise InputError("tiers is required")
+    arr, err = NOTIONAL.parse("notional", notional)
+    if err is not None:
+        from ._args import RowResults
+
+        RowResults(arr, np.asarray(err)).raise_first()
+    mmr, amount, lev = table.lookup(arr)
+    if arr.ndim == 0:
+        return TierRow(float(mmr), float(amount), float(lev))
+    return TierRow(mmr, amount, lev)
+
+
+def tier_rows(tiers: Any, notional: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Row-wise :func:`tier`: ``(mmr, maint_amount, max_leverage)`` stacked as ``(..., 3)``
+    plus per-row errors (``None`` when every row is good)."""
+    table = resolve_tiers("tiers", tiers)
+    if table is None:
+        raise InputError("tiers is required")
+    arr, err = NOTIONAL.parse("notional", notional)
+    safe = np.where(np.isfinite(arr), arr, 0.0)
+    mmr, amount, lev = table.lookup(safe)
+    out = np.stack([mmr, amount, lev], axis=-1).astype(float)
+    if err is not None:
+        out[np.not_equal(err, None)] = np.nan
+    return out, err  # type: ignore[return-value]
+
+
+# ------------------------------------------------------------------ liquidation
+def _liq_solve(
+    side: np.ndarray,
+    qty: np.ndarray,
+    entry_price: np.ndarray,
+    margin: np.ndarray,
+    mmr: Any,
+    maint_amount: Any,
+    contract: np.ndarray,
+    tiers: TierTable | None,
+    fee_rate: Any = 0.0,
+) -> np.ndarray:
+    """Price where ``margin + UPNL(P) = MM(P) (+ fee_rate × notional(P))``, or nan if none.
+
+    Written in the notional ``n`` at the liquidation price this is always
+    ``n + sign × MM(n) = c`` (see :func:`leverage.tiers.solve_notional`):
+
+    * linear, ``n = qty × P``: ``sign = −s``, ``c = qty × entry − s × margin``, ``P = n / qty``
+    * inverse, ``n = qty / P``: ``sign = +s``, ``c = qty / entry + s × margin``, ``P = qty / n``
+
+    which, with one tier, is Binance's published ``LP = (WB + cum − s·qty·entry) /
+    (qty·mmr − s·qty)`` and the inverse forms in SPEC.md.
+    """
+
+    def linear() -> np.ndarray:
+        c = qty * entry_price - side * margin
+        n = solve_notional(c, -side, mmr, maint_amount, tiers, fee_rate)
+        return np.where(n > 0, n / qty, np.nan)
+
+    def inverse() -> np.ndarray:
+        c = qty / entry_price + side * margin
+        n = solve_notional(c, side, mmr, maint_amount, tiers, fee_rate)
+        return np.where(n > 0, qty / n, np.nan)
+
+    return _by_contract(contract, linear, inverse)
+
+
+def _bybit_liq(
+    side: Any, qty: Any, entry_price: Any, margin: Any, mmr: Any, maint_amount: Any, tiers: Any
+) -> np.ndarray:
+    """Bybit USDT isolated: MM at entry notional; ``LP = entry − s × (margin − MM) / qty``."""
+    entry_notional = qty * entry_price
+    if tiers is not None:
+        mmr, maint_amount, _ = tiers.lookup(entry_notional)
+    mm = entry_notional * mmr - maint_amount
+    lp = entry_price - side * (margin - mm) / qty
+    return np.where(lp > 0, lp, np.nan)
+
+
+@formula(
+    side=SIDE,
+    qty=QTY,
+    entry_price=PRICE,
+    margin=MARGIN,
+    mmr=MMR,
+    maint_amount=MAINT_AMOUNT,
+    contract=CONTRACT,
+    tiers=TIERS,
+    exchange=EXCHANGE,
+    fee_rate=FEE,
+)
+def liq_price(
+    side: Any,
+    qty: Any,
+    entry_price: Any,
+    margin: Any,
+    mmr: Any = DEFAULT_MMR,
+    maint_amount: Any = 0.0,
+    contract: Any = "linear",
+    tiers: Any = None,
+    exchange: Any = "binance",
+    fee_rate: Any = 0.0,
+    *,
+    fail: Fail,
+) -> Any:
+    """Isolated-margin liquidation price; ``nan`` when the position cannot be liquidated.
+
+    Liquidation is where equity meets maintenance margin, ``margin + UPNL(P) = MM(P)``.
+
+    * ``exchange="binance"`` (default; USDⓈ-M and COIN-M): MM at the liquidation price's
+      notional, ``LP = (WB + maint_amount − s·qty·entry) / (qty·mmr − s·qty)`` for linear,
+      ``qty·(1 + mmr) / (margin + maint_amount + qty/entry)`` (long) and
+      ``qty·(1 − mmr) / (qty/entry − margin − maint_amount)`` (short) for inverse.
+      With ``tiers``, the tier is the one whose band holds the notional *at the liquidation
+      price* (Binance's FAQ: recompute with the bracket the liquidation price falls in), so
+      the answer is always consistent with the tier used.
+    * ``exchange="bybit"`` (linear): MM at entry notional,
+      ``LP = entry − s × (margin − MM) / qty``.
+    * ``exchange="okx"`` (linear): the taker ``fee_rate`` counts as maintenance,
+      ``LP = (entry − s·margin/qty) / (1 − s·(mmr + fee_rate))``.
+
+    ``margin`` is the isolated margin posted (initial margin plus any margin added, minus
+    any withdrawn), in margin currency. With ``tiers``, ``mmr`` and ``maint_amount`` are
+    ignored.
+
+    Worked example (Bybit help centre): long 1 BTC at 20,000 on 400 margin (50x), MMR 0.5 %
+    → Bybit 19,700; Binance's form gives (400 − 20,000) / (0.005 − 1) = 19,698.49.
+
+    >>> round(liq_price("long", 1, 20_000, 400, 0.005), 2)
+    19698.49
+    >>> liq_price("long", 1, 20_000, 400, 0.005, exchange="bybit")
+    19700.0
+    """
+    if exchange == "bybit":
+        _linear_only(fail, contract, exchange)
+        return _bybit_liq(side, qty, entry_price, margin, mmr, maint_amount, tiers)
+    if exchange == "okx":
+        _linear_only(fail, contract, exchange)
+    else:
+        fee_rate = 0.0
+    return _liq_solve(
+        side, qty, entry_price, margin, mmr, maint_amount, contract, tiers, fee_rate
+    )
+
+
+@formula(side=SIDE, qty=QTY, entry_price=PRICE, margin=MARGIN, contract=CONTRACT)
+def bankruptcy_price(
+    side: Any, qty: Any, entry_price: Any, margin: Any, contract: Any = "linear", *, fail: Fail
+) -> Any:
+    """Price at which equity reaches zero (the liquidation formula with mmr = 0 and
+    maint_amount = 0); ``nan`` if there is none.
+
+    Linear: ``entry − s × margin / qty``. Inverse: ``qty / (qty/entry + s × margin)``.
+
+    >>> bankruptcy_price("long", 1, 20_000, 400)    # 20,000 − 400 / 1
+    19600.0
+    >>> bankruptcy_price("short", 1, 20_000, 400)
+    20400.0
+    """
+    return _liq_solve(side, qty, entry_price, margin, 0.0, 0.0, contract, None)
+
+
+@formula(
+    side=SIDE,
+    qty=QTY,
+    entry_price=PRICE,
+    wallet_balance=MARGIN,
+    other_upnl=PNL,
+    other_maint=Number(">=0", default=0.0),
+    mmr=MMR,
+    maint_amount=MAINT_AMOUNT,
+    contract=CONTRACT,
+    tiers=TIERS,
+)
+def cross_liq_price(
+    side: Any,
+    qty: Any,
+    entry_price: Any,
+    wallet_balance: Any,
+    other_upnl: Any = 0.0,
+    other_maint: Any = 0.0,
+    mmr: Any = DEFAULT_MMR,
+    maint_amount: Any = 0.0,
+    contract: Any = "linear",
+    tiers: Any = None,
+    *,
+    fail: Fail,
+) -> Any:
+    """Liquidation price of one position in a cross-margin account, the account's other
+    positions held at their current PnL and maintenance margin; ``nan`` if none.
+
+    Binance's cross-margin rule: the account is liquidated when
+    ``wallet_balance + other_upnl + UPNL(P) = other_maint + MM(P)``, i.e. the isolated formula
+    with margin replaced by ``wallet_balance + other_upnl − other_maint``:
+    ``LP = (WB + other_upnl − other_maint + maint_amount − s·qty·entry) / (qty·mmr − s·qty)``.
+    Tier choice as in :func:`liq_price`.
+
+    Long 1 BTC at 20,000, wallet 1,000, other positions −200 open PnL and 50 maintenance:
+    ``(1,000 − 200 − 50 − 20,000) / (0.005 − 1) = 19,346.73``.
+
+    >>> round(cross_liq_price("long", 1, 20_000, 1_000, -200, 50, 0.005), 2)
+    19346.73
+    """
+    shared = wallet_balance + other_upnl - other_maint
+    return _liq_solve(side, qty, entry_price, shared, mmr, maint_amount, contract, tiers)
+
+
+@formula(side=SIDE, mark_price=PRICE, liq_price=Number(">0|nan", default=np.nan))
+def liq_distance(side: Any, mark_price: Any, liq_price: Any, *, fail: Fail) -> Any:
+    """Fraction the price must move against the position to hit ``liq_price``.
+
+    ``s × (mark − liq) / mark``, never below 0 (0 means at or past liquidation). A blank or
+    ``nan`` liquidation price (none exists) gives ``nan``.
+
+    >>> liq_distance("long", 20_000, 19_000)
+    0.05
+    >>> liq_distance("short", 20_000, 21_000)
+    0.05
+    """
+    return np.maximum(side * (mark_price - liq_price) / mark_price, 0.0)
+
+
+# ------------------------------------------------------------ margin changes
+@formula(
+    notional=NOTIONAL, margin=MARGIN, target_leverage=Number(">0"), unrealized_pnl=PNL
+)
+def margin_to_target(
+    notional: Any, margin: Any, target_leverage: Any, unrealized_pnl: Any = 0.0, *, fail: Fail
+) -> Any:
+    """Signed margin change that brings effective leverage to ``target_leverage``:
+    ``notional / target − (margin + unrealized_pnl)``; > 0 add, < 0 withdraw.
+
+    Leave ``unrealized_pnl`` at 0 to target margin-based leverage; pass the open PnL to
+    target equity-based leverage. A row whose target needs withdrawing more margin than is
+    posted is an error (no exchange lets you withdraw below zero margin).
+
+    SPEC example: notional 100,000, margin 10,000, open profit 2,000, target 10x → withdraw
+    2,000: ``100,000/10 − 12,000 = −2,000``.
+
+    >>> margin_to_target(100_000, 10_000, 10, 2_000)
+    -2000.0
+    >>> margin_to_target(100_000, 10_000, 5)
+    10000.0
+    """
+    change = notional / target_leverage - (margin + unrealized_pnl)
+    fail(
+        margin + change < 0,
+        "target_leverage {target} is out of reach: it needs withdrawing {need} but only "
+        "{margin} margin is posted",
+        target=target_leverage,
+        need=-change,
+        margin=margin,
+    )
+    return change
+
+
+@formula(
+    side=SIDE,
+    qty=QTY,
+    entry_price=PRICE,
+    target_liq_price=PRICE,
+    mmr=MMR,
+    maint_amount=MAINT_AMOUNT,
+    contract=CONTRACT,
+    tiers=TIERS,
+    exchange=EXCHANGE,
+    fee_rate=FEE,
+)
+def margin_for_liq_price(
+    side: Any,
+    qty: Any,
+    entry_price: Any,
+    target_liq_price: Any,
+    mmr: Any = DEFAULT_MMR,
+    maint_amount: Any = 0.0,
+    contract: Any = "linear",
+    tiers: Any = None,
+    exchange: Any = "binance",
+    fee_rate: Any = 0.0,
+    *,
+    fail: Fail,
+) -> Any:
+    """Isolated margin that puts the liquidation price at ``target_liq_price``: the inverse of
+    :func:`liq_price` under the same exchange convention (with ``tiers``, the tier of the
+    notional at the target price).
+
+    Binance linear: ``margin = s·qty·entry − P·(s·qty − qty·mmr) − maint_amount``.
+    The target must be below entry for a long and above entry for a short; a target so close
+    to entry that it would need negative margin is an error.
+
+    >>> round(margin_for_liq_price("long", 1, 20_000, 19_698.4924623, 0.005), 4)
+    400.0
+    """
+    fail(
+        side * (entry_price - target_liq_price) <= 0,
+        "target_liq_price must be on the losing side of entry_price (below it for a long, "
+        "above it for a short), got {target} against entry {entry}",
+        target=target_liq_price,
+        entry=entry_price,
+    )
+    if exchange == "bybit":
+        _linear_only(fail, contract, exchange)
+        entry_notional = qty * entry_price
+        if tiers is not None:
+            mmr, maint_amount, _ = tiers.lookup(entry_notional)
+        need = entry_notional * mmr - maint_amount + side * (entry_price - target_liq_price) * qty
+    else:
+        if exchange == "okx":
+            _linear_only(fail, contract, exchange)
+        else:
+            fee_rate = 0.0
+
+        def linear() -> Any:
+            n = qty * target_liq_price
+            return side * (qty * entry_price - _solve_key(n, -side, mmr, maint_amount, tiers,
+                                                          fee_rate))
+
+        def inverse() -> Any:
+            n = qty / target_liq_price
+            return side * (_solve_key(n, side, mmr, maint_amount, tiers, fee_rate)
+                           - qty / entry_price)
+
+        need = _by_contract(contract, linear, inverse)
+    fail(
+        need < 0,
+        "target_liq_price {target} is closer to entry than the liquidation price at zero "
+        "margin: it would need {need} margin",
+        target=target_liq_price,
+        need=need,
+    )
+    return need
+
+
+def _solve_key(n: Any, sign: Any, mmr: Any, maint_amount: Any, tiers: Any, fee_rate: Any) -> Any:
+    """``n + sign × (MM(n) + fee_rate × n)``: the left side of the liquidation condition."""
+    if tiers is not None:
+        mmr, maint_amount, _ = tiers.lookup(n)
+    return n + sign * (n * (mmr + fee_rate) - maint_amount)
+
+
+@formula(
+    notional=NOTIONAL,
+    margin=MARGIN,
+    unrealized_pnl=Number("any"),
+    max_leverage=Number(">0"),
+    count_profit=Flag(default=True),
+)
+def max_withdrawable(
+    notional: Any,
+    margin: Any,
+    unrealized_pnl: Any,
+    max_leverage: Any,
+    count_profit: Any = True,
+    *,
+    fail: Fail,
+) -> Any:
+    """Margin that can be withdrawn while keeping ``margin + upnl ≥ notional / max_leverage``.
+
+    ``min(margin, margin + counted_upnl − notional / max_leverage)``, floored at 0, where
+    ``counted_upnl`` is the open PnL when ``count_profit`` is TRUE and only its loss part
+    (``min(upnl, 0)``) when FALSE; losses always count.
+
+    >>> max_withdrawable(100_000, 12_000, 0, 10)       # 12,000 − 10,000
+    2000.0
+    >>> max_withdrawable(100_000, 10_000, 2_000, 10, False)
+    0.0
+    """
+    counted = np.where(count_profit > 0, unrealized_pnl, np.minimum(unrealized_pnl, 0.0))
+    free = margin + counted - notional / max_leverage
+    return np.clip(free, 0.0, margin)
+
+
+# -------------------------------------------------------------------- funding
+@formula(side=SIDE, notional=NOTIONAL, funding_rate=Number("any"))
+def funding_payment(side: Any, notional: Any, funding_rate: Any, *, fail: Fail) -> Any:
+    """Signed cash flow of one funding event: ``−s × notional × funding_rate``.
+
+    A positive rate means longs pay shorts: a long gets a negative number (paid), a short a
+    positive one (received). ``notional`` at the mark price, in margin currency.
+
+    >>> funding_payment("long", 100_000, 0.0001)
+    -10.0
+    >>> funding_payment("short", 100_000, 0.0001)
+    10.0
+    """
+    return -side * notional * funding_rate
+
+
+@formula(side=SIDE, notional=NOTIONAL, funding_rate=Number("any"), periods=Number(">=0"))
+def funding_cost(side: Any, notional: Any, funding_rate: Any, periods: Any, *, fail: Fail) -> Any:
+    """Sum of ``periods`` funding events at a constant rate and notional:
+    ``periods × −s × notional × funding_rate`` (negative = paid).
+
+    Three 8-hour events a day for a week is ``periods=21``.
+
+    >>> funding_cost("long", 100_000, 0.0001, 21)
+    -210.0
+    """
+    return periods * -side * notional * funding_rate
+
+
+# ----------------------------------------------------------------- sizing & gaps
+@formula(
+    equity=Number(">0"),
+    risk_fraction=Number("(0,1]"),
+    entry_price=PRICE,
+    stop_price=PRICE,
+    contract=CONTRACT,
+)
+def position_size(
+    equity: Any,
+    risk_fraction: Any,
+    entry_price: Any,
+    stop_price: Any,
+    contract: Any = "linear",
+    *,
+    fail: Fail,
+) -> Any:
+    """``qty`` whose loss at ``stop_price`` equals ``equity × risk_fraction``.
+
+    Linear: ``equity × risk / |entry − stop|`` (base units). Inverse: ``equity × risk /
+    |1/entry − 1/stop|`` (USD of contracts; equity in coin). The side follows from the stop:
+    below entry for a long, above for a short.
+
+    >>> position_size(10_000, 0.01, 50_000, 49_000)   # risk 100 over a 1,000 move
+    0.1
+    """
+    fail(
+        stop_price == entry_price,
+        "stop_price must differ from entry_price, got {stop} for both",
+        stop=stop_price,
+    )
+    return _by_contract(
+        contract,
+        lambda: equity * risk_fraction / np.abs(entry_price - stop_price),
+        lambda: equity * risk_fraction / np.abs(1.0 / entry_price - 1.0 / stop_price),
+    )
+
+
+@formula(
+    side=SIDE,
+    qty=QTY,
+    entry_price=PRICE,
+    margin=MARGIN,
+    gap_price=PRICE,
+    contract=CONTRACT,
+)
+def gap_loss(
+    side: Any,
+    qty: Any,
+    entry_price: Any,
+    margin: Any,
+    gap_price: Any,
+    contract: Any = "linear",
+    *,
+    fail: Fail,
+) -> Any:
+    """Loss beyond the posted margin if the price gaps to ``gap_price`` before the position
+    can be liquidated: ``max(0, −(margin + UPNL(gap_price)))`` (0 if the margin covers it).
+
+    >>> gap_loss("long", 1, 20_000, 400, 19_000)    # loses 1,000 on 400 margin
+    600.0
+    """
+    pnl = _by_contract(
+        contract,
+        lambda: side * qty * (gap_price - entry_price),
+        lambda: side * qty * (1.0 / entry_price - 1.0 / gap_price),
+    )
+    return np.maximum(-(margin + pnl), 0.0)
+
+
+CATALOGUE: dict[str, Any] = {
+    "EFFECTIVE_LEVERAGE": effective_leverage,
+    "NOTIONAL": notional,
+    "UNREALIZED_PNL": unrealized_pnl,
+    "LIQ_PRICE": liq_price,
+    "BANKRUPTCY_PRICE": bankruptcy_price,
+    "MARGIN_TO_TARGET": margin_to_target,
+    "MARGIN_FOR_LIQ_PRICE": margin_for_liq_price,
+    "MAX_WITHDRAWABLE": max_withdrawable,
+    "LIQ_DISTANCE": liq_distance,
+    "CROSS_LIQ_PRICE": cross_liq_price,
+    "FUNDING_PAYMENT": funding_payment,
+    "FUNDING_COST": funding_cost,
+    "POSITION_SIZE": position_size,
+    "GAP_LOSS": gap_loss,
+    "MAINT_MARGIN": maint_margin,
+    "TIER": tier,
+}
+"""Excel name → Python function, in SPEC.md order."""

@@ -1,0 +1,25 @@
+"""Exceptions raised by the leverage library.
+
+Every rejection is a :class:`LeverageError`, a ``ValueError`` subclass, so callers that
+already catch ``ValueError`` keep working. The message always names the argument, the
+rule and the value, e.g. ``margin must be >= 0, got -5``.
+"""
+
+from __future__ import annotations
+
+
+class LeverageError(ValueError):
+    """Base class of every error this library raises on purpose."""
+
+
+class InputError(LeverageError):
+    """An argument breaks its rule (wrong type, NaN, out of range, unknown name)."""
+
+
+class PositionError(LeverageError):
+    """The inputs are valid one by one but the position they describe has no answer
+    (bankrupt position, target on the wrong side of entry, target out of reach)."""
+
+
+class TierTableError(InputError):
+    """A tier table is malformed: gaps, overlaps, unsorted bands, bad rates."""

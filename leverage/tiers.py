@@ -1,0 +1,348 @@
+"""Tiered maintenance margin: the exchanges' leverage brackets.
+
+A tier covers the notional band ``min_notional <= notional < max_notional`` (half-open,
+the lower bound belongs to the tier). Within a tier, maintenance margin is
+``MM = notional × mmr − maint_amount``. Exchanges choose the maintenance amount ("cum")
+so that MM is continuous across tier boundaries::
+
+    cum_k = cum_{k−1} + min_notional_k × (mmr_k − mmr_{k−1})
+
+so a position sitting exactly on a boundary has the same MM in either tier; only the
+maximum leverage differs there, and we report the upper tier's (the band that starts at
+the boundary), as Binance's ``notionalFloor`` inclusive brackets do.
+
+Tables come from the dated snapshot shipped in ``leverage/data/tiers_snapshot.json`` (named
+like ``binance:BTCUSDT``), from a JSON file in ccxt's ``fetch_leverage_tiers()`` shape
+(:func:`load_ccxt_tiers`), or from rows typed in a spreadsheet (:meth:`TierTable.from_rows`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from functools import cached_property, lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ._args import fmt
+from .errors import InputError, TierTableError
+
+_CUM_TOLERANCE = 1e-6  # relative, on the maintenance amount's continuity check
+
+
+class Tier(BaseModel):
+    """One leverage bracket."""
+
+    model_config = ConfigDict(frozen=True)
+
+    min_notional: float = Field(ge=0, description="lower bound of the notional band (inclusive)")
+    max_notional: float = Field(gt=0, description="upper bound of the notional band (exclusive)")
+    mmr: float = Field(ge=0, lt=1, description="maintenance margin rate, a fraction")
+    maint_amount: float = Field(default=0.0, description="maintenance amount (cum) deducted")
+    max_leverage: float = Field(gt=0, description="largest leverage the band allows")
+
+    @model_validator(mode="after")
+    def _band(self) -> Tier:
+        if not self.max_notional > self.min_notional:
+            raise ValueError(
+                f"max_notional must be > min_notional, got {fmt(self.max_notional)} <= "
+                f"{fmt(self.min_notional)}"
+            )
+        return self
+
+
+class TierTable(BaseModel):
+    """An ordered, gap-free list of tiers for one symbol."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = ""
+    currency: str = ""
+    source: str = ""
+    tiers: tuple[Tier, ...]
+
+    @model_validator(mode="after")
+    def _contiguous(self) -> TierTable:
+        check_tiers(self.tiers, self.name)
+        return self
+
+    # -- arrays used by the vectorized formulas --------------------------------
+    @cached_property
+    def bounds(self) -> np.ndarray:
+        return np.array([t.min_notional for t in self.tiers])
+
+    @cached_property
+    def mmrs(self) -> np.ndarray:
+        return np.array([t.mmr for t in self.tiers])
+
+    @cached_property
+    def maint_amounts(self) -> np.ndarray:
+        return np.array([t.maint_amount for t in self.tiers])
+
+    @cached_property
+    def max_leverages(self) -> np.ndarray:
+        return np.array([t.max_leverage for t in self.tiers])
+
+    def index(self, notional: Any) -> np.ndarray:
+        """Tier number (0-based) whose band contains ``notional``; beyond the table, the last."""
+        idx = np.searchsorted(self.bounds, notional, side="right") - 1
+        return np.clip(idx, 0, len(self.tiers) - 1)
+
+    def lookup(self, notional: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(mmr, maint_amount, max_leverage)`` of the tier each notional falls in."""
+        i = self.index(notional)
+        return self.mmrs[i], self.maint_amounts[i], self.max_leverages[i]
+
+    def solve_keys(self, sign: float, fee_rate: float = 0.0) -> np.ndarray:
+        """``b_k + sign × MM(b_k)`` at each tier's lower bound (see :func:`solve_notional`)."""
+        return self.bounds + sign * (self.bounds * (self.mmrs + fee_rate) - self.maint_amounts)
+
+    # -- construction ------------------------------------------------------------
+    @classmethod
+    def from_rows(cls, rows: Any, name: str = "") -> TierTable:
+        """Build from spreadsheet rows.
+
+        Five columns: ``min_notional, max_notional, mmr, maint_amount, max_leverage``;
+        four columns: ``min_notional, max_notional, mmr, max_leverage`` (maintenance amount
+        derived). A leading header row of text and blank rows are skipped.
+        """
+        table = [list(r) if isinstance(r, Sequence | np.ndarray) else [r] for r in rows]
+        table = [r for r in table if any(v not in (None, "") for v in r)]
+        if table and any(isinstance(v, str) for v in table[0]):
+            table = table[1:]
+        if not table:
+            raise TierTableError("tiers has no rows")
+        width = len(table[0])
+        if width not in (4, 5):
+            raise TierTableError(
+                "tiers must have 4 columns (min_notional, max_notional, mmr, max_leverage) or 5 "
+                f"(min_notional, max_notional, mmr, maint_amount, max_leverage), got {width}"
+            )
+        raw = []
+        for i, r in enumerate(table):
+            vals = [_tier_number(v, f"tiers row {i + 1}") for v in r]
+            if width == 4:
+                vals.insert(3, None)
+            raw.append(vals)
+        return _table_from_raw(raw, name=name)
+
+
+def _tier_number(v: Any, where: str) -> float | None:
+    if v is None or v == "":
+        return None
+    if isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating):
+        raise TierTableError(f"{where}: values must be numbers, got {fmt(v)}")
+    return float(v)
+
+
+def _table_from_raw(raw: list[list[float | None]], **meta: str) -> TierTable:
+    """Rows of (min, max, mmr, maint_amount or None, max_leverage); derive missing amounts."""
+    tiers = []
+    prev_mmr, prev_cum = 0.0, 0.0
+    for i, (lo, hi, mmr, cum, lev) in enumerate(raw):
+        where = f"tier {i + 1}"
+        for label, v in (("min_notional", lo), ("mmr", mmr), ("max_leverage", lev)):
+            if v is None:
+                raise TierTableError(f"{where}: {label} is required")
+        hi = math.inf if hi is None else hi
+        if cum is None:
+            cum = 0.0 if i == 0 else prev_cum + lo * (mmr - prev_mmr)
+        try:
+            tiers.append(
+                Tier(min_notional=lo, max_notional=hi, mmr=mmr, maint_amount=cum, max_leverage=lev)
+            )
+        except ValueError as exc:
+            raise TierTableError(f"{where}: {_first_pydantic_message(exc)}") from None
+        prev_mmr, prev_cum = mmr, cum
+    try:
+        return TierTable(tiers=tuple(tiers), **meta)
+    except ValueError as exc:
+        raise TierTableError(_first_pydantic_message(exc)) from None
+
+
+def _first_pydantic_message(exc: Exception) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        e = errors()[0]
+        loc = ".".join(str(p) for p in e.get("loc", ()))
+        msg = str(e.get("msg", exc)).removeprefix("Value error, ")
+        return f"{loc} {msg}".strip() if loc else msg
+    return str(exc)
+
+
+def check_tiers(tiers: Sequence[Tier], name: str = "") -> None:
+    """Reject gaps, overlaps, an unsorted table, and a discontinuous maintenance amount."""
+    label = f"tiers {name}: " if name else "tiers: "
+    if not tiers:
+        raise TierTableError(f"{label}at least one tier is required")
+    if tiers[0].min_notional != 0:
+        raise TierTableError(
+            f"{label}the first tier must start at notional 0, got {fmt(tiers[0].min_notional)}"
+        )
+    for k in range(1, len(tiers)):
+        a, b = tiers[k - 1], tiers[k]
+        if b.min_notional > a.max_notional:
+            raise TierTableError(
+                f"{label}gap between tier {k} (ends {fmt(a.max_notional)}) and tier {k + 1} "
+                f"(starts {fmt(b.min_notional)})"
+            )
+        if b.min_notional < a.max_notional:
+            raise TierTableError(
+                f"{label}tier {k + 1} (starts {fmt(b.min_notional)}) overlaps tier {k} "
+                f"(ends {fmt(a.max_notional)})"
+            )
+        expected = a.maint_amount + b.min_notional * (b.mmr - a.mmr)
+        if abs(b.maint_amount - expected) > _CUM_TOLERANCE * max(1.0, abs(expected)):
+            raise TierTableError(
+                f"{label}tier {k + 1} maint_amount must be {fmt(expected)} so that maintenance "
+                f"margin is continuous at notional {fmt(b.min_notional)}, got {fmt(b.maint_amount)}"
+            )
+
+
+# ------------------------------------------------------------------ ccxt & registry
+def tables_from_ccxt(data: Mapping[str, Any], exchange: str = "") -> dict[str, TierTable]:
+    """Tier tables from ccxt's ``fetch_leverage_tiers()`` result ({symbol: [tier, ...]}).
+
+    Each tier has ``minNotional, maxNotional, maintenanceMarginRate, maxLeverage`` and an
+    exchange-specific ``info``; the maintenance amount is read from ``info.cum`` (Binance)
+    or ``info.mmDeduction`` (Bybit) when present, else derived for continuity.
+    """
+    out: dict[str, TierTable] = {}
+    for symbol, rows in data.items():
+        if symbol.startswith("_"):
+            continue
+        if not isinstance(rows, list):
+            raise TierTableError(f"tiers {symbol}: expected a list of tiers, got {fmt(rows)}")
+        raw = []
+        for i, t in enumerate(sorted(rows, key=lambda r: float(r.get("minNotional") or 0))):
+            try:
+                info = t.get("info") or {}
+                cum = info.get("cum", info.get("mmDeduction"))
+                raw.append(
+                    [
+                        float(t["minNotional"]),
+                        None if t.get("maxNotional") is None else float(t["maxNotional"]),
+                        float(t["maintenanceMarginRate"]),
+                        None if cum in (None, "") else float(cum),
+                        float(t["maxLeverage"]),
+                    ]
+                )
+            except (KeyError, TypeError, ValueError) as exc:
+                raise TierTableError(f"tiers {symbol} tier {i + 1}: bad field {exc}") from None
+        name = symbol if ":" in symbol and not exchange else f"{exchange}:{symbol}".strip(":")
+        currency = str(rows[0].get("currency", "")) if rows else ""
+        out[name] = _table_from_raw(raw, name=name, currency=currency)
+    return out
+
+
+def load_ccxt_tiers(path: str | os.PathLike[str], exchange: str = "") -> dict[str, TierTable]:
+    """Read a JSON file saved from ccxt, e.g.::
+
+        json.dump(ccxt.binanceusdm().fetch_leverage_tiers(), open("tiers.json", "w"))
+
+    and register its tables so formulas accept them by name (``exchange:SYMBOL``).
+    """
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise TierTableError(f"tiers file {os.fspath(path)!r} could not be read: {exc}") from None
+    tables = tables_from_ccxt(data, exchange)
+    _registry().update({k.lower(): v for k, v in tables.items()})
+    return tables
+
+
+@lru_cache(maxsize=1)
+def _snapshot() -> dict[str, TierTable]:
+    text = resources.files("leverage").joinpath("data/tiers_snapshot.json").read_text()
+    data = json.loads(text)
+    sources = data.get("_meta", {}).get("sources", {})
+    tables = tables_from_ccxt(data)
+    return {
+        k.lower(): v.model_copy(update={"source": str(sources.get(k, ""))})
+        for k, v in tables.items()
+    }
+
+
+@lru_cache(maxsize=1)
+def _registry() -> dict[str, TierTable]:
+    reg = dict(_snapshot())
+    extra = os.environ.get("LEVERAGE_TIERS_FILE")
+    if extra:
+        reg.update({k.lower(): v for k, v in tables_from_ccxt(json.loads(Path(extra).read_text()))
+                    .items()})
+    return reg
+
+
+def tier_table_names() -> list[str]:
+    """Names accepted as ``tiers`` (``exchange:SYMBOL``)."""
+    return sorted(t.name for t in _registry().values())
+
+
+def get_tier_table(name: str) -> TierTable:
+    """A registered table by name, case-insensitive (``binance:btcusdt`` works)."""
+    try:
+        return _registry()[name.strip().lower()]
+    except KeyError:
+        known = ", ".join(tier_table_names())
+        raise InputError(f"tiers must be a known table name ({known}), got {name!r}") from None
+
+
+def resolve_tiers(argname: str, value: Any) -> TierTable | None:
+    """Accept ``None``, a :class:`TierTable`, a registered name, or spreadsheet rows."""
+    if value is None:
+        return None
+    if isinstance(value, TierTable):
+        return value
+    if isinstance(value, str):
+        return get_tier_table(value) if value.strip() else None
+    if isinstance(value, Iterable):
+        return TierTable.from_rows(value)
+    raise InputError(f"{argname} must be a tier table, a table name or rows, got {fmt(value)}")
+
+
+def solve_notional(
+    c: np.ndarray,
+    sign: Any,
+    mmr: Any,
+    maint_amount: Any,
+    tiers: TierTable | None,
+    fee_rate: float = 0.0,
+) -> np.ndarray:
+    """Notional ``n`` solving ``n + sign × MM(n) = c`` with ``MM(n) = n × mmr − maint_amount``.
+
+    ``sign`` is +1 or −1 (a scalar, or an array of them when sides are mixed). ``fee_rate`` is
+    added to every rate (OKX counts the closing taker fee as maintenance).
+
+    Every isolated/cross liquidation condition ``equity(P) = MM(P)`` reduces to this form once
+    written in the notional at the liquidation price (see ``leverage.core``). With tiers, MM is
+    piecewise linear, continuous and ``n + sign × MM(n)`` is increasing, so the tier holding the
+    root is found by one ``searchsorted`` of ``c`` in its values at the tier bounds; the
+    result's notional therefore always lies in the tier whose rates were used.
+    """
+    if tiers is not None:
+        mmr, maint_amount = _tier_rates_for_solve(c, sign, tiers, fee_rate)
+    return (c + sign * maint_amount) / (1.0 + sign * (mmr + fee_rate))
+
+
+def _tier_rates_for_solve(
+    c: np.ndarray, sign: Any, tiers: TierTable, fee_rate: float
+) -> tuple[np.ndarray, np.ndarray]:
+    last = len(tiers.tiers) - 1
+    sign = np.asarray(sign)
+    if sign.ndim == 0:
+        k = np.searchsorted(tiers.solve_keys(float(sign), fee_rate), c, side="right") - 1
+    else:  # mixed sides: one search per side
+        k = np.empty(np.broadcast_shapes(sign.shape, np.shape(c)), dtype=np.intp)
+        c = np.broadcast_to(c, k.shape)
+        sign = np.broadcast_to(sign, k.shape)
+        for s in (-1.0, 1.0):
+            rows = sign == s
+            k[rows] = np.searchsorted(tiers.solve_keys(s, fee_rate), c[rows], side="right") - 1
+    k = np.clip(k, 0, last)
+    return tiers.mmrs[k], tiers.maint_amounts[k]
