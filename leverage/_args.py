@@ -100,6 +100,7 @@ class Number(Kind):
         "(0,1]": ("be > 0 and <= 1", lambda v: (v > 0) & (v <= 1)),
         # a price that may be absent (blank or nan: "there is none")
         ">0|nan": ("be > 0 or blank", lambda v: ((v > 0) & (v < np.inf)) | np.isnan(v)),
+        "[0,1)|nan": ("be >= 0 and < 1, or blank", lambda v: ((v >= 0) & (v < 1)) | np.isnan(v)),
     }
 
     def __init__(self, rule: str = "any", default: Any = MISSING) -> None:
@@ -237,7 +238,7 @@ class Contract(_Choice):
     """``linear`` (USDⓈ-margined) or ``inverse`` (coin-margined), read as 0/1."""
 
     words = {"linear": 0.0, "inverse": 1.0, "usdm": 0.0, "coinm": 1.0}
-    numbers: dict[float, float] = {}
+    numbers = {0.0: 0.0, 1.0: 1.0}  # 0/1 as the parsed form, so parsed columns pass through
     expected = "linear or inverse"
 
 

@@ -45,7 +45,9 @@ class Tier(BaseModel):
     max_notional: float = Field(gt=0, description="upper bound of the notional band (exclusive)")
     mmr: float = Field(ge=0, lt=1, description="maintenance margin rate, a fraction")
     maint_amount: float = Field(default=0.0, description="maintenance amount (cum) deducted")
-    max_leverage: float = Field(gt=0, description="largest leverage the band allows")
+    max_leverage: float | None = Field(
+        default=None, gt=0, description="largest leverage the band allows (None: not published)"
+    )
 
     @model_validator(mode="after")
     def _band(self) -> Tier:
@@ -87,7 +89,7 @@ class TierTable(BaseModel):
 
     @cached_property
     def max_leverages(self) -> np.ndarray:
-        return np.array([t.max_leverage for t in self.tiers])
+        return np.array([np.nan if t.max_leverage is None else t.max_leverage for t in self.tiers])
 
     def index(self, notional: Any) -> np.ndarray:
         """Tier number (0-based) whose band contains ``notional``; beyond the table, the last."""
@@ -147,7 +149,7 @@ def _table_from_raw(raw: list[list[float | None]], **meta: str) -> TierTable:
     prev_mmr, prev_cum = 0.0, 0.0
     for i, (lo, hi, mmr, cum, lev) in enumerate(raw):
         where = f"tier {i + 1}"
-        for label, v in (("min_notional", lo), ("mmr", mmr), ("max_leverage", lev)):
+        for label, v in (("min_notional", lo), ("mmr", mmr)):
             if v is None:
                 raise TierTableError(f"{where}: {label} is required")
         hi = math.inf if hi is None else hi
@@ -185,6 +187,10 @@ def check_tiers(tiers: Sequence[Tier], name: str = "") -> None:
         raise TierTableError(
             f"{label}the first tier must start at notional 0, got {fmt(tiers[0].min_notional)}"
         )
+    # A table with no maintenance amounts at all (Bybit's older risk limits) applies one
+    # rate to the whole position, so its MM jumps at the bounds on purpose; any table that
+    # does carry amounts must carry the continuous ones.
+    has_amounts = any(t.maint_amount != 0 for t in tiers)
     for k in range(1, len(tiers)):
         a, b = tiers[k - 1], tiers[k]
         if b.min_notional > a.max_notional:
@@ -198,7 +204,7 @@ def check_tiers(tiers: Sequence[Tier], name: str = "") -> None:
                 f"(ends {fmt(a.max_notional)})"
             )
         expected = a.maint_amount + b.min_notional * (b.mmr - a.mmr)
-        if abs(b.maint_amount - expected) > _CUM_TOLERANCE * max(1.0, abs(expected)):
+        if has_amounts and abs(b.maint_amount - expected) > _CUM_TOLERANCE * max(1.0, abs(expected)):
             raise TierTableError(
                 f"{label}tier {k + 1} maint_amount must be {fmt(expected)} so that maintenance "
                 f"margin is continuous at notional {fmt(b.min_notional)}, got {fmt(b.maint_amount)}"
@@ -230,7 +236,7 @@ def tables_from_ccxt(data: Mapping[str, Any], exchange: str = "") -> dict[str, T
                         None if t.get("maxNotional") is None else float(t["maxNotional"]),
                         float(t["maintenanceMarginRate"]),
                         None if cum in (None, "") else float(cum),
-                        float(t["maxLeverage"]),
+                        None if t.get("maxLeverage") is None else float(t["maxLeverage"]),
                     ]
                 )
             except (KeyError, TypeError, ValueError) as exc:
@@ -263,8 +269,13 @@ def _snapshot() -> dict[str, TierTable]:
     data = json.loads(text)
     sources = data.get("_meta", {}).get("sources", {})
     tables = tables_from_ccxt(data)
+    def describe(src: Any) -> str:
+        if isinstance(src, dict):
+            return f"{src.get('source', '')} ({src.get('source_date', 'undated')})"
+        return str(src or "")
+
     return {
-        k.lower(): v.model_copy(update={"source": str(sources.get(k, ""))})
+        k.lower(): v.model_copy(update={"source": describe(sources.get(k))})
         for k, v in tables.items()
     }
 
@@ -325,14 +336,18 @@ def solve_notional(
     root is found by one ``searchsorted`` of ``c`` in its values at the tier bounds; the
     result's notional therefore always lies in the tier whose rates were used.
     """
-    if tiers is not None:
-        mmr, maint_amount = _tier_rates_for_solve(c, sign, tiers, fee_rate)
-    return (c + sign * maint_amount) / (1.0 + sign * (mmr + fee_rate))
+    if tiers is None:
+        return (c + sign * maint_amount) / (1.0 + sign * (mmr + fee_rate))
+    k = _tier_for_solve(c, sign, tiers, fee_rate)
+    n = (c + sign * tiers.maint_amounts[k]) / (1.0 + sign * (tiers.mmrs[k] + fee_rate))
+    # Where MM jumps at a bound (tables without maintenance amounts) the root sits on the
+    # bound itself: liquidation happens as the notional crosses it. For continuous tables
+    # this clip changes nothing.
+    upper = np.append(tiers.bounds[1:], np.inf)
+    return np.where(n > 0, np.clip(n, tiers.bounds[k], upper[k]), n)
 
 
-def _tier_rates_for_solve(
-    c: np.ndarray, sign: Any, tiers: TierTable, fee_rate: float
-) -> tuple[np.ndarray, np.ndarray]:
+def _tier_for_solve(c: np.ndarray, sign: Any, tiers: TierTable, fee_rate: float) -> np.ndarray:
     last = len(tiers.tiers) - 1
     sign = np.asarray(sign)
     if sign.ndim == 0:
@@ -344,5 +359,4 @@ def _tier_rates_for_solve(
         for s in (-1.0, 1.0):
             rows = sign == s
             k[rows] = np.searchsorted(tiers.solve_keys(s, fee_rate), c[rows], side="right") - 1
-    k = np.clip(k, 0, last)
-    return tiers.mmrs[k], tiers.maint_amounts[k]
+    return np.clip(k, 0, last)

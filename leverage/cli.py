@@ -1,0 +1,149 @@
+"""``leverage``: the figures a trader checks before adjusting margin, from the shell.
+
+    leverage liq --side long --qty 1 --entry 60000 --margin 6000 --tiers binance:BTCUSDT
+    leverage tiers binance:BTCUSDT
+
+Other parts of the toolkit add their own subcommands (``leverage addin``, ``leverage
+templates``, ``leverage sheets``, ``leverage demo``) through the ``leverage.cli`` entry-point
+group, so this core module imports none of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
+from typing import Any
+
+from . import core
+from .errors import LeverageError
+from .tiers import get_tier_table, tier_table_names
+
+PLUGIN_GROUP = "leverage.cli"
+
+
+def _num(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+
+
+def _money(x: float) -> str:
+    return "none" if math.isnan(x) else f"{x:,.2f}"
+
+
+def position_report(
+    side: str,
+    qty: float,
+    entry: float,
+    margin: float,
+    mark: float | None = None,
+    mmr: float = core.DEFAULT_MMR,
+    maint_amount: float = 0.0,
+    contract: str = "linear",
+    tiers: Any = None,
+    exchange: str = "binance",
+    target_leverage: float | None = None,
+) -> list[tuple[str, str]]:
+    """The check-before-adjusting figures as (label, value) lines."""
+    mark = entry if mark is None else mark
+    notional = core.notional(qty, mark, contract)
+    pnl = core.unrealized_pnl(side, qty, entry, mark, contract)
+    liq = core.liq_price(side, qty, entry, margin, mmr, maint_amount, contract, tiers, exchange)
+    lines = [
+        ("notional", _money(notional)),
+        ("unrealized PnL", _money(pnl)),
+        ("leverage (margin)", f"{core.effective_leverage(notional, margin):.2f}x"),
+        ("leverage (equity)", f"{core.effective_leverage(notional, margin, pnl):.2f}x"),
+        ("liquidation price", _money(liq)),
+        ("liquidation distance",
+         "none" if math.isnan(liq) else f"{core.liq_distance(side, mark, liq):.2%}"),
+        ("bankruptcy price", _money(core.bankruptcy_price(side, qty, entry, margin, contract))),
+    ]
+    if tiers is not None:
+        row = core.tier(tiers, notional)
+        lines.append(("tier at mark", f"mmr {row.mmr:.2%}, maint. amount {row.maint_amount:,.2f}, "
+                                      f"max {row.max_leverage:g}x"))
+    if target_leverage is not None:
+        move = core.margin_to_target(notional, margin, target_leverage, pnl)
+        verb = "add" if move >= 0 else "withdraw"
+        lines.append((f"to reach {target_leverage:g}x (equity)", f"{verb} {abs(move):,.2f}"))
+    return lines
+
+
+def _cmd_liq(args: argparse.Namespace) -> int:
+    lines = position_report(
+        args.side, args.qty, args.entry, args.margin, args.mark, args.mmr, args.maint_amount,
+        args.contract, args.tiers, args.exchange, args.target,
+    )
+    width = max(len(k) for k, _ in lines)
+    for k, v in lines:
+        print(f"{k:<{width}}  {v}")
+    return 0
+
+
+def _cmd_tiers(args: argparse.Namespace) -> int:
+    if not args.name:
+        print("\n".join(tier_table_names()))
+        return 0
+    table = get_tier_table(args.name)
+    print(f"{table.name}  ({table.currency})  source: {table.source}")
+    print(f"{'tier':>4} {'from':>16} {'to':>16} {'mmr':>8} {'maint. amount':>16} {'max lev':>8}")
+    for i, t in enumerate(table.tiers, 1):
+        lev = "-" if t.max_leverage is None else f"{t.max_leverage:g}x"
+        print(f"{i:>4} {t.min_notional:>16,.2f} {t.max_notional:>16,.2f} {t.mmr:>8.2%} "
+              f"{t.maint_amount:>16,.2f} {lev:>8}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="leverage", description="Adjustable-leverage figures for crypto perpetuals."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    liq = sub.add_parser("liq", help="leverage, liquidation price and distance of a position")
+    liq.add_argument("--side", required=True, help="long or short")
+    liq.add_argument("--qty", required=True, type=_num, help="size (base units; USD if inverse)")
+    liq.add_argument("--entry", required=True, type=_num, help="entry price")
+    liq.add_argument("--margin", required=True, type=_num, help="isolated margin posted")
+    liq.add_argument("--mark", type=_num, help="mark price (default: entry)")
+    liq.add_argument("--mmr", type=_num, default=core.DEFAULT_MMR, help="maintenance margin rate")
+    liq.add_argument("--maint-amount", type=_num, default=0.0, help="maintenance amount (cum)")
+    liq.add_argument("--contract", default="linear", help="linear or inverse")
+    liq.add_argument("--tiers", help="tier table name, e.g. binance:BTCUSDT (overrides --mmr)")
+    liq.add_argument("--exchange", default="binance", help="binance, bybit or okx convention")
+    liq.add_argument("--target", type=_num, help="target leverage: print the margin move")
+    liq.set_defaults(run=_cmd_liq)
+    tiers = sub.add_parser("tiers", help="list the shipped tier tables, or show one")
+    tiers.add_argument("name", nargs="?", help="e.g. binance:BTCUSDT")
+    tiers.set_defaults(run=_cmd_tiers)
+    for register in _plugins():
+        register(sub)
+    return parser
+
+
+def _plugins() -> list[Callable[[Any], None]]:
+    found = []
+    for ep in sorted(entry_points(group=PLUGIN_GROUP), key=lambda e: e.name):
+        try:
+            found.append(ep.load())
+        except ImportError:  # an extra that is not installed: its commands are simply absent
+            continue
+    return found
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except LeverageError as exc:
+        print(f"leverage: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

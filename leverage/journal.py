@@ -1,0 +1,296 @@
+"""Replay a trading journal: the state of each position after every event.
+
+Events (one row each, in time order):
+
+=================  =====================================================================
+event              fields used
+=================  =====================================================================
+``open``           ``price`` = entry price, ``qty`` = size (> 0), ``amount`` = initial margin
+``add_margin``     ``amount`` > 0 added; ``price`` = mark at the time
+``withdraw_margin`` ``amount`` > 0 withdrawn (at most the margin posted); ``price`` = mark
+``partial_close``  ``qty`` closed (less than open), ``price`` = exit; ``amount`` = margin
+                   released (blank: the closed share of the margin, as exchanges release it)
+``close``          ``price`` = exit; all qty closed and all margin released
+``funding``        ``amount`` = cash flow (− paid, + received); ``price`` = mark (blank: last)
+=================  =====================================================================
+
+After each event the journal shows the position's figures at that event's price: open
+qty, margin committed, unrealized PnL, equity, leverage both margin-based
+(``notional / margin``) and equity-based (``notional / (margin + upnl)``), liquidation price
+and distance, realized PnL and funding so far, and the trader's rule breaks. Funding is
+tracked on its own line and does not change the isolated margin.
+
+A row that cannot be applied (unknown position, margin withdrawn beyond what is posted,
+event before ``open``) gets a message in ``status`` and leaves the position unchanged; the
+rows after it still compute.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import core
+from ._args import fmt
+from .models import AdjustmentRule, _Model
+from .rules import SEPARATOR
+
+EVENT_TYPES = ("open", "add_margin", "withdraw_margin", "partial_close", "close", "funding")
+
+OUTPUT_COLUMNS = (
+    "qty_open",
+    "margin",
+    "mark_price",
+    "notional",
+    "unrealized_pnl",
+    "equity",
+    "margin_leverage",
+    "effective_leverage",
+    "liq_price",
+    "liq_distance",
+    "realized_pnl",
+    "funding",
+    "rule_breaks",
+    "status",
+)
+"""Computed columns, in the order the journal sheet shows them."""
+
+
+class JournalPosition(_Model):
+    """A position as the journal's positions sheet describes it."""
+
+    position_id: str
+    side: str
+    contract: str = "linear"
+    mmr: float = core.DEFAULT_MMR
+    maint_amount: float = 0.0
+    symbol: str = ""
+
+
+@dataclass
+class _State:
+    side: float
+    inverse: bool
+    mmr: float
+    maint_amount: float
+    qty: float = 0.0
+    entry: float = math.nan
+    margin: float = 0.0
+    initial_margin: float = math.nan
+    mark: float = math.nan
+    realized: float = 0.0
+    funding: float = 0.0
+    adds_while_losing: int = 0
+    opened: bool = False
+    closed: bool = False
+
+
+@dataclass
+class JournalResult:
+    """Computed columns (``OUTPUT_COLUMNS`` → one value per event row)."""
+
+    columns: dict[str, list[Any]] = field(default_factory=dict)
+
+    def row(self, i: int) -> dict[str, Any]:
+        return {k: v[i] for k, v in self.columns.items()}
+
+    def __len__(self) -> int:
+        return len(self.columns.get("status", []))
+
+
+def _number(row: Mapping[str, Any], key: str, rule: str, required: bool) -> float | None:
+    v = row.get(key)
+    if v is None or (isinstance(v, str) and not v.strip()):
+        if required:
+            raise _RowError(f"{key} is required")
+        return None
+    if isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating):
+        raise _RowError(f"{key} must be a number, got {fmt(v)}")
+    v = float(v)
+    ok = math.isfinite(v) and (v > 0 if rule == ">0" else True)
+    if not ok:
+        raise _RowError(f"{key} must be {'> 0' if rule == '>0' else 'a finite number'}, got {fmt(v)}")
+    return v
+
+
+class _RowError(Exception):
+    pass
+
+
+def _pnl(st: _State, qty: float, price: float) -> float:
+    return core.unrealized_pnl(st.side, qty, st.entry, price, "inverse" if st.inverse else "linear")
+
+
+def _apply(st: _State, kind: str, row: Mapping[str, Any]) -> tuple[float, float]:
+    """Apply one event to ``st``; returns ``(amount, pnl_fraction)`` for the rule check."""
+    if kind == "open":
+        if st.opened:
+            raise _RowError("position is already open: one open event per position")
+        price = _number(row, "price", ">0", True)
+        qty = _number(row, "qty", ">0", True)
+        amount = _number(row, "amount", ">0", True)
+        st.qty, st.entry, st.margin, st.initial_margin, st.mark = qty, price, amount, amount, price
+        st.opened = True
+        return amount, 0.0
+    if not st.opened:
+        raise _RowError(f"event {kind!r} comes before the position's open event")
+    if st.closed:
+        raise _RowError(f"event {kind!r} comes after the position was closed")
+    price = _number(row, "price", ">0", kind in ("add_margin", "withdraw_margin",
+                                                 "partial_close", "close"))
+    mark = st.mark if price is None else price
+    pnl_fraction = _pnl(st, st.qty, mark) / st.initial_margin
+    amount = 0.0
+    if kind == "add_margin":
+        amount = _number(row, "amount", ">0", True)
+        if pnl_fraction < 0:
+            st.adds_while_losing += 1
+        st.margin += amount
+    elif kind == "withdraw_margin":
+        amount = _number(row, "amount", ">0", True)
+        if amount > st.margin:
+            raise _RowError(f"amount must be <= the margin posted ({fmt(st.margin)}), got {fmt(amount)}")
+        st.margin -= amount
+    elif kind == "partial_close":
+        closed = _number(row, "qty", ">0", True)
+        if closed >= st.qty:
+            raise _RowError(
+                f"qty must be < the open qty ({fmt(st.qty)}) for a partial close, got {fmt(closed)}; "
+                "use close"
+            )
+        released = _number(row, "amount", ">0", False)
+        if released is None:
+            released = st.margin * closed / st.qty
+        if released > st.margin:
+            raise _RowError(f"amount must be <= the margin posted ({fmt(st.margin)}), got {fmt(released)}")
+        st.realized += _pnl(st, closed, mark)
+        st.qty -= closed
+        st.margin -= released
+        amount = released
+    elif kind == "close":
+        st.realized += _pnl(st, st.qty, mark)
+        amount, st.qty, st.margin, st.closed = st.margin, 0.0, 0.0, True
+    elif kind == "funding":
+        amount = _number(row, "amount", "any", True)
+        st.funding += amount
+    st.mark = mark
+    return amount, pnl_fraction
+
+
+def replay(
+    positions: Sequence[JournalPosition | Mapping[str, Any]],
+    events: Sequence[Mapping[str, Any]],
+    rule: AdjustmentRule | None = None,
+) -> JournalResult:
+    """Replay ``events`` (dicts with ``position_id, event, price, qty, amount``) over
+    ``positions`` and return the computed columns for every event row."""
+    specs: dict[str, JournalPosition] = {}
+    for p in positions:
+        jp = p if isinstance(p, JournalPosition) else JournalPosition.build(**dict(p))
+        specs[str(jp.position_id)] = jp
+    states: dict[str, _State] = {}
+    n = len(events)
+    cols: dict[str, list[Any]] = {k: [math.nan] * n for k in OUTPUT_COLUMNS}
+    cols["rule_breaks"] = [""] * n
+    cols["status"] = [""] * n
+    sides, qtys, entries, margins, marks, inv, mmrs, amts = ([] for _ in range(8))
+    rows_ok: list[int] = []
+    rule_inputs: list[tuple[int, str, float, float, int]] = []
+    for i, row in enumerate(events):
+        pid = str(row.get("position_id") or "").strip()
+        kind = str(row.get("event") or "").strip().lower()
+        try:
+            if pid not in specs:
+                raise _RowError(f"position_id must name a row of the positions sheet, got {pid!r}")
+            if kind not in EVENT_TYPES:
+                raise _RowError(f"event must be one of {', '.join(EVENT_TYPES)}, got {kind!r}")
+            spec = specs[pid]
+            st = states.get(pid) or _State(
+                side=1.0 if spec.side.lower() in ("long", "buy") else -1.0,
+                inverse=spec.contract == "inverse",
+                mmr=spec.mmr,
+                maint_amount=spec.maint_amount,
+            )
+            trial = _State(**vars(st))
+            amount, pnl_fraction = _apply(trial, kind, row)
+            states[pid] = trial
+            st = trial
+        except _RowError as exc:
+            cols["status"][i] = str(exc)
+            if pid in states:  # show the unchanged state
+                st = states[pid]
+            else:
+                continue
+        else:
+            rule_inputs.append((i, kind, amount, pnl_fraction, st.adds_while_losing))
+        cols["qty_open"][i] = st.qty
+        cols["margin"][i] = st.margin
+        cols["mark_price"][i] = st.mark
+        cols["realized_pnl"][i] = st.realized
+        cols["funding"][i] = st.funding
+        if st.qty > 0:
+            rows_ok.append(i)
+            sides.append(st.side)
+            qtys.append(st.qty)
+            entries.append(st.entry)
+            margins.append(st.margin)
+            marks.append(st.mark)
+            inv.append(1.0 if st.inverse else 0.0)
+            mmrs.append(st.mmr)
+            amts.append(st.maint_amount)
+        else:
+            cols["notional"][i] = 0.0
+            cols["unrealized_pnl"][i] = 0.0
+            cols["equity"][i] = st.margin
+    if rows_ok:
+        _figures(cols, rows_ok, *(np.array(a) for a in
+                                  (sides, qtys, entries, margins, marks, inv, mmrs, amts)))
+    if rule is not None:
+        for i, kind, amount, pnl_fraction, adds in rule_inputs:
+            breaks = rule.breaks(
+                kind, amount, pnl_fraction, cols["effective_leverage"][i],
+                cols["liq_distance"][i], adds,
+            )
+            cols["rule_breaks"][i] = SEPARATOR.join(breaks)
+    return JournalResult(cols)
+
+
+def _figures(
+    cols: dict[str, list[Any]],
+    rows: list[int],
+    side: np.ndarray,
+    qty: np.ndarray,
+    entry: np.ndarray,
+    margin: np.ndarray,
+    mark: np.ndarray,
+    inverse: np.ndarray,
+    mmr: np.ndarray,
+    maint_amount: np.ndarray,
+) -> None:
+    """The per-event figures of open positions, one vectorized call per formula."""
+    notional = core.notional(qty, mark, inverse)
+    upnl = core.unrealized_pnl(side, qty, entry, mark, inverse)
+    margin_lev = core.effective_leverage.rows(notional, margin)
+    eff_lev = core.effective_leverage.rows(notional, margin, upnl)
+    liq = core.liq_price(side, qty, entry, margin, mmr, maint_amount, inverse)
+    dist = core.liq_distance(side, mark, liq)
+    out = {
+        "notional": notional,
+        "unrealized_pnl": upnl,
+        "equity": margin + upnl,
+        "margin_leverage": margin_lev.values,
+        "effective_leverage": eff_lev.values,
+        "liq_price": liq,
+        "liq_distance": dist,
+    }
+    for name, values in out.items():
+        col = cols[name]
+        for j, i in enumerate(rows):
+            col[i] = float(values[j])
+    for j, i in enumerate(rows):
+        if eff_lev.errors[j] is not None and not cols["status"][i]:
+            cols["status"][i] = eff_lev.errors[j]

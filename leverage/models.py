@@ -1,0 +1,212 @@
+"""What a trader holds: positions, an account, tier tables and the trader's own rules.
+
+The models validate on construction (a :class:`~leverage.InputError` naming the field) and
+compute their derived figures by calling the formulas in :mod:`leverage.core`, never by
+re-deriving them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from . import core
+from .errors import InputError
+from .tiers import TierTable, resolve_tiers
+
+MarginMode = Literal["isolated", "cross"]
+
+
+def _side_word(value: Any) -> str:
+    side = core.SIDE.parse("side", value)
+    if side[1] is not None:
+        raise ValueError(str(side[1]))
+    return "long" if float(side[0]) > 0 else "short"
+
+
+def _contract_word(value: Any) -> str:
+    arr, err = core.CONTRACT.parse("contract", value)
+    if err is not None:
+        raise ValueError(str(err))
+    return "inverse" if float(arr) > 0 else "linear"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @classmethod
+    def build(cls, **fields: Any) -> Any:
+        """Construct, turning pydantic's report into one InputError that names the field."""
+        try:
+            return cls(**fields)
+        except ValidationError as exc:
+            raise InputError(validation_message(exc)) from None
+
+
+def validation_message(exc: ValidationError) -> str:
+    """``field must …, got …`` for the first problem pydantic found."""
+    e = exc.errors()[0]
+    field = ".".join(str(p) for p in e.get("loc", ())) or "value"
+    msg = str(e.get("msg", "")).removeprefix("Value error, ")
+    got = e.get("input")
+    if msg.startswith(field):
+        return msg
+    shown = repr(got) if isinstance(got, str) else got
+    return f"{field}: {msg.lower()}, got {shown}"
+
+
+class Position(_Model):
+    """An open position.
+
+    ``margin`` is the isolated margin posted now (initial plus added minus withdrawn). For a
+    cross position it is ignored by the liquidation price, which needs the :class:`Account`.
+    """
+
+    side: str
+    qty: float = Field(gt=0, allow_inf_nan=False)
+    entry_price: float = Field(gt=0, allow_inf_nan=False)
+    mark_price: float = Field(gt=0, allow_inf_nan=False)
+    margin: float = Field(ge=0, allow_inf_nan=False)
+    contract: str = "linear"
+    margin_mode: MarginMode = "isolated"
+    mmr: float = Field(default=core.DEFAULT_MMR, ge=0, lt=1)
+    maint_amount: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    tiers: TierTable | None = None
+    symbol: str = ""
+
+    _side = field_validator("side", mode="before")(lambda v: _side_word(v))
+    _contract = field_validator("contract", mode="before")(lambda v: _contract_word(v))
+
+    @field_validator("tiers", mode="before")
+    @classmethod
+    def _tiers(cls, v: Any) -> Any:
+        return resolve_tiers("tiers", v)
+
+    @property
+    def notional(self) -> float:
+        """Notional at the mark price (margin currency)."""
+        return core.notional(self.qty, self.mark_price, self.contract)
+
+    @property
+    def unrealized_pnl(self) -> float:
+        return core.unrealized_pnl(
+            self.side, self.qty, self.entry_price, self.mark_price, self.contract
+        )
+
+    @property
+    def equity(self) -> float:
+        return self.margin + self.unrealized_pnl
+
+    @property
+    def margin_leverage(self) -> float:
+        """``notional / margin``: leverage counted on the posted margin only."""
+        return core.effective_leverage(self.notional, self.margin)
+
+    @property
+    def effective_leverage(self) -> float:
+        """``notional / (margin + unrealized_pnl)``: equity-based leverage."""
+        return core.effective_leverage(self.notional, self.margin, self.unrealized_pnl)
+
+    @property
+    def maint_margin(self) -> float:
+        return core.maint_margin(self.notional, self.mmr, self.maint_amount, self.tiers)
+
+    @property
+    def liq_price(self) -> float:
+        """Isolated liquidation price (``nan`` when none); Binance convention."""
+        return core.liq_price(
+            self.side, self.qty, self.entry_price, self.margin, self.mmr, self.maint_amount,
+            self.contract, self.tiers,
+        )
+
+    @property
+    def bankruptcy_price(self) -> float:
+        return core.bankruptcy_price(
+            self.side, self.qty, self.entry_price, self.margin, self.contract
+        )
+
+    @property
+    def liq_distance(self) -> float:
+        return core.liq_distance(self.side, self.mark_price, self.liq_price)
+
+    def margin_to_target(self, target_leverage: float, equity_based: bool = True) -> float:
+        """Signed margin change to reach ``target_leverage`` (equity-based by default)."""
+        pnl = self.unrealized_pnl if equity_based else 0.0
+        return core.margin_to_target(self.notional, self.margin, target_leverage, pnl)
+
+    def with_margin(self, margin: float) -> Position:
+        """The same position after margin was added or withdrawn."""
+        return self.model_copy(update={"margin": margin})
+
+
+class Account(_Model):
+    """A futures account: the cross wallet and the positions in it."""
+
+    wallet_balance: float = Field(ge=0, allow_inf_nan=False)
+    positions: tuple[Position, ...] = ()
+
+    def cross_positions(self) -> list[Position]:
+        return [p for p in self.positions if p.margin_mode == "cross"]
+
+    def cross_liq_price(self, index: int) -> float:
+        """Liquidation price of ``positions[index]`` (a cross position), the other cross
+        positions held at their current PnL and maintenance margin."""
+        p = self.positions[index]
+        if p.margin_mode != "cross":
+            raise InputError(f"positions[{index}] must be a cross position, got isolated")
+        others = [q for i, q in enumerate(self.positions) if q.margin_mode == "cross" and i != index]
+        other_upnl = math.fsum(q.unrealized_pnl for q in others)
+        other_maint = math.fsum(q.maint_margin for q in others)
+        return core.cross_liq_price(
+            p.side, p.qty, p.entry_price, self.wallet_balance, other_upnl, other_maint,
+            p.mmr, p.maint_amount, p.contract, p.tiers,
+        )
+
+    def liq_prices(self) -> list[float]:
+        """Each position's liquidation price, isolated or cross as the position is held."""
+        return [
+            self.cross_liq_price(i) if p.margin_mode == "cross" else p.liq_price
+            for i, p in enumerate(self.positions)
+        ]
+
+
+class AdjustmentRule(_Model):
+    """The trader's pre-set rules for adjusting margin, written before opening.
+
+    Every threshold is optional (``None`` = no such rule). PnL thresholds are fractions of
+    the position's initial margin: ``add_only_below_pnl=-0.2`` means "add margin only once the
+    open loss is 20 % of the initial margin or worse".
+    """
+
+    max_leverage: float | None = Field(default=None, gt=0)
+    max_margin_per_event: float | None = Field(default=None, gt=0)
+    max_adds_while_losing: int | None = Field(default=None, ge=0)
+    add_only_below_pnl: float | None = Field(default=None, allow_inf_nan=False)
+    withdraw_only_above_pnl: float | None = Field(default=None, allow_inf_nan=False)
+    close_if_loss_beyond: float | None = Field(default=None, gt=0)
+    min_liq_distance: float | None = Field(default=None, ge=0, lt=1)
+
+    def breaks(
+        self,
+        event: str,
+        amount: float,
+        pnl_fraction: float,
+        effective_leverage: float,
+        liq_distance: float,
+        adds_while_losing: int,
+    ) -> list[str]:
+        """The rules one journal event breaks, in words (empty if none).
+
+        ``pnl_fraction`` is the open PnL at the event over the initial margin (before the
+        event's own margin change); ``effective_leverage`` and ``liq_distance`` are after it;
+        ``adds_while_losing`` counts this position's margin adds made at a loss, this one
+        included.
+        """
+        from .rules import rule_breaks
+
+        return rule_breaks(
+            self, event, amount, pnl_fraction, effective_leverage, liq_distance,
+            adds_while_losing,
+        )

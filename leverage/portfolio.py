@@ -1,0 +1,239 @@
+"""Portfolio rebalance: the margin moves that bring each position to its target.
+
+Inputs, one row per position: ``side, qty, entry_price, mark_price, margin`` (isolated margin;
+ignored for cross), ``margin_mode`` (isolated/cross), ``target_leverage`` or
+``target_liq_distance`` (a fraction; wins when both are given), ``priority`` (1 = funded
+first), ``mmr`` and ``maint_amount``. Account inputs: ``wallet_balance`` (the cross wallet,
+without isolated margins) and ``free_balance`` (what can still be moved into positions).
+
+The workbook is USDⓈ-margined: every row must be a linear contract, so that notionals and
+margins add up in one currency.
+
+Per position:
+
+* ``leverage`` = equity-based effective leverage. An isolated position's equity is
+  ``margin + upnl``; cross positions share the cross equity ``wallet + Σ cross upnl``, in
+  proportion to notional.
+* ``liq_price``: isolated :func:`~leverage.liq_price`; cross :func:`~leverage.cross_liq_price`
+  with the other cross positions' PnL and maintenance margin held fixed.
+* ``move``: isolated, :func:`~leverage.margin_to_target` on equity (or, with a target
+  distance, :func:`~leverage.margin_for_liq_price` at ``mark × (1 − s × distance)`` minus the
+  margin posted). Cross, the position's share of the cross transfer
+  ``Σ notional_i / target_i − cross equity``, each row's share being
+  ``notional_i / target_i − cross_equity × notional_i / Σ notional``.
+* ``allocated``: withdrawals (negative moves) always go through and add to the money
+  available; adds are funded in priority order (ties by row order) from
+  ``free_balance + Σ withdrawals`` until it runs out; the last one funded may be partial.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import core
+
+OUTPUT_COLUMNS = (
+    "notional",
+    "unrealized_pnl",
+    "maint_margin",
+    "leverage",
+    "liq_price",
+    "liq_distance",
+    "move",
+    "allocated",
+    "status",
+)
+
+INPUT_COLUMNS = (
+    "position_id",
+    "symbol",
+    "side",
+    "contract",
+    "qty",
+    "entry_price",
+    "mark_price",
+    "margin",
+    "margin_mode",
+    "target_leverage",
+    "target_liq_distance",
+    "priority",
+    "mmr",
+    "maint_amount",
+)
+
+
+@dataclass
+class RebalanceResult:
+    columns: dict[str, list[Any]] = field(default_factory=dict)
+    account: dict[str, float] = field(default_factory=dict)
+
+    def row(self, i: int) -> dict[str, Any]:
+        return {k: v[i] for k, v in self.columns.items()}
+
+
+def _col(rows: Sequence[Mapping[str, Any]], key: str, default: Any = None) -> list[Any]:
+    out = []
+    for r in rows:
+        v = r.get(key)
+        out.append(default if v is None or (isinstance(v, str) and not v.strip()) else v)
+    return out
+
+
+def _mode(v: Any) -> tuple[float, str | None]:
+    word = str(v).strip().lower() if v is not None else "isolated"
+    if word in ("isolated", "cross"):
+        return (1.0 if word == "cross" else 0.0), None
+    return math.nan, f"margin_mode must be isolated or cross, got {v!r}"
+
+
+def rebalance(
+    positions: Sequence[Mapping[str, Any]], wallet_balance: float, free_balance: float
+) -> RebalanceResult:
+    """Compute the rebalance table (see the module docstring for every rule)."""
+    for name, v in (("wallet_balance", wallet_balance), ("free_balance", free_balance)):
+        core.MARGIN.parse(name, v)[1] is None or _raise(core.MARGIN.parse(name, v)[1])
+    n = len(positions)
+    status: list[str | None] = [None] * n
+
+    def merge(errors: Any) -> None:
+        if errors is None:
+            return
+        for i, e in enumerate(np.broadcast_to(errors, (n,))):
+            if e is not None and status[i] is None:
+                status[i] = e
+
+    side, err = core.SIDE.parse("side", _col(positions, "side"))
+    merge(err)
+    inverse, err = core.CONTRACT.parse("contract", _col(positions, "contract", "linear"))
+    merge(err)
+    for i, v in enumerate(np.broadcast_to(inverse, (n,))):
+        if v > 0 and status[i] is None:
+            status[i] = "contract must be linear in a USDⓈ-margined portfolio, got 'inverse'"
+    mode = np.array([_mode(v)[0] for v in _col(positions, "margin_mode", "isolated")])
+    merge(np.array([_mode(v)[1] for v in _col(positions, "margin_mode", "isolated")], dtype=object))
+    arrays = {}
+    for key, kind in (
+        ("qty", core.QTY),
+        ("entry_price", core.PRICE),
+        ("mark_price", core.PRICE),
+        ("margin", core.Number(">=0", default=0.0)),
+        ("target_leverage", core.Number(">0|nan", default=np.nan)),
+        ("target_liq_distance", core.Number("[0,1)|nan", default=np.nan)),
+        ("priority", core.Number("any", default=1.0)),
+        ("mmr", core.MMR),
+        ("maint_amount", core.MAINT_AMOUNT),
+    ):
+        arr, err = kind.parse(key, _col(positions, key))
+        merge(err)
+        arrays[key] = np.broadcast_to(arr, (n,)).astype(float)
+    for i in range(n):
+        if (
+            status[i] is None
+            and math.isnan(arrays["target_leverage"][i])
+            and math.isnan(arrays["target_liq_distance"][i])
+        ):
+            status[i] = "target_leverage or target_liq_distance is required"
+    ok = np.array([s is None for s in status])
+    good = np.where(ok, 1.0, np.nan)  # poison bad rows so no total picks them up
+    qty, entry, mark = (arrays[k] * good for k in ("qty", "entry_price", "mark_price"))
+    margin, mmr, amount = arrays["margin"], arrays["mmr"], arrays["maint_amount"]
+    side = np.broadcast_to(side, (n,)) * good
+    cross = (mode > 0) & ok
+    iso = (mode == 0) & ok
+
+    notional = np.where(ok, qty * mark, np.nan)
+    upnl = np.where(ok, side * qty * (mark - entry), np.nan)
+    upnl = np.where(ok, core.unrealized_pnl.rows(side, qty, entry, mark).values, np.nan)
+    notional = np.where(ok, core.notional.rows(qty, mark).values, np.nan)
+    mm = np.where(ok, core.maint_margin.rows(notional, mmr, amount).values, np.nan)
+
+    cross_notional = float(np.nansum(np.where(cross, notional, 0.0)))
+    cross_upnl = float(np.nansum(np.where(cross, upnl, 0.0)))
+    cross_mm = float(np.nansum(np.where(cross, mm, 0.0)))
+    cross_equity = wallet_balance + cross_upnl
+    share = np.where(cross, cross_equity * notional / (cross_notional or 1.0), np.nan)
+    equity = np.where(cross, share, margin + upnl)
+    lev = core.effective_leverage.rows(notional, np.where(cross, share, margin), np.where(cross, 0.0, upnl))
+    iso_liq = core.liq_price.rows(side, qty, entry, margin, mmr, amount)
+    cross_liq = core.cross_liq_price.rows(
+        side, qty, entry, wallet_balance, cross_upnl - np.where(cross, upnl, 0.0),
+        cross_mm - np.where(cross, mm, 0.0), mmr, amount,
+    )
+    liq = np.where(cross, cross_liq.values, iso_liq.values)
+    dist = core.liq_distance.rows(side, mark, liq).values
+
+    target_lev = arrays["target_leverage"]
+    target_dist = arrays["target_liq_distance"]
+    by_distance = ~np.isnan(target_dist)
+    target_price = mark * (1.0 - side * np.where(by_distance, target_dist, 0.0))
+    need_for_distance = core.margin_for_liq_price.rows(side, qty, entry, target_price, mmr, amount)
+    to_lev = core.margin_to_target.rows(notional, margin, np.where(by_distance, 1.0, target_lev), upnl)
+    iso_move = np.where(by_distance, need_for_distance.values - margin, to_lev.values)
+    cross_target_equity = np.where(by_distance, np.nan, notional / target_lev)
+    cross_move = cross_target_equity - share
+    move = np.where(cross, cross_move, iso_move)
+
+    for i in range(n):
+        if status[i] is not None:
+            continue
+        if cross[i] and by_distance[i]:
+            status[i] = "target_liq_distance applies to isolated positions; give cross a target_leverage"
+            move[i] = np.nan
+        elif iso[i] and by_distance[i] and need_for_distance.errors[i] is not None:
+            status[i] = need_for_distance.errors[i]
+        elif iso[i] and not by_distance[i] and to_lev.errors[i] is not None:
+            status[i] = to_lev.errors[i]
+        elif lev.errors[i] is not None:
+            status[i] = lev.errors[i]
+
+    allocated = _allocate(move, arrays["priority"], free_balance)
+    total_notional = float(np.nansum(np.where(ok, notional, 0.0)))
+    total_equity = wallet_balance + float(np.nansum(np.where(ok, upnl, 0.0))) + float(
+        np.nansum(np.where(iso, margin, 0.0))
+    )
+    finite = dist[np.isfinite(dist)]
+    account = {
+        "total_notional": total_notional,
+        "total_equity": total_equity,
+        "account_leverage": total_notional / total_equity if total_equity > 0 else math.nan,
+        "worst_liq_distance": float(finite.min()) if finite.size else math.nan,
+        "total_move": float(np.nansum(move)),
+        "total_allocated": float(np.nansum(allocated)),
+        "shortfall": float(np.nansum(move) - np.nansum(allocated)),
+    }
+    columns = {
+        "notional": notional,
+        "unrealized_pnl": upnl,
+        "maint_margin": mm,
+        "leverage": lev.values,
+        "liq_price": liq,
+        "liq_distance": dist,
+        "move": move,
+        "allocated": allocated,
+    }
+    out = {k: [float(x) for x in v] for k, v in columns.items()}
+    out["status"] = [s or "" for s in status]
+    return RebalanceResult(out, account)
+
+
+def _allocate(move: np.ndarray, priority: np.ndarray, free_balance: float) -> np.ndarray:
+    """Withdrawals in full; adds by (priority, row) until the money runs out."""
+    valid = np.isfinite(move)
+    alloc = np.where(valid & (move < 0), move, 0.0)
+    available = free_balance - float(alloc.sum())
+    for i in sorted(np.nonzero(valid & (move > 0))[0], key=lambda i: (priority[i], i)):
+        take = min(move[i], max(available, 0.0))
+        alloc[i] = take
+        available -= take
+    return np.where(valid, alloc, np.nan)
+
+
+def _raise(message: Any) -> None:
+    from .errors import InputError
+
+    raise InputError(str(message))

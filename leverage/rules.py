@@ -1,0 +1,78 @@
+"""The trader's adjustment rules, checked against one journal event.
+
+The wording of each break lives here once; the journal workbook's native formulas print the
+same words (``templates`` reads :data:`RULE_TEXT`), so a flag reads the same in Python, in
+Excel and in Google Sheets.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .models import AdjustmentRule
+
+RULE_TEXT: dict[str, str] = {
+    "max_leverage": "leverage above max",
+    "max_margin_per_event": "margin added above max per event",
+    "max_adds_while_losing": "too many adds to a losing position",
+    "add_only_below_pnl": "added margin before the loss trigger",
+    "withdraw_only_above_pnl": "withdrew margin before the profit trigger",
+    "close_if_loss_beyond": "should have closed instead of adding",
+    "min_liq_distance": "liquidation closer than the buffer",
+}
+"""Rule key → the words a broken rule is flagged with, in the order flags are listed."""
+
+SEPARATOR = "; "
+
+
+def rule_breaks(
+    rule: AdjustmentRule,
+    event: str,
+    amount: float,
+    pnl_fraction: float,
+    effective_leverage: float,
+    liq_distance: float,
+    adds_while_losing: int,
+) -> list[str]:
+    """Words for each rule the event breaks, in :data:`RULE_TEXT` order.
+
+    * ``max_leverage``: equity-based leverage after the event is above the maximum.
+    * ``max_margin_per_event``: an ``add_margin`` larger than the maximum.
+    * ``max_adds_while_losing``: more ``add_margin`` events at an open loss than allowed.
+    * ``add_only_below_pnl``: margin added while PnL / initial margin was above the trigger.
+    * ``withdraw_only_above_pnl``: margin withdrawn while PnL / initial margin was below it.
+    * ``close_if_loss_beyond``: margin added although the loss had passed the close level.
+    * ``min_liq_distance``: after the event, liquidation is closer than the buffer.
+
+    A leverage or distance of ``nan`` (closed position, no liquidation price) breaks nothing.
+    """
+    adding = event == "add_margin"
+    hit = {
+        "max_leverage": rule.max_leverage is not None
+        and _gt(effective_leverage, rule.max_leverage),
+        "max_margin_per_event": adding
+        and rule.max_margin_per_event is not None
+        and amount > rule.max_margin_per_event,
+        "max_adds_while_losing": adding
+        and pnl_fraction < 0
+        and rule.max_adds_while_losing is not None
+        and adds_while_losing > rule.max_adds_while_losing,
+        "add_only_below_pnl": adding
+        and rule.add_only_below_pnl is not None
+        and pnl_fraction > rule.add_only_below_pnl,
+        "withdraw_only_above_pnl": event == "withdraw_margin"
+        and rule.withdraw_only_above_pnl is not None
+        and pnl_fraction < rule.withdraw_only_above_pnl,
+        "close_if_loss_beyond": adding
+        and rule.close_if_loss_beyond is not None
+        and pnl_fraction <= -rule.close_if_loss_beyond,
+        "min_liq_distance": rule.min_liq_distance is not None
+        and _gt(rule.min_liq_distance, liq_distance),
+    }
+    return [RULE_TEXT[k] for k, broken in hit.items() if broken]
+
+
+def _gt(a: float, b: float) -> bool:
+    return not (math.isnan(a) or math.isnan(b)) and a > b

@@ -1,0 +1,195 @@
+"""Where everything sits in the two workbooks: sheets, columns, who owns each column.
+
+One description serves the openpyxl builder (``templates``), the Google Sheets bridge
+(``sheets_bridge``) and the tests. A column is either ``input`` (the trader types it; nothing of
+ours ever writes to it after the template is laid out) or ``computed`` (ours: a formula in the
+workbook, a value written by the sync). Headers sit in row 1 and data starts in row 2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from openpyxl.utils import get_column_letter
+
+from leverage import journal, portfolio
+from leverage.models import AdjustmentRule
+
+Role = Literal["input", "computed"]
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str  # the core's name for the field
+    header: str  # what the trader reads in row 1
+    role: Role
+    number_format: str = "General"
+    width: float = 12.0
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Sheet:
+    title: str
+    columns: tuple[Column, ...]
+
+    def letter(self, key: str) -> str:
+        """Column letter of ``key`` (A, B, ...)."""
+        return get_column_letter(self.index(key) + 1)
+
+    def index(self, key: str) -> int:
+        for i, c in enumerate(self.columns):
+            if c.key == key:
+                return i
+        raise KeyError(f"{self.title} has no column {key!r}")
+
+    @property
+    def headers(self) -> list[str]:
+        return [c.header for c in self.columns]
+
+    def keys(self, role: Role | None = None) -> list[str]:
+        return [c.key for c in self.columns if role is None or c.role == role]
+
+
+HEADER_ROW = 1
+FIRST_DATA_ROW = 2
+
+MONEY = "#,##0.00"
+PRICE = "#,##0.00"
+QTY = "0.########"
+RATE = "0.00%"
+LEV = '0.00"x"'
+
+# ------------------------------------------------------------------ journal
+JOURNAL_POSITIONS = Sheet(
+    "Positions",
+    (
+        Column("position_id", "Position ID", "input", width=12),
+        Column("symbol", "Symbol", "input", width=12),
+        Column("side", "Side", "input", width=8),
+        Column("contract", "Contract", "input", width=10),
+        Column("mmr", "Maint. margin rate", "input", RATE, 12),
+        Column("maint_amount", "Maint. amount", "input", MONEY, 12),
+    ),
+)
+
+JOURNAL_EVENTS = Sheet(
+    "Events",
+    (
+        Column("date", "Date", "input", "yyyy-mm-dd hh:mm", 17),
+        Column("position_id", "Position ID", "input", width=11),
+        Column("event", "Event", "input", width=15),
+        Column("price", "Price", "input", PRICE, 11),
+        Column("qty", "Qty", "input", QTY, 9),
+        Column("amount", "Amount", "input", MONEY, 11),
+        Column("reason", "Reason", "input", width=28),
+        Column("qty_open", "Open qty", "computed", QTY, 9),
+        Column("margin", "Margin committed", "computed", MONEY, 12),
+        Column("mark_price", "Mark price", "computed", PRICE, 11),
+        Column("notional", "Notional", "computed", MONEY, 12),
+        Column("unrealized_pnl", "Unrealized PnL", "computed", MONEY, 12),
+        Column("equity", "Equity", "computed", MONEY, 12),
+        Column("margin_leverage", "Leverage (margin)", "computed", LEV, 10,
+               "notional / margin committed"),
+        Column("effective_leverage", "Leverage (equity)", "computed", LEV, 10,
+               "notional / (margin + unrealized PnL)"),
+        Column("liq_price", "Liq. price", "computed", PRICE, 11),
+        Column("liq_distance", "Liq. distance", "computed", RATE, 10),
+        Column("realized_pnl", "Realized PnL", "computed", MONEY, 12),
+        Column("funding", "Funding so far", "computed", MONEY, 11),
+        Column("rule_breaks", "Rule breaks", "computed", width=36),
+        Column("status", "Status", "computed", width=30),
+    ),
+)
+assert JOURNAL_EVENTS.keys("computed") == list(journal.OUTPUT_COLUMNS)
+
+JOURNAL_RULES = Sheet(
+    "Rules",
+    (
+        Column("rule", "Rule", "input", width=26),
+        Column("value", "Value", "input", width=10),
+        Column("meaning", "What it means", "input", width=70),
+    ),
+)
+
+RULE_ROWS: tuple[tuple[str, str, str], ...] = (
+    ("max_leverage", "0.00", "Flag any event after which equity-based leverage is above this."),
+    ("max_margin_per_event", MONEY, "Flag a margin add larger than this in one event."),
+    ("max_adds_while_losing", "0", "Flag the add after this many margin adds to a losing position."),
+    ("add_only_below_pnl", RATE,
+     "Add margin only once open PnL / initial margin is at or below this (e.g. -20%)."),
+    ("withdraw_only_above_pnl", RATE,
+     "Withdraw margin only once open PnL / initial margin is at or above this (e.g. 30%)."),
+    ("close_if_loss_beyond", RATE,
+     "Close instead of adding once the loss is this share of initial margin (e.g. 50%)."),
+    ("min_liq_distance", RATE,
+     "Flag (and colour red) liquidation closer than this fraction of the price."),
+)
+assert [r[0] for r in RULE_ROWS] == list(AdjustmentRule.model_fields)
+
+EVENT_TYPES = journal.EVENT_TYPES
+SIDES = ("long", "short")
+CONTRACTS = ("linear", "inverse")
+MARGIN_MODES = ("isolated", "cross")
+
+# --------------------------------------------------------------- rebalance
+REBALANCE_POSITIONS = Sheet(
+    "Positions",
+    (
+        Column("position_id", "Position ID", "input", width=11),
+        Column("symbol", "Symbol", "input", width=11),
+        Column("side", "Side", "input", width=7),
+        Column("contract", "Contract", "input", width=9),
+        Column("qty", "Qty", "input", QTY, 9),
+        Column("entry_price", "Entry price", "input", PRICE, 11),
+        Column("mark_price", "Mark price", "input", PRICE, 11),
+        Column("margin", "Isolated margin", "input", MONEY, 11),
+        Column("margin_mode", "Margin mode", "input", width=10),
+        Column("target_leverage", "Target leverage", "input", LEV, 10),
+        Column("target_liq_distance", "Target liq. distance", "input", RATE, 10),
+        Column("priority", "Priority", "input", "0", 8),
+        Column("mmr", "Maint. margin rate", "input", RATE, 10),
+        Column("maint_amount", "Maint. amount", "input", MONEY, 10),
+        Column("notional", "Notional", "computed", MONEY, 12),
+        Column("unrealized_pnl", "Unrealized PnL", "computed", MONEY, 12),
+        Column("maint_margin", "Maint. margin", "computed", MONEY, 11),
+        Column("leverage", "Leverage (equity)", "computed", LEV, 10),
+        Column("liq_price", "Liq. price", "computed", PRICE, 11),
+        Column("liq_distance", "Liq. distance", "computed", RATE, 10),
+        Column("move", "Margin move", "computed", MONEY, 12, "> 0 add, < 0 withdraw"),
+        Column("allocated", "Allocated", "computed", MONEY, 12),
+        Column("status", "Status", "computed", width=30),
+    ),
+)
+assert REBALANCE_POSITIONS.keys("input") == list(portfolio.INPUT_COLUMNS)
+assert REBALANCE_POSITIONS.keys("computed") == list(portfolio.OUTPUT_COLUMNS)
+
+REBALANCE_ACCOUNT = Sheet(
+    "Account",
+    (
+        Column("item", "Item", "input", width=30),
+        Column("value", "Value", "input", MONEY, 16),
+    ),
+)
+
+ACCOUNT_INPUT_ROWS: tuple[tuple[str, str], ...] = (
+    ("wallet_balance", "Cross wallet balance (without isolated margin)"),
+    ("free_balance", "Free balance available for margin moves"),
+)
+ACCOUNT_OUTPUT_ROWS: tuple[tuple[str, str], ...] = (
+    ("total_notional", "Total notional"),
+    ("total_equity", "Total equity"),
+    ("account_leverage", "Account leverage"),
+    ("worst_liq_distance", "Worst liquidation distance"),
+    ("total_move", "Total margin moves needed"),
+    ("total_allocated", "Total allocated"),
+    ("shortfall", "Shortfall (needed but not funded)"),
+)
+"""Account sheet: label in column A, value in column B; inputs first, then computed rows
+(rows 2.. for inputs, then the computed rows right after)."""
+
+TEMPLATES = {
+    "journal": (JOURNAL_POSITIONS, JOURNAL_EVENTS, JOURNAL_RULES),
+    "rebalance": (REBALANCE_ACCOUNT, REBALANCE_POSITIONS),
+}
