@@ -606,6 +606,7 @@ def position_size(
     fail(
         stop_price == entry_price,
         "stop_price must differ from entry_price, got {stop} for both",
+        kind="input",
         stop=stop_price,
     )
     return _by_contract(

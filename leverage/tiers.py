@@ -116,8 +116,8 @@ class TierTable(BaseModel):
         """
         table = [list(r) if isinstance(r, Sequence | np.ndarray) else [r] for r in rows]
         table = [r for r in table if any(v not in (None, "") for v in r)]
-        if table and any(isinstance(v, str) for v in table[0]):
-            table = table[1:]
+        if table and all(isinstance(v, str) for v in table[0] if v not in (None, "")):
+            table = table[1:]  # a header row
         if not table:
             raise TierTableError("tiers has no rows")
         width = len(table[0])
