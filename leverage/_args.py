@@ -12,13 +12,14 @@ and wrapped by :func:`formula`. The wrapper
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import math
 import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -91,7 +92,7 @@ def _blank(v: Any) -> bool:
 class Number(Kind):
     """A real number with a rule: ``any``, ``>0``, ``>=0`` or ``[0,1)``."""
 
-    _RULES: dict[str, tuple[str, Callable[[np.ndarray], np.ndarray]]] = {
+    _RULES: ClassVar[dict[str, tuple[str, Callable[[np.ndarray], np.ndarray]]]] = {
         "any": ("be a finite number", lambda v: np.isfinite(v)),
         ">0": ("be > 0", lambda v: (v > 0) & (v < np.inf)),
         ">=0": ("be >= 0", lambda v: (v >= 0) & (v < np.inf)),
@@ -170,9 +171,9 @@ def _indices(mask: np.ndarray) -> list[tuple[int, ...]]:
 class _Choice(Kind):
     """A word from a small vocabulary, mapped to a number (side -> +/-1, contract -> 0/1)."""
 
-    words: dict[str, float]
-    numbers: dict[float, float]
-    expected: str
+    words: ClassVar[dict[str, float]]
+    numbers: ClassVar[dict[float, float]]
+    expected: ClassVar[str]
 
     def __init__(self, default: Any = MISSING) -> None:
         self.default = default
@@ -186,9 +187,12 @@ class _Choice(Kind):
             key = v.strip().lower()
             if key in self.words:
                 return self.words[key], None
-        elif isinstance(v, numbers.Real) and not isinstance(v, bool | np.bool_):
-            if float(v) in self.numbers:
-                return self.numbers[float(v)], None
+        elif (
+            isinstance(v, numbers.Real)
+            and not isinstance(v, bool | np.bool_)
+            and float(v) in self.numbers
+        ):
+            return self.numbers[float(v)], None
         return np.nan, f"{name} must be {self.expected}, got {fmt(v)}"
 
     def parse(self, name: str, value: Any) -> tuple[np.ndarray, np.ndarray | None]:
@@ -216,10 +220,8 @@ class _Choice(Kind):
                     res = uniq[v]
                 except (KeyError, TypeError):
                     res = self._one(name, v)
-                    try:
+                    with contextlib.suppress(TypeError):  # unhashable cell values
                         uniq[v] = res
-                    except TypeError:
-                        pass
                 out[idx], errors[idx] = res
             return out, (errors if any(e is not None for e in errors.flat) else None)
         v, err = self._one(name, value)
@@ -229,25 +231,30 @@ class _Choice(Kind):
 class Side(_Choice):
     """``long``/``short`` (or ``buy``/``sell``, ``1``/``-1``), read as +1/-1."""
 
-    words = {"long": 1.0, "buy": 1.0, "short": -1.0, "sell": -1.0, "1": 1.0, "-1": -1.0}
-    numbers = {1.0: 1.0, -1.0: -1.0}
-    expected = "long or short (also buy/sell, 1/-1)"
+    words: ClassVar[dict[str, float]] = {
+        "long": 1.0, "buy": 1.0, "short": -1.0, "sell": -1.0, "1": 1.0, "-1": -1.0
+    }
+    numbers: ClassVar[dict[float, float]] = {1.0: 1.0, -1.0: -1.0}
+    expected: ClassVar[str] = "long or short (also buy/sell, 1/-1)"
 
 
 class Contract(_Choice):
     """``linear`` (USDⓈ-margined) or ``inverse`` (coin-margined), read as 0/1."""
 
-    words = {"linear": 0.0, "inverse": 1.0, "usdm": 0.0, "coinm": 1.0}
-    numbers = {0.0: 0.0, 1.0: 1.0}  # 0/1 as the parsed form, so parsed columns pass through
-    expected = "linear or inverse"
+    words: ClassVar[dict[str, float]] = {"linear": 0.0, "inverse": 1.0, "usdm": 0.0, "coinm": 1.0}
+    # 0/1 is the parsed form, so already-parsed columns pass through
+    numbers: ClassVar[dict[float, float]] = {0.0: 0.0, 1.0: 1.0}
+    expected: ClassVar[str] = "linear or inverse"
 
 
 class Flag(_Choice):
     """TRUE/FALSE (also 1/0, yes/no)."""
 
-    words = {"true": 1.0, "false": 0.0, "yes": 1.0, "no": 0.0, "1": 1.0, "0": 0.0}
-    numbers = {1.0: 1.0, 0.0: 0.0}
-    expected = "TRUE or FALSE"
+    words: ClassVar[dict[str, float]] = {
+        "true": 1.0, "false": 0.0, "yes": 1.0, "no": 0.0, "1": 1.0, "0": 0.0
+    }
+    numbers: ClassVar[dict[float, float]] = {1.0: 1.0, 0.0: 0.0}
+    expected: ClassVar[str] = "TRUE or FALSE"
 
     def _one(self, name: str, v: Any) -> tuple[float, str | None]:
         if isinstance(v, bool | np.bool_):

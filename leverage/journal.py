@@ -113,7 +113,8 @@ def _number(row: Mapping[str, Any], key: str, rule: str, required: bool) -> floa
     v = float(v)
     ok = math.isfinite(v) and (v > 0 if rule == ">0" else True)
     if not ok:
-        raise _RowError(f"{key} must be {'> 0' if rule == '>0' else 'a finite number'}, got {fmt(v)}")
+        need = "> 0" if rule == ">0" else "a finite number"
+        raise _RowError(f"{key} must be {need}, got {fmt(v)}")
     return v
 
 
@@ -123,6 +124,13 @@ class _RowError(Exception):
 
 def _pnl(st: _State, qty: float, price: float) -> float:
     return core.unrealized_pnl(st.side, qty, st.entry, price, "inverse" if st.inverse else "linear")
+
+
+def _check_within_margin(st: _State, amount: float) -> None:
+    if amount > st.margin:
+        raise _RowError(
+            f"amount must be <= the margin posted ({fmt(st.margin)}), got {fmt(amount)}"
+        )
 
 
 def _apply(st: _State, kind: str, row: Mapping[str, Any]) -> tuple[float, float]:
@@ -152,21 +160,19 @@ def _apply(st: _State, kind: str, row: Mapping[str, Any]) -> tuple[float, float]
         st.margin += amount
     elif kind == "withdraw_margin":
         amount = _number(row, "amount", ">0", True)
-        if amount > st.margin:
-            raise _RowError(f"amount must be <= the margin posted ({fmt(st.margin)}), got {fmt(amount)}")
+        _check_within_margin(st, amount)
         st.margin -= amount
     elif kind == "partial_close":
         closed = _number(row, "qty", ">0", True)
         if closed >= st.qty:
             raise _RowError(
-                f"qty must be < the open qty ({fmt(st.qty)}) for a partial close, got {fmt(closed)}; "
-                "use close"
+                f"qty must be < the open qty ({fmt(st.qty)}) for a partial close, got "
+                f"{fmt(closed)}; use close"
             )
         released = _number(row, "amount", ">0", False)
         if released is None:
             released = st.margin * closed / st.qty
-        if released > st.margin:
-            raise _RowError(f"amount must be <= the margin posted ({fmt(st.margin)}), got {fmt(released)}")
+        _check_within_margin(st, released)
         st.realized += _pnl(st, closed, mark)
         st.qty -= closed
         st.margin -= released

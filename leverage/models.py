@@ -156,7 +156,9 @@ class Account(_Model):
         p = self.positions[index]
         if p.margin_mode != "cross":
             raise InputError(f"positions[{index}] must be a cross position, got isolated")
-        others = [q for i, q in enumerate(self.positions) if q.margin_mode == "cross" and i != index]
+        others = [
+            q for i, q in enumerate(self.positions) if q.margin_mode == "cross" and i != index
+        ]
         other_upnl = math.fsum(q.unrealized_pnl for q in others)
         other_maint = math.fsum(q.maint_margin for q in others)
         return core.cross_liq_price(

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from . import core
+from .errors import InputError
 
 OUTPUT_COLUMNS = (
     "notional",
@@ -96,7 +97,9 @@ def rebalance(
 ) -> RebalanceResult:
     """Compute the rebalance table (see the module docstring for every rule)."""
     for name, v in (("wallet_balance", wallet_balance), ("free_balance", free_balance)):
-        core.MARGIN.parse(name, v)[1] is None or _raise(core.MARGIN.parse(name, v)[1])
+        error = core.MARGIN.parse(name, v)[1]
+        if error is not None:
+            raise InputError(str(error))
     n = len(positions)
     status: list[str | None] = [None] * n
 
@@ -146,8 +149,6 @@ def rebalance(
     cross = (mode > 0) & ok
     iso = (mode == 0) & ok
 
-    notional = np.where(ok, qty * mark, np.nan)
-    upnl = np.where(ok, side * qty * (mark - entry), np.nan)
     upnl = np.where(ok, core.unrealized_pnl.rows(side, qty, entry, mark).values, np.nan)
     notional = np.where(ok, core.notional.rows(qty, mark).values, np.nan)
     mm = np.where(ok, core.maint_margin.rows(notional, mmr, amount).values, np.nan)
@@ -157,8 +158,10 @@ def rebalance(
     cross_mm = float(np.nansum(np.where(cross, mm, 0.0)))
     cross_equity = wallet_balance + cross_upnl
     share = np.where(cross, cross_equity * notional / (cross_notional or 1.0), np.nan)
-    equity = np.where(cross, share, margin + upnl)
-    lev = core.effective_leverage.rows(notional, np.where(cross, share, margin), np.where(cross, 0.0, upnl))
+    # a cross position's equity is its share of the cross equity (its PnL is inside it)
+    lev = core.effective_leverage.rows(
+        notional, np.where(cross, share, margin), np.where(cross, 0.0, upnl)
+    )
     iso_liq = core.liq_price.rows(side, qty, entry, margin, mmr, amount)
     cross_liq = core.cross_liq_price.rows(
         side, qty, entry, wallet_balance, cross_upnl - np.where(cross, upnl, 0.0),
@@ -172,7 +175,9 @@ def rebalance(
     by_distance = ~np.isnan(target_dist)
     target_price = mark * (1.0 - side * np.where(by_distance, target_dist, 0.0))
     need_for_distance = core.margin_for_liq_price.rows(side, qty, entry, target_price, mmr, amount)
-    to_lev = core.margin_to_target.rows(notional, margin, np.where(by_distance, 1.0, target_lev), upnl)
+    to_lev = core.margin_to_target.rows(
+        notional, margin, np.where(by_distance, 1.0, target_lev), upnl
+    )
     iso_move = np.where(by_distance, need_for_distance.values - margin, to_lev.values)
     cross_target_equity = np.where(by_distance, np.nan, notional / target_lev)
     cross_move = cross_target_equity - share
@@ -182,7 +187,9 @@ def rebalance(
         if status[i] is not None:
             continue
         if cross[i] and by_distance[i]:
-            status[i] = "target_liq_distance applies to isolated positions; give cross a target_leverage"
+            status[i] = (
+                "target_liq_distance applies to isolated positions; give cross a target_leverage"
+            )
             move[i] = np.nan
         elif iso[i] and by_distance[i] and need_for_distance.errors[i] is not None:
             status[i] = need_for_distance.errors[i]
@@ -231,9 +238,3 @@ def _allocate(move: np.ndarray, priority: np.ndarray, free_balance: float) -> np
         alloc[i] = take
         available -= take
     return np.where(valid, alloc, np.nan)
-
-
-def _raise(message: Any) -> None:
-    from .errors import InputError
-
-    raise InputError(str(message))

@@ -204,7 +204,8 @@ def check_tiers(tiers: Sequence[Tier], name: str = "") -> None:
                 f"(ends {fmt(a.max_notional)})"
             )
         expected = a.maint_amount + b.min_notional * (b.mmr - a.mmr)
-        if has_amounts and abs(b.maint_amount - expected) > _CUM_TOLERANCE * max(1.0, abs(expected)):
+        off = abs(b.maint_amount - expected)
+        if has_amounts and off > _CUM_TOLERANCE * max(1.0, abs(expected)):
             raise TierTableError(
                 f"{label}tier {k + 1} maint_amount must be {fmt(expected)} so that maintenance "
                 f"margin is continuous at notional {fmt(b.min_notional)}, got {fmt(b.maint_amount)}"

@@ -142,7 +142,8 @@ def test_ccxt_loader_derives_maint_amount(tmp_path) -> None:
 
 
 def test_cli_reports_bad_input_cleanly(capsys) -> None:
-    assert cli_main(["liq", "--side", "long", "--qty", "-1", "--entry", "100", "--margin", "10"]) == 2
+    argv = ["liq", "--side", "long", "--qty", "-1", "--entry", "100", "--margin", "10"]
+    assert cli_main(argv) == 2
     err = capsys.readouterr().err
     assert "qty must be > 0, got -1" in err
     assert "Traceback" not in err
