@@ -43,7 +43,6 @@ def fmt(value: Any) -> str:
     return type(value).__name__
 
 
-@dataclass(frozen=True)
 class RowResults:
     """Per-row outcome of a formula over a column.
 
@@ -52,23 +51,48 @@ class RowResults:
     message naming the argument and the rule for bad ones. Both have the broadcast shape.
     """
 
-    values: np.ndarray
-    errors: np.ndarray
-    position_rows: np.ndarray | None = None  # rows that failed as a position, not an input
+    __slots__ = ("_errors", "position_rows", "values")
+
+    def __init__(
+        self,
+        values: np.ndarray,
+        errors: np.ndarray | None = None,
+        position_rows: np.ndarray | None = None,
+    ) -> None:
+        self.values = values
+        self._errors = errors  # None: no row failed (the common, fast case)
+        self.position_rows = position_rows  # rows that failed as a position, not an input
+
+    @property
+    def errors(self) -> np.ndarray:
+        if self._errors is None:
+            self._errors = np.full(np.shape(self.values), None, dtype=object)
+        return self._errors
+
+    @property
+    def has_errors(self) -> bool:
+        return self._errors is not None and bool(np.not_equal(self._errors, None).any())
 
     @property
     def ok(self) -> np.ndarray:
         """Boolean mask of rows that computed."""
-        return np.equal(self.errors, None)
+        if self._errors is None:
+            return np.ones(np.shape(self.values), dtype=bool)
+        return np.equal(self._errors, None)
+
+    def __repr__(self) -> str:
+        return f"RowResults(values={self.values!r}, errors={self.errors!r})"
 
     def raise_first(self) -> None:
         """Raise the first row's error (InputError or PositionError), if any."""
-        bad = _indices(np.not_equal(self.errors, None))
+        if self._errors is None:
+            return
+        bad = _indices(np.not_equal(self._errors, None))
         if not bad:
             return
         idx = bad[0]
-        message = self.errors[idx]
-        if self.errors.ndim:
+        message = self._errors[idx]
+        if self._errors.ndim:
             where = idx[0] if len(idx) == 1 else idx
             message = f"{message} (at index {where})"
         is_position = self.position_rows is not None and bool(self.position_rows[idx])
@@ -108,8 +132,29 @@ class Number(Kind):
         self.rule = rule
         self.default = default
 
+    # Bounds of each rule for the fast whole-column check: (low, low included, high, high
+    # included). Two reductions decide a clean column without building a mask.
+    _BOUNDS: ClassVar[dict[str, tuple[float, bool, float, bool]]] = {
+        "any": (-np.inf, False, np.inf, False),
+        ">0": (0.0, False, np.inf, False),
+        ">=0": (0.0, True, np.inf, False),
+        "[0,1)": (0.0, True, 1.0, False),
+        "[0,1]": (0.0, True, 1.0, True),
+        "(0,1]": (0.0, False, 1.0, True),
+    }
+
+    def _clean(self, arr: np.ndarray) -> bool:
+        bounds = self._BOUNDS.get(self.rule)
+        if bounds is None or arr.size == 0:
+            return False
+        lo, lo_in, hi, hi_in = bounds
+        low, high = arr.min(), arr.max()  # nan propagates and fails both tests
+        return bool((low >= lo if lo_in else low > lo) and (high <= hi if hi_in else high < hi))
+
     def parse(self, name: str, value: Any) -> tuple[np.ndarray, np.ndarray | None]:
         arr, errors = _to_float_array(name, value, self.default)
+        if errors is None and self._clean(arr):
+            return arr, None
         text, check = self._RULES[self.rule]
         with np.errstate(invalid="ignore"):
             good = check(arr)
@@ -177,6 +222,8 @@ class _Choice(Kind):
 
     def __init__(self, default: Any = MISSING) -> None:
         self.default = default
+        self._keys = np.array(sorted(self.numbers))
+        self._identity_numbers = all(k == v for k, v in self.numbers.items())
 
     def _one(self, name: str, v: Any) -> tuple[float, str | None]:
         if _blank(v):
@@ -198,6 +245,8 @@ class _Choice(Kind):
     def parse(self, name: str, value: Any) -> tuple[np.ndarray, np.ndarray | None]:
         if isinstance(value, np.ndarray) and value.dtype.kind in "fiu":
             arr = value.astype(float, copy=False)
+            if self._identity_numbers and arr.size and np.isin(arr, self._keys).all():
+                return arr, None
             keys = np.array(sorted(self.numbers))
             good = np.isin(arr, keys)
             mapped = np.zeros(arr.shape)
@@ -295,7 +344,12 @@ class Fail:
             self.errors = np.full(self.shape, None, dtype=object)
         if self.position is None:
             self.position = np.zeros(self.shape, dtype=bool)
-        vals = {k: np.broadcast_to(np.asarray(v), self.shape) for k, v in values.items()}
+        # values may be given as callables so that message-only arithmetic (e.g. ``-change``)
+        # runs only when some row actually failed
+        vals = {
+            k: np.broadcast_to(np.asarray(v() if callable(v) else v), self.shape)
+            for k, v in values.items()
+        }
         for idx in _indices(mask & np.equal(self.errors, None)):
             self.errors[idx] = template.format(**{k: fmt(v[idx]) for k, v in vals.items()})
             self.position[idx] = kind == "position"
@@ -352,13 +406,12 @@ def formula(**kinds: Kind) -> Callable[[Callable[..., Any]], Any]:
             fail = Fail(shape, errors)
             with np.errstate(all="ignore"):
                 values = kernel(**parsed, **arrays, fail=fail)
-            values = np.array(np.broadcast_to(values, shape), dtype=float)
+            values = np.asarray(values, dtype=float)
+            if values.shape != shape or not values.flags.writeable:
+                values = np.array(np.broadcast_to(values, shape), dtype=float)
             if fail.errors is not None:
                 values[np.not_equal(fail.errors, None)] = np.nan
-                errors_out = fail.errors
-            else:
-                errors_out = np.full(shape, None, dtype=object)
-            return RowResults(values, errors_out, fail.position), scalar
+            return RowResults(values, fail.errors, fail.position), scalar
 
         @functools.wraps(kernel)
         def strict(*args: Any, **kwargs: Any) -> Any:

@@ -24,7 +24,7 @@ import numpy as np
 
 from ._args import Contract, Fail, Flag, Number, Side, Static, fmt, formula
 from .errors import InputError
-from .tiers import TierTable, resolve_tiers, solve_notional
+from .tiers import TierTable, clip_to_band, resolve_tiers, tier_of_root
 
 EXCHANGES = ("binance", "bybit", "okx")
 DEFAULT_MMR = 0.005
@@ -220,27 +220,44 @@ def _liq_solve(
 ) -> np.ndarray:
     """Price where ``margin + UPNL(P) = MM(P) (+ fee_rate × notional(P))``, or nan if none.
 
-    Written in the notional ``n`` at the liquidation price this is always
-    ``n + sign × MM(n) = c`` (see :func:`leverage.tiers.solve_notional`):
-
-    * linear, ``n = qty × P``: ``sign = −s``, ``c = qty × entry − s × margin``, ``P = n / qty``
-    * inverse, ``n = qty / P``: ``sign = +s``, ``c = qty / entry + s × margin``, ``P = qty / n``
-
-    which, with one tier, is Binance's published ``LP = (WB + cum − s·qty·entry) /
-    (qty·mmr − s·qty)`` and the inverse forms in SPEC.md.
+    Linear (Binance's published form): ``LP = (margin + maint_amount − s·qty·entry) /
+    (qty·(mmr + fee_rate − s))``. Inverse: ``LP = qty·(1 + s·(mmr + fee_rate)) /
+    (qty/entry + s·(margin + maint_amount))``. With ``tiers``, the rates are those of the tier
+    that holds the notional at the liquidation price (:func:`leverage.tiers.tier_of_root`: in
+    the notional ``n`` at LP the condition reads ``n + sign·MM(n) = c`` with
+    ``sign = −s, c = qty·entry − s·margin`` linear and ``sign = s, c = qty/entry + s·margin``
+    inverse).
     """
 
+    def rates(c: Any, sign: Any) -> tuple[Any, Any, Any]:
+        if tiers is None:
+            return mmr, maint_amount, None
+        k = tier_of_root(c, sign, tiers, fee_rate)
+        return tiers.mmrs[k], tiers.maint_amounts[k], k
+
     def linear() -> np.ndarray:
-        c = qty * entry_price - side * margin
-        n = solve_notional(c, -side, mmr, maint_amount, tiers, fee_rate)
-        return np.where(n > 0, n / qty, np.nan)
+        rate, amount, k = rates(qty * entry_price - side * margin, -side)
+        lp = (margin + amount - side * qty * entry_price) / (qty * (rate + fee_rate - side))
+        if k is not None and not tiers.continuous:
+            lp = clip_to_band(qty * lp, k, tiers) / qty
+        return _none_unless_positive(lp)
 
     def inverse() -> np.ndarray:
-        c = qty / entry_price + side * margin
-        n = solve_notional(c, side, mmr, maint_amount, tiers, fee_rate)
-        return np.where(n > 0, qty / n, np.nan)
+        rate, amount, k = rates(qty / entry_price + side * margin, side)
+        lp = qty * (1.0 + side * (rate + fee_rate)) / (qty / entry_price + side * (margin + amount))
+        if k is not None and not tiers.continuous:
+            lp = qty / clip_to_band(qty / lp, k, tiers)
+        return _none_unless_positive(lp)
 
     return _by_contract(contract, linear, inverse)
+
+
+def _none_unless_positive(price: np.ndarray) -> np.ndarray:
+    """A liquidation price must be a positive, finite price; otherwise there is none."""
+    bad = ~(price > 0) | (price == np.inf)
+    if bad.any():
+        price = np.where(bad, np.nan, price)
+    return price
 
 
 def _bybit_liq(
@@ -420,13 +437,14 @@ def margin_to_target(
     >>> margin_to_target(100_000, 10_000, 5)
     10000.0
     """
-    change = notional / target_leverage - (margin + unrealized_pnl)
+    # one expression, so numpy reuses its temporaries: this runs over million-row columns
+    change = notional / target_leverage - margin - unrealized_pnl
     fail(
-        margin + change < 0,
+        change + margin < 0,
         "target_leverage {target} is out of reach: it needs withdrawing {need} but only "
         "{margin} margin is posted",
         target=target_leverage,
-        need=-change,
+        need=lambda: -change,
         margin=margin,
     )
     return change

@@ -91,6 +91,15 @@ class TierTable(BaseModel):
     def max_leverages(self) -> np.ndarray:
         return np.array([np.nan if t.max_leverage is None else t.max_leverage for t in self.tiers])
 
+    @cached_property
+    def continuous(self) -> bool:
+        """Whether MM is continuous across every bound (True for exchange tables with amounts)."""
+        return all(
+            abs(b.maint_amount - (a.maint_amount + b.min_notional * (b.mmr - a.mmr)))
+            <= _CUM_TOLERANCE * max(1.0, abs(b.maint_amount))
+            for a, b in zip(self.tiers, self.tiers[1:], strict=False)
+        )
+
     def index(self, notional: Any) -> np.ndarray:
         """Tier number (0-based) whose band contains ``notional``; beyond the table, the last."""
         idx = np.searchsorted(self.bounds, notional, side="right") - 1
@@ -318,46 +327,58 @@ def resolve_tiers(argname: str, value: Any) -> TierTable | None:
     raise InputError(f"{argname} must be a tier table, a table name or rows, got {fmt(value)}")
 
 
-def solve_notional(
-    c: np.ndarray,
-    sign: Any,
-    mmr: Any,
-    maint_amount: Any,
-    tiers: TierTable | None,
-    fee_rate: float = 0.0,
-) -> np.ndarray:
-    """Notional ``n`` solving ``n + sign × MM(n) = c`` with ``MM(n) = n × mmr − maint_amount``.
+def tier_of_root(c: Any, sign: Any, tiers: TierTable, fee_rate: float = 0.0) -> Any:
+    """Tier index holding the root of ``n + sign × (MM(n) + fee_rate × n) = c``.
 
-    ``sign`` is +1 or −1 (a scalar, or an array of them when sides are mixed). ``fee_rate`` is
-    added to every rate (OKX counts the closing taker fee as maintenance).
-
-    Every isolated/cross liquidation condition ``equity(P) = MM(P)`` reduces to this form once
-    written in the notional at the liquidation price (see ``leverage.core``). With tiers, MM is
-    piecewise linear, continuous and ``n + sign × MM(n)`` is increasing, so the tier holding the
-    root is found by one ``searchsorted`` of ``c`` in its values at the tier bounds; the
-    result's notional therefore always lies in the tier whose rates were used.
+    Every isolated or cross liquidation condition ``equity(P) = MM(P)`` takes this form once
+    written in the notional ``n`` at the liquidation price (``leverage.core`` gives ``c`` and
+    ``sign`` per contract and side). With a continuous MM the left side increases with ``n``,
+    so one ``searchsorted`` of ``c`` among its values at the tier bounds finds the tier whose
+    rates hold at the liquidation price: the answer is always consistent with the tier used.
+    ``sign`` is +1/−1 or an array of them. Returns ``0`` (a scalar) when every row sits in the
+    first tier, the common case for retail-sized positions, saving the search.
     """
-    if tiers is None:
-        return (c + sign * maint_amount) / (1.0 + sign * (mmr + fee_rate))
-    k = _tier_for_solve(c, sign, tiers, fee_rate)
-    n = (c + sign * tiers.maint_amounts[k]) / (1.0 + sign * (tiers.mmrs[k] + fee_rate))
-    # Where MM jumps at a bound (tables without maintenance amounts) the root sits on the
-    # bound itself: liquidation happens as the notional crosses it. For continuous tables
-    # this clip changes nothing.
-    upper = np.append(tiers.bounds[1:], np.inf)
-    return np.where(n > 0, np.clip(n, tiers.bounds[k], upper[k]), n)
-
-
-def _tier_for_solve(c: np.ndarray, sign: Any, tiers: TierTable, fee_rate: float) -> np.ndarray:
-    last = len(tiers.tiers) - 1
     sign = np.asarray(sign)
+    c = np.asarray(c)
+    if len(tiers.tiers) == 1:
+        return 0
     if sign.ndim == 0:
-        k = np.searchsorted(tiers.solve_keys(float(sign), fee_rate), c, side="right") - 1
-    else:  # mixed sides: one search per side
-        k = np.empty(np.broadcast_shapes(sign.shape, np.shape(c)), dtype=np.intp)
-        c = np.broadcast_to(c, k.shape)
-        sign = np.broadcast_to(sign, k.shape)
-        for s in (-1.0, 1.0):
-            rows = sign == s
-            k[rows] = np.searchsorted(tiers.solve_keys(s, fee_rate), c[rows], side="right") - 1
-    return np.clip(k, 0, last)
+        return _tier_count(c, tiers.solve_keys(float(sign), fee_rate))
+    longs = _tier_count(c, tiers.solve_keys(-1.0, fee_rate))
+    shorts = _tier_count(c, tiers.solve_keys(1.0, fee_rate))
+    if np.ndim(longs) == 0 and np.ndim(shorts) == 0 and longs == shorts:
+        return longs
+    return np.where(sign > 0, shorts, longs)
+
+
+def _tier_count(c: np.ndarray, keys: np.ndarray) -> Any:
+    """Number of keys after the first that are <= c: the tier index, by a linear scan.
+
+    Tables have a dozen tiers and most positions sit in the lowest few, so counting with an
+    early stop beats a binary search (``searchsorted``) by 2-3x on a column; 0 when every row
+    is in the first tier.
+    """
+    k: np.ndarray | None = None
+    above = np.empty(c.shape, dtype=bool)
+    for key in keys[1:]:
+        np.greater_equal(c, key, out=above)
+        if not above.any():
+            break
+        if k is None:
+            k = above.astype(np.intp)
+        else:
+            k += above
+    return 0 if k is None else k
+
+
+def clip_to_band(notional: Any, k: Any, tiers: TierTable) -> Any:
+    """Keep a root's notional inside the band of the tier it was solved in.
+
+    Needed only where MM jumps at a bound (tables without maintenance amounts, like Bybit's
+    older risk limits): there the root sits on the bound itself, since liquidation happens as
+    the notional crosses it. For continuous tables this changes nothing, so it is skipped.
+    """
+    if tiers.continuous:
+        return notional
+    upper = np.append(tiers.bounds[1:], np.inf)
+    return np.where(notional > 0, np.clip(notional, tiers.bounds[k], upper[k]), notional)
