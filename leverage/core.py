@@ -437,10 +437,14 @@ def margin_to_target(
     >>> margin_to_target(100_000, 10_000, 5)
     10000.0
     """
-    # one expression, so numpy reuses its temporaries: this runs over million-row columns
-    change = notional / target_leverage - margin - unrealized_pnl
+    needed_equity = notional / target_leverage
+    out_of_reach = needed_equity < unrealized_pnl  # i.e. margin + change < 0
+    # in place: a fresh million-row temporary costs more than the arithmetic itself
+    change = needed_equity
+    change -= margin
+    change -= unrealized_pnl
     fail(
-        change + margin < 0,
+        out_of_reach,
         "target_leverage {target} is out of reach: it needs withdrawing {need} but only "
         "{margin} margin is posted",
         target=target_leverage,
