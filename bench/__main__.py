@@ -1,0 +1,32 @@
+"""``make bench``: every benchmark in one run, printed as Markdown tables.
+
+Benchmarks are not tests: nothing here asserts a time. Paste the output into bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+
+from . import core_bench
+
+
+def main() -> int:
+    started = time.perf_counter()
+    print(f"# Benchmarks, {time.strftime('%Y-%m-%d')}\n")
+    print(f"Command: `make bench` (python -m bench). Python {platform.python_version()}, "
+          f"{platform.machine()}, {os.cpu_count()} cores.\n")
+    sections = [core_bench.floor_vs_core, core_bench.vector_vs_scalar]
+    only = set(sys.argv[1:])
+    for section in sections:
+        if only and section.__name__ not in only:
+            continue
+        print(section(), flush=True)
+    print(f"Total bench time: {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
