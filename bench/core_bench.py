@@ -9,6 +9,7 @@ import leverage as lv
 from ._util import median_seconds, ms, table
 
 TIERS = "binance:BTCUSDT"
+SAMPLE = 5_000
 
 
 def _positions(n: int, seed: int = 1) -> dict[str, np.ndarray]:
@@ -74,9 +75,8 @@ def vector_vs_scalar(n: int = 100_000) -> str:
             lambda i: lv.margin_to_target(p["notional"][i], margin[i], p["target"][i]),
         ),
     ):
-        sample = 5_000  # time a slice of the loop and scale: the loop is linear in rows
-        loop = median_seconds(lambda one=one: [one(i) for i in range(sample)], repeat=3)
-        loop *= n / sample
+        loop = median_seconds(lambda one=one: [one(i) for i in range(SAMPLE)], repeat=3)
+        loop *= n / SAMPLE  # timed on a slice and scaled: the loop is linear in rows
         v = median_seconds(vec, repeat=5)
         column = vec()
         for i in range(0, n, n // 50):  # scalar and array agree exactly

@@ -18,7 +18,6 @@ import inspect
 import math
 import numbers
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
