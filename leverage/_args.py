@@ -305,6 +305,8 @@ class Flag(_Choice):
     expected: ClassVar[str] = "TRUE or FALSE"
 
     def _one(self, name: str, v: Any) -> tuple[float, str | None]:
+        if _blank(v) and self.default is not MISSING:
+            v = self.default
         if isinstance(v, bool | np.bool_):
             return float(bool(v)), None
         return super()._one(name, v)
