@@ -1,0 +1,402 @@
+"""Cells in, cells out: what every Excel function of :mod:`addin.udfs` shares.
+
+A function receives each argument as a 2-D grid (a single cell is ``[[v]]``, a column
+``[[v1], [v2], ...]``), calls the core's ``.rows`` twin once for the whole grid, and
+returns a grid of the broadcast shape that Excel spills. No formula lives here: this module
+only reads cells, hands them to :mod:`leverage`, and writes its answers back.
+
+Cells of a result
+-----------------
+* a number: the core's answer;
+* blank: the core has no value ("none": e.g. no liquidation price exists), or the row is
+  empty (every required input of the row is blank, e.g. the unused rows under a list);
+* an error, for a bad row only (the other rows compute):
+
+  - ``#VALUE!`` an input breaks its rule (``qty must be > 0, got -1``, ``side is required``);
+  - ``#NUM!`` the inputs are valid but the position has no answer (bankrupt, target on the
+    wrong side of entry), or the answer is out of Excel's number range;
+  - an Excel error in an input cell (``#N/A``, ``#DIV/0!``...) comes out unchanged, as
+    Excel's own functions do, so ``IFNA``/``IFERROR`` around the inputs keep working.
+
+How an error is shown depends on the Excel that runs the function (:func:`error_style`):
+
+* ``"values"`` (xlwings Lite and xlwings Server, Office.js): real Excel error values. A
+  one-row call that fails raises :class:`xlwings.XlwingsError`, which Office.js shows as
+  ``#VALUE!`` with the message when you hover over the cell. Inside a spilled range each bad
+  row is a real error value without its message (Excel's error values carry no text through
+  xlwings); the same formula on that one row shows the message.
+* ``"text"`` (classic xlwings on Windows, and plain Python): a short text in the cell,
+  ``#VALUE! qty must be > 0, got -1``, because classic xlwings turns a raised exception into
+  a traceback in the cell. Nothing is ever raised.
+
+The environment variable ``LEVERAGE_EXCEL_ERRORS`` (``values`` or ``text``) overrides the
+choice, e.g. ``text`` in xlwings Lite to read every row's message in a spilled column.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from leverage import CATALOGUE, LeverageError, tier_rows
+from leverage._args import Static
+
+ERROR_STYLE_ENV = "LEVERAGE_EXCEL_ERRORS"
+
+# Excel's error values as xlwings hands them over with err_to_str=True. Only these seven map
+# back to real error values in Office.js; any other "#..." error becomes #VALUE!.
+EXCEL_ERRORS = ("#DIV/0!", "#N/A", "#NAME?", "#NULL!", "#NUM!", "#REF!", "#VALUE!")
+_OTHER_EXCEL_ERRORS = ("#SPILL!", "#CALC!", "#FIELD!", "#BLOCKED!", "#CONNECT!", "#BUSY!",
+                       "#UNKNOWN!", "#GETTING_DATA", "#PYTHON!")
+_ALL_ERRORS = frozenset(EXCEL_ERRORS + _OTHER_EXCEL_ERRORS)
+
+_NUMBER_TYPES = frozenset({float, int, np.float64, np.int64})
+_EXCEL_NAME = {fn: name for name, fn in CATALOGUE.items()}
+
+Grid = list[list[Any]]
+
+
+# ------------------------------------------------------------------------ runtime
+def excel_runtime() -> str:
+    """Which xlwings runs the functions: ``"officejs"`` (xlwings Lite in Pyodide, or xlwings
+    Server), ``"classic"`` (the Windows COM add-in) or ``"python"`` (no Excel: the
+    decorators are no-ops and the functions are plain Python).
+
+    Told by the decorators xlwings picked at import, so no licence key or env is needed.
+    """
+    if sys.platform == "emscripten":
+        return "officejs"
+    xlwings = sys.modules.get("xlwings")
+    origin = getattr(getattr(xlwings, "func", None), "__module__", "") or ""
+    if origin.endswith("udfs_officejs"):
+        return "officejs"
+    if origin == "xlwings.udfs":
+        return "classic"
+    return "python"
+
+
+def error_style() -> str:
+    """``"values"`` (real Excel errors, Office.js) or ``"text"`` (a short text, classic and
+    Python); ``LEVERAGE_EXCEL_ERRORS`` overrides."""
+    forced = os.environ.get(ERROR_STYLE_ENV, "").strip().lower()
+    if forced in ("values", "text"):
+        return forced
+    return "values" if excel_runtime() == "officejs" else "text"
+
+
+# ------------------------------------------------------------------------ reading
+class Cells:
+    """One argument read from Excel: the values for the core plus what the add-in itself
+    needs to know per cell (blank? an Excel error value?)."""
+
+    __slots__ = ("blank", "excel_error", "is_range", "values")
+
+    def __init__(self, values: Any, blank: np.ndarray | None, excel_error: np.ndarray | None,
+                 is_range: bool) -> None:
+        self.values = values  # None (blank or omitted), float ndarray or object ndarray
+        self.blank = blank  # bool mask, None when no cell is blank
+        self.excel_error = excel_error  # object array of error codes or None
+        self.is_range = is_range
+
+
+def _is_blank(v: Any) -> bool:
+    return v is None or (isinstance(v, str) and not v.strip())
+
+
+def clean_cell(v: Any) -> Any:
+    """One cell as the core reads it, whatever xlwings passed.
+
+    Office.js "raw" values: an error is ``{"type": "Error", "basicValue": "#N/A"}`` (-> its
+    text), other typed values carry ``basicValue``, a blank is ``""``, ``None`` or Pyodide's
+    ``JsNull`` (-> ``None``). A Python int beyond float range (float() would raise) -> ±inf,
+    which the core reports as not finite.
+    """
+    if isinstance(v, dict):
+        if v.get("type") == "Error":
+            code = v.get("basicValue")
+            return code if isinstance(code, str) and code.startswith("#") else "#VALUE!"
+        return v.get("basicValue")
+    if type(v).__name__ == "JsNull":
+        return None
+    if type(v) is int:
+        try:
+            float(v)
+        except OverflowError:
+            return math.inf if v > 0 else -math.inf
+    return v
+
+
+def as_grid(value: Any) -> Grid | np.ndarray | None:
+    """A cell, row, column or 2-D range as a 2-D grid; ``None`` for an omitted argument."""
+    if value is None:
+        return None
+    if isinstance(value, np.ndarray):
+        if value.ndim == 2:
+            return value
+        return value.reshape(-1, 1) if value.ndim == 1 else value.reshape(1, 1)
+    if isinstance(value, list | tuple):
+        if not value:
+            return None
+        if all(isinstance(r, list | tuple) for r in value):
+            return [list(r) for r in value]
+        # Office.js hands a one-row range over as a flat list (xlwings unwraps the outer
+        # list of a single row), so a flat list is a row. A 1-D numpy array is a column.
+        return [list(value)]
+    return [[value]]
+
+
+def read_cells(value: Any) -> Cells:
+    """Read one argument. Odd cell content never raises (the core judges it per row); only
+    a non-rectangular range, which Excel cannot send, is rejected for the whole call."""
+    grid = as_grid(value)
+    if grid is None:
+        return Cells(None, None, None, False)
+    if isinstance(grid, np.ndarray) and grid.dtype.kind in "fiu":
+        arr = grid.astype(float, copy=False)
+        return Cells(arr, None, None, arr.size > 1)
+    rows = grid.tolist() if isinstance(grid, np.ndarray) else grid
+    if any(len(r) != len(rows[0]) for r in rows):
+        raise LeverageError("a range argument must be rectangular")
+    is_range = len(rows) * len(rows[0]) > 1
+    if not is_range and _is_blank(clean_cell(rows[0][0])):
+        return Cells(None, np.ones((1, 1), bool), None, False)
+    types = {type(v) for r in rows for v in r}
+    if types <= _NUMBER_TYPES:  # the common case: numbers only, no per-cell work
+        try:
+            return Cells(np.array(rows, dtype=float), None, None, is_range)
+        except OverflowError:
+            pass
+    flat = [clean_cell(v) for r in rows for v in r]
+    shape = (len(rows), len(rows[0]))
+    obj = np.empty(len(flat), dtype=object)
+    obj[:] = flat
+    obj = obj.reshape(shape)
+    blank = np.fromiter((_is_blank(v) for v in flat), bool, len(flat)).reshape(shape)
+    excel_error = None
+    if any(isinstance(v, str) for v in flat):
+        codes = [v if isinstance(v, str) and v.strip() in _ALL_ERRORS else None for v in flat]
+        if any(c is not None for c in codes):
+            excel_error = np.empty(len(flat), dtype=object)
+            excel_error[:] = [None if c is None else _excel_code(c) for c in codes]
+            excel_error = excel_error.reshape(shape)
+    return Cells(obj, blank if blank.any() else None, excel_error, is_range)
+
+
+def _excel_code(text: str) -> str:
+    code = text.strip()
+    return code if code in EXCEL_ERRORS else "#VALUE!"
+
+
+def read_static(value: Any) -> Any:
+    """A same-for-every-row argument (tier table, exchange): a single cell as its value, a
+    blank as ``None``, a range as rows."""
+    grid = as_grid(value)
+    if grid is None:
+        return None
+    rows = grid.tolist() if isinstance(grid, np.ndarray) else grid
+    if len(rows) == 1 and len(rows[0]) == 1:
+        v = clean_cell(rows[0][0])
+        return None if _is_blank(v) else v
+    return [[clean_cell(v) for v in r] for r in rows]
+
+
+# ------------------------------------------------------------------------ writing
+class CallFailed(Exception):
+    """A whole call has no answer (a bad tier table, columns of different lengths)."""
+
+
+def _cell_error(code: str, message: str, style: str) -> str:
+    return code if style == "values" else f"{code} {message}"
+
+
+def _fail_whole_call(name: str, message: str, style: str) -> Grid:
+    text = f"{name}: {message}"
+    if style == "values":
+        from xlwings import XlwingsError  # loaded already: xlwings runs this function
+
+        raise XlwingsError(text)
+    return [[f"#VALUE! {text}"]]
+
+
+def _write(
+    name: str,
+    values: np.ndarray,
+    errors: np.ndarray | None,
+    position: np.ndarray | None,
+    excel_error: np.ndarray | None,
+    empty: np.ndarray | None,
+    one_row: bool,
+    style: str,
+) -> Grid:
+    """Result grid: numbers, blanks for nan and empty rows, per-row error cells."""
+    out = values.astype(object)
+    out[np.isnan(values)] = None
+    too_big = np.isinf(values)
+    if too_big.any():
+        out[too_big] = _cell_error("#NUM!", "result is beyond Excel's number range", style)
+    if errors is not None:
+        bad = np.not_equal(errors, None)
+        if excel_error is not None:
+            bad |= np.not_equal(excel_error, None)
+        if empty is not None:
+            bad &= ~empty
+        for idx in zip(*np.nonzero(bad), strict=True):
+            code = None if excel_error is None else excel_error[idx]
+            if code is not None:  # an input cell holds an Excel error: pass it on
+                out[idx] = _cell_error(code, "in an input cell", style)
+                continue
+            message = errors[idx]
+            if one_row and style == "values":
+                return _fail_whole_call(name, message, style)
+            is_position = position is not None and bool(position[idx])
+            out[idx] = _cell_error("#NUM!" if is_position else "#VALUE!", message, style)
+    if empty is not None:
+        out[empty] = None
+    return out.tolist()
+
+
+def _grid_shape(a: np.ndarray) -> np.ndarray:
+    return a.reshape(1, 1) if a.ndim == 0 else a
+
+
+# ------------------------------------------------------------------------ calling
+_REQUIRED: Any = inspect.Parameter.empty
+
+
+@functools.cache
+def _plan(fn: Callable[..., Any]) -> tuple[tuple[str, bool, Any], ...]:
+    """(name, is_static, default) of each argument in the core's order; the default is
+    ``inspect.Parameter.empty`` for a required argument."""
+    kinds = fn.kinds  # type: ignore[attr-defined]
+    return tuple(
+        (name, isinstance(kinds[name], Static), p.default)
+        for name, p in inspect.signature(fn).parameters.items()
+    )
+
+
+def _with_default(cells: Cells, default: Any) -> Any:
+    """Blank cells of an optional argument as the core's own default (from its signature).
+
+    The core maps blanks to defaults itself, except for TRUE/FALSE flags (count_profit),
+    where a blank currently comes back as an error; filling them here is harmless for every
+    other kind and keeps a blank optional cell meaning "default" everywhere.
+    """
+    if cells.values is None:
+        return default
+    if cells.blank is None:
+        return cells.values
+    filled = cells.values.copy()
+    filled[cells.blank] = default
+    return filled
+
+
+def _all_of(masks: list[np.ndarray], shape: tuple[int, ...]) -> np.ndarray | None:
+    if not masks:
+        return None
+    out = np.broadcast_to(masks[0], shape).copy()
+    for m in masks[1:]:
+        out &= m
+    return out
+
+
+def call(fn: Callable[..., Any], *args: Any) -> Grid:
+    """Run a core formula on cells/ranges and return the result grid (see module doc)."""
+    name = _EXCEL_NAME.get(fn, getattr(fn, "__name__", "?").upper())
+    style = error_style()
+    try:
+        return _call(fn, name, args, style)
+    except LeverageError as exc:
+        return _fail_whole_call(name, str(exc), style)
+    except Exception as exc:  # a bug must never put a traceback in a cell
+        if type(exc).__name__ == "XlwingsError":
+            raise
+        return _fail_whole_call(name, f"unexpected {type(exc).__name__}: {exc}", style)
+
+
+def _call(fn: Callable[..., Any], name: str, args: tuple[Any, ...], style: str) -> Grid:
+    plan = _plan(fn)
+    core_args: list[Any] = []
+    read: list[tuple[Cells, bool]] = []
+    for (_arg, is_static, default), value in zip(plan, args, strict=True):
+        if is_static:
+            core_args.append(read_static(value))
+            continue
+        cells = read_cells(value)
+        required = default is _REQUIRED
+        core_args.append(cells.values if required else _with_default(cells, default))
+        read.append((cells, required))
+    res = fn.rows(*core_args)  # type: ignore[attr-defined]
+    values = _grid_shape(res.values)
+    shape = values.shape
+    errors = _grid_shape(res.errors)
+    position = None if res.position_rows is None else _grid_shape(res.position_rows)
+    excel_error = _first_excel_error([c for c, _ in read], shape)
+    empty = _empty_rows([(c, r) for c, r in read], shape)
+    one_row = values.size == 1
+    return _write(name, values, errors, position, excel_error, empty, one_row, style)
+
+
+def _first_excel_error(cells: list[Cells], shape: tuple[int, ...]) -> np.ndarray | None:
+    """Per row, the Excel error of the first argument (in order) whose cell holds one."""
+    out: np.ndarray | None = None
+    for c in cells:
+        if c.excel_error is None:
+            continue
+        err = np.broadcast_to(c.excel_error, shape)
+        if out is None:
+            out = np.full(shape, None, dtype=object)
+        take = np.equal(out, None) & np.not_equal(err, None)
+        out[take] = err[take]
+    return out
+
+
+def _empty_rows(cells: list[tuple[Cells, bool]], shape: tuple[int, ...]) -> np.ndarray | None:
+    """Rows where every required input that varies by row is blank: not a position (e.g.
+    the unused rows of a column selected past its data), so left blank. In a single-cell
+    call every required input counts."""
+    required = [c for c, is_required in cells if is_required]
+    ranges = [c for c in required if c.is_range]
+    masks = []
+    for c in ranges or required:
+        if c.values is None:
+            masks.append(np.ones((1, 1), bool))
+        elif c.blank is None:
+            return None  # a required argument with no blank cell: no row is empty
+        else:
+            masks.append(c.blank)
+    out = _all_of(masks, shape)
+    return out if out is not None and out.any() else None
+
+
+def call_tier(tiers: Any, notional: Any) -> Grid:
+    """``TIER``: one row ``mmr, maint_amount, max_leverage`` per notional cell."""
+    style = error_style()
+    try:
+        cells = read_cells(notional)
+        table = read_static(tiers)
+        rows, errors = tier_rows(table, cells.values)
+        rows = rows.reshape(-1, 3)
+        n = rows.shape[0]
+        errors = np.full((n, 1), None, dtype=object) if errors is None else errors.reshape(n, 1)
+        excel_error = None if cells.excel_error is None else cells.excel_error.reshape(n, 1)
+        empty = None
+        if cells.values is None:
+            empty = np.ones((n, 1), bool)
+        elif cells.blank is not None:
+            empty = cells.blank.reshape(n, 1)
+        wide = lambda m: None if m is None else np.repeat(m, 3, axis=1)  # noqa: E731
+        return _write("TIER", rows, wide(errors), None, wide(excel_error), wide(empty),
+                      n == 1, style)
+    except LeverageError as exc:
+        return _fail_whole_call("TIER", str(exc), style)
+    except Exception as exc:
+        if type(exc).__name__ == "XlwingsError":
+            raise
+        return _fail_whole_call("TIER", f"unexpected {type(exc).__name__}: {exc}", style)

@@ -1,0 +1,149 @@
+"""``leverage addin ...``: what to paste or save so that Excel finds the leverage functions.
+
+    leverage addin desktop [--out FOLDER]   classic xlwings on Windows (UDF Modules, xlwings.conf)
+    leverage addin lite [--out FOLDER]      xlwings Lite (main.py and requirements.txt)
+    leverage addin functions                the Excel functions and their arguments
+
+Registering these commands imports neither xlwings nor the core: ``leverage`` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from leverage.errors import InputError
+
+UDF_MODULE = "addin.udfs"
+DISTRIBUTION = "leverage-toolkit"
+
+LITE_MAIN = f'''"""Leverage functions: =EFFECTIVE_LEVERAGE(...), =LIQ_PRICE(...) and 14 more.
+
+Importing them here registers them with xlwings Lite (category "Leverage").
+"""
+
+from {UDF_MODULE} import *  # noqa: F403
+'''
+
+
+def conf_rows(interpreter: str | None = None) -> list[tuple[str, str]]:
+    """The (key, value) settings classic xlwings needs, as in an ``xlwings.conf`` sheet."""
+    rows = [("UDF Modules", UDF_MODULE)]
+    if interpreter:
+        rows.append(("Interpreter_Win", interpreter))
+    return rows
+
+
+def conf_file_text(rows: list[tuple[str, str]]) -> str:
+    """``xlwings.conf`` file format: one ``"KEY","VALUE"`` line per setting."""
+    for key, value in rows:
+        if '"' in key or '"' in value:
+            raise InputError(f"xlwings.conf values cannot contain a double quote, got {value!r}")
+    return "".join(f'"{key}","{value}"\n' for key, value in rows)
+
+
+def lite_requirements(version: str, wheel_url: str | None = None) -> str:
+    """requirements.txt for xlwings Lite (numpy and pydantic come from Pyodide)."""
+    line = wheel_url if wheel_url else f"{DISTRIBUTION}=={version}"
+    return f"{line}\n"
+
+
+def _package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(DISTRIBUTION)
+    except PackageNotFoundError:
+        import leverage
+
+        return leverage.__version__
+
+
+def _write(folder: str, name: str, text: str) -> Path:
+    out = Path(folder)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out must be a folder, got the file {folder!r}")
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / name
+    if path.exists() and path.read_text(encoding="utf-8") != text:
+        backup = path.with_name(path.name + ".bak")
+        backup.write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+        print(f"kept the previous {name} as {backup}")
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _cmd_desktop(args: argparse.Namespace) -> int:
+    interpreter = args.interpreter or (sys.executable if sys.platform == "win32" else None)
+    rows = conf_rows(interpreter)
+    print("Classic xlwings (Excel on Windows)")
+    print(f"  UDF Modules (xlwings ribbon tab):  {UDF_MODULE}")
+    if interpreter:
+        print(f"  Interpreter (xlwings ribbon tab):  {interpreter}")
+    print("\nOr an 'xlwings.conf' sheet in the workbook (column A key, column B value, from A1):")
+    for i, (key, value) in enumerate(rows, 1):
+        print(f"  A{i}: {key:<16} B{i}: {value}")
+    text = conf_file_text(rows)
+    if args.out:
+        path = _write(args.out, "xlwings.conf", text)
+        print(f"\nwrote {path} (xlwings reads it for workbooks in that folder)")
+    else:
+        print("\nOr a file 'xlwings.conf' next to the workbook (--out FOLDER writes it):")
+        print(text, end="")
+    print("\nThen in Excel: xlwings tab > Import Functions, and type "
+          "=EFFECTIVE_LEVERAGE(100000, 10000)")
+    return 0
+
+
+def _cmd_lite(args: argparse.Namespace) -> int:
+    requirements = lite_requirements(_package_version(), args.wheel_url)
+    if args.out:
+        for name, text in (("main.py", LITE_MAIN), ("requirements.txt", requirements)):
+            print(f"wrote {_write(args.out, name, text)}")
+        return 0
+    print("# ---- requirements.txt (xlwings Lite task pane, requirements.txt tab) ----")
+    print(requirements, end="")
+    print("# ---- main.py (xlwings Lite task pane, main.py tab; add your own code below) ----")
+    print(LITE_MAIN, end="")
+    return 0
+
+
+def _cmd_functions(args: argparse.Namespace) -> int:
+    import inspect
+
+    from . import udfs
+
+    for name in udfs.__all__:
+        fn = getattr(udfs, name)
+        params = []
+        for p in inspect.signature(fn).parameters.values():
+            params.append(p.name if p.default is inspect.Parameter.empty else f"[{p.name}]")
+        print(f"={name}({', '.join(params)})")
+        print(f"    {fn.__doc__}")
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add ``leverage addin`` and its commands to the ``leverage`` parser."""
+    addin = subparsers.add_parser(
+        "addin", help="set up the Excel functions (xlwings add-in or xlwings Lite)"
+    )
+    sub = addin.add_subparsers(dest="addin_command", required=True)
+    desktop = sub.add_parser(
+        "desktop", help="classic xlwings on Windows: UDF Modules value and xlwings.conf"
+    )
+    desktop.add_argument("--out", help="folder of your workbook: write xlwings.conf there")
+    desktop.add_argument(
+        "--interpreter", help="python.exe Excel should run (default: this one, on Windows)"
+    )
+    desktop.set_defaults(run=_cmd_desktop)
+    lite = sub.add_parser("lite", help="xlwings Lite (Excel on the web/Mac): main.py, requirements")
+    lite.add_argument("--out", help="folder to write main.py and requirements.txt into")
+    lite.add_argument(
+        "--wheel-url", help="install this wheel URL instead of the package from PyPI"
+    )
+    lite.set_defaults(run=_cmd_lite)
+    functions = sub.add_parser("functions", help="list the Excel functions and their arguments")
+    functions.set_defaults(run=_cmd_functions)

@@ -1,0 +1,120 @@
+"""The small interface the sync engine talks to, so Google Sheets and a local .xlsx file run
+through the same code.
+
+Ranges are A1 strings with a quoted sheet title: ``'Events'!A1:U`` (open-ended: every row
+up to the last filled one) or ``'Events'!H2:U40``. Values are plain Python scalars: numbers,
+text, ``None`` for an empty cell. Every write is RAW: a text that starts with ``=`` stays text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from openpyxl.utils import column_index_from_string, get_column_letter
+
+from leverage.errors import LeverageError
+
+Cell = Any  # str | int | float | bool | None
+Grid = list[list[Cell]]
+
+
+class SheetsError(LeverageError):
+    """The spreadsheet cannot be read or written as asked (layout changed, no access,
+    the service kept failing). The message says what to do; it never holds a credential."""
+
+
+class LayoutError(SheetsError):
+    """The spreadsheet's tabs or header row are not the layout the bridge writes to."""
+
+
+@dataclass(frozen=True)
+class Update:
+    """One block of values to write: ``range`` in A1 notation, ``values`` row by row."""
+
+    range: str
+    values: Grid
+
+    @property
+    def cells(self) -> int:
+        return sum(len(row) for row in self.values)
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What the sync needs from a spreadsheet."""
+
+    name: str
+    """Shown in reports and messages (``google:<key>`` or the file path); never a secret."""
+
+    requests: int
+    """API requests sent so far (HTTP attempts, retries included; 0 for a local file)."""
+
+    def sheet_titles(self) -> list[str]:
+        """Titles of the tabs, in order."""
+        ...
+
+    def read_ranges(self, ranges: Sequence[str]) -> list[Grid]:
+        """Values of each range in one read, trailing empty rows and cells trimmed."""
+        ...
+
+    def write_ranges(self, updates: Sequence[Update]) -> None:
+        """Write every block RAW, all or nothing."""
+        ...
+
+    def lay_out(self, template: str, rows: dict[str, Grid]) -> None:
+        """Create or refresh the template's tabs (headers, formats, drop-downs, widths) and
+        write ``rows`` (sheet title → rows from row 1, headers included) RAW."""
+        ...
+
+
+# ------------------------------------------------------------------------ A1 helpers
+
+_CELLS = re.compile(r"^([A-Z]{1,3})(\d*)(?::([A-Z]{1,3})(\d*))?$")
+
+
+def quote_title(title: str) -> str:
+    """``'Events'``: always quoted, so titles with spaces or quotes are safe."""
+    return "'" + title.replace("'", "''") + "'"
+
+
+def a1(title: str, first_col: int, first_row: int, last_col: int, last_row: int | None) -> str:
+    """``'Title'!H2:U40`` from 1-based bounds; ``last_row=None`` is open-ended (``H2:U``)."""
+    end = "" if last_row is None else str(last_row)
+    return (
+        f"{quote_title(title)}!{get_column_letter(first_col)}{first_row}:"
+        f"{get_column_letter(last_col)}{end}"
+    )
+
+
+@dataclass(frozen=True)
+class Box:
+    title: str
+    first_col: int
+    first_row: int
+    last_col: int
+    last_row: int | None  # None: to the last filled row
+
+
+def parse_a1(text: str) -> Box:
+    """Inverse of :func:`a1` (quoted or bare title, one cell or a box)."""
+    if text.startswith("'"):
+        end = text.rfind("'!")
+        if end <= 0:
+            raise ValueError(f"range must look like 'Sheet'!A1:B2, got {text!r}")
+        title, cells = text[1:end].replace("''", "'"), text[end + 2 :]
+    else:
+        title, sep, cells = text.partition("!")
+        if not sep:
+            raise ValueError(f"range must name its sheet, got {text!r}")
+    m = _CELLS.match(cells)
+    if not m:
+        raise ValueError(f"range must look like 'Sheet'!A1:B2, got {text!r}")
+    c0, r0, c1, r1 = m.groups()
+    first_col = column_index_from_string(c0)
+    first_row = int(r0) if r0 else 1
+    if c1 is None:
+        return Box(title, first_col, first_row, first_col, first_row)
+    return Box(title, first_col, first_row, column_index_from_string(c1), int(r1) if r1 else None)

@@ -1,0 +1,541 @@
+"""One sync: read every input in one read, compute with the core, write what changed in one write.
+
+The engine never writes a column the layout marks ``input``: it writes the ``computed``
+columns of the data sheet (and the Account sheet's output rows), only after the header row
+matched the layout, and only the rows whose values changed. Nothing here re-derives a
+formula: the journal goes through :func:`leverage.journal.replay`, the portfolio through
+:func:`leverage.portfolio.rebalance`.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from leverage import core, journal, portfolio
+from leverage.errors import InputError, LeverageError
+from leverage.models import AdjustmentRule, validation_message
+from templates.layout import (
+    ACCOUNT_INPUT_ROWS,
+    ACCOUNT_OUTPUT_ROWS,
+    FIRST_DATA_ROW,
+    TEMPLATES,
+    Sheet,
+)
+
+from .backend import Backend, Cell, Grid, LayoutError, Update, a1
+
+TEMPLATE_NAMES = tuple(TEMPLATES)
+_TEXT_KEYS = frozenset({"position_id", "symbol", "event", "margin_mode", "contract"})
+"""Inputs that are words: a number typed there (a position id of 7) is read as its text."""
+
+
+@dataclass
+class SyncReport:
+    """What one sync did."""
+
+    template: str
+    rows_read: int = 0  # non-blank input rows of the data sheet
+    rows_computed: int = 0  # of those, rows whose figures computed without a message
+    rows_with_errors: int = 0  # rows with a message in the status column
+    cells_written: int = 0
+    requests: int = 0  # API requests this sync sent (0 for a local file)
+    changed: bool = False  # False: every computed cell already held its value; nothing written
+    seconds: float = 0.0
+
+    def __str__(self) -> str:
+        wrote = (
+            f"{self.cells_written} cells written" if self.changed else "no change, nothing written"
+        )
+        return (
+            f"{self.template}: {self.rows_read} rows read, {self.rows_computed} computed, "
+            f"{self.rows_with_errors} with errors; {wrote}; {self.requests} API requests "
+            f"in {self.seconds:.2f} s"
+        )
+
+
+# ------------------------------------------------------------------------ progress
+
+
+class Progress:
+    """A one-line progress bar on stderr: the sync has few steps, but a 10,000-row journal
+    spends seconds in each, so the trader sees which one."""
+
+    def __init__(self, enabled: bool | None = None, stream: TextIO | None = None) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.enabled = self.stream.isatty() if enabled is None else enabled
+
+    def __call__(self, step: int, total: int, label: str) -> None:
+        if not self.enabled:
+            return
+        width = 20
+        filled = width * step // total
+        end = "\n" if step >= total else ""
+        bar = "#" * filled + "." * (width - filled)
+        self.stream.write(f"\r[{bar}] {step}/{total} {label:<30}{end}")
+        self.stream.flush()
+
+
+ProgressFn = Callable[[int, int, str], None]
+
+
+def _no_progress(step: int, total: int, label: str) -> None:
+    return None
+
+
+# ------------------------------------------------------------------------ cells
+
+
+def _blank(v: Cell) -> bool:
+    return v is None or (isinstance(v, str) and not v.strip())
+
+
+def _get(row: Sequence[Cell], i: int) -> Cell:
+    v = row[i] if i < len(row) else None
+    return None if _blank(v) else v
+
+
+def _as_text(v: Cell) -> Cell:
+    """A number in a word column becomes its text (7 -> "7", 7.5 -> "7.5")."""
+    if isinstance(v, bool) or v is None or isinstance(v, str):
+        return v.strip() if isinstance(v, str) else v
+    if isinstance(v, int | float) and math.isfinite(v):
+        return str(int(v)) if float(v).is_integer() else repr(float(v))
+    return str(v)
+
+
+def _out(v: Any) -> Cell:
+    """A computed value as a cell: finite numbers stay numbers; nan, inf and "" are blank."""
+    if isinstance(v, str):
+        return v or None
+    if v is None:
+        return None
+    f = float(v)
+    return f if math.isfinite(f) else None
+
+
+def _same(old: Cell, new: Cell) -> bool:
+    old = None if _blank(old) else old
+    if old is None or new is None:
+        return old is new
+    if isinstance(new, float) and isinstance(old, int | float) and not isinstance(old, bool):
+        # .xlsx stores 16 significant digits: a value read back may differ in the 17th
+        return math.isclose(float(old), new, rel_tol=1e-14, abs_tol=0.0)
+    return type(old) is type(new) and old == new
+
+
+def _cell_name(sheet: Sheet, key: str, row: int) -> str:
+    return f"{sheet.title}!{sheet.letter(key)}{row}"
+
+
+# ------------------------------------------------------------------------ layout checks
+
+
+def read_ranges_for(template: str) -> list[str]:
+    """The one read of a sync: each tab of the template from A1 to its last column."""
+    return [a1(s.title, 1, 1, len(s.columns), None) for s in _sheets(template)]
+
+
+def _sheets(template: str) -> tuple[Sheet, ...]:
+    if template not in TEMPLATES:
+        raise InputError(f"template must be one of {', '.join(TEMPLATES)}, got {template!r}")
+    return TEMPLATES[template]
+
+
+def check_headers(sheet: Sheet, grid: Grid, template: str) -> None:
+    """Refuse to go on when row 1 is not the layout: a moved or renamed column would
+    otherwise make the bridge write over the trader's own cells."""
+    found = grid[0] if grid else []
+    if not any(not _blank(v) for v in found):
+        raise LayoutError(
+            f"sheet {sheet.title!r} has no header row: run `leverage sheets init --template "
+            f"{template}` first"
+        )
+    for i, col in enumerate(sheet.columns):
+        got = found[i] if i < len(found) else None
+        if (str(got).strip() if got is not None else "") != col.header:
+            raise LayoutError(
+                f"{sheet.title}!{sheet.letter(col.key)}1 must read {col.header!r}, found "
+                f"{'' if got is None else str(got)!r}: the sheet's layout has changed, so the "
+                "bridge will not write to it. Put the columns back as `leverage sheets init` "
+                f"laid them out (your own columns go right of column "
+                f"{sheet.letter(sheet.columns[-1].key)})"
+            )
+
+
+def _norm_label(v: Cell) -> str:
+    return "" if v is None else str(v).strip().lower().replace(" ", "_")
+
+
+# ------------------------------------------------------------------------ journal
+
+
+@dataclass
+class _Plan:
+    updates: list[Update] = field(default_factory=list)
+    # every computed cell as the core computed it: (range of the block, values), changed or not
+    targets: list[Update] = field(default_factory=list)
+    rows_read: int = 0
+    rows_computed: int = 0
+    rows_with_errors: int = 0
+
+
+def _read_rules(sheet: Sheet, grid: Grid) -> AdjustmentRule:
+    fields = AdjustmentRule.model_fields
+    values: dict[str, Any] = {}
+    where: dict[str, str] = {}
+    for r, row in enumerate(grid[1:], start=FIRST_DATA_ROW):
+        key, value = _get(row, 0), _get(row, 1)
+        if key is None:
+            continue
+        name = _norm_label(key)
+        if name not in fields:
+            if value is None:
+                continue  # a note the trader wrote in the sheet, with no value
+            raise InputError(
+                f"{sheet.title}!A{r} must name a rule ({', '.join(fields)}), got {str(key)!r}"
+            )
+        if value is not None:
+            values[name] = value
+            where[name] = f"{sheet.title}!B{r}"
+    for name, value in values.items():  # one at a time, so the message names the cell
+        try:
+            AdjustmentRule(**{name: value})
+        except Exception as exc:  # pydantic's ValidationError
+            msg = validation_message(exc) if hasattr(exc, "errors") else str(exc)
+            raise InputError(f"{where[name]} ({name}): {msg}") from None
+    return AdjustmentRule.build(**values)
+
+
+def _read_journal_positions(
+    sheet: Sheet, grid: Grid
+) -> tuple[list[journal.JournalPosition], dict[str, str]]:
+    """Valid positions, and for each invalid one the message its events will show."""
+    good: dict[str, journal.JournalPosition] = {}
+    rows_of: dict[str, int] = {}
+    bad: dict[str, str] = {}
+    for r, row in enumerate(grid[1:], start=FIRST_DATA_ROW):
+        raw = {k: _get(row, sheet.index(k)) for k in sheet.keys(None)}
+        if all(v is None for v in raw.values()):
+            continue
+        pid = _as_text(raw["position_id"])
+        if pid is None:
+            continue  # no id: no event can refer to it
+        try:
+            if pid in rows_of or pid in bad:
+                raise InputError(f"position_id {pid!r} appears twice on the {sheet.title} sheet")
+            side, err = core.SIDE.parse("side", raw["side"])
+            if err is not None:
+                raise InputError(str(err))
+            contract, err = core.CONTRACT.parse("contract", raw["contract"])
+            if err is not None:
+                raise InputError(str(err))
+            fields: dict[str, Any] = {
+                "position_id": pid,
+                "side": "long" if float(side) > 0 else "short",
+                "contract": "inverse" if float(contract) > 0 else "linear",
+                "symbol": _as_text(raw["symbol"]) or "",
+            }
+            for key, kind in (("mmr", core.MMR), ("maint_amount", core.MAINT_AMOUNT)):
+                value, err = kind.parse(key, raw[key])
+                if err is not None:
+                    raise InputError(str(err))
+                fields[key] = float(value)
+            good[pid] = journal.JournalPosition.build(**fields)
+            rows_of[pid] = r
+        except LeverageError as exc:
+            first = good.pop(pid, None)
+            bad[pid] = (
+                f"position {pid!r} is invalid on the {sheet.title} sheet (row {r}): {exc}"
+                if first is None
+                else f"position_id {pid!r} appears twice on the {sheet.title} sheet "
+                f"(rows {rows_of[pid]} and {r})"
+            )
+    return list(good.values()), bad
+
+
+def _plan_journal(grids: list[Grid]) -> _Plan:
+    positions_sheet, events_sheet, rules_sheet = TEMPLATES["journal"]
+    rule = _read_rules(rules_sheet, grids[2])
+    positions, bad = _read_journal_positions(positions_sheet, grids[0])
+    inputs = events_sheet.keys("input")
+    events: list[dict[str, Any]] = []
+    at: list[int] = []  # index in the grid's data rows of each event passed to replay
+    data = grids[1][1:]
+    for r, row in enumerate(data):
+        values = {k: _get(row, events_sheet.index(k)) for k in inputs}
+        if all(v is None for v in values.values()):
+            continue
+        for k in _TEXT_KEYS & values.keys():
+            values[k] = _as_text(values[k])
+        events.append(values)
+        at.append(r)
+    result = journal.replay(positions, events, rule)
+    out_keys = events_sheet.keys("computed")
+    new: list[list[Cell] | None] = [None] * len(data)  # None: a blank row, computed cells blank
+    plan = _Plan(rows_read=len(events))
+    for j, r in enumerate(at):
+        row = [_out(result.columns[k][j]) for k in out_keys]
+        pid = events[j].get("position_id")
+        status_i = out_keys.index("status")
+        if pid in bad and str(row[status_i] or "").startswith("position_id must name a row"):
+            row[status_i] = bad[pid]
+        if row[status_i]:
+            plan.rows_with_errors += 1
+        else:
+            plan.rows_computed += 1
+        new[r] = row
+    plan.updates = _diff_columns(events_sheet, data, new)
+    plan.targets = _full_block(events_sheet, new)
+    return plan
+
+
+# ------------------------------------------------------------------------ rebalance
+
+
+def _plan_rebalance(grids: list[Grid]) -> _Plan:
+    account_sheet, positions_sheet = TEMPLATES["rebalance"]
+    account = grids[0]
+    expected = list(ACCOUNT_INPUT_ROWS) + list(ACCOUNT_OUTPUT_ROWS)
+    for r, (key, label) in enumerate(expected, start=FIRST_DATA_ROW):
+        got = _get(account[r - 1], 0) if r - 1 < len(account) else None
+        if _norm_label(got) not in (_norm_label(label), key):
+            raise LayoutError(
+                f"{account_sheet.title}!A{r} must read {label!r}, found "
+                f"{'' if got is None else str(got)!r}: the Account sheet's layout has changed; "
+                "the bridge will not write to it"
+            )
+    balances: dict[str, float] = {}
+    for r, (key, _label) in enumerate(ACCOUNT_INPUT_ROWS, start=FIRST_DATA_ROW):
+        value = _get(account[r - 1], 1) if r - 1 < len(account) else None
+        parsed, err = core.MARGIN.parse(key, value)
+        if err is not None:
+            raise InputError(f"{account_sheet.title}!B{r} ({key}): {err}")
+        balances[key] = float(parsed)
+
+    data = grids[1][1:]
+    inputs = positions_sheet.keys("input")
+    rows: list[dict[str, Any]] = []
+    at: list[int] = []
+    for r, row in enumerate(data):
+        values = {k: _get(row, positions_sheet.index(k)) for k in inputs}
+        if all(v is None for v in values.values()):
+            continue
+        for k in _TEXT_KEYS & values.keys():
+            if k != "contract":  # the core reads 1/0 there too
+                values[k] = _as_text(values[k])
+        rows.append(values)
+        at.append(r)
+    result = portfolio.rebalance(rows, balances["wallet_balance"], balances["free_balance"])
+    out_keys = positions_sheet.keys("computed")
+    new: list[list[Cell] | None] = [None] * len(data)
+    plan = _Plan(rows_read=len(rows))
+    for j, r in enumerate(at):
+        row = [_out(result.columns[k][j]) for k in out_keys]
+        if row[out_keys.index("status")]:
+            plan.rows_with_errors += 1
+        else:
+            plan.rows_computed += 1
+        new[r] = row
+    plan.updates = _diff_columns(positions_sheet, data, new)
+    plan.targets = _full_block(positions_sheet, new)
+
+    first_out = FIRST_DATA_ROW + len(ACCOUNT_INPUT_ROWS)
+    old_vals = [
+        _get(account[r - 1], 1) if r - 1 < len(account) else None
+        for r in range(first_out, first_out + len(ACCOUNT_OUTPUT_ROWS))
+    ]
+    new_vals = [_out(result.account[key]) for key, _ in ACCOUNT_OUTPUT_ROWS]
+    account_block = Update(
+        a1(account_sheet.title, 2, first_out, 2, first_out + len(new_vals) - 1),
+        [[_cell(v)] for v in new_vals],
+    )
+    plan.targets.append(account_block)
+    if any(not _same(o, n) for o, n in zip(old_vals, new_vals, strict=True)):
+        plan.updates.append(account_block)
+    return plan
+
+
+# ------------------------------------------------------------------------ diff
+
+
+def _cell(v: Cell) -> Cell:
+    return "" if v is None else v  # "" clears a cell in a RAW write; None would skip it
+
+
+def _spans(sheet: Sheet) -> list[tuple[int, int]]:
+    """The computed columns as runs of adjacent column indexes (0-based, inclusive)."""
+    idx = [sheet.index(k) for k in sheet.keys("computed")]
+    spans: list[tuple[int, int]] = []
+    for i in idx:
+        if spans and spans[-1][1] == i - 1:
+            spans[-1] = (spans[-1][0], i)
+        else:
+            spans.append((i, i))
+    return spans
+
+
+def _runs(flags: Sequence[bool]) -> Iterator[tuple[int, int]]:
+    start = None
+    for i, f in enumerate([*flags, False]):
+        if f and start is None:
+            start = i
+        elif not f and start is not None:
+            yield start, i - 1
+            start = None
+
+
+def _full_block(sheet: Sheet, new: list[list[Cell] | None]) -> list[Update]:
+    """The whole computed block (for the naive per-cell comparison in ``measure``)."""
+    width = len(sheet.keys("computed"))
+    rows = [[_cell(v) for v in (row or [None] * width)] for row in new]
+    if not rows:
+        return []
+    first = sheet.index(sheet.keys("computed")[0]) + 1
+    return [Update(a1(sheet.title, first, FIRST_DATA_ROW, first + width - 1,
+                      FIRST_DATA_ROW + len(rows) - 1), rows)]
+
+
+def plan_sync(template: str, grids: list[Grid]) -> _Plan:
+    """What a sync would write for ``grids`` (the values of :func:`read_ranges_for`)."""
+    for sheet, grid in zip(_sheets(template), grids, strict=True):
+        check_headers(sheet, grid, template)
+    return _plan_journal(grids) if template == "journal" else _plan_rebalance(grids)
+
+
+def _diff_columns(sheet: Sheet, data: Grid, new: list[list[Cell] | None]) -> list[Update]:
+    """Updates for the rows whose computed cells differ from what the sheet holds now."""
+    computed = [sheet.index(k) for k in sheet.keys("computed")]
+    width = len(computed)
+    target = [row if row is not None else [None] * width for row in new]
+    changed = [
+        any(not _same(_get(old, c), v) for c, v in zip(computed, row, strict=True))
+        for old, row in zip(data, target, strict=True)
+    ]
+    updates = []
+    for first, last in _runs(changed):
+        for c0, c1 in _spans(sheet):
+            offset = computed.index(c0)
+            values = [
+                [_cell(v) for v in target[r][offset : offset + c1 - c0 + 1]]
+                for r in range(first, last + 1)
+            ]
+            updates.append(
+                Update(
+                    a1(sheet.title, c0 + 1, first + FIRST_DATA_ROW, c1 + 1, last + FIRST_DATA_ROW),
+                    values,
+                )
+            )
+    return updates
+
+
+# ------------------------------------------------------------------------ sync
+
+
+def detect_template(backend: Backend) -> str:
+    """``journal`` or ``rebalance``, from the tabs the spreadsheet has."""
+    titles = set(backend.sheet_titles())
+    found = [name for name, sheets in TEMPLATES.items() if {s.title for s in sheets} <= titles]
+    if len(found) != 1:
+        raise LayoutError(
+            f"cannot tell the template from the tabs of {backend.name} "
+            f"({', '.join(sorted(titles)) or 'none'}): pass --template "
+            f"{' or '.join(TEMPLATES)}, or run `leverage sheets init` first"
+        )
+    return found[0]
+
+
+def sync(backend: Backend, template: str, progress: ProgressFn | None = None) -> SyncReport:
+    """Read the template's inputs, compute every derived column with the core and write the
+    cells that changed: one read and at most one write, whatever the row count.
+
+    Rows that fail validation get their message in the status column; the other rows still
+    compute. Raises :class:`~sheets_bridge.backend.LayoutError` (nothing written) when the
+    header row is not the layout, :class:`~leverage.InputError` for a bad rule or account
+    value (the message names the cell).
+    """
+    _sheets(template)
+    step = progress or _no_progress
+    start, requests_before = time.perf_counter(), backend.requests
+    step(1, 4, "reading")
+    grids = backend.read_ranges(read_ranges_for(template))
+    step(2, 4, f"computing {max(len(g) for g in grids) - 1:,} rows")
+    todo = plan_sync(template, grids)
+    report = SyncReport(
+        template,
+        rows_read=todo.rows_read,
+        rows_computed=todo.rows_computed,
+        rows_with_errors=todo.rows_with_errors,
+    )
+    if todo.updates:
+        report.cells_written = sum(u.cells for u in todo.updates)
+        step(3, 4, f"writing {report.cells_written:,} cells")
+        backend.write_ranges(todo.updates)
+        report.changed = True
+    step(4, 4, "done")
+    report.requests = backend.requests - requests_before
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def watch(
+    backend: Backend,
+    template: str,
+    interval: float,
+    max_runs: int | None = None,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    on_report: Callable[[SyncReport], None] | None = None,
+    on_error: Callable[[LeverageError], None] | None = None,
+    progress: ProgressFn | None = None,
+) -> list[SyncReport]:
+    """Sync every ``interval`` seconds, ``max_runs`` times (None: until interrupted).
+
+    A run that finds nothing changed writes nothing (one read request). A run refused for
+    bad input or a changed layout is reported through ``on_error`` and the watch goes on,
+    so the trader can fix the cell; a run whose requests kept failing stops the watch.
+    """
+    if not (isinstance(interval, int | float) and math.isfinite(interval) and interval > 0):
+        raise InputError(f"interval must be > 0 seconds, got {interval!r}")
+    if max_runs is not None and (isinstance(max_runs, bool) or max_runs < 1):
+        raise InputError(f"max_runs must be >= 1, got {max_runs!r}")
+    reports: list[SyncReport] = []
+    run = 0
+    while max_runs is None or run < max_runs:
+        if run:
+            sleep(interval)
+        run += 1
+        try:
+            report = sync(backend, template, progress)
+        except LeverageError as exc:
+            if _is_transport_failure(exc):
+                raise
+            if on_error is not None:
+                on_error(exc)
+            continue
+        reports.append(report)
+        if on_report is not None:
+            on_report(report)
+    return reports
+
+
+def _is_transport_failure(exc: LeverageError) -> bool:
+    from .google import RequestFailed
+
+    return isinstance(exc, RequestFailed)
+
+
+__all__ = [
+    "TEMPLATE_NAMES",
+    "Progress",
+    "SyncReport",
+    "check_headers",
+    "detect_template",
+    "read_ranges_for",
+    "sync",
+    "watch",
+]

@@ -1,0 +1,115 @@
+"""Request counts of the batched sync against a naive per-cell sync, for the bench and tests.
+
+Both run the real gspread client; the caller supplies it and a way to create a spreadsheet
+holding given grids (the bench and the tests point both at the fake Sheets server).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping
+
+import gspread
+from gspread.utils import ValueRenderOption
+
+from templates.layout import TEMPLATES
+
+from .backend import Grid, parse_a1
+from .content import layout_rows
+from .engine import plan_sync, sync
+from .google import GoogleBackend, RetryingHTTPClient, RetryPolicy
+
+
+def sample_grids(template: str, rows: int, seed: int = 5) -> dict[str, Grid]:
+    """A laid-out spreadsheet (headers, rules, account labels) with ``rows`` data rows of
+    plausible, valid input: journal events (20 per position) or rebalance positions."""
+    if isinstance(rows, bool) or not isinstance(rows, int) or rows < 0:
+        raise ValueError(f"rows must be an integer >= 0, got {rows!r}")
+    rng = random.Random(seed)
+    grids = layout_rows(template)
+    if template == "journal":
+        positions_sheet, events_sheet, rules_sheet = TEMPLATES[template]
+        grids[rules_sheet.title][1][1] = 10  # max_leverage
+        grids[rules_sheet.title][7][1] = 0.05  # min_liq_distance
+        events: Grid = []
+        positions: Grid = []
+        pid = 0
+        while len(events) < rows:
+            pid += 1
+            side = rng.choice(("long", "short"))
+            positions.append([f"P{pid}", "BTCUSDT", side, "linear", 0.005, 0])
+            price = rng.uniform(20_000, 80_000)
+            margin = round(price / rng.uniform(2, 5), 2)  # 2x to 5x
+            cycle = [("open", price, 1.0, margin)]
+            for _ in range(18):
+                price *= 1 + rng.uniform(-0.005, 0.005)
+                kind = rng.choice(("add_margin", "funding", "add_margin", "withdraw_margin"))
+                amount = round(rng.uniform(-5, 5), 2) if kind == "funding" else 10.0
+                cycle.append((kind, round(price, 2), None, amount))
+            cycle.append(("close", round(price * 1.001, 2), None, None))
+            for kind, p, qty, amount in cycle[: rows - len(events)]:
+                events.append([45_000 + len(events) / 24, f"P{pid}", kind, p, qty, amount, "bench"])
+        grids[positions_sheet.title] += positions
+        grids[events_sheet.title] += events
+    else:
+        _, positions_sheet = TEMPLATES[template]
+        grids["Account"][1][1] = 50_000.0
+        grids["Account"][2][1] = 20_000.0
+        for i in range(rows):
+            entry = rng.uniform(100, 60_000)
+            qty = round(10_000 / entry, 6)
+            grids[positions_sheet.title].append([
+                f"R{i + 1}", "XUSDT", rng.choice(("long", "short")), "linear", qty,
+                round(entry, 2), round(entry * (1 + rng.uniform(-0.05, 0.05)), 2),
+                round(rng.uniform(500, 3_000), 2), rng.choice(("isolated", "cross")),
+                rng.choice((3, 5, 10)), None, rng.randint(1, 3), 0.005, 0,
+            ])
+    return grids
+
+
+def naive_sync(client: gspread.Client, key: str, template: str) -> int:
+    """The per-cell way: open the spreadsheet, read each tab, then ``update_cell`` for every
+    computed cell. Returns the requests it sent (compare with :func:`sync`'s report)."""
+    counter = RetryingHTTPClient.wrap(client.http_client, RetryPolicy(max_attempts=1, timeout=None))
+    original, client.http_client = client.http_client, counter
+    try:
+        book = client.open_by_key(key)
+        grids = [
+            book.worksheet(s.title).get_all_values(
+                value_render_option=ValueRenderOption.unformatted
+            )
+            for s in TEMPLATES[template]
+        ]
+        todo = plan_sync(template, grids)
+        for block in todo.targets:
+            box = parse_a1(block.range)
+            ws = book.worksheet(box.title)
+            for r, row in enumerate(block.values, start=box.first_row):
+                for c, value in enumerate(row, start=box.first_col):
+                    ws.update_cell(r, c, value)
+    finally:
+        client.http_client = original
+    return counter.attempts
+
+
+def request_counts(
+    client: gspread.Client,
+    create: Callable[[Mapping[str, Grid]], str],
+    row_counts: tuple[int, ...] = (10, 1_000, 10_000),
+    naive_rows: int = 100,
+    template: str = "journal",
+) -> dict[str, int]:
+    """API requests of one batched sync per row count, and of the naive per-cell sync on
+    ``naive_rows`` rows: ``{"sync_10": 2, ..., "naive_100": 1412}``.
+
+    ``create(grids)`` must make a new spreadsheet holding ``grids`` and return its key.
+    """
+    out: dict[str, int] = {}
+    for n in row_counts:
+        backend = GoogleBackend(client, create(sample_grids(template, n)))
+        out[f"sync_{n}"] = sync(backend, template).requests
+    naive_key = create(sample_grids(template, naive_rows))
+    out[f"naive_{naive_rows}"] = naive_sync(client, naive_key, template)
+    return out
+
+

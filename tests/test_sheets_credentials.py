@@ -1,0 +1,172 @@
+"""No credential ever reaches a message, a log line or the terminal.
+
+The service-account key is generated here at test time (a throwaway RSA key); no key file
+is committed. Sign-in goes to a local token endpoint that refuses it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import traceback
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+import sheets_bridge as sb
+from leverage.cli import main
+
+KEY_ID = "d3adb33fd3adb33fd3adb33fd3adb33fd3adb33f"
+EMAIL = "bridge-test@example-project.iam.gserviceaccount.com"
+
+
+@pytest.fixture(scope="module")
+def pem() -> str:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+class _Refuse(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = json.dumps({"error": "invalid_grant", "error_description": "Invalid JWT"}).encode()
+        self.send_response(400)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        return None
+
+
+@pytest.fixture(scope="module")
+def token_uri() -> Iterator[str]:
+    server = HTTPServer(("127.0.0.1", 0), _Refuse)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/token"
+    server.shutdown()
+    server.server_close()
+
+
+def _key_file(tmp_path: Path, pem: str, token_uri: str, **over: Any) -> Path:
+    info = {
+        "type": "service_account",
+        "project_id": "example-project",
+        "private_key_id": KEY_ID,
+        "private_key": pem,
+        "client_email": EMAIL,
+        "client_id": "1234567890",
+        "token_uri": token_uri,
+    }
+    info.update(over)
+    path = tmp_path / "sa.json"
+    path.write_text(json.dumps(info))
+    return path
+
+
+def _secrets(pem: str) -> list[str]:
+    body = pem.splitlines()[1]  # a line of the key itself
+    return [body, "PRIVATE KEY", KEY_ID, EMAIL]
+
+
+def _clean(text: str, pem: str) -> None:
+    for secret in _secrets(pem):
+        assert secret not in text, f"{secret[:12]}... leaked"
+
+
+def test_credentials_are_scoped_to_spreadsheets_only(tmp_path: Path, pem: str,
+                                                     token_uri: str) -> None:
+    creds = sb.google.load_credentials(_key_file(tmp_path, pem, token_uri))
+    assert creds.scopes == ["https://www.googleapis.com/auth/spreadsheets"]
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (None, "does not exist"),
+        ("not json {", "it is not JSON"),
+        ("PEM", "it is not JSON"),
+        ('{"type": "authorized_user", "private_key": "PEM"}', "must be a service-account key"),
+        ('{"type": "service_account", "private_key": "PEM"}', "missing client_email, token_uri"),
+        ("BROKEN", "holds a private key that cannot be read"),
+    ],
+)
+def test_a_bad_key_file_is_named_never_shown(
+    tmp_path: Path, pem: str, token_uri: str, content: str | None, expected: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    path = tmp_path / "sa.json"
+    if content == "BROKEN":  # right shape, key body cut short
+        path = _key_file(tmp_path, pem, token_uri, private_key=pem[:400])
+    elif content is not None:
+        path.write_text(content.replace("PEM", pem.replace("\n", "\\n")))
+    with pytest.raises(sb.SheetsError, match=expected) as err:
+        sb.open_google("1abcDEF", credentials=path)
+    assert str(path) in str(err.value)
+    shown = "".join(traceback.format_exception(err.value))  # what a crash would print
+    _clean(shown + caplog.text, pem)
+    assert err.value.__context__ is None or err.value.__suppress_context__
+
+
+def test_a_refused_sign_in_reports_without_secrets(
+    tmp_path: Path, pem: str, token_uri: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    sleeps: list[float] = []
+    backend = sb.open_google(
+        "1abcDEF", credentials=_key_file(tmp_path, pem, token_uri),
+        policy=sb.RetryPolicy(max_attempts=2, sleep=sleeps.append),
+    )
+    with pytest.raises(sb.SheetsError, match="signing in with the service account failed") as err:
+        sb.sync(backend, "journal")
+    assert sleeps == []  # a refused sign-in is not retried
+    _clean(str(err.value) + caplog.text, pem)
+
+
+def test_an_unreachable_sign_in_is_retried_then_reported(
+    tmp_path: Path, pem: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    sleeps: list[float] = []
+    closed = "http://127.0.0.1:9/token"  # discard port: nothing listens
+    backend = sb.open_google(
+        "1abcDEF", credentials=_key_file(tmp_path, pem, closed),
+        policy=sb.RetryPolicy(max_attempts=3, sleep=sleeps.append),
+    )
+    with pytest.raises(sb.RequestFailed, match=r"after 3 attempts.*nothing was written") as err:
+        sb.sync(backend, "journal")
+    assert len(sleeps) == 2
+    _clean(str(err.value) + caplog.text, pem)
+
+
+def test_cli_takes_the_key_file_from_the_environment(
+    tmp_path: Path, pem: str, token_uri: str, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = _key_file(tmp_path, pem, token_uri)
+    monkeypatch.setenv(sb.CREDENTIALS_ENV, str(path))
+    assert main(["sheets", "sync", "--key", "1abcDEF", "--template", "journal"]) == 2
+    out = capsys.readouterr()
+    assert "leverage: error: " in out.err and "signing in" in out.err
+    _clean(out.out + out.err, pem)
+    monkeypatch.setenv(sb.CREDENTIALS_ENV, str(tmp_path / "gone.json"))
+    assert main(["sheets", "init", "--key", "1abcDEF", "--template", "journal"]) == 2
+    assert f"credentials file '{tmp_path / 'gone.json'}' does not exist" in capsys.readouterr().err
+
+
+def test_cli_rejects_a_bad_key_argument(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sheets", "sync", "--key", "not a key!", "--credentials", "/nonexistent"]) == 2
+    assert "key must be the ID from the spreadsheet's URL" in capsys.readouterr().err
