@@ -10,7 +10,7 @@ import platform
 import sys
 import time
 
-from . import core_bench
+from . import addin_bench, core_bench, import_bench, sheets_bench
 
 
 def main() -> int:
@@ -18,7 +18,13 @@ def main() -> int:
     print(f"# Benchmarks, {time.strftime('%Y-%m-%d')}\n")
     print(f"Command: `make bench` (python -m bench). Python {platform.python_version()}, "
           f"{platform.machine()}, {os.cpu_count()} cores.\n")
-    sections = [core_bench.floor_vs_core, core_bench.vector_vs_scalar]
+    sections = [
+        core_bench.floor_vs_core,
+        core_bench.vector_vs_scalar,
+        addin_bench.one_call_vs_per_cell,
+        sheets_bench.sync_requests,
+        import_bench.import_times,
+    ]
     only = set(sys.argv[1:])
     for section in sections:
         if only and section.__name__ not in only:

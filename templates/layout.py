@@ -55,7 +55,7 @@ class Sheet:
 HEADER_ROW = 1
 FIRST_DATA_ROW = 2
 
-MONEY = "#,##0.00"
+MONEY = "#,##0.00######"  # coin-margined (inverse) amounts need the extra places
 PRICE = "#,##0.00"
 QTY = "0.########"
 RATE = "0.00%"
@@ -83,7 +83,7 @@ JOURNAL_EVENTS = Sheet(
         Column("price", "Price", "input", PRICE, 11),
         Column("qty", "Qty", "input", QTY, 9),
         Column("amount", "Amount", "input", MONEY, 11),
-        Column("reason", "Reason", "input", width=28),
+        Column("reason", "Reason", "input", width=40),
         Column("qty_open", "Open qty", "computed", QTY, 9),
         Column("margin", "Margin committed", "computed", MONEY, 12),
         Column("mark_price", "Mark price", "computed", PRICE, 11),
@@ -98,8 +98,8 @@ JOURNAL_EVENTS = Sheet(
         Column("liq_distance", "Liq. distance", "computed", RATE, 10),
         Column("realized_pnl", "Realized PnL", "computed", MONEY, 12),
         Column("funding", "Funding so far", "computed", MONEY, 11),
-        Column("rule_breaks", "Rule breaks", "computed", width=36),
-        Column("status", "Status", "computed", width=30),
+        Column("rule_breaks", "Rule breaks", "computed", width=64),
+        Column("status", "Status", "computed", width=44),
     ),
 )
 assert JOURNAL_EVENTS.keys("computed") == list(journal.OUTPUT_COLUMNS)
@@ -116,7 +116,8 @@ JOURNAL_RULES = Sheet(
 RULE_ROWS: tuple[tuple[str, str, str], ...] = (
     ("max_leverage", "0.00", "Flag any event after which equity-based leverage is above this."),
     ("max_margin_per_event", MONEY, "Flag a margin add larger than this in one event."),
-    ("max_adds_while_losing", "0", "Flag the add after this many margin adds to a losing position."),
+    ("max_adds_while_losing", "0",
+     "Flag the add after this many margin adds to a losing position."),
     ("add_only_below_pnl", RATE,
      "Add margin only once open PnL / initial margin is at or below this (e.g. -20%)."),
     ("withdraw_only_above_pnl", RATE,
@@ -159,7 +160,7 @@ REBALANCE_POSITIONS = Sheet(
         Column("liq_distance", "Liq. distance", "computed", RATE, 10),
         Column("move", "Margin move", "computed", MONEY, 12, "> 0 add, < 0 withdraw"),
         Column("allocated", "Allocated", "computed", MONEY, 12),
-        Column("status", "Status", "computed", width=30),
+        Column("status", "Status", "computed", width=44),
     ),
 )
 assert REBALANCE_POSITIONS.keys("input") == list(portfolio.INPUT_COLUMNS)
@@ -193,3 +194,104 @@ TEMPLATES = {
     "journal": (JOURNAL_POSITIONS, JOURNAL_EVENTS, JOURNAL_RULES),
     "rebalance": (REBALANCE_ACCOUNT, REBALANCE_POSITIONS),
 }
+
+
+# ------------------------------------------------------------ helper columns
+# Working columns of the native formulas (the running state of a position, the row it
+# continues from, ...). They sit right of the computed columns, are hidden in the built
+# workbook, and are neither input nor output: the Sheets bridge never reads or writes them.
+# JOURNAL_EVENTS / REBALANCE_POSITIONS above are unchanged; these extend them to the right.
+
+
+@dataclass(frozen=True)
+class Helpers:
+    """Hidden working columns placed right after ``sheet``'s own columns."""
+
+    sheet: Sheet
+    columns: tuple[tuple[str, str], ...]  # (key, header)
+
+    def letter(self, key: str) -> str:
+        for i, (k, _) in enumerate(self.columns):
+            if k == key:
+                return get_column_letter(len(self.sheet.columns) + i + 1)
+        raise KeyError(f"{self.sheet.title} has no helper column {key!r}")
+
+    @property
+    def headers(self) -> list[str]:
+        return [h for _, h in self.columns]
+
+    def helper_keys(self) -> list[str]:
+        return [k for k, _ in self.columns]
+
+
+JOURNAL_HELPERS = Helpers(
+    JOURNAL_EVENTS,
+    (
+        ("used", "(helper) row in use"),
+        ("prev", "(helper) previous row of this position"),
+        ("pos", "(helper) row of the position on Positions"),
+        ("side", "(helper) side (+1 long, -1 short)"),
+        ("contract", "(helper) contract"),
+        ("mmr", "(helper) maint. margin rate"),
+        ("maint", "(helper) maint. amount"),
+        ("kind", "(helper) event number"),
+        ("p_qty", "(helper) open qty before"),
+        ("p_margin", "(helper) margin before"),
+        ("p_mark", "(helper) mark before"),
+        ("p_entry", "(helper) entry before"),
+        ("p_init", "(helper) initial margin before"),
+        ("p_realized", "(helper) realized PnL before"),
+        ("p_funding", "(helper) funding before"),
+        ("p_adds", "(helper) adds while losing before"),
+        ("price_used", "(helper) price of the event"),
+        ("released", "(helper) margin released"),
+        ("error", "(helper) input problem"),
+        ("pnl_fraction", "(helper) open PnL / initial margin at the event"),
+        ("entry", "(helper) entry price after"),
+        ("init", "(helper) initial margin after"),
+        ("adds", "(helper) adds while losing after"),
+    ),
+)
+
+REBALANCE_HELPERS = Helpers(
+    REBALANCE_POSITIONS,
+    (
+        ("used", "(helper) row in use"),
+        ("side", "(helper) side (+1 long, -1 short)"),
+        ("error", "(helper) input problem"),
+        ("cross", "(helper) cross and valid"),
+        ("isolated", "(helper) isolated and valid"),
+        ("margin", "(helper) isolated margin"),
+        ("target_leverage", "(helper) target leverage"),
+        ("target_liq_distance", "(helper) target liq. distance"),
+        ("priority", "(helper) priority"),
+        ("mmr", "(helper) maint. margin rate"),
+        ("maint", "(helper) maint. amount"),
+        ("share", "(helper) share of the cross equity"),
+        ("target_price", "(helper) liq. price that meets the target distance"),
+    ),
+)
+
+ACCOUNT_HELPER_ROWS: tuple[tuple[str, str], ...] = (
+    ("cross_notional", "(helper) cross notional"),
+    ("cross_upnl", "(helper) cross unrealized PnL"),
+    ("cross_maint", "(helper) cross maint. margin"),
+    ("cross_equity", "(helper) cross equity"),
+    ("available", "(helper) money for adds (free balance + withdrawals)"),
+)
+"""Account sheet rows right after ``ACCOUNT_OUTPUT_ROWS`` (hidden in the built workbook)."""
+
+
+def account_row(key: str) -> int:
+    """Sheet row of an Account item (inputs, then outputs, then helper rows)."""
+    keys = [k for k, _ in ACCOUNT_INPUT_ROWS + ACCOUNT_OUTPUT_ROWS + ACCOUNT_HELPER_ROWS]
+    return FIRST_DATA_ROW + keys.index(key)
+
+
+def rule_row(key: str) -> int:
+    """Sheet row of a rule on the journal's Rules sheet."""
+    return FIRST_DATA_ROW + [r[0] for r in RULE_ROWS].index(key)
+
+
+CHART_SHEET = "Chart"
+XLWINGS_CONF_SHEET = "xlwings.conf"

@@ -1,0 +1,137 @@
+"""The core's formulas as spreadsheet expressions, once each, in both modes.
+
+``udf`` mode calls the add-in's functions (SPEC names, SPEC argument order); ``native`` mode
+spells the same formula in plain Excel so the workbook also works without the add-in and in
+Google Sheets. Each native expression follows the core's arithmetic step for step
+(``leverage.core``: same operands, same order), so both give the core's numbers.
+
+Arguments are cell references (or small expressions); ``side`` is the +1/−1 sign for native
+mode and whatever the core accepts (+1/−1 or the word) for the add-in. Callers guard the
+domain (a position with qty > 0, equity > 0, ...) before calling, so the add-in is never asked
+for an answer that does not exist.
+"""
+
+from __future__ import annotations
+
+
+def notional(mode: str, qty: str, price: str, contract: str | None = None) -> str:
+    """Linear ``qty × price``; inverse ``qty / price``."""
+    if mode == "udf":
+        return f"NOTIONAL({qty},{price}{_opt(contract)})"
+    if contract is None:
+        return f"{qty}*{price}"
+    return f'IF({contract}="inverse",{qty}/{price},{qty}*{price})'
+
+
+def unrealized_pnl(
+    mode: str, side: str, qty: str, entry: str, mark: str, contract: str | None = None
+) -> str:
+    """Linear ``s × qty × (mark − entry)``; inverse ``s × qty × (1/entry − 1/mark)``."""
+    if mode == "udf":
+        return f"UNREALIZED_PNL({side},{qty},{entry},{mark}{_opt(contract)})"
+    linear = f"{side}*{qty}*({mark}-{entry})"
+    if contract is None:
+        return linear
+    return f'IF({contract}="inverse",{side}*{qty}*(1/{entry}-1/{mark}),{linear})'
+
+
+def effective_leverage(mode: str, notional_: str, margin: str, upnl: str | None = None) -> str:
+    """``notional / (margin + upnl)``; the caller checks the denominator is > 0."""
+    if mode == "udf":
+        return f"EFFECTIVE_LEVERAGE({notional_},{margin}{_opt(upnl)})"
+    return f"{notional_}/{margin}" if upnl is None else f"{notional_}/({margin}+{upnl})"
+
+
+def maint_margin(mode: str, notional_: str, mmr: str, maint_amount: str) -> str:
+    """``notional × mmr − maint_amount``."""
+    if mode == "udf":
+        return f"MAINT_MARGIN({notional_},{mmr},{maint_amount})"
+    return f"{notional_}*{mmr}-{maint_amount}"
+
+
+def _native_liq(
+    side: str, qty: str, entry: str, margin: str, mmr: str, maint: str, contract: str | None
+) -> str:
+    """Binance's isolated liquidation price solved in the notional at liquidation, as
+    ``leverage.tiers.solve_notional`` does: linear ``n = (qty·entry − s·margin − s·amount) /
+    (1 − s·mmr)``, price ``n / qty``; inverse ``n = (qty/entry + s·margin + s·amount) /
+    (1 + s·mmr)``, price ``qty / n``; none (blank) when ``n ≤ 0``."""
+    lin_n = f"({qty}*{entry}-{side}*{margin}-{side}*{maint})/(1-{side}*{mmr})"
+    linear = f'IF({lin_n}>0,{lin_n}/{qty},"")'
+    if contract is None:
+        return linear
+    inv_n = f"({qty}/{entry}+{side}*{margin}+{side}*{maint})/(1+{side}*{mmr})"
+    inverse = f'IF({inv_n}>0,{qty}/({inv_n}),"")'
+    return f'IF({contract}="inverse",{inverse},{linear})'
+
+
+def liq_price(
+    mode: str,
+    side: str,
+    qty: str,
+    entry: str,
+    margin: str,
+    mmr: str,
+    maint: str,
+    contract: str | None = None,
+) -> str:
+    """Isolated liquidation price (Binance convention), blank when there is none."""
+    if mode == "udf":
+        return f"LIQ_PRICE({side},{qty},{entry},{margin},{mmr},{maint}{_opt(contract)})"
+    return _native_liq(side, qty, entry, margin, mmr, maint, contract)
+
+
+def cross_liq_price(
+    mode: str,
+    side: str,
+    qty: str,
+    entry: str,
+    wallet: str,
+    other_upnl: str,
+    other_maint: str,
+    mmr: str,
+    maint: str,
+) -> str:
+    """Cross liquidation price: the isolated formula on ``wallet + other_upnl − other_maint``."""
+    if mode == "udf":
+        return (f"CROSS_LIQ_PRICE({side},{qty},{entry},{wallet},{other_upnl},{other_maint},"
+                f"{mmr},{maint})")
+    shared = f"({wallet}+{other_upnl}-{other_maint})"
+    return _native_liq(side, qty, entry, shared, mmr, maint, None)
+
+
+def liq_distance(mode: str, side: str, mark: str, liq: str) -> str:
+    """``max(s × (mark − liq) / mark, 0)``; the caller checks ``liq`` is a number."""
+    if mode == "udf":
+        return f"LIQ_DISTANCE({side},{mark},{liq})"
+    return f"MAX({side}*({mark}-{liq})/{mark},0)"
+
+
+def margin_to_target(
+    mode: str, notional_: str, margin: str, target: str, upnl: str
+) -> str:
+    """``notional / target − (margin + upnl)``; the caller checks it is within reach."""
+    if mode == "udf":
+        return f"MARGIN_TO_TARGET({notional_},{margin},{target},{upnl})"
+    return f"{notional_}/{target}-({margin}+{upnl})"
+
+
+def margin_for_liq_price_key(qty: str, target: str, side: str, mmr: str, maint: str) -> str:
+    """``n − s × (n × mmr − amount)`` with ``n = qty × target``: the liquidation condition's
+    left side at the target (``leverage.core._solve_key``, linear)."""
+    n = f"({qty}*{target})"
+    return f"({n}-{side}*({n}*{mmr}-{maint}))"
+
+
+def margin_for_liq_price(
+    mode: str, side: str, qty: str, entry: str, target: str, mmr: str, maint: str
+) -> str:
+    """Isolated margin that puts the (linear) liquidation price at ``target``:
+    ``s × (qty × entry − key)``; the caller checks the target side and that it is ≥ 0."""
+    if mode == "udf":
+        return f"MARGIN_FOR_LIQ_PRICE({side},{qty},{entry},{target},{mmr},{maint})"
+    return f"{side}*({qty}*{entry}-{margin_for_liq_price_key(qty, target, side, mmr, maint)})"
+
+
+def _opt(arg: str | None) -> str:
+    return "" if arg is None else f",{arg}"

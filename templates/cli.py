@@ -1,0 +1,56 @@
+"""``leverage templates build|render``: write the workbooks, or PNG pictures of their sheets.
+
+    leverage templates build --out DIR [--formulas udf|native] [--blank]
+    leverage templates render --out DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ._book import MODES
+
+
+def register(subparsers: Any) -> None:
+    """Add ``templates`` with its ``build`` and ``render`` subcommands."""
+    parser = subparsers.add_parser("templates", help="ready-made journal and rebalance workbooks")
+    sub = parser.add_subparsers(dest="templates_command", required=True)
+    build = sub.add_parser("build", help="write journal-<mode>.xlsx and rebalance-<mode>.xlsx")
+    build.add_argument("--out", required=True, type=Path, help="folder to write into")
+    build.add_argument("--formulas", choices=MODES, default="udf",
+                       help="udf: cells call the add-in's functions (default); native: plain "
+                            "Excel formulas, for Excel without the add-in and Google Sheets")
+    build.add_argument("--blank", action="store_true",
+                       help="empty workbooks instead of the worked sample")
+    build.set_defaults(run=_build)
+    render = sub.add_parser("render", help="PNG of every sheet of the native sample workbooks "
+                                           "(needs LibreOffice and poppler)")
+    render.add_argument("--out", required=True, type=Path, help="folder for the PNG files")
+    render.set_defaults(run=_render)
+
+
+def _build(args: argparse.Namespace) -> int:
+    from . import build_journal, build_rebalance
+
+    mode = args.formulas
+    for path in (
+        build_journal(args.out / f"journal-{mode}.xlsx", mode=mode, sample=not args.blank),
+        build_rebalance(args.out / f"rebalance-{mode}.xlsx", mode=mode, sample=not args.blank),
+    ):
+        print(path)
+    return 0
+
+
+def _render(args: argparse.Namespace) -> int:
+    from . import build_journal, build_rebalance, render
+
+    with tempfile.TemporaryDirectory(prefix="leverage-templates-") as tmp:
+        books = (build_journal(Path(tmp) / "journal.xlsx", mode="native"),
+                 build_rebalance(Path(tmp) / "rebalance.xlsx", mode="native"))
+        for book in books:
+            for png in render(book, args.out):
+                print(png)
+    return 0

@@ -1,0 +1,390 @@
+"""The ready-made workbooks compute what the core computes, in real spreadsheet engines.
+
+Every workbook is recalculated by the ``formulas`` engine (native formulas, and the add-in's
+functions bound from ``addin.udfs``) and, for native formulas, by headless LibreOffice; each
+computed cell is compared with ``leverage.journal.replay`` / ``leverage.portfolio.rebalance``
+on the same inputs (relative 1e-9). A formula that does not compute fails. Fixtures are kept
+to ~30 rows: the ``formulas`` engine spends ~10 ms on each of these long formulas.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+from xl_engine import compute, libreoffice_available, read_values, recalc_with_libreoffice
+
+import templates
+from leverage.journal import replay
+from leverage.models import AdjustmentRule
+from leverage.portfolio import rebalance
+from leverage.rules import RULE_TEXT
+from templates import layout as L
+
+needs_lo = pytest.mark.skipif(not libreoffice_available(), reason="LibreOffice not installed")
+
+UDF_NAMES = ("NOTIONAL", "UNREALIZED_PNL", "EFFECTIVE_LEVERAGE", "LIQ_PRICE", "LIQ_DISTANCE",
+             "CROSS_LIQ_PRICE", "MARGIN_TO_TARGET", "MARGIN_FOR_LIQ_PRICE", "MAINT_MARGIN")
+ERRORS = ("#NAME?", "#VALUE!", "#DIV/0!", "#REF!", "#N/A", "#NUM!", "#NULL!", "Err:")
+
+
+def _udfs() -> dict[str, Any]:
+    import addin.udfs
+
+    return {name: getattr(addin.udfs, name) for name in UDF_NAMES}
+
+
+def _ev(pid: str, event: str, price: Any = None, qty: Any = None, amount: Any = None,
+        reason: str = "") -> dict[str, Any]:
+    return {"date": dt.datetime(2024, 4, 1), "position_id": pid, "event": event,
+            "price": price, "qty": qty, "amount": amount, "reason": reason}
+
+
+# Events a trader types under the sample: good ones and every input problem the sheet knows.
+TYPED_EVENTS = [
+    _ev("SOL-1", "open", 150, 40, 600, "=SUM(A1:A2) is text, not a formula"),
+    _ev("SOL-1", "add_margin", 140, None, 300, "add while losing"),
+    _ev("SOL-1", "withdraw_margin", 141, None, 5_000, "more than posted"),
+    _ev("SOL-1", "partial_close", 142, 40, None, "qty not below open qty"),
+    _ev("SOL-1", "partial_close", 145, 10, 100, "explicit margin released"),
+    _ev("SOL-1", "funding", "abc", None, -1.5, "text price"),
+    _ev("SOL-1", "funding", None, None, None, "amount missing"),
+    _ev("SOL-1", "open", 150, 1, 10, "second open"),
+    _ev("NOPE", "open", 100, 1, 10, "unknown position"),
+    _ev("ETH-2", "add_margin", 3_000, None, 10, "before open"),
+    _ev("ETH-2", "explode", 3_000, None, 10, "unknown event type"),
+    _ev("ETH-2", "open", 3_000, 2, -5, "negative margin"),
+    _ev("ETH-2", "open", 3_000, 2, 100, "60x"),
+    _ev("ETH-2", "funding", 3_200, None, -1, "price moved: bankrupt"),
+    _ev("SOL-1", "close", 139, None, None, "closed"),
+    _ev("SOL-1", "add_margin", 139, None, 10, "after close"),
+]
+TYPED_POSITIONS = [
+    {"position_id": "SOL-1", "symbol": "SOLUSDT", "side": "long", "contract": "linear",
+     "mmr": 0.01, "maint_amount": 1.5},
+    {"position_id": "ETH-2", "symbol": "ETHUSDT", "side": "long", "contract": "linear",
+     "mmr": None, "maint_amount": None},
+]
+
+
+def _core_position(p: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in p.items() if v is not None}
+
+
+# ----------------------------------------------------------------- comparison
+def _same_number(got: Any, want: float) -> bool:
+    if math.isnan(want):
+        return got is None or got == ""
+    return (isinstance(got, int | float) and not isinstance(got, bool)
+            and math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-9))
+
+
+def _check_rows(values: dict[tuple[str, str], Any], sheet: L.Sheet, columns: dict[str, list],
+                n: int, exact_text: tuple[str, ...] = ()) -> None:
+    """Every computed cell of rows 2..n+1 against the core's column values."""
+    problems = []
+    for key, want_col in columns.items():
+        letter = sheet.letter(key)
+        for i in range(n):
+            cell = f"{letter}{L.FIRST_DATA_ROW + i}"
+            got, want = values.get((sheet.title, cell)), want_col[i]
+            if isinstance(want, str):
+                got = got or ""
+                ok = got == want if key in exact_text else bool(got) == bool(want)
+            else:
+                ok = _same_number(got, float(want))
+            if not ok:
+                problems.append(f"{sheet.title}!{cell} {key}: sheet {got!r}, core {want!r}")
+    assert not problems, "\n".join(problems[:20])
+
+
+def _assert_no_errors(values: dict[tuple[str, str], Any]) -> None:
+    bad = {k: v for k, v in values.items()
+           if isinstance(v, str) and v.startswith(ERRORS)}
+    assert not bad, f"formulas that did not compute: {list(bad.items())[:10]}"
+
+
+def _assert_blank_rows(values: dict[tuple[str, str], Any], sheet: L.Sheet, rows: range) -> None:
+    for r in rows:
+        for key in sheet.keys("computed"):
+            got = values.get((sheet.title, f"{sheet.letter(key)}{r}"))
+            assert got in (None, ""), f"{sheet.title}!{sheet.letter(key)}{r} = {got!r}"
+
+
+# ------------------------------------------------------------------- journal
+def _journal_expected(positions, events, rules) -> dict[str, list]:
+    return replay([_core_position(p) for p in positions], events,
+                  AdjustmentRule(**rules)).columns
+
+
+def _type_rows(path: Path, positions: list[dict], events: list[dict], first_event_row: int,
+               first_position_row: int) -> None:
+    """What a trader does: open the workbook and type rows under the existing ones."""
+    wb = openpyxl.load_workbook(path)
+    pos, ev = wb[L.JOURNAL_POSITIONS.title], wb[L.JOURNAL_EVENTS.title]
+    for i, p in enumerate(positions):
+        for key, v in p.items():
+            pos.cell(first_position_row + i, L.JOURNAL_POSITIONS.index(key) + 1, v)
+    for i, e in enumerate(events):
+        for key, v in e.items():
+            c = ev.cell(first_event_row + i, L.JOURNAL_EVENTS.index(key) + 1, v)
+            if isinstance(v, str):
+                c.data_type = "s"  # typed text, as Excel stores it
+    wb.save(path)
+
+
+@pytest.fixture(scope="module")
+def typed_journal(tmp_path_factory) -> tuple[Path, list, list, dict]:
+    """The native sample journal with the TYPED_EVENTS typed under the sample."""
+    positions, events, rules = templates.sample_journal()
+    path = tmp_path_factory.mktemp("journal") / "journal-native.xlsx"
+    templates.build_journal(path, mode="native", rows=len(events) + len(TYPED_EVENTS) + 2)
+    _type_rows(path, TYPED_POSITIONS, TYPED_EVENTS, L.FIRST_DATA_ROW + len(events),
+               L.FIRST_DATA_ROW + len(positions))
+    return path, positions + TYPED_POSITIONS, events + TYPED_EVENTS, rules
+
+
+def _check_journal(values, positions, events, rules, n_rows: int) -> None:
+    _assert_no_errors(values)
+    expected = _journal_expected(positions, events, rules)
+    assert any(expected["rule_breaks"]) and any(expected["status"])  # the fixture covers both
+    _check_rows(values, L.JOURNAL_EVENTS, expected, len(events), exact_text=("rule_breaks",))
+    first_blank = L.FIRST_DATA_ROW + len(events)
+    _assert_blank_rows(values, L.JOURNAL_EVENTS, range(first_blank, L.FIRST_DATA_ROW + n_rows))
+
+
+def test_native_journal_with_typed_events_matches_core_in_formulas_engine(typed_journal):
+    path, positions, events, rules = typed_journal
+    _check_journal(compute(path), positions, events, rules, len(events) + 2)
+
+
+@needs_lo
+def test_native_journal_with_typed_events_matches_core_in_libreoffice(typed_journal, tmp_path):
+    path, positions, events, rules = typed_journal
+    values = read_values(recalc_with_libreoffice(path, tmp_path / "lo"))
+    _check_journal(values, positions, events, rules, len(events) + 2)
+
+
+def test_udf_journal_matches_core_with_addin_functions(tmp_path):
+    positions, events, rules = templates.sample_journal()
+    positions, events = positions + TYPED_POSITIONS, events + TYPED_EVENTS
+    path = templates.build_journal(tmp_path / "j.xlsx", mode="udf", positions=positions,
+                                   events=events, rule_values=rules, rows=len(events) + 1)
+    values = compute(path, _udfs())
+    _check_journal(values, positions, events, rules, len(events) + 1)
+    formula = openpyxl.load_workbook(path)[L.JOURNAL_EVENTS.title][
+        f"{L.JOURNAL_EVENTS.letter('liq_price')}2"].value
+    assert "LIQ_PRICE(" in formula
+
+
+def test_sample_journal_tells_a_story_with_rule_breaks():
+    positions, events, rules = templates.sample_journal()
+    result = _journal_expected(positions, events, rules)
+    assert {e["event"] for e in events} == set(L.EVENT_TYPES)
+    assert {p["contract"] for p in positions} == {"linear", "inverse"}
+    assert {p["side"] for p in positions} == {"long", "short"}
+    flagged = [b for b in result["rule_breaks"] if b]
+    assert len(flagged) >= 2 and not any(result["status"])
+    assert RULE_TEXT["min_liq_distance"] in "; ".join(flagged)
+
+
+# ------------------------------------------------------------------ rebalance
+TYPED_PORTFOLIO = [
+    {"position_id": "X1", "symbol": "ADAUSDT", "side": "long", "contract": "inverse",
+     "qty": 1_000, "entry_price": 0.5, "mark_price": 0.5, "margin": 100,
+     "margin_mode": "isolated", "target_leverage": 2, "priority": 1},
+    {"position_id": "X2", "symbol": "LTCUSDT", "side": "sideways", "qty": 10,
+     "entry_price": 80, "mark_price": 82, "margin": 100, "target_leverage": 2},
+    {"position_id": "X3", "symbol": "LTCUSDT", "side": "short", "qty": 10,
+     "entry_price": 80, "mark_price": 82, "margin": 100},
+    {"position_id": "X4", "symbol": "AVAXUSDT", "side": "long", "qty": 50,
+     "entry_price": 30, "mark_price": 31, "margin_mode": "cross", "target_liq_distance": 0.3,
+     "priority": 1},
+    {"position_id": "X5", "symbol": "DOTUSDT", "side": "long", "qty": 100,
+     "entry_price": 7, "mark_price": 6, "margin": 200, "target_liq_distance": 0.0},
+    {"position_id": "X6", "symbol": "DOTUSDT", "side": "short", "qty": 100,
+     "entry_price": 7, "mark_price": 6.9, "margin": 500, "target_leverage": 50},
+    {"position_id": "X7", "symbol": "LINKUSDT", "side": "long", "qty": 100,
+     "entry_price": 15, "mark_price": 12, "margin": 200, "target_leverage": 3, "priority": 2},
+    {"position_id": "X8", "symbol": "ATOMUSDT", "side": "buy", "qty": "ten",
+     "entry_price": 9, "mark_price": 9, "margin": 50, "target_leverage": 2},
+    {"position_id": "X9", "symbol": "NEARUSDT", "side": "sell", "qty": 300,
+     "entry_price": 5, "mark_price": 5.2, "margin": 300, "margin_mode": "cross",
+     "target_leverage": 2.5, "priority": 2, "mmr": 0.02, "maint_amount": 1},
+]
+
+
+def _rebalance_check(values, positions, wallet, free, n_rows: int) -> None:
+    _assert_no_errors(values)
+    result = rebalance(positions, wallet, free)
+    assert any(result.columns["status"])
+    _check_rows(values, L.REBALANCE_POSITIONS, result.columns, len(positions))
+    for key, want in result.account.items():
+        got = values.get((L.REBALANCE_ACCOUNT.title, f"B{L.account_row(key)}"))
+        assert _same_number(got, want), f"{key}: sheet {got!r}, core {want!r}"
+    _assert_blank_rows(values, L.REBALANCE_POSITIONS,
+                       range(L.FIRST_DATA_ROW + len(positions), L.FIRST_DATA_ROW + n_rows))
+
+
+@pytest.fixture(scope="module")
+def typed_rebalance(tmp_path_factory) -> tuple[Path, list, float, float]:
+    positions, wallet, free = templates.sample_portfolio()
+    path = tmp_path_factory.mktemp("rebalance") / "rebalance-native.xlsx"
+    templates.build_rebalance(path, mode="native", rows=len(positions) + len(TYPED_PORTFOLIO) + 2)
+    wb = openpyxl.load_workbook(path)
+    ws = wb[L.REBALANCE_POSITIONS.title]
+    for i, p in enumerate(TYPED_PORTFOLIO):
+        for key, v in p.items():
+            ws.cell(L.FIRST_DATA_ROW + len(positions) + i,
+                    L.REBALANCE_POSITIONS.index(key) + 1, v)
+    wb.save(path)
+    return path, positions + TYPED_PORTFOLIO, wallet, free
+
+
+def test_native_rebalance_with_typed_positions_matches_core_in_formulas_engine(typed_rebalance):
+    path, positions, wallet, free = typed_rebalance
+    _rebalance_check(compute(path), positions, wallet, free, len(positions) + 2)
+
+
+@needs_lo
+def test_native_rebalance_with_typed_positions_matches_core_in_libreoffice(typed_rebalance,
+                                                                           tmp_path):
+    path, positions, wallet, free = typed_rebalance
+    values = read_values(recalc_with_libreoffice(path, tmp_path / "lo"))
+    _rebalance_check(values, positions, wallet, free, len(positions) + 2)
+
+
+def test_udf_rebalance_matches_core_with_addin_functions(tmp_path):
+    positions, wallet, free = templates.sample_portfolio()
+    positions = positions + TYPED_PORTFOLIO
+    path = templates.build_rebalance(tmp_path / "r.xlsx", mode="udf", positions=positions,
+                                     wallet_balance=wallet, free_balance=free,
+                                     rows=len(positions) + 1)
+    _rebalance_check(compute(path, _udfs()), positions, wallet, free, len(positions) + 1)
+
+
+def test_sample_portfolio_needs_priorities():
+    positions, wallet, free = templates.sample_portfolio()
+    result = rebalance(positions, wallet, free)
+    assert result.account["shortfall"] > 0 and not any(result.columns["status"])
+    assert {p["margin_mode"] for p in positions} == {"isolated", "cross"}
+    assert any(m > 0 and 0 < a < m for m, a in zip(result.columns["move"],
+                                                   result.columns["allocated"], strict=True))
+
+
+# ------------------------------------------------------------ workbook features
+@pytest.mark.parametrize("mode", ["udf", "native"])
+def test_journal_workbook_features(tmp_path, mode):
+    path = templates.build_journal(tmp_path / "j.xlsx", mode=mode)
+    wb = openpyxl.load_workbook(path)
+    expected = ["Positions", "Events", "Rules", L.CHART_SHEET]
+    assert wb.sheetnames == expected + ([L.XLWINGS_CONF_SHEET] if mode == "udf" else [])
+    ev = wb[L.JOURNAL_EVENTS.title]
+    assert [c.value for c in ev[1]][: len(L.JOURNAL_EVENTS.columns)] == L.JOURNAL_EVENTS.headers
+    assert ev.freeze_panes == "C2"
+    assert ev.max_row == 1 + len(templates.sample_journal()[1]) + 200
+    dvs = {str(dv.sqref)[0]: dv for dv in ev.data_validations.dataValidation}
+    assert dvs["C"].showErrorMessage and "add_margin" in dvs["C"].formula1
+    pos = wb[L.JOURNAL_POSITIONS.title]
+    pos_dvs = [dv for dv in pos.data_validations.dataValidation if dv.type == "list"]
+    assert {dv.formula1 for dv in pos_dvs} == {'"long,short"', '"linear,inverse"'}
+    assert all(dv.showErrorMessage for dv in pos_dvs)
+    cf = [r for rng in ev.conditional_formatting for r in rng.rules]
+    assert any("Rules!$B$" in f for r in cf for f in r.formula)
+    assert ev.column_dimensions[L.JOURNAL_HELPERS.letter("used")].hidden
+    assert ev[f"{L.JOURNAL_EVENTS.letter('liq_distance')}2"].number_format == L.RATE
+    assert ev.page_setup.orientation == "landscape" and ev.print_title_rows == "$1:$1"
+    rules = wb[L.JOURNAL_RULES.title]
+    assert [rules.cell(r, 1).value for r in range(2, 2 + len(L.RULE_ROWS))] == [
+        k for k, *_ in L.RULE_ROWS]
+    if mode == "udf":
+        conf = wb[L.XLWINGS_CONF_SHEET]
+        assert (conf["A1"].value, conf["B1"].value) == ("UDF Modules", "addin.udfs")
+    with __import__("zipfile").ZipFile(path) as z:
+        assert any(n.startswith("xl/charts/chart") for n in z.namelist())
+
+
+def test_user_text_is_never_a_formula(tmp_path):
+    positions, events, rules = templates.sample_journal()
+    events = [dict(events[0], reason="=HYPERLINK(\"http://x\")")]
+    path = templates.build_journal(tmp_path / "j.xlsx", mode="native", positions=positions,
+                                   events=events, rule_values=rules)
+    cell = openpyxl.load_workbook(path)["Events"][f"{L.JOURNAL_EVENTS.letter('reason')}2"]
+    assert cell.data_type == "s" and cell.value.startswith("=HYPERLINK")
+
+
+def test_blank_workbooks_have_formula_rows_and_no_data(tmp_path):
+    j = templates.build_journal(tmp_path / "j.xlsx", mode="native", sample=False)
+    r = templates.build_rebalance(tmp_path / "r.xlsx", mode="native", sample=False)
+    ev = openpyxl.load_workbook(j)["Events"]
+    assert ev.max_row == 201 and ev["B2"].value is None
+    assert str(ev[f"{L.JOURNAL_EVENTS.letter('margin')}201"].value).startswith("=")
+    acct = openpyxl.load_workbook(r)["Account"]
+    assert acct["B2"].value is None and str(acct["B4"].value).startswith("=SUM(")
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda p: templates.build_journal(p, mode="excel"), "mode must be one of udf, native"),
+    (lambda p: templates.build_journal(p, rows=3), "rows must be >= 16"),
+    (lambda p: templates.build_journal(p, rows="10"), "rows must be a whole number"),
+    (lambda p: templates.build_journal(p, rule_values={"max_lev": 3}), "unknown rule"),
+    (lambda p: templates.build_journal(p, rule_values={"max_leverage": -3}), "max_leverage"),
+    (lambda p: templates.build_rebalance(p, wallet_balance=-1), "wallet_balance must be"),
+])
+def test_bad_arguments_are_rejected_with_a_clear_message(tmp_path, call, message):
+    from leverage import InputError
+
+    with pytest.raises(InputError, match=message):
+        call(tmp_path / "x.xlsx")
+
+
+def test_ten_thousand_events_build_correctly(tmp_path):
+    positions, events, rules = templates.sample_journal()
+    many = [dict(events[i % len(events)], position_id=f"{events[i % len(events)]['position_id']}"
+                 f"-{i // len(events)}") for i in range(10_000)]
+    ids = sorted({e["position_id"] for e in many})
+    base = {p["position_id"]: p for p in positions}
+    pos = [dict(base[i.rsplit("-", 1)[0]], position_id=i) for i in ids]
+    path = templates.build_journal(tmp_path / "big.xlsx", mode="native", positions=pos,
+                                   events=many, rule_values=rules)
+    wb = openpyxl.load_workbook(path, read_only=True)
+    last = 1 + 10_000
+    rows = list(wb["Events"].iter_rows(min_row=last, values_only=True))
+    wb.close()
+    assert len(rows) == 1 + 200  # the last event, then 200 formula rows for new ones
+    row = rows[0]
+    assert row[1] == many[-1]["position_id"] and row[2] == many[-1]["event"]
+    assert row[L.JOURNAL_EVENTS.index("margin")] == \
+        "=" + templates.journal.row_formulas(last, "native", len(pos) + 50)["margin"]
+    assert rows[-1][1] is None and str(rows[-1][L.JOURNAL_EVENTS.index("status")]).startswith("=")
+
+
+# ---------------------------------------------------------------------- render
+@needs_lo
+def test_render_native_sample_writes_pngs(tmp_path):
+    j = templates.build_journal(tmp_path / "journal.xlsx", mode="native")
+    pngs = templates.render(j, tmp_path / "png")
+    names = {p.name.rsplit("-", 1)[0] for p in pngs}
+    assert {"journal-positions", "journal-events", "journal-rules", "journal-chart"} <= names
+    for p in pngs:
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 10_000
+
+
+def test_cli_builds_both_workbooks(tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "leverage.cli", "templates", "build",
+                           "--out", str(out), "--formulas", "native", "--blank"],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["journal-native.xlsx",
+                                                     "rebalance-native.xlsx"]
+    bad = subprocess.run([sys.executable, "-m", "leverage.cli", "templates", "build",
+                          "--out", str(out), "--formulas", "vba"],
+                         capture_output=True, text=True, check=False)
+    assert bad.returncode == 2 and "--formulas" in bad.stderr
