@@ -33,10 +33,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from pydantic import Field, field_validator
 
 from . import core
 from ._args import fmt
-from .models import AdjustmentRule, _Model
+from .models import AdjustmentRule, _contract_word, _Model, _side_word
 from .rules import SEPARATOR
 
 EVENT_TYPES = ("open", "add_margin", "withdraw_margin", "partial_close", "close", "funding")
@@ -63,12 +64,20 @@ OUTPUT_COLUMNS = (
 class JournalPosition(_Model):
     """A position as the journal's positions sheet describes it."""
 
-    position_id: str
+    position_id: str = Field(min_length=1)
     side: str
     contract: str = "linear"
-    mmr: float = core.DEFAULT_MMR
-    maint_amount: float = 0.0
+    mmr: float = Field(default=core.DEFAULT_MMR, ge=0, lt=1)
+    maint_amount: float = Field(default=0.0, ge=0, allow_inf_nan=False)
     symbol: str = ""
+
+    _side = field_validator("side", mode="before")(lambda v: _side_word(v))
+    _contract = field_validator("contract", mode="before")(lambda v: _contract_word(v))
+
+
+def _id(value: Any) -> str:
+    """Position ids match as a spreadsheet's MATCH does: case-insensitively (and trimmed)."""
+    return str(value or "").strip().casefold()
 
 
 @dataclass
@@ -197,7 +206,7 @@ def replay(
     specs: dict[str, JournalPosition] = {}
     for p in positions:
         jp = p if isinstance(p, JournalPosition) else JournalPosition.build(**dict(p))
-        specs[str(jp.position_id)] = jp
+        specs[_id(jp.position_id)] = jp
     states: dict[str, _State] = {}
     n = len(events)
     cols: dict[str, list[Any]] = {k: [math.nan] * n for k in OUTPUT_COLUMNS}
@@ -207,16 +216,19 @@ def replay(
     rows_ok: list[int] = []
     rule_inputs: list[tuple[int, str, float, float, int]] = []
     for i, row in enumerate(events):
-        pid = str(row.get("position_id") or "").strip()
+        pid = _id(row.get("position_id"))
         kind = str(row.get("event") or "").strip().lower()
         try:
             if pid not in specs:
-                raise _RowError(f"position_id must name a row of the positions sheet, got {pid!r}")
+                shown = str(row.get("position_id") or "").strip()
+                raise _RowError(
+                    f"position_id must name a row of the positions sheet, got {shown!r}"
+                )
             if kind not in EVENT_TYPES:
                 raise _RowError(f"event must be one of {', '.join(EVENT_TYPES)}, got {kind!r}")
             spec = specs[pid]
             st = states.get(pid) or _State(
-                side=1.0 if spec.side.lower() in ("long", "buy") else -1.0,
+                side=1.0 if spec.side == "long" else -1.0,
                 inverse=spec.contract == "inverse",
                 mmr=spec.mmr,
                 maint_amount=spec.maint_amount,

@@ -142,6 +142,7 @@ class XlsxBackend:
                 f"workbook {self.name!r} changed while syncing (saved by another program?): "
                 "nothing was written; run the sync again"
             )
+        _refuse_overwriting_formulas(book, updates)
         for u in updates:
             box = parse_a1(u.range)
             _write_block(book[box.title], box.first_row, box.first_col, u.values)
@@ -262,3 +263,22 @@ def open_local(path: str | os.PathLike[str]) -> XlsxBackend:
     if p.exists() and p.is_dir():
         raise InputError(f"path must be a file, got the directory {str(p)!r}")
     return XlsxBackend(p)
+
+
+def _refuse_overwriting_formulas(book: Workbook, updates: Sequence[Update]) -> None:
+    """A workbook whose computed columns hold formulas (``leverage templates build`` makes
+    those) computes itself: a sync would freeze its formulas into values, so refuse it
+    before anything is written."""
+    for u in updates:
+        box = parse_a1(u.range)
+        sheet = book[box.title]
+        for r, row in enumerate(u.values, start=box.first_row):
+            for c in range(box.first_col, box.first_col + len(row)):
+                cell = sheet.cell(row=r, column=c)
+                if cell.data_type == "f":
+                    raise LayoutError(
+                        f"{box.title}!{cell.coordinate} holds a formula: this workbook computes "
+                        "its own columns (it was built by `leverage templates build`), and a "
+                        "sync would replace its formulas with values. Open it in a spreadsheet "
+                        "app, or sync a workbook laid out by `leverage sheets init --file`."
+                    )

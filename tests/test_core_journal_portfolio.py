@@ -178,3 +178,17 @@ def test_rebalance_cross_shares_the_wallet() -> None:
     assert r.columns["liq_price"][0] == lv.cross_liq_price(
         "short", 10, 3_000, 8_000, 20, lv.maint_margin(320)
     )
+
+
+def test_journal_positions_are_validated_and_ids_match_like_a_spreadsheet() -> None:
+    from leverage.journal import JournalPosition
+
+    with pytest.raises(lv.InputError, match="side must be long or short"):
+        JournalPosition.build(position_id="X", side="sideways")
+    with pytest.raises(lv.InputError, match="contract must be linear or inverse"):
+        JournalPosition.build(position_id="X", side="long", contract="spot")
+    events = [
+        {"position_id": "btc-1 ", "event": "OPEN", "price": 60_000, "qty": 1, "amount": 6_000},
+    ]
+    r = replay(POSITIONS, events)
+    assert r.row(0)["status"] == "" and r.row(0)["margin"] == 6_000

@@ -507,3 +507,14 @@ def test_init_journal_sample_on_google_writes_dates_as_serials(fake: FakeSheets)
     assert fake.values(key, "Rules")[1][0] == "max_leverage"
     report = sb.sync(backend, "journal")
     assert report.rows_read > 0 and report.rows_with_errors == 0 and report.requests == 2
+
+
+def test_sync_refuses_a_workbook_that_computes_itself(tmp_path) -> None:
+    import templates
+
+    path = templates.build_journal(tmp_path / "journal.xlsx", mode="native")
+    before = path.read_bytes()
+    backend = sb.open_local(path)
+    with pytest.raises(sb.LayoutError, match="holds a formula: this workbook computes its own"):
+        sb.sync(backend, "journal")
+    assert path.read_bytes() == before
