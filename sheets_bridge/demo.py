@@ -1,0 +1,266 @@
+"""``leverage demo``: the main job end to end on the local embedded backend.
+
+1. Builds both ready-made workbooks with their worked samples (`templates`), in both formula
+   modes: plain spreadsheet formulas (open anywhere) and Excel add-in formulas.
+2. Lays the same samples into local workbooks and syncs them, exactly as `leverage sheets sync`
+   would a Google spreadsheet (the local .xlsx is the embedded default backend).
+3. Reads back what the sync wrote and prints what a trader checks: each position's leverage,
+   liquidation price and distance, the margin moves to its target, and the journal's rule
+   breaks; draws effective leverage and liquidation distance over time to a PNG.
+
+Every file is written byte-for-byte the same on each run (fixed workbook timestamps, fixed
+PNG metadata), so running it twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import io
+import math
+import os
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+
+import templates
+from leverage.errors import InputError
+from templates import layout
+
+from . import init, open_local, sync
+from .engine import SyncReport
+
+FIXED_TIME = dt.datetime(2024, 1, 1)  # stamped into every file so reruns are identical
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "demo",
+        help="build both workbooks, sync them locally and print a trader's report",
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+    )
+    p.add_argument("--out", default="out", help="folder for the workbooks and chart (out/)")
+    p.set_defaults(run=lambda args: run(Path(args.out)))
+
+
+def run(out: Path, echo: Any = print) -> int:
+    """Run the demo into ``out``; returns the process exit code."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out must be a folder, got the file {str(out)!r}")
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for mode, suffix in (("native", ""), ("udf", "-excel-addin")):
+        written.append(templates.build_journal(out / f"journal{suffix}.xlsx", mode=mode))
+        written.append(templates.build_rebalance(out / f"rebalance{suffix}.xlsx", mode=mode))
+    reports: dict[str, SyncReport] = {}
+    synced: dict[str, Path] = {}
+    for template in ("journal", "rebalance"):
+        path = out / f"{template}-synced.xlsx"
+        path.unlink(missing_ok=True)  # start from the sample each run
+        backend = open_local(path)
+        init(backend, template, sample=True)
+        reports[template] = sync(backend, template)
+        synced[template] = path
+        written.append(path)
+    for path in written:
+        make_reproducible(path)
+    chart = out / "journal-chart.png"
+    events = read_journal(synced["journal"])
+    draw_chart(events, chart)
+    written.append(chart)
+
+    echo("leverage demo: the main job on the local embedded backend (no Google account needed)")
+    echo("")
+    for template, report in reports.items():
+        echo(f"  sync {synced[template].name}: {report}")
+    echo("")
+    for line in portfolio_lines(synced["rebalance"]):
+        echo(line)
+    echo("")
+    for line in journal_lines(events):
+        echo(line)
+    echo("")
+    echo(f"Files in {out}/:")
+    for path in written:
+        echo(f"  {path.name:<32} {describe(path)}")
+    return 0
+
+
+def describe(path: Path) -> str:
+    name = path.name
+    if name.endswith(".png"):
+        return "effective leverage and liquidation distance over time"
+    kind = "trading journal" if name.startswith("journal") else "portfolio rebalance"
+    if "synced" in name:
+        return f"{kind}, values written by the sync (as in Google Sheets)"
+    if "excel-addin" in name:
+        return f"{kind}, formulas call the Excel add-in (=LIQ_PRICE(...))"
+    return f"{kind}, plain formulas: opens and computes in any spreadsheet app"
+
+
+# ---------------------------------------------------------------- reading back
+def _rows(path: Path, sheet: layout.Sheet) -> list[dict[str, Any]]:
+    book = openpyxl.load_workbook(path, read_only=True)
+    try:
+        ws = book[sheet.title]
+        keys = sheet.keys()
+        out = []
+        for row in ws.iter_rows(min_row=layout.FIRST_DATA_ROW, max_col=len(keys), values_only=True):
+            if all(v is None for v in row):
+                continue
+            out.append(dict(zip(keys, row, strict=False)))
+        return out
+    finally:
+        book.close()
+
+
+def read_journal(path: Path) -> list[dict[str, Any]]:
+    return _rows(path, layout.JOURNAL_EVENTS)
+
+
+def _num(v: Any, fmt: str, none: str = "none") -> str:
+    if v is None or v == "" or (isinstance(v, float) and math.isnan(v)):
+        return none
+    return format(v, fmt)
+
+
+def portfolio_lines(path: Path) -> list[str]:
+    rows = _rows(path, layout.REBALANCE_POSITIONS)
+    head = (f"{'position':<10}{'side':<7}{'mode':<10}{'leverage':>10}{'liq. price':>13}"
+            f"{'distance':>10}{'target':>9}{'move':>12}{'funded':>12}  note")
+    lines = ["Portfolio (rebalance-synced.xlsx): margin moves that reach each target", head,
+             "-" * len(head)]
+    for r in rows:
+        target = (f"{r['target_leverage']:g}x" if r.get("target_leverage")
+                  else f"{_num(r.get('target_liq_distance'), '.0%')} away")
+        move = r.get("move")
+        verb = "" if not isinstance(move, int | float) else ("add " if move > 0 else "take ")
+        lines.append(
+            f"{r['position_id']!s:<10}{r['side']!s:<7}{r['margin_mode']!s:<10}"
+            f"{_num(r.get('leverage'), '.2f')+'x':>10}{_num(r.get('liq_price'), ',.2f'):>13}"
+            f"{_num(r.get('liq_distance'), '.1%'):>10}{target:>9}"
+            f"{verb + _num(abs(move) if isinstance(move, int | float) else None, ',.0f'):>12}"
+            f"{_num(r.get('allocated'), ',.0f', ''):>12}  {r.get('status') or ''}"
+        )
+    account = _account(path)
+    lines.append(
+        f"Account: notional {_num(account.get('total_notional'), ',.0f')}, leverage "
+        f"{_num(account.get('account_leverage'), '.2f')}x, worst liquidation distance "
+        f"{_num(account.get('worst_liq_distance'), '.1%')}, shortfall "
+        f"{_num(account.get('shortfall'), ',.0f')} (free balance funds adds by priority)"
+    )
+    return lines
+
+
+def _account(path: Path) -> dict[str, Any]:
+    book = openpyxl.load_workbook(path, read_only=True)
+    try:
+        ws = book[layout.REBALANCE_ACCOUNT.title]
+        labels = {label: key for key, label in layout.ACCOUNT_OUTPUT_ROWS}
+        return {labels[a]: b for a, b, *_ in ws.iter_rows(values_only=True) if a in labels}
+    finally:
+        book.close()
+
+
+def journal_lines(events: Sequence[dict[str, Any]]) -> list[str]:
+    last: dict[str, dict[str, Any]] = {}
+    for e in events:
+        if e.get("position_id"):
+            last[str(e["position_id"])] = e
+    lines = ["Journal (journal-synced.xlsx): each position after its latest event"]
+    for pid, e in last.items():
+        if e.get("qty_open") in (0, 0.0):
+            lines.append(f"  {pid:<10} closed; realized PnL {_num(e.get('realized_pnl'), ',.2f')}, "
+                         f"funding {_num(e.get('funding'), ',.2f')}")
+            continue
+        lines.append(
+            f"  {pid:<10} leverage {_num(e.get('margin_leverage'), '.2f')}x on margin, "
+            f"{_num(e.get('effective_leverage'), '.2f')}x on equity; liquidation at "
+            f"{_num(e.get('liq_price'), ',.2f')} ({_num(e.get('liq_distance'), '.1%')} away)"
+        )
+    breaks = [e for e in events if e.get("rule_breaks")]
+    lines.append(f"Rule breaks found: {len(breaks)}")
+    for e in breaks:
+        when = e["date"].strftime("%Y-%m-%d") if isinstance(e.get("date"), dt.datetime) else ""
+        lines.append(f"  {when} {e['position_id']} {e['event']}: {e['rule_breaks']}")
+    errors = [e for e in events if e.get("status")]
+    for e in errors:
+        lines.append(f"  refused row: {e['position_id']} {e['event']}: {e['status']}")
+    return lines
+
+
+# ------------------------------------------------------------------------ chart
+def draw_chart(events: Sequence[dict[str, Any]], path: Path) -> Path:
+    """Effective (equity-based) leverage and liquidation distance per position over time."""
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series: dict[str, list[tuple[dt.datetime, float, float]]] = {}
+    for e in events:
+        lev, dist = e.get("effective_leverage"), e.get("liq_distance")
+        if isinstance(e.get("date"), dt.datetime) and isinstance(lev, int | float):
+            d = dist if isinstance(dist, int | float) else math.nan
+            series.setdefault(str(e["position_id"]), []).append((e["date"], lev, d))
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6), sharex=True, dpi=100)
+    for pid, points in series.items():
+        when = [p[0] for p in points]
+        top.plot(when, [p[1] for p in points], marker="o", label=pid)
+        bottom.plot(when, [p[2] * 100 for p in points], marker="o", label=pid)
+    top.set_ylabel("effective leverage (x)")
+    top.set_title("Leverage on equity, and how far liquidation is, after each journal event")
+    bottom.set_ylabel("liquidation distance (%)")
+    top.legend(loc="upper left", fontsize=8)
+    for ax in (top, bottom):
+        ax.grid(alpha=0.3)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata={"Software": None})
+    plt.close(fig)
+    path.write_bytes(buf.getvalue())
+    return path
+
+
+# -------------------------------------------------------------- reproducible files
+def make_reproducible(path: Path) -> None:
+    """Rewrite an .xlsx with fixed timestamps (zip entries and document properties) so the
+    same content gives the same bytes."""
+    book = zipfile.ZipFile(path)
+    with book:
+        entries = [(info, book.read(info.filename)) for info in book.infolist()]
+    stamp = FIXED_TIME.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for info, data in entries:
+            if info.filename == "docProps/core.xml":
+                data = _fix_core_dates(data, stamp)
+            fixed = zipfile.ZipInfo(info.filename, date_time=FIXED_TIME.timetuple()[:6])
+            fixed.compress_type = zipfile.ZIP_DEFLATED
+            fixed.external_attr = info.external_attr
+            z.writestr(fixed, data)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(buf.getvalue())
+    os.replace(tmp, path)
+
+
+def _fix_core_dates(xml: bytes, stamp: bytes) -> bytes:
+    import re
+
+    return re.sub(
+        rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*(</dcterms:(?:created|modified)>)",
+        lambda m: m.group(1) + stamp + m.group(2),
+        xml,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="leverage demo")
+    parser.add_argument("--out", default="out")
+    args = parser.parse_args(argv)
+    return run(Path(args.out))

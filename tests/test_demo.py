@@ -1,0 +1,58 @@
+"""The main job (`make demo`): both workbooks, a local sync, the report and the chart."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+import leverage as lv
+from leverage.cli import main as cli_main
+from sheets_bridge import demo
+
+
+def _hashes(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+def test_demo_writes_everything_and_is_idempotent(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "out"
+    assert cli_main(["demo", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    names = {p.name for p in out.iterdir()}
+    assert names == {
+        "journal.xlsx", "rebalance.xlsx", "journal-excel-addin.xlsx",
+        "rebalance-excel-addin.xlsx", "journal-synced.xlsx", "rebalance-synced.xlsx",
+        "journal-chart.png",
+    }
+    first = _hashes(out)
+    assert demo.run(out, echo=lambda *_: None) == 0
+    assert _hashes(out) == first  # running it twice gives the same files
+    assert (out / "journal-chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for path in out.glob("*.xlsx"):
+        openpyxl.load_workbook(path).close()
+    assert "Rule breaks found:" in text and "leverage above max" in text
+    assert "Portfolio (rebalance-synced.xlsx)" in text
+    assert f"Files in {out}/:" in text
+
+
+def test_demo_report_numbers_come_from_the_synced_workbook(tmp_path: Path) -> None:
+    demo.run(tmp_path, echo=lambda *_: None)
+    events = demo.read_journal(tmp_path / "journal-synced.xlsx")
+    first = events[0]  # BTC-L1 opened: 0.5 BTC at 60,000 on 3,000 margin
+    assert first["effective_leverage"] == 10
+    # workbooks keep 15-16 significant digits, as spreadsheet apps do
+    assert first["liq_price"] == pytest.approx(
+        lv.liq_price("long", 0.5, 60_000, 3_000, 0.004), rel=1e-14
+    )
+    lines = demo.portfolio_lines(tmp_path / "rebalance-synced.xlsx")
+    assert any(line.startswith("P1") for line in lines)
+
+
+def test_demo_rejects_a_file_as_out(tmp_path: Path, capsys) -> None:
+    f = tmp_path / "file"
+    f.write_text("x")
+    assert cli_main(["demo", "--out", str(f)]) == 2
+    assert "--out must be a folder" in capsys.readouterr().err
