@@ -505,7 +505,7 @@ def test_cli_is_registered_with_the_leverage_command(capsys: pytest.CaptureFixtu
 def test_readme_section_exists_and_names_the_setup() -> None:
     from pathlib import Path
 
-    text = (Path(cli.__file__).parent / "README-excel.md").read_text(encoding="utf-8")
+    text = (Path(cli.__file__).parent.parent / "README.md").read_text(encoding="utf-8")
     for needle in ("## Use it in Excel", "xlwings addin install", "Import Functions",
                    "leverage addin desktop", "leverage addin lite", "UDF Modules",
                    "=EFFECTIVE_LEVERAGE(", "requirements.txt", "LEVERAGE_EXCEL_ERRORS"):
