@@ -10,7 +10,7 @@ import platform
 import sys
 import time
 
-from . import addin_bench, core_bench, import_bench, sheets_bench
+from . import addin_bench, core_bench, import_bench, sheets_bench, templates_bench
 
 
 def main() -> int:
@@ -23,6 +23,7 @@ def main() -> int:
         core_bench.vector_vs_scalar,
         addin_bench.one_call_vs_per_cell,
         sheets_bench.sync_requests,
+        templates_bench.journal_build,
         import_bench.import_times,
     ]
     only = set(sys.argv[1:])
