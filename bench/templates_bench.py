@@ -26,6 +26,7 @@ def journal_build(n: int = 10_000) -> str:
                                         rule_values=rules)
                 times.append(time.perf_counter() - start)
             times.sort()
-            rows.append([mode, f"{n:,}", f"{times[1]:.2f} s", f"{path.stat().st_size / 1e6:.1f} MB"])
+            size = f"{path.stat().st_size / 1e6:.1f} MB"
+            rows.append([mode, f"{n:,}", f"{times[1]:.2f} s", size])
     return table("5. Journal workbook build (target: 10,000 events in under 3 s)",
                  ["formulas", "events", "build time (median of 3)", "file size"], rows)
