@@ -113,7 +113,8 @@ def _blank(v: Any) -> bool:
 
 
 class Number(Kind):
-    """A real number with a rule: ``any``, ``>0``, ``>=0`` or ``[0,1)``."""
+    """A real number with a rule (``any`` finite, ``>0``, ``>=0``, ``[0,1)``, ``[0,1]``, ``(0,1]``;
+    ``|nan`` variants also accept a blank meaning "there is none")."""
 
     _RULES: ClassVar[dict[str, tuple[str, Callable[[np.ndarray], np.ndarray]]]] = {
         "any": ("be a finite number", lambda v: np.isfinite(v)),
