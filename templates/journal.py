@@ -11,6 +11,7 @@ state there. A row that cannot be applied keeps the previous state and says why 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -25,20 +26,26 @@ from leverage.rules import RULE_TEXT, SEPARATOR
 
 from . import _formulas as F
 from ._book import (
+    ABOVE,
     AMBER_FILL,
     RED_FILL,
     RED_FONT,
+    ROW,
+    STREAMABLE,
     WRAP,
     CellMaker,
+    StreamedRows,
     all_of,
     check_mode,
     check_rows,
+    fill_row,
     header_cells,
     list_validation,
     nested_if,
     number_validation,
     prepare_sheet,
     quoted,
+    save_with_streamed_rows,
     xlwings_conf_sheet,
 )
 from .layout import (
@@ -57,6 +64,10 @@ from .layout import (
 
 UDF_MODULE = "addin.udfs"
 BLANK_EXTRA_ROWS = 200  # formula rows ready for new events below the data
+CELL_ROWS = 250
+"""Events rows written as openpyxl cells (all of them for the sample journal); the rows of a
+longer journal after these are streamed as the same XML text (templates._book): a
+10,000-event journal builds in ~0.9 s instead of ~8 s."""
 POSITION_ROWS = 200  # rows of the Positions sheet the events look up
 EVENTS = JOURNAL_EVENTS.title
 POSITIONS = JOURNAL_POSITIONS.title
@@ -66,9 +77,10 @@ RULES = JOURNAL_RULES.title
 BANKRUPT = "margin + unrealized_pnl must be > 0 (the position is bankrupt)"
 
 
-def _refs(r: int, position_rows: int) -> dict[str, str]:
-    """Cell references of row ``r``: layout keys, ``h_<helper>``, ``up_<key>`` (the column
-    from row 1 down to the row above, for looking back) and Positions/Rules cells."""
+def _refs(r: str, above: str, position_rows: int) -> dict[str, str]:
+    """Cell references of row ``r`` (``above`` = the row above; both as written in the
+    formula): layout keys, ``h_<helper>``, ``up_<key>`` (the column from row 1 down to the
+    row above, for looking back) and Positions/Rules cells."""
     refs: dict[str, str] = {}
     for key in JOURNAL_EVENTS.keys(None):
         refs[key] = f"{JOURNAL_EVENTS.letter(key)}{r}"
@@ -76,12 +88,12 @@ def _refs(r: int, position_rows: int) -> dict[str, str]:
         refs["h_" + key] = f"{JOURNAL_HELPERS.letter(key)}{r}"
     for key in ("qty_open", "margin", "mark_price", "realized_pnl", "funding"):
         col = JOURNAL_EVENTS.letter(key)
-        refs["up_" + key] = f"${col}$1:${col}${r - 1}"
+        refs["up_" + key] = f"${col}$1:${col}${above}"
     for key in ("entry", "init", "adds"):
         col = JOURNAL_HELPERS.letter(key)
-        refs["up_h_" + key] = f"${col}$1:${col}${r - 1}"
+        refs["up_h_" + key] = f"${col}$1:${col}${above}"
     pid = JOURNAL_EVENTS.letter("position_id")
-    refs["up_position_id"] = f"${pid}$1:${pid}${r - 1}"
+    refs["up_position_id"] = f"${pid}$1:${pid}${above}"
     last = FIRST_DATA_ROW + position_rows - 1
     for key in JOURNAL_POSITIONS.keys(None):
         col = JOURNAL_POSITIONS.letter(key)
@@ -192,7 +204,18 @@ def _rule_breaks_formula(x: dict[str, str]) -> str:
 def row_formulas(r: int, mode: str, position_rows: int = POSITION_ROWS) -> dict[str, str]:
     """Every computed and helper formula of Events row ``r`` (keys: layout keys and
     ``h_<helper>``), without the leading ``=``."""
-    x = _refs(r, position_rows)
+    return {k: fill_row(f, r) for k, f in _formula_templates(mode, position_rows).items()}
+
+
+@functools.lru_cache(maxsize=8)
+def _formula_templates(mode: str, position_rows: int = POSITION_ROWS) -> dict[str, str]:
+    """:func:`row_formulas` of any row, written once: ``ROW``/``ABOVE`` (templates._book)
+    stand where the row's number and the number of the row above go."""
+    return _row_formulas(_refs(ROW, ABOVE, position_rows), mode)
+
+
+def _row_formulas(x: dict[str, str], mode: str) -> dict[str, str]:
+    """The formulas of the row whose cell references are ``x`` (:func:`_refs`)."""
     used, err, kind = x["h_used"], x["h_error"], x["h_kind"]
     side_num = x["h_side"]
     contract = x["h_contract"]
@@ -356,7 +379,10 @@ def _rules_sheet(wb: Workbook, rule_values: Mapping[str, Any]) -> None:
 
 def _events_sheet(
     wb: Workbook, events: Sequence[Mapping[str, Any]], rows: int, mode: str, position_rows: int
-) -> None:
+) -> StreamedRows | None:
+    """The Events sheet. Its first :data:`CELL_ROWS` rows are written as openpyxl cells; the
+    rest, if any, come back as :class:`StreamedRows` for :func:`save_with_streamed_rows`
+    (the same XML, as text: see templates._book)."""
     sheet, helpers = JOURNAL_EVENTS, JOURNAL_HELPERS
     n_main = len(sheet.columns)
     widths = [c.width for c in sheet.columns] + [14.0] * len(helpers.columns)
@@ -387,19 +413,39 @@ def _events_sheet(
         )
 
     ws.append(header_cells(mk, sheet, helpers.headers))
-    computed = sheet.keys("computed")
-    formats = {c.key: c.number_format for c in sheet.columns}
-    inputs = sheet.keys("input")
-    for i in range(rows):
-        r = first + i
+    formulas = _formula_templates(mode, position_rows)
+    # (column, key, number format, alignment): the layout's columns, then the helpers
+    inputs = [(i, c.key, c.number_format, WRAP if c.key in WRAPPED else None)
+              for i, c in enumerate(sheet.columns, start=1) if c.role == "input"]
+    computed = [(i, c.key, c.number_format, WRAP if c.key in WRAPPED else None)
+                for i, c in enumerate(sheet.columns, start=1) if c.role == "computed"]
+    computed += [(n_main + i, "h_" + k, "General", None)
+                 for i, k in enumerate(helpers.helper_keys(), start=1)]
+
+    def values(i: int) -> list[Any]:
         ev = events[i] if i < len(events) else {}
-        fs = row_formulas(r, mode, position_rows)
-        cells = [mk.text(_cell_value(ev.get(k)), formats[k], WRAP if k in WRAPPED else None)
-                 for k in inputs]
-        cells += [mk.cell("=" + fs[k], formats[k], align=WRAP if k in WRAPPED else None)
-                  for k in computed]
-        cells += [mk.cell("=" + fs["h_" + k]) for k in helpers.helper_keys()]
+        return [_cell_value(ev.get(key)) for _, key, _, _ in inputs]
+
+    cell_rows = min(rows, CELL_ROWS) if STREAMABLE else rows
+    for i in range(cell_rows):
+        r = first + i
+        cells = [mk.text(v, fmt, align) for v, (_, _, fmt, align) in zip(values(i), inputs,
+                                                                          strict=True)]
+        cells += [mk.cell("=" + fill_row(formulas[key], r), fmt, align=align)
+                  for _, key, fmt, align in computed]
         ws.append(cells)
+    if cell_rows == rows:
+        return None
+    # Built only now, after openpyxl wrote the first rows: a style's id is the order in which
+    # openpyxl first met it, and asking for one registers it.
+    template = "".join(mk.formula_xml(column, formulas[key], fmt, align)
+                       for column, key, fmt, align in computed)
+    input_cells = [
+        "".join(mk.text_xml(first + i, column, v, fmt, align)
+                for v, (column, _, fmt, align) in zip(values(i), inputs, strict=True))
+        for i in range(cell_rows, rows)
+    ]
+    return StreamedRows(ws, first + cell_rows, template, input_cells)
 
 
 def _cell_value(v: Any) -> Any:
@@ -488,14 +534,17 @@ def build_journal(
 
     wb = Workbook(write_only=True)
     _positions_sheet(wb, positions, position_rows)
-    _events_sheet(wb, events, rows, mode, position_rows)
+    streamed = _events_sheet(wb, events, rows, mode, position_rows)
     _rules_sheet(wb, rule_values)
     _chart_sheet(wb, len(events) or CHART_MIN_ROWS)
     if mode == "udf":
         xlwings_conf_sheet(wb, UDF_MODULE)
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    wb.save(out)
+    if streamed is None:
+        wb.save(out)
+    else:
+        save_with_streamed_rows(wb, out, streamed)
     return out
 
 

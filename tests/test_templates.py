@@ -365,6 +365,76 @@ def test_ten_thousand_events_build_correctly(tmp_path):
     assert rows[-1][1] is None and str(rows[-1][L.JOURNAL_EVENTS.index("status")]).startswith("=")
 
 
+def _odd_values() -> list[dict[str, Any]]:
+    """Event values that the streamed rows spell themselves (text to escape, spaces to keep,
+    non-ASCII, numbers, a first date) or hand to openpyxl (bools, error words, numpy floats,
+    text that looks like a formula)."""
+    import numpy as np
+
+    return [
+        {"reason": 'café ✓ <&> "q" \'a\' \r\n\ttab', "price": 1e-7, "qty": 123456789012345678},
+        {"reason": "  spaces kept  ", "date": dt.date(2024, 5, 1), "price": "abc"},
+        {"reason": "=SUM(A1:A2)", "date": dt.date(2024, 5, 2), "qty": True},
+        {"reason": "#N/A", "amount": np.float64(2.5), "price": -0.0},
+        {"reason": "\U0001F600 " + "x" * 300, "position_id": 12, "event": "#REF!"},
+    ]
+
+
+@pytest.mark.parametrize(("mode", "n_events"), [("native", 2_000), ("udf", 500)])
+def test_streamed_event_rows_are_what_openpyxl_writes(tmp_path, monkeypatch, mode, n_events):
+    """Past ``CELL_ROWS`` the Events rows are written as XML text: a large journal holds
+    exactly what openpyxl writes cell by cell (the small-journal path) for the same rows."""
+    positions, events, rules = templates.sample_journal()
+    many = [dict(events[i % len(events)]) for i in range(n_events)]
+    cell_rows = templates.journal.CELL_ROWS
+    for i, odd in enumerate(_odd_values()):
+        many[cell_rows + 10 + 37 * i].update(odd)  # rows on both sides of cell_rows
+    streamed = []
+    save = templates.journal.save_with_streamed_rows
+    monkeypatch.setattr(templates.journal, "save_with_streamed_rows",
+                        lambda wb, path, rows: streamed.append(rows) or save(wb, path, rows))
+    kwargs = {"mode": mode, "positions": positions, "events": many, "rule_values": rules}
+    fast = templates.build_journal(tmp_path / "fast.xlsx", **kwargs)
+    monkeypatch.setattr(templates.journal, "CELL_ROWS", 10**9)
+    slow = templates.build_journal(tmp_path / "slow.xlsx", **kwargs)
+    assert len(streamed) == 1 and streamed[0].first_row == L.FIRST_DATA_ROW + cell_rows
+
+    import zipfile
+
+    with zipfile.ZipFile(fast) as f, zipfile.ZipFile(slow) as s:
+        assert f.namelist() == s.namelist()
+        for name in f.namelist():
+            if name != "docProps/core.xml":  # holds the time the workbook was made
+                assert f.read(name) == s.read(name), name
+
+    wb = openpyxl.load_workbook(fast)
+    ev = wb[L.JOURNAL_EVENTS.title]
+    last = L.FIRST_DATA_ROW + n_events + 200 - 1
+    assert ev.max_row == last
+    position_rows = max(templates.journal.POSITION_ROWS, len(positions) + 50)
+    first = L.FIRST_DATA_ROW
+    sampled = (first + cell_rows - 1, first + cell_rows, first + cell_rows + 10,
+               (first + last) // 2, first + n_events - 1, first + n_events, last)
+    computed = L.JOURNAL_EVENTS.keys("computed")
+    helpers = L.JOURNAL_HELPERS.helper_keys()
+    for r in sampled:
+        formulas = templates.journal.row_formulas(r, mode, position_rows)
+        for key in computed + ["h_" + k for k in helpers]:
+            col = (L.JOURNAL_HELPERS.letter(key[2:]) if key.startswith("h_")
+                   else L.JOURNAL_EVENTS.letter(key))
+            cell, top = ev[f"{col}{r}"], ev[f"{col}{first}"]
+            assert cell.value == "=" + formulas[key], f"{col}{r}"
+            assert (cell.number_format, cell.style_id) == (top.number_format, top.style_id), \
+                f"{col}{r}"
+        want = many[r - first] if r - first < n_events else {}
+        got = {k: ev[f"{L.JOURNAL_EVENTS.letter(k)}{r}"].value for k in ("position_id", "event")}
+        assert got == {k: want.get(k) for k in got}, r
+    reason = L.JOURNAL_EVENTS.letter("reason")
+    for i, odd in enumerate(_odd_values()):
+        cell = ev[f"{reason}{first + cell_rows + 10 + 37 * i}"]
+        assert (cell.value, cell.data_type) == (odd["reason"], "s")
+
+
 # ---------------------------------------------------------------------- render
 @needs_lo
 def test_render_native_sample_writes_pngs(tmp_path):
