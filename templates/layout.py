@@ -55,7 +55,10 @@ class Sheet:
 HEADER_ROW = 1
 FIRST_DATA_ROW = 2
 
-MONEY = "#,##0.00######"  # coin-margined (inverse) amounts need the extra places
+USD = "#,##0.00"  # the rebalance workbook is USDⓈ-margined only
+# The journal mixes USDⓈ and coin-margined (inverse) positions: coin amounts need more places,
+# but a repeating fraction must not overflow the column into ###.
+MONEY = "#,##0.00####"
 PRICE = "#,##0.00"
 QTY = "0.########"
 RATE = "0.00%"
@@ -85,19 +88,19 @@ JOURNAL_EVENTS = Sheet(
         Column("amount", "Amount", "input", MONEY, 11),
         Column("reason", "Reason", "input", width=40),
         Column("qty_open", "Open qty", "computed", QTY, 9),
-        Column("margin", "Margin committed", "computed", MONEY, 12),
+        Column("margin", "Margin committed", "computed", MONEY, 13),
         Column("mark_price", "Mark price", "computed", PRICE, 11),
-        Column("notional", "Notional", "computed", MONEY, 12),
-        Column("unrealized_pnl", "Unrealized PnL", "computed", MONEY, 12),
-        Column("equity", "Equity", "computed", MONEY, 12),
+        Column("notional", "Notional", "computed", MONEY, 13),
+        Column("unrealized_pnl", "Unrealized PnL", "computed", MONEY, 13),
+        Column("equity", "Equity", "computed", MONEY, 13),
         Column("margin_leverage", "Leverage (margin)", "computed", LEV, 10,
                "notional / margin committed"),
         Column("effective_leverage", "Leverage (equity)", "computed", LEV, 10,
                "notional / (margin + unrealized PnL)"),
         Column("liq_price", "Liq. price", "computed", PRICE, 11),
         Column("liq_distance", "Liq. distance", "computed", RATE, 10),
-        Column("realized_pnl", "Realized PnL", "computed", MONEY, 12),
-        Column("funding", "Funding so far", "computed", MONEY, 11),
+        Column("realized_pnl", "Realized PnL", "computed", MONEY, 13),
+        Column("funding", "Funding so far", "computed", MONEY, 13),
         Column("rule_breaks", "Rule breaks", "computed", width=64),
         Column("status", "Status", "computed", width=44),
     ),
@@ -145,21 +148,21 @@ REBALANCE_POSITIONS = Sheet(
         Column("qty", "Qty", "input", QTY, 9),
         Column("entry_price", "Entry price", "input", PRICE, 11),
         Column("mark_price", "Mark price", "input", PRICE, 11),
-        Column("margin", "Isolated margin", "input", MONEY, 11),
+        Column("margin", "Isolated margin", "input", USD, 11),
         Column("margin_mode", "Margin mode", "input", width=10),
         Column("target_leverage", "Target leverage", "input", LEV, 10),
         Column("target_liq_distance", "Target liq. distance", "input", RATE, 10),
         Column("priority", "Priority", "input", "0", 8),
         Column("mmr", "Maint. margin rate", "input", RATE, 10),
-        Column("maint_amount", "Maint. amount", "input", MONEY, 10),
-        Column("notional", "Notional", "computed", MONEY, 12),
-        Column("unrealized_pnl", "Unrealized PnL", "computed", MONEY, 12),
-        Column("maint_margin", "Maint. margin", "computed", MONEY, 11),
+        Column("maint_amount", "Maint. amount", "input", USD, 10),
+        Column("notional", "Notional", "computed", USD, 12),
+        Column("unrealized_pnl", "Unrealized PnL", "computed", USD, 12),
+        Column("maint_margin", "Maint. margin", "computed", USD, 11),
         Column("leverage", "Leverage (equity)", "computed", LEV, 10),
         Column("liq_price", "Liq. price", "computed", PRICE, 11),
         Column("liq_distance", "Liq. distance", "computed", RATE, 10),
-        Column("move", "Margin move", "computed", MONEY, 12, "> 0 add, < 0 withdraw"),
-        Column("allocated", "Allocated", "computed", MONEY, 12),
+        Column("move", "Margin move", "computed", USD, 12, "> 0 add, < 0 withdraw"),
+        Column("allocated", "Allocated", "computed", USD, 12),
         Column("status", "Status", "computed", width=44),
     ),
 )
@@ -170,7 +173,7 @@ REBALANCE_ACCOUNT = Sheet(
     "Account",
     (
         Column("item", "Item", "input", width=30),
-        Column("value", "Value", "input", MONEY, 16),
+        Column("value", "Value", "input", USD, 16),
     ),
 )
 

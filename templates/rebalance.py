@@ -43,12 +43,12 @@ from .layout import (
     FIRST_DATA_ROW,
     LEV,
     MARGIN_MODES,
-    MONEY,
     RATE,
     REBALANCE_ACCOUNT,
     REBALANCE_HELPERS,
     REBALANCE_POSITIONS,
     SIDES,
+    USD,
     account_row,
 )
 
@@ -244,15 +244,15 @@ def _account_sheet(wb: Workbook, wallet: Any, free: Any, last: int) -> None:
     mk = CellMaker(ws)
     ws.append(header_cells(mk, sheet))
     for key, label in ACCOUNT_INPUT_ROWS:
-        ws.append([mk.cell(label), mk.cell(wallet if key == "wallet_balance" else free, MONEY,
+        ws.append([mk.cell(label), mk.cell(wallet if key == "wallet_balance" else free, USD,
                                            fill=INPUT_FILL)])
     fs = account_formulas(last)
     for key, label in ACCOUNT_OUTPUT_ROWS:
-        fmt = _ACCOUNT_FORMATS.get(key, MONEY)
+        fmt = _ACCOUNT_FORMATS.get(key, USD)
         ws.append([mk.cell(label), mk.cell("=" + fs[key], fmt, fill=COMPUTED_FILL)])
     for key, label in ACCOUNT_HELPER_ROWS:
         ws.row_dimensions[account_row(key)].hidden = True
-        ws.append([mk.cell(label), mk.cell("=" + fs[key], MONEY)])
+        ws.append([mk.cell(label), mk.cell("=" + fs[key], USD)])
     for key, _ in ACCOUNT_INPUT_ROWS:
         number_validation(ws, f"B{account_row(key)}", key)
 
