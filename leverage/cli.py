@@ -143,6 +143,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LeverageError as exc:
         print(f"leverage: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a folder that is a file, no permission, a full disk...
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"leverage: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from leverage.errors import InputError
+
 from ._book import MODES
 
 
@@ -32,9 +34,16 @@ def register(subparsers: Any) -> None:
     render.set_defaults(run=_render)
 
 
+def _out_folder(path: Path) -> Path:
+    if path.exists() and not path.is_dir():
+        raise InputError(f"--out must be a folder, got the file {str(path)!r}")
+    return path
+
+
 def _build(args: argparse.Namespace) -> int:
     from . import build_journal, build_rebalance
 
+    _out_folder(args.out)
     mode = args.formulas
     for path in (
         build_journal(args.out / f"journal-{mode}.xlsx", mode=mode, sample=not args.blank),
@@ -47,6 +56,7 @@ def _build(args: argparse.Namespace) -> int:
 def _render(args: argparse.Namespace) -> int:
     from . import build_journal, build_rebalance, render
 
+    _out_folder(args.out)
     with tempfile.TemporaryDirectory(prefix="leverage-templates-") as tmp:
         books = (build_journal(Path(tmp) / "journal.xlsx", mode="native"),
                  build_rebalance(Path(tmp) / "rebalance.xlsx", mode="native"))
