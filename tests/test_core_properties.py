@@ -76,24 +76,23 @@ def test_margin_for_liq_price_round_trips_with_tiers(
 
 @settings(max_examples=300, deadline=None)
 @given(side=sides, qty=qtys, entry=prices, lev=leverages, mmr=mmrs, amount=amounts,
-       contract=contracts, extra=st.floats(0.01, 5.0))
-def test_adding_margin_moves_liq_price_away_from_entry(
+       contract=contracts, extra=st.floats(0.01, 5.0), mark_move=st.floats(0.9, 1.1))
+def test_adding_margin_moves_liq_price_away_from_the_mark(
     side: str, qty: float, entry: float, lev: float, mmr: float, amount: float, contract: str,
-    extra: float,
+    extra: float, mark_move: float,
 ) -> None:
+    s = 1 if side == "long" else -1
+    mark = entry * mark_move
     margin = _margin(qty, entry, lev, contract)
     amount = amount * margin / 1_000  # keep the maintenance amount on the position's scale
     before = lv.liq_price(side, qty, entry, margin, mmr, amount, contract)
     after = lv.liq_price(side, qty, entry, margin * (1 + extra), mmr, amount, contract)
     assume(not math.isnan(before))
     if math.isnan(after):
-        return  # moved so far that it can no longer be liquidated
-    assert abs(after - entry) > abs(before - entry) or (
-        # a liquidation price already beyond entry moves back toward it first
-        (1 if side == "long" else -1) * (after - before) < 0
-    )
-    s = 1 if side == "long" else -1
+        return  # so much margin that it can no longer be liquidated at all
+    # a long's liquidation price falls, a short's rises: away from wherever the mark is
     assert s * (after - before) < 0
+    assert lv.liq_distance(side, mark, after) >= lv.liq_distance(side, mark, before)
 
 
 @settings(max_examples=300, deadline=None)
