@@ -130,7 +130,7 @@ def _num(v: Any, fmt: str, none: str = "none") -> str:
 def portfolio_lines(path: Path) -> list[str]:
     rows = _rows(path, layout.REBALANCE_POSITIONS)
     head = (f"{'position':<10}{'side':<7}{'mode':<10}{'leverage':>10}{'liq. price':>13}"
-            f"{'distance':>10}{'target':>9}{'move':>12}{'funded':>12}  note")
+            f"{'distance':>10}{'target':>9}{'move':>12}{'allocated':>12}  note")
     lines = ["Portfolio (rebalance-synced.xlsx): margin moves that reach each target", head,
              "-" * len(head)]
     for r in rows:
@@ -143,7 +143,7 @@ def portfolio_lines(path: Path) -> list[str]:
             f"{_num(r.get('leverage'), '.2f')+'x':>10}{_num(r.get('liq_price'), ',.2f'):>13}"
             f"{_num(r.get('liq_distance'), '.1%'):>10}{target:>9}"
             f"{verb + _num(abs(move) if isinstance(move, int | float) else None, ',.0f'):>12}"
-            f"{_num(r.get('allocated'), ',.0f', ''):>12}  {r.get('status') or ''}"
+            f"{_num(r.get('allocated'), ',.0f', ''):>12}  {r.get('status') or ''}".rstrip()
         )
     account = _account(path)
     lines.append(
