@@ -42,6 +42,7 @@ from templates.layout import (
 )
 
 from .backend import Cell, Grid, LayoutError, SheetsError, Update, a1, quote_title
+from .content import HIGHLIGHTS, buffer_cell, highlight_formula
 
 SCOPE = "https://www.googleapis.com/auth/spreadsheets"
 """The only scope the bridge asks for: it never needs Drive."""
@@ -398,7 +399,9 @@ class GoogleBackend:
                         "columnCount": max(26, len(sheet.columns)),
                     },
                 }}})
-            requests.extend(_format_requests(sheet, ids[sheet.title], height))
+            requests.extend(
+                _format_requests(sheet, ids[sheet.title], height, new=sheet.title not in existing)
+            )
         self._call(
             "laying out the tabs",
             lambda: self.http.batch_update(self.key, {"requests": requests}),
@@ -455,9 +458,13 @@ def _box(sheet_id: int, r0: int, r1: int, c0: int, c1: int) -> dict[str, int]:
     }
 
 
-def _format_requests(sheet: Sheet, sheet_id: int, height: int) -> list[dict[str, Any]]:
+def _format_requests(
+    sheet: Sheet, sheet_id: int, height: int, new: bool = True
+) -> list[dict[str, Any]]:
     """Frozen bold header, column widths and number formats, drop-downs, computed cells
-    shaded and protected with a warning (the trader may still override, knowingly)."""
+    shaded and protected with a warning (the trader may still override, knowingly), and the
+    highlight rules. Protections and rules are added to ``new`` tabs only: Google stacks a
+    second copy of each when init runs again, while formats simply overwrite."""
     first = FIRST_DATA_ROW - 1
     out: list[dict[str, Any]] = [
         {"updateSheetProperties": {
@@ -504,8 +511,10 @@ def _format_requests(sheet: Sheet, sheet_id: int, height: int) -> list[dict[str,
                 },
             }})
     computed = [i for i, c in enumerate(sheet.columns) if c.role == "computed"]
-    if computed:
+    if computed and new:
         out.append(_protect(_box(sheet_id, first, height, computed[0], computed[-1] + 1)))
+    if new:
+        out.extend(_highlight_requests(sheet, sheet_id, height))
     if sheet.title == "Rules":
         for r, (_key, pattern, _meaning) in enumerate(RULE_ROWS, start=first):
             number = _number_format(pattern)
@@ -518,8 +527,36 @@ def _format_requests(sheet: Sheet, sheet_id: int, height: int) -> list[dict[str,
             number = _number_format(patterns.get(key, MONEY))
             out.append(_cell_format(sheet_id, r, 1, number))
         start = first + len(ACCOUNT_INPUT_ROWS)
-        out.append(_protect(_box(sheet_id, start, start + len(ACCOUNT_OUTPUT_ROWS), 1, 2)))
+        if new:
+            out.append(_protect(_box(sheet_id, start, start + len(ACCOUNT_OUTPUT_ROWS), 1, 2)))
     return out
+
+
+def _highlight_requests(sheet: Sheet, sheet_id: int, height: int) -> list[dict[str, Any]]:
+    """Conditional formatting: liquidation closer than the buffer and refused rows in red,
+    rule breaks in amber. Google only lets such a formula reach another tab via INDIRECT."""
+    title, row = buffer_cell()
+    buffer = f'INDIRECT("{title}!B{row}")'
+    out = []
+    for h in HIGHLIGHTS.get(sheet.title, ()):
+        formula = highlight_formula(sheet, h, buffer)
+        if formula is None:
+            continue
+        col = sheet.index(h.key)
+        out.append({"addConditionalFormatRule": {"index": 0, "rule": {
+            "ranges": [_box(sheet_id, FIRST_DATA_ROW - 1, height, col, col + 1)],
+            "booleanRule": {
+                "condition": {"type": "CUSTOM_FORMULA", "values": [{"userEnteredValue": formula}]},
+                "format": {"backgroundColor": _HIGHLIGHT[h.color]},
+            },
+        }}})
+    return out
+
+
+_HIGHLIGHT = {
+    "red": {"red": 0.98, "green": 0.78, "blue": 0.78},
+    "amber": {"red": 1.0, "green": 0.92, "blue": 0.6},
+}
 
 
 def _cell_format(

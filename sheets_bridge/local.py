@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import openpyxl
+from openpyxl.formatting.rule import FormulaRule
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.workbook import Workbook
@@ -40,6 +41,7 @@ from templates.layout import (
 )
 
 from .backend import Grid, LayoutError, SheetsError, Update, parse_a1
+from .content import HIGHLIGHTS, buffer_cell, highlight_formula
 
 _LISTS = {"side": SIDES, "contract": CONTRACTS, "event": EVENT_TYPES, "margin_mode": MARGIN_MODES}
 _FORMATTED_ROWS = 1000  # rows laid out with number formats, as a new Google sheet has
@@ -239,6 +241,7 @@ def _format(ws: Any, sheet: Sheet) -> None:
             )
             dv.add(ref)
             ws.add_data_validation(dv)
+    _highlight(ws, sheet, last)
     if sheet.title == "Rules":
         for r, (_key, pattern, _meaning) in enumerate(RULE_ROWS, start=FIRST_DATA_ROW):
             ws.cell(row=r, column=2).number_format = pattern
@@ -282,3 +285,26 @@ def _refuse_overwriting_formulas(book: Workbook, updates: Sequence[Update]) -> N
                         "sync would replace its formulas with values. Open it in a spreadsheet "
                         "app, or sync a workbook laid out by `leverage sheets init --file`."
                     )
+
+
+_HIGHLIGHT_FILLS = {
+    "red": PatternFill("solid", fgColor="F8C6C6", bgColor="F8C6C6"),  # bg: Excel reads it in rules
+    "amber": PatternFill("solid", fgColor="FFEB99", bgColor="FFEB99"),
+}
+
+
+def _highlight(ws: Any, sheet: Sheet, last: int) -> None:
+    """Conditional formatting as in the Google layout; a re-run of init adds nothing twice."""
+    title, row = buffer_cell()
+    present = {str(cf.sqref) for cf in ws.conditional_formatting}
+    for h in HIGHLIGHTS.get(sheet.title, ()):
+        formula = highlight_formula(sheet, h, f"{title}!$B${row}")
+        if formula is None:
+            continue
+        letter = sheet.letter(h.key)
+        ref = f"{letter}{FIRST_DATA_ROW}:{letter}{last}"
+        if ref in present:
+            continue
+        ws.conditional_formatting.add(
+            ref, FormulaRule(formula=[formula[1:]], fill=_HIGHLIGHT_FILLS[h.color])
+        )

@@ -48,9 +48,9 @@ COMPUTED_FILL = PatternFill("solid", fgColor="DDEBF7")  # pale blue: formulas, d
 HELPER_FILL = PatternFill("solid", fgColor="EDEDED")
 HEADER_FONT = Font(bold=True)
 HEADER_ALIGN = Alignment(wrap_text=True, vertical="top")
-RED_FILL = PatternFill("solid", fgColor="FFC7CE")
+RED_FILL = PatternFill("solid", fgColor="FFC7CE", bgColor="FFC7CE")  # bg: Excel reads it in rules
 RED_FONT = Font(color="9C0006")
-AMBER_FILL = PatternFill("solid", fgColor="FFEB9C")
+AMBER_FILL = PatternFill("solid", fgColor="FFEB9C", bgColor="FFEB9C")
 WRAP = Alignment(wrap_text=True, vertical="top")
 
 

@@ -518,3 +518,32 @@ def test_sync_refuses_a_workbook_that_computes_itself(tmp_path) -> None:
     with pytest.raises(sb.LayoutError, match="holds a formula: this workbook computes its own"):
         sb.sync(backend, "journal")
     assert path.read_bytes() == before
+
+
+def test_init_highlights_once_on_google(fake: FakeSheets) -> None:
+    key = fake.create_spreadsheet("hl", sheets={"Sheet1": [[]]})
+    backend = sb.open_google(key, client=make_client(fake))
+    sb.init(backend, "journal")
+    rules = fake.conditional_formats(key, "Events")
+    formulas = [r["booleanRule"]["condition"]["values"][0]["userEnteredValue"] for r in rules]
+    # Google reaches the Rules tab only through INDIRECT
+    dist = JOURNAL_EVENTS.letter("liq_distance") + "2"
+    assert any('INDIRECT("Rules!B8")' in f and dist in f for f in formulas), formulas
+    protected = sum("addProtectedRange" in r for r in fake.batch_requests(key))
+    sb.init(backend, "journal")  # again: nothing stacked
+    assert len(fake.conditional_formats(key, "Events")) == len(rules) == 3
+    assert sum("addProtectedRange" in r for r in fake.batch_requests(key)) == protected
+
+
+def test_init_highlights_once_in_a_local_workbook(tmp_path: Path) -> None:
+    import openpyxl
+
+    path = tmp_path / "j.xlsx"
+    for _ in range(2):
+        sb.init(sb.open_local(path), "journal", sample=True)
+    ws = openpyxl.load_workbook(path)["Events"]
+    rules = [(str(cf.sqref), r.formula[0]) for cf in ws.conditional_formatting for r in cf.rules]
+    assert len(rules) == 3
+    d = JOURNAL_EVENTS.letter("liq_distance")
+    assert (f"{d}2:{d}1001", f"AND(ISNUMBER({d}2),ISNUMBER(Rules!$B$8),{d}2<Rules!$B$8)") in rules
+
