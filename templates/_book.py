@@ -39,7 +39,7 @@ from openpyxl.worksheet.properties import PageSetupProperties
 
 from leverage.errors import InputError
 
-from .layout import HEADER_ROW, Sheet
+from .layout import FIRST_DATA_ROW, HEADER_ROW, Sheet
 
 MODES = ("udf", "native")
 
@@ -283,6 +283,20 @@ def _batches(items: Iterable[str], size: int) -> Iterator[list[str]]:
             batch = []
     if batch:
         yield batch
+
+
+def data_sheet(
+    wb: Workbook, sheet: Any, helpers: Any, rows: int
+) -> tuple[Any, CellMaker, int, int]:
+    """A row-per-record sheet (journal events, rebalance positions): the layout's columns
+    then the hidden helper columns, headers frozen, printed up to the last layout column.
+    Returns the sheet, its cell maker, and the first and last formula rows."""
+    n_main = len(sheet.columns)
+    widths = [c.width for c in sheet.columns] + [14.0] * len(helpers.columns)
+    first, last = FIRST_DATA_ROW, FIRST_DATA_ROW + rows - 1
+    ws = prepare_sheet(wb, sheet.title, widths, freeze="C2", hidden_from=n_main + 1,
+                       print_to=(n_main, last), wide=True)
+    return ws, CellMaker(ws), first, last
 
 
 def prepare_sheet(

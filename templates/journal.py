@@ -38,6 +38,7 @@ from ._book import (
     all_of,
     check_mode,
     check_rows,
+    data_sheet,
     fill_row,
     header_cells,
     list_validation,
@@ -384,12 +385,7 @@ def _events_sheet(
     rest, if any, come back as :class:`StreamedRows` for :func:`save_with_streamed_rows`
     (the same XML, as text: see templates._book)."""
     sheet, helpers = JOURNAL_EVENTS, JOURNAL_HELPERS
-    n_main = len(sheet.columns)
-    widths = [c.width for c in sheet.columns] + [14.0] * len(helpers.columns)
-    first, last = FIRST_DATA_ROW, FIRST_DATA_ROW + rows - 1
-    ws = prepare_sheet(wb, sheet.title, widths, freeze="C2", hidden_from=n_main + 1,
-                       print_to=(n_main, last), wide=True)
-    mk = CellMaker(ws)
+    ws, mk, first, last = data_sheet(wb, sheet, helpers, rows)
 
     col = sheet.letter("event")
     list_validation(ws, f"{col}{first}:{col}{last}", EVENT_TYPES, "event type")
@@ -419,7 +415,7 @@ def _events_sheet(
               for i, c in enumerate(sheet.columns, start=1) if c.role == "input"]
     computed = [(i, c.key, c.number_format, WRAP if c.key in WRAPPED else None)
                 for i, c in enumerate(sheet.columns, start=1) if c.role == "computed"]
-    computed += [(n_main + i, "h_" + k, "General", None)
+    computed += [(len(sheet.columns) + i, "h_" + k, "General", None)
                  for i, k in enumerate(helpers.helper_keys(), start=1)]
 
     def values(i: int) -> list[Any]:

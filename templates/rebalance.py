@@ -28,6 +28,7 @@ from ._book import (
     CellMaker,
     check_mode,
     check_rows,
+    data_sheet,
     header_cells,
     list_validation,
     nested_if,
@@ -261,12 +262,7 @@ def _positions_sheet(
     wb: Workbook, positions: Sequence[Mapping[str, Any]], rows: int, mode: str
 ) -> None:
     sheet, helpers = REBALANCE_POSITIONS, REBALANCE_HELPERS
-    n_main = len(sheet.columns)
-    widths = [c.width for c in sheet.columns] + [14.0] * len(helpers.columns)
-    first, last = FIRST_DATA_ROW, FIRST_DATA_ROW + rows - 1
-    ws = prepare_sheet(wb, sheet.title, widths, freeze="C2", hidden_from=n_main + 1,
-                       print_to=(n_main, last), wide=True)
-    mk = CellMaker(ws)
+    ws, mk, first, last = data_sheet(wb, sheet, helpers, rows)
     for key, choices, what in (("side", SIDES, "side"), ("contract", ("linear",), "contract"),
                                ("margin_mode", MARGIN_MODES, "margin mode")):
         c = sheet.letter(key)
