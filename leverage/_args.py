@@ -98,6 +98,14 @@ class RowResults:
         raise (PositionError if is_position else InputError)(message)
 
 
+def as_column(value: Any) -> Any:
+    """Array-likes that are not lists (a pandas Series, an xarray) as numpy arrays, so every
+    kind reads them like an ndarray; everything else unchanged."""
+    if hasattr(value, "__array__") and not isinstance(value, np.ndarray | numbers.Number):
+        return np.asarray(value)
+    return value
+
+
 # --------------------------------------------------------------------------- kinds
 class Kind:
     """How one argument is read: a default, and a parser to a float array plus errors."""
@@ -388,7 +396,7 @@ def formula(**kinds: Kind) -> Callable[[Callable[..., Any]], Any]:
                 if isinstance(kind, Static):
                     parsed[name] = kind.resolve(name, kind.default if _blank(value) else value)
                     continue
-                arr, err = kind.parse(name, value)
+                arr, err = kind.parse(name, as_column(value))
                 arrays[name] = arr
                 if err is not None:
                     errs.append(err)

@@ -156,3 +156,17 @@ def test_cli_prints_the_figures(capsys) -> None:
     assert "liquidation price     54,216.87" in out
     assert "leverage (equity)     14.50x" in out
     assert "to reach 5x (equity)  add 7,600.00" in out
+
+
+def test_array_likes_such_as_a_pandas_series_are_columns() -> None:
+    class Series:  # the part of pandas.Series that numpy reads
+        def __init__(self, values: list) -> None:
+            self.values = values
+
+        def __array__(self, dtype=None, copy=None):
+            return np.asarray(self.values, dtype=dtype)
+
+    out = lv.effective_leverage(Series([100_000.0, 50_000.0]), Series([10_000.0, 5_000.0]))
+    assert out.tolist() == [10.0, 10.0]
+    sides = lv.liq_price(Series(["long", "short"]), 1, 60_000, 6_000)
+    assert sides.tolist() == lv.liq_price(["long", "short"], 1, 60_000, 6_000).tolist()
