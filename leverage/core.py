@@ -22,7 +22,18 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ._args import Contract, Fail, Flag, Number, Side, Static, fmt, formula
+from ._args import (
+    Contract,
+    Fail,
+    Flag,
+    Number,
+    RowResults,
+    Side,
+    Static,
+    as_column,
+    fmt,
+    formula,
+)
 from .errors import InputError
 from .tiers import TierTable, clip_to_band, resolve_tiers, tier_of_root
 
@@ -177,13 +188,8 @@ def tier(tiers: Any, notional: Any) -> TierRow:
     >>> tier([[0, 50_000, 0.004, 125], [50_000, 1e6, 0.005, 100]], 50_000)
     TierRow(mmr=0.005, maint_amount=50.0, max_leverage=100.0)
     """
-    table = resolve_tiers("tiers", tiers)
-    if table is None:
-        raise InputError("tiers is required")
-    arr, err = NOTIONAL.parse("notional", notional)
+    table, arr, err = _tier_inputs(tiers, notional)
     if err is not None:
-        from ._args import RowResults
-
         RowResults(arr, np.asarray(err)).raise_first()
     mmr, amount, lev = table.lookup(arr)
     if arr.ndim == 0:
@@ -191,19 +197,23 @@ def tier(tiers: Any, notional: Any) -> TierRow:
     return TierRow(mmr, amount, lev)
 
 
-def tier_rows(tiers: Any, notional: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def tier_rows(tiers: Any, notional: Any) -> tuple[np.ndarray, np.ndarray | None]:
     """Row-wise :func:`tier`: ``(mmr, maint_amount, max_leverage)`` stacked as ``(..., 3)``
-    plus per-row errors (``None`` when every row is good)."""
-    table = resolve_tiers("tiers", tiers)
-    if table is None:
-        raise InputError("tiers is required")
-    arr, err = NOTIONAL.parse("notional", notional)
-    safe = np.where(np.isfinite(arr), arr, 0.0)
-    mmr, amount, lev = table.lookup(safe)
+    (nan on bad rows) plus per-row errors (``None`` when every row is good)."""
+    table, arr, err = _tier_inputs(tiers, notional)
+    mmr, amount, lev = table.lookup(np.where(np.isfinite(arr), arr, 0.0))
     out = np.stack([mmr, amount, lev], axis=-1).astype(float)
     if err is not None:
         out[np.not_equal(err, None)] = np.nan
-    return out, err  # type: ignore[return-value]
+    return out, err
+
+
+def _tier_inputs(tiers: Any, notional: Any) -> tuple[TierTable, np.ndarray, np.ndarray | None]:
+    table = resolve_tiers("tiers", tiers)
+    if table is None:
+        raise InputError("tiers is required")
+    arr, err = NOTIONAL.parse("notional", as_column(notional))
+    return table, arr, err
 
 
 # ------------------------------------------------------------------ liquidation
