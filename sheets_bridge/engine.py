@@ -183,6 +183,19 @@ class _Plan:
     rows_computed: int = 0
     rows_with_errors: int = 0
 
+    def fill(self, sheet: Sheet, data: Grid, new: list[list[Cell] | None]) -> None:
+        """Count the computed rows (a status message = a row with errors) and plan the
+        writes of ``sheet``'s computed block."""
+        status = sheet.keys("computed").index("status")
+        for row in new:
+            if row is not None:
+                if row[status]:
+                    self.rows_with_errors += 1
+                else:
+                    self.rows_computed += 1
+        self.updates = _diff_columns(sheet, data, new)
+        self.targets = _full_block(sheet, new)
+
 
 def _read_rules(sheet: Sheet, grid: Grid) -> AdjustmentRule:
     fields = AdjustmentRule.model_fields
@@ -284,13 +297,8 @@ def _plan_journal(grids: list[Grid]) -> _Plan:
         status_i = out_keys.index("status")
         if pid in bad and str(row[status_i] or "").startswith("position_id must name a row"):
             row[status_i] = bad[pid]
-        if row[status_i]:
-            plan.rows_with_errors += 1
-        else:
-            plan.rows_computed += 1
         new[r] = row
-    plan.updates = _diff_columns(events_sheet, data, new)
-    plan.targets = _full_block(events_sheet, new)
+    plan.fill(events_sheet, data, new)
     return plan
 
 
@@ -335,14 +343,8 @@ def _plan_rebalance(grids: list[Grid]) -> _Plan:
     new: list[list[Cell] | None] = [None] * len(data)
     plan = _Plan(rows_read=len(rows))
     for j, r in enumerate(at):
-        row = [_out(result.columns[k][j]) for k in out_keys]
-        if row[out_keys.index("status")]:
-            plan.rows_with_errors += 1
-        else:
-            plan.rows_computed += 1
-        new[r] = row
-    plan.updates = _diff_columns(positions_sheet, data, new)
-    plan.targets = _full_block(positions_sheet, new)
+        new[r] = [_out(result.columns[k][j]) for k in out_keys]
+    plan.fill(positions_sheet, data, new)
 
     first_out = FIRST_DATA_ROW + len(ACCOUNT_INPUT_ROWS)
     old_vals = [
