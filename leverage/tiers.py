@@ -111,7 +111,7 @@ class TierTable(BaseModel):
         return self.mmrs[i], self.maint_amounts[i], self.max_leverages[i]
 
     def solve_keys(self, sign: float, fee_rate: float = 0.0) -> np.ndarray:
-        """``b_k + sign × MM(b_k)`` at each tier's lower bound (see :func:`solve_notional`)."""
+        """``b_k + sign × MM(b_k)`` at each tier's lower bound (see :func:`tier_of_root`)."""
         return self.bounds + sign * (self.bounds * (self.mmrs + fee_rate) - self.maint_amounts)
 
     # -- construction ------------------------------------------------------------

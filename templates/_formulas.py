@@ -52,10 +52,13 @@ def maint_margin(mode: str, notional_: str, mmr: str, maint_amount: str) -> str:
 def _native_liq(
     side: str, qty: str, entry: str, margin: str, mmr: str, maint: str, contract: str | None
 ) -> str:
-    """Binance's isolated liquidation price solved in the notional at liquidation, as
-    ``leverage.tiers.solve_notional`` does: linear ``n = (qty·entry − s·margin − s·amount) /
-    (1 − s·mmr)``, price ``n / qty``; inverse ``n = (qty/entry + s·margin + s·amount) /
-    (1 + s·mmr)``, price ``qty / n``; none (blank) when ``n ≤ 0``."""
+    """Binance's isolated liquidation price (``leverage.liq_price``), written in the notional
+    at liquidation (the form of ``leverage.tiers.tier_of_root``):
+
+    * linear ``n = (qty·entry − s·margin − s·amount) / (1 − s·mmr)``, price ``n / qty``;
+    * inverse ``n = (qty/entry + s·margin + s·amount) / (1 + s·mmr)``, price ``qty / n``;
+
+    none (blank) when ``n ≤ 0``."""
     lin_n = f"({qty}*{entry}-{side}*{margin}-{side}*{maint})/(1-{side}*{mmr})"
     linear = f'IF({lin_n}>0,{lin_n}/{qty},"")'
     if contract is None:
