@@ -69,10 +69,6 @@ class RowResults:
         return self._errors
 
     @property
-    def has_errors(self) -> bool:
-        return self._errors is not None and bool(np.not_equal(self._errors, None).any())
-
-    @property
     def ok(self) -> np.ndarray:
         """Boolean mask of rows that computed."""
         if self._errors is None:

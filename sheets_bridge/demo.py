@@ -14,11 +14,11 @@ PNG metadata), so running it twice changes nothing.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import io
 import math
 import os
+import re
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -250,17 +250,8 @@ def make_reproducible(path: Path) -> None:
 
 
 def _fix_core_dates(xml: bytes, stamp: bytes) -> bytes:
-    import re
-
     return re.sub(
         rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*(</dcterms:(?:created|modified)>)",
         lambda m: m.group(1) + stamp + m.group(2),
         xml,
     )
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="leverage demo")
-    parser.add_argument("--out", default="out")
-    args = parser.parse_args(argv)
-    return run(Path(args.out))

@@ -31,14 +31,12 @@ from templates.layout import (
     CONTRACTS,
     EVENT_TYPES,
     FIRST_DATA_ROW,
-    LEV,
     MARGIN_MODES,
-    MONEY,
-    RATE,
     RULE_ROWS,
     SIDES,
     TEMPLATES,
     Sheet,
+    account_format,
 )
 
 from .backend import Cell, Grid, LayoutError, SheetsError, Update, a1, quote_title
@@ -521,10 +519,9 @@ def _format_requests(
             if number:
                 out.append(_cell_format(sheet_id, r, 1, number))
     if sheet.title == "Account":
-        patterns = {"account_leverage": LEV, "worst_liq_distance": RATE}
         keys = [k for k, _ in ACCOUNT_INPUT_ROWS] + [k for k, _ in ACCOUNT_OUTPUT_ROWS]
         for r, key in enumerate(keys, start=first):
-            number = _number_format(patterns.get(key, MONEY))
+            number = _number_format(account_format(key))
             out.append(_cell_format(sheet_id, r, 1, number))
         start = first + len(ACCOUNT_INPUT_ROWS)
         if new:

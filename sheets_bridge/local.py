@@ -30,14 +30,12 @@ from templates.layout import (
     CONTRACTS,
     EVENT_TYPES,
     FIRST_DATA_ROW,
-    LEV,
     MARGIN_MODES,
-    MONEY,
-    RATE,
     RULE_ROWS,
     SIDES,
     TEMPLATES,
     Sheet,
+    account_format,
 )
 
 from .backend import Grid, LayoutError, SheetsError, Update, parse_a1
@@ -246,11 +244,10 @@ def _format(ws: Any, sheet: Sheet) -> None:
         for r, (_key, pattern, _meaning) in enumerate(RULE_ROWS, start=FIRST_DATA_ROW):
             ws.cell(row=r, column=2).number_format = pattern
     if sheet.title == "Account":
-        patterns = {"account_leverage": LEV, "worst_liq_distance": RATE}
         keys = [k for k, _ in ACCOUNT_INPUT_ROWS] + [k for k, _ in ACCOUNT_OUTPUT_ROWS]
         for r, key in enumerate(keys, start=FIRST_DATA_ROW):
             cell = ws.cell(row=r, column=2)
-            cell.number_format = patterns.get(key, MONEY)
+            cell.number_format = account_format(key)
             if r >= FIRST_DATA_ROW + len(ACCOUNT_INPUT_ROWS):
                 cell.fill = _COMPUTED_FILL
 

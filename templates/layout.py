@@ -193,6 +193,11 @@ ACCOUNT_OUTPUT_ROWS: tuple[tuple[str, str], ...] = (
 """Account sheet: label in column A, value in column B; inputs first, then computed rows
 (rows 2.. for inputs, then the computed rows right after)."""
 
+def account_format(key: str) -> str:
+    """Number format of an Account row's value (USD unless a leverage or a distance)."""
+    return {"account_leverage": LEV, "worst_liq_distance": RATE}.get(key, USD)
+
+
 TEMPLATES = {
     "journal": (JOURNAL_POSITIONS, JOURNAL_EVENTS, JOURNAL_RULES),
     "rebalance": (REBALANCE_ACCOUNT, REBALANCE_POSITIONS),

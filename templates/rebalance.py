@@ -42,14 +42,13 @@ from .layout import (
     ACCOUNT_INPUT_ROWS,
     ACCOUNT_OUTPUT_ROWS,
     FIRST_DATA_ROW,
-    LEV,
     MARGIN_MODES,
-    RATE,
     REBALANCE_ACCOUNT,
     REBALANCE_HELPERS,
     REBALANCE_POSITIONS,
     SIDES,
     USD,
+    account_format,
     account_row,
 )
 
@@ -70,9 +69,6 @@ MESSAGES = {
     "cross_bankrupt": "the cross equity is <= 0 (the account is bankrupt)",
 }
 """Status words where the core's message carries numbers (the sheet's say the rule only)."""
-
-_ACCOUNT_FORMATS = {"account_leverage": LEV, "worst_liq_distance": RATE}
-
 
 def _acct(key: str) -> str:
     return f"{ACCOUNT}!$B${account_row(key)}"
@@ -249,8 +245,8 @@ def _account_sheet(wb: Workbook, wallet: Any, free: Any, last: int) -> None:
                                            fill=INPUT_FILL)])
     fs = account_formulas(last)
     for key, label in ACCOUNT_OUTPUT_ROWS:
-        fmt = _ACCOUNT_FORMATS.get(key, USD)
-        ws.append([mk.cell(label), mk.cell("=" + fs[key], fmt, fill=COMPUTED_FILL)])
+        ws.append([mk.cell(label), mk.cell("=" + fs[key], account_format(key),
+                                           fill=COMPUTED_FILL)])
     for key, label in ACCOUNT_HELPER_ROWS:
         ws.row_dimensions[account_row(key)].hidden = True
         ws.append([mk.cell(label), mk.cell("=" + fs[key], USD)])
