@@ -46,7 +46,7 @@ DEFAULT_MMR = 0.005
 def _exchange(argname: str, value: Any) -> str:
     name = str(value).strip().lower() if isinstance(value, str) else value
     if name not in CONVENTIONS:
-        raise InputError(f"{argname} must be one of {', '.join(EXCHANGES)}, got {fmt(value)}")
+        raise InputError(f"{argname} must be one of {', '.join(CONVENTIONS)}, got {fmt(value)}")
     return name
 
 
