@@ -25,6 +25,7 @@ from ._args import (
     Contract,
     Fail,
     Flag,
+    Kind,
     Number,
     PerCall,
     RowResults,
@@ -34,7 +35,7 @@ from ._args import (
     formula,
 )
 from .conventions import CONVENTIONS
-from .conventions.base import by_contract, liq_at_exit_notional
+from .conventions.base import Isolated, by_contract, liq_at_exit_notional
 from .errors import InputError
 from .tiers import TierTable, resolve_tiers
 
@@ -199,18 +200,21 @@ def _tier_inputs(tiers: Any, notional: Any) -> tuple[TierTable, np.ndarray, np.n
 
 
 # ------------------------------------------------------------------ liquidation
-@formula(
-    side=Side(),
-    qty=Number(gt=0),
-    entry_price=Number(gt=0),
-    margin=Number(ge=0),
-    mmr=Number(ge=0, lt=1),
-    maint_amount=Number(ge=0),
-    contract=Contract(),
-    tiers=TIERS,
-    exchange=EXCHANGE,
-    fee_rate=Number(ge=0, lt=1),
-)
+# The rules of a position under an exchange convention, shared by liq_price and its inverse.
+UNDER_A_CONVENTION: dict[str, Kind] = {
+    "side": Side(),
+    "qty": Number(gt=0),
+    "entry_price": Number(gt=0),
+    "mmr": Number(ge=0, lt=1),
+    "maint_amount": Number(ge=0),
+    "contract": Contract(),
+    "tiers": TIERS,
+    "exchange": EXCHANGE,
+    "fee_rate": Number(ge=0, lt=1),
+}
+
+
+@formula(margin=Number(ge=0), **UNDER_A_CONVENTION)
 def liq_price(
     side: Any,
     qty: Any,
@@ -256,9 +260,8 @@ def liq_price(
     convention = CONVENTIONS[exchange]
     if convention.linear_only:
         _linear_only(fail, contract, exchange)
-    return convention.liq_price(
-        side, qty, entry_price, margin, mmr, maint_amount, contract, tiers, fee_rate
-    )
+    position = Isolated(side, qty, entry_price, mmr, maint_amount, contract, tiers, fee_rate)
+    return convention.liq_price(position, margin)
 
 
 @formula(
@@ -278,7 +281,7 @@ def bankruptcy_price(
     >>> bankruptcy_price("short", 1, 20_000, 400)
     20400.0
     """
-    return liq_at_exit_notional(side, qty, entry_price, margin, 0.0, 0.0, contract, None)
+    return liq_at_exit_notional(Isolated(side, qty, entry_price, contract=contract), margin)
 
 
 @formula(
@@ -321,7 +324,8 @@ def cross_liq_price(
     19346.73
     """
     shared = wallet_balance + other_upnl - other_maint
-    return liq_at_exit_notional(side, qty, entry_price, shared, mmr, maint_amount, contract, tiers)
+    position = Isolated(side, qty, entry_price, mmr, maint_amount, contract, tiers)
+    return liq_at_exit_notional(position, shared)
 
 
 @formula(side=Side(), mark_price=Number(gt=0), liq_price=Number(gt=0, blank_means_none=True))
@@ -379,18 +383,7 @@ def margin_to_target(
     return change
 
 
-@formula(
-    side=Side(),
-    qty=Number(gt=0),
-    entry_price=Number(gt=0),
-    target_liq_price=Number(gt=0),
-    mmr=Number(ge=0, lt=1),
-    maint_amount=Number(ge=0),
-    contract=Contract(),
-    tiers=TIERS,
-    exchange=EXCHANGE,
-    fee_rate=Number(ge=0, lt=1),
-)
+@formula(target_liq_price=Number(gt=0), **UNDER_A_CONVENTION)
 def margin_for_liq_price(
     side: Any,
     qty: Any,
@@ -426,9 +419,8 @@ def margin_for_liq_price(
     convention = CONVENTIONS[exchange]
     if convention.linear_only:
         _linear_only(fail, contract, exchange)
-    need = convention.margin_for_liq_price(
-        side, qty, entry_price, target_liq_price, mmr, maint_amount, contract, tiers, fee_rate
-    )
+    position = Isolated(side, qty, entry_price, mmr, maint_amount, contract, tiers, fee_rate)
+    need = convention.margin_for_liq_price(position, target_liq_price)
     fail(
         need < 0,
         "target_liq_price {target} is closer to entry than the liquidation price at zero "

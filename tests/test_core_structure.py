@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import leverage as lv
-from leverage.conventions.base import Convention
+from leverage.conventions.base import Convention, Isolated
 from leverage.journal import INVALID_INPUT, UNKNOWN_POSITION, replay
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,13 +110,11 @@ def test_a_fourth_convention_is_one_class_and_a_registry_entry(
         title = "test convention"
         source = "https://example.invalid/"
 
-        def liq_price(self, side: Any, qty: Any, entry_price: Any, margin: Any, *_: Any) -> Any:
-            return entry_price - side * margin / qty
+        def liq_price(self, position: Isolated, margin: Any) -> Any:
+            return position.entry_price - position.side * margin / position.qty
 
-        def margin_for_liq_price(
-            self, side: Any, qty: Any, entry_price: Any, target: Any, *_: Any
-        ) -> Any:
-            return side * (entry_price - target) * qty
+        def margin_for_liq_price(self, position: Isolated, target: Any) -> Any:
+            return position.side * (position.entry_price - target) * position.qty
 
     monkeypatch.setitem(lv.CONVENTIONS, "bankrupt-ex", AtBankruptcy())
     assert lv.liq_price("long", 1, 20_000, 400, exchange="bankrupt-ex") == 19_600.0

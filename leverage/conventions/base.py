@@ -8,6 +8,7 @@ see docs/FORMULAS.md, section "Exchange conventions".
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -15,47 +16,42 @@ import numpy as np
 from ..tiers import TierTable, clip_to_band, tier_of_root
 
 
+@dataclass(frozen=True)
+class Isolated:
+    """An isolated position's checked inputs, as a convention receives them: ``side`` +/-1,
+    ``contract`` 0 linear / 1 inverse, ``tiers`` a :class:`TierTable` or ``None`` (then
+    ``mmr`` and ``maint_amount`` apply), numbers as float arrays that broadcast together."""
+
+    side: Any
+    qty: Any
+    entry_price: Any
+    mmr: Any = 0.0
+    maint_amount: Any = 0.0
+    contract: Any = 0.0
+    tiers: TierTable | None = None
+    fee_rate: Any = 0.0
+
+
 class Convention:
     """One exchange's liquidation rule, with the page it comes from.
 
-    Subclasses set the class attributes and implement :meth:`liq_price` and
-    :meth:`margin_for_liq_price` over already-checked arrays (``side`` +/-1, ``contract`` 0/1,
-    ``tiers`` a :class:`TierTable` or ``None``). Rows the convention has no answer for are
-    ``nan``; rows it cannot take at all are named by :attr:`linear_only`.
+    A subclass sets the class attributes and implements the two methods over checked arrays
+    (:class:`Isolated`). Rows with no answer are ``nan``; :attr:`linear_only` conventions
+    reject inverse rows before they are called.
     """
 
     name: ClassVar[str]
     title: ClassVar[str]  # the source's title
     source: ClassVar[str]  # the source's URL
     linear_only: ClassVar[bool] = False  # the published formula is for USDT-margined positions
-    uses_fee_rate: ClassVar[bool] = False  # whether fee_rate enters the formula
 
-    def liq_price(
-        self,
-        side: np.ndarray,
-        qty: np.ndarray,
-        entry_price: np.ndarray,
-        margin: np.ndarray,
-        mmr: Any,
-        maint_amount: Any,
-        contract: np.ndarray,
-        tiers: TierTable | None,
-        fee_rate: Any,
-    ) -> np.ndarray:
+    def liq_price(self, position: Isolated, margin: Any) -> np.ndarray:
+        """The isolated liquidation price for ``margin`` posted; nan where there is none."""
         raise NotImplementedError
 
-    def margin_for_liq_price(
-        self,
-        side: np.ndarray,
-        qty: np.ndarray,
-        entry_price: np.ndarray,
-        target_liq_price: np.ndarray,
-        mmr: Any,
-        maint_amount: Any,
-        contract: np.ndarray,
-        tiers: TierTable | None,
-        fee_rate: Any,
-    ) -> np.ndarray:
+    def margin_for_liq_price(self, position: Isolated, target_liq_price: Any) -> np.ndarray:
+        """The margin whose liquidation price is ``target_liq_price`` (may be negative: the
+        caller reports a target closer to entry than zero margin allows)."""
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -82,17 +78,7 @@ def none_unless_positive(price: np.ndarray) -> np.ndarray:
     return price
 
 
-def liq_at_exit_notional(
-    side: np.ndarray,
-    qty: np.ndarray,
-    entry_price: np.ndarray,
-    margin: np.ndarray,
-    mmr: Any,
-    maint_amount: Any,
-    contract: np.ndarray,
-    tiers: TierTable | None,
-    fee_rate: Any = 0.0,
-) -> np.ndarray:
+def liq_at_exit_notional(p: Isolated, margin: Any) -> np.ndarray:
     """Price where ``margin + UPNL(P) = MM(P) (+ fee_rate × notional(P))``, or nan if none:
     maintenance margin evaluated at the liquidation price's own notional.
 
@@ -104,9 +90,11 @@ def liq_at_exit_notional(
     ``sign = s, c = qty/entry + s·margin`` inverse).
     """
 
+    side, qty, entry_price, tiers, fee_rate = p.side, p.qty, p.entry_price, p.tiers, p.fee_rate
+
     def rates(c: Any, sign: Any) -> tuple[Any, Any, Any]:
         if tiers is None:
-            return mmr, maint_amount, None
+            return p.mmr, p.maint_amount, None
         k = tier_of_root(c, sign, tiers, fee_rate)
         return tiers.mmrs[k], tiers.maint_amounts[k], k
 
@@ -124,20 +112,10 @@ def liq_at_exit_notional(
             lp = qty / clip_to_band(qty / lp, k, tiers)
         return none_unless_positive(lp)
 
-    return by_contract(contract, linear, inverse)
+    return by_contract(p.contract, linear, inverse)
 
 
-def margin_at_exit_notional(
-    side: np.ndarray,
-    qty: np.ndarray,
-    entry_price: np.ndarray,
-    target_liq_price: np.ndarray,
-    mmr: Any,
-    maint_amount: Any,
-    contract: np.ndarray,
-    tiers: TierTable | None,
-    fee_rate: Any = 0.0,
-) -> np.ndarray:
+def margin_at_exit_notional(p: Isolated, target_liq_price: Any) -> np.ndarray:
     """The inverse of :func:`liq_at_exit_notional`: the margin whose liquidation price is
     ``target_liq_price`` (with ``tiers``, the tier of the notional at the target).
 
@@ -146,14 +124,16 @@ def margin_at_exit_notional(
     fee_rate·n)`` is the left side of the liquidation condition in the notional ``n``.
     """
 
+    side, qty, target = p.side, p.qty, target_liq_price
+
     def key(n: Any, sign: Any) -> Any:
-        rate, amount = mmr, maint_amount
-        if tiers is not None:
-            rate, amount, _ = tiers.lookup(n)
-        return n + sign * (n * (rate + fee_rate) - amount)
+        rate, amount = p.mmr, p.maint_amount
+        if p.tiers is not None:
+            rate, amount, _ = p.tiers.lookup(n)
+        return n + sign * (n * (rate + p.fee_rate) - amount)
 
     return by_contract(
-        contract,
-        lambda: side * (qty * entry_price - key(qty * target_liq_price, -side)),
-        lambda: side * (key(qty / target_liq_price, side) - qty / entry_price),
+        p.contract,
+        lambda: side * (qty * p.entry_price - key(qty * target, -side)),
+        lambda: side * (key(qty / target, side) - qty / p.entry_price),
     )

@@ -7,11 +7,12 @@ docs/FORMULAS.md, section "Exchange conventions".
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from .base import Convention, liq_at_exit_notional, margin_at_exit_notional
+from .base import Convention, Isolated, liq_at_exit_notional, margin_at_exit_notional
 
 
 class Binance(Convention):
@@ -19,15 +20,13 @@ class Binance(Convention):
     title = "Binance FAQ: How to Calculate Liquidation Price of USDⓈ-M Futures Contracts"
     source = "https://www.binance.com/en/support/faq/b3c689c1f50a44cabb3a84e663b81d93"
 
-    def liq_price(self, side: Any, qty: Any, entry_price: Any, margin: Any, mmr: Any,
-                  maint_amount: Any, contract: Any, tiers: Any, fee_rate: Any) -> np.ndarray:
-        return liq_at_exit_notional(
-            side, qty, entry_price, margin, mmr, maint_amount, contract, tiers
-        )
+    fee_counts: bool = False  # Binance's published formula has no fee term
 
-    def margin_for_liq_price(self, side: Any, qty: Any, entry_price: Any, target_liq_price: Any,
-                             mmr: Any, maint_amount: Any, contract: Any, tiers: Any,
-                             fee_rate: Any) -> np.ndarray:
-        return margin_at_exit_notional(
-            side, qty, entry_price, target_liq_price, mmr, maint_amount, contract, tiers
-        )
+    def _as_published(self, position: Isolated) -> Isolated:
+        return position if self.fee_counts else replace(position, fee_rate=0.0)
+
+    def liq_price(self, position: Isolated, margin: Any) -> np.ndarray:
+        return liq_at_exit_notional(self._as_published(position), margin)
+
+    def margin_for_liq_price(self, position: Isolated, target_liq_price: Any) -> np.ndarray:
+        return margin_at_exit_notional(self._as_published(position), target_liq_price)

@@ -11,14 +11,15 @@ from typing import Any
 
 import numpy as np
 
-from .base import Convention
+from .base import Convention, Isolated
 
 
-def _maint_at_entry(qty: Any, entry_price: Any, mmr: Any, maint_amount: Any, tiers: Any) -> Any:
+def _maint_at_entry(p: Isolated) -> Any:
     """``MM = qty·entry·mmr − maint_amount``, the tier chosen by the entry notional."""
-    entry_notional = qty * entry_price
-    if tiers is not None:
-        mmr, maint_amount, _ = tiers.lookup(entry_notional)
+    entry_notional = p.qty * p.entry_price
+    mmr, maint_amount = p.mmr, p.maint_amount
+    if p.tiers is not None:
+        mmr, maint_amount, _ = p.tiers.lookup(entry_notional)
     return entry_notional * mmr - maint_amount
 
 
@@ -28,14 +29,11 @@ class Bybit(Convention):
     source = "https://www.bybit.com/en-US/help-center/s/article/Liquidation-Price-USDT-Contract"
     linear_only = True
 
-    def liq_price(self, side: Any, qty: Any, entry_price: Any, margin: Any, mmr: Any,
-                  maint_amount: Any, contract: Any, tiers: Any, fee_rate: Any) -> np.ndarray:
-        mm = _maint_at_entry(qty, entry_price, mmr, maint_amount, tiers)
-        lp = entry_price - side * (margin - mm) / qty
+    def liq_price(self, position: Isolated, margin: Any) -> np.ndarray:
+        p = position
+        lp = p.entry_price - p.side * (margin - _maint_at_entry(p)) / p.qty
         return np.where(lp > 0, lp, np.nan)
 
-    def margin_for_liq_price(self, side: Any, qty: Any, entry_price: Any, target_liq_price: Any,
-                             mmr: Any, maint_amount: Any, contract: Any, tiers: Any,
-                             fee_rate: Any) -> np.ndarray:
-        mm = _maint_at_entry(qty, entry_price, mmr, maint_amount, tiers)
-        return mm + side * (entry_price - target_liq_price) * qty
+    def margin_for_liq_price(self, position: Isolated, target_liq_price: Any) -> np.ndarray:
+        p = position
+        return _maint_at_entry(p) + p.side * (p.entry_price - target_liq_price) * p.qty
