@@ -1,13 +1,20 @@
 """Argument checking and the scalar/array machinery shared by every formula.
 
 Each public formula is written once, as a numpy kernel over already-checked float arrays,
-and wrapped by :func:`formula`. The wrapper
+and wrapped by :func:`formula`, which names each argument's rule as a keyword
+(``@formula(qty=Number(gt=0), mmr=Number(ge=0, lt=1), ...)``) and takes every default from
+the kernel's signature. The wrapper
 
 * checks every argument against its rule and names it in the message,
 * broadcasts scalars and arrays together (so one code path serves a cell and a column),
 * returns a ``float`` when every argument was a scalar, else an ``ndarray``, and
 * exposes ``func.rows(...)``: the same call, but a bad row gives ``nan`` plus a message in
-  :attr:`RowResults.errors` instead of raising, so one bad row never sinks a column.
+  :attr:`RowResults.errors` instead of raising, so one bad row never sinks a column, and
+* exposes ``func.rules``: argument -> its :class:`Kind` (with the default), whose
+  ``describe()`` is the rule in the words of the messages and whose ``per_call`` says whether
+  the argument is one value for the whole call (a tier table, an exchange).
+
+:func:`check_columns` reads other tables (journal events, portfolio rows) by the same rules.
 """
 
 from __future__ import annotations

@@ -87,9 +87,7 @@ class MarginMode(_Choice):
 
 LINEAR_ONLY = "contract must be linear in a USDⓈ-margined portfolio, got 'inverse'"
 
-# The rules of each input column after side and contract, in the order a row's first broken
-# rule is reported. Formula arguments keep the formulas' own rules.
-_ROW_RULES: dict[str, Kind] = {
+COLUMN_RULES: dict[str, Kind] = {
     "margin_mode": MarginMode(default="isolated"),
     "qty": core.QTY,
     "entry_price": core.PRICE,
@@ -101,6 +99,9 @@ _ROW_RULES: dict[str, Kind] = {
     "mmr": core.MMR,
     "maint_amount": core.MAINT_AMOUNT,
 }
+"""The rule of each input column after ``side`` and ``contract`` (:data:`leverage.core.SIDE`,
+:data:`leverage.core.CONTRACT`), in the order a row's first broken rule is reported; formula
+arguments keep the formulas' own rules. ``COLUMN_RULES[k].describe()`` is the status text."""
 
 
 def rebalance(
@@ -111,7 +112,7 @@ def rebalance(
         check_columns({name: v}, **{name: core.MARGIN}).raise_first()
     n = len(positions)
     words = check_columns(positions, side=core.SIDE, contract=core.CONTRACT)
-    cols = check_columns(positions, **_ROW_RULES)
+    cols = check_columns(positions, **COLUMN_RULES)
     inverse = words["contract"] > 0
     status: list[str | None] = [
         words.errors[i] or (LINEAR_ONLY if inverse[i] else None) or cols.errors[i]

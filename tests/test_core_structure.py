@@ -14,6 +14,7 @@ import pytest
 import leverage as lv
 from leverage.conventions.base import Convention, Isolated
 from leverage.journal import INVALID_INPUT, UNKNOWN_POSITION, replay
+from leverage.portfolio import COLUMN_RULES as rebalance_rules
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,9 +46,11 @@ def test_each_formula_argument_exposes_its_rule_and_the_signature_default() -> N
         for name, p in params.items():
             rule = fn.rules[name]
             assert rule.describe().startswith("must be ")
-            if p.default is inspect.Parameter.empty:
-                assert rule.default is lv._args.MISSING
-            else:
+            if getattr(rule, "blank_means_none", False):
+                assert np.isnan(rule.parse(name, None)[0])  # blank: there is none
+            elif p.default is inspect.Parameter.empty and not rule.per_call:
+                assert rule.parse(name, None)[1] == f"{name} is required"
+            elif not rule.per_call:
                 assert rule.default == p.default
     assert lv.liq_price.rules["mmr"].describe() == "must be >= 0 and < 1"
     assert lv.liq_price.rules["mmr"].default == lv.DEFAULT_MMR
@@ -89,6 +92,7 @@ def test_check_columns_reads_records_and_mappings_by_the_formulas_rules() -> Non
     assert cols.first_error == cols.errors[1]
     with pytest.raises(lv.InputError, match=r"side must be long or short.*\(at index 1\)"):
         cols.raise_first()
+    assert rebalance_rules["target_liq_distance"].describe() == "must be >= 0 and < 1, or blank"
     one = lv.check_columns({"mmr": None}, mmr=lv.liq_price.rules["mmr"])
     assert float(one["mmr"]) == lv.DEFAULT_MMR and one.first_error is None
 
