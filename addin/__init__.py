@@ -1,4 +1,4 @@
-"""The formula catalogue of ``shared/SPEC.md`` as Excel functions, through xlwings.
+"""The formula catalogue (docs/FORMULAS.md) as Excel functions, through xlwings.
 
 * :mod:`addin.udfs`: the Excel functions (``=LIQ_PRICE(...)`` and the 15 others); point
   xlwings' ``UDF Modules`` setting at ``addin.udfs``, or import it in xlwings Lite's main.py.

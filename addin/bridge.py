@@ -46,7 +46,6 @@ from typing import Any
 import numpy as np
 
 from leverage import CATALOGUE, LeverageError, tier_rows
-from leverage._args import Static
 
 ERROR_STYLE_ENV = "LEVERAGE_EXCEL_ERRORS"
 
@@ -274,9 +273,9 @@ _REQUIRED: Any = inspect.Parameter.empty
 def _plan(fn: Callable[..., Any]) -> tuple[tuple[str, bool, Any], ...]:
     """(name, is_static, default) of each argument in the core's order; the default is
     ``inspect.Parameter.empty`` for a required argument."""
-    kinds = fn.kinds  # type: ignore[attr-defined]
+    rules = fn.rules  # type: ignore[attr-defined]
     return tuple(
-        (name, isinstance(kinds[name], Static), p.default)
+        (name, rules[name].per_call, p.default)
         for name, p in inspect.signature(fn).parameters.items()
     )
 

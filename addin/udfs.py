@@ -51,7 +51,7 @@ ARG_DOCS: dict[str, str] = {
     "contract": "linear (USDT-margined) or inverse (coin-margined)",
     "tiers": "Tier table: a range (min, max, mmr, [maint_amount], max_leverage) or a name "
              "like binance:BTCUSDT; replaces mmr and maint_amount",
-    "exchange": "Liquidation convention: binance, bybit or okx",
+    "exchange": "Liquidation convention: " + ", ".join(lv.EXCHANGES),
     "fee_rate": "Taker fee rate added to mmr (okx convention only)",
     "target_leverage": "Leverage to reach, > 0",
     "target_liq_price": "Liquidation price wanted, on the losing side of entry",

@@ -1,14 +1,18 @@
 """Adjustable leverage for crypto perpetuals and futures.
 
-Every formula of ``shared/SPEC.md`` in snake_case, working on scalars and numpy arrays with
-the same code; each has a ``.rows`` twin that reports a bad row instead of raising.
+Every formula of the catalogue (docs/FORMULAS.md) in snake_case, working on scalars and numpy
+arrays with the same code; each has a ``.rows`` twin that reports a bad row instead of raising,
+and a ``.rules`` mapping (argument -> its rule) that says what each argument accepts.
 
 >>> import leverage as lv
 >>> lv.effective_leverage(100_000, 10_000)
 10.0
+>>> lv.liq_price.rules["mmr"].describe()
+'must be >= 0 and < 1'
 """
 
-from ._args import RowResults
+from ._args import Columns, Contract, Flag, Kind, Number, RowResults, Side, check_columns
+from .conventions import CONVENTIONS, Convention
 from .core import (
     CATALOGUE,
     DEFAULT_MMR,
@@ -32,7 +36,7 @@ from .core import (
     tier_rows,
     unrealized_pnl,
 )
-from .errors import InputError, LeverageError, PositionError, TierTableError
+from .errors import InputError, LeverageError, PositionError, Problem, TierTableError
 from .tiers import (
     Tier,
     TierTable,
@@ -46,17 +50,27 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CATALOGUE",
+    "CONVENTIONS",
     "DEFAULT_MMR",
     "EXCHANGES",
+    "Columns",
+    "Contract",
+    "Convention",
+    "Flag",
     "InputError",
+    "Kind",
     "LeverageError",
+    "Number",
     "PositionError",
+    "Problem",
     "RowResults",
+    "Side",
     "Tier",
     "TierRow",
     "TierTable",
     "TierTableError",
     "bankruptcy_price",
+    "check_columns",
     "cross_liq_price",
     "effective_leverage",
     "funding_cost",

@@ -1,23 +1,31 @@
 """Argument checking and the scalar/array machinery shared by every formula.
 
 Each public formula is written once, as a numpy kernel over already-checked float arrays,
-and wrapped by :func:`formula`. The wrapper
+and wrapped by :func:`formula`, which names each argument's rule as a keyword
+(``@formula(qty=Number(gt=0), mmr=Number(ge=0, lt=1), ...)``) and takes every default from
+the kernel's signature. The wrapper
 
 * checks every argument against its rule and names it in the message,
 * broadcasts scalars and arrays together (so one code path serves a cell and a column),
 * returns a ``float`` when every argument was a scalar, else an ``ndarray``, and
 * exposes ``func.rows(...)``: the same call, but a bad row gives ``nan`` plus a message in
-  :attr:`RowResults.errors` instead of raising, so one bad row never sinks a column.
+  :attr:`RowResults.errors` instead of raising, so one bad row never sinks a column, and
+* exposes ``func.rules``: argument -> its :class:`Kind` (with the default), whose
+  ``describe()`` is the rule in the words of the messages and whose ``per_call`` says whether
+  the argument is one value for the whole call (a tier table, an exchange).
+
+:func:`check_columns` reads other tables (journal events, portfolio rows) by the same rules.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import inspect
 import math
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -104,12 +112,28 @@ def as_column(value: Any) -> Any:
 
 # --------------------------------------------------------------------------- kinds
 class Kind:
-    """How one argument is read: a default, and a parser to a float array plus errors."""
+    """How one argument is read: a parser to a float array plus per-row errors.
+
+    ``default`` is what a blank cell means. A formula's kinds carry none: the wrapper takes
+    each default from the function's signature (:meth:`with_default`), the one place it is
+    written. A kind used on its own (:func:`check_columns`) may be given one.
+    """
 
     default: Any = MISSING
+    per_call: bool = False  # True: one value for the whole call (a tier table, an exchange)
 
     def parse(self, name: str, value: Any) -> tuple[np.ndarray, np.ndarray | None]:
         raise NotImplementedError
+
+    def describe(self) -> str:
+        """The rule in words, as messages show it after the argument's name."""
+        raise NotImplementedError
+
+    def with_default(self, default: Any) -> Kind:
+        """A copy that reads a blank as ``default``."""
+        twin = copy.copy(self)
+        twin.default = default
+        return twin
 
 
 def _blank(v: Any) -> bool:
@@ -117,80 +141,116 @@ def _blank(v: Any) -> bool:
 
 
 class Number(Kind):
-    """A real number with a rule (``any`` finite, ``>0``, ``>=0``, ``[0,1)``, ``[0,1]``, ``(0,1]``;
-    ``|nan`` variants also accept a blank meaning "there is none")."""
+    """A finite real number within optional bounds.
 
-    _RULES: ClassVar[dict[str, tuple[str, Callable[[np.ndarray], np.ndarray]]]] = {
-        "any": ("be a finite number", lambda v: np.isfinite(v)),
-        ">0": ("be > 0", lambda v: (v > 0) & (v < np.inf)),
-        ">=0": ("be >= 0", lambda v: (v >= 0) & (v < np.inf)),
-        "[0,1)": ("be >= 0 and < 1", lambda v: (v >= 0) & (v < 1)),
-        "[0,1]": ("be between 0 and 1", lambda v: (v >= 0) & (v <= 1)),
-        "(0,1]": ("be > 0 and <= 1", lambda v: (v > 0) & (v <= 1)),
-        # a price that may be absent (blank or nan: "there is none")
-        ">0|nan": ("be > 0 or blank", lambda v: ((v > 0) & (v < np.inf)) | np.isnan(v)),
-        "[0,1)|nan": ("be >= 0 and < 1, or blank", lambda v: ((v >= 0) & (v < 1)) | np.isnan(v)),
-    }
+    ``gt``/``ge`` (greater than / at least) and ``lt``/``le`` (less than / at most) are the
+    bounds; the message is built from them. ``blank_means_none=True`` accepts a blank (or
+    ``nan``) meaning "there is none" and says so in the message.
 
-    def __init__(self, rule: str = "any", default: Any = MISSING) -> None:
-        self.rule = rule
+    >>> Number(ge=0, lt=1).describe()
+    'must be >= 0 and < 1'
+    >>> Number(gt=0, blank_means_none=True).describe()
+    'must be > 0 or blank'
+    >>> Number().describe()
+    'must be a finite number'
+    """
+
+    def __init__(
+        self,
+        *,
+        gt: float | None = None,
+        ge: float | None = None,
+        lt: float | None = None,
+        le: float | None = None,
+        blank_means_none: bool = False,
+        default: Any = MISSING,
+    ) -> None:
+        if (gt is not None and ge is not None) or (lt is not None and le is not None):
+            raise TypeError("give at most one lower bound (gt/ge) and one upper bound (lt/le)")
+        self.gt, self.ge, self.lt, self.le = gt, ge, lt, le
+        self.blank_means_none = blank_means_none
         self.default = default
+        low = gt if gt is not None else ge
+        high = lt if lt is not None else le
+        # (low, low included, high, high included) for the fast whole-column check
+        self._low = -np.inf if low is None else float(low)
+        self._low_in = ge is not None
+        self._high = np.inf if high is None else float(high)
+        self._high_in = le is not None
 
-    # Bounds of each rule for the fast whole-column check: (low, low included, high, high
-    # included). Two reductions decide a clean column without building a mask.
-    _BOUNDS: ClassVar[dict[str, tuple[float, bool, float, bool]]] = {
-        "any": (-np.inf, False, np.inf, False),
-        ">0": (0.0, False, np.inf, False),
-        ">=0": (0.0, True, np.inf, False),
-        "[0,1)": (0.0, True, 1.0, False),
-        "[0,1]": (0.0, True, 1.0, True),
-        "(0,1]": (0.0, False, 1.0, True),
-    }
+    def describe(self) -> str:
+        parts = [
+            f"{op} {fmt(bound)}"
+            for op, bound in ((">", self.gt), (">=", self.ge), ("<", self.lt), ("<=", self.le))
+            if bound is not None
+        ]
+        if not parts:
+            return "must be " + ("a finite number or blank" if self.blank_means_none
+                                 else "a finite number")
+        text = "must be " + " and ".join(parts)
+        if self.blank_means_none:
+            text += ", or blank" if len(parts) > 1 else " or blank"
+        return text
+
+    def _within(self, v: np.ndarray) -> np.ndarray:
+        low = v >= self._low if self._low_in else v > self._low
+        high = v <= self._high if self._high_in else v < self._high
+        return low & high
 
     def _clean(self, arr: np.ndarray) -> bool:
-        bounds = self._BOUNDS.get(self.rule)
-        if bounds is None or arr.size == 0:
+        """Two reductions decide a clean column without building a mask (nan fails both)."""
+        if arr.size == 0:
             return False
-        lo, lo_in, hi, hi_in = bounds
-        low, high = arr.min(), arr.max()  # nan propagates and fails both tests
-        return bool((low >= lo if lo_in else low > lo) and (high <= hi if hi_in else high < hi))
+        return bool(self._within(arr.min()) and self._within(arr.max()))
 
     def parse(self, name: str, value: Any) -> tuple[np.ndarray, np.ndarray | None]:
-        arr, errors = _to_float_array(name, value, self.default)
+        default = math.nan if self.blank_means_none and self.default is MISSING else self.default
+        arr, errors, filled = _to_float_array(name, value, default)
         if errors is None and self._clean(arr):
             return arr, None
-        text, check = self._RULES[self.rule]
         with np.errstate(invalid="ignore"):
-            good = check(arr)
+            good = self._within(arr)
+            if self.blank_means_none:
+                good |= np.isnan(arr)
+        if filled is not None:
+            good |= filled  # a default stands for itself: only typed values are judged
         if not good.all():
             bad = ~good
             if errors is None:
                 errors = np.full(arr.shape, None, dtype=object)
             bad &= np.equal(errors, None)
+            rule = self.describe()
             for idx in _indices(bad):
                 v = arr[idx]
-                rule = text if math.isfinite(v) else "be a finite number"
-                errors[idx] = f"{name} must {rule}, got {fmt(v)}"
+                said = rule if math.isfinite(v) else "must be a finite number"
+                errors[idx] = f"{name} {said}, got {fmt(v)}"
         return arr, errors
 
 
-def _to_float_array(name: str, value: Any, default: Any) -> tuple[np.ndarray, np.ndarray | None]:
-    """Read numbers; blank cells take the default (or are an error when required)."""
+def _to_float_array(
+    name: str, value: Any, default: Any
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | bool | None]:
+    """Read numbers; blank cells take the default (or are an error when required).
+
+    Returns the floats, per-cell errors (``None``: none) and which cells took the default
+    (``None``: none did).
+    """
     if isinstance(value, np.ndarray) and value.dtype.kind in "fiu":
-        return value.astype(float, copy=False), None
+        return value.astype(float, copy=False), None, None
     if _blank(value):
         if default is MISSING:
-            return np.array(np.nan), np.array(f"{name} is required", dtype=object)
-        return np.array(float(default)), None
+            return np.array(np.nan), np.array(f"{name} is required", dtype=object), None
+        return np.array(float(default)), None, True
     if isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_):
-        return np.array(float(value)), None
+        return np.array(float(value)), None, None
     if isinstance(value, list | tuple | np.ndarray):
         obj = np.asarray(value, dtype=object) if not isinstance(value, np.ndarray) else value
         if obj.dtype.kind in "fiu":
-            return obj.astype(float), None
+            return obj.astype(float), None, None
         obj = np.asarray(obj, dtype=object)
         out = np.empty(obj.shape, dtype=float)
         errors = np.full(obj.shape, None, dtype=object)
+        filled = np.zeros(obj.shape, dtype=bool)
         any_error = False
         for idx, v in np.ndenumerate(obj):
             if _blank(v):
@@ -200,14 +260,16 @@ def _to_float_array(name: str, value: Any, default: Any) -> tuple[np.ndarray, np
                     any_error = True
                 else:
                     out[idx] = float(default)
+                    filled[idx] = True
             elif isinstance(v, numbers.Real) and not isinstance(v, bool | np.bool_):
                 out[idx] = float(v)
             else:
                 out[idx] = np.nan
                 errors[idx] = f"{name} must be a number, got {fmt(v)}"
                 any_error = True
-        return out, (errors if any_error else None)
-    return np.array(np.nan), np.array(f"{name} must be a number, got {fmt(value)}", dtype=object)
+        return out, (errors if any_error else None), (filled if filled.any() else None)
+    error = np.array(f"{name} must be a number, got {fmt(value)}", dtype=object)
+    return np.array(np.nan), error, None
 
 
 def _indices(mask: np.ndarray) -> list[tuple[int, ...]]:
@@ -228,6 +290,9 @@ class _Choice(Kind):
         self.default = default
         self._keys = np.array(sorted(self.numbers))
         self._identity_numbers = all(k == v for k, v in self.numbers.items())
+
+    def describe(self) -> str:
+        return f"must be {self.expected}"
 
     def _one(self, name: str, v: Any) -> tuple[float, str | None]:
         if _blank(v):
@@ -317,15 +382,21 @@ class Flag(_Choice):
         return super()._one(name, v)
 
 
-class Static(Kind):
-    """An argument that is the same for every row (a tier table, an exchange name)."""
+class PerCall(Kind):
+    """An argument that is the same for every row (a tier table, an exchange name):
+    ``resolve(name, value)`` turns it into what the kernel takes, or raises InputError."""
 
-    def __init__(self, resolve: Callable[[str, Any], Any], default: Any = None) -> None:
+    per_call = True
+
+    def __init__(self, resolve: Callable[[str, Any], Any], words: str) -> None:
         self.resolve = resolve
-        self.default = default
+        self.words = words
+
+    def describe(self) -> str:
+        return f"must be {self.words}"
 
     def parse(self, name: str, value: Any) -> tuple[np.ndarray, np.ndarray | None]:
-        raise TypeError("static arguments are resolved, not parsed")
+        raise TypeError("per-call arguments are resolved, not parsed")
 
 
 # ---------------------------------------------------------------------- failures
@@ -365,34 +436,51 @@ class Fail:
 def formula(**kinds: Kind) -> Callable[[Callable[..., Any]], Any]:
     """Wrap a numpy kernel into a checked public formula with a ``.rows`` twin.
 
-    The kernel takes the public arguments (numbers as float arrays, sides as +/-1, contract
-    as 0/1, statics resolved) plus a keyword-only ``fail`` and returns a float array.
+    ``kinds`` names each argument's rule (``qty=Number(gt=0)``); defaults are the kernel's
+    own signature defaults. The kernel receives numbers as float arrays, sides as +/-1,
+    contract as 0/1 and per-call arguments resolved; it may declare a keyword-only ``fail``
+    (:class:`Fail`) to mark rows that have no answer.
+
+    The wrapped function exposes ``rules``: argument name -> its :class:`Kind` with the
+    signature's default, e.g. ``liq_price.rules["mmr"].describe()``.
     """
 
     def decorate(kernel: Callable[..., Any]) -> Any:
         sig = inspect.signature(kernel)
+        takes_fail = "fail" in sig.parameters
         public = sig.replace(parameters=[p for n, p in sig.parameters.items() if n != "fail"])
         names = list(public.parameters)
         missing = set(names) - set(kinds)
         if missing:
             raise TypeError(f"{kernel.__name__}: no kind for {sorted(missing)}")
+        doubled = [n for n in names if kinds[n].default is not MISSING]
+        if doubled:
+            raise TypeError(f"{kernel.__name__}: defaults belong in the signature: {doubled}")
+        rules = {
+            name: kinds[name].with_default(
+                MISSING if p.default is inspect.Parameter.empty else p.default
+            )
+            for name, p in public.parameters.items()
+        }
+        per_call = [n for n in names if rules[n].per_call]
+        by_row = [n for n in names if not rules[n].per_call]
 
         def run(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[RowResults, bool]:
             try:
                 bound = public.bind(*args, **kwargs)
             except TypeError as exc:
                 raise InputError(f"{kernel.__name__}: {exc}") from None
-            bound.apply_defaults()
+            values_in = bound.arguments
             parsed: dict[str, Any] = {}
+            for name in per_call:
+                rule = rules[name]
+                value = values_in.get(name, rule.default)
+                parsed[name] = rule.resolve(name, rule.default if _blank(value) else value)
             arrays: dict[str, np.ndarray] = {}
             errs: list[np.ndarray] = []
-            for name in names:
-                kind = kinds[name]
-                value = bound.arguments[name]
-                if isinstance(kind, Static):
-                    parsed[name] = kind.resolve(name, kind.default if _blank(value) else value)
-                    continue
-                arr, err = kind.parse(name, as_column(value))
+            for name in by_row:
+                rule = rules[name]
+                arr, err = rule.parse(name, as_column(values_in.get(name, rule.default)))
                 arrays[name] = arr
                 if err is not None:
                     errs.append(err)
@@ -402,16 +490,10 @@ def formula(**kinds: Kind) -> Callable[[Callable[..., Any]], Any]:
             except ValueError:
                 shapes = ", ".join(f"{n}{tuple(a.shape)}" for n, a in arrays.items() if a.ndim)
                 raise InputError(f"{kernel.__name__}: columns differ in length: {shapes}") from None
-            errors: np.ndarray | None = None
-            if errs:
-                errors = np.full(shape, None, dtype=object)
-                for err in errs:  # the first argument in order wins a row
-                    err = np.broadcast_to(err, shape)
-                    take = np.equal(errors, None) & np.not_equal(err, None)
-                    errors[take] = err[take]
-            fail = Fail(shape, errors)
+            fail = Fail(shape, _first_per_row(errs, shape))
+            extra = {"fail": fail} if takes_fail else {}
             with np.errstate(all="ignore"):
-                values = kernel(**parsed, **arrays, fail=fail)
+                values = kernel(**parsed, **arrays, **extra)
             values = np.asarray(values, dtype=float)
             if values.shape != shape or not values.flags.writeable:
                 values = np.array(np.broadcast_to(values, shape), dtype=float)
@@ -431,14 +513,89 @@ def formula(**kinds: Kind) -> Callable[[Callable[..., Any]], Any]:
 
         strict.__signature__ = public  # type: ignore[attr-defined]
         strict.rows = rows  # type: ignore[attr-defined]
-        strict.kinds = kinds  # type: ignore[attr-defined]
+        strict.rules = rules  # type: ignore[attr-defined]
         return strict
 
     return decorate
 
 
+def _first_per_row(errs: list[np.ndarray], shape: tuple[int, ...]) -> np.ndarray | None:
+    """Per row, the first message in argument order (``None``: no row has one)."""
+    if not errs:
+        return None
+    errors = np.full(shape, None, dtype=object)
+    for err in errs:
+        err = np.broadcast_to(err, shape)
+        take = np.equal(errors, None) & np.not_equal(err, None)
+        errors[take] = err[take]
+    return errors
+
+
+# ------------------------------------------------------------------ columns
+class Columns:
+    """Named columns read by their rules (see :func:`check_columns`).
+
+    ``columns[name]`` is the float array of that column (sides as +/-1, contract as 0/1, nan
+    on a bad cell); ``errors`` holds per row the first broken rule's message (in the order the
+    rules were given) or ``None``; ``ok`` is the mask of good rows.
+    """
+
+    __slots__ = ("errors", "ok", "values")
+
+    def __init__(self, values: dict[str, np.ndarray], errors: np.ndarray) -> None:
+        self.values = values
+        self.errors = errors
+        self.ok = np.equal(errors, None)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.values[name]
+
+    @property
+    def first_error(self) -> str | None:
+        """The first bad row's message, ``None`` when every row is good."""
+        bad = _indices(~self.ok)
+        return self.errors[bad[0]] if bad else None
+
+    def raise_first(self) -> None:
+        """Raise :class:`InputError` with the first bad row's message, if any."""
+        RowResults(np.zeros(self.errors.shape), self.errors).raise_first()
+
+
+def check_columns(data: Any, **rules: Kind) -> Columns:
+    """Read each named column by its rule, the same rules the formulas use.
+
+    ``data`` is a mapping (name -> a column or a single value; a missing name reads as blank)
+    or a sequence of row mappings (one dict per row). Every column is broadcast to one shape.
+
+    >>> cols = check_columns(
+    ...     [{"qty": 1, "mmr": ""}, {"qty": -2, "mmr": 0.01}],
+    ...     qty=Number(gt=0), mmr=Number(ge=0, lt=1, default=0.005),
+    ... )
+    >>> cols["mmr"].tolist(), cols.errors.tolist()
+    ([0.005, 0.01], [None, 'qty must be > 0, got -2'])
+    >>> check_columns({"side": "up"}, side=Side()).first_error
+    "side must be long or short (also buy/sell, 1/-1), got 'up'"
+    """
+    if isinstance(data, Mapping):
+        read = {name: as_column(data.get(name)) for name in rules}
+    else:
+        read = {name: [row.get(name) for row in data] for name in rules}
+    values: dict[str, np.ndarray] = {}
+    errs: list[np.ndarray] = []
+    for name, rule in rules.items():
+        arr, err = rule.parse(name, read[name])
+        values[name] = arr
+        if err is not None:
+            errs.append(err)
+    shape = np.broadcast_shapes(*(a.shape for a in values.values()))
+    values = {k: np.broadcast_to(v, shape) for k, v in values.items()}
+    errors = _first_per_row(errs, shape)
+    return Columns(values, np.full(shape, None, dtype=object) if errors is None else errors)
+
+
 __all__ = [
     "MISSING",
+    "Columns",
     "Contract",
     "Fail",
     "Flag",
@@ -446,10 +603,11 @@ __all__ = [
     "Kind",
     "LeverageError",
     "Number",
+    "PerCall",
     "PositionError",
     "RowResults",
     "Side",
-    "Static",
+    "check_columns",
     "fmt",
     "formula",
 ]

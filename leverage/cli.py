@@ -114,7 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     liq.add_argument("--maint-amount", type=_num, default=0.0, help="maintenance amount (cum)")
     liq.add_argument("--contract", default="linear", help="linear or inverse")
     liq.add_argument("--tiers", help="tier table name, e.g. binance:BTCUSDT (overrides --mmr)")
-    liq.add_argument("--exchange", default="binance", help="binance, bybit or okx convention")
+    liq.add_argument(
+        "--exchange", default="binance", help=", ".join(core.EXCHANGES) + " convention"
+    )
     liq.add_argument("--target", type=_num, help="target leverage: print the margin move")
     liq.set_defaults(run=_cmd_liq)
     tiers = sub.add_parser("tiers", help="list the shipped tier tables, or show one")

@@ -1,11 +1,11 @@
-"""The formula catalogue of ``shared/SPEC.md``, one implementation per formula.
+"""The formula catalogue, one implementation per formula (docs/FORMULAS.md states each).
 
 Every function takes scalars or numpy arrays (any mix, broadcast together) and returns a
 ``float`` for scalars or an ``ndarray`` for arrays. Each has a ``.rows(...)`` twin that
 never raises for a bad row: it returns :class:`~leverage.RowResults` with ``nan`` and a
 message for that row.
 
-Conventions (SPEC.md):
+Conventions (docs/FORMULAS.md, section "Conventions"):
 
 * ``side``: ``long``/``short`` (also ``buy``/``sell``, ``1``/``-1``); ``s = +1`` long, ``−1`` short.
 * ``contract``: ``linear`` (USDⓈ-margined, money in the quote currency, ``qty`` in base
@@ -17,7 +17,6 @@ Conventions (SPEC.md):
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -26,53 +25,35 @@ from ._args import (
     Contract,
     Fail,
     Flag,
+    Kind,
     Number,
+    PerCall,
     RowResults,
     Side,
-    Static,
     as_column,
     fmt,
     formula,
 )
+from .conventions import CONVENTIONS
+from .conventions.base import Isolated, by_contract, liq_at_exit_notional
 from .errors import InputError
-from .tiers import TierTable, clip_to_band, resolve_tiers, tier_of_root
+from .tiers import TierTable, resolve_tiers
 
-EXCHANGES = ("binance", "bybit", "okx")
+EXCHANGES = tuple(CONVENTIONS)
+"""The ``exchange`` conventions the formulas accept (the registry's names)."""
 DEFAULT_MMR = 0.005
 
 
 def _exchange(argname: str, value: Any) -> str:
     name = str(value).strip().lower() if isinstance(value, str) else value
-    if name not in EXCHANGES:
-        raise InputError(f"{argname} must be one of {', '.join(EXCHANGES)}, got {fmt(value)}")
+    if name not in CONVENTIONS:
+        raise InputError(f"{argname} must be one of {', '.join(CONVENTIONS)}, got {fmt(value)}")
     return name
 
 
-# Argument kinds, named once so every function reads its rules the same way.
-SIDE = Side()
-QTY = Number(">0")
-PRICE = Number(">0")
-MARGIN = Number(">=0")
-NOTIONAL = Number(">=0")
-PNL = Number("any", default=0.0)
-MMR = Number("[0,1)", default=DEFAULT_MMR)
-MAINT_AMOUNT = Number(">=0", default=0.0)
-CONTRACT = Contract(default="linear")
-TIERS = Static(resolve_tiers)
-EXCHANGE = Static(_exchange, default="binance")
-FEE = Number("[0,1)", default=0.0)
-
-
-def _by_contract(
-    inverse: np.ndarray, linear_fn: Callable[[], Any], inverse_fn: Callable[[], Any]
-) -> Any:
-    """Evaluate only the branch(es) the rows need: most columns are all-linear."""
-    is_inv = inverse > 0
-    if not is_inv.any():
-        return linear_fn()
-    if is_inv.all():
-        return inverse_fn()
-    return np.where(is_inv, inverse_fn(), linear_fn())
+# Per-call arguments: one value for the whole call, whatever the number of rows.
+TIERS = PerCall(resolve_tiers, "a tier table, its rows or a shipped table's name")
+EXCHANGE = PerCall(_exchange, "one of " + ", ".join(EXCHANGES))
 
 
 def _linear_only(fail: Fail, contract: np.ndarray, exchange: str) -> None:
@@ -85,8 +66,8 @@ def _linear_only(fail: Fail, contract: np.ndarray, exchange: str) -> None:
 
 
 # ----------------------------------------------------------------------- basics
-@formula(qty=QTY, price=PRICE, contract=CONTRACT)
-def notional(qty: Any, price: Any, contract: Any = "linear", *, fail: Fail) -> Any:
+@formula(qty=Number(gt=0), price=Number(gt=0), contract=Contract())
+def notional(qty: Any, price: Any, contract: Any = "linear") -> Any:
     """Position value in margin currency.
 
     Linear: ``qty × price`` (quote currency). Inverse: ``qty / price`` (coin; ``qty`` is the
@@ -97,12 +78,15 @@ def notional(qty: Any, price: Any, contract: Any = "linear", *, fail: Fail) -> A
     >>> notional(10_000, 50_000, "inverse")   # 10,000 USD of contracts = 0.2 BTC
     0.2
     """
-    return _by_contract(contract, lambda: qty * price, lambda: qty / price)
+    return by_contract(contract, lambda: qty * price, lambda: qty / price)
 
 
-@formula(side=SIDE, qty=QTY, entry_price=PRICE, mark_price=PRICE, contract=CONTRACT)
+@formula(
+    side=Side(), qty=Number(gt=0), entry_price=Number(gt=0), mark_price=Number(gt=0),
+    contract=Contract(),
+)
 def unrealized_pnl(
-    side: Any, qty: Any, entry_price: Any, mark_price: Any, contract: Any = "linear", *, fail: Fail
+    side: Any, qty: Any, entry_price: Any, mark_price: Any, contract: Any = "linear"
 ) -> Any:
     """Unrealized profit (+) or loss (−) in margin currency.
 
@@ -113,14 +97,14 @@ def unrealized_pnl(
     >>> round(unrealized_pnl("short", 10_000, 50_000, 40_000, "inverse"), 12)  # BTC
     0.05
     """
-    return _by_contract(
+    return by_contract(
         contract,
         lambda: side * qty * (mark_price - entry_price),
         lambda: side * qty * (1.0 / entry_price - 1.0 / mark_price),
     )
 
 
-@formula(notional=NOTIONAL, margin=MARGIN, unrealized_pnl=PNL)
+@formula(notional=Number(ge=0), margin=Number(ge=0), unrealized_pnl=Number())
 def effective_leverage(notional: Any, margin: Any, unrealized_pnl: Any = 0.0, *, fail: Fail) -> Any:
     """Effective leverage ``L = notional / (margin + unrealized_pnl)``.
 
@@ -129,8 +113,9 @@ def effective_leverage(notional: Any, margin: Any, unrealized_pnl: Any = 0.0, *,
     equity-based leverage, the one that tells how close the position is to liquidation.
     A position whose equity is ≤ 0 is bankrupt and has no leverage: that row is an error.
 
-    SPEC example: notional 100,000 on 10,000 margin → 10; with 3,000 added (13,000) →
-    7.69 margin-based, and with a 1,000 open loss → 100,000 / 12,000 = 8.33 equity-based.
+    Worked example (the product article): notional 100,000 on 10,000 margin → 10; with
+    3,000 added (13,000) → 7.69 margin-based, and with a 1,000 open loss →
+    100,000 / 12,000 = 8.33 equity-based.
 
     >>> effective_leverage(100_000, 10_000)
     10.0
@@ -146,14 +131,12 @@ def effective_leverage(notional: Any, margin: Any, unrealized_pnl: Any = 0.0, *,
     return notional / equity
 
 
-@formula(notional=NOTIONAL, mmr=MMR, maint_amount=MAINT_AMOUNT, tiers=TIERS)
+@formula(notional=Number(ge=0), mmr=Number(ge=0, lt=1), maint_amount=Number(ge=0), tiers=TIERS)
 def maint_margin(
     notional: Any,
     mmr: Any = DEFAULT_MMR,
     maint_amount: Any = 0.0,
     tiers: Any = None,
-    *,
-    fail: Fail,
 ) -> Any:
     """Maintenance margin ``MM = notional × mmr − maint_amount`` (margin currency).
 
@@ -217,83 +200,21 @@ def _tier_inputs(tiers: Any, notional: Any) -> tuple[TierTable, np.ndarray, np.n
 
 
 # ------------------------------------------------------------------ liquidation
-def _liq_solve(
-    side: np.ndarray,
-    qty: np.ndarray,
-    entry_price: np.ndarray,
-    margin: np.ndarray,
-    mmr: Any,
-    maint_amount: Any,
-    contract: np.ndarray,
-    tiers: TierTable | None,
-    fee_rate: Any = 0.0,
-) -> np.ndarray:
-    """Price where ``margin + UPNL(P) = MM(P) (+ fee_rate × notional(P))``, or nan if none.
-
-    Linear (Binance's published form): ``LP = (margin + maint_amount − s·qty·entry) /
-    (qty·(mmr + fee_rate − s))``. Inverse: ``LP = qty·(1 + s·(mmr + fee_rate)) /
-    (qty/entry + s·(margin + maint_amount))``. With ``tiers``, the rates are those of the tier
-    that holds the notional at the liquidation price (:func:`leverage.tiers.tier_of_root`: in
-    the notional ``n`` at LP the condition reads ``n + sign·MM(n) = c`` with
-    ``sign = −s, c = qty·entry − s·margin`` linear and ``sign = s, c = qty/entry + s·margin``
-    inverse).
-    """
-
-    def rates(c: Any, sign: Any) -> tuple[Any, Any, Any]:
-        if tiers is None:
-            return mmr, maint_amount, None
-        k = tier_of_root(c, sign, tiers, fee_rate)
-        return tiers.mmrs[k], tiers.maint_amounts[k], k
-
-    def linear() -> np.ndarray:
-        rate, amount, k = rates(qty * entry_price - side * margin, -side)
-        lp = (margin + amount - side * qty * entry_price) / (qty * (rate + fee_rate - side))
-        if k is not None and not tiers.continuous:
-            lp = clip_to_band(qty * lp, k, tiers) / qty
-        return _none_unless_positive(lp)
-
-    def inverse() -> np.ndarray:
-        rate, amount, k = rates(qty / entry_price + side * margin, side)
-        lp = qty * (1.0 + side * (rate + fee_rate)) / (qty / entry_price + side * (margin + amount))
-        if k is not None and not tiers.continuous:
-            lp = qty / clip_to_band(qty / lp, k, tiers)
-        return _none_unless_positive(lp)
-
-    return _by_contract(contract, linear, inverse)
+# The rules of a position under an exchange convention, shared by liq_price and its inverse.
+UNDER_A_CONVENTION: dict[str, Kind] = {
+    "side": Side(),
+    "qty": Number(gt=0),
+    "entry_price": Number(gt=0),
+    "mmr": Number(ge=0, lt=1),
+    "maint_amount": Number(ge=0),
+    "contract": Contract(),
+    "tiers": TIERS,
+    "exchange": EXCHANGE,
+    "fee_rate": Number(ge=0, lt=1),
+}
 
 
-def _none_unless_positive(price: np.ndarray) -> np.ndarray:
-    """A liquidation price must be a positive, finite price; otherwise there is none."""
-    bad = ~(price > 0) | (price == np.inf)
-    if bad.any():
-        price = np.where(bad, np.nan, price)
-    return price
-
-
-def _bybit_liq(
-    side: Any, qty: Any, entry_price: Any, margin: Any, mmr: Any, maint_amount: Any, tiers: Any
-) -> np.ndarray:
-    """Bybit USDT isolated: MM at entry notional; ``LP = entry − s × (margin − MM) / qty``."""
-    entry_notional = qty * entry_price
-    if tiers is not None:
-        mmr, maint_amount, _ = tiers.lookup(entry_notional)
-    mm = entry_notional * mmr - maint_amount
-    lp = entry_price - side * (margin - mm) / qty
-    return np.where(lp > 0, lp, np.nan)
-
-
-@formula(
-    side=SIDE,
-    qty=QTY,
-    entry_price=PRICE,
-    margin=MARGIN,
-    mmr=MMR,
-    maint_amount=MAINT_AMOUNT,
-    contract=CONTRACT,
-    tiers=TIERS,
-    exchange=EXCHANGE,
-    fee_rate=FEE,
-)
+@formula(margin=Number(ge=0), **UNDER_A_CONVENTION)
 def liq_price(
     side: Any,
     qty: Any,
@@ -336,21 +257,19 @@ def liq_price(
     >>> liq_price("long", 1, 20_000, 400, 0.005, exchange="bybit")
     19700.0
     """
-    if exchange == "bybit":
+    convention = CONVENTIONS[exchange]
+    if convention.linear_only:
         _linear_only(fail, contract, exchange)
-        return _bybit_liq(side, qty, entry_price, margin, mmr, maint_amount, tiers)
-    if exchange == "okx":
-        _linear_only(fail, contract, exchange)
-    else:
-        fee_rate = 0.0
-    return _liq_solve(
-        side, qty, entry_price, margin, mmr, maint_amount, contract, tiers, fee_rate
-    )
+    position = Isolated(side, qty, entry_price, mmr, maint_amount, contract, tiers, fee_rate)
+    return convention.liq_price(position, margin)
 
 
-@formula(side=SIDE, qty=QTY, entry_price=PRICE, margin=MARGIN, contract=CONTRACT)
+@formula(
+    side=Side(), qty=Number(gt=0), entry_price=Number(gt=0), margin=Number(ge=0),
+    contract=Contract(),
+)
 def bankruptcy_price(
-    side: Any, qty: Any, entry_price: Any, margin: Any, contract: Any = "linear", *, fail: Fail
+    side: Any, qty: Any, entry_price: Any, margin: Any, contract: Any = "linear"
 ) -> Any:
     """Price at which equity reaches zero (the liquidation formula with mmr = 0 and
     maint_amount = 0); ``nan`` if there is none.
@@ -362,19 +281,19 @@ def bankruptcy_price(
     >>> bankruptcy_price("short", 1, 20_000, 400)
     20400.0
     """
-    return _liq_solve(side, qty, entry_price, margin, 0.0, 0.0, contract, None)
+    return liq_at_exit_notional(Isolated(side, qty, entry_price, contract=contract), margin)
 
 
 @formula(
-    side=SIDE,
-    qty=QTY,
-    entry_price=PRICE,
-    wallet_balance=MARGIN,
-    other_upnl=PNL,
-    other_maint=Number(">=0", default=0.0),
-    mmr=MMR,
-    maint_amount=MAINT_AMOUNT,
-    contract=CONTRACT,
+    side=Side(),
+    qty=Number(gt=0),
+    entry_price=Number(gt=0),
+    wallet_balance=Number(ge=0),
+    other_upnl=Number(),
+    other_maint=Number(ge=0),
+    mmr=Number(ge=0, lt=1),
+    maint_amount=Number(ge=0),
+    contract=Contract(),
     tiers=TIERS,
 )
 def cross_liq_price(
@@ -388,8 +307,6 @@ def cross_liq_price(
     maint_amount: Any = 0.0,
     contract: Any = "linear",
     tiers: Any = None,
-    *,
-    fail: Fail,
 ) -> Any:
     """Liquidation price of one position in a cross-margin account, the account's other
     positions held at their current PnL and maintenance margin; ``nan`` if none.
@@ -407,11 +324,12 @@ def cross_liq_price(
     19346.73
     """
     shared = wallet_balance + other_upnl - other_maint
-    return _liq_solve(side, qty, entry_price, shared, mmr, maint_amount, contract, tiers)
+    position = Isolated(side, qty, entry_price, mmr, maint_amount, contract, tiers)
+    return liq_at_exit_notional(position, shared)
 
 
-@formula(side=SIDE, mark_price=PRICE, liq_price=Number(">0|nan", default=np.nan))
-def liq_distance(side: Any, mark_price: Any, liq_price: Any, *, fail: Fail) -> Any:
+@formula(side=Side(), mark_price=Number(gt=0), liq_price=Number(gt=0, blank_means_none=True))
+def liq_distance(side: Any, mark_price: Any, liq_price: Any) -> Any:
     """Fraction the price must move against the position to hit ``liq_price``.
 
     ``s × (mark − liq) / mark``, never below 0 (0 means at or past liquidation). A blank or
@@ -427,7 +345,8 @@ def liq_distance(side: Any, mark_price: Any, liq_price: Any, *, fail: Fail) -> A
 
 # ------------------------------------------------------------ margin changes
 @formula(
-    notional=NOTIONAL, margin=MARGIN, target_leverage=Number(">0"), unrealized_pnl=PNL
+    notional=Number(ge=0), margin=Number(ge=0), target_leverage=Number(gt=0),
+    unrealized_pnl=Number(),
 )
 def margin_to_target(
     notional: Any, margin: Any, target_leverage: Any, unrealized_pnl: Any = 0.0, *, fail: Fail
@@ -439,8 +358,8 @@ def margin_to_target(
     target equity-based leverage. A row whose target needs withdrawing more margin than is
     posted is an error (no exchange lets you withdraw below zero margin).
 
-    SPEC example: notional 100,000, margin 10,000, open profit 2,000, target 10x → withdraw
-    2,000: ``100,000/10 − 12,000 = −2,000``.
+    Worked example (the product article): notional 100,000, margin 10,000, open profit
+    2,000, target 10x → withdraw 2,000: ``100,000/10 − 12,000 = −2,000``.
 
     >>> margin_to_target(100_000, 10_000, 10, 2_000)
     -2000.0
@@ -464,18 +383,7 @@ def margin_to_target(
     return change
 
 
-@formula(
-    side=SIDE,
-    qty=QTY,
-    entry_price=PRICE,
-    target_liq_price=PRICE,
-    mmr=MMR,
-    maint_amount=MAINT_AMOUNT,
-    contract=CONTRACT,
-    tiers=TIERS,
-    exchange=EXCHANGE,
-    fee_rate=FEE,
-)
+@formula(target_liq_price=Number(gt=0), **UNDER_A_CONVENTION)
 def margin_for_liq_price(
     side: Any,
     qty: Any,
@@ -508,29 +416,11 @@ def margin_for_liq_price(
         target=target_liq_price,
         entry=entry_price,
     )
-    if exchange == "bybit":
+    convention = CONVENTIONS[exchange]
+    if convention.linear_only:
         _linear_only(fail, contract, exchange)
-        entry_notional = qty * entry_price
-        if tiers is not None:
-            mmr, maint_amount, _ = tiers.lookup(entry_notional)
-        need = entry_notional * mmr - maint_amount + side * (entry_price - target_liq_price) * qty
-    else:
-        if exchange == "okx":
-            _linear_only(fail, contract, exchange)
-        else:
-            fee_rate = 0.0
-
-        def linear() -> Any:
-            n = qty * target_liq_price
-            return side * (qty * entry_price - _solve_key(n, -side, mmr, maint_amount, tiers,
-                                                          fee_rate))
-
-        def inverse() -> Any:
-            n = qty / target_liq_price
-            return side * (_solve_key(n, side, mmr, maint_amount, tiers, fee_rate)
-                           - qty / entry_price)
-
-        need = _by_contract(contract, linear, inverse)
+    position = Isolated(side, qty, entry_price, mmr, maint_amount, contract, tiers, fee_rate)
+    need = convention.margin_for_liq_price(position, target_liq_price)
     fail(
         need < 0,
         "target_liq_price {target} is closer to entry than the liquidation price at zero "
@@ -541,19 +431,12 @@ def margin_for_liq_price(
     return need
 
 
-def _solve_key(n: Any, sign: Any, mmr: Any, maint_amount: Any, tiers: Any, fee_rate: Any) -> Any:
-    """``n + sign × (MM(n) + fee_rate × n)``: the left side of the liquidation condition."""
-    if tiers is not None:
-        mmr, maint_amount, _ = tiers.lookup(n)
-    return n + sign * (n * (mmr + fee_rate) - maint_amount)
-
-
 @formula(
-    notional=NOTIONAL,
-    margin=MARGIN,
-    unrealized_pnl=Number("any"),
-    max_leverage=Number(">0"),
-    count_profit=Flag(default=True),
+    notional=Number(ge=0),
+    margin=Number(ge=0),
+    unrealized_pnl=Number(),
+    max_leverage=Number(gt=0),
+    count_profit=Flag(),
 )
 def max_withdrawable(
     notional: Any,
@@ -561,8 +444,6 @@ def max_withdrawable(
     unrealized_pnl: Any,
     max_leverage: Any,
     count_profit: Any = True,
-    *,
-    fail: Fail,
 ) -> Any:
     """Margin that can be withdrawn while keeping ``margin + upnl ≥ notional / max_leverage``.
 
@@ -581,8 +462,8 @@ def max_withdrawable(
 
 
 # -------------------------------------------------------------------- funding
-@formula(side=SIDE, notional=NOTIONAL, funding_rate=Number("any"))
-def funding_payment(side: Any, notional: Any, funding_rate: Any, *, fail: Fail) -> Any:
+@formula(side=Side(), notional=Number(ge=0), funding_rate=Number())
+def funding_payment(side: Any, notional: Any, funding_rate: Any) -> Any:
     """Signed cash flow of one funding event: ``−s × notional × funding_rate``.
 
     A positive rate means longs pay shorts: a long gets a negative number (paid), a short a
@@ -596,8 +477,8 @@ def funding_payment(side: Any, notional: Any, funding_rate: Any, *, fail: Fail) 
     return -side * notional * funding_rate
 
 
-@formula(side=SIDE, notional=NOTIONAL, funding_rate=Number("any"), periods=Number(">=0"))
-def funding_cost(side: Any, notional: Any, funding_rate: Any, periods: Any, *, fail: Fail) -> Any:
+@formula(side=Side(), notional=Number(ge=0), funding_rate=Number(), periods=Number(ge=0))
+def funding_cost(side: Any, notional: Any, funding_rate: Any, periods: Any) -> Any:
     """Sum of ``periods`` funding events at a constant rate and notional:
     ``periods × −s × notional × funding_rate`` (negative = paid).
 
@@ -611,11 +492,11 @@ def funding_cost(side: Any, notional: Any, funding_rate: Any, periods: Any, *, f
 
 # ----------------------------------------------------------------- sizing & gaps
 @formula(
-    equity=Number(">0"),
-    risk_fraction=Number("(0,1]"),
-    entry_price=PRICE,
-    stop_price=PRICE,
-    contract=CONTRACT,
+    equity=Number(gt=0),
+    risk_fraction=Number(gt=0, le=1),
+    entry_price=Number(gt=0),
+    stop_price=Number(gt=0),
+    contract=Contract(),
 )
 def position_size(
     equity: Any,
@@ -641,7 +522,7 @@ def position_size(
         kind="input",
         stop=stop_price,
     )
-    return _by_contract(
+    return by_contract(
         contract,
         lambda: equity * risk_fraction / np.abs(entry_price - stop_price),
         lambda: equity * risk_fraction / np.abs(1.0 / entry_price - 1.0 / stop_price),
@@ -649,12 +530,12 @@ def position_size(
 
 
 @formula(
-    side=SIDE,
-    qty=QTY,
-    entry_price=PRICE,
-    margin=MARGIN,
-    gap_price=PRICE,
-    contract=CONTRACT,
+    side=Side(),
+    qty=Number(gt=0),
+    entry_price=Number(gt=0),
+    margin=Number(ge=0),
+    gap_price=Number(gt=0),
+    contract=Contract(),
 )
 def gap_loss(
     side: Any,
@@ -663,8 +544,6 @@ def gap_loss(
     margin: Any,
     gap_price: Any,
     contract: Any = "linear",
-    *,
-    fail: Fail,
 ) -> Any:
     """Loss beyond the posted margin if the price gaps to ``gap_price`` before the position
     can be liquidated: ``max(0, −(margin + UPNL(gap_price)))`` (0 if the margin covers it).
@@ -672,7 +551,7 @@ def gap_loss(
     >>> gap_loss("long", 1, 20_000, 400, 19_000)    # loses 1,000 on 400 margin
     600.0
     """
-    pnl = _by_contract(
+    pnl = by_contract(
         contract,
         lambda: side * qty * (gap_price - entry_price),
         lambda: side * qty * (1.0 / entry_price - 1.0 / gap_price),
@@ -698,4 +577,17 @@ CATALOGUE: dict[str, Any] = {
     "MAINT_MARGIN": maint_margin,
     "TIER": tier,
 }
-"""Excel name → Python function, in SPEC.md order."""
+"""Excel name → Python function, in the order of docs/FORMULAS.md."""
+
+
+# The rules of the arguments most inputs share, as the formulas hold them (defaults
+# included), for code that reads the same inputs outside a formula call.
+SIDE = liq_price.rules["side"]
+QTY = liq_price.rules["qty"]
+PRICE = liq_price.rules["entry_price"]
+MARGIN = liq_price.rules["margin"]
+MMR = liq_price.rules["mmr"]
+MAINT_AMOUNT = liq_price.rules["maint_amount"]
+CONTRACT = liq_price.rules["contract"]
+NOTIONAL = maint_margin.rules["notional"]
+PNL = effective_leverage.rules["unrealized_pnl"]

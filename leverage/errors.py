@@ -7,6 +7,25 @@ rule and the value, e.g. ``margin must be >= 0, got -5``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why a row has no answer, for code and for people.
+
+    ``reason`` is a stable code to test (e.g. ``"unknown_position"``: never match the
+    message's text); ``message`` is what the status cell shows; ``argument`` names the input
+    at fault, when one is.
+    """
+
+    reason: str
+    message: str
+    argument: str | None = None
+
+    def __str__(self) -> str:
+        return self.message
+
 
 class LeverageError(ValueError):
     """Base class of every error this library raises on purpose."""

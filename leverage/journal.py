@@ -36,8 +36,9 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from . import core
-from ._args import fmt
-from .models import AdjustmentRule, _contract_word, _Model, _side_word
+from ._args import Kind, Number, check_columns, fmt
+from .errors import Problem
+from .models import AdjustmentRule, _contract_word, _Model, _side_word, checked
 from .rules import SEPARATOR
 
 EVENT_TYPES = ("open", "add_margin", "withdraw_margin", "partial_close", "close", "funding")
@@ -60,6 +61,17 @@ OUTPUT_COLUMNS = (
 )
 """Computed columns, in the order the journal sheet shows them."""
 
+# Why an event row could not be applied: ``JournalResult.problems[i].reason``.
+UNKNOWN_POSITION = "unknown_position"  # position_id names no row of the positions sheet
+UNKNOWN_EVENT = "unknown_event"  # event is not one of EVENT_TYPES
+INVALID_INPUT = "invalid_input"  # a field breaks its rule (Problem.argument names it)
+ALREADY_OPEN = "already_open"  # a second open event for one position
+BEFORE_OPEN = "before_open"  # an event before the position's open event
+AFTER_CLOSE = "after_close"  # an event after the position was closed
+BEYOND_MARGIN = "beyond_margin"  # more margin withdrawn or released than is posted
+CLOSE_TOO_LARGE = "close_too_large"  # a partial close of all the open qty or more
+BANKRUPT = "bankrupt"  # equity <= 0 after the event: no leverage
+
 
 class JournalPosition(_Model):
     """A position as the journal's positions sheet describes it."""
@@ -67,12 +79,14 @@ class JournalPosition(_Model):
     position_id: str = Field(min_length=1)
     side: str
     contract: str = "linear"
-    mmr: float = Field(default=core.DEFAULT_MMR, ge=0, lt=1)
-    maint_amount: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    mmr: float = core.DEFAULT_MMR
+    maint_amount: float = 0.0
     symbol: str = ""
 
     _side = field_validator("side", mode="before")(lambda v: _side_word(v))
     _contract = field_validator("contract", mode="before")(lambda v: _contract_word(v))
+    _mmr = checked(core.MMR, "mmr")
+    _maint_amount = checked(core.MAINT_AMOUNT, "maint_amount")
 
 
 def _id(value: Any) -> str:
@@ -103,6 +117,9 @@ class JournalResult:
     """Computed columns (``OUTPUT_COLUMNS`` → one value per event row)."""
 
     columns: dict[str, list[Any]] = field(default_factory=dict)
+    problems: list[Problem | None] = field(default_factory=list)
+    """Per event row, why it has a ``status`` message (``None``: it has none): test
+    ``problems[i].reason`` against the codes above instead of matching the text."""
 
     def row(self, i: int) -> dict[str, Any]:
         return {k: v[i] for k, v in self.columns.items()}
@@ -111,24 +128,24 @@ class JournalResult:
         return len(self.columns.get("status", []))
 
 
-def _number(row: Mapping[str, Any], key: str, rule: str, required: bool) -> float | None:
-    v = row.get(key)
-    if v is None or (isinstance(v, str) and not v.strip()):
-        if required:
-            raise _RowError(f"{key} is required")
-        return None
-    if isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating):
-        raise _RowError(f"{key} must be a number, got {fmt(v)}")
-    v = float(v)
-    ok = math.isfinite(v) and (v > 0 if rule == ">0" else True)
-    if not ok:
-        need = "> 0" if rule == ">0" else "a finite number"
-        raise _RowError(f"{key} must be {need}, got {fmt(v)}")
-    return v
+PRICE = Number(gt=0)  # a price or qty the event needs
+OPTIONAL_PRICE = Number(gt=0, default=math.nan)  # blank: there is none (e.g. the last mark)
+CASH_FLOW = Number()
+
+
+def _number(row: Mapping[str, Any], key: str, rule: Kind) -> float | None:
+    """``row[key]`` read by ``rule``; ``None`` for a blank the rule allows."""
+    cols = check_columns(row, **{key: rule})
+    if cols.first_error is not None:
+        raise _RowError(INVALID_INPUT, cols.first_error, key)
+    v = float(cols[key])
+    return None if math.isnan(v) else v
 
 
 class _RowError(Exception):
-    pass
+    def __init__(self, reason: str, message: str, argument: str | None = None) -> None:
+        super().__init__(message)
+        self.problem = Problem(reason, message, argument)
 
 
 def _pnl(st: _State, qty: float, price: float) -> float:
@@ -138,7 +155,9 @@ def _pnl(st: _State, qty: float, price: float) -> float:
 def _check_within_margin(st: _State, amount: float) -> None:
     if amount > st.margin:
         raise _RowError(
-            f"amount must be <= the margin posted ({fmt(st.margin)}), got {fmt(amount)}"
+            BEYOND_MARGIN,
+            f"amount must be <= the margin posted ({fmt(st.margin)}), got {fmt(amount)}",
+            "amount",
         )
 
 
@@ -146,39 +165,41 @@ def _apply(st: _State, kind: str, row: Mapping[str, Any]) -> tuple[float, float]
     """Apply one event to ``st``; returns ``(amount, pnl_fraction)`` for the rule check."""
     if kind == "open":
         if st.opened:
-            raise _RowError("position is already open: one open event per position")
-        price = _number(row, "price", ">0", True)
-        qty = _number(row, "qty", ">0", True)
-        amount = _number(row, "amount", ">0", True)
+            raise _RowError(ALREADY_OPEN, "position is already open: one open event per position")
+        price = _number(row, "price", PRICE)
+        qty = _number(row, "qty", PRICE)
+        amount = _number(row, "amount", PRICE)
         st.qty, st.entry, st.margin, st.initial_margin, st.mark = qty, price, amount, amount, price
         st.opened = True
         return amount, 0.0
     if not st.opened:
-        raise _RowError(f"event {kind!r} comes before the position's open event")
+        raise _RowError(BEFORE_OPEN, f"event {kind!r} comes before the position's open event")
     if st.closed:
-        raise _RowError(f"event {kind!r} comes after the position was closed")
-    price = _number(row, "price", ">0", kind in ("add_margin", "withdraw_margin",
-                                                 "partial_close", "close"))
+        raise _RowError(AFTER_CLOSE, f"event {kind!r} comes after the position was closed")
+    needs_price = kind in ("add_margin", "withdraw_margin", "partial_close", "close")
+    price = _number(row, "price", PRICE if needs_price else OPTIONAL_PRICE)
     mark = st.mark if price is None else price
     pnl_fraction = _pnl(st, st.qty, mark) / st.initial_margin
     amount = 0.0
     if kind == "add_margin":
-        amount = _number(row, "amount", ">0", True)
+        amount = _number(row, "amount", PRICE)
         if pnl_fraction < 0:
             st.adds_while_losing += 1
         st.margin += amount
     elif kind == "withdraw_margin":
-        amount = _number(row, "amount", ">0", True)
+        amount = _number(row, "amount", PRICE)
         _check_within_margin(st, amount)
         st.margin -= amount
     elif kind == "partial_close":
-        closed = _number(row, "qty", ">0", True)
+        closed = _number(row, "qty", PRICE)
         if closed >= st.qty:
             raise _RowError(
+                CLOSE_TOO_LARGE,
                 f"qty must be < the open qty ({fmt(st.qty)}) for a partial close, got "
-                f"{fmt(closed)}; use close"
+                f"{fmt(closed)}; use close",
+                "qty",
             )
-        released = _number(row, "amount", ">0", False)
+        released = _number(row, "amount", OPTIONAL_PRICE)
         if released is None:
             released = st.margin * closed / st.qty
         _check_within_margin(st, released)
@@ -190,7 +211,7 @@ def _apply(st: _State, kind: str, row: Mapping[str, Any]) -> tuple[float, float]
         st.realized += _pnl(st, st.qty, mark)
         amount, st.qty, st.margin, st.closed = st.margin, 0.0, 0.0, True
     elif kind == "funding":
-        amount = _number(row, "amount", "any", True)
+        amount = _number(row, "amount", CASH_FLOW)
         st.funding += amount
     st.mark = mark
     return amount, pnl_fraction
@@ -212,6 +233,7 @@ def replay(
     cols: dict[str, list[Any]] = {k: [math.nan] * n for k in OUTPUT_COLUMNS}
     cols["rule_breaks"] = [""] * n
     cols["status"] = [""] * n
+    problems: list[Problem | None] = [None] * n
     sides, qtys, entries, margins, marks, inv, mmrs, amts = ([] for _ in range(8))
     rows_ok: list[int] = []
     rule_inputs: list[tuple[int, str, float, float, int]] = []
@@ -222,10 +244,16 @@ def replay(
             if pid not in specs:
                 shown = str(row.get("position_id") or "").strip()
                 raise _RowError(
-                    f"position_id must name a row of the positions sheet, got {shown!r}"
+                    UNKNOWN_POSITION,
+                    f"position_id must name a row of the positions sheet, got {shown!r}",
+                    "position_id",
                 )
             if kind not in EVENT_TYPES:
-                raise _RowError(f"event must be one of {', '.join(EVENT_TYPES)}, got {kind!r}")
+                raise _RowError(
+                    UNKNOWN_EVENT,
+                    f"event must be one of {', '.join(EVENT_TYPES)}, got {kind!r}",
+                    "event",
+                )
             spec = specs[pid]
             st = states.get(pid) or _State(
                 side=1.0 if spec.side == "long" else -1.0,
@@ -238,7 +266,8 @@ def replay(
             states[pid] = trial
             st = trial
         except _RowError as exc:
-            cols["status"][i] = str(exc)
+            problems[i] = exc.problem
+            cols["status"][i] = exc.problem.message
             if pid in states:  # show the unchanged state
                 st = states[pid]
             else:
@@ -265,7 +294,7 @@ def replay(
             cols["unrealized_pnl"][i] = 0.0
             cols["equity"][i] = st.margin
     if rows_ok:
-        _figures(cols, rows_ok, *(np.array(a) for a in
+        _figures(cols, problems, rows_ok, *(np.array(a) for a in
                                   (sides, qtys, entries, margins, marks, inv, mmrs, amts)))
     if rule is not None:
         for i, kind, amount, pnl_fraction, adds in rule_inputs:
@@ -274,11 +303,12 @@ def replay(
                 cols["liq_distance"][i], adds,
             )
             cols["rule_breaks"][i] = SEPARATOR.join(breaks)
-    return JournalResult(cols)
+    return JournalResult(cols, problems)
 
 
 def _figures(
     cols: dict[str, list[Any]],
+    problems: list[Problem | None],
     rows: list[int],
     side: np.ndarray,
     qty: np.ndarray,
@@ -312,3 +342,4 @@ def _figures(
     for j, i in enumerate(rows):
         if eff_lev.errors[j] is not None and not cols["status"][i]:
             cols["status"][i] = eff_lev.errors[j]
+            problems[i] = Problem(BANKRUPT, eff_lev.errors[j])

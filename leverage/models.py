@@ -10,27 +10,50 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from . import core
+from ._args import Kind, Number, check_columns
 from .errors import InputError
+from .rules import rule_breaks
 from .tiers import TierTable, resolve_tiers
 
 MarginMode = Literal["isolated", "cross"]
 
 
+def _read(name: str, rule: Kind, value: Any) -> float:
+    """``value`` read by ``rule`` (the formulas' own rules), or ValueError with its message."""
+    cols = check_columns({name: value}, **{name: rule})
+    if cols.first_error is not None:
+        raise ValueError(cols.first_error)
+    return float(cols[name])
+
+
 def _side_word(value: Any) -> str:
-    side = core.SIDE.parse("side", value)
-    if side[1] is not None:
-        raise ValueError(str(side[1]))
-    return "long" if float(side[0]) > 0 else "short"
+    return "long" if _read("side", core.SIDE, value) > 0 else "short"
 
 
 def _contract_word(value: Any) -> str:
-    arr, err = core.CONTRACT.parse("contract", value)
-    if err is not None:
-        raise ValueError(str(err))
-    return "inverse" if float(arr) > 0 else "linear"
+    return "inverse" if _read("contract", core.CONTRACT, value) > 0 else "linear"
+
+
+def checked(rule: Kind, *fields: str, optional: bool = False) -> Any:
+    """A pydantic validator reading ``fields`` by ``rule``; with ``optional``, a blank or
+    ``None`` stays ``None`` (the thing is absent)."""
+
+    def check(value: Any, info: ValidationInfo) -> Any:
+        if optional and (value is None or (isinstance(value, str) and not value.strip())):
+            return None
+        return _read(info.field_name or "value", rule, value)
+
+    return field_validator(*fields, mode="before")(check)
 
 
 class _Model(BaseModel):
@@ -65,19 +88,24 @@ class Position(_Model):
     """
 
     side: str
-    qty: float = Field(gt=0, allow_inf_nan=False)
-    entry_price: float = Field(gt=0, allow_inf_nan=False)
-    mark_price: float = Field(gt=0, allow_inf_nan=False)
-    margin: float = Field(ge=0, allow_inf_nan=False)
+    qty: float
+    entry_price: float
+    mark_price: float
+    margin: float
     contract: str = "linear"
     margin_mode: MarginMode = "isolated"
-    mmr: float = Field(default=core.DEFAULT_MMR, ge=0, lt=1)
-    maint_amount: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    mmr: float = core.DEFAULT_MMR
+    maint_amount: float = 0.0
     tiers: TierTable | None = None
     symbol: str = ""
 
     _side = field_validator("side", mode="before")(lambda v: _side_word(v))
     _contract = field_validator("contract", mode="before")(lambda v: _contract_word(v))
+    _qty = checked(core.QTY, "qty")
+    _prices = checked(core.PRICE, "entry_price", "mark_price")
+    _margin = checked(core.MARGIN, "margin")
+    _mmr = checked(core.MMR, "mmr")
+    _maint_amount = checked(core.MAINT_AMOUNT, "maint_amount")
 
     @field_validator("tiers", mode="before")
     @classmethod
@@ -144,8 +172,10 @@ class Position(_Model):
 class Account(_Model):
     """A futures account: the cross wallet and the positions in it."""
 
-    wallet_balance: float = Field(ge=0, allow_inf_nan=False)
+    wallet_balance: float
     positions: tuple[Position, ...] = ()
+
+    _wallet_balance = checked(core.MARGIN, "wallet_balance")
 
     def cross_positions(self) -> list[Position]:
         return [p for p in self.positions if p.margin_mode == "cross"]
@@ -182,13 +212,22 @@ class AdjustmentRule(_Model):
     open loss is 20 % of the initial margin or worse".
     """
 
-    max_leverage: float | None = Field(default=None, gt=0)
-    max_margin_per_event: float | None = Field(default=None, gt=0)
+    max_leverage: float | None = None
+    max_margin_per_event: float | None = None
     max_adds_while_losing: int | None = Field(default=None, ge=0)
-    add_only_below_pnl: float | None = Field(default=None, allow_inf_nan=False)
-    withdraw_only_above_pnl: float | None = Field(default=None, allow_inf_nan=False)
-    close_if_loss_beyond: float | None = Field(default=None, gt=0)
-    min_liq_distance: float | None = Field(default=None, ge=0, lt=1)
+    add_only_below_pnl: float | None = None
+    withdraw_only_above_pnl: float | None = None
+    close_if_loss_beyond: float | None = None
+    min_liq_distance: float | None = None
+
+    _positive = checked(
+        Number(gt=0), "max_leverage", "max_margin_per_event", "close_if_loss_beyond",
+        optional=True,
+    )
+    _pnl_triggers = checked(
+        Number(), "add_only_below_pnl", "withdraw_only_above_pnl", optional=True
+    )
+    _distance = checked(Number(ge=0, lt=1), "min_liq_distance", optional=True)
 
     def breaks(
         self,
@@ -206,8 +245,6 @@ class AdjustmentRule(_Model):
         ``adds_while_losing`` counts this position's margin adds made at a loss, this one
         included.
         """
-        from .rules import rule_breaks
-
         return rule_breaks(
             self, event, amount, pnl_fraction, effective_leverage, liq_distance,
             adds_while_losing,

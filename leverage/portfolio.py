@@ -31,12 +31,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from . import core
-from .errors import InputError
+from ._args import Kind, Number, _Choice, check_columns
 
 OUTPUT_COLUMNS = (
     "notional",
@@ -77,19 +77,31 @@ class RebalanceResult:
         return {k: v[i] for k, v in self.columns.items()}
 
 
-def _col(rows: Sequence[Mapping[str, Any]], key: str, default: Any = None) -> list[Any]:
-    out = []
-    for r in rows:
-        v = r.get(key)
-        out.append(default if v is None or (isinstance(v, str) and not v.strip()) else v)
-    return out
+class MarginMode(_Choice):
+    """``isolated`` or ``cross``, read as 0/1."""
+
+    words: ClassVar[dict[str, float]] = {"isolated": 0.0, "cross": 1.0}
+    numbers: ClassVar[dict[float, float]] = {}
+    expected: ClassVar[str] = "isolated or cross"
 
 
-def _mode(v: Any) -> tuple[float, str | None]:
-    word = str(v).strip().lower() if v is not None else "isolated"
-    if word in ("isolated", "cross"):
-        return (1.0 if word == "cross" else 0.0), None
-    return math.nan, f"margin_mode must be isolated or cross, got {v!r}"
+LINEAR_ONLY = "contract must be linear in a USDⓈ-margined portfolio, got 'inverse'"
+
+COLUMN_RULES: dict[str, Kind] = {
+    "margin_mode": MarginMode(default="isolated"),
+    "qty": core.QTY,
+    "entry_price": core.PRICE,
+    "mark_price": core.PRICE,
+    "margin": core.MARGIN.with_default(0.0),
+    "target_leverage": Number(gt=0, blank_means_none=True),
+    "target_liq_distance": Number(ge=0, lt=1, blank_means_none=True),
+    "priority": Number(default=1.0),
+    "mmr": core.MMR,
+    "maint_amount": core.MAINT_AMOUNT,
+}
+"""The rule of each input column after ``side`` and ``contract`` (:data:`leverage.core.SIDE`,
+:data:`leverage.core.CONTRACT`), in the order a row's first broken rule is reported; formula
+arguments keep the formulas' own rules. ``COLUMN_RULES[k].describe()`` is the status text."""
 
 
 def rebalance(
@@ -97,43 +109,17 @@ def rebalance(
 ) -> RebalanceResult:
     """Compute the rebalance table (see the module docstring for every rule)."""
     for name, v in (("wallet_balance", wallet_balance), ("free_balance", free_balance)):
-        error = core.MARGIN.parse(name, v)[1]
-        if error is not None:
-            raise InputError(str(error))
+        check_columns({name: v}, **{name: core.MARGIN}).raise_first()
     n = len(positions)
-    status: list[str | None] = [None] * n
-
-    def merge(errors: Any) -> None:
-        if errors is None:
-            return
-        for i, e in enumerate(np.broadcast_to(errors, (n,))):
-            if e is not None and status[i] is None:
-                status[i] = e
-
-    side, err = core.SIDE.parse("side", _col(positions, "side"))
-    merge(err)
-    inverse, err = core.CONTRACT.parse("contract", _col(positions, "contract", "linear"))
-    merge(err)
-    for i, v in enumerate(np.broadcast_to(inverse, (n,))):
-        if v > 0 and status[i] is None:
-            status[i] = "contract must be linear in a USDⓈ-margined portfolio, got 'inverse'"
-    mode = np.array([_mode(v)[0] for v in _col(positions, "margin_mode", "isolated")])
-    merge(np.array([_mode(v)[1] for v in _col(positions, "margin_mode", "isolated")], dtype=object))
-    arrays = {}
-    for key, kind in (
-        ("qty", core.QTY),
-        ("entry_price", core.PRICE),
-        ("mark_price", core.PRICE),
-        ("margin", core.Number(">=0", default=0.0)),
-        ("target_leverage", core.Number(">0|nan", default=np.nan)),
-        ("target_liq_distance", core.Number("[0,1)|nan", default=np.nan)),
-        ("priority", core.Number("any", default=1.0)),
-        ("mmr", core.MMR),
-        ("maint_amount", core.MAINT_AMOUNT),
-    ):
-        arr, err = kind.parse(key, _col(positions, key))
-        merge(err)
-        arrays[key] = np.broadcast_to(arr, (n,)).astype(float)
+    words = check_columns(positions, side=core.SIDE, contract=core.CONTRACT)
+    cols = check_columns(positions, **COLUMN_RULES)
+    inverse = words["contract"] > 0
+    status: list[str | None] = [
+        words.errors[i] or (LINEAR_ONLY if inverse[i] else None) or cols.errors[i]
+        for i in range(n)
+    ]
+    side, mode = words["side"], cols["margin_mode"]
+    arrays = cols.values
     for i in range(n):
         if (
             status[i] is None

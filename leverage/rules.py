@@ -8,10 +8,19 @@ Excel and in Google Sheets.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from .models import AdjustmentRule
+
+class Thresholds(Protocol):
+    """The trader's thresholds (:class:`leverage.models.AdjustmentRule`); ``None`` = no rule."""
+
+    max_leverage: float | None
+    max_margin_per_event: float | None
+    max_adds_while_losing: int | None
+    add_only_below_pnl: float | None
+    withdraw_only_above_pnl: float | None
+    close_if_loss_beyond: float | None
+    min_liq_distance: float | None
 
 RULE_TEXT: dict[str, str] = {
     "max_leverage": "leverage above max",
@@ -28,7 +37,7 @@ SEPARATOR = "; "
 
 
 def rule_breaks(
-    rule: AdjustmentRule,
+    rule: Thresholds,
     event: str,
     amount: float,
     pnl_fraction: float,

@@ -1,0 +1,32 @@
+"""Binance (USDⓈ-M and COIN-M): maintenance margin at the liquidation price's notional.
+
+``LP = (margin + maint_amount − s·qty·entry) / (qty·mmr − s·qty)`` (linear); with tiers, the
+bracket that holds the notional at the liquidation price, as Binance's FAQ asks. See
+docs/FORMULAS.md, section "Exchange conventions".
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from .base import Convention, Isolated, liq_at_exit_notional, margin_at_exit_notional
+
+
+class Binance(Convention):
+    name = "binance"
+    title = "Binance FAQ: How to Calculate Liquidation Price of USDⓈ-M Futures Contracts"
+    source = "https://www.binance.com/en/support/faq/b3c689c1f50a44cabb3a84e663b81d93"
+
+    fee_counts: bool = False  # Binance's published formula has no fee term
+
+    def _as_published(self, position: Isolated) -> Isolated:
+        return position if self.fee_counts else replace(position, fee_rate=0.0)
+
+    def liq_price(self, position: Isolated, margin: Any) -> np.ndarray:
+        return liq_at_exit_notional(self._as_published(position), margin)
+
+    def margin_for_liq_price(self, position: Isolated, target_liq_price: Any) -> np.ndarray:
+        return margin_at_exit_notional(self._as_published(position), target_liq_price)

@@ -1,0 +1,39 @@
+"""Bybit (USDT isolated): maintenance margin at the entry notional.
+
+``LP = entry − s·(margin − MM)/qty`` with ``MM = qty·entry·mmr − maint_amount`` (with tiers,
+the tier of the entry notional). Bybit's example: long 1 BTC at 20,000 on 400 margin (50x),
+MMR 0.5 % → MM 100, LP 19,700. See docs/FORMULAS.md, section "Exchange conventions".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .base import Convention, Isolated
+
+
+def _maint_at_entry(p: Isolated) -> Any:
+    """``MM = qty·entry·mmr − maint_amount``, the tier chosen by the entry notional."""
+    entry_notional = p.qty * p.entry_price
+    mmr, maint_amount = p.mmr, p.maint_amount
+    if p.tiers is not None:
+        mmr, maint_amount, _ = p.tiers.lookup(entry_notional)
+    return entry_notional * mmr - maint_amount
+
+
+class Bybit(Convention):
+    name = "bybit"
+    title = "Bybit help centre: Liquidation Price (USDT Contract)"
+    source = "https://www.bybit.com/en-US/help-center/s/article/Liquidation-Price-USDT-Contract"
+    linear_only = True
+
+    def liq_price(self, position: Isolated, margin: Any) -> np.ndarray:
+        p = position
+        lp = p.entry_price - p.side * (margin - _maint_at_entry(p)) / p.qty
+        return np.where(lp > 0, lp, np.nan)
+
+    def margin_for_liq_price(self, position: Isolated, target_liq_price: Any) -> np.ndarray:
+        p = position
+        return _maint_at_entry(p) + p.side * (p.entry_price - target_liq_price) * p.qty
