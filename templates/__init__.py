@@ -9,7 +9,7 @@
 
 Two formula modes: ``udf`` (cells call the add-in's functions) and ``native`` (plain Excel
 formulas, for Excel without the add-in, LibreOffice and Google Sheets). Both give the core's
-numbers; sheets, columns and headers are those of :mod:`templates.layout`.
+numbers; sheets, columns and headers are those of :mod:`leverage.layout`.
 """
 
 from .journal import build_journal
