@@ -299,11 +299,16 @@ def test_request_counts_against_naive_per_cell_sync(fake: FakeSheets) -> None:
 FAULTS = ["429", "500", "503", "timeout", "timeout_applied", "reset", "reset_applied"]
 
 
+# The client gives up after TIMEOUT; an injected stall lasts longer. Not much shorter: on a
+# busy machine a healthy request must still come back within TIMEOUT.
+TIMEOUT, STALL = 1.0, 2.5
+
+
 def _arm(fake: FakeSheets, fault: str, at: int, times: int = 1) -> None:
     if fault.isdigit():
         fake.inject(int(fault), at=at, times=times)
     elif fault.startswith("timeout"):
-        fake.inject_timeout(at=at, seconds=1.0, times=times, applied=fault.endswith("applied"))
+        fake.inject_timeout(at=at, seconds=STALL, times=times, applied=fault.endswith("applied"))
     else:
         fake.inject_reset(at=at, times=times, applied=fault.endswith("applied"))
 
@@ -323,7 +328,7 @@ def test_a_fault_at_any_request_leaves_old_or_new_and_a_rerun_converges(
 ) -> None:
     grids = sample_grids("journal", 30)
     book = Book("google", fake, Path("."), grids,
-                policy=sb.RetryPolicy(max_attempts=1, timeout=0.3, sleep=lambda s: None))
+                policy=sb.RetryPolicy(max_attempts=1, timeout=TIMEOUT, sleep=lambda s: None))
     old = book.values("Events")
     _arm(fake, fault, at)
     with pytest.raises(sb.RequestFailed) as err:
@@ -337,7 +342,7 @@ def test_a_fault_at_any_request_leaves_old_or_new_and_a_rerun_converges(
 
 @pytest.mark.parametrize("fault", FAULTS)
 def test_retries_ride_out_transient_faults(fake: FakeSheets, finished: Grid, fault: str) -> None:
-    book = Book("google", fake, Path("."), sample_grids("journal", 30), timeout=0.3)
+    book = Book("google", fake, Path("."), sample_grids("journal", 30), timeout=TIMEOUT)
     fake.reset_log()
     _arm(fake, fault, at=1, times=2)  # the write fails twice, then goes through
     report = sb.sync(book.backend, "journal")
@@ -604,7 +609,8 @@ def test_synced_and_built_workbooks_share_highlights_and_drop_downs(
 
 
 def test_the_bridge_imports_without_lxml(tmp_path: Path) -> None:
-    """The [sheets] extra does not install lxml: nothing the sync imports may need it."""
+    """The [sheets] extra does not install lxml: nothing init (with the worked sample) and
+    sync import may need it."""
     import subprocess
     import sys
 
@@ -619,7 +625,8 @@ def test_the_bridge_imports_without_lxml(tmp_path: Path) -> None:
         "import sheets_bridge, sheets_bridge.cli\n"
         "from leverage.cli import main\n"
         "book = sys.argv[1]\n"
-        "assert main(['sheets', 'init', '--file', book, '--template', 'journal']) == 0\n"
+        "init = ['sheets', 'init', '--file', book, '--template', 'journal', '--sample']\n"
+        "assert main(init) == 0\n"
         "assert main(['sheets', 'sync', '--file', book]) == 0\n"
         "assert not [m for m in sys.modules if m.split('.')[0] == 'lxml']\n"
     )
