@@ -635,3 +635,16 @@ def test_the_bridge_imports_without_lxml(tmp_path: Path) -> None:
                           capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "laid out the journal template" in done.stdout
+
+
+def test_the_layout_spec_needs_no_spreadsheet_library() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, leverage.layout\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'openpyxl', 'lxml', 'gspread', 'templates', 'sheets_bridge', 'requests'}))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
