@@ -16,7 +16,8 @@ def sync_requests() -> str:
     from fake_sheets import FakeSheets, make_client
 
     import sheets_bridge as sb
-    from sheets_bridge.measure import naive_sync, sample_grids
+
+    from .measure import naive_sync, sample_grids
 
     rows = []
     with FakeSheets() as fake:

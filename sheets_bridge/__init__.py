@@ -11,20 +11,13 @@ computes each derived column with the core and writes what changed in one reques
 
 from __future__ import annotations
 
-from .backend import Backend, LayoutError, SheetsError, Update
+from .backend import Backend, LayoutError, RequestFailed, SheetsError, Update
 from .content import layout_rows
+from .credentials import CREDENTIALS_ENV, SCOPE
 from .engine import Progress, SyncReport, detect_template, sync, watch
-from .google import (
-    CREDENTIALS_ENV,
-    SCOPE,
-    GoogleBackend,
-    RequestFailed,
-    RetryingHTTPClient,
-    RetryPolicy,
-    open_google,
-)
+from .google import GoogleBackend, open_google
+from .http import RetryingHTTPClient, RetryPolicy
 from .local import XlsxBackend, open_local
-from .measure import naive_sync, request_counts
 
 
 def init(backend: Backend, template: str, sample: bool = False) -> None:
@@ -51,10 +44,8 @@ __all__ = [
     "detect_template",
     "init",
     "layout_rows",
-    "naive_sync",
     "open_google",
     "open_local",
-    "request_counts",
     "sync",
     "watch",
 ]

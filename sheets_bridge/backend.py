@@ -8,14 +8,15 @@ text, ``None`` for an empty cell. Every write is RAW: a text that starts with ``
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from openpyxl.utils import column_index_from_string, get_column_letter
+from gspread.exceptions import IncorrectCellLabel
+from gspread.utils import a1_range_to_grid_range, absolute_range_name, rowcol_to_a1
 
 from leverage.errors import LeverageError
+from leverage.layout import column_letter
 
 Cell = Any  # str | int | float | bool | None
 Grid = list[list[Cell]]
@@ -28,6 +29,10 @@ class SheetsError(LeverageError):
 
 class LayoutError(SheetsError):
     """The spreadsheet's tabs or header row are not the layout the bridge writes to."""
+
+
+class RequestFailed(SheetsError):
+    """Google Sheets kept failing (quota, server errors, timeouts) past the retry budget."""
 
 
 @dataclass(frozen=True)
@@ -72,21 +77,12 @@ class Backend(Protocol):
 
 # ------------------------------------------------------------------------ A1 helpers
 
-_CELLS = re.compile(r"^([A-Z]{1,3})(\d*)(?::([A-Z]{1,3})(\d*))?$")
-
-
-def quote_title(title: str) -> str:
-    """``'Events'``: always quoted, so titles with spaces or quotes are safe."""
-    return "'" + title.replace("'", "''") + "'"
-
 
 def a1(title: str, first_col: int, first_row: int, last_col: int, last_row: int | None) -> str:
-    """``'Title'!H2:U40`` from 1-based bounds; ``last_row=None`` is open-ended (``H2:U``)."""
-    end = "" if last_row is None else str(last_row)
-    return (
-        f"{quote_title(title)}!{get_column_letter(first_col)}{first_row}:"
-        f"{get_column_letter(last_col)}{end}"
-    )
+    """``'Title'!H2:U40`` from 1-based bounds; ``last_row=None`` is open-ended (``H2:U``).
+    The title is always quoted, so titles with spaces or quotes are safe."""
+    end = column_letter(last_col) if last_row is None else rowcol_to_a1(last_row, last_col)
+    return absolute_range_name(title, f"{rowcol_to_a1(first_row, first_col)}:{end}")
 
 
 @dataclass(frozen=True)
@@ -109,12 +105,11 @@ def parse_a1(text: str) -> Box:
         title, sep, cells = text.partition("!")
         if not sep:
             raise ValueError(f"range must name its sheet, got {text!r}")
-    m = _CELLS.match(cells)
-    if not m:
+    try:
+        grid = a1_range_to_grid_range(cells)
+    except IncorrectCellLabel:
+        grid = {}
+    if "startColumnIndex" not in grid or not cells[:1].isalpha():
         raise ValueError(f"range must look like 'Sheet'!A1:B2, got {text!r}")
-    c0, r0, c1, r1 = m.groups()
-    first_col = column_index_from_string(c0)
-    first_row = int(r0) if r0 else 1
-    if c1 is None:
-        return Box(title, first_col, first_row, first_col, first_row)
-    return Box(title, first_col, first_row, column_index_from_string(c1), int(r1) if r1 else None)
+    return Box(title, grid["startColumnIndex"] + 1, grid.get("startRowIndex", 0) + 1,
+               grid["endColumnIndex"], grid.get("endRowIndex"))

@@ -16,8 +16,9 @@ from leverage.errors import InputError, LeverageError
 
 from . import init
 from .backend import Backend
+from .credentials import CREDENTIALS_ENV
 from .engine import TEMPLATE_NAMES, Progress, SyncReport, detect_template, sync, watch
-from .google import CREDENTIALS_ENV, open_google
+from .google import open_google
 from .local import open_local
 
 

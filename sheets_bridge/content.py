@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from leverage.errors import InputError
-from templates.layout import (
+from leverage.layout import (
     ACCOUNT_INPUT_ROWS,
     ACCOUNT_OUTPUT_ROWS,
-    FIRST_DATA_ROW,
-    JOURNAL_EVENTS,
-    JOURNAL_RULES,
-    REBALANCE_POSITIONS,
     RULE_ROWS,
     TEMPLATES,
     Sheet,
-    rule_row,
 )
 
 from .backend import Grid
@@ -70,45 +64,3 @@ def layout_rows(template: str, sample: bool = False) -> dict[str, Grid]:
         out[account_sheet.title] += [[label, None] for _key, label in ACCOUNT_OUTPUT_ROWS]
         out[positions_sheet.title] += _data_rows(positions_sheet, positions)
     return out
-
-
-@dataclass(frozen=True)
-class Highlight:
-    """A colour a computed column takes when its condition holds (conditional formatting).
-
-    ``condition`` is a spreadsheet formula without ``=`` in which ``{cell}`` stands for the
-    column's first data cell (relative, so it follows each row) and ``{buffer}`` for the
-    trader's liquidation buffer on the Rules sheet.
-    """
-
-    key: str
-    condition: str
-    color: str  # "red" or "amber"
-
-
-_FLAGGED = "LEN({cell})>0"
-HIGHLIGHTS: dict[str, tuple[Highlight, ...]] = {
-    JOURNAL_EVENTS.title: (
-        # liquidation closer than the trader's buffer: the journal's most urgent signal
-        Highlight("liq_distance", "AND(ISNUMBER({cell}),ISNUMBER({buffer}),{cell}<{buffer})",
-                  "red"),
-        Highlight("rule_breaks", _FLAGGED, "amber"),
-        Highlight("status", _FLAGGED, "red"),
-    ),
-    REBALANCE_POSITIONS.title: (Highlight("status", _FLAGGED, "red"),),
-}
-"""Sheet title → its highlights. Both templates have a Positions sheet; only the
-rebalance one has a status column, so the journal's Positions sheet matches nothing."""
-
-
-def highlight_formula(sheet: Sheet, h: Highlight, buffer: str) -> str | None:
-    """The rule's formula for ``sheet``, or None when the sheet lacks the column."""
-    if h.key not in sheet.keys("computed"):
-        return None
-    cell = f"{sheet.letter(h.key)}{FIRST_DATA_ROW}"
-    return "=" + h.condition.format(cell=cell, buffer=buffer)
-
-
-def buffer_cell() -> tuple[str, int]:
-    """(sheet title, row) of the liquidation buffer, value in column B."""
-    return JOURNAL_RULES.title, rule_row("min_liq_distance")

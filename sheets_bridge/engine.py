@@ -18,16 +18,16 @@ from typing import Any, TextIO
 
 from leverage import core, journal, portfolio
 from leverage.errors import InputError, LeverageError
-from leverage.models import AdjustmentRule, validation_message
-from templates.layout import (
+from leverage.layout import (
     ACCOUNT_INPUT_ROWS,
     ACCOUNT_OUTPUT_ROWS,
     FIRST_DATA_ROW,
     TEMPLATES,
     Sheet,
 )
+from leverage.models import AdjustmentRule, validation_message
 
-from .backend import Backend, Cell, Grid, LayoutError, Update, a1
+from .backend import Backend, Cell, Grid, LayoutError, RequestFailed, Update, a1
 
 TEMPLATE_NAMES = tuple(TEMPLATES)
 _TEXT_KEYS = frozenset({"position_id", "symbol", "event", "margin_mode", "contract"})
@@ -526,8 +526,6 @@ def watch(
 
 
 def _is_transport_failure(exc: LeverageError) -> bool:
-    from .google import RequestFailed
-
     return isinstance(exc, RequestFailed)
 
 

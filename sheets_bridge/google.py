@@ -8,215 +8,29 @@ metadata request the sync does not need.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 import os
-import random
-import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from http import HTTPStatus
-from pathlib import Path
 from typing import Any
 
 import gspread
-import requests
 from gspread.exceptions import APIError
-from gspread.http_client import HTTPClient
 
 from leverage.errors import InputError
-from templates.layout import (
-    ACCOUNT_INPUT_ROWS,
-    ACCOUNT_OUTPUT_ROWS,
-    CONTRACTS,
-    EVENT_TYPES,
-    FIRST_DATA_ROW,
-    MARGIN_MODES,
-    RULE_ROWS,
-    SIDES,
-    TEMPLATES,
-    Sheet,
-    account_format,
-)
+from leverage.layout import TEMPLATES, Sheet
 
-from .backend import Cell, Grid, LayoutError, SheetsError, Update, a1, quote_title
-from .content import HIGHLIGHTS, buffer_cell, highlight_formula
+from .backend import Cell, Grid, LayoutError, RequestFailed, SheetsError, Update, a1, parse_a1
+from .credentials import credentials_path, load_credentials
+from .google_format import format_requests
+from .http import RetryingHTTPClient, RetryPolicy, api_message, retrying, status_text
 
-SCOPE = "https://www.googleapis.com/auth/spreadsheets"
-"""The only scope the bridge asks for: it never needs Drive."""
-CREDENTIALS_ENV = "LEVERAGE_GOOGLE_CREDENTIALS"
-"""Environment variable holding the path of the service-account key file."""
 _READ_PARAMS = {
     "valueRenderOption": "UNFORMATTED_VALUE",  # numbers as numbers, percent as fractions
     "dateTimeRenderOption": "SERIAL_NUMBER",
     "majorDimension": "ROWS",
 }
-_RETRY_STATUS = frozenset({HTTPStatus.REQUEST_TIMEOUT, HTTPStatus.TOO_MANY_REQUESTS})
 _EPOCH = dt.datetime(1899, 12, 30)  # day 0 of Sheets' serial dates
-
-
-class RequestFailed(SheetsError):
-    """Google Sheets kept failing (quota, server errors, timeouts) past the retry budget."""
-
-
-# ------------------------------------------------------------------------ retries
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Capped exponential backoff with jitter, for 408, 429, 5xx, timeouts and dropped
-    connections. ``sleep`` and ``random`` are injectable so tests run instantly."""
-
-    max_attempts: int = 6
-    base_delay: float = 1.0
-    max_delay: float = 32.0
-    timeout: float | tuple[float, float] | None = (10.0, 120.0)  # connect, read (seconds)
-    sleep: Callable[[float], None] = field(default=time.sleep, compare=False)
-    random: Callable[[], float] = field(default=random.random, compare=False)
-
-    def __post_init__(self) -> None:
-        if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int) or (
-            self.max_attempts < 1
-        ):
-            raise InputError(f"max_attempts must be an integer >= 1, got {self.max_attempts!r}")
-        for name in ("base_delay", "max_delay"):
-            v = getattr(self, name)
-            if not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
-                raise InputError(f"{name} must be a finite number >= 0, got {v!r}")
-
-    def delay(self, attempt: int, retry_after: float | None = None) -> float:
-        """Seconds to wait after failed attempt number ``attempt`` (1-based): half the capped
-        exponential step plus a random half, and never less than the server's Retry-After
-        (itself capped)."""
-        step = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
-        wait = step * (0.5 + 0.5 * self.random())
-        if retry_after is not None:
-            wait = max(wait, min(retry_after, self.max_delay))
-        return wait
-
-
-def _retry_after(response: requests.Response | None) -> float | None:
-    text = response.headers.get("Retry-After") if response is not None else None
-    try:
-        return float(text) if text is not None else None
-    except ValueError:
-        return None
-
-
-def _status_text(code: int) -> str:
-    try:
-        return f"HTTP {code} {HTTPStatus(code).phrase}"
-    except ValueError:
-        return f"HTTP {code}"
-
-
-class RetryingHTTPClient(HTTPClient):
-    """gspread's HTTP client with a bounded retry loop (gspread 6.2.1's BackOffHTTPClient
-    retries a permanent 429 forever). Counts every attempt in ``attempts``."""
-
-    policy: RetryPolicy = RetryPolicy()
-    attempts: int = 0
-
-    @classmethod
-    def wrap(cls, inner: HTTPClient, policy: RetryPolicy) -> RetryingHTTPClient:
-        """A retrying client sharing ``inner``'s session and credentials."""
-        client = cls.__new__(cls)
-        client.session = inner.session
-        if hasattr(inner, "auth"):
-            client.auth = inner.auth
-        client.timeout = inner.timeout if policy.timeout is None else policy.timeout
-        client.policy = policy
-        client.attempts = 0
-        return client
-
-    def request(self, *args: Any, **kwargs: Any) -> requests.Response:
-        from google.auth.exceptions import TransportError
-
-        started = time.monotonic()
-        for attempt in range(1, self.policy.max_attempts + 1):
-            self.attempts += 1
-            retry_after = None
-            try:
-                return super().request(*args, **kwargs)
-            except APIError as err:
-                code = err.response.status_code
-                if code not in _RETRY_STATUS and not 500 <= code <= 599:
-                    raise
-                reason = f"{_status_text(code)}: {_api_message(err)}"
-                retry_after = _retry_after(err.response)
-            except requests.Timeout:
-                reason = "the request timed out"
-            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
-                reason = "the connection was dropped"
-            except TransportError:
-                reason = "the connection to Google's sign-in service failed"
-            if attempt < self.policy.max_attempts:
-                self.policy.sleep(self.policy.delay(attempt, retry_after))
-        raise RequestFailed(
-            f"Google Sheets kept failing ({reason}) after {self.policy.max_attempts} attempts "
-            f"in {time.monotonic() - started:.0f} s"
-        )
-
-
-def _api_message(err: APIError) -> str:
-    message = err.error.get("message") if isinstance(err.error, Mapping) else None
-    return str(message or "no message")[:300]
-
-
-# ------------------------------------------------------------------------ credentials
-
-
-def credentials_path(credentials: str | os.PathLike[str] | None = None) -> Path:
-    """The key file: ``credentials`` if given, else ``$LEVERAGE_GOOGLE_CREDENTIALS``, else
-    gspread's default location (``~/.config/gspread/service_account.json``)."""
-    if credentials is not None and str(credentials).strip():
-        return Path(credentials).expanduser()
-    env = os.environ.get(CREDENTIALS_ENV, "").strip()
-    if env:
-        return Path(env).expanduser()
-    from gspread.auth import DEFAULT_SERVICE_ACCOUNT_FILENAME
-
-    return Path(DEFAULT_SERVICE_ACCOUNT_FILENAME)
-
-
-def load_credentials(path: Path) -> Any:
-    """Service-account credentials limited to the spreadsheets scope.
-
-    Every failure names the file and what is wrong with it, never what is inside it.
-    """
-    from google.oauth2.service_account import Credentials
-
-    where = f"credentials file {str(path)!r}"
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SheetsError(
-            f"{where} does not exist: pass --credentials PATH or set {CREDENTIALS_ENV} "
-            "(or use --file for a local workbook)"
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SheetsError(f"{where} cannot be read ({type(exc).__name__})") from None
-    try:
-        info = json.loads(text)
-    except ValueError:
-        raise SheetsError(
-            f"{where} must be a JSON service-account key file; it is not JSON"
-        ) from None
-    if not isinstance(info, dict) or info.get("type") != "service_account":
-        raise SheetsError(
-            f"{where} must be a service-account key (\"type\": \"service_account\"); create one "
-            "in the Google Cloud console under IAM > Service accounts > Keys"
-        )
-    missing = [k for k in ("client_email", "private_key", "token_uri") if not info.get(k)]
-    if missing:
-        raise SheetsError(f"{where} is missing {', '.join(missing)}")
-    try:
-        return Credentials.from_service_account_info(info, scopes=[SCOPE])
-    except Exception:  # the key failed to parse: say so without echoing it
-        raise SheetsError(f"{where} holds a private key that cannot be read") from None
-
-
-# ------------------------------------------------------------------------ backend
 
 
 def _json_cell(v: Cell) -> Cell:
@@ -253,7 +67,7 @@ class GoogleBackend:
     def __init__(self, client: gspread.Client, key: str, policy: RetryPolicy | None = None):
         self.key = _spreadsheet_key(key)
         self.name = f"spreadsheet {self.key}"
-        self.http = RetryingHTTPClient.wrap(client.http_client, policy or RetryPolicy())
+        self.http = retrying(client.http_client, policy or RetryPolicy())
 
     @property
     def requests(self) -> int:
@@ -277,7 +91,7 @@ class GoogleBackend:
             code = err.response.status_code
             if code in (HTTPStatus.FORBIDDEN, HTTPStatus.UNAUTHORIZED):
                 raise SheetsError(
-                    f"{what}: Google refused access ({_status_text(code)}): share the spreadsheet "
+                    f"{what}: Google refused access ({status_text(code)}): share the spreadsheet "
                     "with the service account's email (client_email in the key file) as Editor, "
                     f"and enable the Google Sheets API for its project; {aftermath}"
                 ) from None
@@ -287,7 +101,7 @@ class GoogleBackend:
                     "and /edit in its URL)"
                 ) from None
             raise SheetsError(
-                f"{what}: {_status_text(code)}: {_api_message(err)}; {aftermath}"
+                f"{what}: {status_text(code)}: {api_message(err)}; {aftermath}"
             ) from None
         except GoogleAuthError as exc:
             raise SheetsError(
@@ -326,8 +140,6 @@ class GoogleBackend:
         return [list(vr.get("values", [])) for vr in found]
 
     def _missing_tabs(self, ranges: Sequence[str]) -> None:
-        from .backend import parse_a1
-
         titles = set(self.sheet_titles())
         missing = [b.title for b in map(parse_a1, ranges) if b.title not in titles]
         if missing:
@@ -398,7 +210,7 @@ class GoogleBackend:
                     },
                 }}})
             requests.extend(
-                _format_requests(sheet, ids[sheet.title], height, new=sheet.title not in existing)
+                format_requests(sheet, ids[sheet.title], height, new=sheet.title not in existing)
             )
         self._call(
             "laying out the tabs",
@@ -428,152 +240,6 @@ def _check_existing(sheet: Sheet, grid: Grid) -> None:
         )
 
 
-_GREY = {"red": 0.93, "green": 0.93, "blue": 0.93}
-_COMPUTED_FILL = {"red": 0.95, "green": 0.97, "blue": 1.0}
-_LISTS = {"side": SIDES, "contract": CONTRACTS, "event": EVENT_TYPES, "margin_mode": MARGIN_MODES}
-
-
-def _number_format(pattern: str) -> dict[str, str] | None:
-    if pattern == "General":
-        return None
-    if "%" in pattern:
-        kind = "PERCENT"
-    elif "yy" in pattern:
-        kind = "DATE_TIME"
-    else:
-        kind = "NUMBER"
-    return {"type": kind, "pattern": pattern}
-
-
-def _box(sheet_id: int, r0: int, r1: int, c0: int, c1: int) -> dict[str, int]:
-    """A GridRange: 0-based, end exclusive."""
-    return {
-        "sheetId": sheet_id,
-        "startRowIndex": r0,
-        "endRowIndex": r1,
-        "startColumnIndex": c0,
-        "endColumnIndex": c1,
-    }
-
-
-def _format_requests(
-    sheet: Sheet, sheet_id: int, height: int, new: bool = True
-) -> list[dict[str, Any]]:
-    """Frozen bold header, column widths and number formats, drop-downs, computed cells
-    shaded and protected with a warning (the trader may still override, knowingly), and the
-    highlight rules. Protections and rules are added to ``new`` tabs only: Google stacks a
-    second copy of each when init runs again, while formats simply overwrite."""
-    first = FIRST_DATA_ROW - 1
-    out: list[dict[str, Any]] = [
-        {"updateSheetProperties": {
-            "properties": {"sheetId": sheet_id, "gridProperties": {"frozenRowCount": 1}},
-            "fields": "gridProperties.frozenRowCount",
-        }},
-        {"repeatCell": {
-            "range": _box(sheet_id, 0, 1, 0, len(sheet.columns)),
-            "cell": {"userEnteredFormat": {
-                "textFormat": {"bold": True}, "backgroundColor": _GREY, "wrapStrategy": "WRAP"}},
-            "fields": "userEnteredFormat(textFormat,backgroundColor,wrapStrategy)",
-        }},
-    ]
-    for i, col in enumerate(sheet.columns):
-        out.append({"updateDimensionProperties": {
-            "range": {"sheetId": sheet_id, "dimension": "COLUMNS", "startIndex": i,
-                      "endIndex": i + 1},
-            "properties": {"pixelSize": int(col.width * 7 + 5)},
-            "fields": "pixelSize",
-        }})
-        fmt: dict[str, Any] = {}
-        fields = []
-        number = _number_format(col.number_format)
-        if number:
-            fmt["numberFormat"] = number
-            fields.append("numberFormat")
-        if col.role == "computed":
-            fmt["backgroundColor"] = _COMPUTED_FILL
-            fields.append("backgroundColor")
-        if fmt:
-            out.append({"repeatCell": {
-                "range": _box(sheet_id, first, height, i, i + 1),
-                "cell": {"userEnteredFormat": fmt},
-                "fields": f"userEnteredFormat({','.join(fields)})",
-            }})
-        if col.key in _LISTS and col.role == "input" and sheet.title != "Account":
-            out.append({"setDataValidation": {
-                "range": _box(sheet_id, first, height, i, i + 1),
-                "rule": {
-                    "condition": {"type": "ONE_OF_LIST",
-                                  "values": [{"userEnteredValue": v} for v in _LISTS[col.key]]},
-                    "strict": True,
-                    "showCustomUi": True,
-                },
-            }})
-    computed = [i for i, c in enumerate(sheet.columns) if c.role == "computed"]
-    if computed and new:
-        out.append(_protect(_box(sheet_id, first, height, computed[0], computed[-1] + 1)))
-    if new:
-        out.extend(_highlight_requests(sheet, sheet_id, height))
-    if sheet.title == "Rules":
-        for r, (_key, pattern, _meaning) in enumerate(RULE_ROWS, start=first):
-            number = _number_format(pattern)
-            if number:
-                out.append(_cell_format(sheet_id, r, 1, number))
-    if sheet.title == "Account":
-        keys = [k for k, _ in ACCOUNT_INPUT_ROWS] + [k for k, _ in ACCOUNT_OUTPUT_ROWS]
-        for r, key in enumerate(keys, start=first):
-            number = _number_format(account_format(key))
-            out.append(_cell_format(sheet_id, r, 1, number))
-        start = first + len(ACCOUNT_INPUT_ROWS)
-        if new:
-            out.append(_protect(_box(sheet_id, start, start + len(ACCOUNT_OUTPUT_ROWS), 1, 2)))
-    return out
-
-
-def _highlight_requests(sheet: Sheet, sheet_id: int, height: int) -> list[dict[str, Any]]:
-    """Conditional formatting: liquidation closer than the buffer and refused rows in red,
-    rule breaks in amber. Google only lets such a formula reach another tab via INDIRECT."""
-    title, row = buffer_cell()
-    buffer = f'INDIRECT("{title}!B{row}")'
-    out = []
-    for h in HIGHLIGHTS.get(sheet.title, ()):
-        formula = highlight_formula(sheet, h, buffer)
-        if formula is None:
-            continue
-        col = sheet.index(h.key)
-        out.append({"addConditionalFormatRule": {"index": 0, "rule": {
-            "ranges": [_box(sheet_id, FIRST_DATA_ROW - 1, height, col, col + 1)],
-            "booleanRule": {
-                "condition": {"type": "CUSTOM_FORMULA", "values": [{"userEnteredValue": formula}]},
-                "format": {"backgroundColor": _HIGHLIGHT[h.color]},
-            },
-        }}})
-    return out
-
-
-_HIGHLIGHT = {
-    "red": {"red": 0.98, "green": 0.78, "blue": 0.78},
-    "amber": {"red": 1.0, "green": 0.92, "blue": 0.6},
-}
-
-
-def _cell_format(
-    sheet_id: int, row: int, col: int, number: dict[str, str] | None
-) -> dict[str, Any]:
-    return {"repeatCell": {
-        "range": _box(sheet_id, row, row + 1, col, col + 1),
-        "cell": {"userEnteredFormat": {"numberFormat": number}},
-        "fields": "userEnteredFormat.numberFormat",
-    }}
-
-
-def _protect(grid_range: dict[str, int]) -> dict[str, Any]:
-    return {"addProtectedRange": {"protectedRange": {
-        "range": grid_range,
-        "description": "computed by `leverage sheets sync`: edits here are overwritten",
-        "warningOnly": True,
-    }}}
-
-
 def open_google(
     key: str,
     credentials: str | os.PathLike[str] | None = None,
@@ -590,19 +256,8 @@ def open_google(
     key = _spreadsheet_key(key)  # before the key file: the cheaper mistake first
     if client is None:
         creds = load_credentials(credentials_path(credentials))
-        client = gspread.Client(auth=creds)
+        client = gspread.Client(creds, http_client=RetryingHTTPClient)
     return GoogleBackend(client, key, policy)
 
 
-__all__ = [
-    "CREDENTIALS_ENV",
-    "SCOPE",
-    "GoogleBackend",
-    "RequestFailed",
-    "RetryPolicy",
-    "RetryingHTTPClient",
-    "credentials_path",
-    "load_credentials",
-    "open_google",
-    "quote_title",
-]
+__all__ = ["GoogleBackend", "open_google"]

@@ -23,28 +23,25 @@ from openpyxl.utils import get_column_letter
 from openpyxl.workbook import Workbook
 from openpyxl.worksheet.datavalidation import DataValidation
 
+from leverage import layout as L
 from leverage.errors import InputError
-from templates.layout import (
+from leverage.layout import (
     ACCOUNT_INPUT_ROWS,
     ACCOUNT_OUTPUT_ROWS,
-    CONTRACTS,
-    EVENT_TYPES,
     FIRST_DATA_ROW,
-    MARGIN_MODES,
     RULE_ROWS,
-    SIDES,
     TEMPLATES,
     Sheet,
     account_format,
 )
 
 from .backend import Grid, LayoutError, SheetsError, Update, parse_a1
-from .content import HIGHLIGHTS, buffer_cell, highlight_formula
 
-_LISTS = {"side": SIDES, "contract": CONTRACTS, "event": EVENT_TYPES, "margin_mode": MARGIN_MODES}
 _FORMATTED_ROWS = 1000  # rows laid out with number formats, as a new Google sheet has
-_HEADER_FILL = PatternFill("solid", fgColor="EDEDED")
-_COMPUTED_FILL = PatternFill("solid", fgColor="F2F7FF")
+
+
+def _solid(color: str) -> PatternFill:
+    return PatternFill("solid", fgColor=color, bgColor=color)  # bg: Excel reads it in rules
 
 
 class XlsxBackend:
@@ -218,7 +215,7 @@ def _format(ws: Any, sheet: Sheet) -> None:
         ws.column_dimensions[letter].width = col.width
         head = ws.cell(row=1, column=i)
         head.font = Font(bold=True)
-        head.fill = _HEADER_FILL
+        head.fill = _solid(L.role_fill(col.role))
         if sheet.title in ("Rules", "Account"):
             continue
         # A column style, not 1000 styled empty cells: Excel gives it to every cell typed
@@ -227,15 +224,15 @@ def _format(ws: Any, sheet: Sheet) -> None:
         if col.number_format != "General":
             dim.number_format = col.number_format
         if col.role == "computed":
-            dim.fill = _COMPUTED_FILL
-        if col.key in _LISTS and col.role == "input":
+            dim.fill = _solid(L.COMPUTED_FILL)
+        if col.choices and col.role == "input":
             ref = f"{letter}{FIRST_DATA_ROW}:{letter}{last}"
             if (ref,) in present:
                 continue
+            title, text = L.choice_message(col)
             dv = DataValidation(
-                type="list", formula1='"' + ",".join(_LISTS[col.key]) + '"', allow_blank=True,
-                showErrorMessage=True, errorTitle=col.header,
-                error=f"{col.header} must be one of: {', '.join(_LISTS[col.key])}",
+                type="list", formula1='"' + ",".join(col.choices) + '"', allow_blank=True,
+                showErrorMessage=True, errorTitle=title, error=text,
             )
             dv.add(ref)
             ws.add_data_validation(dv)
@@ -249,7 +246,7 @@ def _format(ws: Any, sheet: Sheet) -> None:
             cell = ws.cell(row=r, column=2)
             cell.number_format = account_format(key)
             if r >= FIRST_DATA_ROW + len(ACCOUNT_INPUT_ROWS):
-                cell.fill = _COMPUTED_FILL
+                cell.fill = _solid(L.COMPUTED_FILL)
 
 
 def open_local(path: str | os.PathLike[str]) -> XlsxBackend:
@@ -284,24 +281,13 @@ def _refuse_overwriting_formulas(book: Workbook, updates: Sequence[Update]) -> N
                     )
 
 
-_HIGHLIGHT_FILLS = {
-    "red": PatternFill("solid", fgColor="F8C6C6", bgColor="F8C6C6"),  # bg: Excel reads it in rules
-    "amber": PatternFill("solid", fgColor="FFEB99", bgColor="FFEB99"),
-}
-
-
 def _highlight(ws: Any, sheet: Sheet, last: int) -> None:
-    """Conditional formatting as in the Google layout; a re-run of init adds nothing twice."""
-    title, row = buffer_cell()
+    """The layout's highlights as conditional formats; a re-run of init adds nothing twice."""
     present = {str(cf.sqref) for cf in ws.conditional_formatting}
-    for h in HIGHLIGHTS.get(sheet.title, ()):
-        formula = highlight_formula(sheet, h, f"{title}!$B${row}")
-        if formula is None:
-            continue
-        letter = sheet.letter(h.key)
-        ref = f"{letter}{FIRST_DATA_ROW}:{letter}{last}"
-        if ref in present:
-            continue
-        ws.conditional_formatting.add(
-            ref, FormulaRule(formula=[formula[1:]], fill=_HIGHLIGHT_FILLS[h.color])
-        )
+    for h in sheet.highlights:
+        ref = f"{sheet.letter(h.key)}{FIRST_DATA_ROW}:{sheet.letter(h.key)}{last}"
+        if ref not in present:
+            formula = L.highlight_formula(sheet, h, L.excel_buffer())[1:]
+            font = Font(color=h.text) if h.text else None
+            ws.conditional_formatting.add(
+                ref, FormulaRule(formula=[formula], fill=_solid(h.fill), font=font))

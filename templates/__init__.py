@@ -9,12 +9,23 @@
 
 Two formula modes: ``udf`` (cells call the add-in's functions) and ``native`` (plain Excel
 formulas, for Excel without the add-in, LibreOffice and Google Sheets). Both give the core's
-numbers; sheets, columns and headers are those of :mod:`templates.layout`.
+numbers; sheets, columns and headers are those of :mod:`leverage.layout`.
+
+The builders are imported when first used, so the worked samples (plain data) load without
+the ``templates`` extra: ``leverage sheets init --sample`` needs only the ``sheets`` one.
 """
 
-from .journal import build_journal
-from .rebalance import build_rebalance
+from importlib import import_module
+from typing import Any
+
 from .render import render
 from .samples import sample_journal, sample_portfolio
 
+_BUILDERS = {"build_journal": ".journal", "build_rebalance": ".rebalance"}
 __all__ = ["build_journal", "build_rebalance", "render", "sample_journal", "sample_portfolio"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _BUILDERS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(_BUILDERS[name], __name__), name)

@@ -29,6 +29,7 @@ from lxml import etree
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell._writer import write_cell
 from openpyxl.compat import safe_string
+from openpyxl.formatting.rule import FormulaRule
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.styles.numbers import is_date_format
 from openpyxl.utils import get_column_letter
@@ -37,20 +38,24 @@ from openpyxl.workbook import Workbook
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.properties import PageSetupProperties
 
+from leverage import layout as L
 from leverage.errors import InputError
-
-from .layout import FIRST_DATA_ROW, HEADER_ROW, Sheet
+from leverage.layout import FIRST_DATA_ROW, HEADER_ROW, Sheet
 
 MODES = ("udf", "native")
 
-INPUT_FILL = PatternFill("solid", fgColor="FFF2CC")  # pale yellow: the trader types here
-COMPUTED_FILL = PatternFill("solid", fgColor="DDEBF7")  # pale blue: formulas, do not type
-HELPER_FILL = PatternFill("solid", fgColor="EDEDED")
+
+
+def solid(color: str) -> PatternFill:
+    """A solid fill of hex ``color``; bgColor too, which Excel reads in conditional formats."""
+    return PatternFill("solid", fgColor=color, bgColor=color)
+
+
+INPUT_FILL = solid(L.INPUT_FILL)
+COMPUTED_FILL = solid(L.COMPUTED_FILL)
+HELPER_FILL = solid(L.HELPER_FILL)
 HEADER_FONT = Font(bold=True)
 HEADER_ALIGN = Alignment(wrap_text=True, vertical="top")
-RED_FILL = PatternFill("solid", fgColor="FFC7CE", bgColor="FFC7CE")  # bg: Excel reads it in rules
-RED_FONT = Font(color="9C0006")
-AMBER_FILL = PatternFill("solid", fgColor="FFEB9C", bgColor="FFEB9C")
 WRAP = Alignment(wrap_text=True, vertical="top")
 
 
@@ -346,35 +351,51 @@ def header_cells(
     maker: CellMaker, sheet: Sheet, extra: Iterable[str] = ()
 ) -> list[WriteOnlyCell]:
     """Row 1: the layout's headers (input yellow, computed blue), then helper headers."""
-    cells = [
-        maker.cell(c.header, fill=INPUT_FILL if c.role == "input" else COMPUTED_FILL,
-                   font=HEADER_FONT, align=HEADER_ALIGN)
-        for c in sheet.columns
-    ]
+    fills = {"input": INPUT_FILL, "computed": COMPUTED_FILL}
+    cells = [maker.cell(c.header, fill=fills[c.role], font=HEADER_FONT, align=HEADER_ALIGN)
+             for c in sheet.columns]
     cells += [maker.cell(h, fill=HELPER_FILL, font=HEADER_FONT, align=HEADER_ALIGN)
               for h in extra]
     return cells
 
 
 def list_validation(
-    ws: Any, cells: str, choices: Sequence[str] | str, what: str, allow_blank: bool = True
+    ws: Any, cells: str, choices: Sequence[str] | str, title: str, text: str
 ) -> DataValidation:
     """A drop-down that rejects anything else (``showErrorMessage`` on: openpyxl's default
-    would let a typo through silently). ``choices`` is a list of words or a range."""
+    would let a typo through silently). ``choices`` is a list of words or a range; ``title``
+    and ``text`` make the message shown for anything else."""
     formula = choices if isinstance(choices, str) else '"' + ",".join(choices) + '"'
     dv = DataValidation(
         type="list",
         formula1=formula,
-        allow_blank=allow_blank,
+        allow_blank=True,
         showErrorMessage=True,
-        errorTitle=f"Not a valid {what}",
-        error=f"Pick a {what} from the list"
-        + ("" if isinstance(choices, str) else f": {', '.join(choices)}."),
+        errorTitle=title,
+        error=text,
         showInputMessage=False,
     )
     dv.add(cells)
     ws.data_validations.append(dv)
     return dv
+
+
+def drop_downs(ws: Any, sheet: Sheet, first: int, last: int) -> None:
+    """The layout's drop-down lists on rows ``first``..``last``."""
+    for col in sheet.columns:
+        if col.choices:
+            letter = sheet.letter(col.key)
+            title, text = L.choice_message(col)
+            list_validation(ws, f"{letter}{first}:{letter}{last}", col.choices, title, text)
+
+
+def highlights(ws: Any, sheet: Sheet, last: int) -> None:
+    """The layout's highlights (conditional formats) on the data rows up to ``last``."""
+    for h in sheet.highlights:
+        rule = FormulaRule(formula=[L.highlight_formula(sheet, h, L.excel_buffer())[1:]],
+                           fill=solid(h.fill), font=Font(color=h.text) if h.text else None)
+        ws.conditional_formatting.add(f"{sheet.letter(h.key)}{FIRST_DATA_ROW}:"
+                                      f"{sheet.letter(h.key)}{last}", rule)
 
 
 def number_validation(ws: Any, cells: str, what: str, minimum: float = 0.0) -> DataValidation:
@@ -419,9 +440,7 @@ def quoted(text: str) -> str:
 def xlwings_conf_sheet(wb: Workbook, udf_module: str) -> Any:
     """The ``xlwings.conf`` sheet (key in A, value in B) that tells the xlwings add-in which
     Python module holds the workbook's functions."""
-    from .layout import XLWINGS_CONF_SHEET
-
-    ws = wb.create_sheet(XLWINGS_CONF_SHEET)
+    ws = wb.create_sheet(L.XLWINGS_CONF_SHEET)
     ws.column_dimensions["A"].width = 16
     ws.column_dimensions["B"].width = 24
     ws.append(["UDF Modules", udf_module])

@@ -18,18 +18,25 @@ from pathlib import Path
 from typing import Any
 
 from openpyxl.chart import LineChart, Reference
-from openpyxl.formatting.rule import FormulaRule
 from openpyxl.workbook import Workbook
 
+from leverage.layout import (
+    CHART_SHEET,
+    EVENT_TYPES,
+    FIRST_DATA_ROW,
+    JOURNAL_EVENTS,
+    JOURNAL_HELPERS,
+    JOURNAL_POSITIONS,
+    JOURNAL_RULES,
+    RULE_ROWS,
+    rule_row,
+)
 from leverage.models import AdjustmentRule
 from leverage.rules import RULE_TEXT, SEPARATOR
 
 from . import _formulas as F
 from ._book import (
     ABOVE,
-    AMBER_FILL,
-    RED_FILL,
-    RED_FONT,
     ROW,
     STREAMABLE,
     WRAP,
@@ -39,8 +46,10 @@ from ._book import (
     check_mode,
     check_rows,
     data_sheet,
+    drop_downs,
     fill_row,
     header_cells,
+    highlights,
     list_validation,
     nested_if,
     number_validation,
@@ -48,19 +57,6 @@ from ._book import (
     quoted,
     save_with_streamed_rows,
     xlwings_conf_sheet,
-)
-from .layout import (
-    CHART_SHEET,
-    CONTRACTS,
-    EVENT_TYPES,
-    FIRST_DATA_ROW,
-    JOURNAL_EVENTS,
-    JOURNAL_HELPERS,
-    JOURNAL_POSITIONS,
-    JOURNAL_RULES,
-    RULE_ROWS,
-    SIDES,
-    rule_row,
 )
 
 UDF_MODULE = "addin.udfs"
@@ -352,9 +348,7 @@ def _positions_sheet(wb: Workbook, positions: Sequence[Mapping[str, Any]], rows:
     ws = prepare_sheet(wb, sheet.title, [c.width for c in sheet.columns],
                        print_to=(len(sheet.columns), last), landscape=False)
     mk = CellMaker(ws)
-    for key, choices, what in (("side", SIDES, "side"), ("contract", CONTRACTS, "contract")):
-        col = sheet.letter(key)
-        list_validation(ws, f"{col}{FIRST_DATA_ROW}:{col}{last}", choices, what)
+    drop_downs(ws, sheet, FIRST_DATA_ROW, last)
     for key in ("mmr", "maint_amount"):
         col = sheet.letter(key)
         number_validation(ws, f"{col}{FIRST_DATA_ROW}:{col}{last}", key)
@@ -387,26 +381,13 @@ def _events_sheet(
     sheet, helpers = JOURNAL_EVENTS, JOURNAL_HELPERS
     ws, mk, first, last = data_sheet(wb, sheet, helpers, rows)
 
-    col = sheet.letter("event")
-    list_validation(ws, f"{col}{first}:{col}{last}", EVENT_TYPES, "event type")
+    drop_downs(ws, sheet, first, last)
     col = sheet.letter("position_id")
     list_validation(ws, f"{col}{first}:{col}{last}",
                     f"{POSITIONS}!$A${FIRST_DATA_ROW}:$A${FIRST_DATA_ROW + position_rows - 1}",
-                    "position (add it on the Positions sheet first)")
-    dist = sheet.letter("liq_distance")
-    buffer = f"{RULES}!$B${rule_row('min_liq_distance')}"
-    ws.conditional_formatting.add(
-        f"{dist}{first}:{dist}{last}",
-        FormulaRule(formula=[f"AND(ISNUMBER({dist}{first}),ISNUMBER({buffer}),"
-                             f"{dist}{first}<{buffer})"],
-                    fill=RED_FILL, font=RED_FONT, stopIfTrue=False),
-    )
-    for key, fill in (("rule_breaks", AMBER_FILL), ("status", RED_FILL)):
-        c = sheet.letter(key)
-        ws.conditional_formatting.add(
-            f"{c}{first}:{c}{last}",
-            FormulaRule(formula=[f'LEN({c}{first})>0'], fill=fill),
-        )
+                    "Not a valid position",
+                    "Pick a position from the list (add it on the Positions sheet first)")
+    highlights(ws, sheet, last)
 
     ws.append(header_cells(mk, sheet, helpers.headers))
     formulas = _formula_templates(mode, position_rows)

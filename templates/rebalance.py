@@ -13,43 +13,39 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from openpyxl.formatting.rule import FormulaRule
 from openpyxl.workbook import Workbook
 
 from leverage import core
 from leverage.errors import InputError
+from leverage.layout import (
+    ACCOUNT_HELPER_ROWS,
+    ACCOUNT_INPUT_ROWS,
+    ACCOUNT_OUTPUT_ROWS,
+    FIRST_DATA_ROW,
+    REBALANCE_ACCOUNT,
+    REBALANCE_HELPERS,
+    REBALANCE_POSITIONS,
+    USD,
+    account_format,
+    account_row,
+)
 
 from . import _formulas as F
 from ._book import (
-    AMBER_FILL,
     COMPUTED_FILL,
     INPUT_FILL,
-    RED_FILL,
     CellMaker,
     check_mode,
     check_rows,
     data_sheet,
+    drop_downs,
     header_cells,
-    list_validation,
+    highlights,
     nested_if,
     number_validation,
     prepare_sheet,
     quoted,
     xlwings_conf_sheet,
-)
-from .layout import (
-    ACCOUNT_HELPER_ROWS,
-    ACCOUNT_INPUT_ROWS,
-    ACCOUNT_OUTPUT_ROWS,
-    FIRST_DATA_ROW,
-    MARGIN_MODES,
-    REBALANCE_ACCOUNT,
-    REBALANCE_HELPERS,
-    REBALANCE_POSITIONS,
-    SIDES,
-    USD,
-    account_format,
-    account_row,
 )
 
 UDF_MODULE = "addin.udfs"
@@ -259,23 +255,12 @@ def _positions_sheet(
 ) -> None:
     sheet, helpers = REBALANCE_POSITIONS, REBALANCE_HELPERS
     ws, mk, first, last = data_sheet(wb, sheet, helpers, rows)
-    for key, choices, what in (("side", SIDES, "side"), ("contract", ("linear",), "contract"),
-                               ("margin_mode", MARGIN_MODES, "margin mode")):
-        c = sheet.letter(key)
-        list_validation(ws, f"{c}{first}:{c}{last}", choices, what)
+    drop_downs(ws, sheet, first, last)
     for key in ("qty", "entry_price", "mark_price", "margin", "target_leverage",
                 "target_liq_distance", "mmr", "maint_amount"):
         c = sheet.letter(key)
         number_validation(ws, f"{c}{first}:{c}{last}", key)
-    for key, fill, cond in (
-        ("status", RED_FILL, "LEN({c}{r})>0"),
-        ("allocated", AMBER_FILL, "AND(ISNUMBER({c}{r}),ISNUMBER({m}{r}),{c}{r}<{m}{r})"),
-    ):
-        c = sheet.letter(key)
-        ws.conditional_formatting.add(
-            f"{c}{first}:{c}{last}",
-            FormulaRule(formula=[cond.format(c=c, r=first, m=sheet.letter("move"))], fill=fill),
-        )
+    highlights(ws, sheet, last)
     ws.append(header_cells(mk, sheet, helpers.headers))
     formats = {c.key: c.number_format for c in sheet.columns}
     for i in range(rows):

@@ -20,8 +20,7 @@ from pathlib import Path
 from openpyxl import load_workbook
 
 from leverage.errors import InputError
-
-from .layout import XLWINGS_CONF_SHEET
+from leverage.layout import XLWINGS_CONF_SHEET
 
 TOOLS = ("soffice", "pdftoppm", "pdftotext")
 MIN_PRINT_ROWS = 3

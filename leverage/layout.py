@@ -1,17 +1,20 @@
-"""Where everything sits in the two workbooks: sheets, columns, who owns each column.
+"""Where everything sits in the workbooks, and how it looks: one spec for every workbook.
 
-One description serves the openpyxl builder (``templates``), the Google Sheets bridge
-(``sheets_bridge``) and the tests. A column is either ``input`` (the trader types it; nothing of
-ours ever writes to it after the template is laid out) or ``computed`` (ours: a formula in the
-workbook, a value written by the sync). Headers sit in row 1 and data starts in row 2.
+Sheets, columns, who owns each column, number formats, widths, drop-down lists, colours and
+highlight rules, as plain data. The openpyxl workbooks (``templates``), the Google Sheets sync
+and the local .xlsx sync (``sheets_bridge``) all read this module and translate it into their
+own format; it imports nothing outside the core, so installing the Sheets bridge does not
+bring openpyxl's builders or lxml along.
+
+A column is either ``input`` (the trader types it; nothing of ours ever writes to it after the
+workbook is laid out) or ``computed`` (ours: a formula in the workbook, a value written by the
+sync). Headers sit in row 1 and data starts in row 2.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
-
-from openpyxl.utils import get_column_letter
 
 from leverage import journal, portfolio
 from leverage.models import AdjustmentRule
@@ -27,16 +30,18 @@ class Column:
     number_format: str = "General"
     width: float = 12.0
     note: str = ""
+    choices: tuple[str, ...] = ()  # a drop-down list of the only values the column takes
 
 
 @dataclass(frozen=True)
 class Sheet:
     title: str
     columns: tuple[Column, ...]
+    highlights: tuple[Highlight, ...] = ()
 
     def letter(self, key: str) -> str:
         """Column letter of ``key`` (A, B, ...)."""
-        return get_column_letter(self.index(key) + 1)
+        return column_letter(self.index(key) + 1)
 
     def index(self, key: str) -> int:
         for i, c in enumerate(self.columns):
@@ -52,6 +57,51 @@ class Sheet:
         return [c.key for c in self.columns if role is None or c.role == role]
 
 
+def column_letter(index: int) -> str:
+    """Spreadsheet column letters of the 1-based column ``index``.
+
+    >>> column_letter(1), column_letter(26), column_letter(27), column_letter(703)
+    ('A', 'Z', 'AA', 'AAA')
+    """
+    if index < 1:
+        raise ValueError(f"index must be >= 1, got {index}")
+    letters = ""
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+# ------------------------------------------------------------------ colours
+# Hex RGB, as openpyxl takes them; the Google backend converts them to its 0..1 floats.
+INPUT_FILL = "FFF2CC"  # pale yellow: the trader types here
+COMPUTED_FILL = "DDEBF7"  # pale blue: ours, do not type
+HELPER_FILL = "EDEDED"  # grey: hidden working columns
+RED_FILL = "FFC7CE"
+RED_TEXT = "9C0006"
+AMBER_FILL = "FFEB9C"
+
+
+def role_fill(role: Role) -> str:
+    """Fill of a column's header (and of computed cells): yellow for input, blue for ours."""
+    return INPUT_FILL if role == "input" else COMPUTED_FILL
+
+
+@dataclass(frozen=True)
+class Highlight:
+    """A colour a column's cells take when ``condition`` holds (conditional formatting).
+
+    ``condition`` is a spreadsheet formula without ``=``. In it ``{key}`` stands for the cell
+    of column ``key`` in the first data row (relative, so it follows each row) and
+    ``{buffer}`` for the trader's liquidation buffer on the journal's Rules sheet.
+    """
+
+    key: str  # the column that is coloured
+    condition: str
+    fill: str
+    text: str | None = None  # text colour, when the rule also colours the text
+
+
 HEADER_ROW = 1
 FIRST_DATA_ROW = 2
 
@@ -64,14 +114,19 @@ QTY = "0.########"
 RATE = "0.00%"
 LEV = '0.00"x"'
 
+EVENT_TYPES = journal.EVENT_TYPES
+SIDES = ("long", "short")
+CONTRACTS = ("linear", "inverse")
+MARGIN_MODES = ("isolated", "cross")
+
 # ------------------------------------------------------------------ journal
 JOURNAL_POSITIONS = Sheet(
     "Positions",
     (
         Column("position_id", "Position ID", "input", width=12),
         Column("symbol", "Symbol", "input", width=12),
-        Column("side", "Side", "input", width=8),
-        Column("contract", "Contract", "input", width=10),
+        Column("side", "Side", "input", width=8, choices=SIDES),
+        Column("contract", "Contract", "input", width=10, choices=CONTRACTS),
         Column("mmr", "Maint. margin rate", "input", RATE, 12),
         Column("maint_amount", "Maint. amount", "input", MONEY, 12),
     ),
@@ -82,7 +137,7 @@ JOURNAL_EVENTS = Sheet(
     (
         Column("date", "Date", "input", "yyyy-mm-dd hh:mm", 17),
         Column("position_id", "Position ID", "input", width=11),
-        Column("event", "Event", "input", width=15),
+        Column("event", "Event", "input", width=15, choices=EVENT_TYPES),
         Column("price", "Price", "input", PRICE, 11),
         Column("qty", "Qty", "input", QTY, 9),
         Column("amount", "Amount", "input", MONEY, 11),
@@ -103,6 +158,14 @@ JOURNAL_EVENTS = Sheet(
         Column("funding", "Funding so far", "computed", MONEY, 13),
         Column("rule_breaks", "Rule breaks", "computed", width=64),
         Column("status", "Status", "computed", width=44),
+    ),
+    (
+        # liquidation closer than the trader's buffer: the journal's most urgent signal
+        Highlight("liq_distance",
+                  "AND(ISNUMBER({liq_distance}),ISNUMBER({buffer}),{liq_distance}<{buffer})",
+                  RED_FILL, RED_TEXT),
+        Highlight("rule_breaks", "LEN({rule_breaks})>0", AMBER_FILL),
+        Highlight("status", "LEN({status})>0", RED_FILL),
     ),
 )
 assert JOURNAL_EVENTS.keys("computed") == list(journal.OUTPUT_COLUMNS)
@@ -132,10 +195,6 @@ RULE_ROWS: tuple[tuple[str, str, str], ...] = (
 )
 assert [r[0] for r in RULE_ROWS] == list(AdjustmentRule.model_fields)
 
-EVENT_TYPES = journal.EVENT_TYPES
-SIDES = ("long", "short")
-CONTRACTS = ("linear", "inverse")
-MARGIN_MODES = ("isolated", "cross")
 
 # --------------------------------------------------------------- rebalance
 REBALANCE_POSITIONS = Sheet(
@@ -143,13 +202,14 @@ REBALANCE_POSITIONS = Sheet(
     (
         Column("position_id", "Position ID", "input", width=11),
         Column("symbol", "Symbol", "input", width=11),
-        Column("side", "Side", "input", width=7),
-        Column("contract", "Contract", "input", width=9),
+        Column("side", "Side", "input", width=7, choices=SIDES),
+        # USDⓈ-margined only: the portfolio refuses inverse rows
+        Column("contract", "Contract", "input", width=9, choices=("linear",)),
         Column("qty", "Qty", "input", QTY, 9),
         Column("entry_price", "Entry price", "input", PRICE, 11),
         Column("mark_price", "Mark price", "input", PRICE, 11),
         Column("margin", "Isolated margin", "input", USD, 11),
-        Column("margin_mode", "Margin mode", "input", width=10),
+        Column("margin_mode", "Margin mode", "input", width=10, choices=MARGIN_MODES),
         Column("target_leverage", "Target leverage", "input", LEV, 10),
         Column("target_liq_distance", "Target liq. distance", "input", RATE, 10),
         Column("priority", "Priority", "input", "0", 8),
@@ -164,6 +224,12 @@ REBALANCE_POSITIONS = Sheet(
         Column("move", "Margin move", "computed", USD, 12, "> 0 add, < 0 withdraw"),
         Column("allocated", "Allocated", "computed", USD, 12),
         Column("status", "Status", "computed", width=44),
+    ),
+    (
+        Highlight("status", "LEN({status})>0", RED_FILL),
+        # not enough free balance to fund the whole move
+        Highlight("allocated", "AND(ISNUMBER({allocated}),ISNUMBER({move}),{allocated}<{move})",
+                  AMBER_FILL),
     ),
 )
 assert REBALANCE_POSITIONS.keys("input") == list(portfolio.INPUT_COLUMNS)
@@ -221,7 +287,7 @@ class Helpers:
     def letter(self, key: str) -> str:
         for i, (k, _) in enumerate(self.columns):
             if k == key:
-                return get_column_letter(len(self.sheet.columns) + i + 1)
+                return column_letter(len(self.sheet.columns) + i + 1)
         raise KeyError(f"{self.sheet.title} has no helper column {key!r}")
 
     @property
@@ -303,3 +369,37 @@ def rule_row(key: str) -> int:
 
 CHART_SHEET = "Chart"
 XLWINGS_CONF_SHEET = "xlwings.conf"
+
+
+def buffer_cell() -> tuple[str, int]:
+    """(sheet title, row) of the trader's liquidation buffer; the value sits in column B."""
+    return JOURNAL_RULES.title, rule_row("min_liq_distance")
+
+
+def excel_buffer() -> str:
+    """The liquidation buffer as an absolute reference in Excel's notation.
+
+    >>> excel_buffer()
+    'Rules!$B$8'
+    """
+    title, row = buffer_cell()
+    return f"{title}!$B${row}"
+
+
+def highlight_formula(sheet: Sheet, h: Highlight, buffer: str) -> str:
+    """``h``'s condition as a formula (with ``=``) for the first data row of ``sheet``;
+    ``buffer`` is how the backend spells the reference to the liquidation buffer.
+
+    >>> h = REBALANCE_POSITIONS.highlights[1]
+    >>> highlight_formula(REBALANCE_POSITIONS, h, "Rules!$B$8")
+    '=AND(ISNUMBER(V2),ISNUMBER(U2),V2<U2)'
+    """
+    cells = {c.key: f"{sheet.letter(c.key)}{FIRST_DATA_ROW}" for c in sheet.columns}
+    return "=" + h.condition.format(buffer=buffer, **cells)
+
+
+def choice_message(column: Column) -> tuple[str, str]:
+    """(title, text) of the message a spreadsheet shows when a drop-down cell gets a value
+    outside ``column.choices``."""
+    return (f"Not a valid {column.header.lower()}",
+            f"{column.header} must be one of: {', '.join(column.choices)}.")

@@ -1,23 +1,19 @@
-"""Request counts of the batched sync against a naive per-cell sync, for the bench and tests.
-
-Both run the real gspread client; the caller supplies it and a way to create a spreadsheet
-holding given grids (the bench and the tests point both at the fake Sheets server).
+"""Sample spreadsheets of any size, and the naive per-cell sync the batched sync replaces
+(for the bench and the tests, which point the real gspread client at the fake Sheets server).
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping
 
 import gspread
 from gspread.utils import ValueRenderOption
 
-from templates.layout import TEMPLATES
-
-from .backend import Grid, parse_a1
-from .content import layout_rows
-from .engine import plan_sync, sync
-from .google import GoogleBackend, RetryingHTTPClient, RetryPolicy
+from leverage.layout import TEMPLATES
+from sheets_bridge.backend import Grid, parse_a1
+from sheets_bridge.content import layout_rows
+from sheets_bridge.engine import plan_sync
+from sheets_bridge.http import RetryingHTTPClient, RetryPolicy
 
 
 def sample_grids(template: str, rows: int, seed: int = 5) -> dict[str, Grid]:
@@ -69,9 +65,11 @@ def sample_grids(template: str, rows: int, seed: int = 5) -> dict[str, Grid]:
 
 def naive_sync(client: gspread.Client, key: str, template: str) -> int:
     """The per-cell way: open the spreadsheet, read each tab, then ``update_cell`` for every
-    computed cell. Returns the requests it sent (compare with :func:`sync`'s report)."""
-    counter = RetryingHTTPClient.wrap(client.http_client, RetryPolicy(max_attempts=1, timeout=None))
-    original, client.http_client = client.http_client, counter
+    computed cell. Returns the requests it sent (compare with ``sync``'s report)."""
+    original = client.http_client
+    counter = RetryingHTTPClient(None, original.session)  # counts; never retries
+    counter.timeout = original.timeout
+    client.http_client = counter.follow(RetryPolicy(max_attempts=1, timeout=None))
     try:
         book = client.open_by_key(key)
         grids = [
@@ -90,26 +88,3 @@ def naive_sync(client: gspread.Client, key: str, template: str) -> int:
     finally:
         client.http_client = original
     return counter.attempts
-
-
-def request_counts(
-    client: gspread.Client,
-    create: Callable[[Mapping[str, Grid]], str],
-    row_counts: tuple[int, ...] = (10, 1_000, 10_000),
-    naive_rows: int = 100,
-    template: str = "journal",
-) -> dict[str, int]:
-    """API requests of one batched sync per row count, and of the naive per-cell sync on
-    ``naive_rows`` rows: ``{"sync_10": 2, ..., "naive_100": 1412}``.
-
-    ``create(grids)`` must make a new spreadsheet holding ``grids`` and return its key.
-    """
-    out: dict[str, int] = {}
-    for n in row_counts:
-        backend = GoogleBackend(client, create(sample_grids(template, n)))
-        out[f"sync_{n}"] = sync(backend, template).requests
-    naive_key = create(sample_grids(template, naive_rows))
-    out[f"naive_{naive_rows}"] = naive_sync(client, naive_key, template)
-    return out
-
-

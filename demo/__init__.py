@@ -27,11 +27,9 @@ from typing import Any
 import openpyxl
 
 import templates
+from leverage import layout
 from leverage.errors import InputError
-from templates import layout
-
-from . import init, open_local, sync
-from .engine import SyncReport
+from sheets_bridge import SyncReport, init, open_local, sync
 
 FIXED_TIME = dt.datetime(2024, 1, 1)  # stamped into every file so reruns are identical
 
