@@ -460,11 +460,12 @@ def _snapshot() -> dict[str, TierTable]:
 
 @lru_cache(maxsize=1)
 def _registry() -> dict[str, TierTable]:
-    """Shipped snapshot, then the local cache (fetched tables are newer, so they win), then
-    ``$LEVERAGE_TIERS_FILE``."""
-    reg = dict(_snapshot())
+    """Names resolve in the shipped snapshot first, then in the local cache (so the shipped,
+    documented tables give the same answers on every machine), and ``$LEVERAGE_TIERS_FILE``
+    overrides both."""
     _FETCHED.clear()
-    reg.update(_cached_tables())
+    reg = _cached_tables()
+    reg.update(_snapshot())
     extra = os.environ.get("LEVERAGE_TIERS_FILE")
     if extra:
         reg.update({_key(k): v for k, v in tables_from_ccxt(_read_json(extra)).items()})

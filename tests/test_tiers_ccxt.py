@@ -123,3 +123,51 @@ def test_bad_fetch_keeps_the_previous_cache() -> None:
     with pytest.raises(lv.TierTableError, match="gap"):
         tiers_mod.save_tier_cache("binanceusdm", {"SOL/USDT:USDT": bad})
     assert lv.get_tier_table("binance:SOLUSDT").tiers[1].min_notional == 50_000
+
+
+def test_cli_tiers_fetch_fills_the_cache(tmp_path, capsys, monkeypatch) -> None:
+    pytest.importorskip("ccxt")
+    from fake_exchange import API_KEY, API_SECRET, FakeBinanceFutures, sample_account
+
+    from exchange_bridge.client import KEY_ENV, SECRET_ENV
+    from leverage.cli import main
+
+    monkeypatch.setenv(KEY_ENV, API_KEY)
+    monkeypatch.setenv(SECRET_ENV, API_SECRET)
+    with FakeBinanceFutures(sample_account()) as fake:
+        assert main(["tiers", "fetch", "--exchange", "binanceusdm", "--api-url", fake.url]) == 0
+    assert "saved 3 tier tables of binanceusdm" in capsys.readouterr().out
+    assert main(["tiers", "binance:SOLUSDT"]) == 0
+    out = capsys.readouterr().out
+    assert "binance:SOLUSDT" in out and "cache binanceusdm.json" in out and "1,300.00" in out
+    assert main(["tiers", "fetch"]) == 2
+    assert "exchange is required" in capsys.readouterr().err
+
+
+def test_missing_ccxt_names_the_extra(monkeypatch) -> None:
+    import sys
+
+    from exchange_bridge import ExchangeError, connect
+
+    monkeypatch.setitem(sys.modules, "ccxt", None)  # as if the extra were not installed
+    with pytest.raises(ExchangeError, match=r"leverage-toolkit\[exchange\]"):
+        connect("binanceusdm")
+
+
+def test_ccxt_is_imported_only_when_a_client_is_made() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, leverage, exchange_bridge, exchange_bridge.cli, leverage.cli; "
+            "leverage.cli.build_parser(); print('ccxt' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_shipped_tables_answer_before_cached_ones() -> None:
+    shipped = lv.get_tier_table("binance:BTCUSDT")
+    tiers_mod.save_tier_cache("binanceusdm", {"BTC/USDT:USDT": _binance_rows()},
+                              today=date.today() - timedelta(days=90))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the shipped table is not the stale cached one
+        assert lv.get_tier_table("binance:BTCUSDT").tiers == shipped.tiers
