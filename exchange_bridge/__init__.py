@@ -120,6 +120,7 @@ __all__ = [
     "ExchangeError",
     "Fetched",
     "ImportReport",
+    "InputError",
     "OpenPosition",
     "Reconciled",
     "Rows",

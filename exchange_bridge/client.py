@@ -142,14 +142,14 @@ def call(exchange: Any, fn: Callable[..., T], *args: Any, retries: int = 3, **kw
     for attempt in range(retries + 1):
         try:
             return fn(*args, **kwargs)
+        except ccxt.PermissionDenied:  # a subclass of AuthenticationError: first
+            raise ExchangeError(f"{name} refused the request: the key lacks read permission "
+                                "for futures") from None
         except ccxt.AuthenticationError:
             raise ExchangeError(
                 f"{name} refused the API key: check it is a valid read-only key for {name} "
                 "(and, for a testnet key, pass --sandbox)"
             ) from None
-        except ccxt.PermissionDenied:
-            raise ExchangeError(f"{name} refused the request: the key lacks read permission "
-                                "for futures") from None
         except (ccxt.RateLimitExceeded, ccxt.DDoSProtection, ccxt.RequestTimeout,
                 ccxt.ExchangeNotAvailable) as exc:
             if attempt == retries:

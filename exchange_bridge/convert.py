@@ -222,15 +222,24 @@ def build_rows(got: Fetched) -> Rows:
             market = got.markets[p["symbol"]]
             long = side_of(p) == "long"
             leg.skipping = False
-            open_position(leg, got.since_ms, long, float(p["entryPrice"]),
-                          _qty(abs(_signed(p)), market), f"since{_when(got.since_ms):%Y%m%d}",
+            # dated now: its margin already holds every move and payment since the start
+            open_position(leg, got.now_ms, long, float(p["entryPrice"]),
+                          _qty(abs(_signed(p)), market), _since_tag(got),
                           "open before the start date: size, entry and margin as the exchange "
-                          "shows them now", amount=_margin_of(p))
+                          "shows them now", amount=_margin_of(p) or _initial(p))
+            out.notes.append(f"{market['id']} {leg.leg}: opened before the start date, so it "
+                             "is entered once, dated now, as the exchange shows it (its fills, "
+                             "margin moves and funding since are in that state)")
     for p in got.positions:
         out.open_positions.append(_open(got, p, legs.get((p["symbol"], _leg_of(p)))))
     _margin_and_funding(got, out, spans, last_price)
     out.events.sort(key=lambda e: (e["_t"], e["event"] != "open"))
     return out
+
+
+def _since_tag(got: Fetched) -> str:
+    """Id of a position entered as it stands: by the start date, or "open" without history."""
+    return f"since{_when(got.since_ms):%Y%m%d}" if got.since_ms > 0 else "open"
 
 
 def _delta(m: dict[str, Any]) -> str:

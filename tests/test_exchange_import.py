@@ -232,3 +232,51 @@ def test_google_import_in_at_most_three_requests(fake) -> None:
         events = sheets.values(key, "Events")
         assert [r[2] for r in events[1:]].count("funding") == 3
         assert not sheets.server_errors
+
+
+def test_a_position_opened_before_the_start_date(fake, tmp_path) -> None:
+    # start after BTC's opening fill: its partial close is not journaled, and the position
+    # enters as it stands today (dated now, so the moves before it are not counted twice)
+    t0 = fake.account.trades[0]["time"]
+    since = xb.convert._when(t0 + 12 * 3_600_000).isoformat()
+    book = journal_book(tmp_path)
+    report = xb.import_account(client(fake), book, since)
+    _, events, _ = grids(book)
+    btc = [r for r in events[1:] if r[1].startswith("BTCUSDT")]
+    assert [r[2] for r in btc] == ["open"]
+    assert btc[0][3:6] == [60000, 0.006, 47.45]
+    assert any("BTCUSDT BOTH: opened before the start date" in n for n in report.notes)
+    assert any("margin change on BTC/USDT:USDT" in n for n in report.notes)
+
+
+def test_import_into_a_rebalance_workbook(fake, tmp_path) -> None:
+    book = sb.open_local(tmp_path / "rebalance.xlsx")
+    sb.init(book, "rebalance")
+    with pytest.raises(xb.InputError, match="wallet_balance is required"):
+        xb.import_account(client(fake), book, SINCE)  # the trader's own figure: not guessed
+    book.write_ranges([sb.Update("'Account'!B2:B3", [[1000.0], [500.0]])])
+    report = xb.import_account(client(fake), book, SINCE)
+    assert report.sheet.appended["Positions"] == 2
+    from sheets_bridge.engine import read_ranges_for
+
+    positions = book.read_ranges(read_ranges_for("rebalance"))[1]
+    head = positions[0]
+    rows = {r[0]: dict(zip(head, r, strict=False)) for r in positions[1:]}
+    assert rows["BTCUSDT-L-open"]["Qty"] == 0.006
+    assert rows["BTCUSDT-L-open"]["Margin mode"] == "isolated"
+    assert rows["ETHUSDT-S-open"]["Side"] == "short"
+    assert xb.import_account(client(fake), book, SINCE).sheet.cells_written == 0
+
+
+def test_cli_reconcile(fake, capsys, monkeypatch) -> None:
+    monkeypatch.setenv(xb.client.KEY_ENV, API_KEY)
+    monkeypatch.setenv(xb.client.SECRET_ENV, API_SECRET)
+    assert main(["exchange", "reconcile", "--api-url", fake.url]) == 0
+    out = capsys.readouterr().out
+    assert "53,345.81" in out and "hedge leg" in out and "likely cause" in out
+
+
+@pytest.mark.parametrize("bad", ["2024-13-01", "soon", "2999-01-01"])
+def test_since_is_checked(bad) -> None:
+    with pytest.raises(xb.InputError, match="since must"):
+        xb.parse_since(bad)
