@@ -145,7 +145,8 @@ def build_rows(got: Fetched) -> Rows:
         market = got.markets[leg.symbol]
         pid = f"{market['id']}-{'L' if long else 'S'}-{ident}"
         if amount is None:
-            amount = _opening_margin(got, trade_margin, leg, t, qty * price, market)
+            notional = float(core.notional(qty, price, _contract(market)))
+            amount = _opening_margin(got, trade_margin, leg, t, notional, market)
         if amount is None:
             out.notes.append(f"{pid}: no opening margin known (no margin line, no leverage): "
                              "not journaled")

@@ -17,6 +17,7 @@ from leverage.tiers import TierTable, tables_from_ccxt
 
 from .client import ExchangeError, call
 
+IMPORTS = ("binanceusdm", "binancecoinm")  # the same API rules under /fapi and /dapi
 DAY_MS = 86_400_000
 TRADE_WINDOW_MS = 7 * DAY_MS
 MARGIN_HISTORY_MS = 30 * DAY_MS
@@ -77,10 +78,9 @@ def _row_id(row: dict[str, Any]) -> Any:
 
 
 def _supported(exchange: Any) -> None:
-    if exchange.id != "binanceusdm":
-        raise ExchangeError(
-            f"importing from {exchange.id} is not available yet: binanceusdm is supported"
-        )
+    if exchange.id not in IMPORTS:
+        raise ExchangeError(f"importing from {exchange.id} is not available yet: "
+                            f"{' and '.join(IMPORTS)} are supported")
 
 
 def fetch_open(exchange: Any, since_ms: int = 0, now_ms: int | None = None,
@@ -96,6 +96,7 @@ def fetch_open(exchange: Any, since_ms: int = 0, now_ms: int | None = None,
     got.positions = [p for p in call(exchange, exchange.fetch_positions) if _size(p)]
     if any(p.get("marginMode") != "isolated" for p in got.positions):
         info = call(exchange, exchange.fetch_balance).get("info") or {}
+        # USDⓈ-M has one cross wallet; COIN-M one per coin, so no single figure (None)
         wallet = info.get("totalCrossWalletBalance") or info.get("totalWalletBalance")
         got.wallet_balance = None if wallet in (None, "") else float(wallet)
     if rates:

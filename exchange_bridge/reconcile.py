@@ -63,6 +63,8 @@ def our_liq(got: Fetched, p: OpenPosition, table: TierTable | None,
     if p.margin_mode == "isolated":
         value = lv.liq_price(p.side, p.qty, p.entry, p.margin, contract=p.contract, tiers=table,
                              exchange=convention)
+    elif got.wallet_balance is None:
+        return None  # no cross wallet figure (COIN-M keeps one per coin)
     else:
         others = [o for o in positions if o is not p and o.margin_mode != "isolated"]
         upnl = sum(core.unrealized_pnl(o.side, o.qty, o.entry, o.mark, o.contract) for o in others)
@@ -95,6 +97,8 @@ def reconcile(got: Fetched, positions: list[OpenPosition]) -> list[Reconciled]:
 def _cause(got: Fetched, p: OpenPosition, table: TierTable | None, age: int | None,
            ours: float | None, theirs: float | None, gap: float | None,
            positions: list[OpenPosition]) -> str:
+    if p.margin_mode != "isolated" and got.wallet_balance is None:
+        return "not computed: no single cross wallet balance (one per coin on COIN-M)"
     if ours is None and theirs is None:
         return "match (neither has a liquidation price)"
     if theirs is None:

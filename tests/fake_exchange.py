@@ -1,4 +1,4 @@
-"""A loopback exchange: Binance USDⓈ-M futures (``/fapi``) answered in Binance's documented JSON.
+"""A loopback exchange: Binance USDⓈ-M (``/fapi``) or COIN-M (``/dapi``) futures, in Binance's JSON.
 
 Real ccxt exchange objects talk to it over HTTP once their API URLs point here
 (``exchange_bridge.client.redirect``); nothing in ccxt is mocked. The server is stdlib only (a
@@ -13,6 +13,8 @@ Real ccxt exchange objects talk to it over HTTP once their API URLs point here
 - ``GET /fapi/v1/leverageBracket``      tiers (``fetch_leverage_tiers``)
 - ``GET /fapi/v1/premiumIndex``         mark prices (``fetch_mark_prices``)
 
+With ``api="dapi"`` the same endpoints answer under ``/dapi`` (COIN-M: ``/dapi/v1/positionRisk``,
+``/dapi/v2/leverageBracket`` with ``qtyFloor``/``qtyCap``, leverage from ``/dapi/v1/account``).
 Shapes follow Binance's API docs (developers.binance.com, USDⓈ-M futures REST API) field for
 field. Signed endpoints need ``X-MBX-APIKEY`` and a ``signature``; an unknown key gets Binance's
 ``-2015`` 401. Lists are filtered by ``symbol``/``startTime``/``endTime`` and cut at ``limit``
@@ -110,20 +112,26 @@ class Account:
 
 # (default limit, maximum limit, time field) of each list endpoint, from Binance's docs
 _LISTS = {
-    "/fapi/v1/positionMargin/history": (500, 500, "time"),
-    "/fapi/v1/income": (100, 1000, "time"),
-    "/fapi/v1/userTrades": (500, 1000, "time"),
-    "/fapi/v1/forceOrders": (50, 100, "time"),
+    "/v1/positionMargin/history": (500, 500, "time"),
+    "/v1/income": (100, 1000, "time"),
+    "/v1/userTrades": (500, 1000, "time"),
+    "/v1/forceOrders": (50, 100, "time"),
 }
-_SIGNED = {*_LISTS, "/fapi/v3/positionRisk", "/fapi/v2/positionRisk", "/fapi/v1/leverageBracket",
-           "/fapi/v1/symbolConfig", "/fapi/v3/account"}
+# the same endpoint under each API's version: USDⓈ-M (fapi) and COIN-M (dapi)
+_VERSIONS = {
+    "fapi": {"positions": ("/v3/positionRisk", "/v2/positionRisk"),
+             "brackets": ("/v1/leverageBracket",), "account": ("/v3/account",)},
+    "dapi": {"positions": ("/v1/positionRisk",), "brackets": ("/v2/leverageBracket",),
+             "account": ("/v1/account",)},
+}
 
 
 class FakeBinanceFutures:
     """Binance USDⓈ-M futures on 127.0.0.1 (see the module docstring)."""
 
-    def __init__(self, account: Account, *, stall_seconds: float = 3.0) -> None:
+    def __init__(self, account: Account, *, stall_seconds: float = 3.0, api: str = "fapi") -> None:
         self.account = account
+        self.api = api  # "fapi" (USDⓈ-M) or "dapi" (COIN-M)
         self.stall_seconds = stall_seconds
         self.log: list[Logged] = []
         self.server_errors: list[str] = []
@@ -218,22 +226,31 @@ class FakeBinanceFutures:
                                                "requests per minute."}, {"Retry-After": "0"}
         acc = self.account
         signed = req.headers.get("X-MBX-APIKEY") == API_KEY and "signature" in params
-        if path in _SIGNED and not signed:
+        prefix = f"/{self.api}"
+        if not path.startswith(prefix + "/"):
+            return 404, {"code": -5000, "msg": f"Path {path}, Method GET is invalid"}, {}
+        path = path[len(prefix):]
+        ver = _VERSIONS[self.api]
+        private = {*_LISTS, *ver["positions"], *ver["brackets"], *ver["account"],
+                   "/v1/symbolConfig"}
+        if path in private and not signed:
             return 401, {"code": -2015, "msg": "Invalid API-key, IP, or permissions for "
                                                "action."}, {}
-        if path == "/fapi/v1/exchangeInfo":
+        if path == "/v1/exchangeInfo":
             return 200, {"timezone": "UTC", "serverTime": _now(), "futuresType": "U_MARGINED",
                          "rateLimits": [], "exchangeFilters": [],
                          "assets": [{"asset": "USDT", "marginAvailable": True,
                                      "autoAssetExchange": "-10000"}],
                          "symbols": acc.markets}, {}
-        if path == "/fapi/v1/time":
+        if path == "/v1/time":
             return 200, {"serverTime": _now()}, {}
-        if path in ("/fapi/v3/positionRisk", "/fapi/v2/positionRisk"):
+        if path in ver["positions"]:
             return 200, _by_symbol(acc.positions, params), {}
-        if path == "/fapi/v1/symbolConfig":
+        if path == "/v1/symbolConfig" and self.api == "fapi":
             return 200, _by_symbol(acc.symbol_config, params), {}
-        if path == "/fapi/v3/account":
+        if path in ver["account"] and self.api == "dapi":
+            return 200, _coinm_account(acc), {}
+        if path in ver["account"]:
             w = acc.wallet_balance
             return 200, {"totalInitialMargin": "0", "totalMaintMargin": "0",
                          "totalWalletBalance": w, "totalUnrealizedProfit": "0",
@@ -247,9 +264,9 @@ class FakeBinanceFutures:
                                      "crossUnPnl": "0", "availableBalance": w,
                                      "maxWithdrawAmount": w, "updateTime": _now()}],
                          "positions": []}, {}
-        if path == "/fapi/v1/leverageBracket":
+        if path in ver["brackets"]:
             return 200, _by_symbol(acc.brackets, params), {}
-        if path == "/fapi/v1/premiumIndex":
+        if path == "/v1/premiumIndex":
             rows = [{"symbol": s, "markPrice": p, "indexPrice": p, "estimatedSettlePrice": p,
                      "lastFundingRate": "0.00010000", "interestRate": "0.00010000",
                      "nextFundingTime": _now() + 3_600_000, "time": _now()}
@@ -261,13 +278,34 @@ class FakeBinanceFutures:
             return 200, rows, {}
         if path in _LISTS:
             source = {
-                "/fapi/v1/positionMargin/history": acc.margin_history,
-                "/fapi/v1/income": acc.income,
-                "/fapi/v1/userTrades": acc.trades,
-                "/fapi/v1/forceOrders": acc.force_orders,
+                "/v1/positionMargin/history": acc.margin_history,
+                "/v1/income": acc.income,
+                "/v1/userTrades": acc.trades,
+                "/v1/forceOrders": acc.force_orders,
             }[path]
             return 200, _page(path, source, params), {}
         return 404, {"code": -5000, "msg": f"Path {path}, Method GET is invalid"}, {}
+
+
+def _coinm_account(acc: Account) -> dict[str, Any]:
+    """COIN-M ``/dapi/v1/account``: per-coin balances and each symbol's leverage."""
+    coins = sorted({m["marginAsset"] for m in acc.markets})
+    w = acc.wallet_balance
+    return {
+        "assets": [{"asset": c, "walletBalance": w, "unrealizedProfit": "0", "marginBalance": w,
+                    "maintMargin": "0", "initialMargin": "0", "positionInitialMargin": "0",
+                    "openOrderInitialMargin": "0", "maxWithdrawAmount": w,
+                    "crossWalletBalance": w, "crossUnPnl": "0", "availableBalance": w}
+                   for c in coins],
+        "positions": [{"symbol": c["symbol"], "positionAmt": "0", "initialMargin": "0",
+                       "maintMargin": "0", "unrealizedProfit": "0",
+                       "positionInitialMargin": "0", "openOrderInitialMargin": "0",
+                       "leverage": str(c["leverage"]), "isolated": c["marginType"] == "ISOLATED",
+                       "positionSide": "BOTH", "entryPrice": "0.0", "maxQty": "250",
+                       "updateTime": 0} for c in acc.symbol_config],
+        "canDeposit": True, "canTrade": True, "canWithdraw": True, "feeTier": 0,
+        "updateTime": _now(),
+    }
 
 
 def _now() -> int:
@@ -392,4 +430,59 @@ def sample_account(now_ms: int | None = None) -> Account:
                  t0 + 3 * DAY_MS),
     ]
     acc.positions[0]["notional"] = "0"  # a bad figure: the import recomputes it from contracts
+    return acc
+
+
+def coinm_market(symbol: str, base: str) -> dict[str, Any]:
+    """One COIN-M ``exchangeInfo`` symbol (a perpetual of 100 USD contracts)."""
+    m = market(symbol, base, "USD")
+    m.update({"pair": f"{base}USD", "marginAsset": base, "contractSize": 100,
+              "contractStatus": "TRADING", "equalQtyPrecision": 4})
+    m.pop("status", None)
+    return m
+
+
+def sample_coinm_account(now_ms: int | None = None) -> Account:
+    """BTCUSD_PERP isolated: opened with 10 contracts (1,000 USD) at 50,000, 0.002 BTC margin
+    added, 4 contracts closed at 52,000, 6 still open; one funding payment in BTC."""
+    now = now_ms or _now()
+    t0 = now - 10 * DAY_MS
+    acc = Account(
+        markets=[coinm_market("BTCUSD_PERP", "BTC")],
+        brackets=[{"symbol": "BTCUSD_PERP", "notionalCoef": 1.0, "brackets": [
+            {"bracket": 1, "initialLeverage": 125, "qtyCap": 5, "qtyFloor": 0,
+             "maintMarginRatio": 0.004, "cum": 0.0},
+            {"bracket": 2, "initialLeverage": 100, "qtyCap": 10, "qtyFloor": 5,
+             "maintMarginRatio": 0.005, "cum": 0.005}]}],
+        marks={"BTCUSD_PERP": "51000.0"},
+        symbol_config=[{"symbol": "BTCUSD_PERP", "marginType": "ISOLATED", "leverage": 10}],
+        wallet_balance="0.10000000",
+    )
+    rows = [(401, 7, "BUY", "10", "50000.0", t0), (402, 8, "SELL", "4", "52000.0", t0 + DAY_MS)]
+    acc.trades = [
+        {"symbol": "BTCUSD_PERP", "id": i, "orderId": o, "pair": "BTCUSD", "side": side,
+         "price": px, "qty": q, "realizedPnl": "0", "marginAsset": "BTC",
+         "baseQty": f"{float(q) * 100 / float(px):.8f}", "commission": "0.00000100",
+         "commissionAsset": "BTC", "time": t, "positionSide": "BOTH", "buyer": side == "BUY",
+         "maker": False}
+        for i, o, side, q, px, t in rows
+    ]
+    acc.income = [income(3001, "BTCUSD_PERP", "FUNDING_FEE", "-0.00000500", t0 + 8 * 3_600_000)]
+    acc.income += [income(3100 + i, "BTCUSD_PERP", "COMMISSION", "-0.00000100", tr["time"])
+                   for i, tr in enumerate(acc.trades)]
+    for r in acc.income:
+        r["asset"] = "BTC"
+    acc.margin_history = [
+        margin_line("BTCUSD_PERP", 1, "TRADE", "0.00200000", t0),
+        margin_line("BTCUSD_PERP", 1, "USER_ADJUST", "0.00200000", t0 + 3_600_000),
+    ]
+    for r in acc.margin_history:
+        r["asset"] = "BTC"
+    acc.positions = [{
+        "symbol": "BTCUSD_PERP", "positionAmt": "6", "entryPrice": "50000.0",
+        "breakEvenPrice": "50000.0", "markPrice": "51000.0", "unRealizedProfit": "0.00000470",
+        "liquidationPrice": "41000.5", "leverage": "10", "maxQty": "250",
+        "marginType": "isolated", "isolatedMargin": "0.00240000", "isAutoAddMargin": "false",
+        "positionSide": "BOTH", "notionalValue": "0.01176471", "isolatedWallet": "0.00240000",
+        "updateTime": t0 + DAY_MS}]
     return acc

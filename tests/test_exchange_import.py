@@ -17,6 +17,7 @@ from fake_exchange import (
     FakeBinanceFutures,
     income,
     sample_account,
+    sample_coinm_account,
 )
 from fake_sheets import FakeSheets, make_client
 
@@ -280,3 +281,24 @@ def test_cli_reconcile(fake, capsys, monkeypatch) -> None:
 def test_since_is_checked(bad) -> None:
     with pytest.raises(xb.InputError, match="since must"):
         xb.parse_since(bad)
+
+
+def test_coin_margined_import(tmp_path) -> None:
+    with FakeBinanceFutures(sample_coinm_account(), api="dapi") as dapi:
+        ex = xb.connect("binancecoinm", CREDS, api_url=dapi.url, timeout_ms=2000,
+                        rate_limit_ms=1)
+        book = journal_book(tmp_path)
+        report = xb.import_account(ex, book, SINCE)
+        positions, events, _ = grids(book)
+        assert positions[1][:4] == ["BTCUSD_PERP-L-401", "BTCUSD_PERP", "long", "inverse"]
+        # qty in USD: contracts × 100 USD contract size; margin in BTC
+        assert [(r[2], r[3], r[4], r[5]) for r in events[1:]] == [
+            ("open", 50000, 1000, 0.002), ("add_margin", 50000, None, 0.002),
+            ("funding", None, None, -0.000005), ("partial_close", 52000, 400, None),
+        ]
+        assert sb.sync(book, "journal").changed is False
+        btc = report.open_positions[0]
+        assert btc.qty == 600 and btc.notional == pytest.approx(600 / 51000)
+        assert report.reconciled[0].theirs == 41000.5 and report.reconciled[0].ours
+        assert all(p.startswith("/dapi/") for p in dapi.paths())
+        assert not dapi.server_errors
