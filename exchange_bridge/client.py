@@ -115,7 +115,10 @@ def connect(
     exchange = getattr(ccxt, exchange_id)(config)
     _count_requests(exchange)
     if sandbox:
-        exchange.set_sandbox_mode(True)
+        try:
+            exchange.set_sandbox_mode(True)
+        except ccxt.NotSupported:
+            raise ExchangeError(f"{exchange_id} has no testnet in ccxt: drop --sandbox") from None
     if api_url:
         redirect(exchange, api_url)
     call(exchange, exchange.load_markets)

@@ -302,3 +302,12 @@ def test_coin_margined_import(tmp_path) -> None:
         assert report.reconciled[0].theirs == 41000.5 and report.reconciled[0].ours
         assert all(p.startswith("/dapi/") for p in dapi.paths())
         assert not dapi.server_errors
+
+
+def test_sandbox_uses_the_testnet_urls_and_api_url_redirects_them(fake, tmp_path) -> None:
+    ex = client(fake, sandbox=True)
+    assert ex.isSandboxModeEnabled
+    assert all(v.startswith(fake.url) for v in ex.urls["api"].values() if isinstance(v, str))
+    assert xb.import_account(ex, journal_book(tmp_path), SINCE).sheet.appended["Events"] == 9
+    with pytest.raises(xb.ExchangeError, match="api-url must look like"):
+        xb.connect("binanceusdm", CREDS, api_url="ftp://x")
