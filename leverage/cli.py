@@ -2,6 +2,7 @@
 
     leverage liq --side long --qty 1 --entry 60000 --margin 6000 --tiers binance:BTCUSDT
     leverage tiers binance:BTCUSDT
+    leverage tiers fetch --exchange binanceusdm   (with the exchange extra)
 
 Other parts of the toolkit add their own subcommands (``leverage addin``, ``leverage
 templates``, ``leverage sheets``, ``leverage demo``) through the ``leverage.cli`` entry-point
@@ -86,6 +87,12 @@ def _cmd_liq(args: argparse.Namespace) -> int:
 
 
 def _cmd_tiers(args: argparse.Namespace) -> int:
+    if args.name == "fetch":
+        fetch = getattr(args, "fetch_tiers", None)
+        if fetch is None:  # the exchange_bridge package adds it; it needs ccxt
+            raise LeverageError("`leverage tiers fetch` needs the exchange extra: "
+                                "pip install 'leverage-toolkit[exchange]'")
+        return int(fetch(args) or 0)
     if not args.name:
         print("\n".join(tier_table_names()))
         return 0
@@ -119,8 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     liq.add_argument("--target", type=_num, help="target leverage: print the margin move")
     liq.set_defaults(run=_cmd_liq)
-    tiers = sub.add_parser("tiers", help="list the shipped tier tables, or show one")
-    tiers.add_argument("name", nargs="?", help="e.g. binance:BTCUSDT")
+    tiers = sub.add_parser(
+        "tiers", help="list the tier tables (shipped and fetched), show one, or `fetch` an "
+        "exchange's tables into the local cache"
+    )
+    tiers.add_argument("name", nargs="?", help="e.g. binance:BTCUSDT, or fetch")
     tiers.set_defaults(run=_cmd_tiers)
     for register in _plugins():
         register(sub)

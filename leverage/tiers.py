@@ -21,7 +21,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime
 from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
@@ -222,38 +224,130 @@ def check_tiers(tiers: Sequence[Tier], name: str = "") -> None:
 
 
 # ------------------------------------------------------------------ ccxt & registry
+# ccxt has renamed tier fields over the years; each tuple lists the names of one field, the
+# current one first (older ccxt and the raw Binance bracket use the later spellings).
+_FIELDS = {
+    "min": ("minNotional", "notionalFloor"),
+    "max": ("maxNotional", "notionalCap"),
+    "mmr": ("maintenanceMarginRate", "maintenanceMarginRatio", "maintMarginRatio"),
+    "lev": ("maxLeverage", "initialLeverage"),
+}
+# ccxt exchange ids that share one family's table names (USDⓈ-M and COIN-M are both Binance).
+_FAMILY = {"binanceusdm": "binance", "binancecoinm": "binance", "okx": "okx", "bybit": "bybit"}
+STALE_AFTER_DAYS = 30
+CACHE_ENV = "LEVERAGE_TIERS_CACHE"
+
+
+class StaleTiersWarning(UserWarning):
+    """A cached tier table is older than :data:`STALE_AFTER_DAYS`: fetch it again."""
+
+
+def _field(t: Mapping[str, Any], key: str) -> Any:
+    for name in _FIELDS[key]:
+        v = t.get(name)
+        if v not in (None, ""):
+            return v
+    return None
+
+
+def _ccxt_number(v: Any, label: str) -> float | None:
+    """Numbers as ccxt gives them: float, int, or the exchange's decimal string."""
+    if v is None or v == "":
+        return None
+    if isinstance(v, bool):
+        raise ValueError(f"{label} must be a number, got {fmt(v)}")
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        raise ValueError(f"{label} must be a number, got {fmt(v)}") from None
+    if math.isinf(x) and label == "maxNotional":
+        return None
+    return x
+
+
+def table_name(exchange: str, symbol: str) -> str:
+    """The one name of a tier table: ``family:BASEQUOTE``, from a ccxt id and a symbol.
+
+    A ccxt unified symbol (``SOL/USDT:USDT``) is written the way Binance and Bybit name the
+    market: base and quote run together, ``_PERP`` for a coin-margined perpetual (settled in
+    the base coin), ``_YYMMDD`` for a dated future. A name that is already a market id is kept.
+
+    >>> table_name("binanceusdm", "SOL/USDT:USDT")
+    'binance:SOLUSDT'
+    >>> table_name("binancecoinm", "BTC/USD:BTC")
+    'binance:BTCUSD_PERP'
+    >>> table_name("", "binance:BTCUSDT")
+    'binance:BTCUSDT'
+    """
+    exchange, symbol = exchange.strip(), symbol.strip()
+    if not exchange and ":" in symbol and "/" not in symbol.split(":", 1)[0]:
+        exchange, symbol = symbol.split(":", 1)
+    family = _FAMILY.get(exchange.lower(), exchange.lower())
+    if "/" in symbol:
+        base, rest = symbol.split("/", 1)
+        quote, _, settle_expiry = rest.partition(":")
+        settle, _, expiry = settle_expiry.partition("-")
+        symbol = base + quote
+        if expiry:
+            symbol += "_" + expiry
+        elif settle and settle == base:
+            symbol += "_PERP"
+    return f"{family}:{symbol}" if family else symbol
+
+
+def _key(name: str) -> str:
+    return table_name("", name).lower()
+
+
 def tables_from_ccxt(data: Mapping[str, Any], exchange: str = "") -> dict[str, TierTable]:
     """Tier tables from ccxt's ``fetch_leverage_tiers()`` result ({symbol: [tier, ...]}).
 
-    Each tier has ``minNotional, maxNotional, maintenanceMarginRate, maxLeverage`` and an
-    exchange-specific ``info``; the maintenance amount is read from ``info.cum`` (Binance)
-    or ``info.mmDeduction`` (Bybit) when present, else derived for continuity.
+    Each tier has ``minNotional, maxNotional, maintenanceMarginRate, maxLeverage`` (older
+    ccxt: ``notionalFloor, notionalCap, maintenanceMarginRatio``), numbers or decimal strings,
+    and an exchange-specific ``info``; the maintenance amount is read from ``info.cum``
+    (Binance) or ``info.mmDeduction`` (Bybit) when present, else derived for continuity.
+    A last tier without ``maxNotional`` is open-ended; a tier that starts at the previous
+    tier's maximum + 1 (OKX counts whole contracts) continues it without a gap. Tables are
+    keyed by the name they were given (``exchange:SYMBOL``); :func:`get_tier_table` also
+    finds them by :func:`table_name`.
     """
     out: dict[str, TierTable] = {}
     for symbol, rows in data.items():
         if symbol.startswith("_"):
             continue
-        if not isinstance(rows, list):
+        if not isinstance(rows, list) or not all(isinstance(r, Mapping) for r in rows):
             raise TierTableError(f"tiers {symbol}: expected a list of tiers, got {fmt(rows)}")
         raw = []
-        for i, t in enumerate(sorted(rows, key=lambda r: float(r.get("minNotional") or 0))):
+        try:
+            ordered = sorted(rows, key=lambda r: _ccxt_number(_field(r, "min"), "minNotional") or 0)
+        except ValueError as exc:
+            raise TierTableError(f"tiers {symbol}: {exc}") from None
+        for i, t in enumerate(ordered):
             try:
                 info = t.get("info") or {}
+                if not isinstance(info, Mapping):
+                    info = {}
                 cum = info.get("cum", info.get("mmDeduction"))
+                lo = _ccxt_number(_field(t, "min"), "minNotional")
+                if raw and lo is not None and raw[-1][1] is not None and lo - raw[-1][1] == 1:
+                    lo = raw[-1][1]  # OKX: [0, 500], [501, 1000]: the band continues
                 raw.append(
                     [
-                        float(t["minNotional"]),
-                        None if t.get("maxNotional") is None else float(t["maxNotional"]),
-                        float(t["maintenanceMarginRate"]),
-                        None if cum in (None, "") else float(cum),
-                        None if t.get("maxLeverage") is None else float(t["maxLeverage"]),
+                        lo,
+                        _ccxt_number(_field(t, "max"), "maxNotional"),
+                        _ccxt_number(_field(t, "mmr"), "maintenanceMarginRate"),
+                        _ccxt_number(cum, "info.cum"),
+                        _ccxt_number(_field(t, "lev"), "maxLeverage"),
                     ]
                 )
-            except (KeyError, TypeError, ValueError) as exc:
-                raise TierTableError(f"tiers {symbol} tier {i + 1}: bad field {exc}") from None
+            except ValueError as exc:
+                raise TierTableError(f"tiers {symbol} tier {i + 1}: {exc}") from None
         name = symbol if ":" in symbol and not exchange else f"{exchange}:{symbol}".strip(":")
-        currency = str(rows[0].get("currency", "")) if rows else ""
-        out[name] = _table_from_raw(raw, name=name, currency=currency)
+        currency = str(rows[0].get("currency") or "") if rows else ""
+        try:
+            out[name] = _table_from_raw(raw, name=name, currency=currency)
+        except TierTableError as exc:
+            raise TierTableError(f"tiers {name}: {exc}") from None
     return out
 
 
@@ -264,13 +358,86 @@ def load_ccxt_tiers(path: str | os.PathLike[str], exchange: str = "") -> dict[st
 
     and register its tables so formulas accept them by name (``exchange:SYMBOL``).
     """
+    tables = tables_from_ccxt(_read_json(path), exchange)
+    _registry().update({_key(k): v for k, v in tables.items()})
+    return tables
+
+
+def _read_json(path: str | os.PathLike[str]) -> Any:
     try:
         data = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise TierTableError(f"tiers file {os.fspath(path)!r} could not be read: {exc}") from None
-    tables = tables_from_ccxt(data, exchange)
-    _registry().update({k.lower(): v for k, v in tables.items()})
-    return tables
+    if not isinstance(data, dict):
+        raise TierTableError(f"tiers file {os.fspath(path)!r} must hold a JSON object")
+    return data
+
+
+# ------------------------------------------------------------------ the local cache
+def tier_cache_dir() -> Path:
+    """Where ``leverage tiers fetch`` saves tables: ``$LEVERAGE_TIERS_CACHE``, else
+    ``$XDG_CACHE_HOME/leverage-toolkit/tiers`` (``~/.cache/...``)."""
+    env = os.environ.get(CACHE_ENV)
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "leverage-toolkit" / "tiers"
+
+
+def save_tier_cache(
+    exchange: str,
+    fetched: Mapping[str, Any],
+    today: date | None = None,
+    folder: str | os.PathLike[str] | None = None,
+) -> tuple[Path, int]:
+    """Save ccxt's ``fetch_leverage_tiers()`` result for ``exchange`` (a ccxt id) in the
+    cache, dated ``today``, under the table names of :func:`table_name`. Every table is
+    checked first, so a bad answer leaves the previous cache in place. Returns the file and
+    the number of tables."""
+    today = today or datetime.now(UTC).date()
+    named = {table_name(exchange, s): rows for s, rows in fetched.items() if not s.startswith("_")}
+    tables_from_ccxt(named)  # refuse a table we could not use, before replacing the file
+    folder = Path(folder) if folder is not None else tier_cache_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{exchange}.json"
+    payload = {"_meta": {"exchange": exchange, "fetched": today.isoformat()}, **named}
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(payload, default=str))
+    tmp.replace(path)
+    _registry.cache_clear()
+    return path, len(named)
+
+
+def _cached_tables() -> dict[str, TierTable]:
+    folder = tier_cache_dir()
+    out: dict[str, TierTable] = {}
+    if not folder.is_dir():
+        return out
+    for path in sorted(folder.glob("*.json")):
+        data = _read_json(path)
+        meta = data.get("_meta") or {}
+        fetched = str(meta.get("fetched", ""))
+        source = f"cache {path.name} (fetched {fetched or 'undated'})"
+        try:
+            day: date | None = date.fromisoformat(fetched)
+        except ValueError:
+            day = None
+        for name, table in tables_from_ccxt(data).items():
+            out[_key(name)] = table.model_copy(update={"source": source})
+            _FETCHED[_key(name)] = day
+    return out
+
+
+_FETCHED: dict[str, date | None] = {}  # table key → the day its cache file was fetched
+
+
+def cache_age_days(name: str, today: date | None = None) -> int | None:
+    """Days since the cached table ``name`` was fetched; None for a shipped table."""
+    _registry()
+    fetched = _FETCHED.get(_key(name))
+    if fetched is None or _registry().get(_key(name)) is _snapshot().get(_key(name)):
+        return None
+    return ((today or datetime.now(UTC).date()) - fetched).days
 
 
 @lru_cache(maxsize=1)
@@ -279,24 +446,29 @@ def _snapshot() -> dict[str, TierTable]:
     data = json.loads(text)
     sources = data.get("_meta", {}).get("sources", {})
     tables = tables_from_ccxt(data)
+
     def describe(src: Any) -> str:
         if isinstance(src, dict):
             return f"{src.get('source', '')} ({src.get('source_date', 'undated')})"
         return str(src or "")
 
     return {
-        k.lower(): v.model_copy(update={"source": describe(sources.get(k))})
+        _key(k): v.model_copy(update={"source": describe(sources.get(k))})
         for k, v in tables.items()
     }
 
 
 @lru_cache(maxsize=1)
 def _registry() -> dict[str, TierTable]:
-    reg = dict(_snapshot())
+    """Names resolve in the shipped snapshot first, then in the local cache (so the shipped,
+    documented tables give the same answers on every machine), and ``$LEVERAGE_TIERS_FILE``
+    overrides both."""
+    _FETCHED.clear()
+    reg = _cached_tables()
+    reg.update(_snapshot())
     extra = os.environ.get("LEVERAGE_TIERS_FILE")
     if extra:
-        reg.update({k.lower(): v for k, v in tables_from_ccxt(json.loads(Path(extra).read_text()))
-                    .items()})
+        reg.update({_key(k): v for k, v in tables_from_ccxt(_read_json(extra)).items()})
     return reg
 
 
@@ -306,12 +478,27 @@ def tier_table_names() -> list[str]:
 
 
 def get_tier_table(name: str) -> TierTable:
-    """A registered table by name, case-insensitive (``binance:btcusdt`` works)."""
+    """A registered table by name, case-insensitive (``binance:btcusdt`` works, and so does
+    the ccxt spelling ``binanceusdm:BTC/USDT:USDT``). A cached table older than 30 days
+    is returned with a :class:`StaleTiersWarning`."""
     try:
-        return _registry()[name.strip().lower()]
+        table = _registry()[_key(name)]
     except KeyError:
-        known = ", ".join(tier_table_names())
-        raise InputError(f"tiers must be a known table name ({known}), got {name!r}") from None
+        names = tier_table_names()
+        known = ", ".join(names[:12]) + (f" and {len(names) - 12} more" if len(names) > 12 else "")
+        raise InputError(
+            f"tiers must be a known table name ({known}; `leverage tiers fetch` adds an "
+            f"exchange's tables), got {name!r}"
+        ) from None
+    age = cache_age_days(name)
+    if age is not None and age > STALE_AFTER_DAYS:
+        warnings.warn(
+            f"tiers {table.name} were fetched {age} days ago ({table.source}): run "
+            "`leverage tiers fetch` again, exchanges change their tiers often",
+            StaleTiersWarning,
+            stacklevel=2,
+        )
+    return table
 
 
 def resolve_tiers(argname: str, value: Any) -> TierTable | None:

@@ -1,0 +1,129 @@
+"""``leverage exchange import|reconcile`` and ``leverage tiers fetch``.
+
+    leverage exchange import --exchange binanceusdm --since 2024-01-01 --file journal.xlsx
+    leverage exchange reconcile --exchange binanceusdm
+    leverage tiers fetch --exchange binanceusdm
+
+The API key comes from $LEVERAGE_EXCHANGE_KEY and $LEVERAGE_EXCHANGE_SECRET, or a JSON key
+file (--key-file or $LEVERAGE_EXCHANGE_KEY_FILE). Use a read-only key. ccxt is imported when
+a command runs, not when ``leverage`` starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+from typing import Any
+
+from leverage.errors import InputError
+
+from .client import SUPPORTED, connect, read_credentials
+
+
+def _client_options(parser: argparse.ArgumentParser, default: str | None = "binanceusdm") -> None:
+    parser.add_argument("--exchange", default=default, choices=SUPPORTED,
+                        help="ccxt exchange id (default: %(default)s)")
+    parser.add_argument("--key-file", help="JSON file with apiKey and secret (a read-only key)")
+    parser.add_argument("--sandbox", action="store_true", help="use the exchange's testnet")
+    parser.add_argument("--api-url", help="send every request to this base URL (a proxy or a "
+                                          "local test server), keeping each endpoint's path")
+    parser.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
+
+
+def _client(args: argparse.Namespace, public: bool = False) -> Any:
+    if not (args.timeout > 0 and math.isfinite(args.timeout)):
+        raise InputError(f"timeout must be > 0 seconds, got {args.timeout}")
+    creds = read_credentials(args.key_file)
+    return connect(args.exchange, creds, api_url=args.api_url, sandbox=args.sandbox,
+                   timeout_ms=int(args.timeout * 1000))
+
+
+def _backend(args: argparse.Namespace) -> Any:
+    from sheets_bridge import init, open_google, open_local
+
+    if args.file is not None:
+        fresh = not Path(args.file).exists()
+        backend = open_local(args.file)
+        if fresh:
+            init(backend, args.template or "journal")
+        return backend
+    return open_google(args.key, args.credentials)
+
+
+def _money(x: float | None) -> str:
+    return "none" if x is None else f"{x:,.2f}"
+
+
+def print_reconcile(rows: list[Any]) -> None:
+    if not rows:
+        print("no open positions")
+        return
+    head = f"{'position':<24} {'mode':<8} {'ours':>12} {'exchange':>12} {'gap':>8}  likely cause"
+    print(head)
+    for r in rows:
+        p = r.position
+        label = p.position_id or f"{p.market_id} {p.side}"
+        gap = "" if r.gap is None else f"{r.gap:+.2%}"
+        print(f"{label:<24} {p.margin_mode:<8} {_money(r.ours):>12} {_money(r.theirs):>12} "
+              f"{gap:>8}  {r.cause}")
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    from . import import_account, parse_since
+
+    parse_since(args.since)  # a bad date is refused before any request
+    backend = _backend(args)
+    exchange = _client(args)
+    report = import_account(exchange, backend, args.since, args.template)
+    print(report)
+    print_reconcile(report.reconciled)
+    return 0
+
+
+def _cmd_reconcile(args: argparse.Namespace) -> int:
+    from . import build_rows, fetch_open, reconcile
+
+    exchange = _client(args)
+    got = fetch_open(exchange)
+    rows = build_rows(got)
+    print_reconcile(reconcile(got, rows.open_positions))
+    return 0
+
+
+def _cmd_tiers_fetch(args: argparse.Namespace) -> int:
+    from leverage.tiers import save_tier_cache
+
+    from .client import call
+
+    if not args.exchange:
+        raise InputError(f"exchange is required: --exchange {' or '.join(SUPPORTED)}")
+    exchange = _client(args)
+    fetched = call(exchange, exchange.fetch_leverage_tiers)
+    path, count = save_tier_cache(exchange.id, fetched)
+    print(f"saved {count} tier tables of {exchange.id} to {path}")
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add ``leverage exchange import|reconcile``; teach ``leverage tiers`` to ``fetch``."""
+    ex = subparsers.add_parser("exchange", help="import positions and history from an exchange "
+                                                "(read-only API key), reconcile liquidation")
+    sub = ex.add_subparsers(dest="exchange_command", required=True)
+    imp = sub.add_parser("import", help="append the account's positions and history to a journal")
+    _client_options(imp)
+    imp.add_argument("--since", required=True, help="start date, e.g. 2024-01-01 (UTC)")
+    where = imp.add_mutually_exclusive_group(required=True)
+    where.add_argument("--file", help="local .xlsx workbook (created as a journal if missing)")
+    where.add_argument("--key", help="Google spreadsheet ID or URL")
+    imp.add_argument("--credentials", help="Google service-account key file (with --key)")
+    imp.add_argument("--template", choices=("journal", "rebalance"),
+                     help="default: tell from the tabs")
+    imp.set_defaults(run=_cmd_import)
+    rec = sub.add_parser("reconcile", help="our liquidation price beside the exchange's")
+    _client_options(rec)
+    rec.set_defaults(run=_cmd_reconcile)
+    tiers = subparsers.choices.get("tiers")
+    if tiers is not None:
+        _client_options(tiers, default=None)
+        tiers.set_defaults(fetch_tiers=_cmd_tiers_fetch)

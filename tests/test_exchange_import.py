@@ -1,0 +1,313 @@
+"""Import from an exchange: real ccxt against the loopback Binance futures server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("ccxt")
+
+from fake_exchange import (
+    API_KEY,
+    API_SECRET,
+    FakeBinanceFutures,
+    income,
+    sample_account,
+    sample_coinm_account,
+)
+from fake_sheets import FakeSheets, make_client
+
+import exchange_bridge as xb
+import sheets_bridge as sb
+from exchange_bridge import fetch as xfetch
+from exchange_bridge.convert import liq_or_none
+from leverage import journal
+from leverage.cli import main
+
+CREDS = {"apiKey": API_KEY, "secret": API_SECRET}
+SINCE = "2024-01-01"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeBinanceFutures]:
+    with FakeBinanceFutures(sample_account(), stall_seconds=1.5) as server:
+        yield server
+    assert not server.server_errors
+
+
+def client(fake: FakeBinanceFutures, **kw: Any) -> Any:
+    return xb.connect("binanceusdm", CREDS, api_url=fake.url, timeout_ms=1000,
+                      rate_limit_ms=1, **kw)
+
+
+def journal_book(tmp_path: Path) -> Any:
+    book = sb.open_local(tmp_path / "journal.xlsx")
+    sb.init(book, "journal")
+    return book
+
+
+def grids(book: Any) -> list[list[list[Any]]]:
+    from sheets_bridge.engine import read_ranges_for
+
+    return book.read_ranges(read_ranges_for("journal"))
+
+
+def test_import_fills_the_journal_and_a_second_run_adds_nothing(fake, tmp_path) -> None:
+    book = journal_book(tmp_path)
+    report = xb.import_account(client(fake), book, SINCE)
+    positions, events, _ = grids(book)
+    assert [r[0] for r in positions[1:]] == ["BTCUSDT-L-101", "ETHUSDT-S-201", "SOLUSDT-L-301"]
+    kinds = [(r[1], r[2]) for r in events[1:]]
+    assert kinds == [
+        ("BTCUSDT-L-101", "open"), ("BTCUSDT-L-101", "funding"), ("BTCUSDT-L-101", "funding"),
+        ("BTCUSDT-L-101", "add_margin"), ("BTCUSDT-L-101", "partial_close"),
+        ("ETHUSDT-S-201", "open"), ("ETHUSDT-S-201", "funding"),
+        ("SOLUSDT-L-301", "open"), ("SOLUSDT-L-301", "close"),
+    ]
+    # the order's two fills are one open: 0.010 BTC at 60,000 with the 60 USDT margin line
+    assert events[1][3:6] == [60000, 0.01, 60]
+    # FUNDING_FEE in the margin history is funding (−0.25), and the one also in the income
+    # history (−0.30) is imported once
+    assert [r[5] for r in events[1:] if r[2] == "funding"] == [-0.3, -0.25, -0.1]
+    assert "liquidation" in events[9][6]
+    assert all(xb.convert.row_tag(r[6]) for r in events[1:])  # every row keeps its id
+    # computed columns are the core's: replaying the sheet gives the same figures
+    head = events[0]
+    rows = [dict(zip(["date", "position_id", "event", "price", "qty", "amount", "reason"],
+                     r[:7], strict=True)) for r in events[1:]]
+    pos = [dict(zip(["position_id", "symbol", "side", "contract", "mmr", "maint_amount"], r,
+                    strict=True)) for r in positions[1:]]
+    result = journal.replay(pos, rows)
+    for key in ("qty_open", "margin", "liq_price", "funding", "realized_pnl"):
+        col = head.index(next(c.header for c in sb.engine.TEMPLATES["journal"][1].columns
+                              if c.key == key))
+        for i, r in enumerate(events[1:]):
+            assert r[col] == pytest.approx(result.columns[key][i], nan_ok=True) or (
+                r[col] is None and result.columns[key][i] != result.columns[key][i])
+    status = head.index("Status")
+    assert all(len(r) <= status or not r[status] for r in events[1:])  # every row applied
+    assert sb.sync(book, "journal").changed is False  # nothing left for a sync to fix
+    assert report.sheet.appended == {"Positions": 3, "Events": 9, "Rules": 0}
+
+    stamp = (tmp_path / "journal.xlsx").stat().st_mtime_ns
+    again = xb.import_account(client(fake), book, SINCE)
+    assert again.sheet.cells_written == 0 and not again.sheet.changed
+    assert sum(again.sheet.already_there.values()) == 12
+    assert (tmp_path / "journal.xlsx").stat().st_mtime_ns == stamp
+
+
+def test_new_history_is_appended_below_user_rows(fake, tmp_path) -> None:
+    book = journal_book(tmp_path)
+    xb.import_account(client(fake), book, SINCE)
+    _, events, _ = grids(book)
+    t = fake.account.income[1]["time"] + 8 * 3_600_000
+    fake.account.income.append(income(1003, "ETHUSDT", "FUNDING_FEE", "0.05000000", t))
+    report = xb.import_account(client(fake), book, SINCE)
+    assert report.sheet.appended["Events"] == 1
+    _, after, _ = grids(book)
+    assert after[: len(events)] == events  # earlier rows untouched
+    assert after[-1][1:3] == ["ETHUSDT-S-201", "funding"]
+
+
+def test_requests_made(fake, tmp_path) -> None:
+    ex = client(fake)
+    fake.clear_log()
+    report = xb.import_account(ex, journal_book(tmp_path), SINCE)
+    paths = fake.paths()
+    assert report.exchange_requests == len(paths)
+    # fills are asked for only in weeks with a commission: BTC (2 windows? no: 1), ETH, SOL
+    assert paths.count("/fapi/v1/userTrades") == 3
+    assert paths.count("/fapi/v1/positionMargin/history") == 3
+    assert paths.count("/fapi/v1/income") == 2  # funding, then commissions
+    assert {"/fapi/v3/positionRisk", "/fapi/v1/leverageBracket", "/fapi/v1/premiumIndex",
+            "/fapi/v1/symbolConfig", "/fapi/v1/forceOrders"} <= set(paths)
+    for e in fake.log:  # a read-only import only reads
+        assert e.method == "GET"
+
+
+def test_long_histories_are_paged(fake, tmp_path, monkeypatch) -> None:
+    monkeypatch.setitem(xfetch.PAGE, "income", 2)
+    base = fake.account.income[0]["time"]
+    extra = [income(5000 + i, "BTCUSDT", "FUNDING_FEE", "-0.01000000", base + 1 + i * 60_000)
+             for i in range(5)]
+    fake.account.income.extend(extra)
+    book = journal_book(tmp_path)
+    xb.import_account(client(fake), book, SINCE)
+    funding_calls = [e for e in fake.log if e.path == "/fapi/v1/income"
+                     and e.params.get("incomeType") == "FUNDING_FEE"]
+    assert len(funding_calls) >= 4  # 7 rows, 2 a page
+    starts = [int(e.params["startTime"]) for e in funding_calls]
+    assert starts == sorted(starts)
+    _, events, _ = grids(book)
+    assert sum(1 for r in events[1:] if r[2] == "funding") == 3 + 5
+
+
+def test_a_429_and_a_timeout_are_retried(fake, tmp_path) -> None:
+    ex = client(fake)
+    fake.fail("/fapi/v1/income", "429")
+    fake.fail("/fapi/v1/userTrades", "timeout")
+    report = xb.import_account(ex, journal_book(tmp_path), SINCE)
+    assert report.sheet.appended["Events"] == 9
+    statuses = [e.status for e in fake.log if e.path == "/fapi/v1/income"]
+    assert statuses[0] == 429 and statuses[1] == 200
+
+
+def test_an_exchange_that_keeps_failing_writes_nothing(fake, tmp_path) -> None:
+    book = journal_book(tmp_path)
+    before = grids(book)
+    fake.fail("/fapi/v1/income", *["429"] * 4)
+    with pytest.raises(xb.ExchangeError, match="kept failing \\(rate limit\\) after 4 tries"):
+        xb.import_account(client(fake), book, SINCE)
+    assert grids(book) == before
+
+
+def test_liquidation_price_none_and_empty_hedge_leg(fake) -> None:
+    assert [liq_or_none(v) for v in (0, "0", "", None, "abc", "-1")] == [None] * 6
+    assert liq_or_none("4890.1") == 4890.1
+    got = xb.fetch_open(client(fake))
+    rows = xb.build_rows(got)
+    eth = [p for p in rows.open_positions if p.market_id == "ETHUSDT"]
+    assert [(p.side, p.hedged) for p in eth] == [("short", True)]  # the empty LONG leg is gone
+    btc = next(p for p in rows.open_positions if p.market_id == "BTCUSDT")
+    # the exchange said notional "0" (so ccxt could not tell the side): recomputed
+    assert btc.side == "long" and btc.notional == pytest.approx(0.006 * 61000)
+
+
+def test_reconcile_names_a_cause(fake) -> None:
+    got = xb.fetch_open(client(fake))
+    lines = {r.position.market_id: r for r in xb.reconcile(got, xb.build_rows(got).open_positions)}
+    btc, eth = lines["BTCUSDT"], lines["ETHUSDT"]
+    # isolated, Binance convention: LP = (margin + cum − qty·entry) / (qty·mmr − qty)
+    assert btc.ours == pytest.approx((47.45 - 0.006 * 60000) / (0.006 * 0.004 - 0.006))
+    assert btc.gap == pytest.approx((btc.ours - 53345.81) / 53345.81)
+    assert eth.cause.startswith("hedge leg")
+
+
+def test_refused_key_is_one_clear_line(fake, tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv(xb.client.KEY_ENV, "wrong-key-123")
+    monkeypatch.setenv(xb.client.SECRET_ENV, "wrong-secret-456")
+    code = main(["exchange", "import", "--since", SINCE, "--file", str(tmp_path / "j.xlsx"),
+                 "--api-url", fake.url, "--timeout", "2"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and "refused the API key" in err
+    assert "wrong-key-123" not in err and "wrong-secret-456" not in err
+
+
+def test_cli_import_into_a_new_workbook(fake, tmp_path, capsys, monkeypatch) -> None:
+    keys = tmp_path / "keys.json"
+    keys.write_text(json.dumps(CREDS))
+    target = tmp_path / "journal.xlsx"
+    argv = ["exchange", "import", "--exchange", "binanceusdm", "--since", SINCE,
+            "--file", str(target), "--api-url", fake.url, "--key-file", str(keys)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "3 Positions" in out and "9 Events" in out and "likely cause" in out
+    assert API_SECRET not in out
+    assert main(argv) == 0
+    assert "nothing new" in capsys.readouterr().out
+
+
+def test_cli_bad_input_is_refused_before_any_request(fake, tmp_path, capsys) -> None:
+    code = main(["exchange", "import", "--since", "yesterday", "--file",
+                 str(tmp_path / "j.xlsx"), "--api-url", fake.url])
+    assert code == 2 and "since must be a date" in capsys.readouterr().err
+    assert fake.log == []
+
+
+def test_google_import_in_at_most_three_requests(fake) -> None:
+    with FakeSheets() as sheets:
+        key = sheets.create_spreadsheet("Journal")
+        book = sb.open_google(key, client=make_client(sheets, timeout=2))
+        sb.init(book, "journal")
+        before = book.requests
+        report = xb.import_account(client(fake), book, SINCE)
+        assert book.requests - before <= 3
+        assert report.sheet.appended["Events"] == 9
+        again = xb.import_account(client(fake), book, SINCE)
+        assert again.sheet.cells_written == 0
+        events = sheets.values(key, "Events")
+        assert [r[2] for r in events[1:]].count("funding") == 3
+        assert not sheets.server_errors
+
+
+def test_a_position_opened_before_the_start_date(fake, tmp_path) -> None:
+    # start after BTC's opening fill: its partial close is not journaled, and the position
+    # enters as it stands today (dated now, so the moves before it are not counted twice)
+    t0 = fake.account.trades[0]["time"]
+    since = xb.convert._when(t0 + 12 * 3_600_000).isoformat()
+    book = journal_book(tmp_path)
+    report = xb.import_account(client(fake), book, since)
+    _, events, _ = grids(book)
+    btc = [r for r in events[1:] if r[1].startswith("BTCUSDT")]
+    assert [r[2] for r in btc] == ["open"]
+    assert btc[0][3:6] == [60000, 0.006, 47.45]
+    assert any("BTCUSDT BOTH: opened before the start date" in n for n in report.notes)
+    assert any("margin change on BTC/USDT:USDT" in n for n in report.notes)
+
+
+def test_import_into_a_rebalance_workbook(fake, tmp_path) -> None:
+    book = sb.open_local(tmp_path / "rebalance.xlsx")
+    sb.init(book, "rebalance")
+    with pytest.raises(xb.InputError, match="wallet_balance is required"):
+        xb.import_account(client(fake), book, SINCE)  # the trader's own figure: not guessed
+    book.write_ranges([sb.Update("'Account'!B2:B3", [[1000.0], [500.0]])])
+    report = xb.import_account(client(fake), book, SINCE)
+    assert report.sheet.appended["Positions"] == 2
+    from sheets_bridge.engine import read_ranges_for
+
+    positions = book.read_ranges(read_ranges_for("rebalance"))[1]
+    head = positions[0]
+    rows = {r[0]: dict(zip(head, r, strict=False)) for r in positions[1:]}
+    assert rows["BTCUSDT-L-open"]["Qty"] == 0.006
+    assert rows["BTCUSDT-L-open"]["Margin mode"] == "isolated"
+    assert rows["ETHUSDT-S-open"]["Side"] == "short"
+    assert xb.import_account(client(fake), book, SINCE).sheet.cells_written == 0
+
+
+def test_cli_reconcile(fake, capsys, monkeypatch) -> None:
+    monkeypatch.setenv(xb.client.KEY_ENV, API_KEY)
+    monkeypatch.setenv(xb.client.SECRET_ENV, API_SECRET)
+    assert main(["exchange", "reconcile", "--api-url", fake.url]) == 0
+    out = capsys.readouterr().out
+    assert "53,345.81" in out and "hedge leg" in out and "likely cause" in out
+
+
+@pytest.mark.parametrize("bad", ["2024-13-01", "soon", "2999-01-01"])
+def test_since_is_checked(bad) -> None:
+    with pytest.raises(xb.InputError, match="since must"):
+        xb.parse_since(bad)
+
+
+def test_coin_margined_import(tmp_path) -> None:
+    with FakeBinanceFutures(sample_coinm_account(), api="dapi") as dapi:
+        ex = xb.connect("binancecoinm", CREDS, api_url=dapi.url, timeout_ms=2000,
+                        rate_limit_ms=1)
+        book = journal_book(tmp_path)
+        report = xb.import_account(ex, book, SINCE)
+        positions, events, _ = grids(book)
+        assert positions[1][:4] == ["BTCUSD_PERP-L-401", "BTCUSD_PERP", "long", "inverse"]
+        # qty in USD: contracts × 100 USD contract size; margin in BTC
+        assert [(r[2], r[3], r[4], r[5]) for r in events[1:]] == [
+            ("open", 50000, 1000, 0.002), ("add_margin", 50000, None, 0.002),
+            ("funding", None, None, -0.000005), ("partial_close", 52000, 400, None),
+        ]
+        assert sb.sync(book, "journal").changed is False
+        btc = report.open_positions[0]
+        assert btc.qty == 600 and btc.notional == pytest.approx(600 / 51000)
+        assert report.reconciled[0].theirs == 41000.5 and report.reconciled[0].ours
+        assert all(p.startswith("/dapi/") for p in dapi.paths())
+        assert not dapi.server_errors
+
+
+def test_sandbox_uses_the_testnet_urls_and_api_url_redirects_them(fake, tmp_path) -> None:
+    ex = client(fake, sandbox=True)
+    assert ex.isSandboxModeEnabled
+    assert all(v.startswith(fake.url) for v in ex.urls["api"].values() if isinstance(v, str))
+    assert xb.import_account(ex, journal_book(tmp_path), SINCE).sheet.appended["Events"] == 9
+    with pytest.raises(xb.ExchangeError, match="api-url must look like"):
+        xb.connect("binanceusdm", CREDS, api_url="ftp://x")
