@@ -103,6 +103,28 @@ def _cmd_lite(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_workbook(args: argparse.Namespace) -> int:
+    from .workbook import macro_workbook
+
+    interpreter = args.interpreter or (sys.executable if sys.platform == "win32" else None)
+    path = macro_workbook(args.out, args.book, sample=not args.blank, interpreter=interpreter)
+    print(f"wrote {path}")
+    print("Then: open it in Excel on Windows (with `xlwings addin install` done), enable "
+          "macros, xlwings tab > Import Functions.")
+    return 0
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from .doctor import diagnose
+
+    findings = diagnose(UDF_MODULE, Path(args.workbook) if args.workbook else None)
+    for finding in findings:
+        print(finding.line())
+    to_fix = sum(f.level == "fix" for f in findings)
+    print(f"{to_fix} thing(s) to fix" if to_fix else "nothing to fix")
+    return 1 if to_fix else 0
+
+
 def _cmd_functions(args: argparse.Namespace) -> int:
     import inspect
 
@@ -139,5 +161,20 @@ def register(subparsers: Any) -> None:
                             "main.py then imports it instead of carrying the toolkit"
     )
     lite.set_defaults(run=_cmd_lite)
+    workbook = sub.add_parser(
+        "workbook", help="a macro-enabled .xlsm (journal or rebalance) for classic xlwings, "
+                         "built on xlwings' quickstart workbook"
+    )
+    workbook.add_argument("--out", required=True, help="file to write, e.g. Leverage.xlsm")
+    workbook.add_argument("--book", choices=("journal", "rebalance"), default="journal",
+                          help="which workbook (default: journal)")
+    workbook.add_argument("--blank", action="store_true", help="without the worked sample")
+    workbook.add_argument(
+        "--interpreter", help="python.exe Excel should run (default: this one, on Windows)"
+    )
+    workbook.set_defaults(run=_cmd_workbook)
+    doctor = sub.add_parser("doctor", help="check the Excel set-up and say what to fix")
+    doctor.add_argument("--workbook", help="also check this workbook (.xlsm)")
+    doctor.set_defaults(run=_cmd_doctor)
     functions = sub.add_parser("functions", help="list the Excel functions and their arguments")
     functions.set_defaults(run=_cmd_functions)
