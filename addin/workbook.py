@@ -52,7 +52,11 @@ def macro_workbook(
     macro-enabled ``out`` (``.xlsm``) with xlwings' quickstart VBA project and an
     ``xlwings.conf`` sheet (``UDF Modules``, and ``Interpreter_Win`` when given).
     A file already at ``out`` is kept as ``out.bak``."""
-    from templates import build_journal, build_rebalance
+    try:
+        from templates import build_journal, build_rebalance
+    except ModuleNotFoundError as exc:
+        exc.extra = "templates"  # type: ignore[attr-defined]  # `leverage` names this extra
+        raise
 
     out = Path(out)
     if out.suffix.lower() != ".xlsm":

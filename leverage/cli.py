@@ -219,8 +219,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except ModuleNotFoundError as exc:
         command = getattr(args, "command", "")
-        print(f"leverage: error: leverage {command} {install_hint(exc.name or '', command)}",
-              file=sys.stderr)
+        hint = install_hint(exc.name or "", getattr(exc, "extra", command))
+        print(f"leverage: error: leverage {command} {hint}", file=sys.stderr)
         return 2
     except LeverageError as exc:
         print(f"leverage: error: {exc}", file=sys.stderr)

@@ -43,20 +43,25 @@ print(json.dumps(out))
 '''
 
 
-@pytest.fixture(scope="session")
-def lite_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh venv with only xlwings, numpy and pydantic (the versions this suite runs)."""
-    where = tmp_path_factory.mktemp("lite-venv")
+def fresh_venv(where: Path, requirements: list[str]) -> Path:
+    """A new virtual environment at ``where`` with only ``requirements`` installed; its
+    python. Skips the test when pip cannot install them (e.g. offline without a cache)."""
     venv.create(where, with_pip=True)
     python = where / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
-    pins = [f"{name}=={version(name)}" for name in LITE_REQUIREMENTS]
-    done = subprocess.run([python, "-m", "pip", "install", "-q", "--no-input", *pins],
+    done = subprocess.run([python, "-m", "pip", "install", "-q", "--no-input", *requirements],
                           capture_output=True, text=True, timeout=600)
     if done.returncode != 0:
         lines = (done.stderr or done.stdout).strip().splitlines()
-        pytest.skip(f"pip cannot install {' '.join(pins)} here (offline?): "
+        pytest.skip(f"pip cannot install {' '.join(requirements)} here (offline?): "
                     f"{lines[-1] if lines else done.returncode}")
     return python
+
+
+@pytest.fixture(scope="session")
+def lite_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh venv with only xlwings, numpy and pydantic (the versions this suite runs)."""
+    pins = [f"{name}=={version(name)}" for name in LITE_REQUIREMENTS]
+    return fresh_venv(tmp_path_factory.mktemp("lite-venv"), pins)
 
 
 def test_lite_files_compute_every_function_without_the_toolkit(
