@@ -71,6 +71,7 @@ def test_a_module_missing_at_run_time_names_its_extra(
     # `leverage addin functions` with the addin registered but xlwings absent
     monkeypatch.setitem(sys.modules, "xlwings", None)
     monkeypatch.delitem(sys.modules, "addin.udfs", raising=False)
+    monkeypatch.delattr("addin.udfs", raising=False)  # `from . import udfs` looks here first
     assert cli.main(["addin", "functions"]) == 2
     assert capsys.readouterr().err == ('leverage: error: leverage addin needs the [excel] '
                                        'extra: pip install "leverage-toolkit[excel]"\n')
