@@ -61,8 +61,13 @@ def _write(folder: str, name: str, text: str) -> Path:
     return path
 
 
+def _interpreter(args: argparse.Namespace) -> str | None:
+    """--interpreter, else on Windows this Python (the one the toolkit is installed in)."""
+    return args.interpreter or (sys.executable if sys.platform == "win32" else None)
+
+
 def _cmd_desktop(args: argparse.Namespace) -> int:
-    interpreter = args.interpreter or (sys.executable if sys.platform == "win32" else None)
+    interpreter = _interpreter(args)
     rows = conf_rows(interpreter)
     print("Classic xlwings (Excel on Windows)")
     print(f"  UDF Modules (xlwings ribbon tab):  {UDF_MODULE}")
@@ -106,7 +111,7 @@ def _cmd_lite(args: argparse.Namespace) -> int:
 def _cmd_workbook(args: argparse.Namespace) -> int:
     from .workbook import macro_workbook
 
-    interpreter = args.interpreter or (sys.executable if sys.platform == "win32" else None)
+    interpreter = _interpreter(args)
     path = macro_workbook(args.out, args.book, sample=not args.blank, interpreter=interpreter)
     print(f"wrote {path}")
     print("Then: open it in Excel on Windows (with `xlwings addin install` done), enable "

@@ -57,11 +57,16 @@ def fresh_venv(where: Path, requirements: list[str]) -> Path:
     return python
 
 
+_LITE_VENV: list[Path] = []  # made once a session; test_packaging uses it too
+
+
 @pytest.fixture(scope="session")
 def lite_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv with only xlwings, numpy and pydantic (the versions this suite runs)."""
-    pins = [f"{name}=={version(name)}" for name in LITE_REQUIREMENTS]
-    return fresh_venv(tmp_path_factory.mktemp("lite-venv"), pins)
+    if not _LITE_VENV:
+        pins = [f"{name}=={version(name)}" for name in LITE_REQUIREMENTS]
+        _LITE_VENV.append(fresh_venv(tmp_path_factory.mktemp("lite-venv"), pins))
+    return _LITE_VENV[0]
 
 
 def test_lite_files_compute_every_function_without_the_toolkit(

@@ -1,6 +1,6 @@
 """The distribution: `python -m build` makes a wheel and an sdist without setuptools
-warnings, and the wheel installed with the [excel] extra in a fresh venv runs
-`leverage --version` and `leverage addin doctor`; a missing extra names itself there."""
+warnings, and the wheel installed next to the [excel] extra's packages only (a fresh venv)
+runs `leverage --version` and `leverage addin doctor`; a missing extra names itself there."""
 
 from __future__ import annotations
 
@@ -8,13 +8,14 @@ import os
 import subprocess
 import sys
 import zipfile
-from importlib.metadata import version
 from pathlib import Path
 
 import pytest
-from test_addin_cli_lite import fresh_venv
+import test_addin_cli_lite
 
 import leverage
+
+lite_python = test_addin_cli_lite.lite_python  # the fixture: one venv for both test files
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,21 +60,28 @@ def test_wheel_claims_no_generic_top_level_name(dist: tuple[Path, str]) -> None:
 
 
 @pytest.fixture(scope="module")
-def installed(dist: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The `leverage` command of a fresh venv holding the wheel with the [excel] extra."""
-    pins = [f"{name}=={version(name)}" for name in ("numpy", "pydantic", "xlwings")]
-    python = fresh_venv(tmp_path_factory.mktemp("wheel-venv"),
-                        [f"{wheel_of(dist)}[excel]", *pins])
-    return python.parent / ("leverage.exe" if sys.platform == "win32" else "leverage")
-
-
-def run(command: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def installed(dist: tuple[Path, str], lite_python: Path,
+              tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """The `leverage` command of the wheel installed by pip into a folder of its own, run by
+    the fresh venv of the Lite test (numpy, pydantic, xlwings: the [excel] extra's
+    dependencies), which stays without the toolkit; and the environment to run it in."""
+    site = tmp_path_factory.mktemp("wheel-site")
+    done = subprocess.run([lite_python, "-m", "pip", "install", "-q", "--no-deps", "--target",
+                           str(site), str(wheel_of(dist))], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
     env = {k: v for k, v in os.environ.items() if not k.startswith("XLWINGS_")}
+    env["PYTHONPATH"] = str(site)
+    return site / "bin" / "leverage", env
+
+
+def run(installed: tuple[Path, dict[str, str]], *args: str) -> subprocess.CompletedProcess[str]:
+    command, env = installed
     return subprocess.run([str(command), *args], capture_output=True, text=True, timeout=120,
                           env=env, cwd=command.parent)
 
 
-def test_installed_wheel_runs_version_and_doctor(installed: Path) -> None:
+def test_installed_wheel_runs_version_and_doctor(installed: tuple[Path, dict[str, str]]) -> None:
     done = run(installed, "--version")
     assert (done.returncode, done.stdout) == (0, f"leverage {leverage.__version__}\n")
     done = run(installed, "addin", "doctor")
@@ -81,7 +89,7 @@ def test_installed_wheel_runs_version_and_doctor(installed: Path) -> None:
     assert "OK    addin.udfs lists all 16 functions" in done.stdout
 
 
-def test_installed_wheel_names_the_missing_extras(installed: Path) -> None:
+def test_installed_wheel_names_the_missing_extras(installed: tuple[Path, dict[str, str]]) -> None:
     for command, extra in (("templates", "templates"), ("sheets", "sheets"),
                            ("demo", "sheets")):
         done = run(installed, command, "build")
