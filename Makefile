@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export TQDM_DISABLE := 1
 export MPLBACKEND := Agg
 
-.PHONY: demo test bench lint render libreoffice clean
+.PHONY: demo test bench lint render libreoffice dist clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,5 +42,10 @@ lint: $(STAMP)
 render: $(STAMP) libreoffice
 	$(BIN)/leverage templates render --out out/render
 
+# The wheel and sdist in dist/ (pip install dist/leverage_toolkit-*.whl, on any OS).
+dist: $(STAMP)
+	rm -rf dist build
+	$(BIN)/python -m build --outdir dist .
+
 clean:
-	rm -rf $(VENV) out .pytest_cache .ruff_cache
+	rm -rf $(VENV) out dist build .pytest_cache .ruff_cache

@@ -2,6 +2,8 @@
 
     leverage addin desktop [--out FOLDER]   classic xlwings on Windows (UDF Modules, xlwings.conf)
     leverage addin lite [--out FOLDER]      xlwings Lite (main.py and requirements.txt)
+    leverage addin workbook --out FILE.xlsm a macro-enabled workbook for classic xlwings
+    leverage addin doctor                   check the set-up and say what to fix
     leverage addin functions                the Excel functions and their arguments
 
 Registering these commands imports neither xlwings nor the core: ``leverage`` starts fast.
@@ -17,9 +19,10 @@ from typing import Any
 from leverage.errors import InputError
 
 UDF_MODULE = "addin.udfs"
-DISTRIBUTION = "leverage-toolkit"
 
-LITE_MAIN = f'''"""Leverage functions: =EFFECTIVE_LEVERAGE(...), =LIQ_PRICE(...) and 14 more.
+# main.py when the toolkit is installed from a wheel URL (--wheel-url): a plain import.
+LITE_MAIN_FROM_WHEEL = f'''"""Leverage functions: =EFFECTIVE_LEVERAGE(...), =LIQ_PRICE(...)
+and 14 more.
 
 Importing them here registers them with xlwings Lite (category "Leverage").
 """
@@ -44,23 +47,6 @@ def conf_file_text(rows: list[tuple[str, str]]) -> str:
     return "".join(f'"{key}","{value}"\n' for key, value in rows)
 
 
-def lite_requirements(version: str, wheel_url: str | None = None) -> str:
-    """requirements.txt for xlwings Lite (numpy and pydantic come from Pyodide)."""
-    line = wheel_url if wheel_url else f"{DISTRIBUTION}=={version}"
-    return f"{line}\n"
-
-
-def _package_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(DISTRIBUTION)
-    except PackageNotFoundError:
-        import leverage
-
-        return leverage.__version__
-
-
 def _write(folder: str, name: str, text: str) -> Path:
     out = Path(folder)
     if out.exists() and not out.is_dir():
@@ -75,8 +61,13 @@ def _write(folder: str, name: str, text: str) -> Path:
     return path
 
 
+def _interpreter(args: argparse.Namespace) -> str | None:
+    """--interpreter, else on Windows this Python (the one the toolkit is installed in)."""
+    return args.interpreter or (sys.executable if sys.platform == "win32" else None)
+
+
 def _cmd_desktop(args: argparse.Namespace) -> int:
-    interpreter = args.interpreter or (sys.executable if sys.platform == "win32" else None)
+    interpreter = _interpreter(args)
     rows = conf_rows(interpreter)
     print("Classic xlwings (Excel on Windows)")
     print(f"  UDF Modules (xlwings ribbon tab):  {UDF_MODULE}")
@@ -98,16 +89,45 @@ def _cmd_desktop(args: argparse.Namespace) -> int:
 
 
 def _cmd_lite(args: argparse.Namespace) -> int:
-    requirements = lite_requirements(_package_version(), args.wheel_url)
+    from leverage.cli import package_version
+
+    from .lite import lite_main, lite_requirements
+
+    requirements = lite_requirements(args.wheel_url)
+    main = LITE_MAIN_FROM_WHEEL if args.wheel_url else lite_main(package_version())
     if args.out:
-        for name, text in (("main.py", LITE_MAIN), ("requirements.txt", requirements)):
+        for name, text in (("main.py", main), ("requirements.txt", requirements)):
             print(f"wrote {_write(args.out, name, text)}")
+        print("In Excel: xlwings Lite task pane > paste each file into its tab "
+              "(requirements.txt first), then type =EFFECTIVE_LEVERAGE(100000, 10000)")
         return 0
     print("# ---- requirements.txt (xlwings Lite task pane, requirements.txt tab) ----")
     print(requirements, end="")
     print("# ---- main.py (xlwings Lite task pane, main.py tab; add your own code below) ----")
-    print(LITE_MAIN, end="")
+    print(main, end="")
     return 0
+
+
+def _cmd_workbook(args: argparse.Namespace) -> int:
+    from .workbook import macro_workbook
+
+    interpreter = _interpreter(args)
+    path = macro_workbook(args.out, args.book, sample=not args.blank, interpreter=interpreter)
+    print(f"wrote {path}")
+    print("Then: open it in Excel on Windows (with `xlwings addin install` done), enable "
+          "macros, xlwings tab > Import Functions.")
+    return 0
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from .doctor import diagnose
+
+    findings = diagnose(UDF_MODULE, Path(args.workbook) if args.workbook else None)
+    for finding in findings:
+        print(finding.line())
+    to_fix = sum(f.level == "fix" for f in findings)
+    print(f"{to_fix} thing(s) to fix" if to_fix else "nothing to fix")
+    return 1 if to_fix else 0
 
 
 def _cmd_functions(args: argparse.Namespace) -> int:
@@ -142,8 +162,24 @@ def register(subparsers: Any) -> None:
     lite = sub.add_parser("lite", help="xlwings Lite (Excel on the web/Mac): main.py, requirements")
     lite.add_argument("--out", help="folder to write main.py and requirements.txt into")
     lite.add_argument(
-        "--wheel-url", help="install this wheel URL instead of the package from PyPI"
+        "--wheel-url", help="a URL of this toolkit's wheel that Lite can download: "
+                            "main.py then imports it instead of carrying the toolkit"
     )
     lite.set_defaults(run=_cmd_lite)
+    workbook = sub.add_parser(
+        "workbook", help="a macro-enabled .xlsm (journal or rebalance) for classic xlwings, "
+                         "built on xlwings' quickstart workbook"
+    )
+    workbook.add_argument("--out", required=True, help="file to write, e.g. Leverage.xlsm")
+    workbook.add_argument("--book", choices=("journal", "rebalance"), default="journal",
+                          help="which workbook (default: journal)")
+    workbook.add_argument("--blank", action="store_true", help="without the worked sample")
+    workbook.add_argument(
+        "--interpreter", help="python.exe Excel should run (default: this one, on Windows)"
+    )
+    workbook.set_defaults(run=_cmd_workbook)
+    doctor = sub.add_parser("doctor", help="check the Excel set-up and say what to fix")
+    doctor.add_argument("--workbook", help="also check this workbook (.xlsm)")
+    doctor.set_defaults(run=_cmd_doctor)
     functions = sub.add_parser("functions", help="list the Excel functions and their arguments")
     functions.set_defaults(run=_cmd_functions)

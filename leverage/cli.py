@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import re
 import sys
 from collections.abc import Callable, Sequence
-from importlib.metadata import entry_points
+from importlib.metadata import PackageNotFoundError, entry_points, requires, version
 from typing import Any
 
 from . import core
@@ -23,6 +25,7 @@ from .errors import LeverageError
 from .tiers import get_tier_table, tier_table_names
 
 PLUGIN_GROUP = "leverage.cli"
+DISTRIBUTION = "leverage-toolkit"
 
 
 def _num(text: str) -> float:
@@ -110,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="leverage", description="Adjustable-leverage figures for crypto perpetuals."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     liq = sub.add_parser("liq", help="leverage, liquidation price and distance of a position")
     liq.add_argument("--side", required=True, help="long or short")
@@ -132,26 +136,104 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tiers.add_argument("name", nargs="?", help="e.g. binance:BTCUSDT, or fetch")
     tiers.set_defaults(run=_cmd_tiers)
-    for register in _plugins():
+    plugins, missing = _plugins()
+    for register in plugins:
         register(sub)
+    for name, module in missing.items():
+        sub.add_parser(name, help=f"(not installed: {install_hint(module, name)})")
     return parser
 
 
-def _plugins() -> list[Callable[[Any], None]]:
+def package_version() -> str:
+    """The installed distribution's version (the source tree's when run uninstalled)."""
+    try:
+        return version(DISTRIBUTION)
+    except PackageNotFoundError:
+        from . import __version__
+
+        return __version__
+
+
+def extras_providing(module: str) -> list[str]:
+    """The extras of this distribution that install the top-level ``module`` (e.g.
+    ``xlwings`` -> ``["excel"]``), read from the installed metadata's ``Requires-Dist``.
+
+    >>> extras_providing("gspread")
+    ['sheets']
+    >>> extras_providing("no_such_module")
+    []
+    """
+    try:
+        lines = requires(DISTRIBUTION) or []
+    except PackageNotFoundError:
+        return []
+    top = module.split(".")[0].replace("_", "-").lower()
     found = []
-    for ep in sorted(entry_points(group=PLUGIN_GROUP), key=lambda e: e.name):
-        try:
-            found.append(ep.load())
-        except ImportError:  # an extra that is not installed: its commands are simply absent
-            continue
+    for line in lines:
+        m = re.match(r"\s*([A-Za-z0-9._-]+).*extra\s*==\s*['\"]([^'\"]+)['\"]", line)
+        if m and m.group(2) != "dev":
+            dist = m.group(1).replace("_", "-").lower()
+            if (dist == top or dist.startswith(top + "-")) and m.group(2) not in found:
+                found.append(m.group(2))
     return found
 
 
+def install_hint(module: str, command: str = "") -> str:
+    """``pip install "leverage-toolkit[sheets]"`` for a missing ``module``; the extra named
+    like ``command`` first when several extras install it (openpyxl: sheets, templates)."""
+    extras = extras_providing(module)
+    if command in extras:
+        extras = [command]
+    if not extras:
+        return f"the Python package {module!r} is missing: pip install {module}"
+    return f"needs the [{extras[0]}] extra: pip install \"{DISTRIBUTION}[{extras[0]}]\""
+
+
+def _plugins() -> tuple[list[Callable[[Any], None]], dict[str, str]]:
+    """The installed subcommands' ``register`` functions, and {command: missing module} for
+    those whose extra is not installed (they are listed with the extra to install)."""
+    found, missing = [], {}
+    for ep in sorted(entry_points(group=PLUGIN_GROUP), key=lambda e: e.name):
+        try:
+            found.append(ep.load())
+        except ModuleNotFoundError as exc:
+            missing[ep.name] = exc.name or ep.value.split(":")[0]
+    return found, missing
+
+
+def _missing_command(argv: Sequence[str]) -> str | None:
+    """The message for ``leverage <command> ...`` when ``<command>``'s extra is absent."""
+    words = [a for a in argv if not a.startswith("-")]
+    if not words:
+        return None
+    missing = _plugins()[1]
+    if words[0] not in missing:
+        return None
+    return f"leverage {words[0]} {install_hint(missing[words[0]], words[0])}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    message = _missing_command(argv)
+    if message:
+        print(f"leverage: error: {message}", file=sys.stderr)
+        return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.run(args) or 0)
+        code = int(args.run(args) or 0)
+        sys.stdout.flush()  # inside the try: a closed pipe fails here, not at exit
+        return code
+    except BrokenPipeError:
+        # The reader went away (`leverage addin functions | head`): stop quietly, and point
+        # stdout at devnull so that the interpreter's last flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except ModuleNotFoundError as exc:
+        command = getattr(args, "command", "")
+        hint = install_hint(exc.name or "", getattr(exc, "extra", command))
+        print(f"leverage: error: leverage {command} {hint}", file=sys.stderr)
+        return 2
     except LeverageError as exc:
         print(f"leverage: error: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,99 @@
+"""`leverage addin lite`: the main.py and requirements.txt it writes work in a Python that
+has only xlwings, numpy and pydantic (what xlwings Lite installs), not this toolkit.
+
+A fresh virtual environment is made for the test; the functions are driven there the way
+xlwings Lite drives them (xlwings.server.custom_functions_meta / custom_functions_call).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import venv
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_addin import CASES, call, cell
+
+import leverage as lv
+from addin.lite import LITE_REQUIREMENTS
+from leverage.cli import main
+
+DRIVER = r'''
+import asyncio, importlib.util, json, sys
+sys.path.insert(0, sys.argv[1])
+assert importlib.util.find_spec("leverage") is None, "the toolkit must not be installed here"
+assert importlib.util.find_spec("addin") is None, "the toolkit must not be installed here"
+import xlwings, xlwings.server as xs
+import main
+cases = json.loads(sys.argv[2])
+meta = xs.custom_functions_meta(main)
+out = {"listed": sorted(f["name"] for f in meta["functions"]), "results": {}}
+for name, args in cases.items():
+    payload = {"client": "Office.js", "version": xlwings.__version__, "func_name": name,
+               "args": [[[a]] for a in args], "caller_address": "[Book1.xlsx]Sheet1!B2",
+               "session_id": "t", "culture_info_name": "en-US", "date_format": "m/d/yyyy",
+               "runtime": "1.4"}
+    out["results"][name] = asyncio.run(xs.custom_functions_call(payload, main))
+print(json.dumps(out))
+'''
+
+
+def fresh_venv(where: Path, requirements: list[str]) -> Path:
+    """A new virtual environment at ``where`` with only ``requirements`` installed; its
+    python. Skips the test when pip cannot install them (e.g. offline without a cache)."""
+    venv.create(where, with_pip=True)
+    python = where / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
+    done = subprocess.run([python, "-m", "pip", "install", "-q", "--no-input", *requirements],
+                          capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        lines = (done.stderr or done.stdout).strip().splitlines()
+        pytest.skip(f"pip cannot install {' '.join(requirements)} here (offline?): "
+                    f"{lines[-1] if lines else done.returncode}")
+    return python
+
+
+_LITE_VENV: list[Path] = []  # made once a session; test_packaging uses it too
+
+
+@pytest.fixture(scope="session")
+def lite_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh venv with only xlwings, numpy and pydantic (the versions this suite runs)."""
+    if not _LITE_VENV:
+        pins = [f"{name}=={version(name)}" for name in LITE_REQUIREMENTS]
+        _LITE_VENV.append(fresh_venv(tmp_path_factory.mktemp("lite-venv"), pins))
+    return _LITE_VENV[0]
+
+
+def test_lite_files_compute_every_function_without_the_toolkit(
+    lite_python: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    assert main(["addin", "lite", "--out", str(tmp_path / "lite")]) == 0
+    capsys.readouterr()
+    lite = tmp_path / "lite"
+    assert (lite / "requirements.txt").read_text().split() == ["xlwings", "numpy", "pydantic"]
+    env = {**os.environ, "XLWINGS_ON_SERVER": "true", "XLWINGS_LICENSE_KEY": "noncommercial",
+           "TMPDIR": str(tmp_path), "PYTHONPATH": ""}
+    done = subprocess.run([lite_python, "-I", "-c", DRIVER, str(lite), json.dumps(CASES)],
+                          capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["listed"] == sorted(lv.CATALOGUE)
+    assert set(CASES) == set(lv.CATALOGUE)
+    for name, args in CASES.items():  # the same answers as the installed toolkit gives
+        want: Any = call(name, *map(cell, args))
+        assert out["results"][name] == json.loads(json.dumps(want)), name
+    assert out["results"]["EFFECTIVE_LEVERAGE"] == [[10.0]]
+    assert out["results"]["LIQ_PRICE"] == [[lv.liq_price("long", 1, 20_000, 400)]]
+    assert list(tmp_path.glob("leverage-toolkit-*/leverage/data/tiers_snapshot.json"))
+
+
+def test_lite_main_is_the_same_for_the_same_sources(tmp_path: Path) -> None:
+    from addin.lite import lite_main
+
+    assert lite_main("1") == lite_main("1")
+    compile(lite_main("1"), "main.py", "exec")

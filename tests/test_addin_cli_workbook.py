@@ -1,0 +1,129 @@
+"""`leverage addin workbook` and `leverage addin doctor`: the .xlsm carries xlwings' own VBA
+project and an xlwings.conf sheet, keeps the journal as built, and opens in LibreOffice."""
+
+from __future__ import annotations
+
+import math
+import sys
+import zipfile
+from pathlib import Path
+
+import openpyxl
+import pytest
+from xl_engine import libreoffice_available, recalc_with_libreoffice
+
+import leverage as lv
+from addin import doctor
+from addin.cli import UDF_MODULE
+from addin.workbook import XLSM_MAIN, xlwings_template
+from leverage.cli import main
+from templates import build_journal
+
+INTERPRETER = r"C:\Users\me\leverage\.venv\Scripts\python.exe"
+
+
+@pytest.fixture(scope="module")
+def xlsm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("xlsm") / "Leverage.xlsm"
+    assert main(["addin", "workbook", "--out", str(out), "--interpreter", INTERPRETER]) == 0
+    return out
+
+
+def test_the_vba_project_is_xlwings_quickstart(xlsm: Path) -> None:
+    with zipfile.ZipFile(xlsm) as z, zipfile.ZipFile(xlwings_template()) as t:
+        vba = z.read("xl/vbaProject.bin")
+        assert vba == t.read("xl/vbaProject.bin")
+        assert b"xlwings" in vba  # the project's reference to the xlwings add-in
+        types = z.read("[Content_Types].xml").decode()
+        rels = z.read("xl/_rels/workbook.xml.rels").decode()
+        workbook = z.read("xl/workbook.xml").decode()
+        assert z.testzip() is None
+    assert f'PartName="/xl/workbook.xml" ContentType="{XLSM_MAIN}"' in types
+    assert 'Extension="bin" ContentType="application/vnd.ms-office.vbaProject"' in types
+    assert 'relationships/vbaProject" Target="vbaProject.bin"' in rels
+    assert '<workbookPr codeName="ThisWorkbook"' in workbook
+
+
+def test_the_conf_sheet_names_the_udf_module_and_interpreter(xlsm: Path) -> None:
+    assert doctor.conf_sheet_rows(xlsm) == {"UDF Modules": UDF_MODULE,
+                                            "Interpreter_Win": INTERPRETER}
+    wb = openpyxl.load_workbook(xlsm, keep_vba=True)
+    assert wb.sheetnames == ["Positions", "Events", "Rules", "Chart", "xlwings.conf"]
+    assert [ws.sheet_properties.codeName for ws in wb] == [f"Sheet{i}" for i in range(1, 6)]
+
+
+def test_the_journal_is_kept_as_built(xlsm: Path, tmp_path: Path) -> None:
+    built = build_journal(tmp_path / "journal.xlsx", mode="udf")
+    with zipfile.ZipFile(built) as a, zipfile.ZipFile(xlsm) as b:
+        same = {"xl/worksheets/sheet2.xml", "xl/charts/chart1.xml", "xl/styles.xml"}
+        for part in same:  # the events sheet differs only by its code name
+            assert a.read(part).replace(b"<sheetPr>", b'<sheetPr codeName="Sheet2">') == \
+                b.read(part), part
+        assert set(a.namelist()) | {"xl/vbaProject.bin"} == set(b.namelist())
+
+
+@pytest.mark.skipif(not libreoffice_available(),
+                    reason="LibreOffice (soffice) is not installed: `make libreoffice`")
+def test_libreoffice_opens_it_with_the_journal_intact(xlsm: Path, tmp_path: Path) -> None:
+    built = openpyxl.load_workbook(build_journal(tmp_path / "j.xlsx", mode="udf"))
+    opened = openpyxl.load_workbook(recalc_with_libreoffice(xlsm, tmp_path / "lo"))
+    assert opened.sheetnames == built.sheetnames
+    compared = 0
+    for ws in built:
+        for row in ws.iter_rows():
+            for c in row:
+                if c.value is None or (isinstance(c.value, str) and c.value.startswith("=")):
+                    continue
+                got = opened[ws.title][c.coordinate].value
+                if isinstance(c.value, float):
+                    assert math.isclose(got, c.value), (ws.title, c.coordinate)
+                else:
+                    assert got == c.value, (ws.title, c.coordinate)
+                compared += 1
+    assert compared > 100  # the sample journal's typed positions, events and rules
+    formulas = [c.value for c in opened["Events"][2] if isinstance(c.value, str)
+                and c.value.startswith("=")]
+    assert formulas, "the Events sheet keeps its formulas"
+
+
+def test_workbook_rejects_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["addin", "workbook", "--out", str(tmp_path / "Leverage.xlsx")]) == 2
+    assert "--out must be a .xlsm file name" in capsys.readouterr().err
+
+
+def test_workbook_keeps_a_previous_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "Rebalance.xlsm"
+    out.write_bytes(b"mine")
+    assert main(["addin", "workbook", "--out", str(out), "--book", "rebalance", "--blank"]) == 0
+    assert (tmp_path / "Rebalance.xlsm.bak").read_bytes() == b"mine"
+    assert openpyxl.load_workbook(out, keep_vba=True).sheetnames[-1] == "xlwings.conf"
+
+
+# ------------------------------------------------------------------------------ doctor
+def test_doctor_all_good(xlsm: Path, capsys: pytest.CaptureFixture) -> None:
+    code = main(["addin", "doctor", "--workbook", str(xlsm)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert f"OK    {UDF_MODULE} lists all {len(lv.CATALOGUE)} functions" in out
+    assert "OK    xlwings.conf sheet: UDF Modules = addin.udfs" in out
+    assert out.rstrip().endswith("nothing to fix")
+
+
+def test_doctor_says_what_to_fix(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    xlsx = build_journal(tmp_path / "journal.xlsx", mode="native")  # no VBA, no conf sheet
+    assert main(["addin", "doctor", "--workbook", str(xlsx)]) == 1
+    out = capsys.readouterr().out
+    assert "FIX   journal.xlsx has no VBA project" in out
+    assert "add a sheet 'xlwings.conf' with A1 'UDF Modules' and B1 'addin.udfs'" in out
+    assert main(["addin", "doctor", "--workbook", str(tmp_path / "none.xlsm")]) == 1
+    assert "does not exist" in capsys.readouterr().out
+
+
+def test_doctor_checks_without_excel(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert doctor.check_platform("darwin").level == "note"
+    assert "xlwings Lite" in doctor.check_platform("darwin").text
+    assert doctor.check_platform("win32").level == "ok"
+    assert doctor.check_udf_module("no_such_module").level == "fix"
+    monkeypatch.setitem(sys.modules, "xlwings", None)
+    found = doctor.check_xlwings()
+    assert found.level == "fix" and '"leverage-toolkit[excel]"' in found.text
