@@ -87,7 +87,7 @@ def conf_sheet_rows(workbook: Path) -> dict[str, str]:
     """{key: value} of the ``xlwings.conf`` sheet of ``workbook`` (empty if it has none)."""
     import openpyxl
 
-    from templates.layout import XLWINGS_CONF_SHEET
+    from leverage.layout import XLWINGS_CONF_SHEET
 
     wb = openpyxl.load_workbook(workbook, read_only=True, keep_vba=False)
     try:
@@ -104,7 +104,7 @@ def check_workbook(workbook: Path, udf_module: str) -> list[Finding]:
     from leverage.cli import install_hint
 
     try:
-        from templates.layout import XLWINGS_CONF_SHEET
+        from leverage.layout import XLWINGS_CONF_SHEET
     except ModuleNotFoundError as exc:
         return [Finding("fix", f"reading a workbook {install_hint(exc.name or '', 'templates')}")]
     if not workbook.is_file():

@@ -108,7 +108,7 @@ def _convert(src: Path, dst: Path, vba: bytes, interpreter: str | None) -> None:
 
 
 def _conf_sheet_title() -> str:
-    from templates.layout import XLWINGS_CONF_SHEET
+    from leverage.layout import XLWINGS_CONF_SHEET
 
     return XLWINGS_CONF_SHEET
 
