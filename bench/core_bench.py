@@ -343,7 +343,7 @@ def _loop(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], calls: int) ->
         fn(*args, **kwargs)
 
 
-def scalar_vs_plain(calls: int = 20_000, rounds: int = 5) -> str:
+def scalar_vs_plain(calls: int = 5_000, rounds: int = 5) -> str:
     """Target 2: one checked scalar call of the core against a plain Python function doing the
     same checks and arithmetic, timed interleaved over loops of ``calls`` calls."""
     cases = [
