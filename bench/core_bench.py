@@ -2,10 +2,11 @@
 journal replay (issue 15, targets 2 and 3).
 
 A *floor* is plain numpy written for the same job as the measured call: it finds the tier
-itself, checks every row itself (one mask: side is +/-1, qty and price finite and > 0,
-margin finite and >= 0, mmr in [0, 1)) and blanks rows with no liquidation price or a bad
-input (nan). It has no per-row messages and no argument parsing beyond that. Floors and the
-core are timed interleaved (A, B, A, B, ...) so both see the same machine load.
+itself, checks every row itself (side is +/-1, qty and price finite and > 0, margin finite and
+>= 0, mmr in [0, 1): a min and a max per column, and a per-row mask only when a column fails
+them) and blanks rows with no liquidation price or a bad input (nan). It builds no messages
+and parses nothing else. Floors and the core are timed interleaved (A, B, A, B, ...) so both
+see the same machine load.
 """
 
 from __future__ import annotations
@@ -53,11 +54,21 @@ def _positions(n: int, seed: int = 1) -> dict[str, np.ndarray]:
 
 
 # ------------------------------------------------------------------------------ floors
-def _valid_position(side: Any, qty: Any, price: Any, margin: Any) -> np.ndarray:
+def _column_ok(values: Any, low: float, low_included: bool) -> bool:
+    """One column passes when its min and max do (NaN propagates and fails both)."""
+    lo, hi = np.min(values), np.max(values)
+    return bool((lo >= low if low_included else lo > low) and hi < np.inf)
+
+
+def _valid_position(side: Any, qty: Any, price: Any, margin: Any) -> np.ndarray | None:
     """Rows the core would accept: side +/-1, qty and price finite > 0, margin finite >= 0.
 
-    NaN fails every comparison, so it is rejected with the rest.
+    ``None`` when every row passes, decided by a min and a max per column; the per-row mask
+    (NaN fails every comparison) is built only when some column fails those.
     """
+    if (_column_ok(qty, 0.0, False) and _column_ok(price, 0.0, False)
+            and _column_ok(margin, 0.0, True) and np.all(np.abs(side) == 1)):
+        return None
     ok = np.abs(side) == 1
     ok &= qty > 0
     ok &= qty < np.inf
@@ -73,12 +84,14 @@ def _check_rate(mmr: float) -> None:
         raise ValueError(f"mmr must be >= 0 and < 1, got {mmr}")
 
 
-def _blank_unless(ok: np.ndarray, lp: np.ndarray) -> np.ndarray:
+def _blank_unless(ok: np.ndarray | None, lp: np.ndarray) -> np.ndarray:
     """nan where the row was rejected or its price is not a positive finite number."""
-    ok &= lp > 0
-    ok &= lp < np.inf
-    np.logical_not(ok, out=ok)
-    lp[ok] = np.nan
+    good = lp > 0
+    good &= lp < np.inf
+    if ok is not None:
+        good &= ok
+    if not good.all():
+        lp[~good] = np.nan
     return lp
 
 
@@ -137,17 +150,24 @@ def floor_margin_to_target(
 ) -> np.ndarray:
     """``notional / target − (margin + upnl)``; nan for a bad row or a target out of reach
     (it would need withdrawing more than the margin posted)."""
-    ok = notional >= 0
-    ok &= notional < np.inf
-    ok &= margin >= 0
-    ok &= margin < np.inf
-    ok &= target > 0
-    ok &= target < np.inf
+    if not (_column_ok(notional, 0.0, True) and _column_ok(margin, 0.0, True)
+            and _column_ok(target, 0.0, False)):
+        ok = notional >= 0
+        ok &= notional < np.inf
+        ok &= margin >= 0
+        ok &= margin < np.inf
+        ok &= target > 0
+        ok &= target < np.inf
+    else:
+        ok = None
     change = notional / target
-    ok &= change >= unrealized_pnl
+    reach = change >= unrealized_pnl
+    if ok is not None:
+        reach &= ok
     change -= margin
     change -= unrealized_pnl
-    change[~ok] = np.nan
+    if not reach.all():
+        change[~reach] = np.nan
     return change
 
 
