@@ -10,7 +10,8 @@ import platform
 import sys
 import time
 
-from . import addin_bench, core_bench, import_bench, sheets_bench, templates_bench
+from . import addin_bench, compare_bench, core_bench, import_bench, sheets_bench, templates_bench
+from ._util import targets_summary
 
 
 def main() -> int:
@@ -21,10 +22,14 @@ def main() -> int:
     sections = [
         core_bench.floor_vs_core,
         core_bench.vector_vs_scalar,
+        core_bench.scalar_vs_plain,
+        core_bench.journal_replay,
+        compare_bench.vs_freqtrade_and_ccxt,
         addin_bench.one_call_vs_per_cell,
         sheets_bench.sync_requests,
         templates_bench.journal_build,
         import_bench.import_times,
+        targets_summary,
     ]
     only = set(sys.argv[1:])
     for section in sections:
