@@ -539,7 +539,7 @@ def _safe_leverage_kernel(
     shape = np.broadcast(volatility, horizon_days, max_probability, mmr, side).shape
     if tiers is None:
         # one band: no leverage cap but the one where the liquidation price reaches the mark
-        bands = [(mmr, 0.0, np.inf)]
+        bands = [(mmr, 0.0, 1e-6, np.inf)]
     else:
         # Conservative: at leverage L a position may be as large as the upper bound of the
         # largest band allowed at L; MM/notional is highest there, so the liquidation price
@@ -548,21 +548,22 @@ def _safe_leverage_kernel(
         bands = []
         for k, t in enumerate(tiers.tiers):
             share = t.maint_amount / t.max_notional if math.isfinite(t.max_notional) else 0.0
-            bands.append((t.mmr, share, lev[k]))
+            floor = lev[k + 1] if k + 1 < len(lev) else 1e-6
+            bands.append((t.mmr, share, min(floor, lev[k]), lev[k]))
     best = np.full(shape, np.nan)
-    for rate, share, cap in bands:
+    for rate, share, floor, cap in bands:
         best = np.fmax(best, _solve_band(volatility, horizon_days, max_probability, side, rate,
-                                         share, cap, shape))
+                                         share, floor, cap, shape))
     return best, failures
 
 
 def _solve_band(
     volatility: Any, horizon_days: Any, max_probability: Any, side: Any, rate: Any,
-    share: Any, cap: float, shape: tuple[int, ...],
+    share: Any, floor: float, cap: float, shape: tuple[int, ...],
 ) -> np.ndarray:
-    """Largest leverage ≤ ``cap`` whose liquidation probability is ≤ ``max_probability``, by
-    bisection on log leverage (the probability only rises with leverage: the liquidation price
-    moves toward the mark); nan if even the lowest leverage is too risky."""
+    """Largest leverage in ``[floor, cap]`` whose liquidation probability is at most
+    ``max_probability``, by bisection on log leverage (the probability only rises with
+    leverage: the liquidation price moves toward the mark); nan if ``floor`` is too risky."""
 
     def prob(lev: np.ndarray) -> np.ndarray:
         lp = _liq_ratio(side, lev, rate, share)
@@ -573,7 +574,7 @@ def _solve_band(
     room = np.asarray(rate - share, dtype=float) * np.ones(shape)
     top = np.where(room > 0, 1.0 / np.where(room > 0, room, 1.0), np.inf)
     hi = np.minimum(np.minimum(top, cap), 1e6) * np.ones(shape)
-    lo = np.full(shape, 1e-6)
+    lo = np.minimum(np.full(shape, floor), hi)
     ok_hi = prob(hi) <= max_probability
     ok_lo = prob(lo) <= max_probability
     log_lo, log_hi = np.log(lo), np.log(hi)
@@ -708,7 +709,7 @@ def _ranged(run: Callable[..., tuple[RowResults, bool]]) -> Callable[..., Any]:
 
     strict.__name__ = run.__name__.lstrip("_")
     strict.__qualname__ = strict.__name__
-    strict.__doc__ = run.__doc__
+    strict.__doc__, run.__doc__ = run.__doc__, None  # one docstring (its doctest runs once)
     strict.__wrapped__ = run  # type: ignore[attr-defined]
     strict.rows = lambda *a, **k: run(*a, **k)[0]  # type: ignore[attr-defined]
     return strict
@@ -878,7 +879,7 @@ def _funding_from_history(
     Long 2 BTC, three 8-hour events at 0.01 % with marks 50,000, 51,000, 49,000:
     ``−2·0.0001·(50,000 + 51,000 + 49,000) = −30``.
 
-    >>> funding_from_history("long", 2, [0, 1/3, 2/3], [0.0001] * 3, [50_000, 51_000, 49_000])
+    >>> round(funding_from_history("long", 2, [0, 1/3, 2/3], [1e-4] * 3, [50e3, 51e3, 49e3]), 9)
     -30.0
     """
     r = _Ranges("funding_from_history", {"times": _times(times), "rates": rates, "marks": marks},
