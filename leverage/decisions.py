@@ -450,7 +450,8 @@ def _log_norm_cdf(x: np.ndarray) -> np.ndarray:
 
 
 def _norm_cdf(x: np.ndarray) -> np.ndarray:
-    return np.exp(_log_norm_cdf(x))
+    tail = 0.5 * np.exp(_log_erfc(np.abs(x) / _SQRT2))  # Φ(−|x|)
+    return np.where(x < 0, tail, 1.0 - tail)
 
 
 def _touch_probability(
