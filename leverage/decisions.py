@@ -23,24 +23,35 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 
 from ._args import (
-    Contract,
     Fail,
     Kind,
     Number,
     RowResults,
     Side,
-    Static,
     as_column,
     fmt,
     formula,
 )
-from .core import cross_liq_price, liq_price
+from .core import (
+    CONTRACT,
+    DEFAULT_MMR,
+    EXCHANGE,
+    FEE,
+    MAINT_AMOUNT,
+    MARGIN,
+    MMR,
+    PNL,
+    PRICE,
+    QTY,
+    SIDE,
+    TIERS,
+    cross_liq_price,
+    liq_price,
+)
 from .errors import InputError
-from .tiers import TierTable, resolve_tiers
+from .tiers import TierTable
 
-DEFAULT_MMR = 0.005
 DAYS_PER_YEAR = 365.0  # crypto trades every day
-_EXCHANGES = ("binance", "bybit", "okx")
 
 
 class Failure(NamedTuple):
@@ -67,13 +78,6 @@ def _report(fail: Fail, result: Kernel) -> np.ndarray:
     return values
 
 
-def _exchange(argname: str, value: Any) -> str:
-    name = value.strip().lower() if isinstance(value, str) else value
-    if name not in _EXCHANGES:
-        raise InputError(f"{argname} must be one of {', '.join(_EXCHANGES)}, got {fmt(value)}")
-    return name
-
-
 def _direction(argname: str, value: Any) -> str:
     name = value.strip().lower() if isinstance(value, str) else value
     if name not in ("either", "down", "up"):
@@ -81,19 +85,8 @@ def _direction(argname: str, value: Any) -> str:
     return name
 
 
-# Argument kinds, named once.
-SIDE = Side()
-QTY = Number(">0")
+# Argument kinds: the core's, so both editions read a rule the same way.
 ADD_QTY = Number(">=0")
-PRICE = Number(">0")
-MARGIN = Number(">=0")
-PNL = Number("any", default=0.0)
-MMR = Number("[0,1)", default=DEFAULT_MMR)
-MAINT_AMOUNT = Number(">=0", default=0.0)
-CONTRACT = Contract(default="linear")
-TIERS = Static(resolve_tiers)
-EXCHANGE = Static(_exchange, default="binance")
-FEE = Number("[0,1)", default=0.0)
 
 
 # ------------------------------------------------------------------- averaging
