@@ -199,6 +199,21 @@ def test_hedge_equity_equals_maintenance_at_its_price(
     assert equity == pytest.approx(maint, rel=1e-7, abs=1e-6 * (lq * le + sq * se))
 
 
+@settings(max_examples=100, deadline=None)
+@given(lq=st.floats(0.01, 500), sq=st.floats(0.01, 500), le=st.floats(10_000, 100_000),
+       se=st.floats(10_000, 100_000), lev=st.floats(1, 50), table=st.sampled_from(TABLES))
+def test_hedge_with_tiers_puts_equity_at_tiered_maintenance(
+    lq: float, sq: float, le: float, se: float, lev: float, table: str
+) -> None:
+    wallet = (lq * le + sq * se) / lev
+    res = hedge_liq_price.rows(lq, le, sq, se, wallet, tiers=table)
+    assume(res.errors[()] is None and not math.isnan(float(res.values)))
+    p = float(res.values)
+    equity = wallet + lq * (p - le) - sq * (p - se)
+    maint = lv.maint_margin(lq * p, tiers=table) + lv.maint_margin(sq * p, tiers=table)
+    assert equity == pytest.approx(maint, rel=1e-7, abs=1e-7 * (lq * le + sq * se))
+
+
 def test_hedge_example_and_errors() -> None:
     # long 1 at 20,000 and short 0.5 at 21,000, wallet 1,000
     assert hedge_liq_price(1, 20_000, 0.5, 21_000, 1_000) == pytest.approx(17_258.883, rel=1e-7)
