@@ -16,38 +16,28 @@ answer (already below maintenance margin at every price) is a :class:`~leverage.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
+import inspect
 import math
 from collections.abc import Callable
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from ._args import (
+    MISSING,
     Fail,
     Kind,
     Number,
+    PerCall,
     RowResults,
-    Side,
+    _blank,
     as_column,
     fmt,
     formula,
 )
-from .core import (
-    CONTRACT,
-    DEFAULT_MMR,
-    EXCHANGE,
-    FEE,
-    MAINT_AMOUNT,
-    MARGIN,
-    MMR,
-    PNL,
-    PRICE,
-    QTY,
-    SIDE,
-    TIERS,
-    cross_liq_price,
-    liq_price,
-)
+from .conventions.base import BELOW_MAINTENANCE, Isolated, below_maintenance_everywhere
+from .core import DEFAULT_MMR, UNDER_A_CONVENTION, cross_liq_price, liq_price
 from .errors import InputError
 from .tiers import TierTable
 
@@ -85,8 +75,20 @@ def _direction(argname: str, value: Any) -> str:
     return name
 
 
-# Argument kinds: the core's, so both editions read a rule the same way.
-ADD_QTY = Number(">=0")
+# Argument rules: the core's where the argument is the same, so both editions read it alike.
+SIDE = UNDER_A_CONVENTION["side"]
+QTY = UNDER_A_CONVENTION["qty"]
+PRICE = UNDER_A_CONVENTION["entry_price"]
+MMR = UNDER_A_CONVENTION["mmr"]
+MAINT_AMOUNT = UNDER_A_CONVENTION["maint_amount"]
+CONTRACT = UNDER_A_CONVENTION["contract"]
+TIERS = UNDER_A_CONVENTION["tiers"]
+FEE = UNDER_A_CONVENTION["fee_rate"]
+AT_LEAST_0 = Number(ge=0)
+ANY = Number()
+PRICE_OR_BLANK = Number(gt=0, blank_means_none=True)
+OR_BLANK = Number(blank_means_none=True)  # "there is none": a missing rate, an open end
+DIRECTION = PerCall(lambda name, value: _direction(name, value), "either, down or up")
 
 
 # ------------------------------------------------------------------- averaging
@@ -100,7 +102,7 @@ def _avg_entry_kernel(
     return np.where(contract > 0, inverse, linear), []
 
 
-@formula(qty=QTY, entry_price=PRICE, add_qty=ADD_QTY, add_price=PRICE, contract=CONTRACT)
+@formula(qty=QTY, entry_price=PRICE, add_qty=AT_LEAST_0, add_price=PRICE, contract=CONTRACT)
 def avg_entry(
     qty: Any, entry_price: Any, add_qty: Any, add_price: Any, contract: Any = "linear", *,
     fail: Fail,
@@ -123,67 +125,25 @@ def avg_entry(
     return _report(fail, _avg_entry_kernel(qty, entry_price, add_qty, add_price, contract))
 
 
-# ------------------------------------------------------------- below maintenance
-def _below_maintenance_everywhere(
-    side: np.ndarray, qty: np.ndarray, entry_price: np.ndarray, shared: np.ndarray,
-    first_amount: Any, contract: np.ndarray,
-) -> np.ndarray:
-    """Rows whose equity is below maintenance margin at every price ``P > 0``.
-
-    With ``shared`` the margin that backs the position (isolated margin, or cross
-    ``wallet_balance + other_upnl − other_maint``), ``f(P) = shared + UPNL(P) − MM(P)`` is
-    monotone in ``P`` and bounded only on one end: linear short as ``P → 0`` (``f → shared +
-    amount₀ + qty·entry``) and inverse long as ``P → ∞`` (``f → shared + amount₀ +
-    qty/entry``), where ``amount₀`` is the maintenance amount at notional 0 (tier 1's). When
-    that limit is ≤ 0 the position is below maintenance everywhere; in every other case a
-    ``nan`` liquidation price really means "cannot be liquidated".
-    """
-    linear_short = (contract == 0) & (side < 0) & (shared + first_amount + qty * entry_price <= 0)
-    inverse_long = (contract > 0) & (side > 0) & (shared + first_amount + qty / entry_price <= 0)
-    return linear_short | inverse_long
-
-
-BELOW_MAINTENANCE = (
-    "the account is already below maintenance margin at every price: the margin backing the "
-    "position ({shared}) cannot cover its losses and maintenance at any price"
-)
-
-
 # ------------------------------------------------------------------ after an add
-def _liq_after_add_kernel(
-    side: np.ndarray, qty: np.ndarray, entry_price: np.ndarray, margin: np.ndarray,
-    add_qty: np.ndarray, add_price: np.ndarray, add_margin: np.ndarray, mmr: np.ndarray,
-    maint_amount: np.ndarray, contract: np.ndarray, tiers: TierTable | None, exchange: str,
-    fee_rate: np.ndarray,
-) -> Kernel:
-    failures: list[Failure] = []
-    if exchange != "binance":
-        # bybit's and okx's published formulas are for USDT-margined positions
-        inverse = contract > 0
-        failures.append(Failure(
-            inverse,
-            f"contract must be linear for exchange={exchange!r} (its published formula is for "
-            "USDT-margined isolated positions), got 'inverse'",
-            {}, "input",
-        ))
-        contract = np.where(inverse, 0.0, contract)
-    entry, _ = _avg_entry_kernel(qty, entry_price, add_qty, add_price, contract)
-    total_qty = qty + add_qty
-    total_margin = margin + add_margin
-    first_amount = maint_amount if tiers is None else tiers.maint_amounts[0]
-    below = _below_maintenance_everywhere(side, total_qty, entry, total_margin, first_amount,
-                                          contract)
-    failures.append(Failure(below, BELOW_MAINTENANCE, {"shared": total_margin}))
-    # rows that failed to parse carry nan and are already reported: take values only
-    lp = liq_price.rows(side, total_qty, entry, total_margin, mmr, maint_amount, contract,
-                        tiers, exchange, fee_rate).values
-    return np.asarray(lp, dtype=float), failures
+def _pass_on(fail: Fail, res: RowResults) -> np.ndarray:
+    """Report the rows another formula's ``.rows`` call failed, as that formula said them."""
+    if not res.ok.all():
+        bad = np.broadcast_to(~res.ok, fail.shape)
+        if fail.errors is None:
+            fail.errors = np.full(fail.shape, None, dtype=object)
+        if fail.position is None:
+            fail.position = np.zeros(fail.shape, dtype=bool)
+        take = bad & np.equal(fail.errors, None)
+        fail.errors[take] = np.broadcast_to(res.errors, fail.shape)[take]
+        if res.position_rows is not None:
+            fail.position[take] = np.broadcast_to(res.position_rows, fail.shape)[take]
+    return res.values
 
 
 @formula(
-    side=SIDE, qty=QTY, entry_price=PRICE, margin=MARGIN, add_qty=ADD_QTY, add_price=PRICE,
-    add_margin=Number(">=0", default=0.0), mmr=MMR, maint_amount=MAINT_AMOUNT,
-    contract=CONTRACT, tiers=TIERS, exchange=EXCHANGE, fee_rate=FEE,
+    margin=AT_LEAST_0, add_qty=AT_LEAST_0, add_price=PRICE, add_margin=AT_LEAST_0,
+    **UNDER_A_CONVENTION,
 )
 def liq_after_add(
     side: Any, qty: Any, entry_price: Any, margin: Any, add_qty: Any, add_price: Any,
@@ -208,9 +168,10 @@ def liq_after_add(
     >>> liq_after_add("long", 1, 20_000, 400, 0, 20_000, 100, exchange="bybit")
     19600.0
     """
-    return _report(fail, _liq_after_add_kernel(
-        side, qty, entry_price, margin, add_qty, add_price, add_margin, mmr, maint_amount,
-        contract, tiers, exchange, fee_rate,
+    entry, _ = _avg_entry_kernel(qty, entry_price, add_qty, add_price, contract)
+    return _pass_on(fail, liq_price.rows(
+        side, qty + add_qty, entry, margin + add_margin, mmr, maint_amount, contract, tiers,
+        exchange, fee_rate,
     ))
 
 
@@ -243,7 +204,7 @@ def _max_open_kernel(
 
 
 @formula(
-    balance=Number(">=0"), price=PRICE, leverage=Number(">0"), tiers=TIERS, fee_rate=FEE,
+    balance=AT_LEAST_0, price=PRICE, leverage=Number(gt=0), tiers=TIERS, fee_rate=FEE,
     contract=CONTRACT,
 )
 def max_open(
@@ -320,7 +281,16 @@ def _hedge_liq_kernel(
             ok &= _in_band(long_qty * lp, i, tiers) & _in_band(short_qty * lp, j, tiers)
         closer = ok & (np.isnan(best) | (np.abs(np.log(lp / ref)) < np.abs(np.log(best / ref))))
         best = np.where(closer, lp, best)
-    below = np.isnan(best) & (f(ref) <= 0)
+    # one leg: the rule every liquidation price shares (so this equals cross_liq_price);
+    # both legs: equity − MM is concave, not monotone, so "below everywhere" is the solver's
+    # "no price where it reaches 0" with equity below maintenance at the average entry
+    one_leg = (long_qty == 0) | (short_qty == 0)
+    leg_side = np.where(long_qty > 0, 1.0, -1.0)
+    leg = Isolated(leg_side, long_qty + short_qty, np.where(long_qty > 0, le, se),
+                   np.where(long_qty > 0, long_mmr, short_mmr),
+                   np.where(long_qty > 0, long_maint_amount, short_maint_amount), 0.0, tiers)
+    below = np.where(one_leg, below_maintenance_everywhere(leg, shared),
+                     np.isnan(best) & (f(ref) <= 0))
     failures.append(Failure(below, BELOW_MAINTENANCE, {"shared": shared}))
     return best, failures
 
@@ -340,29 +310,13 @@ def _in_band(notional: np.ndarray, k: int, tiers: TierTable) -> np.ndarray:
     return (notional >= lo - slack) & (notional <= hi + slack)
 
 
-_PRICE_OR_BLANK = Number(">0|nan", default=np.nan)
-
-
-class _NumberOrBlank(Number):
-    """Any finite number, or blank (nan): "there is none" (a missing rate, an open end)."""
-
-    _RULES: ClassVar[dict[str, tuple[str, Callable[[np.ndarray], np.ndarray]]]] = {
-        **Number._RULES,
-        "any|nan": ("be a finite number or blank", lambda v: np.isfinite(v) | np.isnan(v)),
-    }
-
-    def __init__(self) -> None:
-        super().__init__("any|nan", default=np.nan)
-
-
-_OR_BLANK = _NumberOrBlank()
 
 
 @formula(
-    long_qty=Number(">=0"), long_entry=_PRICE_OR_BLANK, short_qty=Number(">=0"),
-    short_entry=_PRICE_OR_BLANK, wallet_balance=Number("any"), other_upnl=PNL,
-    other_maint=Number(">=0", default=0.0), long_mmr=MMR, long_maint_amount=MAINT_AMOUNT,
-    short_mmr=MMR, short_maint_amount=MAINT_AMOUNT, tiers=TIERS,
+    long_qty=AT_LEAST_0, long_entry=PRICE_OR_BLANK, short_qty=AT_LEAST_0,
+    short_entry=PRICE_OR_BLANK, wallet_balance=ANY, other_upnl=ANY, other_maint=AT_LEAST_0,
+    long_mmr=MMR, long_maint_amount=MAINT_AMOUNT, short_mmr=MMR,
+    short_maint_amount=MAINT_AMOUNT, tiers=TIERS,
 )
 def hedge_liq_price(
     long_qty: Any, long_entry: Any, short_qty: Any, short_entry: Any, wallet_balance: Any,
@@ -402,7 +356,7 @@ def _funding_apr_kernel(funding_rate: np.ndarray, interval_hours: np.ndarray) ->
     return funding_rate * 24.0 / interval_hours * DAYS_PER_YEAR, []
 
 
-@formula(funding_rate=Number("any"), interval_hours=Number(">0"))
+@formula(funding_rate=ANY, interval_hours=Number(gt=0))
 def funding_apr(funding_rate: Any, interval_hours: Any, *, fail: Fail) -> Any:
     """Funding rate per event as a simple annual rate: ``funding_rate × 24/interval_hours ×
     365`` (a fraction; positive: longs pay). No compounding.
@@ -478,8 +432,8 @@ def _liq_probability_kernel(
 
 
 @formula(
-    side=SIDE, mark_price=PRICE, liq_price=_PRICE_OR_BLANK, volatility=Number(">=0"),
-    horizon_days=Number(">=0"), drift=Number("any", default=0.0),
+    side=SIDE, mark_price=PRICE, liq_price=PRICE_OR_BLANK, volatility=AT_LEAST_0,
+    horizon_days=AT_LEAST_0, drift=ANY,
 )
 def liq_probability(
     side: Any, mark_price: Any, liq_price: Any, volatility: Any, horizon_days: Any,
@@ -582,8 +536,8 @@ def _solve_band(
 
 
 @formula(
-    volatility=Number(">=0"), horizon_days=Number(">=0"), max_probability=Number("[0,1]"),
-    mmr=MMR, side=Side(default="long"), maint_amount=MAINT_AMOUNT, tiers=TIERS,
+    volatility=AT_LEAST_0, horizon_days=AT_LEAST_0, max_probability=Number(ge=0, le=1),
+    mmr=MMR, side=SIDE, maint_amount=MAINT_AMOUNT, tiers=TIERS,
 )
 def safe_leverage(
     volatility: Any, horizon_days: Any, max_probability: Any, mmr: Any = DEFAULT_MMR,
@@ -623,8 +577,11 @@ def safe_leverage(
 class _Ranges:
     """Parsed range arguments plus per-column errors (the first bad cell names the column)."""
 
-    def __init__(self, fname: str, ranges: dict[str, Any], columns: dict[str, Any]) -> None:
+    def __init__(
+        self, fname: str, rules: dict[str, Kind], ranges: dict[str, Any], columns: dict[str, Any],
+    ) -> None:
         self.fname = fname
+        self.rules = rules
         self.raw = {k: as_column(v) for k, v in ranges.items()}
         shapes = {k: np.shape(np.asarray(v, dtype=object)) for k, v in self.raw.items()
                   if isinstance(v, list | tuple | np.ndarray)}
@@ -641,8 +598,12 @@ class _Ranges:
         self.errors = np.full(self.columns, None, dtype=object)
         self.columns_raw = columns
 
-    def cells(self, name: str, kind: Kind, padding: np.ndarray | None = None) -> np.ndarray:
-        """A range argument as a (rows, columns) float block; errors on non-padding cells."""
+    def cells(
+        self, name: str, padding: np.ndarray | None = None, blank: Any = MISSING,
+    ) -> np.ndarray:
+        """A range argument as a (rows, columns) float block, read by its rule (a blank cell
+        as ``blank`` when given); errors on non-padding cells."""
+        kind = self.rules[name] if blank is MISSING else self.rules[name].with_default(blank)
         arr, err = kind.parse(name, self.raw[name])
         if arr.ndim == 1:
             arr = arr[:, None]
@@ -656,10 +617,10 @@ class _Ranges:
                     self.errors[j] = f"{err[i, j]} ({where})"
         return arr
 
-    def per_column(self, name: str, kind: Kind) -> np.ndarray:
+    def per_column(self, name: str) -> np.ndarray:
         """A per-account (per-position) argument: a scalar or one value per column."""
         value = as_column(self.columns_raw[name])
-        arr, err = kind.parse(name, value)
+        arr, err = self.rules[name].parse(name, value)
         try:
             arr = np.broadcast_to(arr.ravel() if arr.ndim else arr, (self.columns,))
         except ValueError:
@@ -673,6 +634,11 @@ class _Ranges:
                 if err[j] is not None and self.errors[j] is None:
                     self.errors[j] = str(err[j])
         return arr
+
+    def per_call(self, name: str, value: Any) -> Any:
+        """A one-for-the-call argument (``direction``), a blank as its default."""
+        rule = self.rules[name]
+        return rule.resolve(name, rule.default if _blank(value) else value)
 
     def result(self, values: np.ndarray, failures: list[Failure]) -> tuple[RowResults, bool]:
         errors = self.errors.copy()
@@ -693,20 +659,43 @@ class _Ranges:
         return RowResults(values, errors if bad.any() else None, position), False
 
 
-def _ranged(run: Callable[..., tuple[RowResults, bool]]) -> Callable[..., Any]:
-    """Strict call (raises the first bad column) plus a ``.rows`` twin, like ``formula``."""
+def ranged(**kinds: Kind) -> Callable[[Callable[..., tuple[RowResults, bool]]], Any]:
+    """:func:`~leverage._args.formula` for a function over ranges: ``kinds`` names each
+    argument's rule, defaults come from the signature, and the result has the same surface (a
+    strict call that raises the first bad column, ``.rows``, ``.rules``). ``run`` reads its
+    arguments with :class:`_Ranges` by ``run.rules`` and returns ``(RowResults, scalar)``."""
 
-    def strict(*args: Any, **kwargs: Any) -> Any:
-        res, scalar = run(*args, **kwargs)
-        res.raise_first()
-        return float(res.values) if scalar else res.values
+    def decorate(run: Callable[..., tuple[RowResults, bool]]) -> Any:
+        sig = inspect.signature(run)
+        rules: dict[str, Kind] = {}
+        for name, p in sig.parameters.items():
+            # a blank-means-none argument (an open end) reads blank as nan, not as None
+            default = MISSING if p.default in (inspect.Parameter.empty, None) else p.default
+            rules[name] = kinds[name].with_default(default)
+        run.rules = rules  # type: ignore[attr-defined]
 
-    strict.__name__ = run.__name__.lstrip("_")
-    strict.__qualname__ = strict.__name__
-    strict.__doc__, run.__doc__ = run.__doc__, None  # one docstring (its doctest runs once)
-    strict.__wrapped__ = run  # type: ignore[attr-defined]
-    strict.rows = lambda *a, **k: run(*a, **k)[0]  # type: ignore[attr-defined]
-    return strict
+        def bound(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[RowResults, bool]:
+            try:
+                sig.bind(*args, **kwargs)
+            except TypeError as exc:
+                raise InputError(f"{run.__name__.lstrip('_')}: {exc}") from None
+            return run(*args, **kwargs)
+
+        @functools.wraps(run)
+        def strict(*args: Any, **kwargs: Any) -> Any:
+            res, scalar = bound(args, kwargs)
+            res.raise_first()
+            return float(res.values) if scalar else res.values
+
+        strict.__name__ = strict.__qualname__ = run.__name__.lstrip("_")
+        run.__doc__ = None  # one docstring (its doctest runs once)
+        del strict.__wrapped__
+        strict.__signature__ = sig.replace(return_annotation=Any)  # type: ignore[attr-defined]
+        strict.rows = lambda *a, **k: bound(a, k)[0]  # type: ignore[attr-defined]
+        strict.rules = rules  # type: ignore[attr-defined]
+        return strict
+
+    return decorate
 
 
 # ------------------------------------------------------------------ account shock
@@ -733,6 +722,12 @@ def _account_shock_kernel(
         {"gap": now},
     )]
     return move, failures
+
+
+_account_shock_ranged = ranged(
+    sides=SIDE, qtys=AT_LEAST_0, entry_prices=PRICE, mark_prices=PRICE, wallet_balance=ANY,
+    mmrs=MMR, maint_amounts=MAINT_AMOUNT, direction=DIRECTION,
+)
 
 
 def _account_shock(
@@ -762,19 +757,19 @@ def _account_shock(
     ...                     2_000), 4)
     -0.5604
     """
-    r = _Ranges("account_shock",
+    r = _Ranges("account_shock", _account_shock.rules,
                 {"sides": sides, "qtys": qtys, "entry_prices": entry_prices,
                  "mark_prices": mark_prices, "mmrs": mmrs, "maint_amounts": maint_amounts},
                 {"wallet_balance": wallet_balance})
-    direction = _direction("direction", "either" if direction in (None, "") else direction)
-    q = r.cells("qtys", Number(">=0", default=0.0))
+    direction = r.per_call("direction", direction)
+    q = r.cells("qtys", blank=0.0)
     pad = q == 0
-    s = r.cells("sides", SIDE, pad)
-    e = r.cells("entry_prices", PRICE, pad)
-    m = r.cells("mark_prices", PRICE, pad)
-    mmr = r.cells("mmrs", MMR, pad)
-    amt = r.cells("maint_amounts", MAINT_AMOUNT, pad)
-    wb = r.per_column("wallet_balance", Number("any"))
+    s = r.cells("sides", pad)
+    e = r.cells("entry_prices", pad)
+    m = r.cells("mark_prices", pad)
+    mmr = r.cells("mmrs", pad)
+    amt = r.cells("maint_amounts", pad)
+    wb = r.per_column("wallet_balance")
     z = np.where(pad, 0.0, 1.0)
     with np.errstate(all="ignore"):
         values, failures = _account_shock_kernel(
@@ -783,7 +778,7 @@ def _account_shock(
     return r.result(values, failures)
 
 
-account_shock = _ranged(_account_shock)
+account_shock = _account_shock_ranged(_account_shock)
 
 
 # ------------------------------------------------------------ funding history
@@ -851,6 +846,12 @@ def _funding_from_history_kernel(
     return np.where(blank | missing, np.nan, total), []
 
 
+_funding_from_history_ranged = ranged(
+    side=SIDE, qty=QTY, times=OR_BLANK, rates=OR_BLANK, marks=PRICE_OR_BLANK, opened=OR_BLANK,
+    closed=OR_BLANK, contract=CONTRACT,
+)
+
+
 def _funding_from_history(
     side: Any, qty: Any, times: Any, rates: Any, marks: Any, opened: Any = None,
     closed: Any = None, contract: Any = "linear",
@@ -876,19 +877,20 @@ def _funding_from_history(
     >>> round(funding_from_history("long", 2, [0, 1/3, 2/3], [1e-4] * 3, [50e3, 51e3, 49e3]), 9)
     -30.0
     """
-    r = _Ranges("funding_from_history", {"times": _times(times), "rates": rates, "marks": marks},
+    r = _Ranges("funding_from_history", _funding_from_history.rules,
+                {"times": _times(times), "rates": rates, "marks": marks},
                 {"side": side, "qty": qty, "opened": _times(opened), "closed": _times(closed),
                  "contract": contract})
-    t = r.cells("times", _OR_BLANK)
+    t = r.cells("times")
     pad = np.isnan(t)
     # a blank rate or mark is "no value" (the total turns blank), not an input error
-    rate = r.cells("rates", _OR_BLANK, pad)
-    mark = r.cells("marks", Number(">0|nan", default=np.nan), pad)
-    s = r.per_column("side", SIDE)
-    q = r.per_column("qty", QTY)
-    o = r.per_column("opened", _OR_BLANK)
-    c = r.per_column("closed", _OR_BLANK)
-    k = r.per_column("contract", CONTRACT)
+    rate = r.cells("rates", pad)
+    mark = r.cells("marks", pad)
+    s = r.per_column("side")
+    q = r.per_column("qty")
+    o = r.per_column("opened")
+    c = r.per_column("closed")
+    k = r.per_column("contract")
     for j in range(r.columns):
         tj = t[~pad[:, j], j]
         if r.errors[j] is None and np.any(np.diff(tj) <= 0):
@@ -898,7 +900,7 @@ def _funding_from_history(
     return r.result(values, failures)
 
 
-funding_from_history = _ranged(_funding_from_history)
+funding_from_history = _funding_from_history_ranged(_funding_from_history)
 
 
 CATALOGUE: dict[str, Any] = {

@@ -13,8 +13,9 @@ when that end's limit is ≤ 0:
   liquidation price there truly means "cannot be liquidated".
 
 Isolated margin is ≥ 0 and amounts are ≥ 0, so only cross accounts (whose other positions can
-lose more than the wallet) reach it. ``leverage.decisions`` already applies it (LIQ_AFTER_ADD,
-HEDGE_LIQ_PRICE); the core's liq_price/cross_liq_price get it with the conventions refactor.
+lose more than the wallet) reach it. The rule lives once, in
+``leverage.conventions.base.below_maintenance_everywhere``; liq_price, cross_liq_price,
+liq_after_add and hedge_liq_price all apply it.
 """
 
 from __future__ import annotations
@@ -25,10 +26,7 @@ import pytest
 
 import leverage as lv
 
-LATER = pytest.mark.xfail(strict=True, reason="wired after the conventions refactor")
 
-
-@LATER
 def test_cross_linear_short_below_maintenance_everywhere() -> None:
     # the issue's example: the other positions' losses (−200) exceed the wallet (10):
     # shared = −190, −190 + 0 + 1·100 = −90 ≤ 0
@@ -36,13 +34,11 @@ def test_cross_linear_short_below_maintenance_everywhere() -> None:
         lv.cross_liq_price("short", 1, 100, 10, -200, 0, 0.005)
 
 
-@LATER
 def test_cross_linear_short_below_maintenance_with_tiers() -> None:
     with pytest.raises(lv.PositionError, match="below maintenance"):
         lv.cross_liq_price("short", 1, 20_000, 1_000, -30_000, tiers="binance:BTCUSDT")
 
 
-@LATER
 def test_cross_inverse_long_below_maintenance_everywhere() -> None:
     # 10,000 USD of contracts at 20,000 = 0.5 BTC; wallet 0.1 BTC, others −1 BTC:
     # −0.9 + 0.5 = −0.4 ≤ 0
@@ -50,14 +46,13 @@ def test_cross_inverse_long_below_maintenance_everywhere() -> None:
         lv.cross_liq_price("long", 10_000, 20_000, 0.1, -1.0, 0, 0.005, contract="inverse")
 
 
-@LATER
 def test_cross_rows_report_the_row() -> None:
     res = lv.cross_liq_price.rows("short", 1, 100, 10, [-200, 0], 0, 0.005)
     assert "below maintenance" in str(res.errors[0])
     assert res.errors[1] is None and not math.isnan(res.values[1])
 
 
-# The cases that must stay blank ("cannot be liquidated") once the error is wired in.
+# The cases that must stay blank ("cannot be liquidated").
 def test_cannot_be_liquidated_stays_blank() -> None:
     # cross linear long whose wallet covers the whole position at a zero price
     assert math.isnan(lv.cross_liq_price("long", 1, 100, 200, 0, 0, 0.005))

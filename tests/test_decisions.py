@@ -394,7 +394,7 @@ def test_safe_leverage_falls_as_volatility_rises_and_tiers_cap_it() -> None:
     assert capped < safe_leverage(0.6, 1, 0.01, 0.004)
     with pytest.raises(lv.InputError, match="maint_amount must be 0 without tiers"):
         safe_leverage(0.6, 1, 0.01, maint_amount=10)
-    with pytest.raises(lv.InputError, match="max_probability must be between 0 and 1, got 2"):
+    with pytest.raises(lv.InputError, match="max_probability must be >= 0 and <= 1, got 2"):
         safe_leverage(0.6, 1, 2)
 
 
@@ -480,8 +480,8 @@ def test_catalogue_names_and_column_forms() -> None:
 
 
 def test_below_maintenance_condition_per_contract_and_side() -> None:
-    """The shared rule (docs: "Below maintenance at every price") on the issue's cases."""
-    from leverage.decisions import _below_maintenance_everywhere as below
+    """The shared rule (docs: "Blank answers and errors") on the issue's cases."""
+    from leverage.conventions.base import Isolated, below_maintenance_everywhere
 
     side = np.array([-1.0, 1.0, 1.0, -1.0, -1.0, 1.0])
     contract = np.array([0.0, 1.0, 0.0, 1.0, 0.0, 1.0])
@@ -489,11 +489,13 @@ def test_below_maintenance_condition_per_contract_and_side() -> None:
     entry = np.array([100.0, 20_000, 100, 20_000, 100, 20_000])
     # cross: wallet + other_upnl − other_maint
     shared = np.array([10 - 200, 0.1 - 1.0, -1e9, -1e9, 10 - 50, 0.1 - 0.5])
-    got = below(side, qty, entry, shared, 0.0, contract)
+    got = below_maintenance_everywhere(Isolated(side, qty, entry, contract=contract), shared)
     # linear short −90 ≤ 0; inverse long −0.4 ≤ 0; linear long / inverse short: never;
     # linear short 10 − 50 + 100 > 0; inverse long 0.1 − 0.5 + 0.5 > 0
     assert got.tolist() == [True, True, False, False, False, False]
-    # each of these has no liquidation price in the core today (nan): the xfail tests in
-    # test_below_maintenance.py make that an error once the conventions code applies this
-    assert math.isnan(lv.cross_liq_price("short", 1, 100, 10, -200, 0, 0.005))
+    # the same rows through the formulas: an error, and a price
+    with pytest.raises(lv.PositionError, match="below maintenance margin at every price"):
+        lv.cross_liq_price("short", 1, 100, 10, -200, 0, 0.005)
+    with pytest.raises(lv.PositionError, match="below maintenance margin at every price"):
+        hedge_liq_price(0, None, 1, 100, 10, -200, 0)
     assert not math.isnan(lv.cross_liq_price("short", 1, 100, 10, -50, 0, 0.005))
