@@ -589,7 +589,8 @@ CATALOGUE: dict[str, Any] = {
     "MAINT_MARGIN": maint_margin,
     "TIER": tier,
 }
-"""Excel name → Python function, in the order of docs/FORMULAS.md."""
+"""Excel name → Python function, in the order of docs/FORMULAS.md: the first edition here,
+then the second edition's (:mod:`leverage.decisions`, added at the end of this module)."""
 
 
 # The rules of the arguments most inputs share, as the formulas hold them (defaults
@@ -603,3 +604,10 @@ MAINT_AMOUNT = liq_price.rules["maint_amount"]
 CONTRACT = liq_price.rules["contract"]
 NOTIONAL = maint_margin.rules["notional"]
 PNL = effective_leverage.rules["unrealized_pnl"]
+
+
+# The second edition is built on the formulas above (leverage.decisions imports this module),
+# so it joins the catalogue once they exist.
+from .decisions import SECOND_EDITION  # noqa: E402
+
+CATALOGUE.update(SECOND_EDITION)

@@ -903,7 +903,7 @@ def _funding_from_history(
 funding_from_history = _funding_from_history_ranged(_funding_from_history)
 
 
-CATALOGUE: dict[str, Any] = {
+SECOND_EDITION: dict[str, Any] = {
     "AVG_ENTRY": avg_entry,
     "LIQ_AFTER_ADD": liq_after_add,
     "MAX_OPEN": max_open,
@@ -914,8 +914,9 @@ CATALOGUE: dict[str, Any] = {
     "LIQ_PROBABILITY": liq_probability,
     "SAFE_LEVERAGE": safe_leverage,
 }
-"""Excel name → Python function, second edition, in the catalogue's order."""
+"""Excel name → Python function, second edition, in the catalogue's order (they follow the
+first edition in :data:`leverage.CATALOGUE`)."""
 
 # cross_liq_price is the one-leg case of hedge_liq_price (tests check they agree)
-__all__ = [*(f.__name__ for f in CATALOGUE.values()), "CATALOGUE", "Failure",
+__all__ = [*(f.__name__ for f in SECOND_EDITION.values()), "SECOND_EDITION", "Failure",
            "cross_liq_price"]

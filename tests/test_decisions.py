@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import leverage as lv
 from leverage.decisions import (
-    CATALOGUE,
+    SECOND_EDITION,
     account_shock,
     avg_entry,
     funding_apr,
@@ -465,11 +465,12 @@ def test_funding_from_history_columns_dates_and_errors() -> None:
 
 # -------------------------------------------------------------------- catalogue
 def test_catalogue_names_and_column_forms() -> None:
-    assert list(CATALOGUE) == [
+    assert list(SECOND_EDITION) == [
         "AVG_ENTRY", "LIQ_AFTER_ADD", "MAX_OPEN", "HEDGE_LIQ_PRICE", "ACCOUNT_SHOCK",
         "FUNDING_FROM_HISTORY", "FUNDING_APR", "LIQ_PROBABILITY", "SAFE_LEVERAGE",
     ]
-    for fn in CATALOGUE.values():
+    assert list(lv.CATALOGUE)[-9:] == list(SECOND_EDITION)
+    for fn in SECOND_EDITION.values():
         assert callable(fn.rows) and fn.__doc__ and ">>>" in fn.__doc__
     # one call over a column equals the calls over its cells
     col = liq_probability(["long", "short"], 20_000, [18_000, 22_000], [0.6, 0.8], [7, 30])
