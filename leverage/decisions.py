@@ -2,15 +2,18 @@
 
 AVG_ENTRY, LIQ_AFTER_ADD, MAX_OPEN, HEDGE_LIQ_PRICE, ACCOUNT_SHOCK, FUNDING_FROM_HISTORY,
 FUNDING_APR, LIQ_PROBABILITY and SAFE_LEVERAGE, in snake_case with the catalogue's argument
-order. Each formula is a pure numpy kernel ``_<name>_kernel`` over already-parsed float arrays
+order. Each formula's math is a pure numpy kernel ``_<name>_kernel`` over already-parsed arrays
 (side as +1/−1, contract 0 linear / 1 inverse, tiers a :class:`~leverage.tiers.TierTable` or
 ``None``) that returns ``(values, failures)``: the values, and the rows that have no answer as
 :class:`Failure` records (mask, message template, values for the message). The public
-functions only parse arguments and report failures, so the kernels move to any declaration
-API unchanged.
+functions only report failures (:func:`~leverage._args.formula`, and :func:`ranged` for the
+two that take ranges). LIQ_AFTER_ADD is ``liq_price.rows`` at AVG_ENTRY, so every rule of
+LIQ_PRICE (conventions, tiers, below maintenance at every price) is the one in
+:mod:`leverage.conventions`.
 
 ``nan`` in a result means "there is none" (a cell shows it blank); a row whose position has no
 answer (already below maintenance margin at every price) is a :class:`~leverage.PositionError`.
+docs/FORMULAS.md, section "Second edition", states every formula with its sources.
 """
 
 from __future__ import annotations
@@ -117,6 +120,8 @@ def avg_entry(
     1 BTC at 20,000 plus 1 BTC at 18,000 averages 19,000 (linear); 10,000 USD of contracts at
     20,000 plus 10,000 at 10,000 averages 13,333.33 (inverse).
 
+    docs/FORMULAS.md, section "AVG_ENTRY", states it with its sources.
+
     >>> avg_entry(1, 20_000, 1, 18_000)
     19000.0
     >>> round(avg_entry(10_000, 20_000, 10_000, 10_000, "inverse"), 2)
@@ -162,6 +167,8 @@ def liq_after_add(
 
     Long 1 BTC at 20,000 on 400 margin, adding 1 BTC at 19,000 with 400 more margin: entry
     19,500, margin 800, ``(800 − 2·19,500) / (2·(0.005 − 1)) = 19,195.98``.
+
+    docs/FORMULAS.md, section "LIQ_AFTER_ADD", states it with its sources.
 
     >>> round(liq_after_add("long", 1, 20_000, 400, 1, 19_000, 400), 2)
     19195.98
@@ -222,6 +229,8 @@ def max_open(
 
     10,000 USDT at 20x with a 0.05 % fee, BTC at 50,000: ``10,000 / (0.05 + 0.0005) =
     198,019.80`` USDT of notional, 3.9604 BTC.
+
+    docs/FORMULAS.md, section "MAX_OPEN", states it with its sources.
 
     >>> round(max_open(10_000, 50_000, 20, fee_rate=0.0005), 4)
     3.9604
@@ -342,6 +351,8 @@ def hedge_liq_price(
     Long 1 BTC at 20,000 and short 0.5 BTC at 21,000, wallet 1,000:
     ``(1,000 − 20,000 + 10,500) / (0.005 + 0.0025 − 1 + 0.5) = 17,258.88``.
 
+    docs/FORMULAS.md, section "HEDGE_LIQ_PRICE", states it with its sources.
+
     >>> round(hedge_liq_price(1, 20_000, 0.5, 21_000, 1_000), 2)
     17258.88
     """
@@ -362,6 +373,8 @@ def funding_apr(funding_rate: Any, interval_hours: Any, *, fail: Fail) -> Any:
     365`` (a fraction; positive: longs pay). No compounding.
 
     0.01 % every 8 hours is 10.95 % a year; the same rate every hour is 87.6 %.
+
+    docs/FORMULAS.md, section "FUNDING_APR", states it with its sources.
 
     >>> round(funding_apr(0.0001, 8), 6)
     0.1095
@@ -451,6 +464,8 @@ def liq_probability(
     Accurate to about 1e-7 (the normal CDF's approximation).
 
     Long at 20,000, liquidation 18,000, 60 % volatility, 7 days, no drift: 0.216.
+
+    docs/FORMULAS.md, section "LIQ_PROBABILITY", states it with its sources.
 
     >>> round(liq_probability("long", 20_000, 18_000, 0.6, 7), 3)
     0.216
@@ -556,6 +571,8 @@ def safe_leverage(
     ``maint_amount`` are then ignored). ``nan`` when no leverage qualifies.
 
     60 % volatility, 1 day, at most 1 % chance, mmr 0.5 %: 12.1x (long).
+
+    docs/FORMULAS.md, section "SAFE_LEVERAGE", states it with its sources.
 
     >>> round(safe_leverage(0.6, 1, 0.01), 1)
     12.1
@@ -753,6 +770,8 @@ def _account_shock(
     wallet 2,000: ``C = 2,000 − 20,000 + 15,000 = −3,000``, ``D = 21,000·0.995 −
     14,000·1.005 = 6,825``, ``m = 3,000/6,825 − 1 = −56.04 %``.
 
+    docs/FORMULAS.md, section "ACCOUNT_SHOCK", states it with its sources.
+
     >>> round(account_shock(["long", "short"], [1, 10], [20_000, 1_500], [21_000, 1_400],
     ...                     2_000), 4)
     -0.5604
@@ -873,6 +892,8 @@ def _funding_from_history(
 
     Long 2 BTC, three 8-hour events at 0.01 % with marks 50,000, 51,000, 49,000:
     ``−2·0.0001·(50,000 + 51,000 + 49,000) = −30``.
+
+    docs/FORMULAS.md, section "FUNDING_FROM_HISTORY", states it with its sources.
 
     >>> round(funding_from_history("long", 2, [0, 1/3, 2/3], [1e-4] * 3, [50e3, 51e3, 49e3]), 9)
     -30.0
