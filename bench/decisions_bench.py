@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from leverage.decisions import liq_probability
+from leverage import liq_probability
 
 _SQRT2 = np.sqrt(2.0)
 # the same normal-CDF approximation the library uses (Numerical Recipes' erfcc), written
