@@ -67,3 +67,22 @@ def test_isolated_margin_is_never_below_maintenance_everywhere() -> None:
     assert lv.liq_price("short", 1, 100, 0, 0.005) == pytest.approx(100 / 1.005)
     assert lv.liq_price("long", 10_000, 20_000, 0, 0.005, contract="inverse") == \
         pytest.approx(20_000 * 1.005)
+
+
+def test_hedge_shares_the_rule() -> None:
+    # one leg: the same rows as cross_liq_price, error and price alike
+    with pytest.raises(lv.PositionError, match="below maintenance"):
+        lv.hedge_liq_price(0, None, 1, 100, 10, -200, 0)
+    assert lv.hedge_liq_price(0, None, 1, 100, 10, -50, 0) == pytest.approx(
+        lv.cross_liq_price("short", 1, 100, 10, -50, 0))
+    # both legs, net short, the other positions' losses sink the account at every price:
+    # equity − maintenance = −390 − 1.015·P < 0 for every P > 0
+    with pytest.raises(lv.PositionError, match="below maintenance"):
+        lv.hedge_liq_price(1, 100, 2, 100, 10, -500)
+
+
+def test_liq_after_add_passes_liq_price_errors_on() -> None:
+    res = lv.liq_after_add.rows("long", 1, 20_000, 400, 1, 19_000, 0, contract=["linear",
+                                "inverse"], exchange="bybit")
+    assert res.errors[0] is None
+    assert "contract must be linear for exchange='bybit'" in res.errors[1]
