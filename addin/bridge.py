@@ -307,10 +307,22 @@ def _all_of(masks: list[np.ndarray], shape: tuple[int, ...]) -> np.ndarray | Non
 
 def call(fn: Callable[..., Any], *args: Any) -> Grid:
     """Run a core formula on cells/ranges and return the result grid (see module doc)."""
+    return _guarded(fn, lambda name, style: _call(fn, name, args, style))
+
+
+def call_ranges(fn: Callable[..., Any], *args: Any) -> Grid:
+    """Run a core function over ranges (ACCOUNT_SHOCK, FUNDING_FROM_HISTORY) and return one
+    row with one answer per column of the ranges (one cell for a single column), which spills
+    to the right; a bad column is its own error cell."""
+    return _guarded(fn, lambda name, style: _call_ranges(fn, name, args, style))
+
+
+def _guarded(fn: Callable[..., Any], run: Callable[[str, str], Grid]) -> Grid:
+    """A whole-call failure as one error cell (or XlwingsError); never a traceback."""
     name = _EXCEL_NAME.get(fn, getattr(fn, "__name__", "?").upper())
     style = error_style()
     try:
-        return _call(fn, name, args, style)
+        return run(name, style)
     except LeverageError as exc:
         return _fail_whole_call(name, str(exc), style)
     except Exception as exc:  # a bug must never put a traceback in a cell
@@ -319,11 +331,14 @@ def call(fn: Callable[..., Any], *args: Any) -> Grid:
         return _fail_whole_call(name, f"unexpected {type(exc).__name__}: {exc}", style)
 
 
-def _call(fn: Callable[..., Any], name: str, args: tuple[Any, ...], style: str) -> Grid:
-    plan = _plan(fn)
+def _read_args(
+    fn: Callable[..., Any], args: tuple[Any, ...]
+) -> tuple[list[Any], list[tuple[Cells, bool]]]:
+    """The core's arguments from the cells, plus each per-row argument's cells and whether it
+    is required."""
     core_args: list[Any] = []
     read: list[tuple[Cells, bool]] = []
-    for (_arg, is_static, default), value in zip(plan, args, strict=True):
+    for (_arg, is_static, default), value in zip(_plan(fn), args, strict=True):
         if is_static:
             core_args.append(read_static(value))
             continue
@@ -331,6 +346,11 @@ def _call(fn: Callable[..., Any], name: str, args: tuple[Any, ...], style: str) 
         required = default is _REQUIRED
         core_args.append(cells.values if required else _with_default(cells, default))
         read.append((cells, required))
+    return core_args, read
+
+
+def _call(fn: Callable[..., Any], name: str, args: tuple[Any, ...], style: str) -> Grid:
+    core_args, read = _read_args(fn, args)
     res = fn.rows(*core_args)  # type: ignore[attr-defined]
     values = _grid_shape(res.values)
     shape = values.shape
@@ -340,6 +360,15 @@ def _call(fn: Callable[..., Any], name: str, args: tuple[Any, ...], style: str) 
     empty = _empty_rows([(c, r) for c, r in read], shape)
     one_row = values.size == 1
     return _write(name, values, errors, position, excel_error, empty, one_row, style)
+
+
+def _call_ranges(fn: Callable[..., Any], name: str, args: tuple[Any, ...], style: str) -> Grid:
+    core_args, _ = _read_args(fn, args)
+    res = fn.rows(*core_args)  # type: ignore[attr-defined]
+    as_row = lambda a: None if a is None else np.reshape(a, (1, -1))  # noqa: E731
+    values = as_row(res.values)
+    return _write(name, values, as_row(res.errors), as_row(res.position_rows), None, None,
+                  values.size == 1, style)
 
 
 def _first_excel_error(cells: list[Cells], shape: tuple[int, ...]) -> np.ndarray | None:

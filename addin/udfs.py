@@ -24,7 +24,7 @@ from xlwings import arg, func
 
 import leverage as lv
 
-from .bridge import call, call_tier, excel_runtime
+from .bridge import call, call_ranges, call_tier, excel_runtime
 
 CATEGORY = "Leverage"
 
@@ -67,6 +67,37 @@ ARG_DOCS: dict[str, str] = {
     "risk_fraction": "Share of equity to lose at the stop, > 0 and <= 1 (0.01 = 1%)",
     "stop_price": "Stop-loss price > 0",
     "gap_price": "Price the market gaps to before liquidation can run",
+    # second edition
+    "add_qty": "Quantity to add (>= 0), in the units of qty",
+    "add_price": "Price of the add, > 0",
+    "add_margin": "Margin posted with the add (>= 0)",
+    "balance": "Available balance (>= 0), in margin currency",
+    "leverage": "Leverage to open at, > 0",
+    "long_qty": "Long leg size in base units (>= 0; 0 = no long leg)",
+    "long_entry": "Long leg entry price > 0 (blank if no long leg)",
+    "short_qty": "Short leg size in base units (>= 0; 0 = no short leg)",
+    "short_entry": "Short leg entry price > 0 (blank if no short leg)",
+    "long_mmr": "Long leg maintenance margin rate (0.005 = 0.5%)",
+    "long_maint_amount": "Long leg maintenance amount (cum), >= 0",
+    "short_mmr": "Short leg maintenance margin rate (0.005 = 0.5%)",
+    "short_maint_amount": "Short leg maintenance amount (cum), >= 0",
+    "sides": "Range: long or short per position (one account per column)",
+    "qtys": "Range: position sizes in base units (>= 0; blank or 0 = no position)",
+    "entry_prices": "Range: entry price per position, > 0",
+    "mark_prices": "Range: mark price per position, > 0",
+    "mmrs": "Range: maintenance margin rate per position",
+    "maint_amounts": "Range: maintenance amount (cum) per position, >= 0",
+    "direction": "either, down (a fall only) or up (a rise only)",
+    "times": "Range: funding times (dates; one position per column, blank = padding)",
+    "rates": "Range: funding rate of each event (blank = unknown: the total is blank)",
+    "marks": "Range: mark price at each event, > 0",
+    "opened": "Date the position opened (blank = from the first event)",
+    "closed": "Date the position closed, exclusive (blank = through the last event)",
+    "interval_hours": "Hours between funding events, > 0 (8, 4, 1)",
+    "volatility": "Annualised volatility as a fraction (0.6 = 60%), >= 0",
+    "horizon_days": "Horizon in days (>= 0)",
+    "drift": "Annual drift of the price as a fraction",
+    "max_probability": "Highest liquidation probability accepted, 0 to 1 (0.01 = 1%)",
 }
 
 
@@ -76,14 +107,17 @@ def _default_text(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _args(core: Callable[..., Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def _args(
+    core: Callable[..., Any], **docs: str
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Apply ``@arg`` to every parameter: raw 2-D read, Excel errors as text, a doc that
-    says the default of an optional argument (taken from the core, the one place it lives)."""
+    says the default of an optional argument (taken from the core, the one place it lives).
+    ``docs`` replaces :data:`ARG_DOCS` where an argument means something else here."""
 
     def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
         defaults = {n: p.default for n, p in inspect.signature(core).parameters.items()}
         for name in inspect.signature(f).parameters:
-            doc = ARG_DOCS[name]
+            doc = docs.get(name, ARG_DOCS[name])
             default = defaults[name]
             if default is not inspect.Parameter.empty:
                 doc += "; optional" if default is None else f"; blank = {_default_text(default)}"
@@ -211,6 +245,86 @@ def MAINT_MARGIN(notional, mmr=None, maint_amount=None, tiers=None):
 def TIER(tiers, notional):
     """Tier row for each notional: mmr, maint_amount, max_leverage (three columns)."""
     return call_tier(tiers, notional)
+
+
+# ------------------------------------------------------------------ second edition
+@func(category=CATEGORY)
+@_args(lv.avg_entry)
+def AVG_ENTRY(qty, entry_price, add_qty, add_price, contract=None):
+    """Average entry price after adding add_qty at add_price (harmonic for inverse)."""
+    return call(lv.avg_entry, qty, entry_price, add_qty, add_price, contract)
+
+
+@func(category=CATEGORY)
+@_args(lv.liq_after_add)
+def LIQ_AFTER_ADD(side, qty, entry_price, margin, add_qty, add_price, add_margin=None, mmr=None,
+                  maint_amount=None, contract=None, tiers=None, exchange=None, fee_rate=None):
+    """Isolated liquidation price after an add at add_price: the averaging-down check."""
+    return call(lv.liq_after_add, side, qty, entry_price, margin, add_qty, add_price,
+                add_margin, mmr, maint_amount, contract, tiers, exchange, fee_rate)
+
+
+@func(category=CATEGORY)
+@_args(lv.max_open, price="Price to open at, > 0",
+       fee_rate="Opening (taker) fee rate as a fraction (0.0005 = 0.05%)")
+def MAX_OPEN(balance, price, leverage, tiers=None, fee_rate=None, contract=None):
+    """Largest qty that can be opened with balance at leverage (initial margin plus fee)."""
+    return call(lv.max_open, balance, price, leverage, tiers, fee_rate, contract)
+
+
+@func(category=CATEGORY)
+@_args(lv.hedge_liq_price, wallet_balance="Cross-margin wallet balance")
+def HEDGE_LIQ_PRICE(long_qty, long_entry, short_qty, short_entry, wallet_balance,
+                    other_upnl=None, other_maint=None, long_mmr=None, long_maint_amount=None,
+                    short_mmr=None, short_maint_amount=None, tiers=None):
+    """One liquidation price of both legs of a symbol in cross hedge mode (linear)."""
+    return call(lv.hedge_liq_price, long_qty, long_entry, short_qty, short_entry,
+                wallet_balance, other_upnl, other_maint, long_mmr, long_maint_amount,
+                short_mmr, short_maint_amount, tiers)
+
+
+@func(category=CATEGORY)
+@_args(lv.account_shock,
+       wallet_balance="Cross wallet balance of the account (one per column of the ranges)")
+def ACCOUNT_SHOCK(sides, qtys, entry_prices, mark_prices, wallet_balance, mmrs=None,
+                  maint_amounts=None, direction=None):
+    """Move of all marks (-0.12 = 12% lower) at which the cross account hits maintenance."""
+    return call_ranges(lv.account_shock, sides, qtys, entry_prices, mark_prices,
+                       wallet_balance, mmrs, maint_amounts, direction)
+
+
+@func(category=CATEGORY)
+@_args(lv.funding_from_history, side="long or short (one per column of the ranges)",
+       qty="Position size > 0 (one per column of the ranges)")
+def FUNDING_FROM_HISTORY(side, qty, times, rates, marks, opened=None, closed=None,
+                         contract=None):
+    """Total funding over a funding history (each event at its own rate and mark)."""
+    return call_ranges(lv.funding_from_history, side, qty, times, rates, marks, opened, closed,
+                       contract)
+
+
+@func(category=CATEGORY)
+@_args(lv.funding_apr)
+def FUNDING_APR(funding_rate, interval_hours):
+    """Funding rate per event as a simple annual rate: rate x 24/interval_hours x 365."""
+    return call(lv.funding_apr, funding_rate, interval_hours)
+
+
+@func(category=CATEGORY)
+@_args(lv.liq_probability)
+def LIQ_PROBABILITY(side, mark_price, liq_price, volatility, horizon_days, drift=None):
+    """Probability that the mark touches liq_price within horizon_days (0 if none)."""
+    return call(lv.liq_probability, side, mark_price, liq_price, volatility, horizon_days,
+                drift)
+
+
+@func(category=CATEGORY)
+@_args(lv.safe_leverage)
+def SAFE_LEVERAGE(volatility, horizon_days, max_probability, mmr=None, side=None,
+                  maint_amount=None, tiers=None):
+    """Highest leverage whose liquidation probability over the horizon is at most the limit."""
+    return call(lv.safe_leverage, volatility, horizon_days, max_probability, mmr, side,
+                maint_amount, tiers)
 
 
 __all__ = list(lv.CATALOGUE)

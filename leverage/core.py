@@ -35,7 +35,12 @@ from ._args import (
     formula,
 )
 from .conventions import CONVENTIONS
-from .conventions.base import Isolated, by_contract, liq_at_exit_notional
+from .conventions.base import (
+    Isolated,
+    by_contract,
+    fail_below_maintenance,
+    liq_at_exit_notional,
+)
 from .errors import InputError
 from .tiers import TierTable, resolve_tiers
 
@@ -261,6 +266,7 @@ def liq_price(
     if convention.linear_only:
         _linear_only(fail, contract, exchange)
     position = Isolated(side, qty, entry_price, mmr, maint_amount, contract, tiers, fee_rate)
+    fail_below_maintenance(fail, position, margin)
     return convention.liq_price(position, margin)
 
 
@@ -307,9 +313,14 @@ def cross_liq_price(
     maint_amount: Any = 0.0,
     contract: Any = "linear",
     tiers: Any = None,
+    *,
+    fail: Fail,
 ) -> Any:
     """Liquidation price of one position in a cross-margin account, the account's other
-    positions held at their current PnL and maintenance margin; ``nan`` if none.
+    positions held at their current PnL and maintenance margin; ``nan`` if none, and a
+    PositionError when the account is already below maintenance margin at every price (the
+    other positions' losses exceed what the wallet can carry: docs/FORMULAS.md, "Blank answers
+    and errors").
 
     Binance's cross-margin rule: the account is liquidated when
     ``wallet_balance + other_upnl + UPNL(P) = other_maint + MM(P)``, i.e. the isolated formula
@@ -325,6 +336,7 @@ def cross_liq_price(
     """
     shared = wallet_balance + other_upnl - other_maint
     position = Isolated(side, qty, entry_price, mmr, maint_amount, contract, tiers)
+    fail_below_maintenance(fail, position, shared)
     return liq_at_exit_notional(position, shared)
 
 
@@ -577,7 +589,8 @@ CATALOGUE: dict[str, Any] = {
     "MAINT_MARGIN": maint_margin,
     "TIER": tier,
 }
-"""Excel name → Python function, in the order of docs/FORMULAS.md."""
+"""Excel name → Python function, in the order of docs/FORMULAS.md: the first edition here,
+then the second edition's (:mod:`leverage.decisions`, added at the end of this module)."""
 
 
 # The rules of the arguments most inputs share, as the formulas hold them (defaults
@@ -591,3 +604,10 @@ MAINT_AMOUNT = liq_price.rules["maint_amount"]
 CONTRACT = liq_price.rules["contract"]
 NOTIONAL = maint_margin.rules["notional"]
 PNL = effective_leverage.rules["unrealized_pnl"]
+
+
+# The second edition is built on the formulas above (leverage.decisions imports this module),
+# so it joins the catalogue once they exist.
+from .decisions import SECOND_EDITION  # noqa: E402
+
+CATALOGUE.update(SECOND_EDITION)

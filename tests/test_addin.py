@@ -60,7 +60,18 @@ CASES: dict[str, list[Any]] = {
     "GAP_LOSS": ["long", 1, 20_000, 400, 19_000],
     "MAINT_MARGIN": [100_000],
     "TIER": ["binance:BTCUSDT", 100_000],
+    "AVG_ENTRY": [1, 20_000, 1, 18_000],
+    "LIQ_AFTER_ADD": ["long", 1, 20_000, 400, 1, 19_000],
+    "MAX_OPEN": [10_000, 50_000, 20],
+    "HEDGE_LIQ_PRICE": [1, 20_000, 0.5, 21_000, 1_000],
+    "ACCOUNT_SHOCK": ["long", 1, 20_000, 21_000, 2_000],  # one position: single cells
+    "FUNDING_FROM_HISTORY": ["long", 2, 0, 0.0001, 50_000],  # one event
+    "FUNDING_APR": [0.0001, 8],
+    "LIQ_PROBABILITY": ["long", 20_000, 18_000, 0.6, 7],
+    "SAFE_LEVERAGE": [0.6, 1, 0.01],
 }
+# Functions over ranges: one answer per column of the ranges, not per row.
+RANGED = ("ACCOUNT_SHOCK", "FUNDING_FROM_HISTORY")
 # A column of three rows per function: each row valid, rows differ.
 COLUMNS: dict[str, list[list[Any]]] = {
     "EFFECTIVE_LEVERAGE": [[100_000, 50_000, 7_500], [10_000, 13_000, 2_500]],
@@ -89,6 +100,17 @@ COLUMNS: dict[str, list[list[Any]]] = {
                  [400, 400, 100], [19_000, 21_000, 2_990]],
     "MAINT_MARGIN": [[100_000, 5_000, 1_000_000]],
     "TIER": [[[1_000], [100_000], [600_000]]],  # tiers given as a single cell below
+    "AVG_ENTRY": [[1, 2, 10_000], [20_000, 30_000, 20_000], [1, 0, 10_000],
+                  [18_000, 1, 10_000], ["linear", "linear", "inverse"]],
+    "LIQ_AFTER_ADD": [["long", "short", "long"], [1, 1, 2], [20_000, 20_000, 3_000],
+                      [400, 400, 100], [1, 0.5, 1], [19_000, 21_000, 2_900]],
+    "MAX_OPEN": [[10_000, 1_000, 500], [50_000, 20_000, 3_000], [20, 125, 5]],
+    "HEDGE_LIQ_PRICE": [[1, 1, 0], [20_000, 20_000, None], [0.5, 0, 2], [21_000, None, 3_000],
+                        [1_000, 1_000, 600]],
+    "FUNDING_APR": [[0.0001, -0.0002, 0.0003], [8, 4, 1]],
+    "LIQ_PROBABILITY": [["long", "short", "long"], [20_000, 20_000, 3_000],
+                        [18_000, 22_000, None], [0.6, 0.8, 0.5], [7, 30, 1]],
+    "SAFE_LEVERAGE": [[0.3, 0.6, 1.2], [1, 7, 1], [0.01, 0.05, 0.02]],
 }
 
 
@@ -137,7 +159,7 @@ def test_metadata_lists_the_whole_catalogue_with_docs() -> None:
     meta = xs.custom_functions_meta(udfs)
     by_name = {f["name"]: f for f in meta["functions"]}
     assert set(by_name) == set(lv.CATALOGUE)
-    assert len(lv.CATALOGUE) == 16
+    assert len(lv.CATALOGUE) == 25
     assert udfs.__all__ == list(lv.CATALOGUE)
     for name, core in lv.CATALOGUE.items():
         f = by_name[name]
@@ -208,7 +230,7 @@ def test_single_cell_matches_core(name: str) -> None:
     assert_number(got[0][0], core_scalar(name, args))
 
 
-@pytest.mark.parametrize("name", [n for n in COLUMNS if n != "TIER"])
+@pytest.mark.parametrize("name", [n for n in COLUMNS if n not in ("TIER", *RANGED)])
 def test_column_matches_core(name: str) -> None:
     cols = COLUMNS[name]
     got = call(name, *[column(c) for c in cols])
@@ -426,6 +448,114 @@ def test_ten_thousand_rows_in_one_call() -> None:
     want = lv.liq_price("long", np.arange(1, n + 1, dtype=float), 20_000, 400)
     assert len(got) == n
     assert np.allclose([r[0] for r in got], want, rtol=1e-12)
+
+
+# ------------------------------------------------------------------ second edition
+def test_second_edition_known_values() -> None:
+    """Each second-edition function through Excel gives the worked example of its docs."""
+    got = {
+        "AVG_ENTRY": call("AVG_ENTRY", cell(1), cell(20_000), cell(1), cell(18_000)),
+        "LIQ_AFTER_ADD": call("LIQ_AFTER_ADD", cell("long"), cell(1), cell(20_000), cell(400),
+                              cell(1), cell(19_000), cell(400)),
+        "MAX_OPEN": call("MAX_OPEN", cell(10_000), cell(50_000), cell(20), None, cell(0.0005)),
+        "HEDGE_LIQ_PRICE": call("HEDGE_LIQ_PRICE", cell(1), cell(20_000), cell(0.5),
+                                cell(21_000), cell(1_000)),
+        "ACCOUNT_SHOCK": call("ACCOUNT_SHOCK", column(["long", "short"]), column([1, 10]),
+                              column([20_000, 1_500]), column([21_000, 1_400]), cell(2_000)),
+        "FUNDING_FROM_HISTORY": call("FUNDING_FROM_HISTORY", cell("long"), cell(2),
+                                     column([0, 1 / 3, 2 / 3]), column([1e-4] * 3),
+                                     column([50e3, 51e3, 49e3])),
+        "FUNDING_APR": call("FUNDING_APR", cell(0.0001), cell(8)),
+        "LIQ_PROBABILITY": call("LIQ_PROBABILITY", cell("long"), cell(20_000), cell(18_000),
+                                cell(0.6), cell(7)),
+        "SAFE_LEVERAGE": call("SAFE_LEVERAGE", cell(0.6), cell(1), cell(0.01)),
+    }
+    want = {  # the numbers of docs/FORMULAS.md, with the digits it shows
+        "AVG_ENTRY": (19_000, 2), "LIQ_AFTER_ADD": (19_195.98, 2), "MAX_OPEN": (3.9604, 4),
+        "HEDGE_LIQ_PRICE": (17_258.88, 2), "ACCOUNT_SHOCK": (-0.5604, 4),
+        "FUNDING_FROM_HISTORY": (-30, 9), "FUNDING_APR": (0.1095, 6),
+        "LIQ_PROBABILITY": (0.216, 3), "SAFE_LEVERAGE": (12.1, 1),
+    }
+    assert set(got) == set(lv.decisions.SECOND_EDITION)
+    for name, grid in got.items():
+        assert len(grid) == 1 and len(grid[0]) == 1, name
+        assert isinstance(grid[0][0], float), (name, grid)
+        value, digits = want[name]
+        assert round(grid[0][0], digits) == value, (name, grid)
+
+
+def test_second_edition_bad_row_is_its_own_error_cell(text_errors: None) -> None:
+    got = call("AVG_ENTRY", column([1, -1, 2]), cell(20_000), cell(1), cell(18_000))
+    assert got[0][0] == 19_000 and got[2][0] == pytest.approx(58_000 / 3)
+    assert got[1][0] == "#VALUE! qty must be > 0, got -1"
+    got = call("LIQ_PROBABILITY", column(["long", "short"]), cell(20_000),
+               column([18_000, 22_000]), column([0.6, -0.1]), cell(7))
+    assert isinstance(got[0][0], float)
+    assert got[1][0] == "#VALUE! volatility must be >= 0, got -0.1"
+    got = call("SAFE_LEVERAGE", column([0.6, 0.6]), cell(1), column([0.01, 2]))
+    assert got[1][0] == "#VALUE! max_probability must be >= 0 and <= 1, got 2"
+
+
+def test_below_maintenance_everywhere_is_num_never_blank() -> None:
+    # the issue's example: a cross short whose other positions lost more than the wallet
+    got = call("CROSS_LIQ_PRICE", column(["short", "short"]), cell(1), cell(100), cell(10),
+               column([-200, 0]), cell(0), cell(0.005))
+    assert got[0][0] == NUM_ERROR
+    assert got[1][0] == pytest.approx(lv.cross_liq_price("short", 1, 100, 10, 0, 0, 0.005))
+    got = call("HEDGE_LIQ_PRICE", column([0, 0]), column([None, None]), cell(1), cell(100),
+               cell(10), column([-200, 0]))
+    assert got[0][0] == NUM_ERROR and isinstance(got[1][0], float)
+    with pytest.raises(xlwings.XlwingsError, match="below maintenance margin at every price"):
+        call("CROSS_LIQ_PRICE", cell("short"), cell(1), cell(100), cell(10), cell(-200))
+
+
+def test_account_shock_one_answer_per_account_column() -> None:
+    # two accounts side by side, the second with one position (its second row is padding)
+    sides = [["long", "short"], ["short", None]]
+    qtys = [[1, 2], [10, None]]
+    entries = [[20_000, 3_000], [1_500, None]]
+    marks = [[21_000, 2_900], [1_400, None]]
+    got = call("ACCOUNT_SHOCK", sides, qtys, entries, marks, [[2_000, 1_000]])
+    want = [lv.account_shock(["long", "short"], [1, 10], [20_000, 1_500], [21_000, 1_400],
+                             2_000),
+            lv.account_shock("short", 2, 3_000, 2_900, 1_000)]
+    assert len(got) == 1 and got[0] == pytest.approx(want)
+    # direction is one value for the call: "up" leaves a fall blank
+    up = call("ACCOUNT_SHOCK", sides, qtys, entries, marks, [[2_000, 1_000]], None, None,
+              cell("up"))
+    assert up[0][0] == "" and up[0][1] == pytest.approx(want[1])
+
+
+def test_account_shock_bad_column_is_its_own_error_cell(text_errors: None) -> None:
+    got = call("ACCOUNT_SHOCK", [["long", "long"]], [[1, -1]], [[20_000, 20_000]],
+               [[21_000, 21_000]], [[2_000]])
+    assert isinstance(got[0][0], float)
+    assert got[0][1] == "#VALUE! qtys must be >= 0, got -1 (row 1, column 2)"
+    # already below maintenance at today's marks: a position error
+    got = call("ACCOUNT_SHOCK", cell("long"), cell(1), cell(20_000), cell(10_000), cell(100))
+    assert got[0][0].startswith("#NUM! the account is already below maintenance")
+
+
+def test_funding_from_history_ranges_and_blank_gap() -> None:
+    # two positions side by side; the second's history is shorter (padding below)
+    t = [[0, 0], [1 / 3, 1 / 24], [2 / 3, None]]
+    r = [[0.0001, 0.0002], [0.0001, 0.0002], [0.0001, None]]
+    m = [[50_000, 3_000], [50_000, 3_000], [50_000, None]]
+    got = call("FUNDING_FROM_HISTORY", [["long", "short"]], [[1, 10]], t, r, m)
+    assert got == [[pytest.approx(-15.0), pytest.approx(12.0)]]
+    # a blank rate inside the window: the total is blank, never 0
+    got = call("FUNDING_FROM_HISTORY", cell("long"), cell(1), column([0, 1 / 3, 2 / 3]),
+               column([0.0001, None, 0.0001]), column([50_000] * 3))
+    assert got == [[""]]
+
+
+def test_funding_from_history_bad_column_is_its_own_error_cell(text_errors: None) -> None:
+    t = [[0, 0], [1 / 3, 1 / 3]]
+    r = [[0.0001, 0.0001], [0.0001, 0.0001]]
+    m = [[50_000, 50_000], [50_000, 50_000]]
+    got = call("FUNDING_FROM_HISTORY", cell("long"), [[1, -1]], t, r, m)
+    assert got[0][0] == pytest.approx(-10.0)
+    assert got[0][1] == "#VALUE! qty must be > 0, got -1"
 
 
 # ---------------------------------------------------------------------------- CLI

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from .._args import Fail
 from ..tiers import TierTable, clip_to_band, tier_of_root
 
 
@@ -76,6 +77,35 @@ def none_unless_positive(price: np.ndarray) -> np.ndarray:
     if bad.any():
         price = np.where(bad, np.nan, price)
     return price
+
+
+BELOW_MAINTENANCE = (
+    "the account is already below maintenance margin at every price: the margin backing the "
+    "position ({shared}) cannot cover its losses and maintenance at any price"
+)
+
+
+def below_maintenance_everywhere(p: Isolated, shared: Any) -> np.ndarray:
+    """Rows whose equity is below maintenance margin at every price ``P > 0``: no price is
+    safe, so "no liquidation price" would be the wrong answer.
+
+    With ``shared`` the margin backing the position (isolated margin, or cross
+    ``wallet_balance + other_upnl − other_maint``), ``f(P) = shared + UPNL(P) − MM(P)`` is
+    monotone in ``P`` and bounded on one end only: linear short as ``P → 0`` (``f → shared +
+    amount₀ + qty·entry``), inverse long as ``P → ∞`` (``f → shared + amount₀ + qty/entry``),
+    where ``amount₀`` is the maintenance amount at notional 0 (tier 1's with tiers). Linear
+    longs and inverse shorts rise without bound at their other end: never.
+    """
+    amount0 = p.maint_amount if p.tiers is None else p.tiers.maint_amounts[0]
+    linear = p.contract == 0
+    linear_short = linear & (p.side < 0) & (shared + amount0 + p.qty * p.entry_price <= 0)
+    inverse_long = ~linear & (p.side > 0) & (shared + amount0 + p.qty / p.entry_price <= 0)
+    return linear_short | inverse_long
+
+
+def fail_below_maintenance(fail: Fail, p: Isolated, shared: Any) -> None:
+    """Mark the rows :func:`below_maintenance_everywhere` finds as a PositionError."""
+    fail(below_maintenance_everywhere(p, shared), BELOW_MAINTENANCE, shared=shared)
 
 
 def liq_at_exit_notional(p: Isolated, margin: Any) -> np.ndarray:
