@@ -489,9 +489,12 @@ class Package:
 
     def _workbook_part(self) -> str:
         for rel_type, target in _rels(self.zip, "").values():
-            if rel_type.endswith("/officeDocument"):
+            if rel_type.endswith("/officeDocument") and target in self.zip.NameToInfo:
                 return target
-        raise KeyError("officeDocument")
+        raise WorkbookFileError(
+            f"workbook {self.name!r} is a zip file but not an .xlsx workbook (it has no "
+            "workbook part): check the file name, or save it from Excel or LibreOffice as .xlsx"
+        )
 
     def _sheet_parts(self) -> dict[str, str]:
         rels = _rels(self.zip, self.workbook_part)
