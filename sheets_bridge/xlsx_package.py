@@ -269,21 +269,22 @@ class _Sheet:
 def _cell_xml(p: bytes, ref: str, style: bytes | None, value: Cell) -> bytes:
     """One ``<c>`` written like a RAW API write: text is text, even when it starts with ``=``."""
     q = p.decode()
-    s = f' s="{style.decode()}"' if style else ""
+    head = f'<{q}c r="{ref}" s="{style.decode()}"' if style else f'<{q}c r="{ref}"'
+    if type(value) is float:  # most cells: a figure
+        if value - value == 0:  # finite
+            return f"{head}><{q}v>{value!r}</{q}v></{q}c>".encode()
+        return f"{head}/>".encode()
     if isinstance(value, bool):
-        body = f' t="b"><{q}v>{int(value)}</{q}v></{q}c>'
-    elif isinstance(value, int | float):
+        return f"{head} t=\"b\"><{q}v>{int(value)}</{q}v></{q}c>".encode()
+    if isinstance(value, int | float):
         if math.isfinite(value):
             text = str(value) if isinstance(value, int) else repr(float(value))
-            body = f"><{q}v>{text}</{q}v></{q}c>"
-        else:
-            body = "/>"
-    elif value is None or value == "":
-        body = "/>"
-    else:
-        body = (f' t="inlineStr"><{q}is><{q}t xml:space="preserve">{_escape(str(value))}'
-                f"</{q}t></{q}is></{q}c>")
-    return f'<{q}c r="{ref}"{s}{body}'.encode()
+            return f"{head}><{q}v>{text}</{q}v></{q}c>".encode()
+        return f"{head}/>".encode()
+    if value is None or value == "":
+        return f"{head}/>".encode()
+    return (f'{head} t="inlineStr"><{q}is><{q}t xml:space="preserve">{_escape(str(value))}'
+            f"</{q}t></{q}is></{q}c>").encode()
 
 
 def _check_writes(sheet: _Sheet, title: str, writes: Writes) -> None:
