@@ -23,6 +23,7 @@ def main() -> int:
         core_bench.vector_vs_scalar,
         addin_bench.one_call_vs_per_cell,
         sheets_bench.sync_requests,
+        sheets_bench.local_sync,
         templates_bench.journal_build,
         import_bench.import_times,
     ]

@@ -75,6 +75,8 @@ class XlsxBackend:
             )
         try:
             stamp = self._file_stamp()
+            if self._package is not None and stamp == self._stamp:
+                return self._package  # e.g. the tab titles, then the sync's read
             data = self.path.read_bytes()
         except OSError as exc:
             raise WorkbookFileError(

@@ -15,6 +15,7 @@ the old file or the new one, never half of one.
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import math
 import os
@@ -584,7 +585,9 @@ class Package:
                 out.comment = self.zip.comment
                 for info in self.zip.infolist():
                     data = new.get(info.filename)
-                    out.writestr(info, data if data is not None else self.zip.read(info))
+                    # a copy: writestr stamps the new size and CRC on the info it is given
+                    out.writestr(copy.copy(info),
+                                 data if data is not None else self.zip.read(info))
 
         return write
 
