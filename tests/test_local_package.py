@@ -6,14 +6,18 @@ and see the new values. ``init``, which rewrites through openpyxl, refuses such 
 from __future__ import annotations
 
 import io
+import math
 import re
 import shutil
 import subprocess
 import zipfile
 from pathlib import Path
+from xml.etree import ElementTree
 
 import openpyxl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import sheets_bridge as sb
 from sheets_bridge.xlsx_package import Package, _Sheet, patch_sheet
@@ -208,3 +212,20 @@ def test_a_written_text_is_never_a_formula(tmp_path: Path) -> None:
     backend.write_ranges([sb.Update(f"'Events'!{status}3:{status}3", [[injection]])])
     ws = openpyxl.load_workbook(path)["Events"]
     assert ws[f"{status}3"].data_type == "s" and ws[f"{status}3"].value == injection
+
+
+@given(st.lists(st.one_of(st.text(max_size=40), st.floats(allow_nan=False), st.booleans(),
+                          st.integers(-10**15, 10**15), st.none()), min_size=1, max_size=6))
+@settings(max_examples=100, deadline=None)
+def test_any_value_patched_in_is_well_formed_and_reads_back(values: list[object]) -> None:
+    ns = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    xml = (f'<worksheet xmlns="{ns}"><sheetData><row r="2"><c r="A2" t="inlineStr"><is>'
+           "<t>typed</t></is></c></row></sheetData></worksheet>").encode()
+    new = patch_sheet(xml, "S", {2: {c: v for c, v in enumerate(values, start=2)}})
+    ElementTree.fromstring(new)  # well-formed XML whatever the text
+    sheet = _Sheet(new, "S")
+    got = {col: sheet.value(m, list) for row in sheet.rows() for col, m in sheet.cells(row)}
+    assert got.pop(1) == "typed"
+    for c, v in enumerate(values, start=2):
+        want = None if v == "" or v is None or (isinstance(v, float) and math.isinf(v)) else v
+        assert got.get(c) == want and type(got.get(c)) is type(want), (c, v)
