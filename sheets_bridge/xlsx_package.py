@@ -201,7 +201,9 @@ class _Sheet:
         number = 0
         for m in self._row.finditer(self.xml, self.body_start, self.body_end):
             found = _ROW_NUMBER.search(m.group(1))
-            number = int(found.group(1)) if found else number + 1
+            before, number = number, int(found.group(1)) if found else number + 1
+            if number <= before:
+                raise self._disorder(f"row {number} comes after row {before}")
             yield _Row(number, m.start(), m.end(), m.group(1), m.group(3), m.start(3))
 
     def cells(self, row: _Row) -> Iterator[tuple[int, re.Match[bytes]]]:
@@ -211,8 +213,18 @@ class _Sheet:
         col = 0
         for m in self._cell.finditer(self.xml, row.body_start, row.body_start + len(row.body)):
             found = _CELL_COLUMN.search(m.group(1))
-            col = _COLUMNS[found.group(1)] if found else col + 1
+            before, col = col, _COLUMNS[found.group(1)] if found else col + 1
+            if col <= before:
+                raise self._disorder(f"in row {row.number}, column {get_column_letter(col)} "
+                                     f"comes after column {get_column_letter(before)}")
             yield col, m
+
+    def _disorder(self, what: str) -> WorkbookFileError:
+        """The patch inserts cells in order; a sheet whose cells are not in order is not
+        valid .xlsx, and is refused rather than guessed at."""
+        return WorkbookFileError(f"{self.where}: the sheet's cells are out of order ({what}); "
+                                 "open and save the workbook in Excel or LibreOffice, then "
+                                 "sync again")
 
     def has_formula(self, m: re.Match[bytes]) -> bool:
         return m.group(3) is not None and self._f.search(m.group(3)) is not None

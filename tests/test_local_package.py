@@ -229,3 +229,12 @@ def test_any_value_patched_in_is_well_formed_and_reads_back(values: list[object]
     for c, v in enumerate(values, start=2):
         want = None if v == "" or v is None or (isinstance(v, float) and math.isinf(v)) else v
         assert got.get(c) == want and type(got.get(c)) is type(want), (c, v)
+
+
+def test_cells_out_of_order_are_refused_not_guessed() -> None:
+    rows = ('<row r="3"><c r="A3"><v>1</v></c></row><row r="2"><c r="A2"><v>1</v></c></row>',
+            '<row r="2"><c r="C2"><v>1</v></c><c r="B2"><v>1</v></c></row>')
+    for data in rows:
+        xml = f"<worksheet><sheetData>{data}</sheetData></worksheet>".encode()
+        with pytest.raises(sb.SheetsError, match="the sheet's cells are out of order"):
+            patch_sheet(xml, "S", {2: {4: 1.0}})
