@@ -27,6 +27,7 @@ def main() -> int:
         compare_bench.vs_freqtrade_and_ccxt,
         addin_bench.one_call_vs_per_cell,
         sheets_bench.sync_requests,
+        sheets_bench.local_sync,
         templates_bench.journal_build,
         import_bench.import_times,
         targets_summary,

@@ -1,17 +1,18 @@
 """A local .xlsx workbook as a sync backend: the embedded default when there is no Google account.
 
-Writes are atomic: the workbook is saved to a temporary file next to it, then moved over it
-(``os.replace``), so a crash leaves the old file. Only the computed cells are assigned; every
-other cell, its style and the sheet's drop-downs and formatting go through openpyxl untouched.
+A sync reads the package as it is and writes back only the cells it computes, by patching the
+sheet XML inside the package (:mod:`sheets_bridge.xlsx_package`): text boxes, x14 drop-downs,
+sparklines, links and everything else in the trader's file stay as they were. ``init`` lays the
+template out with openpyxl, so on an existing workbook it first refuses, naming them, the parts
+openpyxl would drop. Writes are atomic: a temporary file next to the workbook (a symlink's
+target), then ``os.replace``, so a crash leaves the old file or the new one.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
+import io
 import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from leverage.layout import (
 )
 
 from .backend import Grid, LayoutError, SheetsError, Update, parse_a1
+from .xlsx_package import Package, WorkbookFileError, Writes, save_atomically
 
 _FORMATTED_ROWS = 1000  # rows laid out with number formats, as a new Google sheet has
 
@@ -52,17 +54,17 @@ class XlsxBackend:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self.name = str(self.path)
-        self._book: Workbook | None = None
-        self._values: Workbook | None = None  # data_only copy, loaded only if inputs hold formulas
-        self._stamp: tuple[int, int] | None = None
+        self._package: Package | None = None
+        self._stamp: tuple[int, int, int] | None = None
 
     # -- files -------------------------------------------------------------------------------
 
-    def _file_stamp(self) -> tuple[int, int]:
+    def _file_stamp(self) -> tuple[int, int, int]:
         st = self.path.stat()
-        return st.st_mtime_ns, st.st_size
+        return st.st_mtime_ns, st.st_size, st.st_ino
 
-    def _load(self) -> Workbook:
+    def _load(self) -> Package:
+        """The workbook as it is on disk now (one read of the file)."""
         if not self.path.exists():
             raise SheetsError(
                 f"workbook {self.name!r} does not exist: run `leverage sheets init --file "
@@ -70,52 +72,41 @@ class XlsxBackend:
             )
         try:
             stamp = self._file_stamp()
-            book = openpyxl.load_workbook(self.path, keep_vba=self.path.suffix == ".xlsm")
-        except (OSError, ValueError, KeyError) as exc:
-            raise SheetsError(f"workbook {self.name!r} cannot be opened as .xlsx ({exc})") from None
-        self._book, self._values, self._stamp = book, None, stamp
-        return book
+            if self._package is not None and stamp == self._stamp:
+                return self._package  # e.g. the tab titles, then the sync's read
+            data = self.path.read_bytes()
+        except OSError as exc:
+            raise WorkbookFileError(
+                f"workbook {self.name!r} cannot be read ({exc.strerror or exc})"
+            ) from None
+        self._package, self._stamp = Package(data, self.name), stamp
+        return self._package
 
-    def _save(self, book: Workbook) -> None:
-        """Save next to the target, then replace it in one step."""
-        directory = self.path.parent if str(self.path.parent) else Path(".")
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=directory)
-        os.close(fd)
-        try:
-            book.save(tmp)
-            if self.path.exists():
-                shutil.copymode(self.path, tmp)
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        self._stamp = self._file_stamp()
+    def _unchanged(self) -> bool:
+        return self._stamp is None or (self.path.exists() and self._file_stamp() == self._stamp)
+
+    def _save(self, write: Any) -> None:
+        save_atomically(self.path, self.name, write, self._unchanged)
+        self._package, self._stamp = None, None
 
     # -- Backend -----------------------------------------------------------------------------
 
     def sheet_titles(self) -> list[str]:
-        return list(self._load().sheetnames)
+        return self._load().titles
 
     def read_ranges(self, ranges: Sequence[str]) -> list[Grid]:
-        book = self._load()
+        package = self._load()
         out: list[Grid] = []
         for text in ranges:
             box = parse_a1(text)
-            if box.title not in book.sheetnames:
+            if box.title not in package.sheets:
                 raise LayoutError(
                     f"workbook {self.name!r} has no sheet {box.title!r}: run "
                     "`leverage sheets init` "
                     "with the right --template first"
                 )
-            ws = book[box.title]
-            last = ws.max_row if box.last_row is None else box.last_row
-            grid: Grid = []
-            for row in ws.iter_rows(
-                min_row=box.first_row, max_row=max(last, box.first_row),
-                min_col=box.first_col, max_col=box.last_col,
-            ):
-                grid.append([self._value(box.title, c) for c in row])
+            grid = package.read(box.title, box.first_row, box.last_row, box.first_col,
+                                box.last_col)
             while grid and all(v is None or v == "" for v in grid[-1]):
                 grid.pop()
             for row in grid:
@@ -124,31 +115,29 @@ class XlsxBackend:
             out.append(grid)
         return out
 
-    def _value(self, title: str, cell: Any) -> Any:
-        """A cell's value; a formula the trader typed reads as its saved result."""
-        if cell.data_type != "f":
-            return cell.value
-        if self._values is None:
-            self._values = openpyxl.load_workbook(self.path, data_only=True)
-        return self._values[title][cell.coordinate].value
-
     def write_ranges(self, updates: Sequence[Update]) -> None:
-        book = self._book if self._book is not None else self._load()
-        if self._stamp is not None and self.path.exists() and self._file_stamp() != self._stamp:
+        """Patch the computed cells into the package read by the last read: every other
+        part of the file is kept byte for byte."""
+        package = self._package if self._package is not None else self._load()
+        if not self._unchanged():
             raise SheetsError(
                 f"workbook {self.name!r} changed while syncing (saved by another program?): "
                 "nothing was written; run the sync again"
             )
-        _refuse_overwriting_formulas(book, updates)
+        writes: dict[str, Writes] = {}
         for u in updates:
             box = parse_a1(u.range)
-            _write_block(book[box.title], box.first_row, box.first_col, u.values)
-        self._save(book)
+            sheet = writes.setdefault(box.title, {})
+            for r, row in enumerate(u.values, start=box.first_row):
+                cells = sheet.setdefault(r, {})
+                for c, value in enumerate(row, start=box.first_col):
+                    cells[c] = value
+        self._save(package.patched(writes))
 
     def lay_out(self, template: str, rows: dict[str, Grid]) -> None:
         sheets = TEMPLATES[template]
         fresh = not self.path.exists()
-        book = Workbook() if fresh else self._load()
+        book = Workbook() if fresh else self._open_for_layout(template)
         if fresh:
             book.remove(book.active)
         for sheet in sheets:
@@ -164,7 +153,42 @@ class XlsxBackend:
             grid = rows.get(sheet.title, [])
             _write_block(ws, 2, 1, grid[1:])
             _write_block(ws, 1, 1, grid[:1])  # the header keeps its own style
-        self._save(book)
+        self._save(book.save)
+
+    def _open_for_layout(self, template: str) -> Workbook:
+        """The existing workbook in openpyxl, refused (nothing changed) when a tab name clashes
+        with the template's or when openpyxl's save would lose a part of it."""
+        package = self._load()
+        _refuse_case_clash(package.titles, template)
+        lost = package.openpyxl_would_drop()
+        if lost:
+            raise WorkbookFileError(
+                f"init would lose the {', '.join(lost)} of workbook {self.name!r} (it rewrites "
+                "the whole file, and cannot keep them): nothing was changed. Lay the template "
+                "out in a new file, or remove them first; `leverage sheets sync` keeps them"
+            )
+        try:
+            return openpyxl.load_workbook(io.BytesIO(package.data),
+                                          keep_vba=self.path.suffix.lower() == ".xlsm")
+        except Exception as exc:  # openpyxl raises many kinds for a part it cannot model
+            raise WorkbookFileError(
+                f"workbook {self.name!r} cannot be laid out: openpyxl cannot read it "
+                f"({type(exc).__name__}: {str(exc)[:200]}); nothing was changed"
+            ) from None
+
+
+def _refuse_case_clash(titles: list[str], template: str) -> None:
+    """Sheet names ignore case in Excel: an ``events`` tab would make openpyxl add
+    ``Events1``, which no sync finds."""
+    by_case = {t.casefold(): t for t in titles}
+    for sheet in TEMPLATES[template]:
+        found = by_case.get(sheet.title.casefold())
+        if found is not None and found != sheet.title:
+            raise LayoutError(
+                f"sheet {found!r} already exists, and sheet names ignore case, so init cannot "
+                f"add {sheet.title!r} next to it: rename it to {sheet.title!r} if it holds the "
+                f"{template} layout, or rename or delete it; init changes nothing"
+            )
 
 
 def _write_block(ws: Any, first_row: int, first_col: int, values: Grid) -> None:
@@ -262,23 +286,6 @@ def open_local(path: str | os.PathLike[str]) -> XlsxBackend:
     return XlsxBackend(p)
 
 
-def _refuse_overwriting_formulas(book: Workbook, updates: Sequence[Update]) -> None:
-    """A workbook whose computed columns hold formulas (``leverage templates build`` makes
-    those) computes itself: a sync would freeze its formulas into values, so refuse it
-    before anything is written."""
-    for u in updates:
-        box = parse_a1(u.range)
-        sheet = book[box.title]
-        for r, row in enumerate(u.values, start=box.first_row):
-            for c in range(box.first_col, box.first_col + len(row)):
-                cell = sheet.cell(row=r, column=c)
-                if cell.data_type == "f":
-                    raise LayoutError(
-                        f"{box.title}!{cell.coordinate} holds a formula: this workbook computes "
-                        "its own columns (it was built by `leverage templates build`), and a "
-                        "sync would replace its formulas with values. Open it in a spreadsheet "
-                        "app, or sync a workbook laid out by `leverage sheets init --file`."
-                    )
 
 
 def _highlight(ws: Any, sheet: Sheet, last: int) -> None:
