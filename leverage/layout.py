@@ -370,6 +370,10 @@ def rule_row(key: str) -> int:
 CHART_SHEET = "Chart"
 XLWINGS_CONF_SHEET = "xlwings.conf"
 
+# How a built workbook computes: ``udf`` cells call the add-in's functions; ``native`` cells
+# are plain spreadsheet formulas (Excel without the add-in, LibreOffice, Google Sheets).
+MODES = ("udf", "native")
+
 
 def buffer_cell() -> tuple[str, int]:
     """(sheet title, row) of the trader's liquidation buffer; the value sits in column B."""

@@ -40,10 +40,7 @@ from openpyxl.worksheet.properties import PageSetupProperties
 
 from leverage import layout as L
 from leverage.errors import InputError
-from leverage.layout import FIRST_DATA_ROW, HEADER_ROW, Sheet
-
-MODES = ("udf", "native")
-
+from leverage.layout import FIRST_DATA_ROW, HEADER_ROW, MODES, Sheet
 
 
 def solid(color: str) -> PatternFill:

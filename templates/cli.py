@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from leverage.errors import InputError
-
-from ._book import MODES
+from leverage.layout import MODES
 
 
 def register(subparsers: Any) -> None:

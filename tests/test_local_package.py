@@ -18,10 +18,10 @@ import openpyxl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from templates.layout import JOURNAL_EVENTS
 
 import sheets_bridge as sb
 from sheets_bridge.xlsx_package import Package, _Sheet, patch_sheet
-from templates.layout import JOURNAL_EVENTS
 
 # openpyxl warns that it drops these parts when the tests read the result: the sync kept them.
 pytestmark = pytest.mark.filterwarnings("ignore:.*extension is not supported:UserWarning")
