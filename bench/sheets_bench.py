@@ -50,9 +50,9 @@ def local_sync() -> str:
     """The local .xlsx backend: read the package, compute, patch the computed cells back."""
     import tempfile
 
-    from sheets_bridge.measure import sample_grids
-
     import sheets_bridge as sb
+
+    from .measure import sample_grids
 
     rows = []
     with tempfile.TemporaryDirectory() as folder:

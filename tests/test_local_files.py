@@ -11,10 +11,10 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from templates.layout import JOURNAL_EVENTS
 
 import sheets_bridge as sb
 from leverage.cli import main
+from leverage.layout import JOURNAL_EVENTS
 
 
 def laid_out(path: Path) -> Path:

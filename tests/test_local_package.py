@@ -18,9 +18,9 @@ import openpyxl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from templates.layout import JOURNAL_EVENTS
 
 import sheets_bridge as sb
+from leverage.layout import JOURNAL_EVENTS
 from sheets_bridge.xlsx_package import Package, _Sheet, patch_sheet
 
 # openpyxl warns that it drops these parts when the tests read the result: the sync kept them.
