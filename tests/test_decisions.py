@@ -87,7 +87,8 @@ def test_liq_after_add_is_liq_price_at_avg_entry(
     if math.isnan(want):
         assert math.isnan(got)
     else:
-        assert got == pytest.approx(want, rel=1e-12)
+        # near zero the price is a difference of nearly equal terms: compare at the entry's scale
+        assert got == pytest.approx(want, rel=1e-12, abs=1e-12 * entry * max(1.0, move))
 
 
 def test_liq_after_add_columns_tiers_and_rows() -> None:
@@ -196,7 +197,9 @@ def test_hedge_equity_equals_maintenance_at_its_price(
     p = float(res.values)
     equity = wallet + lq * (p - le) - sq * (p - se)
     maint = lq * p * lm + sq * p * sm
-    assert equity == pytest.approx(maint, rel=1e-7, abs=1e-6 * (lq * le + sq * se))
+    # a nearly flat book puts p far out: its rounding is relative to the notional at p
+    scale = lq * le + sq * se + p * (lq + sq) * 1e-3
+    assert equity == pytest.approx(maint, rel=1e-7, abs=1e-6 * scale)
 
 
 @settings(max_examples=100, deadline=None)
