@@ -21,6 +21,7 @@ from openpyxl.chart import LineChart, Reference
 from openpyxl.workbook import Workbook
 
 from leverage import Number, effective_leverage
+from leverage.core import SIDE
 from leverage.journal import CASH_FLOW, OPTIONAL_PRICE, PRICE, replay
 from leverage.layout import (
     CHART_SHEET,
@@ -135,7 +136,7 @@ def _error_formula(x: dict[str, str]) -> str:
     checks: list[tuple[str, str]] = [
         (f"{x['h_pos']}=0", F.said(unknown_position["status"][0],
                                    {PROBE_ID: f"TRIM({x['position_id']})"})),
-        (f"{x['h_side']}=0", quoted("side on the Positions sheet must be long or short")),
+        (f"{x['h_side']}=0", quoted(f"side on the {POSITIONS} sheet {SIDE.describe()}")),
         (f"{kind}=0", F.said(unknown_event, {"zq9": word})),
         (when(1, had), quoted(_replay_says(OPEN, OPEN))),
         *field(1, "price", PRICE),
@@ -262,8 +263,7 @@ def _row_formulas(x: dict[str, str], mode: str) -> dict[str, str]:
             f"{x['pos_position_id']},0),0))"
         ),
         "h_side": blank_unless_used(
-            f'IF({x["h_pos"]}=0,"",IF(OR({side_word}="long",{side_word}="buy"),1,'
-            f'IF(OR({side_word}="short",{side_word}="sell"),-1,0)))'
+            f'IF({x["h_pos"]}=0,"",{F.choice_value(side_word, SIDE, "0")})'
         ),
         "h_contract": blank_unless_used(
             f'IF({x["h_pos"]}=0,"",IF(INDEX({x["pos_contract"]},{x["h_pos"]})'

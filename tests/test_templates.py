@@ -296,7 +296,6 @@ def test_typed_positions_break_every_rebalance_rule():
     """The rows whose status the sheets must word as the core does break every column rule
     (and each way a rule can break) and every rule of the rebalance itself."""
     from leverage.portfolio import COLUMN_RULES, LINEAR_ONLY
-
     from templates import rebalance as R
 
     positions, wallet, free = templates.sample_portfolio()
