@@ -229,23 +229,5 @@ class AdjustmentRule(_Model):
     )
     _distance = checked(Number(ge=0, lt=1), "min_liq_distance", optional=True)
 
-    def breaks(
-        self,
-        event: str,
-        amount: float,
-        pnl_fraction: float,
-        effective_leverage: float,
-        liq_distance: float,
-        adds_while_losing: int,
-    ) -> list[str]:
-        """The rules one journal event breaks, in words (empty if none).
-
-        ``pnl_fraction`` is the open PnL at the event over the initial margin (before the
-        event's own margin change); ``effective_leverage`` and ``liq_distance`` are after it;
-        ``adds_while_losing`` counts this position's margin adds made at a loss, this one
-        included.
-        """
-        return rule_breaks(
-            self, event, amount, pnl_fraction, effective_leverage, liq_distance,
-            adds_while_losing,
-        )
+    # The rules' check lives in leverage.rules (its one home); ``rule.breaks(event, ...)``.
+    breaks = rule_breaks

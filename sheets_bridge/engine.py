@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+import leverage as lv
 from leverage import core, journal, portfolio
 from leverage.errors import InputError, LeverageError
 from leverage.layout import (
@@ -25,11 +26,15 @@ from leverage.layout import (
     TEMPLATES,
     Sheet,
 )
-from leverage.models import AdjustmentRule, validation_message
+from leverage.models import AdjustmentRule
 
 from .backend import Backend, Cell, Grid, LayoutError, RequestFailed, Update, a1
 
 TEMPLATE_NAMES = tuple(TEMPLATES)
+POSITION_RULES = {"side": core.SIDE, "contract": core.CONTRACT, "mmr": core.MMR,
+                  "maint_amount": core.MAINT_AMOUNT}
+"""The journal's Positions columns read by the formulas' own rules (side and contract as
++1/-1 and 0/1), in the order a row's first problem is reported."""
 _TEXT_KEYS = frozenset({"position_id", "symbol", "event", "margin_mode", "contract"})
 """Inputs that are words: a number typed there (a position id of 7) is read as its text."""
 
@@ -217,10 +222,9 @@ def _read_rules(sheet: Sheet, grid: Grid) -> AdjustmentRule:
             where[name] = f"{sheet.title}!B{r}"
     for name, value in values.items():  # one at a time, so the message names the cell
         try:
-            AdjustmentRule(**{name: value})
-        except Exception as exc:  # pydantic's ValidationError
-            msg = validation_message(exc) if hasattr(exc, "errors") else str(exc)
-            raise InputError(f"{where[name]} ({name}): {msg}") from None
+            AdjustmentRule.build(**{name: value})
+        except InputError as exc:
+            raise InputError(f"{where[name]} ({name}): {exc}") from None
     return AdjustmentRule.build(**values)
 
 
@@ -241,23 +245,16 @@ def _read_journal_positions(
         try:
             if pid in rows_of or pid in bad:
                 raise InputError(f"position_id {pid!r} appears twice on the {sheet.title} sheet")
-            side, err = core.SIDE.parse("side", raw["side"])
-            if err is not None:
-                raise InputError(str(err))
-            contract, err = core.CONTRACT.parse("contract", raw["contract"])
-            if err is not None:
-                raise InputError(str(err))
+            cols = lv.check_columns(raw, **POSITION_RULES)
+            cols.raise_first()
             fields: dict[str, Any] = {
                 "position_id": pid,
-                "side": "long" if float(side) > 0 else "short",
-                "contract": "inverse" if float(contract) > 0 else "linear",
+                "side": "long" if cols["side"] > 0 else "short",
+                "contract": "inverse" if cols["contract"] > 0 else "linear",
+                "mmr": float(cols["mmr"]),
+                "maint_amount": float(cols["maint_amount"]),
                 "symbol": _as_text(raw["symbol"]) or "",
             }
-            for key, kind in (("mmr", core.MMR), ("maint_amount", core.MAINT_AMOUNT)):
-                value, err = kind.parse(key, raw[key])
-                if err is not None:
-                    raise InputError(str(err))
-                fields[key] = float(value)
             good[pid] = journal.JournalPosition.build(**fields)
             rows_of[pid] = r
         except LeverageError as exc:
@@ -291,11 +288,12 @@ def _plan_journal(grids: list[Grid]) -> _Plan:
     out_keys = events_sheet.keys("computed")
     new: list[list[Cell] | None] = [None] * len(data)  # None: a blank row, computed cells blank
     plan = _Plan(rows_read=len(events))
+    status_i = out_keys.index("status")
     for j, r in enumerate(at):
         row = [_out(result.columns[k][j]) for k in out_keys]
         pid = events[j].get("position_id")
-        status_i = out_keys.index("status")
-        if pid in bad and str(row[status_i] or "").startswith("position_id must name a row"):
+        problem = result.problems[j]
+        if pid in bad and problem is not None and problem.reason == journal.UNKNOWN_POSITION:
             row[status_i] = bad[pid]
         new[r] = row
     plan.fill(events_sheet, data, new)
@@ -320,10 +318,10 @@ def _plan_rebalance(grids: list[Grid]) -> _Plan:
     balances: dict[str, float] = {}
     for r, (key, _label) in enumerate(ACCOUNT_INPUT_ROWS, start=FIRST_DATA_ROW):
         value = _get(account[r - 1], 1) if r - 1 < len(account) else None
-        parsed, err = core.MARGIN.parse(key, value)
-        if err is not None:
-            raise InputError(f"{account_sheet.title}!B{r} ({key}): {err}")
-        balances[key] = float(parsed)
+        cols = lv.check_columns({key: value}, **{key: core.MARGIN})
+        if cols.first_error is not None:
+            raise InputError(f"{account_sheet.title}!B{r} ({key}): {cols.first_error}")
+        balances[key] = float(cols[key])
 
     data = grids[1][1:]
     inputs = positions_sheet.keys("input")

@@ -13,6 +13,16 @@ for an answer that does not exist.
 
 from __future__ import annotations
 
+import functools
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from leverage import Kind, Number, check_columns
+
+from ._book import nested_if, quoted
+
 
 def notional(mode: str, qty: str, price: str, contract: str | None = None) -> str:
     """Linear ``qty × price``; inverse ``qty / price``."""
@@ -138,3 +148,103 @@ def margin_for_liq_price(
 
 def _opt(arg: str | None) -> str:
     return "" if arg is None else f",{arg}"
+
+
+# ------------------------------------------------------------------ status messages
+# A status cell says what the core says for the same row. The words are never written here:
+# they come from the core itself, either from an argument's rule (``Kind.describe()`` through
+# ``leverage.check_columns``) or from the core's message for a probe row, in which each probe
+# value is then replaced by the cell that holds it on the sheet.
+PROBE_TEXT = "Zq9"
+"""A typed word no rule accepts: where the core's message shows it, the sheet shows the cell."""
+
+
+def said(message: str, cells: Mapping[str, str]) -> str:
+    """The core's ``message`` as a formula's text expression, each key of ``cells`` (a probe
+    value as the message shows it) replaced by its expression (``cells`` values).
+
+    >>> said("qty must be > 0, got -7.25", {"-7.25": "D2"})
+    '"qty must be > 0, got "&D2'
+    """
+    if not cells:
+        return quoted(message)
+    pattern = re.compile("|".join(re.escape(k) for k in sorted(cells, key=len, reverse=True)))
+    parts: list[str] = []
+    at = 0
+    found: list[str] = []
+    for m in pattern.finditer(message):
+        if m.start() > at:
+            parts.append(quoted(message[at:m.start()]))
+        parts.append(cells[m.group()])
+        found.append(m.group())
+        at = m.end()
+    if at < len(message):
+        parts.append(quoted(message[at:]))
+    if sorted(found) != sorted(cells):  # a probe value missing or shown twice: pick another
+        raise ValueError(f"probe values {sorted(cells)} not each once in {message!r}")
+    return "&".join(parts)
+
+
+@functools.cache
+def _rule_says(name: str, rule: Kind, value: Any) -> str | None:
+    return check_columns({name: value}, **{name: rule}).first_error
+
+
+def _bounds(ref: str, rule: Number) -> tuple[str | None, float]:
+    """The condition that ``ref`` (a number) breaks ``rule``'s bounds, and a probe value that
+    does (``None``: no bounds)."""
+    outside = [
+        f"{ref}{op}{bound!r}"
+        for op, bound in (("<=", rule.gt), ("<", rule.ge), (">=", rule.lt), (">", rule.le))
+        if bound is not None
+    ]
+    if not outside:
+        return None, math.nan
+    low = rule.gt if rule.gt is not None else rule.ge
+    probe = low - 7.25 if low is not None else (rule.lt if rule.lt is not None else rule.le) + 7.25
+    return (outside[0] if len(outside) == 1 else f"OR({','.join(outside)})"), probe
+
+
+def number_checks(ref: str, name: str, rule: Number) -> list[tuple[str, str]]:
+    """The checks of one numeric cell read by ``rule``, as ``(condition, status)`` in the core's
+    order and words: required (a blank without a default), a number, within the bounds."""
+    checks: list[tuple[str, str]] = []
+    required = _rule_says(name, rule, None)
+    if required is not None:
+        checks.append((f'{ref}=""', quoted(required)))
+    checks.append((f'IF({ref}="",FALSE,NOT(ISNUMBER({ref})))',
+                   said(_rule_says(name, rule, PROBE_TEXT) or "", {PROBE_TEXT: ref})))
+    outside, probe = _bounds(ref, rule)
+    if outside is not None:
+        checks.append((f"IF(ISNUMBER({ref}),{outside},FALSE)",
+                       said(_rule_says(name, rule, probe) or "", {fmt_number(probe): ref})))
+    return checks
+
+
+def choice_value(ref: str, rule: Kind, otherwise: str = '""') -> str:
+    """The number the core reads a word column as (side ``long`` -> 1, ...; a choice kind's
+    ``words`` and ``numbers``), ``otherwise`` for anything else."""
+    by_value: dict[float, list[str]] = {}
+    for word, value in rule.words.items():  # type: ignore[attr-defined]
+        by_value.setdefault(value, []).append(f'TRIM({ref})="{word}"')
+    words = nested_if([(f"OR({','.join(c)})", f"{v:g}") for v, c in by_value.items()], otherwise)
+    numbers = nested_if([(f"{ref}={k:g}", f"{v:g}")
+                         for k, v in rule.numbers.items()], otherwise)  # type: ignore[attr-defined]
+    return f"IF(ISNUMBER({ref}),{numbers},{words})"
+
+
+def choice_checks(ref: str, name: str, rule: Kind) -> list[tuple[str, str]]:
+    """The checks of one word cell (side, contract, margin mode) in the core's words."""
+    checks: list[tuple[str, str]] = []
+    required = _rule_says(name, rule, None)
+    if required is not None:
+        checks.append((f'{ref}=""', quoted(required)))
+    bad = f'{choice_value(ref, rule, quoted(PROBE_TEXT))}="{PROBE_TEXT}"'
+    checks.append((f'IF({ref}="",FALSE,{bad})',
+                   said(_rule_says(name, rule, PROBE_TEXT) or "", {PROBE_TEXT: ref})))
+    return checks
+
+
+def fmt_number(value: float) -> str:
+    """A number as the core's messages show it."""
+    return f"{value:.12g}"

@@ -20,6 +20,9 @@ from typing import Any
 from openpyxl.chart import LineChart, Reference
 from openpyxl.workbook import Workbook
 
+from leverage import Number, effective_leverage
+from leverage.core import SIDE
+from leverage.journal import CASH_FLOW, OPTIONAL_PRICE, PRICE, replay
 from leverage.layout import (
     CHART_SHEET,
     EVENT_TYPES,
@@ -70,10 +73,6 @@ EVENTS = JOURNAL_EVENTS.title
 POSITIONS = JOURNAL_POSITIONS.title
 RULES = JOURNAL_RULES.title
 
-# Bankrupt rows: the core's text names the equity; the sheet gives the rule without the number.
-BANKRUPT = "margin + unrealized_pnl must be > 0 (the position is bankrupt)"
-
-
 def _refs(r: str, above: str, position_rows: int) -> dict[str, str]:
     """Cell references of row ``r`` (``above`` = the row above; both as written in the
     formula): layout keys, ``h_<helper>``, ``up_<key>`` (the column from row 1 down to the
@@ -100,21 +99,21 @@ def _refs(r: str, above: str, position_rows: int) -> dict[str, str]:
     return refs
 
 
-def _number_checks(ref: str, name: str, positive: bool, required: bool) -> list[tuple[str, str]]:
-    """The core's checks of one numeric field (``_number`` in leverage/journal.py), with its
-    words: required, a number, > 0."""
-    checks: list[tuple[str, str]] = []
-    if required:
-        checks.append((f'{ref}=""', quoted(f"{name} is required")))
-        checks.append((f"NOT(ISNUMBER({ref}))",
-                       f"{quoted(f'{name} must be a number, got ' + chr(39))}&{ref}&\"'\""))
-    else:
-        checks.append((f'IF({ref}="",FALSE,NOT(ISNUMBER({ref})))',
-                       f"{quoted(f'{name} must be a number, got ' + chr(39))}&{ref}&\"'\""))
-    if positive:
-        checks.append((f"IF(ISNUMBER({ref}),{ref}<=0,FALSE)",
-                       f"{quoted(f'{name} must be > 0, got ')}&{ref}"))
-    return checks
+PROBE_ID = "p1"
+
+
+@functools.cache
+def _replay_says(*events: tuple[str, float | None, float | None, float | None]) -> str:
+    """The core's status of the last of ``events`` (``(event, price, qty, amount)`` of one
+    position) when replayed: the words the sheet shows for such a row."""
+    rows = [{"position_id": PROBE_ID, "event": e, "price": p, "qty": q, "amount": a}
+            for e, p, q, a in events]
+    status = replay([{"position_id": PROBE_ID, "side": "long"}], rows).columns["status"][-1]
+    assert status, f"no status for the probe {events}"
+    return status
+
+
+OPEN = ("open", 100.0, 3.25, 1234.5)  # the probe position: qty 3.25 on 1234.5 margin
 
 
 def _error_formula(x: dict[str, str]) -> str:
@@ -125,42 +124,50 @@ def _error_formula(x: dict[str, str]) -> str:
     def when(k: int, cond: str) -> str:
         return f"IF({kind}={k},{cond},FALSE)"
 
-    def for_kind(k: int, checks: list[tuple[str, str]]) -> list[tuple[str, str]]:
-        return [(when(k, c), m) for c, m in checks]
+    def field(k: int, key: str, rule: Number) -> list[tuple[str, str]]:
+        return [(when(k, c), m) for c, m in F.number_checks(x[key], key, rule)]
 
-    price_req = _number_checks(x["price"], "price", True, True)
+    def beyond_margin(amount: str) -> str:
+        message = _replay_says(OPEN, ("withdraw_margin", 100.0, None, 5678.25))
+        return F.said(message, {"1234.5": x["h_p_margin"], "5678.25": amount})
+
+    unknown_position = replay([], [{"position_id": PROBE_ID, "event": "open"}]).columns
+    unknown_event = _replay_says(("zq9", None, None, None))
     checks: list[tuple[str, str]] = [
-        (f"{x['h_pos']}=0",
-         f"\"position_id must name a row of the positions sheet, got '\"&{x['position_id']}&\"'\""),
-        (f"{x['h_side']}=0", quoted("side on the Positions sheet must be long or short")),
-        (f"{kind}=0",
-         f"{quoted('event must be one of ' + ', '.join(EVENT_TYPES) + ', got ' + chr(39))}"
-         f"&{word}&\"'\""),
-        (when(1, had), quoted("position is already open: one open event per position")),
-        *for_kind(1, price_req),
-        *for_kind(1, _number_checks(x["qty"], "qty", True, True)),
-        *for_kind(1, _number_checks(x["amount"], "amount", True, True)),
+        (f"{x['h_pos']}=0", F.said(unknown_position["status"][0],
+                                   {PROBE_ID: f"TRIM({x['position_id']})"})),
+        (f"{x['h_side']}=0", quoted(f"side on the {POSITIONS} sheet {SIDE.describe()}")),
+        (f"{kind}=0", F.said(unknown_event, {"zq9": word})),
+        (when(1, had), quoted(_replay_says(OPEN, OPEN))),
+        *field(1, "price", PRICE),
+        *field(1, "qty", PRICE),
+        *field(1, "amount", PRICE),
         (f"IF({kind}>1,NOT({had}),FALSE)",
-         f"\"event '\"&{word}&\"' comes before the position's open event\""),
+         F.said(_replay_says(("add_margin", 100.0, None, 1.0)), {"add_margin": word})),
         (f"IF({kind}>1,{x['h_p_qty']}=0,FALSE)",
-         f"\"event '\"&{word}&\"' comes after the position was closed\""),
-        *[(f"IF({kind}>1,IF({kind}<6,{c},FALSE),FALSE)", m) for c, m in price_req],
-        *for_kind(6, _number_checks(x["price"], "price", True, False)),
-        *for_kind(2, _number_checks(x["amount"], "amount", True, True)),
-        *for_kind(3, _number_checks(x["amount"], "amount", True, True)),
-        (when(3, f"{x['amount']}>{x['h_p_margin']}"),
-         f"\"amount must be <= the margin posted (\"&{x['h_p_margin']}&\"), got \"&{x['amount']}"),
-        *for_kind(4, _number_checks(x["qty"], "qty", True, True)),
+         F.said(_replay_says(OPEN, ("close", 100.0, None, None), ("add_margin", 100.0, None, 1.0)),
+                {"add_margin": word})),
+        *[(f"IF({kind}>1,IF({kind}<6,{c},FALSE),FALSE)", m)
+          for c, m in F.number_checks(x["price"], "price", PRICE)],
+        *field(6, "price", OPTIONAL_PRICE),
+        *field(2, "amount", PRICE),
+        *field(3, "amount", PRICE),
+        (when(3, f"{x['amount']}>{x['h_p_margin']}"), beyond_margin(x["amount"])),
+        *field(4, "qty", PRICE),
         (when(4, f"{x['qty']}>={x['h_p_qty']}"),
-         f"\"qty must be < the open qty (\"&{x['h_p_qty']}&\") for a partial close, got \""
-         f"&{x['qty']}&\"; use close\""),
-        *for_kind(4, _number_checks(x["amount"], "amount", True, False)),
-        (when(4, f"{x['h_released']}>{x['h_p_margin']}"),
-         f"\"amount must be <= the margin posted (\"&{x['h_p_margin']}&\"), got \""
-         f"&{x['h_released']}"),
-        *for_kind(6, _number_checks(x["amount"], "amount", False, True)),
+         F.said(_replay_says(OPEN, ("partial_close", 100.0, 9.75, None)),
+                {"3.25": x["h_p_qty"], "9.75": x["qty"]})),
+        *field(4, "amount", OPTIONAL_PRICE),
+        (when(4, f"{x['h_released']}>{x['h_p_margin']}"), beyond_margin(x["h_released"])),
+        *field(6, "amount", CASH_FLOW),
     ]
     return f'IF({x["h_used"]}=0,"",{nested_if(checks, chr(34) * 2)})'
+
+
+def _bankrupt(equity: str) -> str:
+    """The core's words for a bankrupt position (equity <= 0), its equity from ``equity``."""
+    message = effective_leverage.rows(1.0, 1.0, -1235.5).errors[()]
+    return F.said(message, {"-1234.5": equity})
 
 
 def _rule_breaks_formula(x: dict[str, str]) -> str:
@@ -256,8 +263,7 @@ def _row_formulas(x: dict[str, str], mode: str) -> dict[str, str]:
             f"{x['pos_position_id']},0),0))"
         ),
         "h_side": blank_unless_used(
-            f'IF({x["h_pos"]}=0,"",IF(OR({side_word}="long",{side_word}="buy"),1,'
-            f'IF(OR({side_word}="short",{side_word}="sell"),-1,0)))'
+            f'IF({x["h_pos"]}=0,"",{F.choice_value(side_word, SIDE, "0")})'
         ),
         "h_contract": blank_unless_used(
             f'IF({x["h_pos"]}=0,"",IF(INDEX({x["pos_contract"]},{x["h_pos"]})'
@@ -266,7 +272,7 @@ def _row_formulas(x: dict[str, str], mode: str) -> dict[str, str]:
         "h_mmr": lookup("mmr", "0.005"),
         "h_maint": lookup("maint_amount", "0"),
         "h_kind": blank_unless_used(nested_if(
-            [(f'{x["event"]}="{t}"', str(i)) for i, t in enumerate(EVENT_TYPES, start=1)], "0"
+            [(f'TRIM({x["event"]})="{t}"', str(i)) for i, t in enumerate(EVENT_TYPES, start=1)], "0"
         )),
         "h_p_qty": before("qty_open", "up_qty_open"),
         "h_p_margin": before("margin", "up_margin"),
@@ -331,7 +337,7 @@ def _row_formulas(x: dict[str, str], mode: str) -> dict[str, str]:
         "liq_distance": f'IF(ISNUMBER({liq}),{F.liq_distance(mode, side_num, mark, liq)},"")',
         "rule_breaks": _rule_breaks_formula(x),
         "status": blank_unless_used(
-            f'IF({err}<>"",{err},{open_only(f"IF({eq}<=0,{quoted(BANKRUPT)},{chr(34) * 2})")})'
+            f'IF({err}<>"",{err},{open_only(f"IF({eq}<=0,{_bankrupt(eq)},{chr(34) * 2})")})'
         ),
     })
     return f

@@ -15,7 +15,7 @@ from typing import Any
 
 from openpyxl.workbook import Workbook
 
-from leverage import core
+from leverage import core, effective_leverage, margin_for_liq_price, margin_to_target
 from leverage.errors import InputError
 from leverage.layout import (
     ACCOUNT_HELPER_ROWS,
@@ -29,6 +29,7 @@ from leverage.layout import (
     account_format,
     account_row,
 )
+from leverage.portfolio import COLUMN_RULES, LINEAR_ONLY, rebalance
 
 from . import _formulas as F
 from ._book import (
@@ -53,18 +54,25 @@ BLANK_EXTRA_ROWS = 50
 ACCOUNT = REBALANCE_ACCOUNT.title
 POSITIONS = REBALANCE_POSITIONS.title
 
-MESSAGES = {
-    "cross_distance": "target_liq_distance applies to isolated positions; give cross a "
-                      "target_leverage",
-    "wrong_side": "target_liq_distance puts the liquidation price on the wrong side of entry",
-    "too_close": "target_liq_distance is closer to entry than the liquidation price at zero "
-                 "margin",
-    "out_of_reach": "target_leverage is out of reach: it needs withdrawing more margin than "
-                    "is posted",
-    "bankrupt": "margin + unrealized_pnl must be > 0 (the position is bankrupt)",
-    "cross_bankrupt": "the cross equity is <= 0 (the account is bankrupt)",
-}
-"""Status words where the core's message carries numbers (the sheet's say the rule only)."""
+def _rebalance_says(**row: Any) -> str:
+    """The core's status for a probe row (long 1 at 100 on 10 margin, plus ``row``)."""
+    probe = {"side": "long", "qty": 1, "entry_price": 100, "mark_price": 100, "margin": 10,
+             **row}
+    status = rebalance([probe], 1000.0, 0.0).columns["status"][0]
+    assert status, f"no status for the probe {row}"
+    return status
+
+
+# Rows the core refuses after their inputs passed, in its words: the probe values (as the
+# messages show them) become the sheet's cells in row_formulas.
+WRONG_SIDE = margin_for_liq_price.rows(1, 1, 1234.5, 5678.25).errors[()]
+TOO_CLOSE = margin_for_liq_price.rows(1, 1, 100, 90.25, 0, 17.5).errors[()]  # needs -7.75
+OUT_OF_REACH = margin_to_target.rows(100, 12.5, 40, 3.25).errors[()]  # withdraws 13.25
+BANKRUPT = effective_leverage.rows(1.0, 1.0, -1235.5).errors[()]  # equity -1234.5
+# a cross row's equity is its share of the cross equity, passed to the core as its margin
+NEGATIVE_SHARE = effective_leverage.rows(1.0, -1234.5, 0.0).errors[()]
+CROSS_BY_DISTANCE = _rebalance_says(margin_mode="cross", target_liq_distance=0.5)
+
 
 def _acct(key: str) -> str:
     return f"{ACCOUNT}!$B${account_row(key)}"
@@ -73,19 +81,6 @@ def _acct(key: str) -> str:
 def _col(key: str, last: int, helper: bool = False) -> str:
     letter = (REBALANCE_HELPERS if helper else REBALANCE_POSITIONS).letter(key)
     return f"{POSITIONS}!${letter}${FIRST_DATA_ROW}:${letter}${last}"
-
-
-def _number_checks(ref: str, key: str, rule: str, required: bool) -> list[tuple[str, str]]:
-    """One numeric input: a number when given, required or not, within its rule."""
-    got = f'"{key} must be a number, got \'"&{ref}&"\'"'
-    checks = [(f'{ref}=""', quoted(f"{key} is required"))] if required else []
-    checks.append((f'IF({ref}="",FALSE,NOT(ISNUMBER({ref})))', got))
-    bad = {">0": f"{ref}<=0", ">=0": f"{ref}<0", "[0,1)": f"OR({ref}<0,{ref}>=1)"}.get(rule)
-    if bad:
-        words = {">0": "> 0", ">=0": ">= 0", "[0,1)": "in [0, 1)"}[rule]
-        checks.append((f"IF(ISNUMBER({ref}),{bad},FALSE)",
-                       f'"{key} must be {words}, got "&{ref}'))
-    return checks
 
 
 def row_formulas(r: int, mode: str, last: int) -> dict[str, str]:
@@ -110,26 +105,16 @@ def row_formulas(r: int, mode: str, last: int) -> dict[str, str]:
     def default(ref: str, value: str) -> str:
         return f'IF({used}=0,"",IF({ref}="",{value},{ref}))'
 
+    contract_is = F.choice_value(contract_in, core.CONTRACT)
     checks = [
-        (f'{side_in}=""', quoted("side is required")),
-        (f"{s}=0", f"\"side must be long or short, got '\"&{side_in}&\"'\""),
-        (f'IF({contract_in}="",FALSE,TRIM({contract_in})="inverse")',
-         quoted("contract must be linear in a USDⓈ-margined portfolio, got 'inverse'")),
-        (f'IF({contract_in}="",FALSE,TRIM({contract_in})<>"linear")',
-         f"\"contract must be linear or inverse, got '\"&{contract_in}&\"'\""),
-        (f'IF({mode_in}="",FALSE,AND(TRIM({mode_in})<>"isolated",TRIM({mode_in})<>"cross"))',
-         f"\"margin_mode must be isolated or cross, got '\"&{mode_in}&\"'\""),
-        *_number_checks(qty, "qty", ">0", True),
-        *_number_checks(entry, "entry_price", ">0", True),
-        *_number_checks(mark, "mark_price", ">0", True),
-        *_number_checks(x["margin"], "margin", ">=0", False),
-        *_number_checks(x["target_leverage"], "target_leverage", ">0", False),
-        *_number_checks(x["target_liq_distance"], "target_liq_distance", "[0,1)", False),
-        *_number_checks(x["priority"], "priority", "any", False),
-        *_number_checks(x["mmr"], "mmr", "[0,1)", False),
-        *_number_checks(x["maint_amount"], "maint_amount", ">=0", False),
+        *F.choice_checks(side_in, "side", core.SIDE),
+        *F.choice_checks(contract_in, "contract", core.CONTRACT),
+        (f'IF({contract_in}="",FALSE,{contract_is}=1)', quoted(LINEAR_ONLY)),
+        *[check for key, rule in COLUMN_RULES.items() for check in (
+            F.choice_checks(x[key], key, rule) if hasattr(rule, "words")
+            else F.number_checks(x[key], key, rule))],
         (f'AND({x["target_leverage"]}="",{x["target_liq_distance"]}="")',
-         quoted("target_leverage or target_liq_distance is required")),
+         quoted(_rebalance_says(target_leverage=None))),
     ]
     by_distance = f"ISNUMBER({td})"
     wrong_side = f"{s}*({entry}-{tp})<=0"
@@ -148,9 +133,7 @@ def row_formulas(r: int, mode: str, last: int) -> dict[str, str]:
 
     return {
         "h_used": f"IF(LEN({inputs})=0,0,1)",
-        "h_side": f'IF({used}=0,"",IF(ISNUMBER({side_in}),IF({side_in}=1,1,IF({side_in}=-1,-1,0)),'
-                  f'IF(OR(TRIM({side_in})="long",TRIM({side_in})="buy"),1,'
-                  f'IF(OR(TRIM({side_in})="short",TRIM({side_in})="sell"),-1,0))))',
+        "h_side": f'IF({used}=0,"",{F.choice_value(side_in, core.SIDE, "0")})',
         "h_error": f'IF({used}=0,"",{nested_if(checks, chr(34) * 2)})',
         "h_cross": f'IF({used}=0,"",IF({err}<>"",0,IF(TRIM({mode_in})="cross",1,0)))',
         "h_isolated": f'IF({used}=0,"",IF({err}<>"",0,1-{cross}))',
@@ -191,15 +174,18 @@ def row_formulas(r: int, mode: str, last: int) -> dict[str, str]:
         "status": f'IF({used}=0,"",' + nested_if(
             [
                 (f'{err}<>""', err),
-                (f"IF({cross}=1,{by_distance},FALSE)", quoted(MESSAGES["cross_distance"])),
+                (f"IF({cross}=1,{by_distance},FALSE)", quoted(CROSS_BY_DISTANCE)),
                 (f"IF({iso}=1,IF({by_distance},{wrong_side},FALSE),FALSE)",
-                 quoted(MESSAGES["wrong_side"])),
+                 F.said(WRONG_SIDE, {"5678.25": tp, "1234.5": entry})),
                 (f"IF({iso}=1,IF({by_distance},{need_native}<0,FALSE),FALSE)",
-                 quoted(MESSAGES["too_close"])),
+                 F.said(TOO_CLOSE, {"90.25": tp, "-7.75": need_native})),
                 (f"IF({iso}=1,IF({by_distance},FALSE,{reach}),FALSE)",
-                 quoted(MESSAGES["out_of_reach"])),
-                (f"IF({cross}=1,{share}<=0,FALSE)", quoted(MESSAGES["cross_bankrupt"])),
-                (f"IF({iso}=1,{margin}+{upnl}<=0,FALSE)", quoted(MESSAGES["bankrupt"])),
+                 F.said(OUT_OF_REACH, {"40": tl, "12.5": margin,
+                                       "13.25": f"({margin}+{upnl}-{notional}/{tl})"})),
+                (f"IF({cross}=1,{share}<0,FALSE)", F.said(NEGATIVE_SHARE, {"-1234.5": share})),
+                (f"IF({cross}=1,{share}=0,FALSE)", F.said(BANKRUPT, {"-1234.5": share})),
+                (f"IF({iso}=1,{margin}+{upnl}<=0,FALSE)",
+                 F.said(BANKRUPT, {"-1234.5": f"({margin}+{upnl})"})),
             ],
             '""',
         ) + ")",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -61,15 +62,31 @@ TYPED_EVENTS = [
     _ev("ETH-2", "explode", 3_000, None, 10, "unknown event type"),
     _ev("ETH-2", "open", 3_000, 2, -5, "negative margin"),
     _ev("ETH-2", "open", 3_000, 2, 100, "60x"),
-    _ev("ETH-2", "funding", 3_200, None, -1, "price moved: bankrupt"),
+    _ev("ETH-2", "funding", 2_900, None, -1, "price moved: bankrupt"),
+    _ev("ETH-2", "add_margin", None, None, 10, "price missing"),
+    _ev("ETH-2", "withdraw_margin", -3, None, 10, "negative price"),
+    _ev("ETH-2", "funding", 0, None, -1, "zero mark"),
+    _ev("ETH-2", "withdraw_margin", 3_000, None, "all", "text amount"),
+    _ev("ETH-2", "add_margin", 3_000, None, -10, "negative add"),
+    _ev("ETH-2", "funding", 3_000, None, "x", "text funding"),
+    _ev("SOL-1", "partial_close", 140, "half", None, "text qty"),
+    _ev("SOL-1", "partial_close", 140, None, None, "qty missing"),
+    _ev("SOL-1", "partial_close", 140, -1, None, "negative qty"),
+    _ev("SOL-1", "partial_close", 140, 5, -1, "negative margin released"),
+    _ev("SOL-1", "partial_close", 140, 5, 50_000, "more released than posted"),
     _ev("SOL-1", "close", 139, None, None, "closed"),
     _ev("SOL-1", "add_margin", 139, None, 10, "after close"),
+    _ev("BTC-3", "open", None, 1, 100, "price missing on open"),
+    _ev("BTC-3", "open", 60_000, "one", 100, "text qty on open"),
+    _ev("BTC-3", "open", 60_000, 0, 100, "zero qty on open"),
+    _ev("BTC-3", "open", 60_000, 1, None, "margin missing on open"),
 ]
 TYPED_POSITIONS = [
     {"position_id": "SOL-1", "symbol": "SOLUSDT", "side": "long", "contract": "linear",
      "mmr": 0.01, "maint_amount": 1.5},
     {"position_id": "ETH-2", "symbol": "ETHUSDT", "side": "long", "contract": "linear",
      "mmr": None, "maint_amount": None},
+    {"position_id": "BTC-3", "symbol": "BTCUSDT", "side": "short", "contract": "inverse"},
 ]
 
 
@@ -85,6 +102,26 @@ def _same_number(got: Any, want: float) -> bool:
             and math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-9))
 
 
+NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
+
+
+def same_status(sheet: str, core: str) -> bool:
+    """The sheet's status says what the core's says: the same words, and where they quote a
+    number, the same number (each engine turns a number into text its own way)."""
+    if NUMBER.sub("#", sheet) != NUMBER.sub("#", core):
+        return False
+    pairs = zip(NUMBER.findall(sheet), NUMBER.findall(core), strict=True)
+    return all(math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-9) for a, b in pairs)
+
+
+def test_same_status_compares_words_exactly_and_numbers_by_value():
+    assert same_status("amount must be <= the margin posted (900.0000000001), got 5000",
+                       "amount must be <= the margin posted (900), got 5000")
+    assert not same_status("amount must be <= the margin posted (899), got 5000",
+                           "amount must be <= the margin posted (900), got 5000")
+    assert not same_status("mmr must be in [0, 1), got 2", "mmr must be >= 0 and < 1, got 2")
+
+
 def _check_rows(values: dict[tuple[str, str], Any], sheet: L.Sheet, columns: dict[str, list],
                 n: int, exact_text: tuple[str, ...] = ()) -> None:
     """Every computed cell of rows 2..n+1 against the core's column values."""
@@ -94,7 +131,9 @@ def _check_rows(values: dict[tuple[str, str], Any], sheet: L.Sheet, columns: dic
         for i in range(n):
             cell = f"{letter}{L.FIRST_DATA_ROW + i}"
             got, want = values.get((sheet.title, cell)), want_col[i]
-            if isinstance(want, str):
+            if key == "status":
+                ok = same_status(got or "", want)
+            elif isinstance(want, str):
                 got = got or ""
                 ok = got == want if key in exact_text else bool(got) == bool(want)
             else:
@@ -159,6 +198,25 @@ def _check_journal(values, positions, events, rules, n_rows: int) -> None:
     _assert_blank_rows(values, L.JOURNAL_EVENTS, range(first_blank, L.FIRST_DATA_ROW + n_rows))
 
 
+def test_typed_events_break_every_journal_rule():
+    """The rows whose status the sheets must word as the core does cover every reason the
+    core gives and every field rule (required, a number, > 0) of price, qty and amount."""
+    from leverage import journal
+
+    positions, events, rules = templates.sample_journal()
+    result = replay([_core_position(p) for p in positions + TYPED_POSITIONS],
+                    events + TYPED_EVENTS, AdjustmentRule(**rules))
+    problems = [p for p in result.problems if p is not None]
+    reasons = {p.reason for p in problems}
+    assert reasons == {getattr(journal, name) for name in (
+        "UNKNOWN_POSITION", "UNKNOWN_EVENT", "INVALID_INPUT", "ALREADY_OPEN", "BEFORE_OPEN",
+        "AFTER_CLOSE", "BEYOND_MARGIN", "CLOSE_TOO_LARGE", "BANKRUPT")}
+    said = {NUMBER.sub("#", p.message) for p in problems if p.reason == journal.INVALID_INPUT}
+    for field in ("price", "qty", "amount"):
+        for rule in ("is required", "must be a number, got '", "must be > #, got #"):
+            assert any(m.startswith(f"{field} {rule}") for m in said), (field, rule)
+
+
 def test_native_journal_with_typed_events_matches_core_in_formulas_engine(typed_journal):
     path, positions, events, rules = typed_journal
     _check_journal(compute(path), positions, events, rules, len(events) + 2)
@@ -217,7 +275,41 @@ TYPED_PORTFOLIO = [
     {"position_id": "X9", "symbol": "NEARUSDT", "side": "sell", "qty": 300,
      "entry_price": 5, "mark_price": 5.2, "margin": 300, "margin_mode": "cross",
      "target_leverage": 2.5, "priority": 2, "mmr": 0.02, "maint_amount": 1},
+    *({"position_id": f"B{i}", "side": "long", "qty": 2, "entry_price": 10, "mark_price": 11,
+       "margin": 5, "target_leverage": 2, **bad} for i, bad in enumerate([
+        {"side": None}, {"contract": "perp"}, {"margin_mode": "hedge"}, {"qty": None},
+        {"qty": -2}, {"entry_price": "ten"}, {"entry_price": None}, {"mark_price": 0},
+        {"margin": -5}, {"margin": "lots"}, {"target_leverage": -2},
+        {"target_leverage": "max"}, {"target_liq_distance": 1.5},
+        {"target_liq_distance": -0.1}, {"priority": "high"}, {"mmr": 1},
+        {"mmr": -0.01}, {"mmr": "x"}, {"maint_amount": -1}, {"maint_amount": "y"},
+        {"target_leverage": None, "target_liq_distance": 0.01, "mark_price": 12},  # wrong side
+        {"target_leverage": None, "target_liq_distance": 0.001, "mark_price": 10,
+         "maint_amount": 1},  # too close
+        {"target_leverage": 50, "entry_price": 10, "mark_price": 15},  # out of reach
+        {"mark_price": 7},  # bankrupt
+    ], start=1)),
 ]
+
+
+def test_typed_positions_break_every_rebalance_rule():
+    """The rows whose status the sheets must word as the core does break every column rule
+    (and each way a rule can break) and every rule of the rebalance itself."""
+    from leverage.portfolio import COLUMN_RULES, LINEAR_ONLY
+    from templates import rebalance as R
+
+    positions, wallet, free = templates.sample_portfolio()
+    said = {NUMBER.sub("#", s)
+            for s in rebalance(positions + TYPED_PORTFOLIO, wallet, free).columns["status"]}
+    for key in ("side", "contract", *COLUMN_RULES):
+        assert any(m.startswith(f"{key} must be") for m in said), key
+    for key in ("side", "qty", "entry_price"):
+        assert f"{key} is required" in said, key
+    for key in ("qty", "entry_price", "margin", "target_leverage", "mmr", "maint_amount"):
+        assert any(m.startswith(f"{key} must be a number") for m in said), key
+    for message in (LINEAR_ONLY, R.WRONG_SIDE, R.TOO_CLOSE, R.OUT_OF_REACH, R.BANKRUPT,
+                    R.CROSS_BY_DISTANCE, "target_leverage or target_liq_distance is required"):
+        assert NUMBER.sub("#", message) in said, message
 
 
 def _rebalance_check(values, positions, wallet, free, n_rows: int) -> None:
