@@ -87,7 +87,12 @@ def reconcile(got: Fetched, positions: list[OpenPosition]) -> list[Reconciled]:
     out = []
     for p in positions:
         table, age = _table(got, p.symbol)
-        ours, theirs = our_liq(got, p, table, positions), p.exchange_liq
+        theirs = p.exchange_liq
+        try:
+            ours = our_liq(got, p, table, positions)
+        except lv.InputError as exc:  # a convention the core does not publish (Bybit inverse)
+            out.append(Reconciled(p, None, theirs, None, f"not computed: {exc}"))
+            continue
         gap = None if ours is None or theirs is None else (ours - theirs) / theirs
         out.append(Reconciled(p, ours, theirs, gap, _cause(got, p, table, age, ours, theirs, gap,
                                                            positions)))
