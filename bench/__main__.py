@@ -10,7 +10,7 @@ import platform
 import sys
 import time
 
-from . import addin_bench, core_bench, import_bench, sheets_bench, templates_bench
+from . import addin_bench, core_bench, exchange_bench, import_bench, sheets_bench, templates_bench
 
 
 def main() -> int:
@@ -25,6 +25,7 @@ def main() -> int:
         sheets_bench.sync_requests,
         templates_bench.journal_build,
         import_bench.import_times,
+        exchange_bench.import_requests,
     ]
     only = set(sys.argv[1:])
     for section in sections:

@@ -45,6 +45,23 @@ class Reconciled:
                 "gap": self.gap, "cause": self.cause}
 
 
+def liq_gap(ours: float | None, theirs: float | None) -> float | None:
+    """The gap between our liquidation price and the exchange's, as a fraction of theirs:
+    (ours − theirs) ÷ theirs. None when either has none (missing, blank, ``0`` or not a
+    price).
+
+    >>> round(liq_gap(53_000.0, 53_345.81), 6)
+    -0.006482
+    >>> liq_gap(53_000.0, None), liq_gap(None, 4_890.1), liq_gap(53_000.0, 0)
+    (None, None, None)
+    """
+    ok = [isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+          for v in (ours, theirs)]
+    if not all(ok):
+        return None
+    return (float(ours) - float(theirs)) / float(theirs)  # type: ignore[arg-type]
+
+
 def _table(got: Fetched, symbol: str) -> tuple[TierTable | None, int | None]:
     if symbol in got.tiers:
         return got.tiers[symbol], None
@@ -93,7 +110,7 @@ def reconcile(got: Fetched, positions: list[OpenPosition]) -> list[Reconciled]:
         except lv.InputError as exc:  # a convention the core does not publish (Bybit inverse)
             out.append(Reconciled(p, None, theirs, None, f"not computed: {exc}"))
             continue
-        gap = None if ours is None or theirs is None else (ours - theirs) / theirs
+        gap = liq_gap(ours, theirs)
         out.append(Reconciled(p, ours, theirs, gap, _cause(got, p, table, age, ours, theirs, gap,
                                                            positions)))
     return out

@@ -233,3 +233,54 @@ def test_new_fills_are_appended(bybit, okx, tmp_path) -> None:
     report = xb.import_account(client(okx, "okx"), okx_book, "2024-01-01")
     assert report.sheet.appended["Events"] == 1
     assert grids(okx_book)[1][-1][2] == "close"
+
+
+def test_reconcile_column_in_the_rebalance_workbook(bybit, tmp_path) -> None:
+    book = sb.open_local(tmp_path / "rebalance.xlsx")
+    sb.init(book, "rebalance")
+    book.write_ranges([sb.Update("'Account'!B2:B3", [[1000.0], [500.0]])])
+    report = xb.import_account(client(bybit, "bybit"), book, since(25))
+    assert report.sheet.appended["Positions"] == 3
+    head, *rows = book.read_ranges(read_ranges_for("rebalance"))[1]
+    by = {r[0]: dict(zip(head, r, strict=False)) for r in rows}
+    btc = by["BTCUSDT-L-open"]
+    assert btc["Exchange liq. price"] == 54300
+    # the sync's gap: our Liq. price (the sheet's, from its maint. rate) against the exchange's
+    want = (btc["Liq. price"] - 54300) / 54300
+    assert btc["Liq. gap vs exchange"] == pytest.approx(want, rel=1e-12)
+    assert btc["Likely cause of the gap"]
+    # the exchange shows none ("" on the hedge leg): no gap, and the cause says why
+    eth = by["ETHUSDT-S-open"]
+    assert eth.get("Exchange liq. price") in (None, "") and eth.get("Liq. gap vs exchange") in (
+        None, "")
+    assert "shows none" in eth["Likely cause of the gap"]
+    assert xb.import_account(client(bybit, "bybit"), book, since(25)).sheet.cells_written == 0
+    assert sb.sync(book, "rebalance").changed is False
+
+
+def test_the_built_rebalance_workbook_computes_the_gap(tmp_path) -> None:
+    import openpyxl
+    from xl_engine import compute
+
+    import templates
+    from exchange_bridge.reconcile import liq_gap
+    from leverage import layout as L
+
+    positions, _, _ = templates.sample_portfolio()
+    path = templates.build_rebalance(tmp_path / "r.xlsx", mode="native", rows=len(positions) + 1)
+    wb = openpyxl.load_workbook(path)
+    ws = wb[L.REBALANCE_POSITIONS.title]
+    col = L.REBALANCE_POSITIONS.index("exchange_liq_price") + 1
+    ws.cell(L.FIRST_DATA_ROW, col, 50_000.0)  # P1 with the exchange's figure; P2 without
+    wb.save(path)
+    values = compute(path)
+    sheet = L.REBALANCE_POSITIONS
+
+    def cell(key: str, row: int) -> object:
+        return values.get((sheet.title, f"{sheet.letter(key)}{row}"))
+
+    ours = cell("liq_price", 2)
+    assert isinstance(ours, float)
+    assert cell("liq_gap", 2) == pytest.approx(liq_gap(ours, 50_000.0), rel=1e-12)
+    assert cell("liq_gap", 3) in (None, "")  # no exchange figure: no gap
+    assert cell("liq_gap", 2 + len(positions)) in (None, "")  # a blank row
