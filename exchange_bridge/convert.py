@@ -16,6 +16,7 @@ of a position that was already open before the start date.
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from dataclasses import dataclass, field
@@ -332,10 +333,28 @@ def _open(got: Fetched, p: dict[str, Any], leg: _Leg | None) -> OpenPosition:
     )
 
 
-def _holder(spans: dict[str, list[tuple[int, int | None, str, str]]], symbol: str, t: int,
-            leg: str | None) -> list[str]:
-    return [pid for a, b, lg, pid in spans.get(symbol, [])
-            if a <= t and (b is None or t < b) and (leg in (None, "BOTH") or lg == leg)]
+class _Holders:
+    """Which journal position of a symbol (and leg) was open at a time: one binary search per
+    leg, as a leg's positions follow one another (a long history has thousands)."""
+
+    def __init__(self, spans: dict[str, list[tuple[int, int | None, str, str]]]) -> None:
+        self.legs: dict[str, dict[str, tuple[list[int], list[tuple[int | None, str]]]]] = {}
+        for symbol, items in spans.items():
+            legs = self.legs.setdefault(symbol, {})
+            for a, b, lg, pid in sorted(items, key=lambda x: x[0]):
+                starts, rest = legs.setdefault(lg, ([], []))
+                starts.append(a)
+                rest.append((b, pid))
+
+    def at(self, symbol: str, t: int, leg: str | None) -> list[str]:
+        out = []
+        for lg, (starts, rest) in self.legs.get(symbol, {}).items():
+            if leg not in (None, "BOTH") and lg != leg:
+                continue
+            i = bisect.bisect_right(starts, t) - 1
+            if i >= 0 and (rest[i][0] is None or t < rest[i][0]):
+                out.append(rest[i][1])
+        return out
 
 
 def _price_at(last_price: dict[str, list[tuple[int, float]]], symbol: str, t: int) -> float | None:
@@ -348,8 +367,10 @@ def _margin_and_funding(got: Fetched, out: Rows, spans: dict[str, Any],
     ex = got.exchange
     income = [(f["symbol"], int(f["timestamp"]), float(f["amount"])) for f in got.funding]
 
+    holders_at = _Holders(spans).at
+
     def assign(symbol: str, t: int, leg: str | None, what: str) -> str | None:
-        holders = _holder(spans, symbol, t, leg)
+        holders = holders_at(symbol, t, leg)
         if len(holders) == 1:
             return holders[0]
         why = "no open position" if not holders else "both hedge legs open"
