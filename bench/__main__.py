@@ -10,7 +10,15 @@ import platform
 import sys
 import time
 
-from . import addin_bench, compare_bench, core_bench, import_bench, sheets_bench, templates_bench
+from . import (
+    addin_bench,
+    compare_bench,
+    core_bench,
+    exchange_bench,
+    import_bench,
+    sheets_bench,
+    templates_bench,
+)
 from ._util import targets_summary
 
 
@@ -30,6 +38,7 @@ def main() -> int:
         sheets_bench.local_sync,
         templates_bench.journal_build,
         import_bench.import_times,
+        exchange_bench.import_requests,
         targets_summary,
     ]
     only = set(sys.argv[1:])

@@ -4,9 +4,12 @@
    modes: plain spreadsheet formulas (open anywhere) and Excel add-in formulas.
 2. Lays the same samples into local workbooks and syncs them, exactly as `leverage sheets sync`
    would a Google spreadsheet (the local .xlsx is the embedded default backend).
-3. Reads back what the sync wrote and prints what a trader checks: each position's leverage,
-   liquidation price and distance, the margin moves to its target, and the journal's rule
-   breaks; draws effective leverage and liquidation distance over time to a PNG.
+3. Imports a recorded Binance USDⓈ-M account through ccxt from a replay server on 127.0.0.1
+   (no account, no network): its history into the journal, its open positions into the
+   rebalance workbook with the reconcile column (our liquidation price beside the exchange's).
+4. Reads back what the sync wrote and prints what a trader checks: each position's leverage,
+   liquidation price and distance, the margin moves to its target, the reconcile column and
+   the journal's rule breaks; draws effective leverage and liquidation distance over time.
 
 Every file is written byte-for-byte the same on each run (fixed workbook timestamps, fixed
 PNG metadata), so running it twice changes nothing.
@@ -32,6 +35,8 @@ from leverage.errors import InputError
 from sheets_bridge import SyncReport, init, open_local, sync
 
 FIXED_TIME = dt.datetime(2024, 1, 1)  # stamped into every file so reruns are identical
+# the recorded exchange account: its history ends on this day, the import starts at FIXED_TIME
+RECORDED_UNTIL = dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
 
 
 def register(subparsers: Any) -> None:
@@ -63,6 +68,7 @@ def run(out: Path, echo: Any = print) -> int:
         reports[template] = sync(backend, template)
         synced[template] = path
         written.append(path)
+    imported = import_recorded(synced)
     for path in written:
         make_reproducible(path)
     chart = out / "journal-chart.png"
@@ -75,7 +81,13 @@ def run(out: Path, echo: Any = print) -> int:
     for template, report in reports.items():
         echo(f"  sync {synced[template].name}: {report}")
     echo("")
+    for line in imported:
+        echo(line)
+    echo("")
     for line in portfolio_lines(synced["rebalance"]):
+        echo(line)
+    echo("")
+    for line in reconcile_lines(synced["rebalance"]):
         echo(line)
     echo("")
     for line in journal_lines(events):
@@ -85,6 +97,51 @@ def run(out: Path, echo: Any = print) -> int:
     for path in written:
         echo(f"  {path.name:<32} {describe(path)}")
     return 0
+
+
+def import_recorded(synced: dict[str, Path]) -> list[str]:
+    """``leverage exchange import`` into the synced journal and rebalance workbooks, from a
+    recorded Binance USDⓈ-M account replayed on 127.0.0.1 (real ccxt, no network, no key of
+    anyone's). Returns the lines to print; a missing ccxt is said, not fatal."""
+    try:
+        import ccxt  # noqa: F401
+    except ImportError:
+        return ["Exchange import: skipped (pip install 'leverage-toolkit[exchange]' for ccxt)"]
+    import exchange_bridge as xb
+    from exchange_bridge import replay
+
+    account = replay.sample_account(int(RECORDED_UNTIL.timestamp() * 1000))
+    creds = {"apiKey": replay.API_KEY, "secret": replay.API_SECRET}
+    lines = ["Exchange import: a recorded Binance USDⓈ-M account, replayed on 127.0.0.1 through "
+             "ccxt (no account needed)"]
+    with replay.FakeBinanceFutures(account) as server:
+        for template in ("journal", "rebalance"):
+            exchange = xb.connect("binanceusdm", creds, api_url=server.url, rate_limit_ms=1)
+            report = xb.import_account(exchange, open_local(synced[template]),
+                                       FIXED_TIME.date(), template)
+            added = ", ".join(f"{n} {t}" for t, n in report.sheet.appended.items() if n)
+            lines.append(f"  into {synced[template].name}: {report.exchange_requests} exchange "
+                         f"requests, added {added or 'nothing'}")
+            if template == "journal":  # what the journal cannot express, said not guessed
+                lines += [f"  note: {n}" for n in report.notes]
+    return lines
+
+
+def reconcile_lines(path: Path) -> list[str]:
+    """The reconcile column of the imported positions, read back from the workbook."""
+    rows = [r for r in _rows(path, layout.REBALANCE_POSITIONS)
+            if r.get("liq_gap_cause") or r.get("exchange_liq_price")]
+    head = f"{'position':<16}{'mode':<10}{'our liq.':>11}{'exchange':>11}{'gap':>9}  likely cause"
+    lines = ["Reconcile (rebalance-synced.xlsx): our liquidation price beside the exchange's",
+             head, "-" * len(head)]
+    for r in rows:
+        gap = r.get("liq_gap")
+        lines.append(
+            f"{r['position_id']!s:<16}{r['margin_mode']!s:<10}"
+            f"{_num(r.get('liq_price'), ',.2f'):>11}{_num(r.get('exchange_liq_price'), ',.2f'):>11}"
+            f"{_num(gap, '+.2%', ''):>9}  {r.get('liq_gap_cause') or ''}".rstrip()
+        )
+    return lines
 
 
 def describe(path: Path) -> str:
@@ -127,7 +184,7 @@ def _num(v: Any, fmt: str, none: str = "none") -> str:
 
 def portfolio_lines(path: Path) -> list[str]:
     rows = _rows(path, layout.REBALANCE_POSITIONS)
-    head = (f"{'position':<10}{'side':<7}{'mode':<10}{'leverage':>10}{'liq. price':>13}"
+    head = (f"{'position':<16}{'side':<7}{'mode':<10}{'leverage':>10}{'liq. price':>13}"
             f"{'distance':>10}{'target':>9}{'move':>12}{'allocated':>12}  note")
     lines = ["Portfolio (rebalance-synced.xlsx): margin moves that reach each target", head,
              "-" * len(head)]
@@ -137,7 +194,7 @@ def portfolio_lines(path: Path) -> list[str]:
         move = r.get("move")
         verb = "" if not isinstance(move, int | float) else ("add " if move > 0 else "take ")
         lines.append(
-            f"{r['position_id']!s:<10}{r['side']!s:<7}{r['margin_mode']!s:<10}"
+            f"{r['position_id']!s:<16}{r['side']!s:<7}{r['margin_mode']!s:<10}"
             f"{_num(r.get('leverage'), '.2f')+'x':>10}{_num(r.get('liq_price'), ',.2f'):>13}"
             f"{_num(r.get('liq_distance'), '.1%'):>10}{target:>9}"
             f"{verb + _num(abs(move) if isinstance(move, int | float) else None, ',.0f'):>12}"

@@ -66,9 +66,12 @@ class ImportReport:
         return "\n".join(lines)
 
 
-def rebalance_rows(positions: list[OpenPosition], tiers: Mapping[str, Any]) -> list[dict]:
-    """Rows of the rebalance workbook's Positions sheet for the open positions."""
+def rebalance_rows(positions: list[OpenPosition], tiers: Mapping[str, Any],
+                   reconciled: list[Reconciled] | None = None) -> list[dict]:
+    """Rows of the rebalance workbook's Positions sheet for the open positions, with the
+    exchange's liquidation price and the likely cause of a gap (the sync computes the gap)."""
     rows = []
+    causes = {id(r.position): r.cause for r in reconciled or []}
     for p in positions:
         table = tiers.get(p.symbol)
         mmr, maint = (None, None)
@@ -79,7 +82,11 @@ def rebalance_rows(positions: list[OpenPosition], tiers: Mapping[str, Any]) -> l
                      "symbol": p.market_id, "side": p.side, "contract": p.contract,
                      "qty": p.qty, "entry_price": p.entry, "mark_price": p.mark,
                      "margin": p.margin if p.margin_mode == "isolated" else None,
-                     "margin_mode": p.margin_mode, "mmr": mmr, "maint_amount": maint})
+                     "margin_mode": p.margin_mode, "mmr": mmr, "maint_amount": maint,
+                     # a first target: the exchange's leverage setting (the trader edits it)
+                     "target_leverage": p.leverage,
+                     "exchange_liq_price": p.exchange_liq,
+                     "liq_gap_cause": causes.get(id(p))})
     return rows
 
 
@@ -99,16 +106,17 @@ def import_account(exchange: Any, backend: Any, since: str | date | datetime,
     before = _requests(exchange)
     got = fetch_account(exchange, since_ms) if template == "journal" else fetch_open(exchange)
     rows = build_rows(got)
+    reconciled = reconcile(got, rows.open_positions)
     if template == "journal":
         clean = [{k: v for k, v in e.items() if not k.startswith("_")} for e in rows.events]
         report = append_rows(backend, "journal", {"Positions": rows.positions, "Events": clean},
                              journal_key)
     else:
         report = append_rows(backend, "rebalance",
-                             {"Positions": rebalance_rows(rows.open_positions, got.tiers)},
+                             {"Positions": rebalance_rows(rows.open_positions, got.tiers,
+                                                          reconciled)},
                              journal_key)
-    return ImportReport(exchange.id, report, rows.open_positions,
-                        reconcile(got, rows.open_positions), rows.notes,
+    return ImportReport(exchange.id, report, rows.open_positions, reconciled, rows.notes,
                         _requests(exchange) - before)
 
 

@@ -23,6 +23,7 @@ KEY_FILE_ENV = "LEVERAGE_EXCHANGE_KEY_FILE"
 SUPPORTED = ("binanceusdm", "binancecoinm", "bybit", "okx")
 _HOST = re.compile(r"^https?://[^/]+")
 T = TypeVar("T")
+_MARKET_TYPES = {"bybit": ("linear", "inverse"), "okx": ("swap",)}
 
 
 class ExchangeError(LeverageError):
@@ -110,6 +111,8 @@ def connect(
         "options": {"fetchCurrencies": False},
         **(credentials or {}),
     }
+    if exchange_id in _MARKET_TYPES:  # futures only: spot and option lists are not read
+        config["options"]["fetchMarkets"] = {"types": list(_MARKET_TYPES[exchange_id])}
     if rate_limit_ms is not None:
         config["rateLimit"] = rate_limit_ms
     exchange = getattr(ccxt, exchange_id)(config)

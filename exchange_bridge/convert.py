@@ -16,6 +16,7 @@ of a position that was already open before the start date.
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from typing import Any
 
 from leverage import core
 
-from .fetch import Fetched
+from .fetch import Fetched, margin_mode
 
 TAG = re.compile(r"\[([a-z0-9]+ [a-z_]+ [^\]]+)\]")
 _MATCH_MS = 2_000  # a margin line and the fill or funding it belongs to share a timestamp
@@ -109,9 +110,9 @@ def _event(t: int, pid: str, kind: str, key: str, reason: str, price: float | No
 def _fills(got: Fetched) -> list[dict[str, Any]]:
     """Trades merged per order: one fill per order, volume-weighted price, first trade's id."""
     orders: dict[tuple[str, str, str], dict[str, Any]] = {}
+    hedged = {p["symbol"] for p in got.positions if _leg_of(p) != "BOTH"}
     for tr in sorted(got.trades, key=lambda x: (x["timestamp"], str(x.get("id")))):
-        info = tr.get("info") or {}
-        leg = str(info.get("positionSide") or "BOTH").upper()
+        leg = _trade_leg(tr, tr["symbol"] in hedged)
         sign = 1.0 if tr["side"] == "buy" else -1.0
         key = (tr["symbol"], leg, str(tr.get("order") or tr.get("id")))
         f = orders.setdefault(key, {"symbol": tr["symbol"], "leg": leg, "t": tr["timestamp"],
@@ -248,7 +249,26 @@ def _delta(m: dict[str, Any]) -> str:
 
 
 def _leg_of(p: dict[str, Any]) -> str:
-    return str((p.get("info") or {}).get("positionSide") or "BOTH").upper()
+    """The position's leg: BOTH (one-way mode), LONG or SHORT (hedge mode) from Binance's
+    ``positionSide``, Bybit's ``positionIdx`` (1, 2) or OKX's ``posSide`` (long, short)."""
+    info = p.get("info") or {}
+    if info.get("positionSide"):
+        return str(info["positionSide"]).upper()
+    idx = str(info.get("positionIdx", ""))
+    if idx in ("1", "2"):
+        return "LONG" if idx == "1" else "SHORT"
+    return {"long": "LONG", "short": "SHORT"}.get(str(info.get("posSide", "")).lower(), "BOTH")
+
+
+def _trade_leg(tr: dict[str, Any], hedged: bool) -> str:
+    """A fill's leg; Bybit's fills do not name it, so in hedge mode a fill that closes
+    (``closedSize`` > 0) is on the other side's leg."""
+    info = tr.get("info") or {}
+    leg = _leg_of(tr)
+    if leg != "BOTH" or not hedged or "closedSize" not in info:
+        return leg
+    closes = float(info.get("closedSize") or 0) > 0
+    return "LONG" if (tr["side"] == "buy") != closes else "SHORT"
 
 
 def side_of(p: dict[str, Any]) -> str:
@@ -301,7 +321,7 @@ def _open(got: Fetched, p: dict[str, Any], leg: _Leg | None) -> OpenPosition:
     qty = _qty(abs(float(p.get("contracts") or 0)), market)
     mark = got.marks.get(p["symbol"]) or float(p.get("markPrice") or 0) or float(p["entryPrice"])
     lev = p.get("leverage")
-    mode = str(p.get("marginMode") or "cross")
+    mode = margin_mode(p)
     return OpenPosition(
         position_id=leg.pid if leg and leg.pid else "",
         symbol=p["symbol"], market_id=market["id"], side=side_of(p), contract=contract,
@@ -313,10 +333,28 @@ def _open(got: Fetched, p: dict[str, Any], leg: _Leg | None) -> OpenPosition:
     )
 
 
-def _holder(spans: dict[str, list[tuple[int, int | None, str, str]]], symbol: str, t: int,
-            leg: str | None) -> list[str]:
-    return [pid for a, b, lg, pid in spans.get(symbol, [])
-            if a <= t and (b is None or t < b) and (leg in (None, "BOTH") or lg == leg)]
+class _Holders:
+    """Which journal position of a symbol (and leg) was open at a time: one binary search per
+    leg, as a leg's positions follow one another (a long history has thousands)."""
+
+    def __init__(self, spans: dict[str, list[tuple[int, int | None, str, str]]]) -> None:
+        self.legs: dict[str, dict[str, tuple[list[int], list[tuple[int | None, str]]]]] = {}
+        for symbol, items in spans.items():
+            legs = self.legs.setdefault(symbol, {})
+            for a, b, lg, pid in sorted(items, key=lambda x: x[0]):
+                starts, rest = legs.setdefault(lg, ([], []))
+                starts.append(a)
+                rest.append((b, pid))
+
+    def at(self, symbol: str, t: int, leg: str | None) -> list[str]:
+        out = []
+        for lg, (starts, rest) in self.legs.get(symbol, {}).items():
+            if leg not in (None, "BOTH") and lg != leg:
+                continue
+            i = bisect.bisect_right(starts, t) - 1
+            if i >= 0 and (rest[i][0] is None or t < rest[i][0]):
+                out.append(rest[i][1])
+        return out
 
 
 def _price_at(last_price: dict[str, list[tuple[int, float]]], symbol: str, t: int) -> float | None:
@@ -329,8 +367,10 @@ def _margin_and_funding(got: Fetched, out: Rows, spans: dict[str, Any],
     ex = got.exchange
     income = [(f["symbol"], int(f["timestamp"]), float(f["amount"])) for f in got.funding]
 
+    holders_at = _Holders(spans).at
+
     def assign(symbol: str, t: int, leg: str | None, what: str) -> str | None:
-        holders = _holder(spans, symbol, t, leg)
+        holders = holders_at(symbol, t, leg)
         if len(holders) == 1:
             return holders[0]
         why = "no open position" if not holders else "both hedge legs open"
@@ -342,7 +382,9 @@ def _margin_and_funding(got: Fetched, out: Rows, spans: dict[str, Any],
         info = m.get("info") or {}
         delta, t, sym = _delta(m), int(m["timestamp"]), m["symbol"]
         amount = abs(float(m["amount"]))
-        ident = f"{(got.markets.get(sym) or {}).get('id', sym)}-{t}-{info.get('type')}"
+        market_id = (got.markets.get(sym) or {}).get("id", sym)
+        ident = f"{market_id}-{info['billId']}" if info.get("billId") else \
+            f"{market_id}-{t}-{info.get('type')}"
         if delta == "TRADE":
             continue  # margin moved by a fill: the open or close it belongs to carries it
         if delta == "FUNDING_FEE":

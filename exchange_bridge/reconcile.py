@@ -19,6 +19,7 @@ from typing import Any
 
 import leverage as lv
 from leverage import core
+from leverage.portfolio import liq_gap
 from leverage.tiers import STALE_AFTER_DAYS, TierTable, cache_age_days, table_name
 
 from .convert import OpenPosition
@@ -87,8 +88,13 @@ def reconcile(got: Fetched, positions: list[OpenPosition]) -> list[Reconciled]:
     out = []
     for p in positions:
         table, age = _table(got, p.symbol)
-        ours, theirs = our_liq(got, p, table, positions), p.exchange_liq
-        gap = None if ours is None or theirs is None else (ours - theirs) / theirs
+        theirs = p.exchange_liq
+        try:
+            ours = our_liq(got, p, table, positions)
+        except lv.InputError as exc:  # a convention the core does not publish (Bybit inverse)
+            out.append(Reconciled(p, None, theirs, None, f"not computed: {exc}"))
+            continue
+        gap = liq_gap(ours, theirs)
         out.append(Reconciled(p, ours, theirs, gap, _cause(got, p, table, age, ours, theirs, gap,
                                                            positions)))
     return out

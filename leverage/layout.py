@@ -7,8 +7,10 @@ own format; it imports nothing outside the core, so installing the Sheets bridge
 bring openpyxl's builders or lxml along.
 
 A column is either ``input`` (the trader types it; nothing of ours ever writes to it after the
-workbook is laid out) or ``computed`` (ours: a formula in the workbook, a value written by the
-sync). Headers sit in row 1 and data starts in row 2.
+workbook is laid out), ``computed`` (ours: a formula in the workbook, a value written by the
+sync) or ``imported`` (filled once by ``leverage exchange import`` when it adds the row, then the
+trader's like an input; the core does not read it). Headers sit in row 1 and data starts in
+row 2.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Literal
 from leverage import journal, portfolio
 from leverage.models import AdjustmentRule
 
-Role = Literal["input", "computed"]
+Role = Literal["input", "computed", "imported"]
 
 
 @dataclass(frozen=True)
@@ -83,8 +85,9 @@ AMBER_FILL = "FFEB9C"
 
 
 def role_fill(role: Role) -> str:
-    """Fill of a column's header (and of computed cells): yellow for input, blue for ours."""
-    return INPUT_FILL if role == "input" else COMPUTED_FILL
+    """Fill of a column's header (and of computed cells): yellow for input (and imported,
+    which the trader may edit), blue for ours."""
+    return COMPUTED_FILL if role == "computed" else INPUT_FILL
 
 
 @dataclass(frozen=True)
@@ -224,6 +227,12 @@ REBALANCE_POSITIONS = Sheet(
         Column("move", "Margin move", "computed", USD, 12, "> 0 add, < 0 withdraw"),
         Column("allocated", "Allocated", "computed", USD, 12),
         Column("status", "Status", "computed", width=44),
+        # the reconcile column: our Liq. price against the exchange's (exchange_bridge)
+        Column("liq_gap", "Liq. gap vs exchange", "computed", RATE, 11,
+               "(Liq. price − Exchange liq. price) ÷ Exchange liq. price"),
+        Column("exchange_liq_price", "Exchange liq. price", "imported", PRICE, 12,
+               "as the exchange showed it at the import; blank: it shows none"),
+        Column("liq_gap_cause", "Likely cause of the gap", "imported", width=40),
     ),
     (
         Highlight("status", "LEN({status})>0", RED_FILL),
@@ -232,8 +241,9 @@ REBALANCE_POSITIONS = Sheet(
                   AMBER_FILL),
     ),
 )
+RECONCILE_COLUMNS = ("liq_gap",)  # computed by the sync, not by the portfolio
 assert REBALANCE_POSITIONS.keys("input") == list(portfolio.INPUT_COLUMNS)
-assert REBALANCE_POSITIONS.keys("computed") == list(portfolio.OUTPUT_COLUMNS)
+assert REBALANCE_POSITIONS.keys("computed") == [*portfolio.OUTPUT_COLUMNS, *RECONCILE_COLUMNS]
 
 REBALANCE_ACCOUNT = Sheet(
     "Account",

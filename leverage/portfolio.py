@@ -224,3 +224,20 @@ def _allocate(move: np.ndarray, priority: np.ndarray, free_balance: float) -> np
         alloc[i] = take
         available -= take
     return np.where(valid, alloc, np.nan)
+
+
+def liq_gap(ours: float | None, theirs: float | None) -> float | None:
+    """The gap between our liquidation price and the exchange's, as a fraction of theirs:
+    (ours − theirs) ÷ theirs. None when either has none (missing, blank, ``0`` or not a
+    price).
+
+    >>> round(liq_gap(53_000.0, 53_345.81), 6)
+    -0.006482
+    >>> liq_gap(53_000.0, None), liq_gap(None, 4_890.1), liq_gap(53_000.0, 0)
+    (None, None, None)
+    """
+    ok = [isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+          for v in (ours, theirs)]
+    if not all(ok):
+        return None
+    return (float(ours) - float(theirs)) / float(theirs)  # type: ignore[arg-type]

@@ -93,7 +93,7 @@ def append_rows(
         report.appended[sheet.title] = len(new)
         if new:
             first_row = len(grid) + 1  # below the last filled row (the read trims blank rows)
-            input_keys = set(sheet.keys("input"))
+            input_keys = set(sheet.keys("input")) | set(sheet.keys("imported"))
             values = [[r.get(c.key) if c.key in input_keys else None for c in sheet.columns]
                       for r in new]
             grid.extend(values)
@@ -113,10 +113,12 @@ def append_rows(
 
 
 def _input_spans(sheet: Sheet) -> list[tuple[int, int]]:
-    """The input columns as runs of adjacent column indexes (0-based, inclusive)."""
+    """The input (and imported) columns as runs of adjacent column indexes (0-based,
+    inclusive)."""
     spans: list[tuple[int, int]] = []
-    for k in sheet.keys("input"):
-        i = sheet.index(k)
+    for i, c in enumerate(sheet.columns):
+        if c.role == "computed":
+            continue
         if spans and spans[-1][1] == i - 1:
             spans[-1] = (spans[-1][0], i)
         else:

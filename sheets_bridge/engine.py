@@ -337,11 +337,18 @@ def _plan_rebalance(grids: list[Grid]) -> _Plan:
         rows.append(values)
         at.append(r)
     result = portfolio.rebalance(rows, balances["wallet_balance"], balances["free_balance"])
+    columns = dict(result.columns)
+    # the reconcile column: our liquidation price against the one the exchange showed
+    theirs = positions_sheet.index("exchange_liq_price")
+    columns["liq_gap"] = [
+        portfolio.liq_gap(_number(ours), _number(_get(data[r], theirs)))
+        for ours, r in zip(result.columns["liq_price"], at, strict=True)
+    ]
     out_keys = positions_sheet.keys("computed")
     new: list[list[Cell] | None] = [None] * len(data)
     plan = _Plan(rows_read=len(rows))
     for j, r in enumerate(at):
-        new[r] = [_out(result.columns[k][j]) for k in out_keys]
+        new[r] = [_out(columns[k][j]) for k in out_keys]
     plan.fill(positions_sheet, data, new)
 
     first_out = FIRST_DATA_ROW + len(ACCOUNT_INPUT_ROWS)
@@ -358,6 +365,16 @@ def _plan_rebalance(grids: list[Grid]) -> _Plan:
     if any(not _same(o, n) for o, n in zip(old_vals, new_vals, strict=True)):
         plan.updates.append(account_block)
     return plan
+
+
+def _number(v: Cell) -> float | None:
+    """A cell as a number, or None (blank, text that is not a number)."""
+    if isinstance(v, bool) or v is None:
+        return None
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
 
 
 # ------------------------------------------------------------------------ diff

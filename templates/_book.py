@@ -348,7 +348,7 @@ def header_cells(
     maker: CellMaker, sheet: Sheet, extra: Iterable[str] = ()
 ) -> list[WriteOnlyCell]:
     """Row 1: the layout's headers (input yellow, computed blue), then helper headers."""
-    fills = {"input": INPUT_FILL, "computed": COMPUTED_FILL}
+    fills = {"input": INPUT_FILL, "computed": COMPUTED_FILL, "imported": INPUT_FILL}
     cells = [maker.cell(c.header, fill=fills[c.role], font=HEADER_FONT, align=HEADER_ALIGN)
              for c in sheet.columns]
     cells += [maker.cell(h, fill=HELPER_FILL, font=HEADER_FONT, align=HEADER_ALIGN)

@@ -83,6 +83,17 @@ def _col(key: str, last: int, helper: bool = False) -> str:
     return f"{POSITIONS}!${letter}${FIRST_DATA_ROW}:${letter}${last}"
 
 
+def liq_gap_formula(ours: str, theirs: str) -> str:
+    """(ours − theirs) ÷ theirs, as ``leverage.portfolio.liq_gap``: blank unless both
+    are prices (nested IFs: Excel's AND evaluates every argument).
+
+    >>> liq_gap_formula("S2", "X2")
+    'IF(ISNUMBER(S2),IF(ISNUMBER(X2),IF(X2>0,IF(S2>0,(S2-X2)/X2,""),""),""),"")'
+    """
+    return (f'IF(ISNUMBER({ours}),IF(ISNUMBER({theirs}),IF({theirs}>0,'
+            f'IF({ours}>0,({ours}-{theirs})/{theirs},""),""),""),"")')
+
+
 def row_formulas(r: int, mode: str, last: int) -> dict[str, str]:
     """Computed and helper formulas of Positions row ``r`` (keys: layout keys and
     ``h_<helper>``), without the leading ``=``; ``last`` is the last formula row."""
@@ -171,6 +182,8 @@ def row_formulas(r: int, mode: str, last: int) -> dict[str, str]:
         ),
         "allocated": f'IF(ISNUMBER({move}),IF({move}<0,{move},MIN({move},'
                      f'MAX({_acct("available")}-({before_all}+{before_tie}),0))),"")',
+        # the reconcile column; blank unless both prices are there (same in both modes)
+        "liq_gap": liq_gap_formula(x["liq_price"], x["exchange_liq_price"]),
         "status": f'IF({used}=0,"",' + nested_if(
             [
                 (f'{err}<>""', err),
@@ -253,8 +266,8 @@ def _positions_sheet(
         r = first + i
         p = positions[i] if i < len(positions) else {}
         fs = row_formulas(r, mode, last)
-        cells = [mk.text(p.get(k), formats[k]) for k in sheet.keys("input")]
-        cells += [mk.cell("=" + fs[k], formats[k]) for k in sheet.keys("computed")]
+        cells = [mk.cell("=" + fs[c.key], formats[c.key]) if c.role == "computed"
+                 else mk.text(p.get(c.key), formats[c.key]) for c in sheet.columns]
         cells += [mk.cell("=" + fs["h_" + k]) for k in helpers.helper_keys()]
         ws.append(cells)
 

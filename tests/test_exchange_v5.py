@@ -1,0 +1,286 @@
+"""Import from Bybit (v5 linear and inverse) and OKX (v5 swaps): real ccxt against the loopback
+servers in ``exchange_bridge.replay``, which answer in each exchange's documented JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("ccxt")
+
+from fake_exchange import (
+    API_KEY,
+    API_SECRET,
+    FakeBybit,
+    FakeOkx,
+    ReplayServer,
+    bybit_execution,
+    okx_fill,
+    sample_bybit_account,
+    sample_okx_account,
+)
+
+import exchange_bridge as xb
+import sheets_bridge as sb
+from exchange_bridge import fetch as xfetch
+from leverage.cli import main
+from sheets_bridge.engine import read_ranges_for
+
+CREDS = {"apiKey": API_KEY, "secret": API_SECRET, "password": "test-passphrase"}
+H = 3_600_000
+
+
+@pytest.fixture
+def bybit() -> Iterator[FakeBybit]:
+    with FakeBybit(sample_bybit_account(), stall_seconds=1.5) as server:
+        yield server
+    assert not server.server_errors
+
+
+@pytest.fixture
+def okx() -> Iterator[FakeOkx]:
+    with FakeOkx(sample_okx_account(), stall_seconds=1.5) as server:
+        yield server
+    assert not server.server_errors
+
+
+def client(fake: ReplayServer, name: str) -> Any:
+    return xb.connect(name, CREDS, api_url=fake.url, timeout_ms=1000, rate_limit_ms=1)
+
+
+def since(days: int) -> str:
+    """A start date ``days`` ago (Bybit's history is read in 7-day windows from it)."""
+    return xb.convert._when(xb.client._ccxt().Exchange.milliseconds() - days * 86_400_000
+                            ).date().isoformat()
+
+
+def journal(tmp_path: Path) -> Any:
+    book = sb.open_local(tmp_path / "journal.xlsx")
+    sb.init(book, "journal")
+    return book
+
+
+def grids(book: Any) -> tuple[list[list[Any]], list[list[Any]]]:
+    positions, events, _ = book.read_ranges(read_ranges_for("journal"))
+    return positions, events
+
+
+def test_bybit_import_and_a_second_run_adds_nothing(bybit, tmp_path) -> None:
+    book = journal(tmp_path)
+    report = xb.import_account(client(bybit, "bybit"), book, since(25))
+    positions, events = grids(book)
+    assert [r[:4] for r in positions[1:]] == [
+        ["BTCUSDT-L-e-101", "BTCUSDT", "long", "linear"],
+        ["ETHUSDT-S-e-201", "ETHUSDT", "short", "linear"],
+        ["SOLUSDT-L-e-301", "SOLUSDT", "long", "linear"],
+        ["BTCUSD-L-e-401", "BTCUSD", "long", "inverse"],
+    ]
+    # Bybit risk limit 1 of BTCUSDT: 0.5% maintenance, no deduction
+    assert positions[1][4:6] == [0.005, 0]
+    assert [(r[1], r[2], r[3], r[4], r[5]) for r in events[1:]] == [
+        # one order, two fills: one open of 0.010 BTC; margin = notional ÷ leverage 10
+        ("BTCUSDT-L-e-101", "open", 60000, 0.01, 60),
+        # Bybit's execFee 0.30 on a Funding execution is paid: −0.30 in the journal
+        ("BTCUSDT-L-e-101", "funding", None, None, -0.3),
+        ("BTCUSDT-L-e-101", "partial_close", 62000, 0.004, None),
+        ("ETHUSDT-S-e-201", "open", 3000, 0.5, 300),  # leverage 5
+        ("SOLUSDT-L-e-301", "open", 150, 10, 150),
+        ("SOLUSDT-L-e-301", "close", 136.5, None, None),  # a BustTrade
+        # inverse: 100 contracts of 1 USD; margin in BTC = 100 / 60,000 / 10
+        ("BTCUSD-L-e-401", "open", 60000, 100, pytest.approx(100 / 60000 / 10)),
+    ]
+    assert "liquidation" in events[6][6]
+    assert any("no history of margin" in n for n in report.notes)
+    assert sb.sync(book, "journal").changed is False
+    again = xb.import_account(client(bybit, "bybit"), book, since(25))
+    assert again.sheet.cells_written == 0 and not again.sheet.changed
+    assert sum(again.sheet.already_there.values()) == 4 + 7
+
+
+def test_bybit_requests_and_cursor_paging(bybit, tmp_path, monkeypatch) -> None:
+    monkeypatch.setitem(xfetch.PAGE, "bybit", 1)
+    ex = client(bybit, "bybit")
+    bybit.clear_log()
+    report = xb.import_account(ex, journal(tmp_path), since(25))
+    assert report.exchange_requests == len(bybit.log)
+    assert all(e.method == "GET" for e in bybit.log)
+    execs = [e.params for e in bybit.log if e.path == "/v5/execution/list"]
+    # 7 days at most per query, for each family (linear, inverse) and kind of execution
+    assert all(int(p["endTime"]) - int(p["startTime"]) < 7 * 86_400_000 for p in execs)
+    assert {p["category"] for p in execs} == {"linear", "inverse"}
+    assert {p.get("execType") for p in execs} == {"Trade", "BustTrade", "Funding"}
+    # one row a page: BTCUSDT's three fills of week 1 take three pages, by cursor
+    assert any(p.get("cursor") for p in execs)
+    assert report.sheet.appended["Events"] == 7
+    paths = {e.path for e in bybit.log}
+    assert {"/v5/position/list", "/v5/position/closed-pnl", "/v5/market/risk-limit",
+            "/v5/market/tickers", "/v5/account/wallet-balance"} <= paths
+
+
+def test_bybit_quirks(bybit) -> None:
+    got = xb.fetch_open(client(bybit, "bybit"))
+    rows = xb.build_rows(got)
+    by = {(p.market_id, p.side): p for p in rows.open_positions}
+    # the empty hedge leg (side "", size "0") is not a flat position: it is left out
+    assert sorted(by) == [("BTCUSD", "long"), ("BTCUSDT", "long"), ("ETHUSDT", "short")]
+    eth = by[("ETHUSDT", "short")]
+    assert eth.hedged and eth.exchange_liq is None  # liqPrice ""
+    inverse = by[("BTCUSD", "long")]
+    assert inverse.exchange_liq is None  # liqPrice "0"
+    # notional = contracts × contract size × mark (÷ mark for inverse): 100 USD at 61,000
+    assert inverse.notional == pytest.approx(100 / 61000)
+    assert by[("BTCUSDT", "long")].notional == pytest.approx(0.006 * 61000)
+    assert by[("BTCUSDT", "long")].margin_mode == "isolated"  # tradeMode 1
+    lines = {r.position.market_id: r for r in xb.reconcile(got, rows.open_positions)}
+    # Bybit's isolated rule: LP = entry − (IM − MM) / qty = 60,000 − (36 − 1.8) / 0.006
+    assert lines["BTCUSDT"].theirs == 54300 and lines["BTCUSDT"].cause == "match"
+    assert lines["BTCUSD"].cause.startswith("not computed")
+
+
+def test_okx_import_and_a_second_run_adds_nothing(okx, tmp_path) -> None:
+    book = journal(tmp_path)
+    report = xb.import_account(client(okx, "okx"), book, "2024-01-01")
+    positions, events = grids(book)
+    assert [r[0] for r in positions[1:]] == ["BTC-USDT-SWAP-L-101", "ETH-USDT-SWAP-S-201",
+                                             "SOL-USDT-SWAP-L-301"]
+    assert [(r[1], r[2], r[3], r[4], r[5]) for r in events[1:]] == [
+        # 0.4 + 0.6 contracts of 0.01 BTC = 0.010 BTC
+        ("BTC-USDT-SWAP-L-101", "open", 60000, 0.01, 60),
+        ("BTC-USDT-SWAP-L-101", "funding", None, None, -0.3),
+        ("BTC-USDT-SWAP-L-101", "add_margin", 60000, None, 20),  # bill type 6, subType 160
+        ("BTC-USDT-SWAP-L-101", "partial_close", 62000, 0.004, None),
+        ("ETH-USDT-SWAP-S-201", "open", 3000, 0.5, 300),  # 5 contracts of 0.1 ETH, lever 5
+        ("ETH-USDT-SWAP-S-201", "funding", None, None, 0.1),
+        ("SOL-USDT-SWAP-L-301", "open", 150, 10, 150),
+        ("SOL-USDT-SWAP-L-301", "close", 136.5, None, None),
+    ]
+    assert "liquidation" in events[8][6]  # positions history type 3
+    assert sb.sync(book, "journal").changed is False
+    btc = next(r for r in report.reconciled if r.position.market_id == "BTC-USDT-SWAP")
+    assert btc.theirs == 50870.2 and btc.cause == "match"
+    assert btc.position.qty == pytest.approx(0.006)
+    again = xb.import_account(client(okx, "okx"), book, "2024-01-01")
+    assert again.sheet.cells_written == 0
+    assert sum(again.sheet.already_there.values()) == 3 + 8
+
+
+def test_okx_pages_backwards_with_after(okx, tmp_path, monkeypatch) -> None:
+    monkeypatch.setitem(xfetch.PAGE, "okx", 2)
+    xb.import_account(client(okx, "okx"), journal(tmp_path), "2024-01-01")
+    fills = [e.params for e in okx.log if e.path == "/api/v5/trade/fills-history"]
+    assert len(fills) == 4  # 6 fills, 2 a page, newest first, and an empty last page
+    assert "after" not in fills[0] and [p["after"] for p in fills[1:]] == ["9005", "9003",
+                                                                           "9001"]
+    assert all(e.method == "GET" for e in okx.log)
+
+
+def test_okx_tiers_in_notional(okx) -> None:
+    got = xb.fetch_open(client(okx, "okx"))
+    table = got.tiers["BTC/USDT:USDT"]
+    # tier 1 of BTC-USDT: 0-500 contracts of 0.01 BTC at the 61,000 mark = 305,000 USDT
+    assert table.tiers[0].max_notional == pytest.approx(305_000)
+    assert table.tiers[1].min_notional == pytest.approx(305_000)
+
+
+@pytest.mark.parametrize("name", ["bybit", "okx"])
+def test_a_429_and_a_timeout_are_retried(name, bybit, okx, tmp_path) -> None:
+    fake = bybit if name == "bybit" else okx
+    path = "/v5/execution/list" if name == "bybit" else "/api/v5/trade/fills-history"
+    other = "/v5/position/list" if name == "bybit" else "/api/v5/account/positions"
+    ex = client(fake, name)
+    fake.fail(path, "429")
+    fake.fail(other, "timeout")
+    report = xb.import_account(ex, journal(tmp_path), since(25))
+    assert report.sheet.appended["Events"] == (7 if name == "bybit" else 8)
+    statuses = [e.status for e in fake.log if e.path == path]
+    assert statuses[:2] == [429, 200]
+
+
+@pytest.mark.parametrize("name", ["bybit", "okx"])
+def test_refused_key_is_one_line(name, bybit, okx, tmp_path, capsys, monkeypatch) -> None:
+    fake = bybit if name == "bybit" else okx
+    monkeypatch.setenv(xb.client.KEY_ENV, "wrong-key-123")
+    monkeypatch.setenv(xb.client.SECRET_ENV, "wrong-secret-456")
+    monkeypatch.setenv(xb.client.PASSWORD_ENV, "wrong-pass-789")
+    code = main(["exchange", "import", "--exchange", name, "--since", "2024-01-01",
+                 "--file", str(tmp_path / "j.xlsx"), "--api-url", fake.url, "--timeout", "2"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "refused the API key" in err
+    assert "wrong-key-123" not in err and "wrong-secret-456" not in err
+
+
+def test_new_fills_are_appended(bybit, okx, tmp_path) -> None:
+    (tmp_path / "b").mkdir()
+    book = journal(tmp_path / "b")
+    xb.import_account(client(bybit, "bybit"), book, since(25))
+    t = int(bybit.account.executions[3]["execTime"]) + H
+    bybit.account.executions.append(bybit_execution("linear", "e-104", "o-9", "BTCUSDT", "Sell",
+                                                    "0.006", "63000.00", t, closed="0.006"))
+    bybit.account.positions.pop(0)  # BTCUSDT is flat now
+    assert xb.import_account(client(bybit, "bybit"), book, since(25)).sheet.appended == {
+        "Positions": 0, "Events": 1, "Rules": 0}
+    okx_book = journal(tmp_path)
+    xb.import_account(client(okx, "okx"), okx_book, "2024-01-01")
+    t = int(okx.account.fills[2]["ts"]) + H
+    okx.account.fills.append(okx_fill(9010, "104", "o9", "BTC-USDT-SWAP", "sell", "net", "0.6",
+                                      "63000.0", t))
+    okx.account.positions.pop(0)  # flat now: a closed position (type 2) in the history
+    okx.account.positions_history.append({**okx.account.positions_history[0], "type": "2",
+                                          "instId": "BTC-USDT-SWAP", "uTime": str(t)})
+    report = xb.import_account(client(okx, "okx"), okx_book, "2024-01-01")
+    assert report.sheet.appended["Events"] == 1
+    assert grids(okx_book)[1][-1][2] == "close"
+
+
+def test_reconcile_column_in_the_rebalance_workbook(bybit, tmp_path) -> None:
+    book = sb.open_local(tmp_path / "rebalance.xlsx")
+    sb.init(book, "rebalance")
+    book.write_ranges([sb.Update("'Account'!B2:B3", [[1000.0], [500.0]])])
+    report = xb.import_account(client(bybit, "bybit"), book, since(25))
+    assert report.sheet.appended["Positions"] == 3
+    head, *rows = book.read_ranges(read_ranges_for("rebalance"))[1]
+    by = {r[0]: dict(zip(head, r, strict=False)) for r in rows}
+    btc = by["BTCUSDT-L-open"]
+    assert btc["Exchange liq. price"] == 54300
+    # the sync's gap: our Liq. price (the sheet's, from its maint. rate) against the exchange's
+    want = (btc["Liq. price"] - 54300) / 54300
+    assert btc["Liq. gap vs exchange"] == pytest.approx(want, rel=1e-12)
+    assert btc["Likely cause of the gap"]
+    # the exchange shows none ("" on the hedge leg): no gap, and the cause says why
+    eth = by["ETHUSDT-S-open"]
+    assert eth.get("Exchange liq. price") in (None, "") and eth.get("Liq. gap vs exchange") in (
+        None, "")
+    assert "shows none" in eth["Likely cause of the gap"]
+    assert xb.import_account(client(bybit, "bybit"), book, since(25)).sheet.cells_written == 0
+    assert sb.sync(book, "rebalance").changed is False
+
+
+def test_the_built_rebalance_workbook_computes_the_gap(tmp_path) -> None:
+    import openpyxl
+    from xl_engine import compute
+
+    import templates
+    from leverage import layout as L
+    from leverage.portfolio import liq_gap
+
+    positions, _, _ = templates.sample_portfolio()
+    path = templates.build_rebalance(tmp_path / "r.xlsx", mode="native", rows=len(positions) + 1)
+    wb = openpyxl.load_workbook(path)
+    ws = wb[L.REBALANCE_POSITIONS.title]
+    col = L.REBALANCE_POSITIONS.index("exchange_liq_price") + 1
+    ws.cell(L.FIRST_DATA_ROW, col, 50_000.0)  # P1 with the exchange's figure; P2 without
+    wb.save(path)
+    values = compute(path)
+    sheet = L.REBALANCE_POSITIONS
+
+    def cell(key: str, row: int) -> object:
+        return values.get((sheet.title, f"{sheet.letter(key)}{row}"))
+
+    ours = cell("liq_price", 2)
+    assert isinstance(ours, float)
+    assert cell("liq_gap", 2) == pytest.approx(liq_gap(ours, 50_000.0), rel=1e-12)
+    assert cell("liq_gap", 3) in (None, "")  # no exchange figure: no gap
+    assert cell("liq_gap", 2 + len(positions)) in (None, "")  # a blank row
