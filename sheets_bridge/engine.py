@@ -317,13 +317,13 @@ def _plan_rebalance(grids: list[Grid]) -> _Plan:
                 f"{'' if got is None else str(got)!r}: the Account sheet's layout has changed; "
                 "the bridge will not write to it"
             )
-    balances: dict[str, float] = {}
+    balances: dict[str, Any] = {}
     for r, (key, _label) in enumerate(ACCOUNT_INPUT_ROWS, start=FIRST_DATA_ROW):
         value = _get(account[r - 1], 1) if r - 1 < len(account) else None
-        parsed, err = core.MARGIN.parse(key, value)
+        parsed, err = portfolio.ACCOUNT_RULES[key].parse(key, value)
         if err is not None:
             raise InputError(f"{account_sheet.title}!B{r} ({key}): {err}")
-        balances[key] = float(parsed)
+        balances[key] = None if math.isnan(float(parsed)) else float(parsed)
 
     data = grids[1][1:]
     inputs = positions_sheet.keys("input")
@@ -338,7 +338,7 @@ def _plan_rebalance(grids: list[Grid]) -> _Plan:
                 values[k] = _as_text(values[k])
         rows.append(values)
         at.append(r)
-    result = portfolio.rebalance(rows, balances["wallet_balance"], balances["free_balance"])
+    result = portfolio.rebalance(rows, **balances)
     out_keys = positions_sheet.keys("computed")
     new: list[list[Cell] | None] = [None] * len(data)
     plan = _Plan(rows_read=len(rows))
