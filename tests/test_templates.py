@@ -350,7 +350,9 @@ def test_blank_workbooks_have_formula_rows_and_no_data(tmp_path):
     assert ev.max_row == 201 and ev["B2"].value is None
     assert str(ev[f"{L.JOURNAL_EVENTS.letter('margin')}201"].value).startswith("=")
     acct = openpyxl.load_workbook(r)["Account"]
-    assert acct["B2"].value is None and str(acct["B4"].value).startswith("=SUM(")
+    total = acct[f"B{L.account_row('total_notional')}"].value
+    assert acct["B2"].value is None and str(total).startswith("=SUM(")
+    assert acct[f"B{L.account_row('volatility')}"].value is None  # typed by the trader
 
 
 @pytest.mark.parametrize(("call", "message"), [

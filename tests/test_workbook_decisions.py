@@ -129,9 +129,20 @@ def test_native_liq_probability_matches_the_core_in_the_formulas_engine(tmp_path
         assert got[("P", f"F{r}")] == pytest.approx(want, abs=1e-6), CASES[r - 1]
 
 
-def test_native_account_shock_shows_the_below_maintenance_message(tmp_path):
-    rows = [_cross("S", "short", 10, 100, 200)]
+def test_native_account_below_maintenance_shows_the_message_and_certain_liquidation(tmp_path):
+    # the long's loss (−2,500) exceeds the wallet plus the short's notional: the short is
+    # below maintenance at every price (no liquidation price, probability 1); the long's
+    # liquidation price is above its mark (probability 1)
+    rows = [_cross("L", "long", 10, 400, 150), _cross("S", "short", 10, 100, 100)]
+    res = rebalance(rows, 1_000, 0, 0.6, 7)
+    assert res.account["account_shock"] == ALREADY_BELOW
+    assert res.columns["liq_probability"] == [1.0, 1.0]
+    assert math.isnan(res.columns["liq_price"][1])
     path = templates.build_rebalance(tmp_path / "r.xlsx", mode="native", positions=rows,
-                                     wallet_balance=1_000, free_balance=0, rows=2)
+                                     wallet_balance=1_000, free_balance=0, rows=3,
+                                     volatility=0.6, horizon_days=7)
     got = compute(path)
     assert got[(L.REBALANCE_ACCOUNT.title, f"B{L.account_row('account_shock')}")] == ALREADY_BELOW
+    assert got[(L.REBALANCE_ACCOUNT.title, f"B{L.account_row('shock_position')}")] in ("", None)
+    col = L.REBALANCE_POSITIONS.letter("liq_probability")
+    assert [got[(L.REBALANCE_POSITIONS.title, f"{col}{r}")] for r in (2, 3)] == [1, 1]
