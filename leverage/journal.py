@@ -37,6 +37,7 @@ from pydantic import Field, field_validator
 
 from . import core
 from ._args import Kind, Number, check_columns, fmt
+from .decisions import liq_probability
 from .errors import Problem
 from .models import AdjustmentRule, _contract_word, _Model, _side_word, checked
 from .rules import SEPARATOR
@@ -297,13 +298,29 @@ def replay(
         _figures(cols, problems, rows_ok, *(np.array(a) for a in
                                   (sides, qtys, entries, margins, marks, inv, mmrs, amts)))
     if rule is not None:
+        odds = _liq_odds(rule, cols, rows_ok, sides)
         for i, kind, amount, pnl_fraction, adds in rule_inputs:
             breaks = rule.breaks(
                 kind, amount, pnl_fraction, cols["effective_leverage"][i],
-                cols["liq_distance"][i], adds,
+                cols["liq_distance"][i], adds, odds.get(i, math.nan),
             )
             cols["rule_breaks"][i] = SEPARATOR.join(breaks)
     return JournalResult(cols, problems)
+
+
+def _liq_odds(
+    rule: AdjustmentRule, cols: dict[str, list[Any]], rows: list[int], sides: list[float],
+) -> dict[int, float]:
+    """Event row → LIQ_PROBABILITY of the open position after the event, at the rule's
+    volatility and horizon (none when the probability rule is not set); a position with no
+    liquidation price has probability 0."""
+    market = rule.liq_probability_inputs()
+    if market is None or not rows:
+        return {}
+    mark = np.array([cols["mark_price"][i] for i in rows])
+    liq = np.array([cols["liq_price"][i] for i in rows])
+    odds = liq_probability.rows(np.array(sides), mark, liq, *market).values
+    return {i: float(odds[j]) for j, i in enumerate(rows)}
 
 
 def _figures(

@@ -195,6 +195,13 @@ RULE_ROWS: tuple[tuple[str, str, str], ...] = (
      "Close instead of adding once the loss is this share of initial margin (e.g. 50%)."),
     ("min_liq_distance", RATE,
      "Flag (and colour red) liquidation closer than this fraction of the price."),
+    ("add_within_buffer", RATE,
+     "Flag a margin add after which liquidation is still closer than this (averaging down)."),
+    ("max_liq_probability", RATE,
+     "Flag any event after which the chance of touching liquidation (at the volatility and "
+     "horizon below) is above this."),
+    ("volatility", RATE, "Annualised volatility the probability rule assumes (e.g. 60%)."),
+    ("horizon_days", "0.##", "Horizon of the probability rule, in days (e.g. 7)."),
 )
 assert [r[0] for r in RULE_ROWS] == list(AdjustmentRule.model_fields)
 
@@ -233,6 +240,8 @@ REBALANCE_POSITIONS = Sheet(
         Column("exchange_liq_price", "Exchange liq. price", "imported", PRICE, 12,
                "as the exchange showed it at the import; blank: it shows none"),
         Column("liq_gap_cause", "Likely cause of the gap", "imported", width=40),
+        Column("liq_probability", "Liq. probability", "computed", RATE, 10,
+               "chance the mark touches the liq. price within the horizon (Account sheet)"),
     ),
     (
         Highlight("status", "LEN({status})>0", RED_FILL),
@@ -256,6 +265,8 @@ REBALANCE_ACCOUNT = Sheet(
 ACCOUNT_INPUT_ROWS: tuple[tuple[str, str], ...] = (
     ("wallet_balance", "Cross wallet balance (without isolated margin)"),
     ("free_balance", "Free balance available for margin moves"),
+    ("volatility", "Volatility (annualised) for liq. probability"),
+    ("horizon_days", "Horizon (days) for liq. probability"),
 )
 ACCOUNT_OUTPUT_ROWS: tuple[tuple[str, str], ...] = (
     ("total_notional", "Total notional"),
@@ -265,13 +276,18 @@ ACCOUNT_OUTPUT_ROWS: tuple[tuple[str, str], ...] = (
     ("total_move", "Total margin moves needed"),
     ("total_allocated", "Total allocated"),
     ("shortfall", "Shortfall (needed but not funded)"),
+    ("account_shock", "Move of all marks that liquidates the cross account"),
+    ("shock_position", "Cross position using most of the buffer at that move"),
 )
 """Account sheet: label in column A, value in column B; inputs first, then computed rows
 (rows 2.. for inputs, then the computed rows right after)."""
 
 def account_format(key: str) -> str:
-    """Number format of an Account row's value (USD unless a leverage or a distance)."""
-    return {"account_leverage": LEV, "worst_liq_distance": RATE}.get(key, USD)
+    """Number format of an Account row's value (USD unless a leverage, a rate, days or the
+    shock position's id)."""
+    return {"account_leverage": LEV, "worst_liq_distance": RATE, "volatility": RATE,
+            "account_shock": RATE, "horizon_days": "0.##",
+            "shock_position": "General"}.get(key, USD)
 
 
 TEMPLATES = {
@@ -353,6 +369,10 @@ REBALANCE_HELPERS = Helpers(
         ("maint", "(helper) maint. amount"),
         ("share", "(helper) share of the cross equity"),
         ("target_price", "(helper) liq. price that meets the target distance"),
+        ("shock_qty", "(helper) qty in the cross account (0: not cross)"),
+        ("shock_base", "(helper) cross s*qty*entry - maint. amount"),
+        ("shock_slope", "(helper) cross qty*mark*(s - mmr)"),
+        ("shock_use", "(helper) maint. margin - PnL at the account-shock move"),
     ),
 )
 
@@ -362,6 +382,8 @@ ACCOUNT_HELPER_ROWS: tuple[tuple[str, str], ...] = (
     ("cross_maint", "(helper) cross maint. margin"),
     ("cross_equity", "(helper) cross equity"),
     ("available", "(helper) money for adds (free balance + withdrawals)"),
+    ("shock_base", "(helper) account shock C = wallet - sum of cross s*qty*entry - maint"),
+    ("shock_slope", "(helper) account shock D = sum of cross qty*mark*(s - mmr)"),
 )
 """Account sheet rows right after ``ACCOUNT_OUTPUT_ROWS`` (hidden in the built workbook)."""
 

@@ -219,6 +219,10 @@ class AdjustmentRule(_Model):
     withdraw_only_above_pnl: float | None = None
     close_if_loss_beyond: float | None = None
     min_liq_distance: float | None = None
+    add_within_buffer: float | None = None
+    max_liq_probability: float | None = None
+    volatility: float | None = None
+    horizon_days: float | None = None
 
     _positive = checked(
         Number(gt=0), "max_leverage", "max_margin_per_event", "close_if_loss_beyond",
@@ -227,7 +231,17 @@ class AdjustmentRule(_Model):
     _pnl_triggers = checked(
         Number(), "add_only_below_pnl", "withdraw_only_above_pnl", optional=True
     )
-    _distance = checked(Number(ge=0, lt=1), "min_liq_distance", optional=True)
+    _distance = checked(Number(ge=0, lt=1), "min_liq_distance", "add_within_buffer",
+                        optional=True)
+    _probability = checked(Number(ge=0, le=1), "max_liq_probability", optional=True)
+    # the market the probability rule assumes: annualised volatility, horizon in days
+    _market = checked(Number(ge=0), "volatility", "horizon_days", optional=True)
+
+    def liq_probability_inputs(self) -> tuple[float, float] | None:
+        """``(volatility, horizon_days)`` when the probability rule is set and has both."""
+        if None in (self.max_liq_probability, self.volatility, self.horizon_days):
+            return None
+        return float(self.volatility), float(self.horizon_days)  # type: ignore[arg-type]
 
     # The rules' check lives in leverage.rules (its one home); ``rule.breaks(event, ...)``.
     breaks = rule_breaks

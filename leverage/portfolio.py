@@ -24,6 +24,13 @@ Per position:
 * ``allocated``: withdrawals (negative moves) always go through and add to the money
   available; adds are funded in priority order (ties by row order) from
   ``free_balance + Σ withdrawals`` until it runs out; the last one funded may be partial.
+* ``liq_probability``: :func:`~leverage.liq_probability` at the account's ``volatility`` and
+  ``horizon_days`` (optional inputs; blank without them).
+
+Account, besides the totals: ``account_shock``, :func:`~leverage.account_shock` over the cross
+rows (the move of every mark that liquidates the cross account), and ``shock_position``, the
+cross row whose maintenance margin minus PnL at that move is largest (docs/FORMULAS.md,
+section "Portfolio rebalance").
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ import numpy as np
 
 from . import core
 from ._args import Kind, Number, _Choice, check_columns
+from .decisions import account_shock, liq_probability
 
 OUTPUT_COLUMNS = (
     "notional",
@@ -48,6 +56,7 @@ OUTPUT_COLUMNS = (
     "move",
     "allocated",
     "status",
+    "liq_probability",
 )
 
 INPUT_COLUMNS = (
@@ -71,7 +80,7 @@ INPUT_COLUMNS = (
 @dataclass
 class RebalanceResult:
     columns: dict[str, list[Any]] = field(default_factory=dict)
-    account: dict[str, float] = field(default_factory=dict)
+    account: dict[str, Any] = field(default_factory=dict)  # numbers; shock_position is text
 
     def row(self, i: int) -> dict[str, Any]:
         return {k: v[i] for k, v in self.columns.items()}
@@ -104,12 +113,26 @@ COLUMN_RULES: dict[str, Kind] = {
 arguments keep the formulas' own rules. ``COLUMN_RULES[k].describe()`` is the status text."""
 
 
+ACCOUNT_RULES: dict[str, Kind] = {
+    "wallet_balance": core.MARGIN,
+    "free_balance": core.MARGIN,
+    "volatility": Number(ge=0, blank_means_none=True),
+    "horizon_days": Number(ge=0, blank_means_none=True),
+}
+"""The rule of each Account input (a blank volatility or horizon: no liq. probability)."""
+
+ALREADY_BELOW = "the cross account is already below maintenance margin at today's marks"
+
+
 def rebalance(
-    positions: Sequence[Mapping[str, Any]], wallet_balance: float, free_balance: float
+    positions: Sequence[Mapping[str, Any]], wallet_balance: float, free_balance: float,
+    volatility: float | None = None, horizon_days: float | None = None,
 ) -> RebalanceResult:
     """Compute the rebalance table (see the module docstring for every rule)."""
-    for name, v in (("wallet_balance", wallet_balance), ("free_balance", free_balance)):
-        check_columns({name: v}, **{name: core.MARGIN}).raise_first()
+    given = {"wallet_balance": wallet_balance, "free_balance": free_balance,
+             "volatility": volatility, "horizon_days": horizon_days}
+    for name, v in given.items():
+        check_columns({name: v}, **{name: ACCOUNT_RULES[name]}).raise_first()
     n = len(positions)
     words = check_columns(positions, side=core.SIDE, contract=core.CONTRACT)
     cols = check_columns(positions, **COLUMN_RULES)
@@ -209,9 +232,56 @@ def rebalance(
         "move": move,
         "allocated": allocated,
     }
+    account.update(_account_shock(positions, cross, side, qty, entry, mark, mmr, amount,
+                                  wallet_balance))
+    columns["liq_probability"] = _liq_odds(
+        ok, side, mark, liq, cross_liq.position_rows, cross, volatility, horizon_days)
     out = {k: [float(x) for x in v] for k, v in columns.items()}
     out["status"] = [s or "" for s in status]
     return RebalanceResult(out, account)
+
+
+def _liq_odds(
+    ok: np.ndarray, side: np.ndarray, mark: np.ndarray, liq: np.ndarray,
+    below: np.ndarray | None, cross: np.ndarray, volatility: float | None,
+    horizon_days: float | None,
+) -> np.ndarray:
+    """LIQ_PROBABILITY of each valid row at the account's volatility and horizon (blank
+    without them): 0 with no liquidation price, 1 for a cross row already below maintenance
+    at every price."""
+    if volatility is None or horizon_days is None or not ok.any():
+        return np.full(ok.shape, np.nan)
+    odds = liq_probability.rows(np.where(ok, side, 1.0), np.where(ok, mark, 1.0), liq,
+                                volatility, horizon_days).values
+    if below is not None:
+        odds = np.where(cross & np.broadcast_to(below, ok.shape), 1.0, odds)
+    return np.where(ok, odds, np.nan)
+
+
+def _account_shock(
+    positions: Sequence[Mapping[str, Any]], cross: np.ndarray, side: np.ndarray,
+    qty: np.ndarray, entry: np.ndarray, mark: np.ndarray, mmr: np.ndarray, amount: np.ndarray,
+    wallet_balance: float,
+) -> dict[str, Any]:
+    """``account_shock``: ACCOUNT_SHOCK (direction either) over the valid cross rows, or
+    :data:`ALREADY_BELOW`; ``shock_position``: the id of the cross row whose maintenance
+    margin minus PnL at that move is largest (these amounts add up to the wallet balance at
+    the move, so it is the position that uses most of the account's buffer)."""
+    shock = account_shock.rows(np.where(cross, side, 1.0), np.where(cross, qty, 0.0),
+                               np.where(cross, entry, 1.0), np.where(cross, mark, 1.0),
+                               wallet_balance, np.where(cross, mmr, 0.0),
+                               np.where(cross, amount, 0.0), "either")
+    if not shock.ok.all():
+        if shock.position_rows is None or not shock.position_rows.any():
+            shock.raise_first()  # every row was validated above: a bug, never hidden
+        return {"account_shock": ALREADY_BELOW, "shock_position": ""}
+    move = float(shock.values)
+    if math.isnan(move):
+        return {"account_shock": move, "shock_position": ""}
+    moved = mark * (1.0 + move)
+    use = np.where(cross, qty * moved * mmr - amount - side * qty * (moved - entry), -np.inf)
+    pid = positions[int(np.argmax(use))].get("position_id")
+    return {"account_shock": move, "shock_position": "" if pid is None else str(pid).strip()}
 
 
 def _allocate(move: np.ndarray, priority: np.ndarray, free_balance: float) -> np.ndarray:

@@ -21,6 +21,10 @@ class Thresholds(Protocol):
     withdraw_only_above_pnl: float | None
     close_if_loss_beyond: float | None
     min_liq_distance: float | None
+    add_within_buffer: float | None
+    max_liq_probability: float | None
+    volatility: float | None
+    horizon_days: float | None
 
 RULE_TEXT: dict[str, str] = {
     "max_leverage": "leverage above max",
@@ -30,6 +34,8 @@ RULE_TEXT: dict[str, str] = {
     "withdraw_only_above_pnl": "withdrew margin before the profit trigger",
     "close_if_loss_beyond": "should have closed instead of adding",
     "min_liq_distance": "liquidation closer than the buffer",
+    "add_within_buffer": "added while liquidation stays inside the add buffer",
+    "max_liq_probability": "liquidation probability above max",
 }
 """Rule key → the words a broken rule is flagged with, in the order flags are listed."""
 
@@ -44,6 +50,7 @@ def rule_breaks(
     effective_leverage: float,
     liq_distance: float,
     adds_while_losing: int,
+    liq_probability: float = math.nan,
 ) -> list[str]:
     """Words for each rule the event breaks, in :data:`RULE_TEXT` order.
 
@@ -54,8 +61,14 @@ def rule_breaks(
     * ``withdraw_only_above_pnl``: margin withdrawn while PnL / initial margin was below it.
     * ``close_if_loss_beyond``: margin added although the loss had passed the close level.
     * ``min_liq_distance``: after the event, liquidation is closer than the buffer.
+    * ``add_within_buffer``: an ``add_margin`` after which liquidation is still closer than
+      this buffer (averaging into a loser: the add did not buy the room it was meant to).
+    * ``max_liq_probability``: after the event, ``liq_probability`` (LIQ_PROBABILITY at the
+      rule's ``volatility`` and ``horizon_days``; the caller passes ``nan`` when either is
+      missing) is above the maximum.
 
-    A leverage or distance of ``nan`` (closed position, no liquidation price) breaks nothing.
+    A leverage, distance or probability of ``nan`` (closed position, no liquidation price)
+    breaks nothing.
     """
     adding = event == "add_margin"
     hit = {
@@ -79,6 +92,11 @@ def rule_breaks(
         and pnl_fraction <= -rule.close_if_loss_beyond,
         "min_liq_distance": rule.min_liq_distance is not None
         and _gt(rule.min_liq_distance, liq_distance),
+        "add_within_buffer": adding
+        and rule.add_within_buffer is not None
+        and _gt(rule.add_within_buffer, liq_distance),
+        "max_liq_probability": rule.max_liq_probability is not None
+        and _gt(liq_probability, rule.max_liq_probability),
     }
     return [RULE_TEXT[k] for k, broken in hit.items() if broken]
 

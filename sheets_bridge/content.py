@@ -60,7 +60,8 @@ def layout_rows(template: str, sample: bool = False) -> dict[str, Grid]:
         account_sheet, positions_sheet = sheets
         positions, wallet, free = _samples(template) if sample else ([], None, None)
         balances = {"wallet_balance": wallet, "free_balance": free}
-        out[account_sheet.title] += [[label, balances[key]] for key, label in ACCOUNT_INPUT_ROWS]
+        out[account_sheet.title] += [[label, balances.get(key)]
+                                     for key, label in ACCOUNT_INPUT_ROWS]
         out[account_sheet.title] += [[label, None] for _key, label in ACCOUNT_OUTPUT_ROWS]
         out[positions_sheet.title] += _data_rows(positions_sheet, positions)
     return out

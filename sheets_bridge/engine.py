@@ -315,13 +315,14 @@ def _plan_rebalance(grids: list[Grid]) -> _Plan:
                 f"{'' if got is None else str(got)!r}: the Account sheet's layout has changed; "
                 "the bridge will not write to it"
             )
-    balances: dict[str, float] = {}
+    balances: dict[str, Any] = {}
     for r, (key, _label) in enumerate(ACCOUNT_INPUT_ROWS, start=FIRST_DATA_ROW):
         value = _get(account[r - 1], 1) if r - 1 < len(account) else None
-        cols = lv.check_columns({key: value}, **{key: core.MARGIN})
+        cols = lv.check_columns({key: value}, **{key: portfolio.ACCOUNT_RULES[key]})
         if cols.first_error is not None:
             raise InputError(f"{account_sheet.title}!B{r} ({key}): {cols.first_error}")
-        balances[key] = float(cols[key])
+        number = float(cols[key])
+        balances[key] = None if math.isnan(number) else number
 
     data = grids[1][1:]
     inputs = positions_sheet.keys("input")
@@ -336,7 +337,7 @@ def _plan_rebalance(grids: list[Grid]) -> _Plan:
                 values[k] = _as_text(values[k])
         rows.append(values)
         at.append(r)
-    result = portfolio.rebalance(rows, balances["wallet_balance"], balances["free_balance"])
+    result = portfolio.rebalance(rows, **balances)
     columns = dict(result.columns)
     # the reconcile column: our liquidation price against the one the exchange showed
     theirs = positions_sheet.index("exchange_liq_price")

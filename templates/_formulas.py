@@ -146,6 +146,42 @@ def margin_for_liq_price(
     return f"{side}*({qty}*{entry}-{margin_for_liq_price_key(qty, target, side, mmr, maint)})"
 
 
+def liq_probability(
+    mode: str, side: str, mark: str, liq: str, volatility: str, horizon_days: str
+) -> str:
+    """Chance the mark touches ``liq`` within ``horizon_days`` (``leverage.liq_probability``,
+    no drift); the caller checks ``liq`` is a number and the volatility and horizon are
+    numbers ≥ 0. With no drift the core's ``e^{2μb/σ²}`` is ``mark/liq`` (both sides), so the
+    closed form is ``Φ((b + h)/(σ√T)) + (mark/liq)·Φ((b − h)/(σ√T))`` with
+    ``b = s·ln(liq/mark)``, ``h = s·σ²T/2``, ``T = horizon_days/365``: 1 when ``b ≥ 0`` (at
+    or past the liquidation price), 0 when ``σ√T = 0``. ``NORMSDIST`` (not ``NORM.S.DIST``,
+    which needs the ``_xlfn.`` prefix) exists in Excel, LibreOffice and Google Sheets."""
+    if mode == "udf":
+        return f"LIQ_PROBABILITY({side},{mark},{liq},{volatility},{horizon_days})"
+    t = f"({horizon_days}/365)"
+    b = f"({side}*LN({liq}/{mark}))"
+    h = f"({side}*{volatility}*{volatility}*{t}/2)"
+    sd = f"({volatility}*SQRT({t}))"
+    touch = f"NORMSDIST(({b}+{h})/{sd})+{mark}/{liq}*NORMSDIST(({b}-{h})/{sd})"
+    return f"IF({b}>=0,1,IF({sd}=0,0,MIN({touch},1)))"
+
+
+def account_shock(
+    mode: str, base: str, slope: str, sides: str, qtys: str, entries: str, marks: str,
+    wallet: str, mmrs: str, maint_amounts: str,
+) -> str:
+    """The uniform move of every mark at which the cross account's equity meets its
+    maintenance margin (``leverage.account_shock``, direction either): with
+    ``C = base`` (wallet − Σ s·qty·entry + Σ maint_amount) and ``D = slope``
+    (Σ qty·mark·(s − mmr)), ``m = −C/D − 1``, blank unless ``−C/D > 0``. The caller checks
+    ``C + D ≥ 0`` (not already below maintenance). The ranges (rows with qty 0 are not in
+    the account) are the add-in's arguments; native mode needs only ``C`` and ``D``."""
+    if mode == "udf":
+        return (f'ACCOUNT_SHOCK({sides},{qtys},{entries},{marks},{wallet},{mmrs},'
+                f'{maint_amounts},"either")')
+    return f'IF({slope}=0,"",IF(-{base}/{slope}>0,-{base}/{slope}-1,""))'
+
+
 def _opt(arg: str | None) -> str:
     return "" if arg is None else f",{arg}"
 

@@ -170,7 +170,7 @@ def _bankrupt(equity: str) -> str:
     return F.said(message, {"-1234.5": equity})
 
 
-def _rule_breaks_formula(x: dict[str, str]) -> str:
+def _rule_breaks_formula(x: dict[str, str], mode: str = "native") -> str:
     """Each broken rule's words (RULE_TEXT, in its order) joined with "; "."""
     kind, frac = x["h_kind"], x["h_pnl_fraction"]
 
@@ -198,11 +198,29 @@ def _rule_breaks_formula(x: dict[str, str]) -> str:
         rule("min_liq_distance", f"ISNUMBER({r('min_liq_distance')})",
              f"ISNUMBER({x['liq_distance']})",
              f"{r('min_liq_distance')}>{x['liq_distance']}"),
+        rule("add_within_buffer", f"{kind}=2", f"ISNUMBER({r('add_within_buffer')})",
+             f"ISNUMBER({x['liq_distance']})",
+             f"{r('add_within_buffer')}>{x['liq_distance']}"),
+        _odds_rule(x, mode),
     ]
     assert len(parts) == len(RULE_TEXT)
     joined = "&".join(parts)
     skip = len(SEPARATOR) + 1
     return f'IF({x["h_used"]}=0,"",IF({x["h_error"]}<>"","",MID({joined},{skip},999)))'
+
+
+def _odds_rule(x: dict[str, str], mode: str) -> str:
+    """The ``max_liq_probability`` flag: LIQ_PROBABILITY after the event, at the Rules
+    sheet's volatility and horizon, above the maximum (no liquidation price: probability 0,
+    never a break)."""
+    vol, days, top = (x["rule_" + k] for k in ("volatility", "horizon_days",
+                                                "max_liq_probability"))
+    odds = F.liq_probability(mode, x["h_side"], x["mark_price"], x["liq_price"], vol, days)
+    return all_of(
+        [f"ISNUMBER({top})", f"ISNUMBER({vol})", f"ISNUMBER({days})", f"{vol}>=0",
+         f"{days}>=0", f"ISNUMBER({x['liq_price']})", f"{odds}>{top}"],
+        quoted(SEPARATOR + RULE_TEXT["max_liq_probability"]),
+    )
 
 
 def row_formulas(r: int, mode: str, position_rows: int = POSITION_ROWS) -> dict[str, str]:
@@ -335,7 +353,7 @@ def _row_formulas(x: dict[str, str], mode: str) -> dict[str, str]:
             F.liq_price(mode, side_num, q, entry_after, m, x["h_mmr"], x["h_maint"], contract)
         ),
         "liq_distance": f'IF(ISNUMBER({liq}),{F.liq_distance(mode, side_num, mark, liq)},"")',
-        "rule_breaks": _rule_breaks_formula(x),
+        "rule_breaks": _rule_breaks_formula(x, mode),
         "status": blank_unless_used(
             f'IF({err}<>"",{err},{open_only(f"IF({eq}<=0,{_bankrupt(eq)},{chr(34) * 2})")})'
         ),

@@ -29,7 +29,7 @@ from leverage.layout import (
     account_format,
     account_row,
 )
-from leverage.portfolio import COLUMN_RULES, LINEAR_ONLY, rebalance
+from leverage.portfolio import ALREADY_BELOW, COLUMN_RULES, LINEAR_ONLY, rebalance
 
 from . import _formulas as F
 from ._book import (
@@ -143,6 +143,7 @@ def row_formulas(r: int, mode: str, last: int) -> dict[str, str]:
     before_tie = f'SUMIFS({up_move},{up_move},">0",{up_prio},{x["h_priority"]})'
 
     return {
+        **_shock_and_odds(x, mode),
         "h_used": f"IF(LEN({inputs})=0,0,1)",
         "h_side": f'IF({used}=0,"",{F.choice_value(side_in, core.SIDE, "0")})',
         "h_error": f'IF({used}=0,"",{nested_if(checks, chr(34) * 2)})',
@@ -205,7 +206,49 @@ def row_formulas(r: int, mode: str, last: int) -> dict[str, str]:
     }
 
 
-def account_formulas(last: int) -> dict[str, str]:
+def _shock_and_odds(x: dict[str, str], mode: str) -> dict[str, str]:
+    """Row formulas of the account-shock helpers and the liquidation probability column
+    (``leverage.portfolio._account_shock`` and ``_liq_odds``)."""
+    used, err, s, cross = x["h_used"], x["h_error"], x["h_side"], x["h_cross"]
+    qty, entry, mark = x["qty"], x["entry_price"], x["mark_price"]
+    mmr, maint, in_shock = x["h_mmr"], x["h_maint"], f'{x["h_shock_qty"]}>0'
+    shock, vol, days = _acct("account_shock"), _acct("volatility"), _acct("horizon_days")
+    moved = f"{mark}*(1+{shock})"
+    liq = x["liq_price"]
+    odds = F.liq_probability(mode, s, mark, liq, vol, days)
+    return {
+        "h_shock_qty": f"IF({used}=0,0,IF({cross}=1,{qty},0))",
+        "h_shock_base": f"IF({in_shock},{s}*{qty}*{entry}-{maint},0)",
+        "h_shock_slope": f"IF({in_shock},{qty}*{mark}*({s}-{mmr}),0)",
+        "h_shock_use": f'IF({in_shock},IF(ISNUMBER({shock}),{qty}*{moved}*{mmr}-{maint}'
+                       f'-{s}*{qty}*({moved}-{entry}),""),"")',
+        # a blank liq. price on a cross short is an account below maintenance at every price
+        "liq_probability": f'IF({used}=0,"",IF({err}<>"","",IF(AND(ISNUMBER({vol}),'
+                           f'ISNUMBER({days})),IF(AND({vol}>=0,{days}>=0),IF(ISNUMBER({liq}),'
+                           f'{odds},IF(AND({cross}=1,{s}=-1),1,0)),""),"")))',
+    }
+
+
+def _shock_account_formulas(last: int, mode: str) -> dict[str, str]:
+    """The account-shock rows: the move (``F.account_shock``) and the cross position that
+    uses most of the buffer at it (largest maintenance margin − PnL at the move)."""
+    def col(key: str, helper: bool = False) -> str:
+        return _col(key, last, helper)
+
+    base, slope, use = _acct("shock_base"), _acct("shock_slope"), col("shock_use", True)
+    move = F.account_shock(mode, base, slope, col("side", True), col("shock_qty", True),
+                           col("entry_price"), col("mark_price"), _acct("wallet_balance"),
+                           col("mmr", True), col("maint", True))
+    return {
+        "shock_base": f"{_acct('wallet_balance')}-SUM({col('shock_base', True)})",
+        "shock_slope": f"SUM({col('shock_slope', True)})",
+        "account_shock": f"IF({base}+{slope}<0,{quoted(ALREADY_BELOW)},{move})",
+        "shock_position": f'IF(COUNT({use})=0,"",'
+                          f'TRIM(INDEX({col("position_id")},MATCH(MAX({use}),{use},0))&""))',
+    }
+
+
+def account_formulas(last: int, mode: str = "native") -> dict[str, str]:
     """Account-level figures and the cross aggregates the rows share."""
     def col(key: str, helper: bool = False) -> str:
         return _col(key, last, helper)
@@ -227,18 +270,19 @@ def account_formulas(last: int) -> dict[str, str]:
         "cross_maint": f"SUMIFS({col('maint_margin')},{cross},1)",
         "cross_equity": f"{wallet}+{_acct('cross_upnl')}",
         "available": f'{free}-SUMIFS({col("move")},{col("move")},"<0")',
+        **_shock_account_formulas(last, mode),
     }
 
 
-def _account_sheet(wb: Workbook, wallet: Any, free: Any, last: int) -> None:
+def _account_sheet(wb: Workbook, inputs: Mapping[str, Any], last: int, mode: str) -> None:
     sheet = REBALANCE_ACCOUNT
     ws = prepare_sheet(wb, sheet.title, [48.0, 18.0], landscape=False, header_height=None)
     mk = CellMaker(ws)
     ws.append(header_cells(mk, sheet))
     for key, label in ACCOUNT_INPUT_ROWS:
-        ws.append([mk.cell(label), mk.cell(wallet if key == "wallet_balance" else free, USD,
+        ws.append([mk.cell(label), mk.cell(inputs.get(key), account_format(key),
                                            fill=INPUT_FILL)])
-    fs = account_formulas(last)
+    fs = account_formulas(last, mode)
     for key, label in ACCOUNT_OUTPUT_ROWS:
         ws.append([mk.cell(label), mk.cell("=" + fs[key], account_format(key),
                                            fill=COMPUTED_FILL)])
@@ -281,31 +325,39 @@ def build_rebalance(
     positions: Sequence[Mapping[str, Any]] | None = None,
     wallet_balance: float | None = None,
     free_balance: float | None = None,
+    volatility: float | None = None,
+    horizon_days: float | None = None,
 ) -> Path:
     """Write the portfolio-rebalance workbook to ``path`` and return it.
 
     ``mode``: ``"udf"`` (the add-in's functions, with the ``xlwings.conf`` sheet) or
     ``"native"`` (plain formulas). ``sample``: the worked example of
-    :func:`templates.sample_portfolio`; ``False`` leaves it empty. ``positions`` and the two
-    balances replace the sample. ``rows``: position rows carrying formulas (default: the
+    :func:`templates.sample_portfolio` (with :data:`templates.samples.SAMPLE_VOLATILITY` and
+    ``SAMPLE_HORIZON_DAYS`` for the liquidation probability); ``False`` leaves it empty.
+    ``positions``, the two balances, ``volatility`` (annualised) and ``horizon_days`` replace
+    the sample. ``rows``: position rows carrying formulas (default: the
     positions plus 50 empty rows).
     """
-    from .samples import sample_portfolio
+    from .samples import SAMPLE_HORIZON_DAYS, SAMPLE_VOLATILITY, sample_portfolio
 
     mode = check_mode(mode)
     if positions is None and sample:
         positions, w, f = sample_portfolio()
         wallet_balance = w if wallet_balance is None else wallet_balance
         free_balance = f if free_balance is None else free_balance
+        volatility = SAMPLE_VOLATILITY if volatility is None else volatility
+        horizon_days = SAMPLE_HORIZON_DAYS if horizon_days is None else horizon_days
     positions = list(positions or ())
-    for name, v in (("wallet_balance", wallet_balance), ("free_balance", free_balance)):
+    inputs = {"wallet_balance": wallet_balance, "free_balance": free_balance,
+              "volatility": volatility, "horizon_days": horizon_days}
+    for name, v in inputs.items():
         if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or v < 0):
             raise InputError(f"{name} must be a number >= 0, got {v!r}")
     rows = check_rows(rows, len(positions), len(positions) + BLANK_EXTRA_ROWS)
     last = FIRST_DATA_ROW + rows - 1
 
     wb = Workbook(write_only=True)
-    _account_sheet(wb, wallet_balance, free_balance, last)
+    _account_sheet(wb, inputs, last, mode)
     _positions_sheet(wb, positions, rows, mode)
     if mode == "udf":
         xlwings_conf_sheet(wb, UDF_MODULE)

@@ -65,6 +65,10 @@ def sample_journal() -> tuple[list[Row], list[Row], dict[str, float]]:
         "withdraw_only_above_pnl": 0.3,
         "close_if_loss_beyond": 0.8,
         "min_liq_distance": 0.05,
+        "add_within_buffer": 0.1,
+        "max_liq_probability": 0.1,
+        "volatility": SAMPLE_VOLATILITY,
+        "horizon_days": SAMPLE_HORIZON_DAYS,
     }
     return positions, events, rules
 
@@ -73,6 +77,10 @@ def _event(date: dt.datetime, pid: str, event: str, price: float | None, qty: fl
            amount: float | None, reason: str) -> Row:
     return {"date": date, "position_id": pid, "event": event, "price": price, "qty": qty,
             "amount": amount, "reason": reason}
+
+
+SAMPLE_VOLATILITY = 0.6  # annualised, for the sample's liquidation probability
+SAMPLE_HORIZON_DAYS = 7.0
 
 
 def sample_portfolio() -> tuple[list[Row], float, float]:

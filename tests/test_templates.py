@@ -27,11 +27,13 @@ from leverage.journal import replay
 from leverage.models import AdjustmentRule
 from leverage.portfolio import rebalance
 from leverage.rules import RULE_TEXT
+from templates.samples import SAMPLE_HORIZON_DAYS, SAMPLE_VOLATILITY
 
 needs_lo = pytest.mark.skipif(not libreoffice_available(), reason="LibreOffice not installed")
 
 UDF_NAMES = ("NOTIONAL", "UNREALIZED_PNL", "EFFECTIVE_LEVERAGE", "LIQ_PRICE", "LIQ_DISTANCE",
-             "CROSS_LIQ_PRICE", "MARGIN_TO_TARGET", "MARGIN_FOR_LIQ_PRICE", "MAINT_MARGIN")
+             "CROSS_LIQ_PRICE", "MARGIN_TO_TARGET", "MARGIN_FOR_LIQ_PRICE", "MAINT_MARGIN",
+             "ACCOUNT_SHOCK", "LIQ_PROBABILITY")
 ERRORS = ("#NAME?", "#VALUE!", "#DIV/0!", "#REF!", "#N/A", "#NUM!", "#NULL!", "Err:")
 
 
@@ -122,6 +124,11 @@ def test_same_status_compares_words_exactly_and_numbers_by_value():
     assert not same_status("mmr must be in [0, 1), got 2", "mmr must be >= 0 and < 1, got 2")
 
 
+APPROXIMATE = {"liq_probability": 1e-6}
+"""Columns the core computes with an approximation: LIQ_PROBABILITY's normal CDF is good to
+about 1e-7 (docs/FORMULAS.md), the engines' NORMSDIST to machine precision."""
+
+
 def _check_rows(values: dict[tuple[str, str], Any], sheet: L.Sheet, columns: dict[str, list],
                 n: int, exact_text: tuple[str, ...] = ()) -> None:
     """Every computed cell of rows 2..n+1 against the core's column values."""
@@ -136,6 +143,8 @@ def _check_rows(values: dict[tuple[str, str], Any], sheet: L.Sheet, columns: dic
             elif isinstance(want, str):
                 got = got or ""
                 ok = got == want if key in exact_text else bool(got) == bool(want)
+            elif key in APPROXIMATE and isinstance(got, float) and math.isfinite(want):
+                ok = math.isclose(got, want, rel_tol=0, abs_tol=APPROXIMATE[key])
             else:
                 ok = _same_number(got, float(want))
             if not ok:
@@ -250,6 +259,9 @@ def test_sample_journal_tells_a_story_with_rule_breaks():
     flagged = [b for b in result["rule_breaks"] if b]
     assert len(flagged) >= 2 and not any(result["status"])
     assert RULE_TEXT["min_liq_distance"] in "; ".join(flagged)
+    # the second edition's rules: averaging down inside the buffer, liquidation odds
+    assert RULE_TEXT["add_within_buffer"] in "; ".join(flagged)
+    assert RULE_TEXT["max_liq_probability"] in "; ".join(flagged)
 
 
 # ------------------------------------------------------------------ rebalance
@@ -312,14 +324,21 @@ def test_typed_positions_break_every_rebalance_rule():
         assert NUMBER.sub("#", message) in said, message
 
 
+MARKET = {"volatility": SAMPLE_VOLATILITY, "horizon_days": SAMPLE_HORIZON_DAYS}
+
+
 def _rebalance_check(values, positions, wallet, free, n_rows: int) -> None:
     _assert_no_errors(values)
-    result = rebalance(positions, wallet, free)
+    result = rebalance(positions, wallet, free, **MARKET)
     assert any(result.columns["status"])
+    # the new line and column carry numbers: a probability per valid row, a move, a position
+    assert sum(0 < p < 1 for p in result.columns["liq_probability"]) >= 4
+    assert -1 < result.account["account_shock"] < 0 and result.account["shock_position"]
     _check_rows(values, L.REBALANCE_POSITIONS, result.columns, len(positions))
     for key, want in result.account.items():
         got = values.get((L.REBALANCE_ACCOUNT.title, f"B{L.account_row(key)}"))
-        assert _same_number(got, want), f"{key}: sheet {got!r}, core {want!r}"
+        ok = got == want if isinstance(want, str) else _same_number(got, want)
+        assert ok, f"{key}: sheet {got!r}, core {want!r}"
     _assert_blank_rows(values, L.REBALANCE_POSITIONS,
                        range(L.FIRST_DATA_ROW + len(positions), L.FIRST_DATA_ROW + n_rows))
 
@@ -357,8 +376,13 @@ def test_udf_rebalance_matches_core_with_addin_functions(tmp_path):
     positions = positions + TYPED_PORTFOLIO
     path = templates.build_rebalance(tmp_path / "r.xlsx", mode="udf", positions=positions,
                                      wallet_balance=wallet, free_balance=free,
-                                     rows=len(positions) + 1)
+                                     rows=len(positions) + 1, **MARKET)
     _rebalance_check(compute(path, _udfs()), positions, wallet, free, len(positions) + 1)
+    wb = openpyxl.load_workbook(path)
+    assert "ACCOUNT_SHOCK(" in wb[L.REBALANCE_ACCOUNT.title][
+        f"B{L.account_row('account_shock')}"].value
+    assert "LIQ_PROBABILITY(" in wb[L.REBALANCE_POSITIONS.title][
+        f"{L.REBALANCE_POSITIONS.letter('liq_probability')}2"].value
 
 
 def test_sample_portfolio_needs_priorities():
@@ -418,7 +442,9 @@ def test_blank_workbooks_have_formula_rows_and_no_data(tmp_path):
     assert ev.max_row == 201 and ev["B2"].value is None
     assert str(ev[f"{L.JOURNAL_EVENTS.letter('margin')}201"].value).startswith("=")
     acct = openpyxl.load_workbook(r)["Account"]
-    assert acct["B2"].value is None and str(acct["B4"].value).startswith("=SUM(")
+    total = acct[f"B{L.account_row('total_notional')}"].value
+    assert acct["B2"].value is None and str(total).startswith("=SUM(")
+    assert acct[f"B{L.account_row('volatility')}"].value is None  # typed by the trader
 
 
 @pytest.mark.parametrize(("call", "message"), [
