@@ -234,14 +234,14 @@ REBALANCE_POSITIONS = Sheet(
         Column("move", "Margin move", "computed", USD, 12, "> 0 add, < 0 withdraw"),
         Column("allocated", "Allocated", "computed", USD, 12),
         Column("status", "Status", "computed", width=44),
+        Column("liq_probability", "Liq. probability", "computed", RATE, 10,
+               "chance the mark touches the liq. price within the horizon (Account sheet)"),
         # the reconcile column: our Liq. price against the exchange's (exchange_bridge)
         Column("liq_gap", "Liq. gap vs exchange", "computed", RATE, 11,
                "(Liq. price − Exchange liq. price) ÷ Exchange liq. price"),
         Column("exchange_liq_price", "Exchange liq. price", "imported", PRICE, 12,
                "as the exchange showed it at the import; blank: it shows none"),
         Column("liq_gap_cause", "Likely cause of the gap", "imported", width=40),
-        Column("liq_probability", "Liq. probability", "computed", RATE, 10,
-               "chance the mark touches the liq. price within the horizon (Account sheet)"),
     ),
     (
         Highlight("status", "LEN({status})>0", RED_FILL),
