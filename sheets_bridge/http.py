@@ -8,6 +8,8 @@ import datetime as dt
 import json
 import math
 import random
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -17,6 +19,8 @@ from typing import Any
 import requests
 from gspread.exceptions import APIError
 from gspread.http_client import HTTPClient
+from requests.adapters import HTTPAdapter
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from leverage.errors import InputError
 
@@ -157,6 +161,55 @@ def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
+_LIVE = threading.local()  # .watch: the list a request's connections are noted in
+
+
+def _noted(pool_cls: type[HTTPConnectionPool]) -> type[HTTPConnectionPool]:
+    class Noted(pool_cls):  # type: ignore[valid-type,misc]
+        """Notes each connection it hands out, so a watchdog can cut it at the deadline."""
+
+        def _get_conn(self, timeout: float | None = None) -> Any:
+            conn = super()._get_conn(timeout)
+            watch = getattr(_LIVE, "watch", None)
+            if watch is not None:
+                watch.append(conn)
+            return conn
+
+    return Noted
+
+
+class _DeadlineAdapter(HTTPAdapter):
+    """requests' adapter over connection pools that note the connections they lend."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _noted(HTTPConnectionPool), "https": _noted(HTTPSConnectionPool)}
+
+
+def _cut(connections: list[Any]) -> None:
+    """Shut the sockets down: a read blocked on them returns at once, whatever its timeout."""
+    for conn in connections:
+        with contextlib.suppress(OSError, AttributeError):
+            conn.sock.shutdown(socket.SHUT_RDWR)
+
+
+@contextlib.contextmanager
+def _watchdog(seconds: float) -> Iterator[None]:
+    """Cut the block's connections after ``seconds``: a server that sends its status line,
+    headers or body a byte at a time cannot hold the command past its deadline."""
+    noted: list[Any] = []
+    timer = threading.Timer(seconds, _cut, [noted])
+    timer.daemon = True
+    _LIVE.watch = noted
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        _LIVE.watch = None
+
+
 class _Expired(Exception):
     """The command's deadline passed."""
 
@@ -182,6 +235,8 @@ class RetryingHTTPClient(HTTPClient):
         self.policy = RetryPolicy()
         self._ends_at: float | None = None
         self._token_session: requests.Session | None = None
+        for prefix in ("https://", "http://"):
+            self.session.mount(prefix, _DeadlineAdapter())
         self.follow(self.policy)
 
     def follow(self, policy: RetryPolicy) -> RetryingHTTPClient:
@@ -258,14 +313,16 @@ class RetryingHTTPClient(HTTPClient):
         if self.auth is not None and hasattr(self.auth, "apply"):
             self.auth.apply(headers)
             send = requests.Session.request.__get__(self.session)  # we signed in already
-        connect, read = self._timeouts(self._left())
-        response = send(method, endpoint, headers=headers, timeout=(connect, read), stream=True,
-                        **kwargs)
-        try:
-            response._content = self._read_body(response, read)
-        except BaseException:
-            response.close()
-            raise
+        left = self._left()
+        connect, read = self._timeouts(left)
+        with _watchdog(left):
+            response = send(method, endpoint, headers=headers, timeout=(connect, read),
+                            stream=True, **kwargs)
+            try:
+                response._content = self._read_body(response, read)
+            except BaseException:
+                response.close()
+                raise
         response._content_consumed = True
         response.close()  # back to the pool for the next request
         return response
@@ -310,11 +367,11 @@ class RetryingHTTPClient(HTTPClient):
                 reason = f"{status_text(code)}: {api_message(err)}"
                 retry_after = _retry_after(err.response)
             except (_Expired, requests.Timeout, urllib3.exceptions.ReadTimeoutError):
-                if self._ends_at is not None and self._ends_at <= self.policy.clock():
-                    raise self._deadline_failure(reason, attempt - 1) from None
+                self._check_deadline(reason, attempt - 1)
                 reason = "the request timed out"
             except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
-                    urllib3.exceptions.HTTPError, ConnectionError):
+                    urllib3.exceptions.HTTPError, ConnectionError, OSError):
+                self._check_deadline(reason, attempt - 1)  # the watchdog cut it
                 reason = "the connection was dropped"
             except TransportError:
                 reason = "the connection to Google's sign-in service failed"
@@ -327,6 +384,10 @@ class RetryingHTTPClient(HTTPClient):
             f"Google Sheets kept failing ({reason}) after {_attempts(self.policy.max_attempts)} "
             f"in {self.policy.clock() - started:.0f} s"
         )
+
+    def _check_deadline(self, reason: str, failed: int) -> None:
+        if self._ends_at is not None and self._ends_at <= self.policy.clock():
+            raise self._deadline_failure(reason, failed) from None
 
     def _deadline_failure(self, reason: str, failed: int) -> RequestFailed:
         why = f"after {_attempts(failed)} (last failure: {reason})" if failed else (

@@ -786,6 +786,7 @@ class _Fault:
     keep: float | None = None  # "answer": fraction of the body sent
     short: bool = False  # "answer": promise the whole body, send ``keep`` of it, hang up
     trickle: float = 0.0  # "answer": seconds between bytes
+    slow_head: bool = False  # "answer": trickle the status line and headers too
 
 
 @dataclass
@@ -897,11 +898,18 @@ class _Handler(BaseHTTPRequestHandler):
         sent = data if fault.keep is None else data[: int(len(data) * fault.keep)]
         kind = "text/html" if data.lstrip()[:1] == b"<" else "application/json; charset=UTF-8"
         stopping = self.server.fake._stopping
+        status = outcome.status if real else fault.status
+        length = len(data if fault.short else sent)
         try:
-            self.send_response(outcome.status if real else fault.status)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(data if fault.short else sent)))
-            self.end_headers()
+            if fault.slow_head:
+                head = (f"HTTP/1.1 {status} {_phrase(status)}\r\nContent-Type: {kind}\r\n"
+                        f"Content-Length: {length}\r\n\r\n")
+                sent = head.encode() + sent
+            else:
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(length))
+                self.end_headers()
             if not fault.trickle:
                 self.wfile.write(sent)
             else:
@@ -1126,12 +1134,14 @@ class FakeSheets:
         keep: float | None = None,
         short: bool = False,
         trickle: float = 0.0,
+        slow_head: bool = False,
     ) -> None:
         """Answer the at-th next request with ``body`` and ``status`` (an HTML page, ``null``,
         a wrong shape...), or with the real answer when ``body`` is None. ``keep`` sends only
         that fraction of the body: as a complete response (bad JSON), or, with ``short``, under
         a Content-Length for all of it before hanging up. ``trickle`` sends one byte every so
-        many seconds (at most MAX_FAULT_SECONDS in all). ``applied`` (default: ``body`` is None)
+        many seconds (at most MAX_FAULT_SECONDS in all), from the status line on with
+        ``slow_head``, else from the body on. ``applied`` (default: ``body`` is None)
         applies the request first."""
         if keep is not None and not 0 <= keep < 1:
             raise ValueError("keep must be in [0, 1)")
@@ -1140,8 +1150,10 @@ class FakeSheets:
         applied = body is None if applied is None else applied
         if body is None and not applied:
             raise ValueError("the real answer needs the request applied")
+        if slow_head and not trickle:
+            raise ValueError("slow_head needs trickle")
         fault = _Fault("answer", status=status, applied=applied, body=body, keep=keep,
-                       short=short, trickle=trickle)
+                       short=short, trickle=trickle, slow_head=slow_head)
         self._arm(fault, at, times)
 
     def clear_faults(self) -> None:

@@ -156,13 +156,17 @@ def test_a_fault_at_any_request_leaves_all_or_nothing(
     assert _state(fake, key, formats=False) == (*finished[scenario][:2], None)
 
 
+@pytest.mark.parametrize("slow_head", [False, True], ids=["slow body", "slow headers"])
 @pytest.mark.parametrize("scenario", ["init new", "sync"])
-def test_a_trickling_server_cannot_outlast_the_deadline(fake: FakeSheets, scenario: str) -> None:
-    """Bytes every 50 ms keep a 0.75 s read timeout from ever firing; the deadline still
-    ends the command, retries or not."""
+def test_a_trickling_server_cannot_outlast_the_deadline(
+    fake: FakeSheets, scenario: str, slow_head: bool
+) -> None:
+    """A byte every 100 ms keeps a 0.75 s read timeout from ever firing, whether the status
+    line and headers come slowly or only the body; the deadline still ends the command,
+    however many attempts are left."""
     key, run = SCENARIOS[scenario][0](fake)
     backend = _backend(fake, key, max_attempts=5, deadline=2.0)
-    fake.inject_answer(at=0, trickle=0.05, times=5)
+    fake.inject_answer(at=0, trickle=0.1, times=5, slow_head=slow_head)
     started = time.monotonic()
     with pytest.raises(sb.RequestFailed, match=r"did not finish within the 2 s deadline") as err:
         run(backend)
