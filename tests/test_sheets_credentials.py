@@ -36,12 +36,14 @@ def pem() -> str:
     ).decode()
 
 
-class _Refuse(BaseHTTPRequestHandler):
+class _TokenEndpoint(BaseHTTPRequestHandler):
+    """Answers every POST with the server's ``answer``: (status, body)."""
+
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        body = json.dumps({"error": "invalid_grant", "error_description": "Invalid JWT"}).encode()
-        self.send_response(400)
-        self.send_header("Content-Type", "application/json")
+        status, body = self.server.answer  # type: ignore[attr-defined]
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html" if body[:1] == b"<" else "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -50,14 +52,21 @@ class _Refuse(BaseHTTPRequestHandler):
         return None
 
 
-@pytest.fixture(scope="module")
-def token_uri() -> Iterator[str]:
-    server = HTTPServer(("127.0.0.1", 0), _Refuse)
+def _token_server(status: int, body: bytes) -> Iterator[HTTPServer]:
+    server = HTTPServer(("127.0.0.1", 0), _TokenEndpoint)
+    server.answer = (status, body)  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/token"
+    yield server
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(scope="module")
+def token_uri() -> Iterator[str]:
+    refusal = {"error": "invalid_grant", "error_description": "Invalid JWT"}
+    for server in _token_server(400, json.dumps(refusal).encode()):
+        yield f"http://127.0.0.1:{server.server_address[1]}/token"
 
 
 def _key_file(tmp_path: Path, pem: str, token_uri: str, **over: Any) -> Path:
@@ -177,30 +186,9 @@ def test_cli_rejects_a_bad_key_argument(capsys: pytest.CaptureFixture[str]) -> N
 ACCESS_TOKEN = "ya29.a0AfB_byC-never-print-this-token"
 
 
-class _Answer(BaseHTTPRequestHandler):
-    answer: tuple[int, bytes] = (200, b"")
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        status, body = self.server.answer  # type: ignore[attr-defined]
-        self.send_response(status)
-        self.send_header("Content-Type", "text/html" if body[:1] == b"<" else "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        return None
-
-
 @pytest.fixture(scope="module")
 def odd_token_server() -> Iterator[HTTPServer]:
-    server = HTTPServer(("127.0.0.1", 0), _Answer)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    yield from _token_server(200, b"")
 
 
 def _token(**fields: Any) -> bytes:
