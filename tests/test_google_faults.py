@@ -208,3 +208,28 @@ def test_text_in_the_layout_is_never_a_formula(fake: FakeSheets) -> None:
 
     assert _cell_data("=1+1") == {"userEnteredValue": {"stringValue": "=1+1"}}
     assert _cell_data(None) == {} and _cell_data(True) == {"userEnteredValue": {"boolValue": True}}
+
+
+@pytest.mark.parametrize("command", ["init", "sync"])
+def test_cli_commands_end_at_their_deadline(
+    fake: FakeSheets, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    command: str,
+) -> None:
+    import sheets_bridge.cli as sheets_cli
+    from leverage.cli import main
+
+    key, _ = _init_new(fake) if command == "init" else _sync_auto(fake)
+    real = sheets_cli.open_google
+
+    def wired(key: str, credentials: Any, policy: sb.RetryPolicy) -> sb.GoogleBackend:
+        return real(key, client=make_client(fake, timeout=TIMEOUT), policy=policy)
+
+    monkeypatch.setattr(sheets_cli, "open_google", wired)
+    fake.inject_answer(at=1, trickle=0.1, times=6)  # the second request comes a byte at a time
+    args = ["sheets", command, "--key", key, "--deadline", "2"]
+    started = time.monotonic()
+    assert main([*args, "--template", "journal"] if command == "init" else args) == 2
+    assert time.monotonic() - started < 2.0 + MARGIN
+    fake.clear_faults()
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "within the 2 s deadline" in err and "Traceback" not in err
