@@ -164,15 +164,27 @@ def _utc_now() -> dt.datetime:
 _LIVE = threading.local()  # .watch: the list a request's connections are noted in
 
 
+def _note(sock: Any) -> None:
+    watch = getattr(_LIVE, "watch", None)
+    if watch is not None and sock is not None:
+        watch.append(sock)
+
+
 def _noted(pool_cls: type[HTTPConnectionPool]) -> type[HTTPConnectionPool]:
+    class Connection(pool_cls.ConnectionCls):  # type: ignore[name-defined,misc]
+        def connect(self) -> None:
+            super().connect()
+            _note(self.sock)
+
     class Noted(pool_cls):  # type: ignore[valid-type,misc]
-        """Notes each connection it hands out, so a watchdog can cut it at the deadline."""
+        """Notes the socket of each connection it lends (or opens), so a watchdog can cut
+        it at the deadline."""
+
+        ConnectionCls = Connection
 
         def _get_conn(self, timeout: float | None = None) -> Any:
             conn = super()._get_conn(timeout)
-            watch = getattr(_LIVE, "watch", None)
-            if watch is not None:
-                watch.append(conn)
+            _note(conn.sock)  # a kept-alive connection: already connected
             return conn
 
     return Noted
@@ -187,11 +199,18 @@ class _DeadlineAdapter(HTTPAdapter):
             "http": _noted(HTTPConnectionPool), "https": _noted(HTTPSConnectionPool)}
 
 
-def _cut(connections: list[Any]) -> None:
+def _watched(session: requests.Session) -> requests.Session:
+    """``session``, its connections noted for :func:`_watchdog`."""
+    for prefix in ("https://", "http://"):
+        session.mount(prefix, _DeadlineAdapter())
+    return session
+
+
+def _cut(sockets: list[socket.socket]) -> None:
     """Shut the sockets down: a read blocked on them returns at once, whatever its timeout."""
-    for conn in connections:
-        with contextlib.suppress(OSError, AttributeError):
-            conn.sock.shutdown(socket.SHUT_RDWR)
+    for sock in sockets:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 @contextlib.contextmanager
@@ -235,8 +254,7 @@ class RetryingHTTPClient(HTTPClient):
         self.policy = RetryPolicy()
         self._ends_at: float | None = None
         self._token_session: requests.Session | None = None
-        for prefix in ("https://", "http://"):
-            self.session.mount(prefix, _DeadlineAdapter())
+        _watched(self.session)
         self.follow(self.policy)
 
     def follow(self, policy: RetryPolicy) -> RetryingHTTPClient:
@@ -282,7 +300,7 @@ class RetryingHTTPClient(HTTPClient):
         from google.auth.transport.requests import Request
 
         if self._token_session is None:
-            self._token_session = requests.Session()
+            self._token_session = _watched(requests.Session())
         send = Request(self._token_session)
 
         def bounded(*args: Any, **kwargs: Any) -> Any:
@@ -290,7 +308,8 @@ class RetryingHTTPClient(HTTPClient):
             return send(*args, **kwargs)
 
         try:
-            auth.refresh(bounded)
+            with _watchdog(self._left()):
+                auth.refresh(bounded)
             expiry = auth.expiry
             usable = isinstance(auth.token, str) and auth.token and (
                 expiry is None or expiry.replace(tzinfo=None) > _utc_now()
@@ -374,6 +393,7 @@ class RetryingHTTPClient(HTTPClient):
                 self._check_deadline(reason, attempt - 1)  # the watchdog cut it
                 reason = "the connection was dropped"
             except TransportError:
+                self._check_deadline(reason, attempt - 1)
                 reason = "the connection to Google's sign-in service failed"
             if attempt < self.policy.max_attempts:
                 wait = self.policy.delay(attempt, retry_after)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 import traceback
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -46,15 +47,23 @@ class _TokenEndpoint(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/html" if body[:1] == b"<" else "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        pause = self.server.trickle  # type: ignore[attr-defined]
+        for i in range(0, len(body), 1 if pause else len(body) or 1):
+            time.sleep(pause)
+            try:
+                self.wfile.write(body[i : i + 1] if pause else body)
+            except OSError:  # the client hung up
+                return
 
     def log_message(self, *args: Any) -> None:
         return None
 
 
-def _token_server(status: int, body: bytes) -> Iterator[HTTPServer]:
+def _token_server(status: int, body: bytes, trickle: float = 0.0) -> Iterator[HTTPServer]:
+    """A token endpoint on 127.0.0.1; ``trickle``: seconds between the body's bytes."""
     server = HTTPServer(("127.0.0.1", 0), _TokenEndpoint)
     server.answer = (status, body)  # type: ignore[attr-defined]
+    server.trickle = trickle  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server
@@ -255,3 +264,15 @@ def test_a_non_rsa_key_is_refused_by_name(tmp_path: Path, token_uri: str, curve:
     assert f"holds an {curve} private key; Google service accounts sign in with an RSA key" in err
     assert err.count("\n") == 1 and "Traceback" not in err
     _clean(err, other)
+
+
+def test_a_trickling_token_endpoint_cannot_outlast_the_deadline(tmp_path: Path, pem: str) -> None:
+    for server in _token_server(200, _token(expires_in=3599), trickle=0.2):
+        uri = f"http://127.0.0.1:{server.server_address[1]}/token"
+        backend = sb.open_google("1abcDEF", credentials=_key_file(tmp_path, pem, uri),
+                                 policy=sb.RetryPolicy(max_attempts=3, deadline=1.5))
+        started = time.monotonic()
+        with pytest.raises(sb.RequestFailed, match=r"within the 1\.5 s deadline") as err:
+            sb.sync(backend, "journal")
+        assert time.monotonic() - started < 1.5 + 2.0
+        _clean(str(err.value), pem)
