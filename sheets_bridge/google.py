@@ -79,6 +79,14 @@ def _shape(ok: bool, what: str) -> None:
         raise UnexpectedAnswer(f"a JSON object without {what}")
 
 
+def _grid_ok(props: Mapping[str, Any]) -> bool:
+    grid = props.get("gridProperties", {})
+    return isinstance(grid, dict) and all(
+        isinstance(grid.get(k, 1), int) and grid.get(k, 1) >= 0
+        for k in ("rowCount", "columnCount")
+    )
+
+
 def _spreadsheet_key(key: str) -> str:
     if not isinstance(key, str) or not key.strip():
         raise InputError(f"key must be the spreadsheet's ID or URL, got {key!r}")
@@ -164,9 +172,8 @@ class GoogleBackend:
         _shape(isinstance(sheets, list), "a list of 'sheets'")
         props = [s.get("properties") if isinstance(s, dict) else None for s in sheets]
         _shape(all(isinstance(p, dict) and isinstance(p.get("title"), str)
-                   and isinstance(p.get("sheetId"), int)
-                   and isinstance(p.get("gridProperties", {}), dict) for p in props),
-               "a title and sheetId for every sheet")
+                   and isinstance(p.get("sheetId"), int) and _grid_ok(p) for p in props),
+               "a title, a sheetId and whole-number grid sizes for every sheet")
         return props  # type: ignore[return-value]
 
     def sheet_titles(self) -> list[str]:

@@ -233,3 +233,29 @@ def test_cli_commands_end_at_their_deadline(
     fake.clear_faults()
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "within the 2 s deadline" in err and "Traceback" not in err
+
+
+ODD_SHAPES = {
+    "sheets not a list": (0, b'{"sheets": "Sheet1"}'),
+    "title not text": (0, b'{"sheets": [{"properties": {"sheetId": 0, "title": 5}}]}'),
+    "row count not a number": (0, b'{"sheets": [{"properties": {"sheetId": 0, "title": "A", '
+                                  b'"gridProperties": {"rowCount": "many"}}}]}'),
+    "ranges not objects": (1, b'{"valueRanges": [1, 2, 3]}'),
+    "values not rows": (1, b'{"valueRanges": [{"values": "abc"}, {}, {}]}'),
+    "rows not lists": (1, b'{"valueRanges": [{"values": [1, 2]}, {}, {}]}'),
+    "too few ranges": (1, b'{"valueRanges": [{}]}'),
+    "write without responses": (2, b'{"spreadsheetId": "KEY", "responses": []}'),
+}
+
+
+@pytest.mark.parametrize("shape", ODD_SHAPES)
+def test_each_odd_shape_is_named_and_changes_nothing(fake: FakeSheets, shape: str) -> None:
+    key, run = _sync_auto(fake)
+    at, body = ODD_SHAPES[shape]
+    before = _state(fake, key)
+    fake.inject_answer(body.replace(b"KEY", key.encode()), at=at)
+    with pytest.raises(sb.SheetsError, match="not a spreadsheet response at ") as err:
+        run(_backend(fake, key, deadline=60, timeout=10))
+    fake.clear_faults()
+    _one_clear_line(str(err.value))
+    assert _state(fake, key) == before
