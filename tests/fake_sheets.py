@@ -16,8 +16,11 @@ rather than faked.
         ws.update(values=[["t2", "3"]], range_name="A3", value_input_option="USER_ENTERED")
         assert fake.values(key, "Trades")[2] == ["t2", 3]
 
-Faults (``inject``, ``inject_timeout``, ``inject_reset``) are counted in requests from the moment
-they are armed and, by default, never apply the write they interrupt.
+Faults (``inject``, ``inject_timeout``, ``inject_reset``, ``inject_answer``) are counted in
+requests from the moment they are armed and, by default, never apply the write they interrupt.
+``inject_answer`` sends a body of your choosing (HTML, ``null``, a wrong shape), or the real
+answer cut short or one byte at a time (headers too, with ``slow_head``). Of batchUpdate's
+``updateCells`` the fake keeps the values only.
 """
 
 from __future__ import annotations
