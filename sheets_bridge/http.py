@@ -360,7 +360,18 @@ class RetryingHTTPClient(HTTPClient):
                 return b"".join(pieces)
             pieces.append(piece)
 
-    def request(self, method: str, endpoint: str, **kwargs: Any) -> requests.Response:
+    def request(  # gspread's signature
+        self,
+        method: str,
+        endpoint: str,
+        params: Any = None,
+        data: Any = None,
+        json: Any = None,
+        files: Any = None,
+        headers: Any = None,
+    ) -> requests.Response:
+        kwargs = {"params": params, "data": data, "json": json, "files": files,
+                  "headers": headers}
         with self.deadline_window():
             return self._request(method, endpoint, kwargs)
 
