@@ -8,9 +8,11 @@ text, ``None`` for an empty cell. Every write is RAW: a text that starts with ``
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from gspread.exceptions import IncorrectCellLabel
 from gspread.utils import a1_range_to_grid_range, absolute_range_name, rowcol_to_a1
@@ -32,7 +34,31 @@ class LayoutError(SheetsError):
 
 
 class RequestFailed(SheetsError):
-    """Google Sheets kept failing (quota, server errors, timeouts) past the retry budget."""
+    """Google Sheets kept failing (quota, server errors, timeouts) past the retry budget, or
+    did not finish within the command's deadline."""
+
+
+class UnexpectedAnswer(SheetsError):
+    """Google answered 200 with something that is not the API's JSON (an HTML page, ``null``,
+    a cut-off or wrongly shaped body). ``detail`` describes it, quoting a short prefix only."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"Google Sheets answered something that is not a spreadsheet response: "
+                         f"{detail}")
+        self.detail = detail
+
+
+def quote_prefix(text: str | bytes, limit: int = 60) -> str:
+    """At most ``limit`` characters of ``text``, whitespace runs folded, quoted: enough to
+    recognise an answer, never a page of it.
+
+    >>> quote_prefix("<html>\\n  <head><title>Sign in</title>", 20)
+    "'<html> <head><title>…'"
+    """
+    if isinstance(text, bytes):
+        text = text[: limit * 4].decode("utf-8", errors="replace")
+    folded = " ".join(text.split())
+    return repr(folded[:limit] + ("…" if len(folded) > limit else ""))
 
 
 @dataclass(frozen=True)
@@ -73,6 +99,27 @@ class Backend(Protocol):
         """Create or refresh the template's tabs (headers, formats, drop-downs, widths) and
         write ``rows`` (sheet title → rows from row 1, headers included) RAW."""
         ...
+
+
+def deadline(backend: Any) -> contextlib.AbstractContextManager[Any]:
+    """One deadline over everything the block asks of ``backend``, when the backend has one
+    (Google's ``deadline_window``; a local file needs none)."""
+    window: Callable[[], Any] | None = getattr(backend, "deadline_window", None)
+    return window() if window is not None else contextlib.nullcontext()
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def within_deadline(fn: _F) -> _F:
+    """Run ``fn(backend, ...)`` within one deadline of ``backend`` (see :func:`deadline`)."""
+
+    @functools.wraps(fn)
+    def bounded(backend: Any, *args: Any, **kwargs: Any) -> Any:
+        with deadline(backend):
+            return fn(backend, *args, **kwargs)
+
+    return bounded  # type: ignore[return-value]
 
 
 # ------------------------------------------------------------------------ A1 helpers

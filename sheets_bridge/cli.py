@@ -8,28 +8,29 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from typing import Any
 
 from leverage.errors import InputError, LeverageError
 
 from . import init
-from .backend import Backend
+from .backend import Backend, deadline
 from .credentials import CREDENTIALS_ENV
 from .engine import TEMPLATE_NAMES, Progress, SyncReport, detect_template, sync, watch
 from .google import open_google
+from .http import MAX_SECONDS, RetryPolicy, check_seconds
 from .local import open_local
 
+DEFAULT_DEADLINE = 300.0
 
-def _positive(text: str) -> float:
+
+def _seconds(text: str) -> float:
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0 seconds, got {text!r}")
-    return value
+        return check_seconds("the value", float(text))
+    except (ValueError, InputError):
+        raise argparse.ArgumentTypeError(
+            f"must be a number of seconds in (0, {MAX_SECONDS:g}], got {text!r}"
+        ) from None
 
 
 def _count(text: str) -> int:
@@ -51,6 +52,11 @@ def _target(parser: argparse.ArgumentParser) -> None:
         help=f"service-account key file (default: ${CREDENTIALS_ENV}, then "
         "~/.config/gspread/service_account.json)",
     )
+    parser.add_argument(
+        "--deadline", type=_seconds, default=DEFAULT_DEADLINE, metavar="SECONDS",
+        help=f"with --key: give up when the command (each run, with --watch) has not finished "
+        f"after SECONDS, retries and slow answers included (default {DEFAULT_DEADLINE:g})",
+    )
 
 
 def _backend(args: argparse.Namespace) -> Backend:
@@ -58,15 +64,16 @@ def _backend(args: argparse.Namespace) -> Backend:
         if args.credentials:
             raise InputError("--credentials applies to --key (Google Sheets), not to --file")
         return open_local(args.file)
-    return open_google(args.key, args.credentials)
+    return open_google(args.key, args.credentials, policy=RetryPolicy(deadline=args.deadline))
 
 
 def _cmd_init(args: argparse.Namespace) -> int:
     backend = _backend(args)
-    init(backend, args.template, sample=args.sample)
-    print(f"laid out the {args.template} template in {backend.name}")
-    if args.sample:
-        print(sync(backend, args.template))
+    with deadline(backend):
+        init(backend, args.template, sample=args.sample)
+        print(f"laid out the {args.template} template in {backend.name}")
+        if args.sample:
+            print(sync(backend, args.template))
     return 0
 
 
@@ -74,8 +81,14 @@ def _cmd_sync(args: argparse.Namespace) -> int:
     if args.max_runs is not None and args.watch is None:
         raise InputError("--max-runs needs --watch SECONDS")
     backend = _backend(args)
-    template = args.template if args.template != "auto" else detect_template(backend)
     progress = Progress(True if args.progress else None)
+    if args.watch is None:
+        with deadline(backend):
+            template = args.template if args.template != "auto" else detect_template(backend)
+            print(sync(backend, template, progress), flush=True)
+        return 0
+    with deadline(backend):
+        template = args.template if args.template != "auto" else detect_template(backend)
 
     def show(report: SyncReport) -> None:
         print(report, flush=True)
@@ -83,9 +96,6 @@ def _cmd_sync(args: argparse.Namespace) -> int:
     def complain(exc: LeverageError) -> None:
         print(f"leverage: sync refused: {exc}", file=sys.stderr, flush=True)
 
-    if args.watch is None:
-        show(sync(backend, template, progress))
-        return 0
     try:
         watch(backend, template, args.watch, args.max_runs, on_report=show, on_error=complain,
               progress=progress)
@@ -113,7 +123,7 @@ def register(subparsers: Any) -> None:
         "--template", default="auto", choices=("auto", *TEMPLATE_NAMES),
         help="default: tell from the tabs (one extra request)",
     )
-    p_sync.add_argument("--watch", type=_positive, metavar="SECONDS",
+    p_sync.add_argument("--watch", type=_seconds, metavar="SECONDS",
                         help="sync again every SECONDS; a run with no change writes nothing")
     p_sync.add_argument("--max-runs", type=_count, metavar="N",
                         help="with --watch: stop after N runs")

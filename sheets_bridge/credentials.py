@@ -59,7 +59,34 @@ def load_credentials(path: Path) -> Any:
     missing = [k for k in ("client_email", "private_key", "token_uri") if not info.get(k)]
     if missing:
         raise SheetsError(f"{where} is missing {', '.join(missing)}")
+    kind = _key_kind(info["private_key"])
+    if kind is None:
+        raise SheetsError(f"{where} holds a private key that cannot be read")
+    if kind != "RSA":
+        raise SheetsError(
+            f"{where} holds an {kind} private key; Google service accounts sign in with an RSA "
+            "key: create a new JSON key for the service account in the Google Cloud console"
+        )
     try:
         return Credentials.from_service_account_info(info, scopes=[SCOPE])
     except Exception:  # the key failed to parse: say so without echoing it
         raise SheetsError(f"{where} holds a private key that cannot be read") from None
+
+
+def _key_kind(pem: Any) -> str | None:
+    """"RSA", another algorithm's short name ("EC", "Ed25519"...), or None when ``pem`` is not
+    a readable unencrypted PEM private key."""
+    if not isinstance(pem, str):
+        return None
+    try:
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        from cryptography.hazmat.primitives.serialization import load_pem_private_key
+    except ImportError:  # google-auth then signs with the pure-Python rsa package, which
+        return "RSA"  # refuses any other key while loading it
+    try:
+        key = load_pem_private_key(pem.encode(), password=None)
+    except Exception:  # malformed, encrypted or unsupported: never echo why (it quotes the key)
+        return None
+    if isinstance(key, rsa.RSAPrivateKey):
+        return "RSA"
+    return type(key).__name__.replace("PrivateKey", "") or "unknown"

@@ -28,7 +28,7 @@ from leverage.layout import (
 )
 from leverage.models import AdjustmentRule
 
-from .backend import Backend, Cell, Grid, LayoutError, RequestFailed, Update, a1
+from .backend import Backend, Cell, Grid, LayoutError, RequestFailed, Update, a1, within_deadline
 
 TEMPLATE_NAMES = tuple(TEMPLATES)
 POSITION_RULES = {"side": core.SIDE, "contract": core.CONTRACT, "mmr": core.MMR,
@@ -467,6 +467,7 @@ def detect_template(backend: Backend) -> str:
     return found[0]
 
 
+@within_deadline  # one deadline for the read and the write (Google)
 def sync(backend: Backend, template: str, progress: ProgressFn | None = None) -> SyncReport:
     """Read the template's inputs, compute every derived column with the core and write the
     cells that changed: one read and at most one write, whatever the row count.

@@ -20,7 +20,17 @@ from gspread.exceptions import APIError
 from leverage.errors import InputError
 from leverage.layout import TEMPLATES, Sheet
 
-from .backend import Cell, Grid, LayoutError, RequestFailed, SheetsError, Update, a1, parse_a1
+from .backend import (
+    Cell,
+    Grid,
+    LayoutError,
+    RequestFailed,
+    SheetsError,
+    UnexpectedAnswer,
+    Update,
+    a1,
+    parse_a1,
+)
 from .credentials import credentials_path, load_credentials
 from .google_format import format_requests
 from .http import RetryingHTTPClient, RetryPolicy, api_message, retrying, status_text
@@ -31,6 +41,12 @@ _READ_PARAMS = {
     "majorDimension": "ROWS",
 }
 _EPOCH = dt.datetime(1899, 12, 30)  # day 0 of Sheets' serial dates
+_NOTHING_WRITTEN = "nothing was written"
+_OLD_OR_NEW = "the sheet holds either its old values or all the new ones: run the sync again"
+_LAID_OUT = (
+    "Google applies the layout all or nothing, so the spreadsheet is either as it was or "
+    "fully laid out: run init again"
+)
 
 
 def _json_cell(v: Cell) -> Cell:
@@ -45,6 +61,30 @@ def _json_cell(v: Cell) -> Cell:
         return v
     f = float(v)  # numpy scalars, Decimal
     return f if math.isfinite(f) else ""
+
+
+def _cell_data(v: Cell) -> dict[str, Any]:
+    """A value as an updateCells CellData. Text goes in ``stringValue``, which Sheets never
+    parses: the RAW of a batchUpdate. An empty dict clears the cell."""
+    v = _json_cell(v)
+    if isinstance(v, bool):
+        return {"userEnteredValue": {"boolValue": v}}
+    if isinstance(v, str):
+        return {"userEnteredValue": {"stringValue": v}} if v else {}
+    return {"userEnteredValue": {"numberValue": v}}
+
+
+def _shape(ok: bool, what: str) -> None:
+    if not ok:
+        raise UnexpectedAnswer(f"a JSON object without {what}")
+
+
+def _grid_ok(props: Mapping[str, Any]) -> bool:
+    grid = props.get("gridProperties", {})
+    return isinstance(grid, dict) and all(
+        isinstance(grid.get(k, 1), int) and grid.get(k, 1) >= 0
+        for k in ("rowCount", "columnCount")
+    )
 
 
 def _spreadsheet_key(key: str) -> str:
@@ -75,18 +115,23 @@ class GoogleBackend:
 
     # -- calls with readable errors ---------------------------------------------------------
 
-    def _call(self, what: str, fn: Callable[[], Any], *, writing: bool) -> Any:
+    def _call(self, what: str, fn: Callable[[], Any], *, aftermath: str) -> Any:
+        """``fn()`` with every failure turned into one line: what failed, why, and what state
+        the spreadsheet is left in (``aftermath``)."""
         from google.auth.exceptions import GoogleAuthError
 
-        aftermath = (
-            "the sheet holds either its old values or all the new ones: run the sync again"
-            if writing
-            else "nothing was written"
-        )
         try:
-            return fn()
+            with self.http.deadline_window():
+                return fn()
         except RequestFailed as exc:
             raise RequestFailed(f"{what}: {exc}; {aftermath}") from None
+        except UnexpectedAnswer as exc:
+            raise SheetsError(
+                "Google Sheets answered something that is not a spreadsheet response at "
+                f"{what}: {exc.detail}; {aftermath}"
+            ) from None
+        except SheetsError as exc:
+            raise SheetsError(f"{what}: {exc}; {aftermath}") from None
         except APIError as err:
             code = err.response.status_code
             if code in (HTTPStatus.FORBIDDEN, HTTPStatus.UNAUTHORIZED):
@@ -109,35 +154,50 @@ class GoogleBackend:
                 "check the key file is current and not revoked"
             ) from None
 
-    def metadata(self) -> Mapping[str, Any]:
-        return self._call(
-            "reading the spreadsheet's tabs",
-            lambda: self.http.fetch_sheet_metadata(
-                self.key, params={"fields": "sheets.properties", "includeGridData": "false"}
-            ),
-            writing=False,
+    def deadline_window(self) -> Any:
+        """A context in which every request shares one deadline (``RetryPolicy.deadline``):
+        a sync, or a whole CLI command, wraps its requests in one."""
+        return self.http.deadline_window()
+
+    def metadata(self) -> list[dict[str, Any]]:
+        """Each tab's properties (title, sheetId, gridProperties), checked for shape."""
+        return self._call("reading the spreadsheet's tabs", self._fetch_tabs,
+                          aftermath=_NOTHING_WRITTEN)
+
+    def _fetch_tabs(self) -> list[dict[str, Any]]:
+        body = self.http.fetch_sheet_metadata(
+            self.key, params={"fields": "sheets.properties", "includeGridData": "false"}
         )
+        sheets = body.get("sheets")
+        _shape(isinstance(sheets, list), "a list of 'sheets'")
+        props = [s.get("properties") if isinstance(s, dict) else None for s in sheets]
+        _shape(all(isinstance(p, dict) and isinstance(p.get("title"), str)
+                   and isinstance(p.get("sheetId"), int) and _grid_ok(p) for p in props),
+               "a title, a sheetId and whole-number grid sizes for every sheet")
+        return props  # type: ignore[return-value]
 
     def sheet_titles(self) -> list[str]:
-        return [s["properties"]["title"] for s in self.metadata().get("sheets", [])]
+        return [p["title"] for p in self.metadata()]
 
     def read_ranges(self, ranges: Sequence[str]) -> list[Grid]:
         try:
-            body = self._call(
-                "reading the sheet",
-                lambda: self.http.values_batch_get(self.key, list(ranges), dict(_READ_PARAMS)),
-                writing=False,
-            )
+            return self._call("reading the sheet", lambda: self._fetch_values(ranges),
+                              aftermath=_NOTHING_WRITTEN)
         except SheetsError as exc:
             if "Unable to parse range" in str(exc):
                 self._missing_tabs(ranges)
             raise
+
+    def _fetch_values(self, ranges: Sequence[str]) -> list[Grid]:
+        body = self.http.values_batch_get(self.key, list(ranges), dict(_READ_PARAMS))
         found = body.get("valueRanges", [])
-        if len(found) != len(ranges):
-            raise SheetsError(
-                f"reading the sheet: asked for {len(ranges)} ranges, got {len(found)}"
-            )
-        return [list(vr.get("values", [])) for vr in found]
+        _shape(isinstance(found, list) and len(found) == len(ranges)
+               and all(isinstance(vr, dict) for vr in found),
+               f"{len(ranges)} 'valueRanges'")
+        grids = [vr.get("values", []) for vr in found]
+        _shape(all(isinstance(g, list) and all(isinstance(r, list) for r in g) for g in grids),
+               "'values' as rows of cells")
+        return [list(g) for g in grids]
 
     def _missing_tabs(self, ranges: Sequence[str]) -> None:
         titles = set(self.sheet_titles())
@@ -163,16 +223,30 @@ class GoogleBackend:
         }
         self._call(
             "writing the computed columns",
-            lambda: self.http.values_batch_update(self.key, body),
-            writing=True,
+            lambda: self._answered(self.http.values_batch_update(self.key, body),
+                                   "responses", len(body["data"])),
+            aftermath=_OLD_OR_NEW,
         )
+
+    def _answered(self, body: Mapping[str, Any], key: str, count: int) -> None:
+        """A write's answer must name this spreadsheet and answer each of its parts."""
+        replies = body.get(key)
+        _shape(body.get("spreadsheetId") == self.key and isinstance(replies, list)
+               and len(replies) == count, f"this spreadsheet's id and {count} {key!r}")
 
     # -- init --------------------------------------------------------------------------------
 
     def lay_out(self, template: str, rows: dict[str, Grid]) -> None:
+        """Add the missing tabs, their formats and their first rows in ONE batchUpdate, which
+        Google applies all or nothing: a failure anywhere leaves the spreadsheet as it was.
+        Requests: the tab list, a read of the template's tabs that already exist (only when
+        some do), and the batchUpdate."""
+        with self.http.deadline_window():
+            self._lay_out(template, rows)
+
+    def _lay_out(self, template: str, rows: dict[str, Grid]) -> None:
         sheets = TEMPLATES[template]
-        meta = self.metadata().get("sheets", [])
-        existing = {s["properties"]["title"]: s["properties"] for s in meta}
+        existing = {p["title"]: p for p in self.metadata()}
         present = [s for s in sheets if s.title in existing]
         filled: set[str] = set()
         if present:
@@ -183,26 +257,31 @@ class GoogleBackend:
                     filled.add(sheet.title)
         used_ids = {int(p["sheetId"]) for p in existing.values()}
         requests: list[dict[str, Any]] = []
-        ids: dict[str, int] = {}
+        cells: list[dict[str, Any]] = []
         next_id = max(used_ids, default=0) + 1
         for sheet in sheets:
-            height = max(1000, len(rows.get(sheet.title, [])) + 100)
+            grid = _pad(rows.get(sheet.title, [])) if sheet.title not in filled else []
+            height = max(1000, len(grid) + 100)
             if sheet.title in existing:
                 props = existing[sheet.title]
-                ids[sheet.title] = int(props["sheetId"])
+                sheet_id = int(props["sheetId"])
                 grid_props = props.get("gridProperties", {})
                 height = int(grid_props.get("rowCount", height))
-                short = len(sheet.columns) - int(grid_props.get("columnCount", 26))
-                if short > 0:
-                    requests.append({"appendDimension": {
-                        "sheetId": ids[sheet.title], "dimension": "COLUMNS", "length": short}})
+                for dimension, have, need in (
+                    ("COLUMNS", int(grid_props.get("columnCount", 26)), len(sheet.columns)),
+                    ("ROWS", height, len(grid)),
+                ):
+                    if need > have:
+                        requests.append({"appendDimension": {
+                            "sheetId": sheet_id, "dimension": dimension, "length": need - have}})
+                height = max(height, len(grid))
             else:
                 while next_id in used_ids:
                     next_id += 1
-                ids[sheet.title] = next_id
-                used_ids.add(next_id)
+                sheet_id = next_id
+                used_ids.add(sheet_id)
                 requests.append({"addSheet": {"properties": {
-                    "sheetId": next_id,
+                    "sheetId": sheet_id,
                     "title": sheet.title,
                     "gridProperties": {
                         "rowCount": height,
@@ -210,24 +289,25 @@ class GoogleBackend:
                     },
                 }}})
             requests.extend(
-                format_requests(sheet, ids[sheet.title], height, new=sheet.title not in existing)
+                format_requests(sheet, sheet_id, height, new=sheet.title not in existing)
             )
+            if grid:
+                cells.append({"updateCells": {
+                    "start": {"sheetId": sheet_id, "rowIndex": 0, "columnIndex": 0},
+                    "rows": [{"values": [_cell_data(v) for v in row]} for row in grid],
+                    "fields": "userEnteredValue",
+                }})
+        requests += cells
         self._call(
             "laying out the tabs",
-            lambda: self.http.batch_update(self.key, {"requests": requests}),
-            writing=True,
+            lambda: self._answered(self.http.batch_update(self.key, {"requests": requests}),
+                                   "replies", len(requests)),
+            aftermath=_LAID_OUT,
         )
-        updates = [
-            Update(a1(title, 1, 1, max(len(r) for r in grid), len(grid)), grid)
-            for title, grid in rows.items()
-            if title not in filled and grid
-        ]
-        if updates:
-            self.write_ranges([Update(u.range, _pad(u.values)) for u in updates])
 
 
 def _pad(grid: Grid) -> Grid:
-    width = max(len(r) for r in grid)
+    width = max((len(r) for r in grid), default=0)
     return [list(r) + [None] * (width - len(r)) for r in grid]
 
 

@@ -34,8 +34,19 @@ def register(subparsers: Any) -> None:
 
 
 def _out_folder(path: Path) -> Path:
+    """``path``, created if need be, once a file can be written in it: checked before any
+    workbook is built, so a bad folder costs one clear line and nothing half-written."""
     if path.exists() and not path.is_dir():
         raise InputError(f"--out must be a folder, got the file {str(path)!r}")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        raise InputError(
+            f"--out must be a folder you can write to; {str(path)!r} is not ({why})"
+        ) from None
     return path
 
 

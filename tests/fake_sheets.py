@@ -16,8 +16,11 @@ rather than faked.
         ws.update(values=[["t2", "3"]], range_name="A3", value_input_option="USER_ENTERED")
         assert fake.values(key, "Trades")[2] == ["t2", 3]
 
-Faults (``inject``, ``inject_timeout``, ``inject_reset``) are counted in requests from the moment
-they are armed and, by default, never apply the write they interrupt.
+Faults (``inject``, ``inject_timeout``, ``inject_reset``, ``inject_answer``) are counted in
+requests from the moment they are armed and, by default, never apply the write they interrupt.
+``inject_answer`` sends a body of your choosing (HTML, ``null``, a wrong shape), or the real
+answer cut short or one byte at a time (headers too, with ``slow_head``). Of batchUpdate's
+``updateCells`` the fake keeps the values only.
 """
 
 from __future__ import annotations
@@ -698,7 +701,43 @@ def _req_add_conditional_format_rule(book: _Book, payload: dict[str, Any]) -> di
     return {}
 
 
+def _req_update_cells(book: _Book, payload: dict[str, Any]) -> dict[str, Any]:
+    """Values only (the fake keeps no formats): ``start`` plus ``rows`` of CellData, with a
+    ``fields`` mask naming ``userEnteredValue``. A CellData without a value clears the cell."""
+    fields = payload.get("fields")
+    if not isinstance(fields, str) or not fields.strip():
+        raise _ApiError(400, "'fields' is required: name the properties to update")
+    start = payload.get("start")
+    if not isinstance(start, dict):
+        raise _ApiError(400, 'updateCells with "range" is not supported by FakeSheets: use start')
+    sheet = _sheet_by_id(book, start.get("sheetId", 0))
+    if "userEnteredValue" not in fields.split(",") and fields.strip() != "*":
+        return {}
+    r0, c0 = int(start.get("rowIndex", 0)), int(start.get("columnIndex", 0))
+    rows_max, cols_max = sheet.grid
+    for i, row in enumerate(payload.get("rows") or []):
+        for j, data in enumerate((row or {}).get("values") or []):
+            if r0 + i >= rows_max or c0 + j >= cols_max:
+                raise _grid_error(sheet, _a1_box(r0 + i, c0 + j, r0 + i + 1, c0 + j + 1))
+            value = (data or {}).get("userEnteredValue")
+            if not value:
+                sheet.cells.pop((r0 + i, c0 + j), None)
+                continue
+            if not isinstance(value, dict) or len(value) != 1:
+                raise _ApiError(400, f"Invalid rows[{i}].values[{j}]: give exactly one value")
+            ((kind, v),) = value.items()
+            if kind == "formulaValue":
+                sheet.cells[(r0 + i, c0 + j)] = _Cell(str(v), USER_ENTERED, formula=True)
+            elif kind in ("stringValue", "numberValue", "boolValue"):
+                # stringValue is never parsed: the batchUpdate's RAW
+                sheet.cells[(r0 + i, c0 + j)] = _Cell(v, RAW)
+            else:
+                raise _ApiError(400, f"Invalid rows[{i}].values[{j}]: unknown value {kind!r}")
+    return {}
+
+
 _MODELLED = {
+    "updateCells": _req_update_cells,
     "addSheet": _req_add_sheet,
     "updateSheetProperties": _req_update_sheet_properties,
     "appendDimension": _req_append_dimension,
@@ -741,11 +780,16 @@ def _check_cell_limit(book: _Book) -> None:
 
 @dataclass(frozen=True)
 class _Fault:
-    kind: str  # "status" | "timeout" | "reset"
+    kind: str  # "status" | "timeout" | "reset" | "answer"
     status: int = 0
     message: str | None = None
     seconds: float = 0.0
     applied: bool = False
+    body: bytes | None = None  # "answer": sent instead of the real answer
+    keep: float | None = None  # "answer": fraction of the body sent
+    short: bool = False  # "answer": promise the whole body, send ``keep`` of it, hang up
+    trickle: float = 0.0  # "answer": seconds between bytes
+    slow_head: bool = False  # "answer": trickle the status line and headers too
 
 
 @dataclass
@@ -830,6 +874,8 @@ class _Handler(BaseHTTPRequestHandler):
         fault = outcome.fault
         if fault is None:
             self._send(outcome.status, outcome.payload)
+        elif fault.kind == "answer":
+            self._answer(fault, outcome)
         elif fault.kind == "timeout":
             fake._stopping.wait(fault.seconds)  # stop() cuts the wait short
             if fault.applied:
@@ -848,6 +894,38 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
         except OSError:
             self.close_connection = True  # the client gave up first
+
+    def _answer(self, fault: _Fault, outcome: _Outcome) -> None:
+        real = fault.body is None
+        data = json.dumps(outcome.payload).encode() if real else fault.body or b""
+        sent = data if fault.keep is None else data[: int(len(data) * fault.keep)]
+        kind = "text/html" if data.lstrip()[:1] == b"<" else "application/json; charset=UTF-8"
+        stopping = self.server.fake._stopping
+        status = outcome.status if real else fault.status
+        length = len(data if fault.short else sent)
+        try:
+            if fault.slow_head:
+                head = (f"HTTP/1.1 {status} {_phrase(status)}\r\nContent-Type: {kind}\r\n"
+                        f"Content-Length: {length}\r\n\r\n")
+                sent = head.encode() + sent
+            else:
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(length))
+                self.end_headers()
+            if not fault.trickle:
+                self.wfile.write(sent)
+            else:
+                budget = int(MAX_FAULT_SECONDS / fault.trickle)
+                for i in range(min(len(sent), budget)):
+                    if stopping.wait(fault.trickle):
+                        break
+                    self.wfile.write(sent[i : i + 1])
+                    self.wfile.flush()
+        except OSError:
+            pass  # the client gave up first
+        if fault.short or fault.trickle:
+            self.close_connection = True
 
     def _reset(self) -> None:
         # SO_LINGER 0 turns close() into a TCP RST: the client sees a reset, not a clean EOF.
@@ -1047,6 +1125,39 @@ class FakeSheets:
     def inject_reset(self, *, at: int = 0, times: int = 1, applied: bool = False) -> None:
         """Answer the at-th next request with a TCP reset. applied=True applies it first."""
         self._arm(_Fault("reset", applied=applied), at, times)
+
+    def inject_answer(
+        self,
+        body: bytes | None = None,
+        *,
+        at: int = 0,
+        times: int = 1,
+        status: int = 200,
+        applied: bool | None = None,
+        keep: float | None = None,
+        short: bool = False,
+        trickle: float = 0.0,
+        slow_head: bool = False,
+    ) -> None:
+        """Answer the at-th next request with ``body`` and ``status`` (an HTML page, ``null``,
+        a wrong shape...), or with the real answer when ``body`` is None. ``keep`` sends only
+        that fraction of the body: as a complete response (bad JSON), or, with ``short``, under
+        a Content-Length for all of it before hanging up. ``trickle`` sends one byte every so
+        many seconds (at most MAX_FAULT_SECONDS in all), from the status line on with
+        ``slow_head``, else from the body on. ``applied`` (default: ``body`` is None)
+        applies the request first."""
+        if keep is not None and not 0 <= keep < 1:
+            raise ValueError("keep must be in [0, 1)")
+        if not 0 <= trickle <= 1:
+            raise ValueError("trickle must be in [0, 1] seconds")
+        applied = body is None if applied is None else applied
+        if body is None and not applied:
+            raise ValueError("the real answer needs the request applied")
+        if slow_head and not trickle:
+            raise ValueError("slow_head needs trickle")
+        fault = _Fault("answer", status=status, applied=applied, body=body, keep=keep,
+                       short=short, trickle=trickle, slow_head=slow_head)
+        self._arm(fault, at, times)
 
     def clear_faults(self) -> None:
         with self._lock:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 import traceback
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -36,28 +37,45 @@ def pem() -> str:
     ).decode()
 
 
-class _Refuse(BaseHTTPRequestHandler):
+class _TokenEndpoint(BaseHTTPRequestHandler):
+    """Answers every POST with the server's ``answer``: (status, body)."""
+
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        body = json.dumps({"error": "invalid_grant", "error_description": "Invalid JWT"}).encode()
-        self.send_response(400)
-        self.send_header("Content-Type", "application/json")
+        status, body = self.server.answer  # type: ignore[attr-defined]
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html" if body[:1] == b"<" else "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        pause = self.server.trickle  # type: ignore[attr-defined]
+        for i in range(0, len(body), 1 if pause else len(body) or 1):
+            time.sleep(pause)
+            try:
+                self.wfile.write(body[i : i + 1] if pause else body)
+            except OSError:  # the client hung up
+                return
 
     def log_message(self, *args: Any) -> None:
         return None
 
 
-@pytest.fixture(scope="module")
-def token_uri() -> Iterator[str]:
-    server = HTTPServer(("127.0.0.1", 0), _Refuse)
+def _token_server(status: int, body: bytes, trickle: float = 0.0) -> Iterator[HTTPServer]:
+    """A token endpoint on 127.0.0.1; ``trickle``: seconds between the body's bytes."""
+    server = HTTPServer(("127.0.0.1", 0), _TokenEndpoint)
+    server.answer = (status, body)  # type: ignore[attr-defined]
+    server.trickle = trickle  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/token"
+    yield server
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(scope="module")
+def token_uri() -> Iterator[str]:
+    refusal = {"error": "invalid_grant", "error_description": "Invalid JWT"}
+    for server in _token_server(400, json.dumps(refusal).encode()):
+        yield f"http://127.0.0.1:{server.server_address[1]}/token"
 
 
 def _key_file(tmp_path: Path, pem: str, token_uri: str, **over: Any) -> Path:
@@ -170,3 +188,91 @@ def test_cli_takes_the_key_file_from_the_environment(
 def test_cli_rejects_a_bad_key_argument(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["sheets", "sync", "--key", "not a key!", "--credentials", "/nonexistent"]) == 2
     assert "key must be the ID from the spreadsheet's URL" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------ odd token endpoints
+
+ACCESS_TOKEN = "ya29.a0AfB_byC-never-print-this-token"
+
+
+@pytest.fixture(scope="module")
+def odd_token_server() -> Iterator[HTTPServer]:
+    yield from _token_server(200, b"")
+
+
+def _token(**fields: Any) -> bytes:
+    return json.dumps({"access_token": ACCESS_TOKEN, "token_type": "Bearer", **fields}).encode()
+
+
+ODD_TOKEN_ANSWERS = {
+    "html": b"<html><body>Sign in to continue</body></html>",
+    "null": b"null",
+    "truncated": _token(expires_in=3599)[:30],
+    "expires_in text": _token(expires_in="soon"),
+    "expires_in list": _token(expires_in=[3599]),
+    "expires_in huge": _token(expires_in=1e308),
+    "expires_in negative": _token(expires_in=-5),
+    "no token": b'{"expires_in": 3599}',
+}
+
+
+@pytest.mark.parametrize("answer", ODD_TOKEN_ANSWERS)
+def test_an_odd_token_answer_is_one_line_without_secrets(
+    tmp_path: Path, pem: str, odd_token_server: HTTPServer, answer: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    odd_token_server.answer = (200, ODD_TOKEN_ANSWERS[answer])  # type: ignore[attr-defined]
+    uri = f"http://127.0.0.1:{odd_token_server.server_address[1]}/token"
+    backend = sb.open_google("1abcDEF", credentials=_key_file(tmp_path, pem, uri),
+                             policy=sb.RetryPolicy(max_attempts=1, deadline=20))
+    with pytest.raises(sb.SheetsError, match="signing in with the service account failed") as e:
+        sb.sync(backend, "journal")
+    message = str(e.value)
+    assert "\n" not in message and len(message) < 400
+    _clean(message + caplog.text, pem)
+    assert ACCESS_TOKEN not in message + caplog.text
+    assert e.value.__suppress_context__ or e.value.__context__ is None
+
+
+def test_cli_reports_an_odd_token_answer_in_one_line(
+    tmp_path: Path, pem: str, odd_token_server: HTTPServer, capsys: pytest.CaptureFixture[str],
+) -> None:
+    odd_token_server.answer = (200, _token(expires_in="soon"))  # type: ignore[attr-defined]
+    uri = f"http://127.0.0.1:{odd_token_server.server_address[1]}/token"
+    args = ["sheets", "sync", "--key", "1abcDEF", "--template", "journal", "--deadline", "20",
+            "--credentials", str(_key_file(tmp_path, pem, uri))]
+    assert main(args) == 2
+    out = capsys.readouterr()
+    assert out.out == "" and out.err.count("\n") == 1 and "token_uri" in out.err
+    _clean(out.err, pem)
+    assert ACCESS_TOKEN not in out.err
+
+
+@pytest.mark.parametrize("curve", ["EC", "Ed25519"])
+def test_a_non_rsa_key_is_refused_by_name(tmp_path: Path, token_uri: str, curve: str,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+    key = (ec.generate_private_key(ec.SECP256R1()) if curve == "EC"
+           else ed25519.Ed25519PrivateKey.generate())
+    other = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()).decode()
+    path = _key_file(tmp_path, other, token_uri)
+    assert main(["sheets", "sync", "--key", "1abcDEF", "--credentials", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"holds an {curve} private key; Google service accounts sign in with an RSA key" in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    _clean(err, other)
+
+
+def test_a_trickling_token_endpoint_cannot_outlast_the_deadline(tmp_path: Path, pem: str) -> None:
+    for server in _token_server(200, _token(expires_in=3599), trickle=0.2):
+        uri = f"http://127.0.0.1:{server.server_address[1]}/token"
+        backend = sb.open_google("1abcDEF", credentials=_key_file(tmp_path, pem, uri),
+                                 policy=sb.RetryPolicy(max_attempts=3, deadline=1.5))
+        started = time.monotonic()
+        with pytest.raises(sb.RequestFailed, match=r"within the 1\.5 s deadline") as err:
+            sb.sync(backend, "journal")
+        assert time.monotonic() - started < 1.5 + 2.0
+        _clean(str(err.value), pem)
