@@ -204,6 +204,28 @@ def test_udf_journal_matches_core_with_addin_functions(tmp_path):
         f"{L.JOURNAL_EVENTS.letter('liq_price')}2"].value
     liq_call = next(c for c, f in calls.items() if f.startswith("=LIQ_PRICE("))
     assert f"{liq_call}2" in formula and "LIQ_PRICE(" not in formula
+    blank_row = L.FIRST_DATA_ROW + len(events)  # the add-in answers an unused row with blank
+    assert all(values.get((L.JOURNAL_EVENTS.title, f"{c}{blank_row}")) in (None, "")
+               for c in calls)
+
+
+def test_column_calls_lift_each_call_once_and_refuse_other_rows():
+    from templates._book import ROW, ColumnCalls
+
+    calls = ColumnCalls(first_column=30)  # AD, AE, ...
+    row = {"a": 'IF(B2>0,NOTIONAL(B2,C2),"")', "b": "NOTIONAL(B2,C2)*2+LIQ_DISTANCE(D2,$E$1,F2)",
+           "c": '"NOTIONAL(B2)"&B2'}
+    assert calls.lift(row, 2) == {"a": 'IF(B2>0,AD2,"")', "b": "AD2*2+AE2", "c": row["c"]}
+    assert [(c.column, c.call, c.sites) for c in calls.calls] == [
+        (30, f"NOTIONAL(B{ROW},C{ROW})", 2), (31, f"LIQ_DISTANCE(D{ROW},$E$1,F{ROW})", 1)]
+    assert calls.sites_per_row == 3
+    f = calls.calls[1].formula(2, 101)
+    assert (f.ref, f.text) == ("AE2:AE101", "=LIQ_DISTANCE(D2:D101,$E$1,F2:F101)")
+    assert calls.lift({"a": "NOTIONAL(B7,C7)"}, 7) == {"a": "AD7"}
+    with pytest.raises(ValueError, match="the first row did not"):
+        calls.lift({"a": "NOTIONAL(B7,D7)"}, 7)
+    with pytest.raises(ValueError, match="reads only its own row"):
+        ColumnCalls(30).lift({"a": "NOTIONAL(B2,C1)"}, 2)
 
 
 def test_sample_journal_tells_a_story_with_rule_breaks():
