@@ -34,6 +34,7 @@ def main() -> int:
         core_bench.journal_replay,
         compare_bench.vs_freqtrade_and_ccxt,
         addin_bench.one_call_vs_per_cell,
+        addin_bench.workbook_recalc,
         sheets_bench.sync_requests,
         sheets_bench.local_sync,
         templates_bench.journal_build,

@@ -19,7 +19,7 @@ import io
 import math
 import re
 import zipfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,8 +36,10 @@ from openpyxl.utils import get_column_letter
 from openpyxl.utils.datetime import to_excel
 from openpyxl.workbook import Workbook
 from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.worksheet.formula import ArrayFormula
 from openpyxl.worksheet.properties import PageSetupProperties
 
+from leverage import CATALOGUE
 from leverage import layout as L
 from leverage.errors import InputError
 from leverage.layout import FIRST_DATA_ROW, HEADER_ROW, MODES, Sheet
@@ -288,13 +290,14 @@ def _batches(items: Iterable[str], size: int) -> Iterator[list[str]]:
 
 
 def data_sheet(
-    wb: Workbook, sheet: Any, helpers: Any, rows: int
+    wb: Workbook, sheet: Any, helpers: Any, rows: int, calls: Sequence[ColumnCall] = ()
 ) -> tuple[Any, CellMaker, int, int]:
     """A row-per-record sheet (journal events, rebalance positions): the layout's columns
-    then the hidden helper columns, headers frozen, printed up to the last layout column.
-    Returns the sheet, its cell maker, and the first and last formula rows."""
+    then the hidden helper columns (and the add-in's column ``calls``, udf mode), headers
+    frozen, printed up to the last layout column. Returns the sheet, its cell maker, and the
+    first and last formula rows."""
     n_main = len(sheet.columns)
-    widths = [c.width for c in sheet.columns] + [14.0] * len(helpers.columns)
+    widths = [c.width for c in sheet.columns] + [14.0] * (len(helpers.columns) + len(calls))
     first, last = FIRST_DATA_ROW, FIRST_DATA_ROW + rows - 1
     ws = prepare_sheet(wb, sheet.title, widths, freeze="C2", hidden_from=n_main + 1,
                        print_to=(n_main, last), wide=True)
@@ -442,3 +445,168 @@ def xlwings_conf_sheet(wb: Workbook, udf_module: str) -> Any:
     ws.column_dimensions["B"].width = 24
     ws.append(["UDF Modules", udf_module])
     return ws
+
+
+# ------------------------------------------------------------ add-in column calls
+# Through xlwings every call of an add-in function costs ~0.5 ms whatever its size, so a
+# workbook that calls them once per cell pays that for every row at each recalculation. In
+# udf mode each call a row's formulas make is lifted into a hidden column of its own,
+# computed by ONE array formula over the whole table (``=LIQ_PRICE(AD2:AD10201,...)``): the
+# add-in gets the columns and answers every row at once. The row's formulas keep their IF()s
+# and read that column's cell in their row instead of calling the function.
+#
+# The array formula is a legacy (CSE) one, ``<f t="array" ref=...>``: openpyxl cannot write
+# a dynamic-array spill (``cm`` + metadata.xml). Excel, the formulas engine and the add-in
+# evaluate it once for the whole range; it covers the table's formula rows (fixed, like the
+# native formulas), and Excel does not let a user edit one cell of it.
+
+NOT_PER_ROW = frozenset({"TIER", "ACCOUNT_SHOCK", "FUNDING_FROM_HISTORY"})
+"""Add-in functions whose answer is not one cell per row (TIER gives three columns; the
+other two reduce ranges to one answer per column): never lifted into a column call."""
+ROW_FUNCTIONS = frozenset(CATALOGUE) - NOT_PER_ROW
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*\(")
+# A relative cell reference of the data sheet (``K2``, ``K\x01``), not part of a name, a
+# sheet-qualified or absolute-row reference, or a range.
+_RELATIVE_REF = re.compile(
+    r"(?<![A-Za-z0-9_$!.:\x01\x02])(\$?[A-Z]{1,3})(\d+|\x01|\x02)(?![0-9A-Za-z_(!:\x01\x02])"
+)
+
+
+def _closing(formula: str, start: int) -> int:
+    """Index just after the ``)`` that closes the ``(`` before ``start``."""
+    depth, in_text = 1, False
+    for i in range(start, len(formula)):
+        ch = formula[i]
+        if ch == '"':
+            in_text = not in_text  # a doubled "" inside text toggles twice
+        elif not in_text and ch == "(":
+            depth += 1
+        elif not in_text and ch == ")":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+    raise ValueError(f"unbalanced parentheses in formula {formula[:80]!r}")
+
+
+def udf_calls(formula: str, names: frozenset[str] = ROW_FUNCTIONS) -> list[tuple[int, int]]:
+    """``(start, end)`` of each outermost call of one of ``names`` in ``formula`` (text in
+    quotes is skipped).
+
+    >>> f = 'IF(A2>0,LIQ_PRICE(B2,C2,MAX(D2,1)),"LIQ_PRICE(")'
+    >>> [f[a:b] for a, b in udf_calls(f)]
+    ['LIQ_PRICE(B2,C2,MAX(D2,1))']
+    """
+    spans: list[tuple[int, int]] = []
+    i, in_text = 0, False
+    while i < len(formula):
+        ch = formula[i]
+        if ch == '"':
+            in_text = not in_text
+        elif not in_text and (i == 0 or not (formula[i - 1].isalnum() or formula[i - 1] in
+                                             "_.$")):
+            m = _NAME.match(formula, i)
+            if m:
+                if m.group()[:-1].upper() in names:
+                    end = _closing(formula, m.end())
+                    spans.append((i, end))
+                    i = end
+                else:
+                    i = m.end()
+                continue
+        i += 1
+    return spans
+
+
+@dataclass(frozen=True)
+class ColumnCall:
+    """One add-in call of a row's formulas, computed for every row by one array formula in
+    hidden ``column`` (1-based). ``call`` is the call with this row's references spelled with
+    :data:`ROW`; ``sites`` is how many times a row's formulas made this call cell by cell."""
+
+    column: int
+    call: str
+    sites: int = 1
+
+    @property
+    def name(self) -> str:
+        return self.call[: self.call.index("(")]
+
+    @property
+    def header(self) -> str:
+        return f"(helper) {self.name}, one add-in call for all rows"
+
+    def formula(self, first: int, last: int) -> ArrayFormula:
+        """The array formula over rows ``first``..``last``: each of the row's references
+        becomes its column over those rows (``K2:K10201``); other references are the same
+        for every row."""
+        text = _RELATIVE_REF.sub(lambda m: f"{m[1]}{first}:{m[1]}{last}", self.call)
+        letter = get_column_letter(self.column)
+        return ArrayFormula(f"{letter}{first}:{letter}{last}", "=" + text)
+
+
+class ColumnCalls:
+    """The add-in calls of a data sheet's row formulas, one hidden column each from
+    ``first_column`` on (see the section comment above).
+
+    :meth:`lift` replaces each call in a row's formulas by the cell of its column in that
+    row. The first row lifted declares the columns; every other row must make the same
+    calls (it does: rows differ only in their row number).
+    """
+
+    def __init__(self, first_column: int) -> None:
+        self.first_column = first_column
+        self._calls: dict[str, ColumnCall] = {}
+        self._declared = False
+
+    @property
+    def calls(self) -> list[ColumnCall]:
+        return list(self._calls.values())
+
+    @property
+    def sites_per_row(self) -> int:
+        """Calls a row's formulas made cell by cell (before lifting)."""
+        return sum(c.sites for c in self._calls.values())
+
+    def lift(self, formulas: Mapping[str, str], row: int | str = ROW) -> dict[str, str]:
+        """``formulas`` of sheet row ``row`` (a number, or :data:`ROW` in templates) with every
+        add-in call replaced by its column's cell in that row."""
+        row = str(row)
+        out: dict[str, str] = {}
+        seen: dict[str, int] = {}
+        for key, formula in formulas.items():
+            parts, done = [], 0
+            for start, end in udf_calls(formula):
+                call = self._this_row(formula[start:end], row)
+                seen[call] = seen.get(call, 0) + 1
+                column = self._column(call)
+                parts += [formula[done:start], get_column_letter(column) + row]
+                done = end
+            out[key] = "".join(parts) + formula[done:]
+        if not self._declared:
+            self._calls = {c: ColumnCall(cc.column, c, seen[c]) for c, cc in self._calls.items()}
+            self._declared = True
+        return out
+
+    def _column(self, call: str) -> int:
+        known = self._calls.get(call)
+        if known is not None:
+            return known.column
+        if self._declared:
+            raise ValueError(f"a row makes an add-in call the first row did not: {call!r}")
+        column = self.first_column + len(self._calls)
+        self._calls[call] = ColumnCall(column, call)
+        return column
+
+    @staticmethod
+    def _this_row(call: str, row: str) -> str:
+        """``call`` with references to ``row`` spelled with :data:`ROW`; a reference to any
+        other row of the sheet cannot become a column (ValueError)."""
+
+        def one(m: re.Match[str]) -> str:
+            if m[2] != row:
+                raise ValueError(f"an add-in call over the table reads only its own row, got "
+                                 f"{m[0]!r} in {call!r} (row {row!r})")
+            return m[1] + ROW
+
+        return _RELATIVE_REF.sub(one, call)

@@ -6,6 +6,10 @@ state (open qty, margin, entry, ...) is carried from the previous row of the sam
 a hidden helper column finds that row (``SUMPRODUCT(MAX((B$1:B<r-1>=B<r>)*ROW(...)))``, which
 works in Excel, LibreOffice, Google Sheets and the ``formulas`` engine) and ``INDEX`` reads the
 state there. A row that cannot be applied keeps the previous state and says why in Status.
+
+In udf mode the add-in's functions are not called in each row: each call a row makes is one
+array formula over the whole table in a hidden column, which the row's cell reads
+(templates._book.ColumnCalls), so a recalculation makes the same few calls for any length.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from ._book import (
     STREAMABLE,
     WRAP,
     CellMaker,
+    ColumnCalls,
     StreamedRows,
     all_of,
     check_mode,
@@ -229,11 +234,27 @@ def row_formulas(r: int, mode: str, position_rows: int = POSITION_ROWS) -> dict[
     return {k: fill_row(f, r) for k, f in _formula_templates(mode, position_rows).items()}
 
 
-@functools.lru_cache(maxsize=8)
 def _formula_templates(mode: str, position_rows: int = POSITION_ROWS) -> dict[str, str]:
     """:func:`row_formulas` of any row, written once: ``ROW``/``ABOVE`` (templates._book)
-    stand where the row's number and the number of the row above go."""
-    return _row_formulas(_refs(ROW, ABOVE, position_rows), mode)
+    stand where the row's number and the number of the row above go. In udf mode each
+    add-in call reads its column call's cell instead (:func:`column_calls`)."""
+    return _lifted(mode, position_rows)[0]
+
+
+def column_calls(mode: str, position_rows: int = POSITION_ROWS) -> ColumnCalls | None:
+    """udf mode: the add-in calls of an Events row, each computed for all rows by one array
+    formula in a hidden column after the helpers (templates._book.ColumnCalls); None in
+    native mode."""
+    return _lifted(mode, position_rows)[1]
+
+
+@functools.lru_cache(maxsize=8)
+def _lifted(mode: str, position_rows: int) -> tuple[dict[str, str], ColumnCalls | None]:
+    formulas = _row_formulas(_refs(ROW, ABOVE, position_rows), mode)
+    if mode != "udf":
+        return formulas, None
+    calls = ColumnCalls(len(JOURNAL_EVENTS.columns) + len(JOURNAL_HELPERS.columns) + 1)
+    return calls.lift(formulas), calls
 
 
 def _row_formulas(x: dict[str, str], mode: str) -> dict[str, str]:
@@ -403,7 +424,9 @@ def _events_sheet(
     rest, if any, come back as :class:`StreamedRows` for :func:`save_with_streamed_rows`
     (the same XML, as text: see templates._book)."""
     sheet, helpers = JOURNAL_EVENTS, JOURNAL_HELPERS
-    ws, mk, first, last = data_sheet(wb, sheet, helpers, rows)
+    calls = column_calls(mode, position_rows)
+    call_list = calls.calls if calls is not None else []
+    ws, mk, first, last = data_sheet(wb, sheet, helpers, rows, call_list)
 
     drop_downs(ws, sheet, first, last)
     col = sheet.letter("position_id")
@@ -413,7 +436,7 @@ def _events_sheet(
                     "Pick a position from the list (add it on the Positions sheet first)")
     highlights(ws, sheet, last)
 
-    ws.append(header_cells(mk, sheet, helpers.headers))
+    ws.append(header_cells(mk, sheet, helpers.headers + [c.header for c in call_list]))
     formulas = _formula_templates(mode, position_rows)
     # (column, key, number format, alignment): the layout's columns, then the helpers
     inputs = [(i, c.key, c.number_format, WRAP if c.key in WRAPPED else None)
@@ -434,6 +457,8 @@ def _events_sheet(
                                                                           strict=True)]
         cells += [mk.cell("=" + fill_row(formulas[key], r), fmt, align=align)
                   for _, key, fmt, align in computed]
+        if i == 0:  # the add-in's column calls: one array formula each, over all rows
+            cells += [mk.cell(c.formula(first, last)) for c in call_list]
         ws.append(cells)
     if cell_rows == rows:
         return None

@@ -4,7 +4,8 @@ Formulas follow :func:`leverage.portfolio.rebalance` (see its docstring): cross 
 the cross equity in proportion to notional; each row's margin move reaches its target; adds
 are funded by priority from the free balance plus withdrawals. The allocation of a row is
 ``min(move, max(available − Σ moves of the adds ranked before it, 0))``, the closed form of
-the core's running balance, written with ``SUMIFS`` so it works in every engine.
+the core's running balance, written with ``SUMIFS`` so it works in every engine. In udf mode
+each add-in call of a row is one array formula over all rows (templates._book.ColumnCalls).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from ._book import (
     COMPUTED_FILL,
     INPUT_FILL,
     CellMaker,
+    ColumnCalls,
     check_mode,
     check_rows,
     data_sheet,
@@ -297,23 +299,40 @@ def _positions_sheet(
     wb: Workbook, positions: Sequence[Mapping[str, Any]], rows: int, mode: str
 ) -> None:
     sheet, helpers = REBALANCE_POSITIONS, REBALANCE_HELPERS
-    ws, mk, first, last = data_sheet(wb, sheet, helpers, rows)
+    calls = column_calls(mode, rows)
+    call_list = calls.calls if calls is not None else []
+    ws, mk, first, last = data_sheet(wb, sheet, helpers, rows, call_list)
     drop_downs(ws, sheet, first, last)
     for key in ("qty", "entry_price", "mark_price", "margin", "target_leverage",
                 "target_liq_distance", "mmr", "maint_amount"):
         c = sheet.letter(key)
         number_validation(ws, f"{c}{first}:{c}{last}", key)
     highlights(ws, sheet, last)
-    ws.append(header_cells(mk, sheet, helpers.headers))
+    ws.append(header_cells(mk, sheet, helpers.headers + [c.header for c in call_list]))
     formats = {c.key: c.number_format for c in sheet.columns}
     for i in range(rows):
         r = first + i
         p = positions[i] if i < len(positions) else {}
         fs = row_formulas(r, mode, last)
+        if calls is not None:
+            fs = calls.lift(fs, r)
         cells = [mk.cell("=" + fs[c.key], formats[c.key]) if c.role == "computed"
                  else mk.text(p.get(c.key), formats[c.key]) for c in sheet.columns]
         cells += [mk.cell("=" + fs["h_" + k]) for k in helpers.helper_keys()]
+        if i == 0:  # the add-in's column calls: one array formula each, over all rows
+            cells += [mk.cell(c.formula(first, last)) for c in call_list]
         ws.append(cells)
+
+
+def column_calls(mode: str, rows: int) -> ColumnCalls | None:
+    """udf mode: the add-in calls of a Positions row (``rows`` formula rows), each computed
+    for all rows by one array formula in a hidden column after the helpers
+    (templates._book.ColumnCalls); None in native mode."""
+    if mode != "udf":
+        return None
+    calls = ColumnCalls(len(REBALANCE_POSITIONS.columns) + len(REBALANCE_HELPERS.columns) + 1)
+    calls.lift(row_formulas(FIRST_DATA_ROW, mode, FIRST_DATA_ROW + rows - 1), FIRST_DATA_ROW)
+    return calls
 
 
 def build_rebalance(

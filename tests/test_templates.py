@@ -152,10 +152,30 @@ def _check_rows(values: dict[tuple[str, str], Any], sheet: L.Sheet, columns: dic
     assert not problems, "\n".join(problems[:20])
 
 
-def _assert_no_errors(values: dict[tuple[str, str], Any]) -> None:
+def _assert_no_errors(values: dict[tuple[str, str], Any],
+                      call_columns: dict[str, str] | None = None) -> None:
+    """No cell is an error, except in the add-in's column calls (udf mode): hidden columns
+    computed for every row, where a row the sheet does not read may be its own error."""
+    skip = set(call_columns or ())
     bad = {k: v for k, v in values.items()
-           if isinstance(v, str) and v.startswith(ERRORS)}
+           if isinstance(v, str) and v.startswith(ERRORS)
+           and k[1].rstrip("0123456789") not in skip}
     assert not bad, f"formulas that did not compute: {list(bad.items())[:10]}"
+
+
+def _column_calls(path: Path, sheet: L.Sheet) -> dict[str, str]:
+    """Column letter -> formula of each array formula in the first data row of ``sheet``
+    (udf mode: the add-in's column calls), checked to cover every formula row."""
+    from openpyxl.worksheet.formula import ArrayFormula
+
+    ws = openpyxl.load_workbook(path)[sheet.title]
+    out = {}
+    for c in ws[L.FIRST_DATA_ROW]:
+        if isinstance(c.value, ArrayFormula):
+            assert c.value.ref == f"{c.column_letter}{L.FIRST_DATA_ROW}:{c.column_letter}" \
+                                  f"{ws.max_row}"
+            out[c.column_letter] = c.value.text
+    return out
 
 
 def _assert_blank_rows(values: dict[tuple[str, str], Any], sheet: L.Sheet, rows: range) -> None:
@@ -198,8 +218,9 @@ def typed_journal(tmp_path_factory) -> tuple[Path, list, list, dict]:
     return path, positions + TYPED_POSITIONS, events + TYPED_EVENTS, rules
 
 
-def _check_journal(values, positions, events, rules, n_rows: int) -> None:
-    _assert_no_errors(values)
+def _check_journal(values, positions, events, rules, n_rows: int,
+                   call_columns: dict[str, str] | None = None) -> None:
+    _assert_no_errors(values, call_columns)
     expected = _journal_expected(positions, events, rules)
     assert any(expected["rule_breaks"]) and any(expected["status"])  # the fixture covers both
     _check_rows(values, L.JOURNAL_EVENTS, expected, len(events), exact_text=("rule_breaks",))
@@ -244,10 +265,34 @@ def test_udf_journal_matches_core_with_addin_functions(tmp_path):
     path = templates.build_journal(tmp_path / "j.xlsx", mode="udf", positions=positions,
                                    events=events, rule_values=rules, rows=len(events) + 1)
     values = compute(path, _udfs())
-    _check_journal(values, positions, events, rules, len(events) + 1)
+    calls = _column_calls(path, L.JOURNAL_EVENTS)
+    _check_journal(values, positions, events, rules, len(events) + 1, calls)
     formula = openpyxl.load_workbook(path)[L.JOURNAL_EVENTS.title][
         f"{L.JOURNAL_EVENTS.letter('liq_price')}2"].value
-    assert "LIQ_PRICE(" in formula
+    liq_call = next(c for c, f in calls.items() if f.startswith("=LIQ_PRICE("))
+    assert f"{liq_call}2" in formula and "LIQ_PRICE(" not in formula
+    blank_row = L.FIRST_DATA_ROW + len(events)  # the add-in answers an unused row with blank
+    assert all(values.get((L.JOURNAL_EVENTS.title, f"{c}{blank_row}")) in (None, "")
+               for c in calls)
+
+
+def test_column_calls_lift_each_call_once_and_refuse_other_rows():
+    from templates._book import ROW, ColumnCalls
+
+    calls = ColumnCalls(first_column=30)  # AD, AE, ...
+    row = {"a": 'IF(B2>0,NOTIONAL(B2,C2),"")', "b": "NOTIONAL(B2,C2)*2+LIQ_DISTANCE(D2,$E$1,F2)",
+           "c": '"NOTIONAL(B2)"&B2'}
+    assert calls.lift(row, 2) == {"a": 'IF(B2>0,AD2,"")', "b": "AD2*2+AE2", "c": row["c"]}
+    assert [(c.column, c.call, c.sites) for c in calls.calls] == [
+        (30, f"NOTIONAL(B{ROW},C{ROW})", 2), (31, f"LIQ_DISTANCE(D{ROW},$E$1,F{ROW})", 1)]
+    assert calls.sites_per_row == 3
+    f = calls.calls[1].formula(2, 101)
+    assert (f.ref, f.text) == ("AE2:AE101", "=LIQ_DISTANCE(D2:D101,$E$1,F2:F101)")
+    assert calls.lift({"a": "NOTIONAL(B7,C7)"}, 7) == {"a": "AD7"}
+    with pytest.raises(ValueError, match="the first row did not"):
+        calls.lift({"a": "NOTIONAL(B7,D7)"}, 7)
+    with pytest.raises(ValueError, match="reads only its own row"):
+        ColumnCalls(30).lift({"a": "NOTIONAL(B2,C1)"}, 2)
 
 
 def test_sample_journal_tells_a_story_with_rule_breaks():
@@ -327,8 +372,9 @@ def test_typed_positions_break_every_rebalance_rule():
 MARKET = {"volatility": SAMPLE_VOLATILITY, "horizon_days": SAMPLE_HORIZON_DAYS}
 
 
-def _rebalance_check(values, positions, wallet, free, n_rows: int) -> None:
-    _assert_no_errors(values)
+def _rebalance_check(values, positions, wallet, free, n_rows: int,
+                     call_columns: dict[str, str] | None = None) -> None:
+    _assert_no_errors(values, call_columns)
     result = rebalance(positions, wallet, free, **MARKET)
     assert any(result.columns["status"])
     # the new line and column carry numbers: a probability per valid row, a move, a position
@@ -377,12 +423,37 @@ def test_udf_rebalance_matches_core_with_addin_functions(tmp_path):
     path = templates.build_rebalance(tmp_path / "r.xlsx", mode="udf", positions=positions,
                                      wallet_balance=wallet, free_balance=free,
                                      rows=len(positions) + 1, **MARKET)
-    _rebalance_check(compute(path, _udfs()), positions, wallet, free, len(positions) + 1)
+    calls = _column_calls(path, L.REBALANCE_POSITIONS)
+    _rebalance_check(compute(path, _udfs()), positions, wallet, free, len(positions) + 1, calls)
     wb = openpyxl.load_workbook(path)
     assert "ACCOUNT_SHOCK(" in wb[L.REBALANCE_ACCOUNT.title][
         f"B{L.account_row('account_shock')}"].value
-    assert "LIQ_PROBABILITY(" in wb[L.REBALANCE_POSITIONS.title][
-        f"{L.REBALANCE_POSITIONS.letter('liq_probability')}2"].value
+    assert any("LIQ_PROBABILITY(" in f for f in calls.values())
+
+
+@pytest.mark.parametrize("build", ["journal", "rebalance"])
+def test_udf_workbooks_call_each_function_once_per_column(tmp_path, build):
+    """udf mode: every add-in call in the data sheet is one array formula over all the
+    formula rows, so a recalculation makes as many calls for 20 rows as for 600."""
+    from templates._book import udf_calls
+
+    sheet = {"journal": L.JOURNAL_EVENTS, "rebalance": L.REBALANCE_POSITIONS}[build]
+    builder = getattr(templates, f"build_{build}")
+    counts = []
+    for rows in (20, 600):
+        path = builder(tmp_path / f"{build}-{rows}.xlsx", mode="udf", rows=rows)
+        calls = _column_calls(path, sheet)
+        ws = openpyxl.load_workbook(path)[sheet.title]
+        per_cell = [c.coordinate for row in ws.iter_rows(min_row=L.FIRST_DATA_ROW)
+                    for c in row if isinstance(c.value, str) and udf_calls(c.value)]
+        assert not per_cell, f"cells still calling the add-in: {per_cell[:5]}"
+        for formula in calls.values():
+            (start, end), = udf_calls(formula[1:])  # one call, nothing around it
+            assert (start, end) == (0, len(formula) - 1), formula
+            assert f"{L.FIRST_DATA_ROW}:" in formula and f"{L.FIRST_DATA_ROW + rows - 1})" \
+                in formula.replace(",", ")")
+        counts.append(len(calls))
+    assert counts[0] == counts[1] >= 6
 
 
 def test_sample_portfolio_needs_priorities():
