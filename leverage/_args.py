@@ -129,6 +129,11 @@ class Kind:
         """The rule in words, as messages show it after the argument's name."""
         raise NotImplementedError
 
+    def fast(self, name: str, value: Any) -> float | None:
+        """One plain scalar ``value`` read by this rule, or ``None`` when it is not a plain
+        scalar or breaks the rule (then :meth:`parse` reads it and says what is wrong)."""
+        return None
+
     def with_default(self, default: Any) -> Kind:
         """A copy that reads a blank as ``default``."""
         twin = copy.copy(self)
@@ -202,6 +207,27 @@ class Number(Kind):
         if arr.size == 0:
             return False
         return bool(self._within(arr.min()) and self._within(arr.max()))
+
+    def fast(self, name: str, value: Any) -> float | None:
+        cls = value.__class__
+        if cls is float or cls is int:
+            v = float(value)
+        elif value is None or cls is str:
+            if not _blank(value):
+                return None
+            # a blank takes the default, which stands for itself (as in parse)
+            if self.default is MISSING:
+                return math.nan if self.blank_means_none else None
+            return float(self.default)
+        elif isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_):
+            v = float(value)
+        else:
+            return None
+        low = v >= self._low if self._low_in else v > self._low
+        high = v <= self._high if self._high_in else v < self._high
+        if (low and high) or (self.blank_means_none and v != v):
+            return v
+        return None
 
     def parse(self, name: str, value: Any) -> tuple[np.ndarray, np.ndarray | None]:
         default = math.nan if self.blank_means_none and self.default is MISSING else self.default
@@ -293,6 +319,16 @@ class _Choice(Kind):
 
     def describe(self) -> str:
         return f"must be {self.expected}"
+
+    def fast(self, name: str, value: Any) -> float | None:
+        if value.__class__ is str:
+            word = self.words.get(value.strip().lower())
+            if word is not None:
+                return word
+        if isinstance(value, list | tuple | np.ndarray) or as_column(value) is not value:
+            return None
+        v, err = self._one(name, value)
+        return None if err is not None else v
 
     def _one(self, name: str, v: Any) -> tuple[float, str | None]:
         if _blank(v):
@@ -432,6 +468,42 @@ class Fail:
             self.position[idx] = kind == "position"
 
 
+class _SlowPath(Exception):
+    """A scalar call hit a row with no answer: the array path computes and reports it."""
+
+
+class _ScalarFail(Fail):
+    """:class:`Fail` for the scalar fast path: the first failing mask hands the call back to
+    the array path, whose :class:`Fail` builds the message."""
+
+    def __init__(self) -> None:
+        super().__init__((), None)
+
+    def __call__(self, mask: Any, template: str, kind: str = "position", **values: Any) -> None:
+        if mask:
+            raise _SlowPath
+
+
+try:  # numpy's error state lives in a context variable: setting it costs a tenth of errstate
+    from numpy._core._ufunc_config import _extobj_contextvar, _make_extobj
+
+    _IGNORE_ALL = _make_extobj(all="ignore")
+except ImportError:  # another numpy layout: the public context manager, a little slower
+    _extobj_contextvar = None
+
+
+def _quietly(kernel: Callable[..., Any], given: dict[str, Any]) -> Any:
+    """``kernel(**given)`` under ``np.errstate(all="ignore")`` (nan and inf are answers)."""
+    if _extobj_contextvar is None:
+        with np.errstate(all="ignore"):
+            return kernel(**given)
+    token = _extobj_contextvar.set(_IGNORE_ALL)
+    try:
+        return kernel(**given)
+    finally:
+        _extobj_contextvar.reset(token)
+
+
 # ----------------------------------------------------------------------- wrapper
 def formula(**kinds: Kind) -> Callable[[Callable[..., Any]], Any]:
     """Wrap a numpy kernel into a checked public formula with a ``.rows`` twin.
@@ -501,8 +573,57 @@ def formula(**kinds: Kind) -> Callable[[Callable[..., Any]], Any]:
                 values[np.not_equal(fail.errors, None)] = np.nan
             return RowResults(values, fail.errors, fail.position), scalar
 
+        # The scalar fast path: where each argument goes, decided once here instead of by
+        # ``Signature.bind`` per call. Only plain positional-or-keyword signatures take it.
+        position = {name: i for i, name in enumerate(names)}
+        defaults = [rules[name].default for name in names]
+        order = [(name, position[name], rules[name]) for name in per_call + by_row]
+        plain = all(p.kind is p.POSITIONAL_OR_KEYWORD for p in public.parameters.values())
+
+        def fast(args: tuple[Any, ...], kwargs: dict[str, Any]) -> float | None:
+            """A call whose arguments are all plain scalars (numbers, words) and that has an
+            answer, read by the same rules and computed by the same kernel on Python floats
+            (IEEE doubles: the array path's rounding, without arrays); ``None`` for anything
+            else (a bad argument, a row with no answer, a division by zero), which :func:`run`
+            then computes and reports with its messages."""
+            if len(args) > len(names):
+                return None
+            values = [*args, *defaults[len(args):]]
+            for key, value in kwargs.items():
+                i = position.get(key)
+                if i is None or i < len(args):
+                    return None
+                values[i] = value
+            given: dict[str, Any] = {}
+            try:
+                for name, i, rule in order:
+                    value = values[i]
+                    if value is MISSING:
+                        return None
+                    if rule.per_call:
+                        given[name] = rule.resolve(name, rule.default if _blank(value) else value)
+                        continue
+                    v = rule.fast(name, value)
+                    if v is None:
+                        return None
+                    given[name] = v
+                if takes_fail:
+                    given["fail"] = _ScalarFail()
+                out = _quietly(kernel, given)
+                if takes_fail and given["fail"].errors is not None:
+                    return None
+                if out.__class__ is not float and np.ndim(out) != 0:
+                    return None
+                return float(out)
+            except Exception:  # the array path raises it again, or says what is wrong
+                return None
+
         @functools.wraps(kernel)
         def strict(*args: Any, **kwargs: Any) -> Any:
+            if plain:
+                out = fast(args, kwargs)
+                if out is not None:
+                    return out
             res, scalar = run(args, kwargs)
             res.raise_first()
             return float(res.values) if scalar else res.values
@@ -513,6 +634,8 @@ def formula(**kinds: Kind) -> Callable[[Callable[..., Any]], Any]:
 
         strict.__signature__ = public  # type: ignore[attr-defined]
         strict.rows = rows  # type: ignore[attr-defined]
+        # the scalar fast path on its own (None: not taken), for the tests that compare it
+        strict.fast_path = fast if plain else lambda args, kwargs: None  # type: ignore[attr-defined]
         strict.rules = rules  # type: ignore[attr-defined]
         return strict
 
