@@ -562,13 +562,18 @@ def formula(**kinds: Kind) -> Callable[[Callable[..., Any]], Any]:
             except ValueError:
                 shapes = ", ".join(f"{n}{tuple(a.shape)}" for n, a in arrays.items() if a.ndim)
                 raise InputError(f"{kernel.__name__}: columns differ in length: {shapes}") from None
-            fail = Fail(shape, _first_per_row(errs, shape))
-            extra = {"fail": fail} if takes_fail else {}
-            with np.errstate(all="ignore"):
-                values = kernel(**parsed, **arrays, **extra)
-            values = np.asarray(values, dtype=float)
-            if values.shape != shape or not values.flags.writeable:
-                values = np.array(np.broadcast_to(values, shape), dtype=float)
+            errors = _first_per_row(errs, shape)
+            if len(shape) == 1 and shape[0] > BLOCK_ROWS:
+                fail = _in_blocks(kernel, parsed, arrays, takes_fail, shape[0], errors)
+                values = fail.values
+            else:
+                fail = Fail(shape, errors)
+                extra = {"fail": fail} if takes_fail else {}
+                with np.errstate(all="ignore"):
+                    values = kernel(**parsed, **arrays, **extra)
+                values = np.asarray(values, dtype=float)
+                if values.shape != shape or not values.flags.writeable:
+                    values = np.array(np.broadcast_to(values, shape), dtype=float)
             if fail.errors is not None:
                 values[np.not_equal(fail.errors, None)] = np.nan
             return RowResults(values, fail.errors, fail.position), scalar
@@ -642,6 +647,49 @@ def formula(**kinds: Kind) -> Callable[[Callable[..., Any]], Any]:
     return decorate
 
 
+BLOCK_ROWS = 65_536
+"""A long column is computed this many rows at a time: the kernel's temporaries then stay a
+few hundred kB (in the CPU's cache, and a small part of the result's memory) however long the
+column. Every formula is row by row, so the blocks give the rows the whole column gives."""
+
+
+class _Blocks(Fail):
+    """The rows of every block's :class:`Fail`, gathered over the column, and its values."""
+
+    def __init__(self, n: int, errors: np.ndarray | None) -> None:
+        super().__init__((n,), errors)
+        self.values = np.empty(n)
+
+
+def _in_blocks(
+    kernel: Callable[..., Any],
+    parsed: dict[str, Any],
+    arrays: dict[str, np.ndarray],
+    takes_fail: bool,
+    n: int,
+    errors: np.ndarray | None,
+) -> _Blocks:
+    """``kernel`` over a 1-d column of ``n`` rows, :data:`BLOCK_ROWS` at a time."""
+    whole = _Blocks(n, errors)
+    for start in range(0, n, BLOCK_ROWS):
+        rows = slice(start, min(start + BLOCK_ROWS, n))
+        block = {k: a[rows] if a.ndim else a for k, a in arrays.items()}
+        # a view: the block's failures land in the column's errors when it has them already
+        fail = Fail((rows.stop - start,), None if whole.errors is None else whole.errors[rows])
+        extra = {"fail": fail} if takes_fail else {}
+        with np.errstate(all="ignore"):
+            whole.values[rows] = kernel(**parsed, **block, **extra)
+        if fail.errors is not None:
+            if whole.errors is None:
+                whole.errors = np.full(n, None, dtype=object)
+            whole.errors[rows] = fail.errors
+        if fail.position is not None:
+            if whole.position is None:
+                whole.position = np.zeros(n, dtype=bool)
+            whole.position[rows] = fail.position
+    return whole
+
+
 def _first_per_row(errs: list[np.ndarray], shape: tuple[int, ...]) -> np.ndarray | None:
     """Per row, the first message in argument order (``None``: no row has one)."""
     if not errs:
@@ -684,6 +732,18 @@ class Columns:
         RowResults(np.zeros(self.errors.shape), self.errors).raise_first()
 
 
+def _one_row(data: Mapping[str, Any], rules: dict[str, Kind]) -> Columns | None:
+    """:func:`check_columns` of one row of plain scalars that all keep their rules (a journal
+    event's fields), without the column machinery; ``None`` for anything else."""
+    values: dict[str, np.ndarray] = {}
+    for name, rule in rules.items():
+        v = rule.fast(name, data.get(name))
+        if v is None:
+            return None
+        values[name] = np.array(v)
+    return Columns(values, np.full((), None, dtype=object))
+
+
 def check_columns(data: Any, **rules: Kind) -> Columns:
     """Read each named column by its rule, the same rules the formulas use.
 
@@ -700,6 +760,9 @@ def check_columns(data: Any, **rules: Kind) -> Columns:
     "side must be long or short (also buy/sell, 1/-1), got 'up'"
     """
     if isinstance(data, Mapping):
+        one = _one_row(data, rules)
+        if one is not None:
+            return one
         read = {name: as_column(data.get(name)) for name in rules}
     else:
         read = {name: [row.get(name) for row in data] for name in rules}

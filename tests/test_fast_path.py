@@ -168,3 +168,69 @@ def test_bad_scalar_argument_gives_the_array_path_message() -> None:
         lv.liq_price("long", 1, 60_000, 6_000, bogus=1)
     with pytest.raises(lv.PositionError, match="bankrupt"):
         lv.effective_leverage(100_000, 1_000, -2_000)
+
+
+# ---------------------------------------------------------------------- long columns
+@st.composite
+def _columns(draw: Any, fn: Any, n: int) -> dict[str, Any]:
+    """Every argument as a column of ``n`` cells (or one value), good and bad cells mixed."""
+    call: dict[str, Any] = {}
+    for name, rule in fn.rules.items():
+        if isinstance(rule, PerCall) or draw(st.integers(0, 3)) == 0:
+            call[name] = draw(_argument(name, rule))
+        else:
+            call[name] = draw(st.lists(_argument(name, rule), min_size=n, max_size=n))
+    return call
+
+
+@pytest.mark.parametrize("name", FAST)
+@settings(max_examples=12, deadline=None)
+@given(data=st.data())
+def test_long_columns_in_blocks_equal_one_block(name: str, data: Any) -> None:
+    """A column longer than BLOCK_ROWS is computed block by block: the same values, messages
+    and error kinds as in one piece (BLOCK_ROWS made small so a short column has blocks)."""
+    fn = lv.CATALOGUE[name]
+    call = data.draw(_columns(fn, 17))
+    whole = _outcome(lambda: fn.rows(**call))
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(lv._args, "BLOCK_ROWS", 5)
+        blocks = _outcome(lambda: fn.rows(**call))
+    assert whole[0] == blocks[0], (name, call, whole, blocks)
+    if whole[0] != "value":
+        assert whole[1] == blocks[1]
+        return
+    a, b = whole[1], blocks[1]
+    np.testing.assert_array_equal(a.values, b.values)
+    assert a.errors.tolist() == b.errors.tolist()
+    pos_a = np.zeros(np.shape(a.values), bool) if a.position_rows is None else a.position_rows
+    pos_b = np.zeros(np.shape(b.values), bool) if b.position_rows is None else b.position_rows
+    np.testing.assert_array_equal(pos_a & ~a.ok, pos_b & ~b.ok)
+
+
+# ------------------------------------------------------------------- one row of fields
+ROW_RULES = {
+    "qty": Number(gt=0),
+    "price": Number(gt=0, default=math.nan),
+    "amount": Number(),
+    "rate": Number(ge=0, lt=1, blank_means_none=True),
+    "side": Side(),
+    "contract": Contract(default="linear"),
+    "flag": Flag(default=True),
+}
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_one_row_of_fields_reads_as_the_columns_do(data: Any) -> None:
+    """check_columns of one mapping of plain scalars (the journal reads each event's fields
+    so) gives what the column machinery gives: values, errors, first error."""
+    row = {n: data.draw(_argument(n, r)) for n, r in ROW_RULES.items() if data.draw(st.booleans())}
+    got = lv.check_columns(row, **ROW_RULES)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(lv._args, "_one_row", lambda data, rules: None)
+        want = lv.check_columns(row, **ROW_RULES)
+    assert got.errors.tolist() == want.errors.tolist()
+    assert got.first_error == want.first_error
+    for name in ROW_RULES:
+        a, b = float(got[name]), float(want[name])
+        assert _same(("value", a), ("value", b)), (name, row, a, b)

@@ -106,10 +106,11 @@ def below_maintenance_everywhere(p: Isolated, shared: Any) -> np.ndarray:
     longs and inverse shorts rise without bound at their other end: never.
     """
     amount0 = p.maint_amount if p.tiers is None else p.tiers.maint_amounts[0]
-    linear, inverse = p.contract == 0, p.contract != 0  # not ~linear: a float row's is a bool
-    linear_short = linear & (p.side < 0) & (shared + amount0 + p.qty * p.entry_price <= 0)
-    inverse_long = inverse & (p.side > 0) & (shared + amount0 + p.qty / p.entry_price <= 0)
-    return linear_short | inverse_long
+    return by_contract(
+        p.contract,
+        lambda: (p.side < 0) & (shared + amount0 + p.qty * p.entry_price <= 0),
+        lambda: (p.side > 0) & (shared + amount0 + p.qty / p.entry_price <= 0),
+    )
 
 
 def fail_below_maintenance(fail: Fail, p: Isolated, shared: Any) -> None:
