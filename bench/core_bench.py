@@ -4,9 +4,11 @@ journal replay (issue 15, targets 2 and 3).
 A *floor* is plain numpy written for the same job as the measured call: it finds the tier
 itself, checks every row itself (side is +/-1, qty and price finite and > 0, margin finite and
 >= 0, mmr in [0, 1): a min and a max per column, and a per-row mask only when a column fails
-them) and blanks rows with no liquidation price or a bad input (nan). It builds no messages
-and parses nothing else. Floors and the core are timed interleaved (A, B, A, B, ...) so both
-see the same machine load.
+them) and blanks rows with no liquidation price or a bad input (nan). The LIQ_PROBABILITY
+floor is the first-passage closed form with the core's normal-CDF approximation, the same
+checks and the same edge rows (no liquidation price: 0, at or past it: 1, zero volatility or
+time: the drift alone). Floors build no messages and parse nothing else. Floors and the core
+are timed interleaved (A, B, A, B, ...) so both see the same machine load.
 """
 
 from __future__ import annotations

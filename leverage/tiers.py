@@ -529,6 +529,8 @@ def tier_of_root(c: Any, sign: Any, tiers: TierTable, fee_rate: Any = 0.0) -> An
     """
     if len(tiers.tiers) == 1:
         return 0
+    if c.__class__ is float and sign.__class__ is float and fee_rate.__class__ is float:
+        return _one_tier(c, -sign, _bound_maint(tiers, fee_rate)[0])  # a scalar call's row
     sign, c = np.asarray(sign), np.asarray(c)
     if np.ndim(fee_rate) == 0:
         bounds, maint = _bound_maint(tiers, float(fee_rate))
