@@ -4,9 +4,11 @@ journal replay (issue 15, targets 2 and 3).
 A *floor* is plain numpy written for the same job as the measured call: it finds the tier
 itself, checks every row itself (side is +/-1, qty and price finite and > 0, margin finite and
 >= 0, mmr in [0, 1): a min and a max per column, and a per-row mask only when a column fails
-them) and blanks rows with no liquidation price or a bad input (nan). It builds no messages
-and parses nothing else. Floors and the core are timed interleaved (A, B, A, B, ...) so both
-see the same machine load.
+them) and blanks rows with no liquidation price or a bad input (nan). The LIQ_PROBABILITY
+floor is the first-passage closed form with the core's normal-CDF approximation, the same
+checks and the same edge rows (no liquidation price: 0, at or past it: 1, zero volatility or
+time: the drift alone). Floors build no messages and parse nothing else. Floors and the core
+are timed interleaved (A, B, A, B, ...) so both see the same machine load.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from ._util import (
     table,
     verdict,
 )
+from .decisions_bench import _phi
+from .decisions_bench import _rows as _probability_rows
 
 TIERS = "binance:BTCUSDT"
 SAMPLE = 5_000
@@ -171,9 +175,68 @@ def floor_margin_to_target(
     return change
 
 
+def floor_liq_probability(
+    side: np.ndarray, mark: np.ndarray, liq: np.ndarray, vol: np.ndarray, days: np.ndarray,
+    drift: float = 0.0,
+) -> np.ndarray:
+    """The first-passage closed form ``Φ((b − μT)/(σ√T)) + e^{2μb/σ²}·Φ((b + μT)/(σ√T))``
+    with ``b = s·ln(liq/mark)``, ``μ = s·(drift − σ²/2)``, ``T = days/365``, Φ by the same
+    erfc approximation as the core; nan for a rejected row (side not +/-1, mark not finite
+    > 0, liq not > 0 and not blank, volatility or days not finite >= 0), 0 with no
+    liquidation price (nan), 1 at or past it, and the zero-volatility / zero-time limit."""
+    if not math.isfinite(drift):
+        raise ValueError(f"drift must be a finite number, got {drift}")
+    ok = None
+    liq_lo, liq_hi = np.min(liq), np.max(liq)  # nan: some row has no liquidation price
+    if not (_column_ok(mark, 0.0, False) and _column_ok(vol, 0.0, True)
+            and _column_ok(days, 0.0, True) and liq_lo > 0 and liq_hi < np.inf
+            and np.all(np.abs(side) == 1)):
+        ok = np.abs(side) == 1
+        ok &= mark > 0
+        ok &= mark < np.inf
+        ok &= ((liq > 0) & (liq < np.inf)) | np.isnan(liq)
+        ok &= vol >= 0
+        ok &= vol < np.inf
+        ok &= days >= 0
+        ok &= days < np.inf
+    t = days / 365.0
+    b = np.log(liq / mark)
+    b *= side
+    past = b >= 0  # the mark is at or past the liquidation price
+    mu = vol * vol
+    mu *= -0.5
+    mu += drift
+    mu *= side
+    still = None
+    if not (np.min(vol) > 0 and np.min(t) > 0):  # zero volatility or time: the drift alone
+        still = np.where((vol > 0) & (t > 0), np.nan, (vol == 0) & (mu * t <= b))
+        vol = np.where(np.isnan(still), vol, 1.0)
+        t = np.where(t > 0, t, 1.0)
+    sd = np.sqrt(t)
+    sd *= vol
+    mu_t = mu * t
+    p = _phi((b - mu_t) / sd)
+    second = 2.0 * mu * b / (vol * vol)
+    np.exp(second, out=second)
+    b += mu_t
+    b /= sd
+    second *= _phi(b)
+    p += second
+    np.clip(p, 0.0, 1.0, out=p)
+    if still is not None:
+        p = np.where(np.isnan(still), p, still)
+    p[past] = 1.0
+    p[np.isnan(liq)] = 0.0
+    if ok is not None:
+        p[~ok] = np.nan
+    return p
+
+
 def _agree(floor: np.ndarray, core: np.ndarray, what: str) -> None:
-    """The floor computes the core's numbers (nan where the core has nan)."""
-    np.testing.assert_allclose(floor, core, rtol=1e-9, equal_nan=True, err_msg=what)
+    """The floor computes the core's numbers (nan where the core has nan); probabilities
+    also to 1e-15 absolute (subnormal tails round differently)."""
+    atol = 1e-15 if what.startswith(("LIQ_PROBABILITY", "liq_probability")) else 0.0
+    np.testing.assert_allclose(floor, core, rtol=1e-9, atol=atol, equal_nan=True, err_msg=what)
 
 
 def _check_floors_on_bad_rows() -> None:
@@ -195,6 +258,14 @@ def _check_bad_rows() -> None:
            lv.liq_price.rows(side, qty, entry, margin, tiers=table_).values, "tiered, bad rows")
     _agree(floor_liq_price(side, qty, entry, margin, 0.005, 10.0),
            lv.liq_price.rows(side, qty, entry, margin, 0.005, 10.0).values, "one rate, bad rows")
+    r = {k: v.copy() for k, v in _probability_rows(64, seed=8).items()}
+    r["side"][0], r["mark"][1], r["liq"][2], r["vol"][3] = 0.5, np.nan, -1.0, -0.2
+    r["liq"][4] = np.nan  # no liquidation price: probability 0
+    r["liq"][5] = r["mark"][5] * (0.9 if r["side"][5] < 0 else 1.1)  # past it: 1
+    r["vol"][6], r["days"][7] = 0.0, 0.0  # the drift alone
+    args = (r["side"], r["mark"], r["liq"], r["vol"], r["days"])
+    _agree(floor_liq_probability(*args, 0.3), lv.liq_probability.rows(*args, 0.3).values,
+           "liq_probability, bad rows")
     notional, target = p["notional"], p["target"]
     notional[5], target[6] = -1.0, 0.0
     upnl = 2_000.0  # some targets out of reach: they would withdraw more than is posted
@@ -209,6 +280,8 @@ def floor_vs_core(n: int = 1_000_000, rounds: int = ROUNDS) -> str:
     table_ = lv.get_tier_table(TIERS)
     side, qty, entry, margin = p["side"], p["qty"], p["entry"], p["margin"]
     notional, target = p["notional"], p["target"]
+    r = _probability_rows(n)
+    odds = (r["side"], r["mark"], r["liq"], r["vol"], r["days"])
     cases = [
         ("LIQ_PRICE, tiered (binance:BTCUSDT)", "tiered LIQ_PRICE",
          lambda: lv.liq_price(side, qty, entry, margin, tiers=table_),
@@ -219,6 +292,8 @@ def floor_vs_core(n: int = 1_000_000, rounds: int = ROUNDS) -> str:
         ("MARGIN_TO_TARGET", "MARGIN_TO_TARGET",
          lambda: lv.margin_to_target(notional, margin, target),
          lambda: floor_margin_to_target(notional, margin, target)),
+        ("LIQ_PROBABILITY", "LIQ_PROBABILITY",
+         lambda: lv.liq_probability(*odds), lambda: floor_liq_probability(*odds)),
     ]
     rows = []
     for label, target_name, core, floor in cases:
@@ -236,14 +311,6 @@ def floor_vs_core(n: int = 1_000_000, rounds: int = ROUNDS) -> str:
             record_target(f"3. {target_name} peak memory within {MEMORY_TARGET}x the result",
                           f"{mem_core:.1f}x ({mem_core * result.nbytes / 1e6:.1f} MB)",
                           verdict(mem_core, MEMORY_TARGET))
-    if hasattr(lv, "liq_probability"):
-        note = ("leverage.liq_probability exists but this bench has no floor for it yet: "
-                "write one before calling the target met")
-        record_target("3. LIQ_PROBABILITY within 1.5x its floor", "", "not measured", note)
-    else:
-        note = "leverage.liq_probability does not exist yet"
-        record_target("3. LIQ_PROBABILITY within 1.5x its floor", "", "skipped", note)
-        print(f"note: LIQ_PROBABILITY skipped, {note}\n")
     return table(
         f"1. Vectorized core vs a floor doing the same work, interleaved, {rounds} rounds each "
         f"(target: within {FLOOR_TARGET}x; memory within {MEMORY_TARGET}x the result)",

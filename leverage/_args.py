@@ -129,6 +129,11 @@ class Kind:
         """The rule in words, as messages show it after the argument's name."""
         raise NotImplementedError
 
+    def fast(self, name: str, value: Any) -> float | None:
+        """One plain scalar ``value`` read by this rule, or ``None`` when it is not a plain
+        scalar or breaks the rule (then :meth:`parse` reads it and says what is wrong)."""
+        return None
+
     def with_default(self, default: Any) -> Kind:
         """A copy that reads a blank as ``default``."""
         twin = copy.copy(self)
@@ -202,6 +207,27 @@ class Number(Kind):
         if arr.size == 0:
             return False
         return bool(self._within(arr.min()) and self._within(arr.max()))
+
+    def fast(self, name: str, value: Any) -> float | None:
+        cls = value.__class__
+        if cls is float or cls is int:
+            v = float(value)
+        elif value is None or cls is str:
+            if not _blank(value):
+                return None
+            # a blank takes the default, which stands for itself (as in parse)
+            if self.default is MISSING:
+                return math.nan if self.blank_means_none else None
+            return float(self.default)
+        elif isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_):
+            v = float(value)
+        else:
+            return None
+        low = v >= self._low if self._low_in else v > self._low
+        high = v <= self._high if self._high_in else v < self._high
+        if (low and high) or (self.blank_means_none and v != v):
+            return v
+        return None
 
     def parse(self, name: str, value: Any) -> tuple[np.ndarray, np.ndarray | None]:
         default = math.nan if self.blank_means_none and self.default is MISSING else self.default
@@ -293,6 +319,16 @@ class _Choice(Kind):
 
     def describe(self) -> str:
         return f"must be {self.expected}"
+
+    def fast(self, name: str, value: Any) -> float | None:
+        if value.__class__ is str:
+            word = self.words.get(value.strip().lower())
+            if word is not None:
+                return word
+        if isinstance(value, list | tuple | np.ndarray) or as_column(value) is not value:
+            return None
+        v, err = self._one(name, value)
+        return None if err is not None else v
 
     def _one(self, name: str, v: Any) -> tuple[float, str | None]:
         if _blank(v):
@@ -432,6 +468,42 @@ class Fail:
             self.position[idx] = kind == "position"
 
 
+class _SlowPath(Exception):
+    """A scalar call hit a row with no answer: the array path computes and reports it."""
+
+
+class _ScalarFail(Fail):
+    """:class:`Fail` for the scalar fast path: the first failing mask hands the call back to
+    the array path, whose :class:`Fail` builds the message."""
+
+    def __init__(self) -> None:
+        super().__init__((), None)
+
+    def __call__(self, mask: Any, template: str, kind: str = "position", **values: Any) -> None:
+        if mask:
+            raise _SlowPath
+
+
+try:  # numpy's error state lives in a context variable: setting it costs a tenth of errstate
+    from numpy._core._ufunc_config import _extobj_contextvar, _make_extobj
+
+    _IGNORE_ALL = _make_extobj(all="ignore")
+except ImportError:  # another numpy layout: the public context manager, a little slower
+    _extobj_contextvar = None
+
+
+def _quietly(kernel: Callable[..., Any], given: dict[str, Any]) -> Any:
+    """``kernel(**given)`` under ``np.errstate(all="ignore")`` (nan and inf are answers)."""
+    if _extobj_contextvar is None:
+        with np.errstate(all="ignore"):
+            return kernel(**given)
+    token = _extobj_contextvar.set(_IGNORE_ALL)
+    try:
+        return kernel(**given)
+    finally:
+        _extobj_contextvar.reset(token)
+
+
 # ----------------------------------------------------------------------- wrapper
 def formula(**kinds: Kind) -> Callable[[Callable[..., Any]], Any]:
     """Wrap a numpy kernel into a checked public formula with a ``.rows`` twin.
@@ -490,19 +562,73 @@ def formula(**kinds: Kind) -> Callable[[Callable[..., Any]], Any]:
             except ValueError:
                 shapes = ", ".join(f"{n}{tuple(a.shape)}" for n, a in arrays.items() if a.ndim)
                 raise InputError(f"{kernel.__name__}: columns differ in length: {shapes}") from None
-            fail = Fail(shape, _first_per_row(errs, shape))
-            extra = {"fail": fail} if takes_fail else {}
-            with np.errstate(all="ignore"):
-                values = kernel(**parsed, **arrays, **extra)
-            values = np.asarray(values, dtype=float)
-            if values.shape != shape or not values.flags.writeable:
-                values = np.array(np.broadcast_to(values, shape), dtype=float)
+            errors = _first_per_row(errs, shape)
+            if len(shape) == 1 and shape[0] > BLOCK_ROWS:
+                fail = _in_blocks(kernel, parsed, arrays, takes_fail, shape[0], errors)
+                values = fail.values
+            else:
+                fail = Fail(shape, errors)
+                extra = {"fail": fail} if takes_fail else {}
+                with np.errstate(all="ignore"):
+                    values = kernel(**parsed, **arrays, **extra)
+                values = np.asarray(values, dtype=float)
+                if values.shape != shape or not values.flags.writeable:
+                    values = np.array(np.broadcast_to(values, shape), dtype=float)
             if fail.errors is not None:
                 values[np.not_equal(fail.errors, None)] = np.nan
             return RowResults(values, fail.errors, fail.position), scalar
 
+        # The scalar fast path: where each argument goes, decided once here instead of by
+        # ``Signature.bind`` per call. Only plain positional-or-keyword signatures take it.
+        position = {name: i for i, name in enumerate(names)}
+        defaults = [rules[name].default for name in names]
+        order = [(name, position[name], rules[name]) for name in per_call + by_row]
+        plain = all(p.kind is p.POSITIONAL_OR_KEYWORD for p in public.parameters.values())
+
+        def fast(args: tuple[Any, ...], kwargs: dict[str, Any]) -> float | None:
+            """A call whose arguments are all plain scalars (numbers, words) and that has an
+            answer, read by the same rules and computed by the same kernel on Python floats
+            (IEEE doubles: the array path's rounding, without arrays); ``None`` for anything
+            else (a bad argument, a row with no answer, a division by zero), which :func:`run`
+            then computes and reports with its messages."""
+            if len(args) > len(names):
+                return None
+            values = [*args, *defaults[len(args):]]
+            for key, value in kwargs.items():
+                i = position.get(key)
+                if i is None or i < len(args):
+                    return None
+                values[i] = value
+            given: dict[str, Any] = {}
+            try:
+                for name, i, rule in order:
+                    value = values[i]
+                    if value is MISSING:
+                        return None
+                    if rule.per_call:
+                        given[name] = rule.resolve(name, rule.default if _blank(value) else value)
+                        continue
+                    v = rule.fast(name, value)
+                    if v is None:
+                        return None
+                    given[name] = v
+                if takes_fail:
+                    given["fail"] = _ScalarFail()
+                out = _quietly(kernel, given)
+                if takes_fail and given["fail"].errors is not None:
+                    return None
+                if out.__class__ is not float and np.ndim(out) != 0:
+                    return None
+                return float(out)
+            except Exception:  # the array path raises it again, or says what is wrong
+                return None
+
         @functools.wraps(kernel)
         def strict(*args: Any, **kwargs: Any) -> Any:
+            if plain:
+                out = fast(args, kwargs)
+                if out is not None:
+                    return out
             res, scalar = run(args, kwargs)
             res.raise_first()
             return float(res.values) if scalar else res.values
@@ -513,10 +639,55 @@ def formula(**kinds: Kind) -> Callable[[Callable[..., Any]], Any]:
 
         strict.__signature__ = public  # type: ignore[attr-defined]
         strict.rows = rows  # type: ignore[attr-defined]
+        # the scalar fast path on its own (None: not taken), for the tests that compare it
+        strict.fast_path = fast if plain else lambda args, kwargs: None  # type: ignore[attr-defined]
         strict.rules = rules  # type: ignore[attr-defined]
         return strict
 
     return decorate
+
+
+BLOCK_ROWS = 65_536
+"""A long column is computed this many rows at a time: the kernel's temporaries then stay a
+few hundred kB (in the CPU's cache, and a small part of the result's memory) however long the
+column. Every formula is row by row, so the blocks give the rows the whole column gives."""
+
+
+class _Blocks(Fail):
+    """The rows of every block's :class:`Fail`, gathered over the column, and its values."""
+
+    def __init__(self, n: int, errors: np.ndarray | None) -> None:
+        super().__init__((n,), errors)
+        self.values = np.empty(n)
+
+
+def _in_blocks(
+    kernel: Callable[..., Any],
+    parsed: dict[str, Any],
+    arrays: dict[str, np.ndarray],
+    takes_fail: bool,
+    n: int,
+    errors: np.ndarray | None,
+) -> _Blocks:
+    """``kernel`` over a 1-d column of ``n`` rows, :data:`BLOCK_ROWS` at a time."""
+    whole = _Blocks(n, errors)
+    for start in range(0, n, BLOCK_ROWS):
+        rows = slice(start, min(start + BLOCK_ROWS, n))
+        block = {k: a[rows] if a.ndim else a for k, a in arrays.items()}
+        # a view: the block's failures land in the column's errors when it has them already
+        fail = Fail((rows.stop - start,), None if whole.errors is None else whole.errors[rows])
+        extra = {"fail": fail} if takes_fail else {}
+        with np.errstate(all="ignore"):
+            whole.values[rows] = kernel(**parsed, **block, **extra)
+        if fail.errors is not None:
+            if whole.errors is None:
+                whole.errors = np.full(n, None, dtype=object)
+            whole.errors[rows] = fail.errors
+        if fail.position is not None:
+            if whole.position is None:
+                whole.position = np.zeros(n, dtype=bool)
+            whole.position[rows] = fail.position
+    return whole
 
 
 def _first_per_row(errs: list[np.ndarray], shape: tuple[int, ...]) -> np.ndarray | None:
@@ -561,6 +732,18 @@ class Columns:
         RowResults(np.zeros(self.errors.shape), self.errors).raise_first()
 
 
+def _one_row(data: Mapping[str, Any], rules: dict[str, Kind]) -> Columns | None:
+    """:func:`check_columns` of one row of plain scalars that all keep their rules (a journal
+    event's fields), without the column machinery; ``None`` for anything else."""
+    values: dict[str, np.ndarray] = {}
+    for name, rule in rules.items():
+        v = rule.fast(name, data.get(name))
+        if v is None:
+            return None
+        values[name] = np.array(v)
+    return Columns(values, np.full((), None, dtype=object))
+
+
 def check_columns(data: Any, **rules: Kind) -> Columns:
     """Read each named column by its rule, the same rules the formulas use.
 
@@ -577,6 +760,9 @@ def check_columns(data: Any, **rules: Kind) -> Columns:
     "side must be long or short (also buy/sell, 1/-1), got 'up'"
     """
     if isinstance(data, Mapping):
+        one = _one_row(data, rules)
+        if one is not None:
+            return one
         read = {name: as_column(data.get(name)) for name in rules}
     else:
         read = {name: [row.get(name) for row in data] for name in rules}

@@ -514,47 +514,84 @@ def resolve_tiers(argname: str, value: Any) -> TierTable | None:
     raise InputError(f"{argname} must be a tier table, a table name or rows, got {fmt(value)}")
 
 
-def tier_of_root(c: Any, sign: Any, tiers: TierTable, fee_rate: float = 0.0) -> Any:
+def tier_of_root(c: Any, sign: Any, tiers: TierTable, fee_rate: Any = 0.0) -> Any:
     """Tier index holding the root of ``n + sign × (MM(n) + fee_rate × n) = c``.
 
     Every isolated or cross liquidation condition ``equity(P) = MM(P)`` takes this form once
     written in the notional ``n`` at the liquidation price (``leverage.core`` gives ``c`` and
     ``sign`` per contract and side). With a continuous MM the left side increases with ``n``,
-    so one ``searchsorted`` of ``c`` among its values at the tier bounds finds the tier whose
-    rates hold at the liquidation price: the answer is always consistent with the tier used.
-    ``sign`` is +1/−1 or an array of them. Returns ``0`` (a scalar) when every row sits in the
-    first tier, the common case for retail-sized positions, saving the search.
+    so the root lies at or above bound ``b_j`` exactly when ``c − sign × M_j >= b_j``, with
+    ``M_j = MM(b_j) + fee_rate × b_j``: the tier is the number of bounds after the first that
+    pass this test, whatever each row's sign, so one scan serves longs and shorts alike and the
+    answer is always consistent with the tier used. ``sign`` is +1/−1 or an array of them.
+    Returns ``0`` (a scalar) when every row sits in the first tier, the common case for
+    retail-sized positions; a plain ``int`` for one row.
     """
-    sign = np.asarray(sign)
-    c = np.asarray(c)
     if len(tiers.tiers) == 1:
         return 0
-    if sign.ndim == 0:
-        return _tier_count(c, tiers.solve_keys(float(sign), fee_rate))
-    longs = _tier_count(c, tiers.solve_keys(-1.0, fee_rate))
-    shorts = _tier_count(c, tiers.solve_keys(1.0, fee_rate))
-    if np.ndim(longs) == 0 and np.ndim(shorts) == 0 and longs == shorts:
-        return longs
-    return np.where(sign > 0, shorts, longs)
+    if c.__class__ is float and sign.__class__ is float and fee_rate.__class__ is float:
+        return _one_tier(c, -sign, _bound_maint(tiers, fee_rate)[0])  # a scalar call's row
+    sign, c = np.asarray(sign), np.asarray(c)
+    if np.ndim(fee_rate) == 0:
+        bounds, maint = _bound_maint(tiers, float(fee_rate))
+        if c.ndim == 0 and sign.ndim == 0:
+            return _one_tier(float(c), -float(sign), bounds)
+        return _tier_count(c, -sign, tiers.bounds, maint)
+    fee = np.asarray(fee_rate)
+    maint_rows = [b * (r + fee) - a for b, r, a in
+                  zip(tiers.bounds, tiers.mmrs, tiers.maint_amounts, strict=True)]
+    return _tier_count(c, -sign, tiers.bounds, maint_rows)
 
 
-def _tier_count(c: np.ndarray, keys: np.ndarray) -> Any:
-    """Number of keys after the first that are <= c: the tier index, by a linear scan.
+_BOUND_MAINT: dict[tuple[int, float], tuple[TierTable, list[tuple[float, float]], np.ndarray]] = {}
+
+
+def _bound_maint(tiers: TierTable, fee_rate: float) -> tuple[list[tuple[float, float]], Any]:
+    """Per bound after the first, ``(b_j, M_j)`` as floats, and ``M_j`` as an array, kept
+    per table and fee (the table is held too, so its id stays its own)."""
+    key = (id(tiers), fee_rate)
+    hit = _BOUND_MAINT.get(key)
+    if hit is None or hit[0] is not tiers:
+        maint = tiers.bounds * (tiers.mmrs + fee_rate) - tiers.maint_amounts
+        if len(_BOUND_MAINT) >= 256:  # tables typed in cells come and go
+            _BOUND_MAINT.clear()
+        hit = _BOUND_MAINT[key] = (
+            tiers, list(zip(tiers.bounds.tolist()[1:], maint.tolist()[1:], strict=True)), maint
+        )
+    return hit[1], hit[2]
+
+
+def _one_tier(c: float, neg_sign: float, bounds: list[tuple[float, float]]) -> int:
+    """:func:`_tier_count` for one row, in floats (the same operations, the same rounding)."""
+    k = 0
+    for b, m in bounds:
+        if not neg_sign * m + c >= b:
+            break
+        k += 1
+    return k
+
+
+def _tier_count(c: np.ndarray, neg_sign: np.ndarray, bounds: np.ndarray, maint: Any) -> Any:
+    """Number of bounds after the first with ``c − sign × M_j >= b_j``, by a linear scan.
 
     Tables have a dozen tiers and most positions sit in the lowest few, so counting with an
-    early stop beats a binary search (``searchsorted``) by 2-3x on a column; 0 when every row
-    is in the first tier.
+    early stop (at the first bound no row reaches) beats a binary search on a column; the
+    count is one byte a row and the scan reuses two buffers. 0 when every row is in the
+    first tier.
     """
+    shape = np.broadcast_shapes(c.shape, neg_sign.shape, *(np.shape(m) for m in maint))
     k: np.ndarray | None = None
-    above = np.empty(c.shape, dtype=bool)
-    for key in keys[1:]:
-        np.greater_equal(c, key, out=above)
+    work = np.empty(shape)
+    above = np.empty(shape, dtype=bool)
+    for j in range(1, len(bounds)):
+        np.multiply(neg_sign, maint[j], out=work)
+        work += c
+        np.greater_equal(work, bounds[j], out=above)
         if not above.any():
             break
         if k is None:
-            k = above.astype(np.intp)
-        else:
-            k += above
+            k = np.zeros(shape, dtype=np.uint8 if len(bounds) < 256 else np.intp)
+        k += above
     return 0 if k is None else k
 
 

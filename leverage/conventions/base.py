@@ -7,6 +7,7 @@ see docs/FORMULAS.md, section "Exchange conventions".
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -64,6 +65,8 @@ def by_contract(
 ) -> Any:
     """Evaluate only the branch(es) the rows need: most columns are all-linear."""
     is_inv = inverse > 0
+    if is_inv.__class__ is np.bool_ or is_inv.__class__ is bool:  # one row: no reductions
+        return inverse_fn() if is_inv else linear_fn()
     if not is_inv.any():
         return linear_fn()
     if is_inv.all():
@@ -73,11 +76,17 @@ def by_contract(
 
 def none_unless_positive(price: np.ndarray) -> np.ndarray:
     """A liquidation price must be a positive, finite price; otherwise there is none."""
+    if price.__class__ is float:  # one row (the scalar path)
+        return price if 0 < price < math.inf else math.nan
     bad = ~(price > 0) | (price == np.inf)
+    if bad.__class__ is np.bool_:  # one row: no reductions
+        return _NAN if bad else price
     if bad.any():
         price = np.where(bad, np.nan, price)
     return price
 
+
+_NAN = np.float64(np.nan)
 
 BELOW_MAINTENANCE = (
     "the account is already below maintenance margin at every price: the margin backing the "
@@ -97,10 +106,11 @@ def below_maintenance_everywhere(p: Isolated, shared: Any) -> np.ndarray:
     longs and inverse shorts rise without bound at their other end: never.
     """
     amount0 = p.maint_amount if p.tiers is None else p.tiers.maint_amounts[0]
-    linear = p.contract == 0
-    linear_short = linear & (p.side < 0) & (shared + amount0 + p.qty * p.entry_price <= 0)
-    inverse_long = ~linear & (p.side > 0) & (shared + amount0 + p.qty / p.entry_price <= 0)
-    return linear_short | inverse_long
+    return by_contract(
+        p.contract,
+        lambda: (p.side < 0) & (shared + amount0 + p.qty * p.entry_price <= 0),
+        lambda: (p.side > 0) & (shared + amount0 + p.qty / p.entry_price <= 0),
+    )
 
 
 def fail_below_maintenance(fail: Fail, p: Isolated, shared: Any) -> None:

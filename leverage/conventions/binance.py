@@ -23,7 +23,9 @@ class Binance(Convention):
     fee_counts: bool = False  # Binance's published formula has no fee term
 
     def _as_published(self, position: Isolated) -> Isolated:
-        return position if self.fee_counts else replace(position, fee_rate=0.0)
+        if self.fee_counts or (position.fee_rate.__class__ is float and position.fee_rate == 0):
+            return position  # already as published (a scalar call's fee_rate=0)
+        return replace(position, fee_rate=0.0)
 
     def liq_price(self, position: Isolated, margin: Any) -> np.ndarray:
         return liq_at_exit_notional(self._as_published(position), margin)
