@@ -206,17 +206,40 @@ def read_static(value: Any) -> Any:
     return [[clean_cell(v) for v in r] for r in rows]
 
 
+def static_error(value: Any) -> str | None:
+    """The Excel error (``#N/A``...) in a same-for-every-row argument read by
+    :func:`read_static`, if any of its cells holds one: the whole result is that error."""
+    cells = value if isinstance(value, list) else [[value]]
+    for row in cells:
+        for v in row if isinstance(row, list) else [row]:
+            if isinstance(v, str) and v.strip() in _ALL_ERRORS:
+                return _excel_code(v)
+    return None
+
+
+def _error_grid(code: str, shape: tuple[int, ...], style: str) -> Grid:
+    """Every cell of the result the Excel error ``code`` of a same-for-every-row input."""
+    return np.full(shape, _cell_error(code, "in an input cell", style), dtype=object).tolist()
+
+
 # ------------------------------------------------------------------------ writing
 class CallFailed(Exception):
     """A whole call has no answer (a bad tier table, columns of different lengths)."""
 
 
+MESSAGE_LIMIT = 500  # characters: a message is one line, far below Excel's 32,767 per cell
+
+
+def _short(message: str) -> str:
+    return message if len(message) <= MESSAGE_LIMIT else message[: MESSAGE_LIMIT - 1] + "…"
+
+
 def _cell_error(code: str, message: str, style: str) -> str:
-    return code if style == "values" else f"{code} {message}"
+    return code if style == "values" else f"{code} {_short(message)}"
 
 
 def _fail_whole_call(name: str, message: str, style: str) -> Grid:
-    text = f"{name}: {message}"
+    text = _short(f"{name}: {message}")
     if style == "values":
         from xlwings import XlwingsError  # loaded already: xlwings runs this function
 
@@ -323,14 +346,18 @@ def _call(fn: Callable[..., Any], name: str, args: tuple[Any, ...], style: str) 
     plan = _plan(fn)
     core_args: list[Any] = []
     read: list[tuple[Cells, bool]] = []
+    passed_on: str | None = None  # an Excel error in a same-for-every-row argument
     for (_arg, is_static, default), value in zip(plan, args, strict=True):
         if is_static:
             core_args.append(read_static(value))
+            passed_on = passed_on or static_error(core_args[-1])
             continue
         cells = read_cells(value)
         required = default is _REQUIRED
         core_args.append(cells.values if required else _with_default(cells, default))
         read.append((cells, required))
+    if passed_on is not None:
+        return _error_grid(passed_on, _shape_of([c for c, _ in read]), style)
     res = fn.rows(*core_args)  # type: ignore[attr-defined]
     values = _grid_shape(res.values)
     shape = values.shape
@@ -340,6 +367,15 @@ def _call(fn: Callable[..., Any], name: str, args: tuple[Any, ...], style: str) 
     empty = _empty_rows([(c, r) for c, r in read], shape)
     one_row = values.size == 1
     return _write(name, values, errors, position, excel_error, empty, one_row, style)
+
+
+def _shape_of(cells: list[Cells]) -> tuple[int, ...]:
+    """The result's shape from the row-wise arguments alone (1 x 1 if they do not agree)."""
+    try:
+        return np.broadcast_shapes(*(np.shape(c.values) for c in cells if c.values is not None),
+                                   (1, 1))
+    except ValueError:
+        return (1, 1)
 
 
 def _first_excel_error(cells: list[Cells], shape: tuple[int, ...]) -> np.ndarray | None:
@@ -380,6 +416,10 @@ def call_tier(tiers: Any, notional: Any) -> Grid:
     try:
         cells = read_cells(notional)
         table = read_static(tiers)
+        code = static_error(table)
+        if code is not None:
+            return _error_grid(code, (np.size(cells.values) if cells.values is not None else 1,
+                                      3), style)
         rows, errors = tier_rows(table, cells.values)
         rows = rows.reshape(-1, 3)
         n = rows.shape[0]

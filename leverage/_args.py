@@ -36,18 +36,42 @@ MISSING: Any = object()
 _EMPTY_STRINGS = ("",)
 
 
+QUOTE_LIMIT = 40  # characters of a text quoted in a message; Excel cells hold 32,767
+
+
 def fmt(value: Any) -> str:
-    """Show a value in a message the way a trader typed it (``-5`` not ``-5.0``)."""
+    """Show a value in a message the way a trader typed it (``-5`` not ``-5.0``); a long text
+    as its first :data:`QUOTE_LIMIT` characters and ``…``, so a message stays one short line.
+
+    >>> fmt(-5.0), fmt(True), fmt("abc"), fmt(10**400)
+    ('-5', 'TRUE', "'abc'", 'an integer of 401 digits')
+    >>> fmt("x" * 100_000)
+    "'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx…' (100000 characters)"
+    """
     if isinstance(value, bool | np.bool_):
         return str(bool(value)).upper()
     if isinstance(value, numbers.Real):
-        v = float(value)
+        v = real(value)
         if math.isnan(v):
             return "nan"
+        if math.isinf(v) and isinstance(value, numbers.Integral):
+            return f"an integer of {len(str(abs(int(value))))} digits"
         return f"{v:.12g}"
     if isinstance(value, str):
-        return repr(value)
+        if len(value) <= QUOTE_LIMIT:
+            return repr(value)
+        quoted = repr(value[:QUOTE_LIMIT])
+        return f"{quoted[:-1]}…{quoted[-1]} ({len(value)} characters)"
     return type(value).__name__
+
+
+def real(value: numbers.Real) -> float:
+    """``float(value)``, but a number beyond float range (a huge int or fraction) as ±inf
+    instead of an OverflowError, so it is reported as not finite like any other."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
 
 
 class RowResults:
@@ -96,7 +120,7 @@ class RowResults:
         idx = bad[0]
         message = self._errors[idx]
         if self._errors.ndim:
-            where = idx[0] if len(idx) == 1 else idx
+            where = int(idx[0]) if len(idx) == 1 else tuple(int(i) for i in idx)
             message = f"{message} (at index {where})"
         is_position = self.position_rows is not None and bool(self.position_rows[idx])
         raise (PositionError if is_position else InputError)(message)
@@ -242,7 +266,7 @@ def _to_float_array(
             return np.array(np.nan), np.array(f"{name} is required", dtype=object), None
         return np.array(float(default)), None, True
     if isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_):
-        return np.array(float(value)), None, None
+        return np.array(real(value)), None, None
     if isinstance(value, list | tuple | np.ndarray):
         obj = np.asarray(value, dtype=object) if not isinstance(value, np.ndarray) else value
         if obj.dtype.kind in "fiu":
@@ -262,7 +286,7 @@ def _to_float_array(
                     out[idx] = float(default)
                     filled[idx] = True
             elif isinstance(v, numbers.Real) and not isinstance(v, bool | np.bool_):
-                out[idx] = float(v)
+                out[idx] = real(v)
             else:
                 out[idx] = np.nan
                 errors[idx] = f"{name} must be a number, got {fmt(v)}"
@@ -306,9 +330,9 @@ class _Choice(Kind):
         elif (
             isinstance(v, numbers.Real)
             and not isinstance(v, bool | np.bool_)
-            and float(v) in self.numbers
+            and real(v) in self.numbers
         ):
-            return self.numbers[float(v)], None
+            return self.numbers[real(v)], None
         return np.nan, f"{name} must be {self.expected}, got {fmt(v)}"
 
     def parse(self, name: str, value: Any) -> tuple[np.ndarray, np.ndarray | None]:
@@ -433,13 +457,19 @@ class Fail:
 
 
 # ----------------------------------------------------------------------- wrapper
-def formula(**kinds: Kind) -> Callable[[Callable[..., Any]], Any]:
+def formula(
+    *, returns_none: bool = False, **kinds: Kind
+) -> Callable[[Callable[..., Any]], Any]:
     """Wrap a numpy kernel into a checked public formula with a ``.rows`` twin.
 
     ``kinds`` names each argument's rule (``qty=Number(gt=0)``); defaults are the kernel's
     own signature defaults. The kernel receives numbers as float arrays, sides as +/-1,
     contract as 0/1 and per-call arguments resolved; it may declare a keyword-only ``fail``
     (:class:`Fail`) to mark rows that have no answer.
+
+    A result beyond float range (``inf``) is an error of that row naming its inputs, never a
+    number; so is ``nan`` unless ``returns_none=True`` says the kernel returns ``nan`` for
+    "there is none" (a liquidation price that does not exist).
 
     The wrapped function exposes ``rules``: argument name -> its :class:`Kind` with the
     signature's default, e.g. ``liq_price.rules["mmr"].describe()``.
@@ -475,12 +505,15 @@ def formula(**kinds: Kind) -> Callable[[Callable[..., Any]], Any]:
             for name in per_call:
                 rule = rules[name]
                 value = values_in.get(name, rule.default)
-                parsed[name] = rule.resolve(name, rule.default if _blank(value) else value)
+                with _unreadable(name, rule, value):
+                    parsed[name] = rule.resolve(name, rule.default if _blank(value) else value)
             arrays: dict[str, np.ndarray] = {}
             errs: list[np.ndarray] = []
             for name in by_row:
                 rule = rules[name]
-                arr, err = rule.parse(name, as_column(values_in.get(name, rule.default)))
+                value = values_in.get(name, rule.default)
+                with _unreadable(name, rule, value):
+                    arr, err = rule.parse(name, as_column(value))
                 arrays[name] = arr
                 if err is not None:
                     errs.append(err)
@@ -497,6 +530,7 @@ def formula(**kinds: Kind) -> Callable[[Callable[..., Any]], Any]:
             values = np.asarray(values, dtype=float)
             if values.shape != shape or not values.flags.writeable:
                 values = np.array(np.broadcast_to(values, shape), dtype=float)
+            _out_of_range(values, fail, arrays, returns_none)
             if fail.errors is not None:
                 values[np.not_equal(fail.errors, None)] = np.nan
             return RowResults(values, fail.errors, fail.position), scalar
@@ -517,6 +551,38 @@ def formula(**kinds: Kind) -> Callable[[Callable[..., Any]], Any]:
         return strict
 
     return decorate
+
+
+@contextlib.contextmanager
+def _unreadable(name: str, rule: Kind, value: Any) -> Any:
+    """A value no rule foresaw (a ragged nested list, an object whose ``__array__`` fails) is
+    still an InputError naming the argument, never a bare TypeError or ValueError."""
+    try:
+        yield
+    except LeverageError:
+        raise
+    except (TypeError, ValueError, OverflowError, AttributeError, IndexError):
+        raise InputError(f"{name} {rule.describe()}, got {fmt(value)}") from None
+
+
+def _out_of_range(
+    values: np.ndarray, fail: Fail, arrays: dict[str, np.ndarray], returns_none: bool
+) -> None:
+    """Rows whose result is beyond float range (or lost to an intermediate overflow) are
+    errors naming the row's inputs. One reduction decides the common all-finite case."""
+    with np.errstate(all="ignore"):
+        if math.isfinite(values.sum()) or values.size == 0:
+            return
+    shown = {name: arr for name, arr in arrays.items() if arr.ndim == 0 or arr.size > 0}
+    inputs = ", ".join(f"{name}={{{name}}}" for name in shown)
+    fail(np.isinf(values), f"the result is too large for a number ({inputs})", **shown)
+    if not returns_none:
+        fail(
+            np.isnan(values),
+            f"the result cannot be computed: a number in the calculation is too large or too "
+            f"small ({inputs})",
+            **shown,
+        )
 
 
 def _first_per_row(errs: list[np.ndarray], shape: tuple[int, ...]) -> np.ndarray | None:
