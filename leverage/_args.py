@@ -494,6 +494,7 @@ def formula(
         }
         per_call = [n for n in names if rules[n].per_call]
         by_row = [n for n in names if not rules[n].per_call]
+        numeric = [n for n in by_row if isinstance(rules[n], Number)]  # named on overflow
 
         def run(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[RowResults, bool]:
             try:
@@ -530,7 +531,7 @@ def formula(
             values = np.asarray(values, dtype=float)
             if values.shape != shape or not values.flags.writeable:
                 values = np.array(np.broadcast_to(values, shape), dtype=float)
-            _out_of_range(values, fail, arrays, returns_none)
+            _out_of_range(values, fail, {n: arrays[n] for n in numeric}, returns_none)
             if fail.errors is not None:
                 values[np.not_equal(fail.errors, None)] = np.nan
             return RowResults(values, fail.errors, fail.position), scalar
@@ -573,15 +574,14 @@ def _out_of_range(
     with np.errstate(all="ignore"):
         if math.isfinite(values.sum()) or values.size == 0:
             return
-    shown = {name: arr for name, arr in arrays.items() if arr.ndim == 0 or arr.size > 0}
-    inputs = ", ".join(f"{name}={{{name}}}" for name in shown)
-    fail(np.isinf(values), f"the result is too large for a number ({inputs})", **shown)
+    inputs = ", ".join(f"{name}={{{name}}}" for name in arrays)
+    fail(np.isinf(values), f"the result is too large for a number ({inputs})", **arrays)
     if not returns_none:
         fail(
             np.isnan(values),
             f"the result cannot be computed: a number in the calculation is too large or too "
             f"small ({inputs})",
-            **shown,
+            **arrays,
         )
 
 
