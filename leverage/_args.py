@@ -354,16 +354,17 @@ class _Choice(Kind):
             return mapped, errors
         if isinstance(value, list | tuple | np.ndarray):
             obj = np.asarray(value, dtype=object)
-            uniq: dict[Any, tuple[float, str | None]] = {}
+            # keyed by type too: TRUE == 1 and Decimal(1) == 1 in a dict, not in a rule
+            uniq: dict[tuple[type, Any], tuple[float, str | None]] = {}
             out = np.empty(obj.shape, dtype=float)
             errors = np.full(obj.shape, None, dtype=object)
             for idx, v in np.ndenumerate(obj):
                 try:
-                    res = uniq[v]
+                    res = uniq[type(v), v]
                 except (KeyError, TypeError):
                     res = self._one(name, v)
                     with contextlib.suppress(TypeError):  # unhashable cell values
-                        uniq[v] = res
+                        uniq[type(v), v] = res
                 out[idx], errors[idx] = res
             return out, (errors if any(e is not None for e in errors.flat) else None)
         v, err = self._one(name, value)
