@@ -16,7 +16,13 @@ Cells of a result
   - ``#NUM!`` the inputs are valid but the position has no answer (bankrupt, target on the
     wrong side of entry), or the answer is out of Excel's number range;
   - an Excel error in an input cell (``#N/A``, ``#DIV/0!``...) comes out unchanged, as
-    Excel's own functions do, so ``IFNA``/``IFERROR`` around the inputs keep working.
+    Excel's own functions do, so ``IFNA``/``IFERROR`` around the inputs keep working. In an
+    argument that is one value for the whole call (``tiers``, ``exchange``) it is every
+    row's result.
+
+``exchange`` is one cell for the whole call: a range of exchanges is refused with a message
+(the convention decides the formula); a sheet that mixes exchanges calls the function once
+per exchange.
 
 How an error is shown depends on the Excel that runs the function (:func:`error_style`):
 

@@ -288,7 +288,9 @@ def liq_price(
 
     ``margin`` is the isolated margin posted (initial margin plus any margin added, minus
     any withdrawn), in margin currency. With ``tiers``, ``mmr`` and ``maint_amount`` are
-    ignored.
+    ignored; a shipped table must be for the position's contract (a coin-margined table on a
+    linear row is an error naming both). ``exchange`` is one name for the whole call (a list
+    of names is refused). A price beyond float range is an error, never ``inf``.
 
     Worked example (Bybit help centre): long 1 BTC at 20,000 on 400 margin (50x), MMR 0.5 %
     → Bybit 19,700; Binance's form gives (400 − 20,000) / (0.005 − 1) = 19,698.49.

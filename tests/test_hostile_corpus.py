@@ -150,6 +150,21 @@ def draw_rows(data: st.DataObject, name: str) -> tuple[dict[str, list[Any]], dic
     return columns, static
 
 
+def draw_case(data: st.DataObject, name: str, always_bad_values: list[Any],
+              maybe_bad_values: list[Any]) -> tuple[dict, dict, int, bool, Any]:
+    """Valid rows, plus the row and the hostile cell to put in each argument in turn."""
+    columns, static = draw_rows(data, name)
+    j = data.draw(st.integers(0, N_ROWS - 1), label="bad row")
+    always_bad = data.draw(st.booleans(), label="always bad")
+    bad = data.draw(st.sampled_from(always_bad_values if always_bad else maybe_bad_values),
+                    label="bad cell")
+    return columns, static, j, always_bad, bad
+
+
+def with_bad(columns: dict[str, list[Any]], arg: str, j: int, bad: Any) -> dict[str, list[Any]]:
+    return {**columns, arg: [bad if i == j else v for i, v in enumerate(columns[arg])]}
+
+
 def cells(values: list[Any]) -> np.ndarray:
     """A column of cells kept as cells (a list in a cell stays one cell)."""
     out = np.empty(len(values), dtype=object)
@@ -186,11 +201,7 @@ def core_row(values: np.ndarray, errors: np.ndarray, i: int) -> tuple[Any, Any]:
 @SETTINGS
 @given(data=st.data())
 def test_core_one_bad_cell_never_sinks_a_column(name: str, data: st.DataObject) -> None:
-    columns, static = draw_rows(data, name)
-    j = data.draw(st.integers(0, N_ROWS - 1), label="bad row")
-    always_bad = data.draw(st.booleans(), label="always bad")
-    bad = data.draw(st.sampled_from(ALWAYS_BAD_CORE if always_bad else MAYBE_BAD_CORE),
-                    label="bad cell")
+    columns, static, j, always_bad, bad = draw_case(data, name, ALWAYS_BAD_CORE, MAYBE_BAD_CORE)
     try:
         alone_values, alone_errors = core_rows(name, columns, static)
     except lv.LeverageError:  # a per-call problem (a table for the other contract...)
@@ -199,7 +210,7 @@ def test_core_one_bad_cell_never_sinks_a_column(name: str, data: st.DataObject) 
     problems = []
     for arg in columns:
         COUNTS["core cases"] += 1
-        hostile = {**columns, arg: [bad if i == j else v for i, v in enumerate(columns[arg])]}
+        hostile = with_bad(columns, arg, j, bad)
         try:
             values, errors = core_rows(name, hostile, static)
         except lv.LeverageError as exc:
@@ -329,11 +340,8 @@ def check_grid(got: Any, where: Any) -> list[Any]:
 @UDF_SETTINGS
 @given(data=st.data())
 def test_excel_one_bad_cell_never_sinks_a_column(name: str, data: st.DataObject) -> None:
-    columns, static = draw_rows(data, name)
-    j = data.draw(st.integers(0, N_ROWS - 1), label="bad row")
-    always_bad = data.draw(st.booleans(), label="always bad")
-    bad = data.draw(st.sampled_from(ALWAYS_BAD_EXCEL if always_bad else MAYBE_BAD_EXCEL),
-                    label="bad cell")
+    columns, static, j, always_bad, bad = draw_case(data, name, ALWAYS_BAD_EXCEL,
+                                                    MAYBE_BAD_EXCEL)
     problems: list[Any] = []
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(bridge.ERROR_STYLE_ENV, "text")  # every row's outcome readable as a cell
@@ -341,7 +349,7 @@ def test_excel_one_bad_cell_never_sinks_a_column(name: str, data: st.DataObject)
                  for i in range(N_ROWS)]
         for arg in columns:
             COUNTS["excel cases"] += 1
-            hostile = {**columns, arg: [bad if i == j else v for i, v in enumerate(columns[arg])]}
+            hostile = with_bad(columns, arg, j, bad)
             got = excel(name, udf_args(name, hostile, static))
             problems += check_grid(got, arg)
             if len(got) != N_ROWS:  # the call failed as a whole: only a per-call problem may
@@ -368,7 +376,7 @@ def test_excel_one_bad_cell_never_sinks_a_column(name: str, data: st.DataObject)
         # the same column as Office.js shows it: real error values, no call-wide failure
         for arg in columns:
             mp.setenv(bridge.ERROR_STYLE_ENV, "values")
-            hostile = {**columns, arg: [bad if i == j else v for i, v in enumerate(columns[arg])]}
+            hostile = with_bad(columns, arg, j, bad)
             try:
                 got = excel(name, udf_args(name, hostile, static))
             except xlwings.XlwingsError as exc:
