@@ -8,6 +8,7 @@ see docs/FORMULAS.md, section "Exchange conventions".
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -72,23 +73,23 @@ def by_contract(
 
 
 def product(*factors: Any) -> Any:
-    """``f1 × f2 × ...`` without a spurious overflow or underflow: where the plain product is
-    not a finite non-zero number, it is redone on mantissas and exponents, so
-    ``1e308 × 1e-4 × 21`` is 2.1e305 whatever the order, and only a product truly beyond float
-    range comes out ``inf``.
+    """``f1 × f2 × ...`` without a spurious overflow: where the plain product is not finite, it
+    is redone on mantissas and exponents, so ``1e308 × 1e-4 × 21`` is 2.1e305 whatever the
+    order, and only a product truly beyond float range comes out ``inf``. One sum decides the
+    common all-finite case.
 
     >>> float(product(21.0, 1e308, 1e-4))
     2.1e+305
     """
-    with np.errstate(over="ignore", under="ignore"):
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
         out = functools.reduce(np.multiply, factors)
-    if np.all(np.isfinite(out) & (out != 0)):
-        return out
+        if math.isfinite(np.sum(out)):
+            return out
     mantissa, exponent = functools.reduce(
         lambda acc, f: (acc[0] * f[0], acc[1] + f[1]), (np.frexp(f) for f in factors)
     )
-    redo = ~np.isfinite(out) | (out == 0)
-    return np.where(redo, np.ldexp(mantissa, exponent), out)
+    with np.errstate(over="ignore"):
+        return np.where(np.isfinite(out), out, np.ldexp(mantissa, exponent))
 
 
 def price_or_none(numerator: Any, denominator: Any) -> np.ndarray:
