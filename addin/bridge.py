@@ -16,7 +16,13 @@ Cells of a result
   - ``#NUM!`` the inputs are valid but the position has no answer (bankrupt, target on the
     wrong side of entry), or the answer is out of Excel's number range;
   - an Excel error in an input cell (``#N/A``, ``#DIV/0!``...) comes out unchanged, as
-    Excel's own functions do, so ``IFNA``/``IFERROR`` around the inputs keep working.
+    Excel's own functions do, so ``IFNA``/``IFERROR`` around the inputs keep working. In an
+    argument that is one value for the whole call (``tiers``, ``exchange``) it is every
+    row's result.
+
+``exchange`` is one cell for the whole call: a range of exchanges is refused with a message
+(the convention decides the formula); a sheet that mixes exchanges calls the function once
+per exchange.
 
 How an error is shown depends on the Excel that runs the function (:func:`error_style`):
 
@@ -206,17 +212,40 @@ def read_static(value: Any) -> Any:
     return [[clean_cell(v) for v in r] for r in rows]
 
 
+def static_error(value: Any) -> str | None:
+    """The Excel error (``#N/A``...) in a same-for-every-row argument read by
+    :func:`read_static`, if any of its cells holds one: the whole result is that error."""
+    cells = value if isinstance(value, list) else [[value]]
+    for row in cells:
+        for v in row if isinstance(row, list) else [row]:
+            if isinstance(v, str) and v.strip() in _ALL_ERRORS:
+                return _excel_code(v)
+    return None
+
+
+def _error_grid(code: str, shape: tuple[int, ...], style: str) -> Grid:
+    """Every cell of the result the Excel error ``code`` of a same-for-every-row input."""
+    return np.full(shape, _cell_error(code, "in an input cell", style), dtype=object).tolist()
+
+
 # ------------------------------------------------------------------------ writing
 class CallFailed(Exception):
     """A whole call has no answer (a bad tier table, columns of different lengths)."""
 
 
+MESSAGE_LIMIT = 500  # characters: a message is one line, far below Excel's 32,767 per cell
+
+
+def _short(message: str) -> str:
+    return message if len(message) <= MESSAGE_LIMIT else message[: MESSAGE_LIMIT - 1] + "…"
+
+
 def _cell_error(code: str, message: str, style: str) -> str:
-    return code if style == "values" else f"{code} {message}"
+    return code if style == "values" else f"{code} {_short(message)}"
 
 
 def _fail_whole_call(name: str, message: str, style: str) -> Grid:
-    text = f"{name}: {message}"
+    text = _short(f"{name}: {message}")
     if style == "values":
         from xlwings import XlwingsError  # loaded already: xlwings runs this function
 
@@ -333,24 +362,28 @@ def _guarded(fn: Callable[..., Any], run: Callable[[str, str], Grid]) -> Grid:
 
 def _read_args(
     fn: Callable[..., Any], args: tuple[Any, ...]
-) -> tuple[list[Any], list[tuple[Cells, bool]]]:
-    """The core's arguments from the cells, plus each per-row argument's cells and whether it
-    is required."""
+) -> tuple[list[Any], list[tuple[Cells, bool]], str | None]:
+    """The core's arguments from the cells, each per-row argument's cells and whether it is
+    required, and the Excel error of a same-for-every-row argument (``None`` if none)."""
     core_args: list[Any] = []
     read: list[tuple[Cells, bool]] = []
+    passed_on: str | None = None  # an Excel error in a same-for-every-row argument
     for (_arg, is_static, default), value in zip(_plan(fn), args, strict=True):
         if is_static:
             core_args.append(read_static(value))
+            passed_on = passed_on or static_error(core_args[-1])
             continue
         cells = read_cells(value)
         required = default is _REQUIRED
         core_args.append(cells.values if required else _with_default(cells, default))
         read.append((cells, required))
-    return core_args, read
+    return core_args, read, passed_on
 
 
 def _call(fn: Callable[..., Any], name: str, args: tuple[Any, ...], style: str) -> Grid:
-    core_args, read = _read_args(fn, args)
+    core_args, read, passed_on = _read_args(fn, args)
+    if passed_on is not None:
+        return _error_grid(passed_on, _shape_of([c for c, _ in read]), style)
     res = fn.rows(*core_args)  # type: ignore[attr-defined]
     values = _grid_shape(res.values)
     shape = values.shape
@@ -363,12 +396,23 @@ def _call(fn: Callable[..., Any], name: str, args: tuple[Any, ...], style: str) 
 
 
 def _call_ranges(fn: Callable[..., Any], name: str, args: tuple[Any, ...], style: str) -> Grid:
-    core_args, _ = _read_args(fn, args)
+    core_args, _, passed_on = _read_args(fn, args)
+    if passed_on is not None:
+        return _error_grid(passed_on, (1, 1), style)
     res = fn.rows(*core_args)  # type: ignore[attr-defined]
     as_row = lambda a: None if a is None else np.reshape(a, (1, -1))  # noqa: E731
     values = as_row(res.values)
     return _write(name, values, as_row(res.errors), as_row(res.position_rows), None, None,
                   values.size == 1, style)
+
+
+def _shape_of(cells: list[Cells]) -> tuple[int, ...]:
+    """The result's shape from the row-wise arguments alone (1 x 1 if they do not agree)."""
+    try:
+        return np.broadcast_shapes(*(np.shape(c.values) for c in cells if c.values is not None),
+                                   (1, 1))
+    except ValueError:
+        return (1, 1)
 
 
 def _first_excel_error(cells: list[Cells], shape: tuple[int, ...]) -> np.ndarray | None:
@@ -409,6 +453,10 @@ def call_tier(tiers: Any, notional: Any) -> Grid:
     try:
         cells = read_cells(notional)
         table = read_static(tiers)
+        code = static_error(table)
+        if code is not None:
+            return _error_grid(code, (np.size(cells.values) if cells.values is not None else 1,
+                                      3), style)
         rows, errors = tier_rows(table, cells.values)
         rows = rows.reshape(-1, 3)
         n = rows.shape[0]

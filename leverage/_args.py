@@ -36,18 +36,42 @@ MISSING: Any = object()
 _EMPTY_STRINGS = ("",)
 
 
+QUOTE_LIMIT = 40  # characters of a text quoted in a message; Excel cells hold 32,767
+
+
 def fmt(value: Any) -> str:
-    """Show a value in a message the way a trader typed it (``-5`` not ``-5.0``)."""
+    """Show a value in a message the way a trader typed it (``-5`` not ``-5.0``); a long text
+    as its first :data:`QUOTE_LIMIT` characters and ``…``, so a message stays one short line.
+
+    >>> fmt(-5.0), fmt(True), fmt("abc"), fmt(10**400)
+    ('-5', 'TRUE', "'abc'", 'an integer of 401 digits')
+    >>> fmt("x" * 100_000)
+    "'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx…' (100000 characters)"
+    """
     if isinstance(value, bool | np.bool_):
         return str(bool(value)).upper()
     if isinstance(value, numbers.Real):
-        v = float(value)
+        v = real(value)
         if math.isnan(v):
             return "nan"
+        if math.isinf(v) and isinstance(value, numbers.Integral):
+            return f"an integer of {len(str(abs(int(value))))} digits"
         return f"{v:.12g}"
     if isinstance(value, str):
-        return repr(value)
+        if len(value) <= QUOTE_LIMIT:
+            return repr(value)
+        quoted = repr(value[:QUOTE_LIMIT])
+        return f"{quoted[:-1]}…{quoted[-1]} ({len(value)} characters)"
     return type(value).__name__
+
+
+def real(value: numbers.Real) -> float:
+    """``float(value)``, but a number beyond float range (a huge int or fraction) as ±inf
+    instead of an OverflowError, so it is reported as not finite like any other."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
 
 
 class RowResults:
@@ -96,7 +120,7 @@ class RowResults:
         idx = bad[0]
         message = self._errors[idx]
         if self._errors.ndim:
-            where = idx[0] if len(idx) == 1 else idx
+            where = int(idx[0]) if len(idx) == 1 else tuple(int(i) for i in idx)
             message = f"{message} (at index {where})"
         is_position = self.position_rows is not None and bool(self.position_rows[idx])
         raise (PositionError if is_position else InputError)(message)
@@ -268,7 +292,7 @@ def _to_float_array(
             return np.array(np.nan), np.array(f"{name} is required", dtype=object), None
         return np.array(float(default)), None, True
     if isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_):
-        return np.array(float(value)), None, None
+        return np.array(real(value)), None, None
     if isinstance(value, list | tuple | np.ndarray):
         obj = np.asarray(value, dtype=object) if not isinstance(value, np.ndarray) else value
         if obj.dtype.kind in "fiu":
@@ -288,7 +312,7 @@ def _to_float_array(
                     out[idx] = float(default)
                     filled[idx] = True
             elif isinstance(v, numbers.Real) and not isinstance(v, bool | np.bool_):
-                out[idx] = float(v)
+                out[idx] = real(v)
             else:
                 out[idx] = np.nan
                 errors[idx] = f"{name} must be a number, got {fmt(v)}"
@@ -342,9 +366,9 @@ class _Choice(Kind):
         elif (
             isinstance(v, numbers.Real)
             and not isinstance(v, bool | np.bool_)
-            and float(v) in self.numbers
+            and real(v) in self.numbers
         ):
-            return self.numbers[float(v)], None
+            return self.numbers[real(v)], None
         return np.nan, f"{name} must be {self.expected}, got {fmt(v)}"
 
     def parse(self, name: str, value: Any) -> tuple[np.ndarray, np.ndarray | None]:
@@ -366,16 +390,17 @@ class _Choice(Kind):
             return mapped, errors
         if isinstance(value, list | tuple | np.ndarray):
             obj = np.asarray(value, dtype=object)
-            uniq: dict[Any, tuple[float, str | None]] = {}
+            # keyed by type too: TRUE == 1 and Decimal(1) == 1 in a dict, not in a rule
+            uniq: dict[tuple[type, Any], tuple[float, str | None]] = {}
             out = np.empty(obj.shape, dtype=float)
             errors = np.full(obj.shape, None, dtype=object)
             for idx, v in np.ndenumerate(obj):
                 try:
-                    res = uniq[v]
+                    res = uniq[type(v), v]
                 except (KeyError, TypeError):
                     res = self._one(name, v)
                     with contextlib.suppress(TypeError):  # unhashable cell values
-                        uniq[v] = res
+                        uniq[type(v), v] = res
                 out[idx], errors[idx] = res
             return out, (errors if any(e is not None for e in errors.flat) else None)
         v, err = self._one(name, value)
@@ -505,13 +530,19 @@ def _quietly(kernel: Callable[..., Any], given: dict[str, Any]) -> Any:
 
 
 # ----------------------------------------------------------------------- wrapper
-def formula(**kinds: Kind) -> Callable[[Callable[..., Any]], Any]:
+def formula(
+    *, returns_none: bool = False, **kinds: Kind
+) -> Callable[[Callable[..., Any]], Any]:
     """Wrap a numpy kernel into a checked public formula with a ``.rows`` twin.
 
     ``kinds`` names each argument's rule (``qty=Number(gt=0)``); defaults are the kernel's
     own signature defaults. The kernel receives numbers as float arrays, sides as +/-1,
     contract as 0/1 and per-call arguments resolved; it may declare a keyword-only ``fail``
     (:class:`Fail`) to mark rows that have no answer.
+
+    A result beyond float range (``inf``) is an error of that row naming its inputs, never a
+    number; so is ``nan`` unless ``returns_none=True`` says the kernel returns ``nan`` for
+    "there is none" (a liquidation price that does not exist).
 
     The wrapped function exposes ``rules``: argument name -> its :class:`Kind` with the
     signature's default, e.g. ``liq_price.rules["mmr"].describe()``.
@@ -536,6 +567,7 @@ def formula(**kinds: Kind) -> Callable[[Callable[..., Any]], Any]:
         }
         per_call = [n for n in names if rules[n].per_call]
         by_row = [n for n in names if not rules[n].per_call]
+        numeric = [n for n in by_row if isinstance(rules[n], Number)]  # named on overflow
 
         def run(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[RowResults, bool]:
             try:
@@ -547,12 +579,15 @@ def formula(**kinds: Kind) -> Callable[[Callable[..., Any]], Any]:
             for name in per_call:
                 rule = rules[name]
                 value = values_in.get(name, rule.default)
-                parsed[name] = rule.resolve(name, rule.default if _blank(value) else value)
+                with _unreadable(name, rule, value):
+                    parsed[name] = rule.resolve(name, rule.default if _blank(value) else value)
             arrays: dict[str, np.ndarray] = {}
             errs: list[np.ndarray] = []
             for name in by_row:
                 rule = rules[name]
-                arr, err = rule.parse(name, as_column(values_in.get(name, rule.default)))
+                value = values_in.get(name, rule.default)
+                with _unreadable(name, rule, value):
+                    arr, err = rule.parse(name, as_column(value))
                 arrays[name] = arr
                 if err is not None:
                     errs.append(err)
@@ -574,6 +609,7 @@ def formula(**kinds: Kind) -> Callable[[Callable[..., Any]], Any]:
                 values = np.asarray(values, dtype=float)
                 if values.shape != shape or not values.flags.writeable:
                     values = np.array(np.broadcast_to(values, shape), dtype=float)
+            _out_of_range(values, fail, {n: arrays[n] for n in numeric}, returns_none)
             if fail.errors is not None:
                 values[np.not_equal(fail.errors, None)] = np.nan
             return RowResults(values, fail.errors, fail.position), scalar
@@ -619,7 +655,9 @@ def formula(**kinds: Kind) -> Callable[[Callable[..., Any]], Any]:
                     return None
                 if out.__class__ is not float and np.ndim(out) != 0:
                     return None
-                return float(out)
+                out = float(out)
+                # no answer, or beyond float range: the array path says which, or gives nan
+                return out if math.isfinite(out) else None
             except Exception:  # the array path raises it again, or says what is wrong
                 return None
 
@@ -688,6 +726,37 @@ def _in_blocks(
                 whole.position = np.zeros(n, dtype=bool)
             whole.position[rows] = fail.position
     return whole
+
+
+@contextlib.contextmanager
+def _unreadable(name: str, rule: Kind, value: Any) -> Any:
+    """A value no rule foresaw (a ragged nested list, an object whose ``__array__`` fails) is
+    still an InputError naming the argument, never a bare TypeError or ValueError."""
+    try:
+        yield
+    except LeverageError:
+        raise
+    except (TypeError, ValueError, OverflowError, AttributeError, IndexError):
+        raise InputError(f"{name} {rule.describe()}, got {fmt(value)}") from None
+
+
+def _out_of_range(
+    values: np.ndarray, fail: Fail, arrays: dict[str, np.ndarray], returns_none: bool
+) -> None:
+    """Rows whose result is beyond float range (or lost to an intermediate overflow) are
+    errors naming the row's inputs. One reduction decides the common all-finite case."""
+    with np.errstate(all="ignore"):
+        if math.isfinite(values.sum()) or values.size == 0:
+            return
+    inputs = ", ".join(f"{name}={{{name}}}" for name in arrays)
+    fail(np.isinf(values), f"the result is too large for a number ({inputs})", **arrays)
+    if not returns_none:
+        fail(
+            np.isnan(values),
+            f"the result cannot be computed: a number in the calculation is too large or too "
+            f"small ({inputs})",
+            **arrays,
+        )
 
 
 def _first_per_row(errs: list[np.ndarray], shape: tuple[int, ...]) -> np.ndarray | None:

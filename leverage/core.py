@@ -17,6 +17,7 @@ Conventions (docs/FORMULAS.md, section "Conventions"):
 
 from __future__ import annotations
 
+import numbers
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -40,6 +41,7 @@ from .conventions.base import (
     by_contract,
     fail_below_maintenance,
     liq_at_exit_notional,
+    product,
 )
 from .errors import InputError
 from .tiers import TierTable, resolve_tiers
@@ -50,15 +52,55 @@ DEFAULT_MMR = 0.005
 
 
 def _exchange(argname: str, value: Any) -> str:
-    name = str(value).strip().lower() if isinstance(value, str) else value
+    """One exchange name for the whole call. A column of names is refused rather than read
+    row by row: the convention decides the formula, so a call has one (a mixed sheet calls
+    the function once per exchange)."""
+    if isinstance(value, list | tuple | np.ndarray) and np.size(value) != 1:
+        raise InputError(
+            f"{argname} must be one name for the whole call (a single cell), got "
+            f"{np.size(value)} values"
+        )
+    if isinstance(value, list | tuple | np.ndarray):
+        value = np.ravel(np.asarray(value, dtype=object))[0]
+    name = value.strip().lower() if isinstance(value, str) else None
     if name not in CONVENTIONS:
         raise InputError(f"{argname} must be one of {', '.join(CONVENTIONS)}, got {fmt(value)}")
     return name
 
 
+def _tiers(argname: str, value: Any) -> TierTable | None:
+    """A tier table as :func:`~leverage.tiers.resolve_tiers` reads it; a single value held in
+    an array is read as that value, and a text too long to be a table's name is refused
+    without quoting it whole."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
+    if isinstance(value, str) and len(value) > 200:
+        raise InputError(f"{argname} must be a known table name, got {fmt(value)}")
+    if isinstance(value, numbers.Number | bytes):
+        raise InputError(f"{argname} must be {TIERS.words}, got {fmt(value)}")
+    return resolve_tiers(argname, value)
+
+
 # Per-call arguments: one value for the whole call, whatever the number of rows.
-TIERS = PerCall(resolve_tiers, "a tier table, its rows or a shipped table's name")
+TIERS = PerCall(_tiers, "a tier table, its rows or a shipped table's name")
 EXCHANGE = PerCall(_exchange, "one of " + ", ".join(EXCHANGES))
+
+
+def _tiers_for_contract(fail: Fail, contract: np.ndarray, tiers: TierTable | None) -> None:
+    """A shipped or loaded table knows its contract (a coin-margined table's notional is in
+    coin, a linear one's in the quote currency): applying it to the other kind of position
+    would pick tiers by a notional in the wrong unit. Tables typed as rows carry no currency
+    and are taken as given."""
+    if tiers is None or not tiers.contract:
+        return
+    table_is_inverse = tiers.contract == "inverse"
+    fail(
+        contract != (1.0 if table_is_inverse else 0.0),
+        f"tiers {tiers.name!r} is a table for {tiers.contract} positions (notional in "
+        f"{tiers.currency or 'its currency'}), but contract is "
+        f"{'linear' if table_is_inverse else 'inverse'}",
+        kind="input",
+    )
 
 
 def _linear_only(fail: Fail, contract: np.ndarray, exchange: str) -> None:
@@ -197,7 +239,7 @@ def tier_rows(tiers: Any, notional: Any) -> tuple[np.ndarray, np.ndarray | None]
 
 
 def _tier_inputs(tiers: Any, notional: Any) -> tuple[TierTable, np.ndarray, np.ndarray | None]:
-    table = resolve_tiers("tiers", tiers)
+    table = _tiers("tiers", tiers)
     if table is None:
         raise InputError("tiers is required")
     arr, err = NOTIONAL.parse("notional", as_column(notional))
@@ -219,7 +261,7 @@ UNDER_A_CONVENTION: dict[str, Kind] = {
 }
 
 
-@formula(margin=Number(ge=0), **UNDER_A_CONVENTION)
+@formula(returns_none=True, margin=Number(ge=0), **UNDER_A_CONVENTION)
 def liq_price(
     side: Any,
     qty: Any,
@@ -252,7 +294,9 @@ def liq_price(
 
     ``margin`` is the isolated margin posted (initial margin plus any margin added, minus
     any withdrawn), in margin currency. With ``tiers``, ``mmr`` and ``maint_amount`` are
-    ignored.
+    ignored; a shipped table must be for the position's contract (a coin-margined table on a
+    linear row is an error naming both). ``exchange`` is one name for the whole call (a list
+    of names is refused). A price beyond float range is an error, never ``inf``.
 
     Worked example (Bybit help centre): long 1 BTC at 20,000 on 400 margin (50x), MMR 0.5 %
     → Bybit 19,700; Binance's form gives (400 − 20,000) / (0.005 − 1) = 19,698.49.
@@ -265,14 +309,15 @@ def liq_price(
     convention = CONVENTIONS[exchange]
     if convention.linear_only:
         _linear_only(fail, contract, exchange)
+    _tiers_for_contract(fail, contract, tiers)
     position = Isolated(side, qty, entry_price, mmr, maint_amount, contract, tiers, fee_rate)
     fail_below_maintenance(fail, position, margin)
     return convention.liq_price(position, margin)
 
 
 @formula(
-    side=Side(), qty=Number(gt=0), entry_price=Number(gt=0), margin=Number(ge=0),
-    contract=Contract(),
+    returns_none=True, side=Side(), qty=Number(gt=0), entry_price=Number(gt=0),
+    margin=Number(ge=0), contract=Contract(),
 )
 def bankruptcy_price(
     side: Any, qty: Any, entry_price: Any, margin: Any, contract: Any = "linear"
@@ -291,6 +336,7 @@ def bankruptcy_price(
 
 
 @formula(
+    returns_none=True,
     side=Side(),
     qty=Number(gt=0),
     entry_price=Number(gt=0),
@@ -334,13 +380,19 @@ def cross_liq_price(
     >>> round(cross_liq_price("long", 1, 20_000, 1_000, -200, 50, 0.005), 2)
     19346.73
     """
+    _tiers_for_contract(fail, contract, tiers)
     shared = wallet_balance + other_upnl - other_maint
     position = Isolated(side, qty, entry_price, mmr, maint_amount, contract, tiers)
     fail_below_maintenance(fail, position, shared)
     return liq_at_exit_notional(position, shared)
 
 
-@formula(side=Side(), mark_price=Number(gt=0), liq_price=Number(gt=0, blank_means_none=True))
+@formula(
+    returns_none=True,
+    side=Side(),
+    mark_price=Number(gt=0),
+    liq_price=Number(gt=0, blank_means_none=True),
+)
 def liq_distance(side: Any, mark_price: Any, liq_price: Any) -> Any:
     """Fraction the price must move against the position to hit ``liq_price``.
 
@@ -380,8 +432,10 @@ def margin_to_target(
     """
     needed_equity = notional / target_leverage
     out_of_reach = needed_equity < unrealized_pnl  # i.e. margin + change < 0
-    # in place: a fresh million-row temporary costs more than the arithmetic itself
-    change = needed_equity
+    # in place (a fresh million-row temporary costs more than the arithmetic itself), unless
+    # margin or PnL is the column and the quotient a single value
+    shape = np.broadcast_shapes(np.shape(needed_equity), np.shape(margin), np.shape(unrealized_pnl))
+    change = needed_equity if np.shape(needed_equity) == shape else np.zeros(shape) + needed_equity
     change -= margin
     change -= unrealized_pnl
     fail(
@@ -431,6 +485,7 @@ def margin_for_liq_price(
     convention = CONVENTIONS[exchange]
     if convention.linear_only:
         _linear_only(fail, contract, exchange)
+    _tiers_for_contract(fail, contract, tiers)
     position = Isolated(side, qty, entry_price, mmr, maint_amount, contract, tiers, fee_rate)
     need = convention.margin_for_liq_price(position, target_liq_price)
     fail(
@@ -486,7 +541,7 @@ def funding_payment(side: Any, notional: Any, funding_rate: Any) -> Any:
     >>> funding_payment("short", 100_000, 0.0001)
     10.0
     """
-    return -side * notional * funding_rate
+    return product(-side, notional, funding_rate)
 
 
 @formula(side=Side(), notional=Number(ge=0), funding_rate=Number(), periods=Number(ge=0))
@@ -499,7 +554,7 @@ def funding_cost(side: Any, notional: Any, funding_rate: Any, periods: Any) -> A
     >>> funding_cost("long", 100_000, 0.0001, 21)
     -210.0
     """
-    return periods * -side * notional * funding_rate
+    return product(-side, notional, funding_rate, periods)
 
 
 # ----------------------------------------------------------------- sizing & gaps

@@ -147,6 +147,7 @@ def _pass_on(fail: Fail, res: RowResults) -> np.ndarray:
 
 
 @formula(
+    returns_none=True,
     margin=AT_LEAST_0, add_qty=AT_LEAST_0, add_price=PRICE, add_margin=AT_LEAST_0,
     **UNDER_A_CONVENTION,
 )
@@ -322,6 +323,7 @@ def _in_band(notional: np.ndarray, k: int, tiers: TierTable) -> np.ndarray:
 
 
 @formula(
+    returns_none=True,
     long_qty=AT_LEAST_0, long_entry=PRICE_OR_BLANK, short_qty=AT_LEAST_0,
     short_entry=PRICE_OR_BLANK, wallet_balance=ANY, other_upnl=ANY, other_maint=AT_LEAST_0,
     long_mmr=MMR, long_maint_amount=MAINT_AMOUNT, short_mmr=MMR,
@@ -551,6 +553,7 @@ def _solve_band(
 
 
 @formula(
+    returns_none=True,
     volatility=AT_LEAST_0, horizon_days=AT_LEAST_0, max_probability=Number(ge=0, le=1),
     mmr=MMR, side=SIDE, maint_amount=MAINT_AMOUNT, tiers=TIERS,
 )

@@ -32,10 +32,13 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ._args import fmt
+from ._args import fmt, real
 from .errors import InputError, TierTableError
 
 _CUM_TOLERANCE = 1e-6  # relative, on the maintenance amount's continuity check
+# Currencies a linear (USDⓈ-margined) table's notional is counted in; any other currency
+# is a coin-margined (inverse) table's base coin.
+QUOTE_CURRENCIES = frozenset({"USDT", "USDC", "USD", "BUSD", "FDUSD", "TUSD", "DAI", "USDE"})
 
 
 class Tier(BaseModel):
@@ -94,6 +97,25 @@ class TierTable(BaseModel):
         return np.array([np.nan if t.max_leverage is None else t.max_leverage for t in self.tiers])
 
     @cached_property
+    def contract(self) -> str:
+        """``"linear"`` or ``"inverse"``: the positions this table is for, from its ccxt
+        symbol (``BTC/USD:BTC`` settles in its base coin: inverse) or else its currency (a
+        coin-margined table counts notional in coin); ``""`` when unknown (rows typed in a
+        sheet), and then the table is taken as given.
+
+        >>> [get_tier_table(n).contract for n in ("binance:BTCUSD_PERP", "binance:BTCUSDT")]
+        ['inverse', 'linear']
+        """
+        parts = self.name.split(":")
+        for i, part in enumerate(parts[:-1]):
+            if "/" in part:
+                return "inverse" if parts[i + 1] == part.split("/")[0] else "linear"
+        currency = self.currency.strip().upper()
+        if not currency:
+            return ""
+        return "linear" if currency in QUOTE_CURRENCIES else "inverse"
+
+    @cached_property
     def continuous(self) -> bool:
         """Whether MM is continuous across every bound (True for exchange tables with amounts)."""
         return all(
@@ -112,9 +134,13 @@ class TierTable(BaseModel):
         i = self.index(notional)
         return self.mmrs[i], self.maint_amounts[i], self.max_leverages[i]
 
-    def solve_keys(self, sign: float, fee_rate: float = 0.0) -> np.ndarray:
-        """``b_k + sign × MM(b_k)`` at each tier's lower bound (see :func:`tier_of_root`)."""
-        return self.bounds + sign * (self.bounds * (self.mmrs + fee_rate) - self.maint_amounts)
+    def solve_keys(self, sign: float, fee_rate: Any = 0.0) -> np.ndarray:
+        """``b_k + sign × MM(b_k)`` at each tier's lower bound (see :func:`tier_of_root`),
+        along the first axis; a column of fee rates adds its own axes after it."""
+        fee = np.asarray(fee_rate)
+        along = (-1,) + (1,) * fee.ndim
+        bounds, mmrs = self.bounds.reshape(along), self.mmrs.reshape(along)
+        return bounds + sign * (bounds * (mmrs + fee) - self.maint_amounts.reshape(along))
 
     # -- construction ------------------------------------------------------------
     @classmethod
@@ -137,6 +163,12 @@ class TierTable(BaseModel):
                 "tiers must have 4 columns (min_notional, max_notional, mmr, max_leverage) or 5 "
                 f"(min_notional, max_notional, mmr, maint_amount, max_leverage), got {width}"
             )
+        for i, r in enumerate(table):
+            if len(r) != width:
+                raise TierTableError(
+                    f"tiers row {i + 1} has {len(r)} values where row 1 has {width}: every row "
+                    "needs the same columns"
+                )
         raw = []
         for i, r in enumerate(table):
             vals = [_tier_number(v, f"tiers row {i + 1}") for v in r]
@@ -147,11 +179,15 @@ class TierTable(BaseModel):
 
 
 def _tier_number(v: Any, where: str) -> float | None:
-    if v is None or v == "":
+    if v is None or (isinstance(v, str) and not v.strip()):
         return None
     if isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating):
         raise TierTableError(f"{where}: values must be numbers, got {fmt(v)}")
-    return float(v)
+    return real(v)
+
+
+# Columns of a tier row that must be finite numbers (max_notional may be open: blank or inf).
+_FINITE_COLUMNS = ("min_notional", "mmr", "maint_amount", "max_leverage")
 
 
 def _table_from_raw(raw: list[list[float | None]], **meta: str) -> TierTable:
@@ -163,6 +199,13 @@ def _table_from_raw(raw: list[list[float | None]], **meta: str) -> TierTable:
         for label, v in (("min_notional", lo), ("mmr", mmr)):
             if v is None:
                 raise TierTableError(f"{where}: {label} is required")
+        for label, v in zip(_FINITE_COLUMNS, (lo, mmr, cum, lev), strict=True):
+            if v is not None and not math.isfinite(v):
+                raise TierTableError(f"{where}: {label} must be a finite number, got {fmt(v)}")
+        if hi is not None and math.isnan(hi):
+            raise TierTableError(f"{where}: max_notional must be a number or blank, got nan")
+        if cum is not None and cum < 0:
+            raise TierTableError(f"{where}: maint_amount must be >= 0, got {fmt(cum)}")
         hi = math.inf if hi is None else hi
         if cum is None:
             cum = 0.0 if i == 0 else prev_cum + lo * (mmr - prev_mmr)

@@ -7,6 +7,7 @@ see docs/FORMULAS.md, section "Exchange conventions".
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -74,16 +75,43 @@ def by_contract(
     return np.where(is_inv, inverse_fn(), linear_fn())
 
 
-def none_unless_positive(price: np.ndarray) -> np.ndarray:
-    """A liquidation price must be a positive, finite price; otherwise there is none."""
-    if price.__class__ is float:  # one row (the scalar path)
-        return price if 0 < price < math.inf else math.nan
-    bad = ~(price > 0) | (price == np.inf)
-    if bad.__class__ is np.bool_:  # one row: no reductions
-        return _NAN if bad else price
-    if bad.any():
-        price = np.where(bad, np.nan, price)
-    return price
+def product(*factors: Any) -> Any:
+    """``f1 × f2 × ...`` without a spurious overflow: where the plain product is not finite, it
+    is redone on mantissas and exponents, so ``1e308 × 1e-4 × 21`` is 2.1e305 whatever the
+    order, and only a product truly beyond float range comes out ``inf``. One sum decides the
+    common all-finite case.
+
+    >>> float(product(21.0, 1e308, 1e-4))
+    2.1e+305
+    """
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        out = functools.reduce(np.multiply, factors)
+        if math.isfinite(np.sum(out)):
+            return out
+    mantissa, exponent = functools.reduce(
+        lambda acc, f: (acc[0] * f[0], acc[1] + f[1]), (np.frexp(f) for f in factors)
+    )
+    with np.errstate(over="ignore"):
+        return np.where(np.isfinite(out), out, np.ldexp(mantissa, exponent))
+
+
+def price_or_none(numerator: Any, denominator: Any) -> np.ndarray:
+    """``numerator / denominator`` as a liquidation price: a positive price, or nan (there is
+    none) where it is zero or negative or the denominator is 0 (the condition never holds).
+    ``inf``, and a ``nan`` left by an intermediate overflow, come out as ``inf``: the formula
+    wrapper reports that as too large, never as a price that does not exist."""
+    price = numerator / denominator
+    if price.__class__ is float:  # one row (the scalar path): no arrays
+        if 0 < price < math.inf:
+            return price
+        if math.isnan(price):
+            return math.inf
+        return price if price > 0 and denominator != 0 else math.nan
+    price = np.asarray(price)
+    if np.all(price > 0) and np.all(np.isfinite(price)):
+        return price
+    price = np.where(np.isnan(price), np.inf, price)
+    return np.where((price > 0) & (np.asarray(denominator) != 0), price, np.nan)
 
 
 _NAN = np.float64(np.nan)
@@ -138,19 +166,23 @@ def liq_at_exit_notional(p: Isolated, margin: Any) -> np.ndarray:
         k = tier_of_root(c, sign, tiers, fee_rate)
         return tiers.mmrs[k], tiers.maint_amounts[k], k
 
+    # Both forms are divided through by qty, so a huge qty (or margin) does not overflow an
+    # intermediate product when the price itself is an ordinary number.
     def linear() -> np.ndarray:
         rate, amount, k = rates(qty * entry_price - side * margin, -side)
-        lp = (margin + amount - side * qty * entry_price) / (qty * (rate + fee_rate - side))
+        lp = price_or_none((margin + amount) / qty - side * entry_price, rate + fee_rate - side)
         if k is not None and not tiers.continuous:
             lp = clip_to_band(qty * lp, k, tiers) / qty
-        return none_unless_positive(lp)
+        return lp
 
     def inverse() -> np.ndarray:
         rate, amount, k = rates(qty / entry_price + side * margin, side)
-        lp = qty * (1.0 + side * (rate + fee_rate)) / (qty / entry_price + side * (margin + amount))
+        lp = price_or_none(
+            1.0 + side * (rate + fee_rate), 1.0 / entry_price + side * (margin + amount) / qty
+        )
         if k is not None and not tiers.continuous:
             lp = qty / clip_to_band(qty / lp, k, tiers)
-        return none_unless_positive(lp)
+        return lp
 
     return by_contract(p.contract, linear, inverse)
 
@@ -166,14 +198,20 @@ def margin_at_exit_notional(p: Isolated, target_liq_price: Any) -> np.ndarray:
 
     side, qty, target = p.side, p.qty, target_liq_price
 
-    def key(n: Any, sign: Any) -> Any:
-        rate, amount = p.mmr, p.maint_amount
-        if p.tiers is not None:
-            rate, amount, _ = p.tiers.lookup(n)
-        return n + sign * (n * (rate + p.fee_rate) - amount)
+    def rates(n: Any) -> tuple[Any, Any]:
+        if p.tiers is None:
+            return p.mmr + p.fee_rate, p.maint_amount
+        rate, amount, _ = p.tiers.lookup(n)
+        return rate + p.fee_rate, amount
 
-    return by_contract(
-        p.contract,
-        lambda: side * (qty * p.entry_price - key(qty * target, -side)),
-        lambda: side * (key(qty / target, side) - qty / p.entry_price),
-    )
+    # key() expanded and qty taken out, so qty × entry and qty × target never overflow
+    # on their own when their difference would not
+    def linear() -> Any:
+        rate, amount = rates(qty * target)
+        return qty * (side * (p.entry_price - target) + target * rate) - amount
+
+    def inverse() -> Any:
+        rate, amount = rates(qty / target)
+        return qty * (side * (1.0 / target - 1.0 / p.entry_price) + rate / target) - amount
+
+    return by_contract(p.contract, linear, inverse)

@@ -14,13 +14,14 @@ import numpy as np
 from .base import Convention, Isolated
 
 
-def _maint_at_entry(p: Isolated) -> Any:
-    """``MM = qty·entry·mmr − maint_amount``, the tier chosen by the entry notional."""
-    entry_notional = p.qty * p.entry_price
+def _maint_per_qty(p: Isolated) -> Any:
+    """``MM / qty = entry·mmr − maint_amount/qty`` (``MM = qty·entry·mmr − maint_amount``),
+    the tier chosen by the entry notional; per unit of qty, so a huge qty does not overflow
+    an intermediate product."""
     mmr, maint_amount = p.mmr, p.maint_amount
     if p.tiers is not None:
-        mmr, maint_amount, _ = p.tiers.lookup(entry_notional)
-    return entry_notional * mmr - maint_amount
+        mmr, maint_amount, _ = p.tiers.lookup(p.qty * p.entry_price)
+    return p.entry_price * mmr - maint_amount / p.qty
 
 
 class Bybit(Convention):
@@ -31,9 +32,9 @@ class Bybit(Convention):
 
     def liq_price(self, position: Isolated, margin: Any) -> np.ndarray:
         p = position
-        lp = p.entry_price - p.side * (margin - _maint_at_entry(p)) / p.qty
+        lp = p.entry_price - p.side * (margin / p.qty - _maint_per_qty(p))
         return np.where(lp > 0, lp, np.nan)
 
     def margin_for_liq_price(self, position: Isolated, target_liq_price: Any) -> np.ndarray:
         p = position
-        return _maint_at_entry(p) + p.side * (p.entry_price - target_liq_price) * p.qty
+        return p.qty * (_maint_per_qty(p) + p.side * (p.entry_price - target_liq_price))
