@@ -146,6 +146,18 @@ def fail_below_maintenance(fail: Fail, p: Isolated, shared: Any) -> None:
     fail(below_maintenance_everywhere(p, shared), BELOW_MAINTENANCE, shared=shared)
 
 
+def _per_qty(cash: Any, value: Any, qty: Any, price: Any) -> Any:
+    """``(cash − value) / qty`` with ``value = s·qty·price``: subtracted first, so a margin that
+    exactly covers the notional gives exactly 0 (no liquidation price, not a rounding residue);
+    where that overflows, divided first (``cash / qty − price``), so a huge qty still works."""
+    out = (cash - value) / qty
+    if out.__class__ is float:
+        return out if math.isfinite(out) else cash / qty - price
+    if np.all(np.isfinite(out)):
+        return out
+    return np.where(np.isfinite(out), out, cash / qty - price)
+
+
 def liq_at_exit_notional(p: Isolated, margin: Any) -> np.ndarray:
     """Price where ``margin + UPNL(P) = MM(P) (+ fee_rate × notional(P))``, or nan if none:
     maintenance margin evaluated at the liquidation price's own notional.
@@ -170,7 +182,8 @@ def liq_at_exit_notional(p: Isolated, margin: Any) -> np.ndarray:
     # intermediate product when the price itself is an ordinary number.
     def linear() -> np.ndarray:
         rate, amount, k = rates(qty * entry_price - side * margin, -side)
-        lp = price_or_none((margin + amount) / qty - side * entry_price, rate + fee_rate - side)
+        per_qty = _per_qty(margin + amount, side * qty * entry_price, qty, side * entry_price)
+        lp = price_or_none(per_qty, rate + fee_rate - side)
         if k is not None and not tiers.continuous:
             lp = clip_to_band(qty * lp, k, tiers) / qty
         return lp
