@@ -1,4 +1,4 @@
-"""Cells in, cells out: what every Excel function of :mod:`addin.udfs` shares.
+"""Cells in, cells out: what every Excel function of :mod:`leverage_addin.udfs` shares.
 
 A function receives each argument as a 2-D grid (a single cell is ``[[v]]``, a column
 ``[[v1], [v2], ...]``), calls the core's ``.rows`` twin once for the whole grid, and

@@ -18,7 +18,7 @@ from typing import Any
 
 from leverage.errors import InputError
 
-UDF_MODULE = "addin.udfs"
+UDF_MODULE = "leverage_addin.udfs"
 
 # main.py when the toolkit is installed from a wheel URL (--wheel-url): a plain import.
 LITE_MAIN_FROM_WHEEL = f'''"""Leverage functions: =EFFECTIVE_LEVERAGE(...), =LIQ_PRICE(...)

@@ -1,11 +1,11 @@
 """The leverage catalogue as Excel functions (xlwings UDFs), category "Leverage".
 
-Point xlwings at this module (``UDF Modules`` = ``addin.udfs``) or, in xlwings Lite, write
-``from addin.udfs import *`` in main.py. ``leverage addin`` prints the set-up.
+Point xlwings at this module (``UDF Modules`` = ``leverage_addin.udfs``) or, in xlwings Lite, write
+``from leverage_addin.udfs import *`` in main.py. ``leverage addin`` prints the set-up.
 
 Every function takes single cells or whole columns/rows and returns a same-shaped array that
 spills, computed in one call. Bad rows become error cells and the other rows compute: see
-:mod:`addin.bridge` for what each error looks like in each Excel.
+:mod:`leverage_addin.bridge` for what each error looks like in each Excel.
 
 The Python names are the Excel names (UPPER_SNAKE): classic xlwings names an Excel function
 after its Python function, Office.js after the upper-cased Python name, so both agree.

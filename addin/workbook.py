@@ -53,7 +53,7 @@ def macro_workbook(
     ``xlwings.conf`` sheet (``UDF Modules``, and ``Interpreter_Win`` when given).
     A file already at ``out`` is kept as ``out.bak``."""
     try:
-        from templates import build_journal, build_rebalance
+        from leverage_templates import build_journal, build_rebalance
     except ModuleNotFoundError as exc:
         exc.extra = "templates"  # type: ignore[attr-defined]  # `leverage` names this extra
         raise

@@ -34,7 +34,7 @@ def one_call_vs_per_cell(n: int = 10_000) -> str:
     """3. One n-row call through custom_functions_call vs n single-cell calls."""
     import xlwings.server as xs
 
-    from addin import udfs
+    from leverage_addin import udfs
 
     rng = np.random.default_rng(3)
     qty = rng.uniform(0.01, 5, n)
@@ -114,8 +114,8 @@ def workbook_recalc(sizes: tuple[int, ...] = (100, 10_000)) -> str:
     formula per column call (after, templates._book.ColumnCalls)."""
     import xlwings.server as xs
 
-    from addin import udfs
-    from templates import journal
+    from leverage_addin import udfs
+    from leverage_templates import journal
 
     calls = journal.column_calls("udf")
     assert calls is not None

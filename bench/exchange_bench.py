@@ -1,5 +1,5 @@
 """Benchmark 7: importing a long exchange history, through real ccxt against the loopback
-replay server (``exchange_bridge.replay``): requests made and wall time for 10,000 rows."""
+replay server (``leverage_exchange.replay``): requests made and wall time for 10,000 rows."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ RATE_LIMIT_MS = 5  # ccxt's limiter stays on; 5 ms between requests instead of B
 def _long_binance_account(rows: int) -> Any:
     """One BTCUSDT isolated position opened and closed ``rows // 10`` times within 25 days,
     each open with 8 funding payments: 2 fills + 8 fundings = 10 history rows a cycle."""
-    from exchange_bridge import replay as r
+    from leverage_exchange import replay as r
 
     now = r._now()
     t0 = now - 25 * r.DAY_MS
@@ -40,9 +40,9 @@ def _long_binance_account(rows: int) -> Any:
 
 def import_requests() -> str:
     """7. Exchange import of 10,000 history rows (fills and funding) into a new local journal."""
-    import exchange_bridge as xb
-    import sheets_bridge as sb
-    from exchange_bridge import replay as r
+    import leverage_exchange as xb
+    import leverage_sheets as sb
+    from leverage_exchange import replay as r
 
     out = []
     for n in (1_000, 10_000):

@@ -32,9 +32,10 @@ def import_times() -> str:
     for module, without, note in (
         ("leverage", "", "the core"),
         ("xlwings", "", "xlwings alone, matplotlib installed (xlwings imports pyplot then)"),
-        ("addin.udfs", "", "the UDF module, cold, in this dev venv (matplotlib installed)"),
+        ("leverage_addin.udfs", "",
+         "the UDF module, cold, in this dev venv (matplotlib installed)"),
         ("xlwings", "matplotlib", "xlwings alone, as `pip install leverage-toolkit[excel]`"),
-        ("addin.udfs", "matplotlib", "the UDF module, cold, as `[excel]` installs it"),
+        ("leverage_addin.udfs", "matplotlib", "the UDF module, cold, as `[excel]` installs it"),
     ):
         seconds = _import_seconds(module, without=without)
         rows.append([f"`import {module}`", note, f"{seconds * 1e3:,.0f} ms"])

@@ -10,10 +10,10 @@ import gspread
 from gspread.utils import ValueRenderOption
 
 from leverage.layout import TEMPLATES
-from sheets_bridge.backend import Grid, parse_a1
-from sheets_bridge.content import layout_rows
-from sheets_bridge.engine import plan_sync
-from sheets_bridge.http import RetryingHTTPClient, RetryPolicy
+from leverage_sheets.backend import Grid, parse_a1
+from leverage_sheets.content import layout_rows
+from leverage_sheets.engine import plan_sync
+from leverage_sheets.http import RetryingHTTPClient, RetryPolicy
 
 
 def sample_grids(template: str, rows: int, seed: int = 5) -> dict[str, Grid]:

@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 def sync_requests() -> str:
     from fake_sheets import FakeSheets, make_client
 
-    import sheets_bridge as sb
+    import leverage_sheets as sb
 
     from .measure import naive_sync, sample_grids
 
@@ -50,7 +50,7 @@ def local_sync() -> str:
     """The local .xlsx backend: read the package, compute, patch the computed cells back."""
     import tempfile
 
-    import sheets_bridge as sb
+    import leverage_sheets as sb
 
     from .measure import sample_grids
 

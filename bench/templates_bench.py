@@ -11,7 +11,7 @@ from ._util import table
 
 def journal_build(n: int = 10_000) -> str:
     """5. A journal with ``n`` events (the sample's events repeated), both formula modes."""
-    import templates
+    import leverage_templates as templates
 
     positions, events, rules = templates.sample_journal()
     big = [dict(events[i % len(events)]) for i in range(n)]

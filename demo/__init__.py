@@ -29,10 +29,10 @@ from typing import Any
 
 import openpyxl
 
-import templates
+import leverage_templates as templates
 from leverage import layout
 from leverage.errors import InputError
-from sheets_bridge import SyncReport, init, open_local, sync
+from leverage_sheets import SyncReport, init, open_local, sync
 
 FIXED_TIME = dt.datetime(2024, 1, 1)  # stamped into every file so reruns are identical
 # the recorded exchange account: its history ends on this day, the import starts at FIXED_TIME
@@ -107,8 +107,8 @@ def import_recorded(synced: dict[str, Path]) -> list[str]:
         import ccxt  # noqa: F401
     except ImportError:
         return ["Exchange import: skipped (pip install 'leverage-toolkit[exchange]' for ccxt)"]
-    import exchange_bridge as xb
-    from exchange_bridge import replay
+    import leverage_exchange as xb
+    from leverage_exchange import replay
 
     account = replay.sample_account(int(RECORDED_UNTIL.timestamp() * 1000))
     creds = {"apiKey": replay.API_KEY, "secret": replay.API_SECRET}

@@ -1,8 +1,8 @@
 """Import an exchange account's positions and history into the journal, and reconcile
 liquidation prices with the exchange's, through ccxt (the ``[exchange]`` extra).
 
-    from exchange_bridge import connect, import_account, read_credentials
-    from sheets_bridge import open_local
+    from leverage_exchange import connect, import_account, read_credentials
+    from leverage_sheets import open_local
     ex = connect("binanceusdm", read_credentials())
     print(import_account(ex, open_local("journal.xlsx"), since="2024-01-01"))
 
@@ -98,8 +98,8 @@ def import_account(exchange: Any, backend: Any, since: str | date | datetime,
     a second import adds only what is new). Into a rebalance workbook: a Positions row per
     open position not there yet. One read and one write of the workbook, all or nothing.
     """
-    from sheets_bridge.append import append_rows
-    from sheets_bridge.engine import detect_template
+    from leverage_sheets.append import append_rows
+    from leverage_sheets.engine import detect_template
 
     since_ms = parse_since(since)
     template = template or detect_template(backend)

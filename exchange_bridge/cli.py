@@ -40,7 +40,7 @@ def _client(args: argparse.Namespace, public: bool = False) -> Any:
 
 
 def _backend(args: argparse.Namespace) -> Any:
-    from sheets_bridge import init, open_google, open_local
+    from leverage_sheets import init, open_google, open_local
 
     if args.file is not None:
         fresh = not Path(args.file).exists()

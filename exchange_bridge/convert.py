@@ -1,4 +1,4 @@
-"""Turn an account's history (:class:`~exchange_bridge.fetch.Fetched`) into journal rows.
+"""Turn an account's history (:class:`~leverage_exchange.fetch.Fetched`) into journal rows.
 
 Fills are replayed per symbol and position leg (``BOTH`` in one-way mode, ``LONG``/``SHORT``
 in hedge mode): a fill from flat opens a position, a fill against it closes part or all of it

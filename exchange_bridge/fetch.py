@@ -303,7 +303,7 @@ def _okx_margin_bills(exchange: Any) -> Callable[..., list[dict[str, Any]]]:
 
 
 def fetch_account(exchange: Any, since_ms: int, now_ms: int | None = None) -> Fetched:
-    """Fetch what :mod:`exchange_bridge.convert` turns into journal rows."""
+    """Fetch what :mod:`leverage_exchange.convert` turns into journal rows."""
     got = fetch_open(exchange, since_ms, now_ms, rates=False)
     if exchange.id not in BINANCE:
         (_fetch_bybit if exchange.id == "bybit" else _fetch_okx)(exchange, got)

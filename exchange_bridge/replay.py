@@ -3,7 +3,7 @@ Binance USDⓈ-M / COIN-M (:class:`FakeBinanceFutures`), Bybit v5 (:class:`FakeB
 (:class:`FakeOkx`). The tests, ``leverage demo`` and the benchmark import through them.
 
 Real ccxt exchange objects talk to them over HTTP once their API URLs point here
-(``exchange_bridge.client.redirect``); nothing in ccxt is mocked. Each server is stdlib only (a
+(``leverage_exchange.client.redirect``); nothing in ccxt is mocked. Each server is stdlib only (a
 ``ThreadingHTTPServer`` on 127.0.0.1 in a background thread) and holds one recorded account.
 Binance:
 

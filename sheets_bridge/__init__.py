@@ -3,7 +3,7 @@
 The trader types positions and events; :func:`sync` reads every input in one request,
 computes each derived column with the core and writes what changed in one request.
 
-    from sheets_bridge import open_local, open_google, init, sync
+    from leverage_sheets import open_local, open_google, init, sync
     book = open_local("journal.xlsx")          # or open_google(KEY, "service_account.json")
     init(book, "journal", sample=True)
     print(sync(book, "journal"))

@@ -1,5 +1,5 @@
 """Append rows to a template's sheets, once each, and fill their computed cells: one read and
-one write through the same :class:`~sheets_bridge.backend.Backend` a sync uses.
+one write through the same :class:`~leverage_sheets.backend.Backend` a sync uses.
 
 Rows are matched to what the sheet already holds by a key (an importer's id); a row whose key
 is there already is left out, so appending the same rows twice changes nothing. New rows go
@@ -62,7 +62,7 @@ def append_rows(
     """Add the rows of ``rows`` (sheet title → dicts keyed by the layout's input keys) that
     ``key`` does not find in the sheet yet, and write every computed cell that changes.
 
-    Raises :class:`~sheets_bridge.backend.LayoutError` with nothing written when a header row
+    Raises :class:`~leverage_sheets.backend.LayoutError` with nothing written when a header row
     is not the layout.
     """
     start, before = time.perf_counter(), backend.requests

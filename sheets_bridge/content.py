@@ -28,14 +28,14 @@ def _samples(template: str) -> Any:
 
     name = "sample_journal" if template == "journal" else "sample_portfolio"
     fn = None
-    for module in ("templates", "templates.samples"):
+    for module in ("leverage_templates.samples",):
         try:
             fn = fn or getattr(importlib.import_module(module), name, None)
         except ImportError:
             continue
     if fn is None:
         raise InputError(
-            f"--sample needs templates.{name}(), which this installation does not have; "
+            f"--sample needs leverage_templates.{name}(), which this installation does not have; "
             "run init without --sample"
         )
     return fn()

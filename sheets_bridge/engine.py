@@ -473,7 +473,7 @@ def sync(backend: Backend, template: str, progress: ProgressFn | None = None) ->
     cells that changed: one read and at most one write, whatever the row count.
 
     Rows that fail validation get their message in the status column; the other rows still
-    compute. Raises :class:`~sheets_bridge.backend.LayoutError` (nothing written) when the
+    compute. Raises :class:`~leverage_sheets.backend.LayoutError` (nothing written) when the
     header row is not the layout, :class:`~leverage.InputError` for a bad rule or account
     value (the message names the cell).
     """

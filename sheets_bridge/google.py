@@ -102,7 +102,7 @@ def _spreadsheet_key(key: str) -> str:
 
 
 class GoogleBackend:
-    """A Google spreadsheet as a :class:`~sheets_bridge.backend.Backend`."""
+    """A Google spreadsheet as a :class:`~leverage_sheets.backend.Backend`."""
 
     def __init__(self, client: gspread.Client, key: str, policy: RetryPolicy | None = None):
         self.key = _spreadsheet_key(key)

@@ -1,7 +1,7 @@
 """A local .xlsx workbook as a sync backend: the embedded default when there is no Google account.
 
 A sync reads the package as it is and writes back only the cells it computes, by patching the
-sheet XML inside the package (:mod:`sheets_bridge.xlsx_package`): text boxes, x14 drop-downs,
+sheet XML inside the package (:mod:`leverage_sheets.xlsx_package`): text boxes, x14 drop-downs,
 sparklines, links and everything else in the trader's file stay as they were. ``init`` lays the
 template out with openpyxl, so on an existing workbook it first refuses, naming them, the parts
 openpyxl would drop. Writes are atomic: a temporary file next to the workbook (a symlink's
@@ -47,7 +47,7 @@ def _solid(color: str) -> PatternFill:
 
 
 class XlsxBackend:
-    """A workbook file as a :class:`~sheets_bridge.backend.Backend`."""
+    """A workbook file as a :class:`~leverage_sheets.backend.Backend`."""
 
     requests = 0  # no API
 

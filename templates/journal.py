@@ -67,7 +67,7 @@ from ._book import (
     xlwings_conf_sheet,
 )
 
-UDF_MODULE = "addin.udfs"
+UDF_MODULE = "leverage_addin.udfs"
 BLANK_EXTRA_ROWS = 200  # formula rows ready for new events below the data
 CELL_ROWS = 250
 """Events rows written as openpyxl cells (all of them for the sample journal); the rows of a
@@ -538,7 +538,7 @@ def build_journal(
 
     ``mode``: ``"udf"`` (cells call the add-in's functions; the workbook carries the
     ``xlwings.conf`` sheet) or ``"native"`` (plain Excel formulas, also for Google Sheets).
-    ``sample``: fill in the worked example of :func:`templates.sample_journal`; ``False``
+    ``sample``: fill in the worked example of :func:`leverage_templates.sample_journal`; ``False``
     gives an empty journal. ``positions``/``events``/``rule_values`` (dicts keyed by layout
     keys) replace the sample, e.g. a 10,000-event journal for the benchmark. ``rows``: how
     many event rows carry formulas (default: the events plus 200 empty rows to type into).

@@ -51,7 +51,7 @@ from ._book import (
     xlwings_conf_sheet,
 )
 
-UDF_MODULE = "addin.udfs"
+UDF_MODULE = "leverage_addin.udfs"
 BLANK_EXTRA_ROWS = 50
 ACCOUNT = REBALANCE_ACCOUNT.title
 POSITIONS = REBALANCE_POSITIONS.title
@@ -351,8 +351,9 @@ def build_rebalance(
 
     ``mode``: ``"udf"`` (the add-in's functions, with the ``xlwings.conf`` sheet) or
     ``"native"`` (plain formulas). ``sample``: the worked example of
-    :func:`templates.sample_portfolio` (with :data:`templates.samples.SAMPLE_VOLATILITY` and
-    ``SAMPLE_HORIZON_DAYS`` for the liquidation probability); ``False`` leaves it empty.
+    :func:`leverage_templates.sample_portfolio` (with
+    :data:`leverage_templates.samples.SAMPLE_VOLATILITY` and ``SAMPLE_HORIZON_DAYS`` for the
+    liquidation probability); ``False`` leaves it empty.
     ``positions``, the two balances, ``volatility`` (annualised) and ``horizon_days`` replace
     the sample. ``rows``: position rows carrying formulas (default: the
     positions plus 50 empty rows).

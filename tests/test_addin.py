@@ -29,7 +29,7 @@ import xlwings
 import xlwings.server as xs
 
 import leverage as lv
-from addin import bridge, cli, udfs
+from leverage_addin import bridge, cli, udfs
 
 TIERS_5 = [
     ["min", "max", "mmr", "maint_amount", "max_leverage"],
@@ -570,9 +570,10 @@ def test_cli_desktop_writes_xlwings_conf(tmp_path: Any, capsys: pytest.CaptureFi
                   r"C:\Python311\python.exe"])
     assert args.run(args) == 0
     text = (tmp_path / "xlwings.conf").read_text()
-    assert text == '"UDF Modules","addin.udfs"\n"Interpreter_Win","C:\\Python311\\python.exe"\n'
+    assert text == ('"UDF Modules","leverage_addin.udfs"\n'
+                    '"Interpreter_Win","C:\\Python311\\python.exe"\n')
     out = capsys.readouterr().out
-    assert "addin.udfs" in out and "Import Functions" in out
+    assert "leverage_addin.udfs" in out and "Import Functions" in out
     # run again with another interpreter: the previous file is kept as a backup
     args = parse(["addin", "desktop", "--out", str(tmp_path), "--interpreter", r"D:\py.exe"])
     args.run(args)
@@ -583,7 +584,7 @@ def test_cli_desktop_prints_the_udf_modules_value(capsys: pytest.CaptureFixture)
     args = parse(["addin", "desktop"])
     assert args.run(args) == 0
     out = capsys.readouterr().out
-    assert '"UDF Modules","addin.udfs"' in out
+    assert '"UDF Modules","leverage_addin.udfs"' in out
     assert "A1: UDF Modules" in out
 
 
@@ -629,7 +630,7 @@ def test_cli_is_registered_with_the_leverage_command(capsys: pytest.CaptureFixtu
     from leverage.cli import main
 
     assert main(["addin", "desktop"]) == 0
-    assert "addin.udfs" in capsys.readouterr().out
+    assert "leverage_addin.udfs" in capsys.readouterr().out
 
 
 def test_readme_section_exists_and_names_the_setup() -> None:

@@ -20,14 +20,14 @@ import pytest
 from test_addin import CASES, call, cell
 
 import leverage as lv
-from addin.lite import LITE_REQUIREMENTS
 from leverage.cli import main
+from leverage_addin.lite import LITE_REQUIREMENTS
 
 DRIVER = r'''
 import asyncio, importlib.util, json, sys
 sys.path.insert(0, sys.argv[1])
 assert importlib.util.find_spec("leverage") is None, "the toolkit must not be installed here"
-assert importlib.util.find_spec("addin") is None, "the toolkit must not be installed here"
+assert importlib.util.find_spec("leverage_addin") is None, "the toolkit must not be installed here"
 import xlwings, xlwings.server as xs
 import main
 cases = json.loads(sys.argv[2])
@@ -93,7 +93,7 @@ def test_lite_files_compute_every_function_without_the_toolkit(
 
 
 def test_lite_main_is_the_same_for_the_same_sources(tmp_path: Path) -> None:
-    from addin.lite import lite_main
+    from leverage_addin.lite import lite_main
 
     assert lite_main("1") == lite_main("1")
     compile(lite_main("1"), "main.py", "exec")

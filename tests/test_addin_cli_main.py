@@ -70,8 +70,9 @@ def test_a_module_missing_at_run_time_names_its_extra(
 ) -> None:
     # `leverage addin functions` with the addin registered but xlwings absent
     monkeypatch.setitem(sys.modules, "xlwings", None)
-    monkeypatch.delitem(sys.modules, "addin.udfs", raising=False)
-    monkeypatch.delattr("addin.udfs", raising=False)  # `from . import udfs` looks here first
+    monkeypatch.delitem(sys.modules, "leverage_addin.udfs", raising=False)
+    # `from . import udfs` looks at the package's attribute first
+    monkeypatch.delattr("leverage_addin.udfs", raising=False)
     assert cli.main(["addin", "functions"]) == 2
     assert capsys.readouterr().err == ('leverage: error: leverage addin needs the [excel] '
                                        'extra: pip install "leverage-toolkit[excel]"\n')

@@ -14,11 +14,11 @@ from openpyxl.worksheet.formula import ArrayFormula
 from xl_engine import libreoffice_available, recalc_with_libreoffice
 
 import leverage as lv
-from addin import doctor
-from addin.cli import UDF_MODULE
-from addin.workbook import XLSM_MAIN, xlwings_template
 from leverage.cli import main
-from templates import build_journal
+from leverage_addin import doctor
+from leverage_addin.cli import UDF_MODULE
+from leverage_addin.workbook import XLSM_MAIN, xlwings_template
+from leverage_templates import build_journal
 
 INTERPRETER = r"C:\Users\me\leverage\.venv\Scripts\python.exe"
 
@@ -110,7 +110,7 @@ def test_doctor_all_good(xlsm: Path, capsys: pytest.CaptureFixture) -> None:
     out = capsys.readouterr().out
     assert code == 0, out
     assert f"OK    {UDF_MODULE} lists all {len(lv.CATALOGUE)} functions" in out
-    assert "OK    xlwings.conf sheet: UDF Modules = addin.udfs" in out
+    assert "OK    xlwings.conf sheet: UDF Modules = leverage_addin.udfs" in out
     assert out.rstrip().endswith("nothing to fix")
 
 
@@ -119,7 +119,7 @@ def test_doctor_says_what_to_fix(tmp_path: Path, capsys: pytest.CaptureFixture) 
     assert main(["addin", "doctor", "--workbook", str(xlsx)]) == 1
     out = capsys.readouterr().out
     assert "FIX   journal.xlsx has no VBA project" in out
-    assert "add a sheet 'xlwings.conf' with A1 'UDF Modules' and B1 'addin.udfs'" in out
+    assert "add a sheet 'xlwings.conf' with A1 'UDF Modules' and B1 'leverage_addin.udfs'" in out
     assert main(["addin", "doctor", "--workbook", str(tmp_path / "none.xlsm")]) == 1
     assert "does not exist" in capsys.readouterr().out
 

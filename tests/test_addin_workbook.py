@@ -1,5 +1,5 @@
 """A workbook whose cells call every Excel function, computed by the ``formulas`` engine with
-the UDFs bound to addin.udfs, checked cell by cell against the core.
+the UDFs bound to leverage_addin.udfs, checked cell by cell against the core.
 
 Each function appears twice: one formula per row (single cells) and one ArrayFormula over the
 whole column (the range form), on five positions of which one is bad.
@@ -24,7 +24,7 @@ os.environ.setdefault("XLWINGS_LICENSE_KEY", "noncommercial")
 from xl_engine import compute
 
 import leverage as lv
-from addin import bridge, udfs
+from leverage_addin import bridge, udfs
 
 SHEET = "Positions"
 FIRST, LAST = 2, 6  # data rows; row 5 is the bad one

@@ -8,8 +8,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-import demo
 import leverage as lv
+import leverage_demo as demo
 from leverage.cli import main as cli_main
 
 

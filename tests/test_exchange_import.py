@@ -21,12 +21,12 @@ from fake_exchange import (
 )
 from fake_sheets import FakeSheets, make_client
 
-import exchange_bridge as xb
-import sheets_bridge as sb
-from exchange_bridge import fetch as xfetch
-from exchange_bridge.convert import liq_or_none
+import leverage_exchange as xb
+import leverage_sheets as sb
 from leverage import journal
 from leverage.cli import main
+from leverage_exchange import fetch as xfetch
+from leverage_exchange.convert import liq_or_none
 
 CREDS = {"apiKey": API_KEY, "secret": API_SECRET}
 SINCE = "2024-01-01"
@@ -51,7 +51,7 @@ def journal_book(tmp_path: Path) -> Any:
 
 
 def grids(book: Any) -> list[list[list[Any]]]:
-    from sheets_bridge.engine import read_ranges_for
+    from leverage_sheets.engine import read_ranges_for
 
     return book.read_ranges(read_ranges_for("journal"))
 
@@ -258,7 +258,7 @@ def test_import_into_a_rebalance_workbook(fake, tmp_path) -> None:
     book.write_ranges([sb.Update("'Account'!B2:B3", [[1000.0], [500.0]])])
     report = xb.import_account(client(fake), book, SINCE)
     assert report.sheet.appended["Positions"] == 2
-    from sheets_bridge.engine import read_ranges_for
+    from leverage_sheets.engine import read_ranges_for
 
     positions = book.read_ranges(read_ranges_for("rebalance"))[1]
     head = positions[0]

@@ -1,5 +1,5 @@
 """Import from Bybit (v5 linear and inverse) and OKX (v5 swaps): real ccxt against the loopback
-servers in ``exchange_bridge.replay``, which answer in each exchange's documented JSON."""
+servers in ``leverage_exchange.replay``, which answer in each exchange's documented JSON."""
 
 from __future__ import annotations
 
@@ -23,11 +23,11 @@ from fake_exchange import (
     sample_okx_account,
 )
 
-import exchange_bridge as xb
-import sheets_bridge as sb
-from exchange_bridge import fetch as xfetch
+import leverage_exchange as xb
+import leverage_sheets as sb
 from leverage.cli import main
-from sheets_bridge.engine import read_ranges_for
+from leverage_exchange import fetch as xfetch
+from leverage_sheets.engine import read_ranges_for
 
 CREDS = {"apiKey": API_KEY, "secret": API_SECRET, "password": "test-passphrase"}
 H = 3_600_000
@@ -262,7 +262,7 @@ def test_the_built_rebalance_workbook_computes_the_gap(tmp_path) -> None:
     import openpyxl
     from xl_engine import compute
 
-    import templates
+    import leverage_templates as templates
     from leverage import layout as L
     from leverage.portfolio import liq_gap
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from fake_sheets import FakeSheets, make_client
 
-import sheets_bridge as sb
+import leverage_sheets as sb
 from bench.measure import sample_grids
 from leverage.layout import TEMPLATES
 
@@ -204,7 +204,7 @@ def test_a_layout_is_one_request_that_writes_headers_raw(fake: FakeSheets) -> No
 
 
 def test_text_in_the_layout_is_never_a_formula(fake: FakeSheets) -> None:
-    from sheets_bridge.google import _cell_data
+    from leverage_sheets.google import _cell_data
 
     assert _cell_data("=1+1") == {"userEnteredValue": {"stringValue": "=1+1"}}
     assert _cell_data(None) == {} and _cell_data(True) == {"userEnteredValue": {"boolValue": True}}

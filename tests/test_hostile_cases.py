@@ -20,7 +20,7 @@ import xlwings
 import xlwings.server as xs
 
 import leverage as lv
-from addin import bridge, udfs
+from leverage_addin import bridge, udfs
 
 NA = {"type": "Error", "basicType": "Error", "basicValue": "#N/A", "errorType": "NotAvailable"}
 REF = {"type": "Error", "basicType": "Error", "basicValue": "#REF!", "errorType": "Ref"}

@@ -40,9 +40,9 @@ import xlwings
 import xlwings.server as xs
 
 import leverage as lv
-from addin import bridge, udfs
 from leverage._args import Contract, Flag, Kind, Number, Side
 from leverage.core import NOTIONAL, TIERS
+from leverage_addin import bridge, udfs
 
 NA = {"type": "Error", "basicType": "Error", "basicValue": "#N/A", "errorType": "NotAvailable"}
 DIV0 = {"type": "Error", "basicType": "Error", "basicValue": "#DIV/0!", "errorType": "Div0"}

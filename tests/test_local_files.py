@@ -12,7 +12,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-import sheets_bridge as sb
+import leverage_sheets as sb
 from leverage.cli import main
 from leverage.layout import JOURNAL_EVENTS
 

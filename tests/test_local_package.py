@@ -19,9 +19,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import sheets_bridge as sb
+import leverage_sheets as sb
 from leverage.layout import JOURNAL_EVENTS
-from sheets_bridge.xlsx_package import Package, _Sheet, patch_sheet
+from leverage_sheets.xlsx_package import Package, _Sheet, patch_sheet
 
 # openpyxl warns that it drops these parts when the tests read the result: the sync kept them.
 pytestmark = pytest.mark.filterwarnings("ignore:.*extension is not supported:UserWarning")

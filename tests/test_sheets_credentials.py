@@ -20,7 +20,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-import sheets_bridge as sb
+import leverage_sheets as sb
 from leverage.cli import main
 
 KEY_ID = "d3adb33fd3adb33fd3adb33fd3adb33fd3adb33f"

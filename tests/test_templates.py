@@ -1,10 +1,11 @@
 """The ready-made workbooks compute what the core computes, in real spreadsheet engines.
 
 Every workbook is recalculated by the ``formulas`` engine (native formulas, and the add-in's
-functions bound from ``addin.udfs``) and, for native formulas, by headless LibreOffice; each
-computed cell is compared with ``leverage.journal.replay`` / ``leverage.portfolio.rebalance``
-on the same inputs (relative 1e-9). A formula that does not compute fails. Fixtures are kept
-to ~30 rows: the ``formulas`` engine spends ~10 ms on each of these long formulas.
+functions bound from ``leverage_addin.udfs``) and, for native formulas, by headless
+LibreOffice; each computed cell is compared with ``leverage.journal.replay`` /
+``leverage.portfolio.rebalance`` on the same inputs (relative 1e-9). A formula that does not
+compute fails. Fixtures are kept to ~30 rows: the ``formulas`` engine spends ~10 ms on each
+of these long formulas.
 """
 
 from __future__ import annotations
@@ -21,13 +22,13 @@ import openpyxl
 import pytest
 from xl_engine import compute, libreoffice_available, read_values, recalc_with_libreoffice
 
-import templates
+import leverage_templates as templates
 from leverage import layout as L
 from leverage.journal import replay
 from leverage.models import AdjustmentRule
 from leverage.portfolio import rebalance
 from leverage.rules import RULE_TEXT
-from templates.samples import SAMPLE_HORIZON_DAYS, SAMPLE_VOLATILITY
+from leverage_templates.samples import SAMPLE_HORIZON_DAYS, SAMPLE_VOLATILITY
 
 needs_lo = pytest.mark.skipif(not libreoffice_available(), reason="LibreOffice not installed")
 
@@ -38,9 +39,9 @@ ERRORS = ("#NAME?", "#VALUE!", "#DIV/0!", "#REF!", "#N/A", "#NUM!", "#NULL!", "E
 
 
 def _udfs() -> dict[str, Any]:
-    import addin.udfs
+    from leverage_addin import udfs
 
-    return {name: getattr(addin.udfs, name) for name in UDF_NAMES}
+    return {name: getattr(udfs, name) for name in UDF_NAMES}
 
 
 def _ev(pid: str, event: str, price: Any = None, qty: Any = None, amount: Any = None,
@@ -277,7 +278,7 @@ def test_udf_journal_matches_core_with_addin_functions(tmp_path):
 
 
 def test_column_calls_lift_each_call_once_and_refuse_other_rows():
-    from templates._book import ROW, ColumnCalls
+    from leverage_templates._book import ROW, ColumnCalls
 
     calls = ColumnCalls(first_column=30)  # AD, AE, ...
     row = {"a": 'IF(B2>0,NOTIONAL(B2,C2),"")', "b": "NOTIONAL(B2,C2)*2+LIQ_DISTANCE(D2,$E$1,F2)",
@@ -353,7 +354,7 @@ def test_typed_positions_break_every_rebalance_rule():
     """The rows whose status the sheets must word as the core does break every column rule
     (and each way a rule can break) and every rule of the rebalance itself."""
     from leverage.portfolio import COLUMN_RULES, LINEAR_ONLY
-    from templates import rebalance as R
+    from leverage_templates import rebalance as R
 
     positions, wallet, free = templates.sample_portfolio()
     said = {NUMBER.sub("#", s)
@@ -435,7 +436,7 @@ def test_udf_rebalance_matches_core_with_addin_functions(tmp_path):
 def test_udf_workbooks_call_each_function_once_per_column(tmp_path, build):
     """udf mode: every add-in call in the data sheet is one array formula over all the
     formula rows, so a recalculation makes as many calls for 20 rows as for 600."""
-    from templates._book import udf_calls
+    from leverage_templates._book import udf_calls
 
     sheet = {"journal": L.JOURNAL_EVENTS, "rebalance": L.REBALANCE_POSITIONS}[build]
     builder = getattr(templates, f"build_{build}")
@@ -492,7 +493,7 @@ def test_journal_workbook_features(tmp_path, mode):
         k for k, *_ in L.RULE_ROWS]
     if mode == "udf":
         conf = wb[L.XLWINGS_CONF_SHEET]
-        assert (conf["A1"].value, conf["B1"].value) == ("UDF Modules", "addin.udfs")
+        assert (conf["A1"].value, conf["B1"].value) == ("UDF Modules", "leverage_addin.udfs")
     with __import__("zipfile").ZipFile(path) as z:
         assert any(n.startswith("xl/charts/chart") for n in z.namelist())
 

@@ -129,8 +129,8 @@ def test_cli_tiers_fetch_fills_the_cache(tmp_path, capsys, monkeypatch) -> None:
     pytest.importorskip("ccxt")
     from fake_exchange import API_KEY, API_SECRET, FakeBinanceFutures, sample_account
 
-    from exchange_bridge.client import KEY_ENV, SECRET_ENV
     from leverage.cli import main
+    from leverage_exchange.client import KEY_ENV, SECRET_ENV
 
     monkeypatch.setenv(KEY_ENV, API_KEY)
     monkeypatch.setenv(SECRET_ENV, API_SECRET)
@@ -147,7 +147,7 @@ def test_cli_tiers_fetch_fills_the_cache(tmp_path, capsys, monkeypatch) -> None:
 def test_missing_ccxt_names_the_extra(monkeypatch) -> None:
     import sys
 
-    from exchange_bridge import ExchangeError, connect
+    from leverage_exchange import ExchangeError, connect
 
     monkeypatch.setitem(sys.modules, "ccxt", None)  # as if the extra were not installed
     with pytest.raises(ExchangeError, match=r"leverage-toolkit\[exchange\]"):

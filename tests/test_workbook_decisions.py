@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from xl_engine import compute
 
-import templates
+import leverage_templates as templates
 from leverage import decisions
 from leverage import layout as L
 from leverage.errors import InputError
@@ -21,7 +21,7 @@ from leverage.journal import replay
 from leverage.models import AdjustmentRule
 from leverage.portfolio import ALREADY_BELOW, rebalance
 from leverage.rules import RULE_TEXT
-from templates import _formulas as F
+from leverage_templates import _formulas as F
 
 
 def _cross(pid: str, side: str, qty: float, entry: float, mark: float, mmr: float = 0.005,

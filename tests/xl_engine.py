@@ -12,7 +12,7 @@ Both return or write plain values: numbers, text, ``None`` for an empty cell and
 errors as their text (``"#N/A"``).
 
     from xl_engine import compute      # tests/ is on sys.path under pytest
-    values = compute("book.xlsx", {"LIQ_PRICE": addin.udfs.LIQ_PRICE})
+    values = compute("book.xlsx", {"LIQ_PRICE": leverage_addin.udfs.LIQ_PRICE})
     values[("Positions", "H2")]
 """
 
