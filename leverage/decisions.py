@@ -658,6 +658,13 @@ class _Ranges:
     def per_call(self, name: str, value: Any) -> Any:
         """A one-for-the-call argument (``direction``), a blank as its default."""
         rule = self.rules[name]
+        value = as_column(value)
+        if isinstance(value, list | tuple | np.ndarray):
+            cells = np.ravel(np.asarray(value, dtype=object))
+            if cells.size != 1:
+                raise InputError(f"{self.fname}: {name} must be one value for the whole call, "
+                                 f"got {cells.size} values")
+            value = cells[0]
         return rule.resolve(name, rule.default if _blank(value) else value)
 
     def result(self, values: np.ndarray, failures: list[Failure]) -> tuple[RowResults, bool]:
@@ -713,6 +720,7 @@ def ranged(**kinds: Kind) -> Callable[[Callable[..., tuple[RowResults, bool]]], 
         strict.__signature__ = sig.replace(return_annotation=Any)  # type: ignore[attr-defined]
         strict.rows = lambda *a, **k: bound(a, k)[0]  # type: ignore[attr-defined]
         strict.rules = rules  # type: ignore[attr-defined]
+        strict.over_ranges = True  # type: ignore[attr-defined]  # one answer per column
         return strict
 
     return decorate

@@ -103,8 +103,11 @@ def rules_of(name: str) -> dict[str, Kind]:
     return {}
 
 
-ROW_FUNCTIONS = [n for n in lv.CATALOGUE if rules_of(n)]
-FORMULAS = [n for n in lv.CATALOGUE if hasattr(lv.CATALOGUE[n], "rows")]
+# ACCOUNT_SHOCK and FUNDING_FROM_HISTORY read ranges (one account or position a column): their
+# columns are tested by test_a_bad_cell_in_a_range_fails_its_column_only
+RANGED = [n for n in lv.CATALOGUE if getattr(lv.CATALOGUE[n], "over_ranges", False)]
+ROW_FUNCTIONS = [n for n in lv.CATALOGUE if rules_of(n) and n not in RANGED]
+FORMULAS = [n for n in lv.CATALOGUE if hasattr(lv.CATALOGUE[n], "rows") and n not in RANGED]
 
 
 def row_values(rule: Kind) -> st.SearchStrategy[Any]:
@@ -428,6 +431,49 @@ def _one_excel_case(name: str, base: list[Any], pos: int, value: Any, where: Any
         COUNTS["tracebacks"] += 1
         return [(where, f"{type(exc).__name__}: {exc}"[:200])]
     return check_grid(got, where)
+
+
+ONE_COLUMN = {
+    "ACCOUNT_SHOCK": {"sides": ["long", "short"], "qtys": [1, 10],
+                      "entry_prices": [20_000, 1_500], "mark_prices": [21_000, 1_400],
+                      "wallet_balance": 2_000},
+    "FUNDING_FROM_HISTORY": {"side": "long", "qty": 2, "times": [0, 1 / 3, 2 / 3],
+                             "rates": [1e-4] * 3, "marks": [50e3, 51e3, 49e3]},
+}
+
+
+@pytest.mark.parametrize("name", RANGED)
+@pytest.mark.parametrize("bad", [None, "abc", float("nan"), -1e308, "#N/A", "x" * 100_000])
+def test_a_bad_cell_in_a_range_fails_its_column_only(name: str, bad: Any) -> None:
+    """Two columns (accounts, positions) side by side: a hostile cell in the first column's
+    range leaves that column an error or blank and the second column its own answer."""
+    fn = lv.CATALOGUE[name]
+    one = ONE_COLUMN[name]
+    alone = fn(**one)
+    for arg, value in one.items():
+        if not isinstance(value, list):
+            continue
+        block = {k: [[x, x] for x in v] if isinstance(v, list) else v for k, v in one.items()}
+        block[arg] = [[bad, x] if i == 0 else [x, x] for i, x in enumerate(value)]
+        COUNTS["core cases"] += 1
+        try:
+            res = fn.rows(**block)
+        except (lv.InputError, lv.PositionError):
+            continue  # refused as a whole, with a named message: allowed
+        assert res.values.shape == (2,)
+        assert res.values[1] == pytest.approx(alone, rel=1e-12), (name, arg, bad)
+        if res.errors[0] is not None:
+            assert len(res.errors[0]) < 400
+        COUNTS["good rows computed"] += 1
+
+
+@pytest.mark.parametrize("name", RANGED)
+def test_a_per_call_argument_given_as_a_range_is_refused(name: str) -> None:
+    fn = lv.CATALOGUE[name]
+    per_call = [a for a, rule in fn.rules.items() if rule.per_call]
+    for arg in per_call:
+        with pytest.raises(lv.InputError, match=f"{arg} must be one value for the whole call"):
+            fn(**ONE_COLUMN[name], **{arg: [["either", "up"]]})
 
 
 def test_the_corpus_is_not_vacuous() -> None:
