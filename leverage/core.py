@@ -37,6 +37,7 @@ from ._args import (
 )
 from .conventions import CONVENTIONS
 from .conventions.base import (
+    Convention,
     Isolated,
     by_contract,
     fail_below_maintenance,
@@ -109,6 +110,21 @@ def _linear_only(fail: Fail, contract: np.ndarray, exchange: str) -> None:
         f"contract must be linear for exchange={exchange!r} (its published formula is for "
         "USDT-margined isolated positions), got 'inverse'",
         kind="input",
+    )
+
+
+def _under_convention(
+    fail: Fail, exchange: str, side: Any, qty: Any, entry_price: Any, mmr: Any,
+    maint_amount: Any, contract: Any, tiers: TierTable | None, fee_rate: Any,
+) -> tuple[Convention, Isolated]:
+    """The exchange's convention and the checked isolated position it prices: rows the
+    convention or the tier table cannot take are marked on ``fail`` first."""
+    convention = CONVENTIONS[exchange]
+    if convention.linear_only:
+        _linear_only(fail, contract, exchange)
+    _tiers_for_contract(fail, contract, tiers)
+    return convention, Isolated(
+        side, qty, entry_price, mmr, maint_amount, contract, tiers, fee_rate
     )
 
 
@@ -263,18 +279,10 @@ UNDER_A_CONVENTION: dict[str, Kind] = {
 
 @formula(returns_none=True, margin=Number(ge=0), **UNDER_A_CONVENTION)
 def liq_price(
-    side: Any,
-    qty: Any,
-    entry_price: Any,
-    margin: Any,
-    mmr: Any = DEFAULT_MMR,
-    maint_amount: Any = 0.0,
-    contract: Any = "linear",
-    tiers: Any = None,
-    exchange: Any = "binance",
-    fee_rate: Any = 0.0,
-    *,
-    fail: Fail,
+    side: Any, qty: Any, entry_price: Any, margin: Any,  # the position
+    mmr: Any = DEFAULT_MMR, maint_amount: Any = 0.0, contract: Any = "linear",  # its rates
+    tiers: Any = None, exchange: Any = "binance", fee_rate: Any = 0.0,  # the exchange's rules
+    *, fail: Fail,
 ) -> Any:
     """Isolated-margin liquidation price; ``nan`` when the position cannot be liquidated.
 
@@ -306,11 +314,9 @@ def liq_price(
     >>> liq_price("long", 1, 20_000, 400, 0.005, exchange="bybit")
     19700.0
     """
-    convention = CONVENTIONS[exchange]
-    if convention.linear_only:
-        _linear_only(fail, contract, exchange)
-    _tiers_for_contract(fail, contract, tiers)
-    position = Isolated(side, qty, entry_price, mmr, maint_amount, contract, tiers, fee_rate)
+    convention, position = _under_convention(
+        fail, exchange, side, qty, entry_price, mmr, maint_amount, contract, tiers, fee_rate
+    )
     fail_below_maintenance(fail, position, margin)
     return convention.liq_price(position, margin)
 
@@ -451,18 +457,10 @@ def margin_to_target(
 
 @formula(target_liq_price=Number(gt=0), **UNDER_A_CONVENTION)
 def margin_for_liq_price(
-    side: Any,
-    qty: Any,
-    entry_price: Any,
-    target_liq_price: Any,
-    mmr: Any = DEFAULT_MMR,
-    maint_amount: Any = 0.0,
-    contract: Any = "linear",
-    tiers: Any = None,
-    exchange: Any = "binance",
-    fee_rate: Any = 0.0,
-    *,
-    fail: Fail,
+    side: Any, qty: Any, entry_price: Any, target_liq_price: Any,  # the position
+    mmr: Any = DEFAULT_MMR, maint_amount: Any = 0.0, contract: Any = "linear",  # its rates
+    tiers: Any = None, exchange: Any = "binance", fee_rate: Any = 0.0,  # the exchange's rules
+    *, fail: Fail,
 ) -> Any:
     """Isolated margin that puts the liquidation price at ``target_liq_price``: the inverse of
     :func:`liq_price` under the same exchange convention (with ``tiers``, the tier of the
@@ -482,11 +480,9 @@ def margin_for_liq_price(
         target=target_liq_price,
         entry=entry_price,
     )
-    convention = CONVENTIONS[exchange]
-    if convention.linear_only:
-        _linear_only(fail, contract, exchange)
-    _tiers_for_contract(fail, contract, tiers)
-    position = Isolated(side, qty, entry_price, mmr, maint_amount, contract, tiers, fee_rate)
+    convention, position = _under_convention(
+        fail, exchange, side, qty, entry_price, mmr, maint_amount, contract, tiers, fee_rate
+    )
     need = convention.margin_for_liq_price(position, target_liq_price)
     fail(
         need < 0,
