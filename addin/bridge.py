@@ -229,10 +229,6 @@ def _error_grid(code: str, shape: tuple[int, ...], style: str) -> Grid:
 
 
 # ------------------------------------------------------------------------ writing
-class CallFailed(Exception):
-    """A whole call has no answer (a bad tier table, columns of different lengths)."""
-
-
 MESSAGE_LIMIT = 500  # characters: a message is one line, far below Excel's 32,767 per cell
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from leverage.errors import InputError
+from leverage_sheets.cli import DEFAULT_DEADLINE, seconds
 
 from .client import SUPPORTED, connect, read_credentials
 
@@ -40,7 +41,7 @@ def _client(args: argparse.Namespace, public: bool = False) -> Any:
 
 
 def _backend(args: argparse.Namespace) -> Any:
-    from leverage_sheets import init, open_google, open_local
+    from leverage_sheets import RetryPolicy, init, open_google, open_local
 
     if args.file is not None:
         fresh = not Path(args.file).exists()
@@ -48,7 +49,7 @@ def _backend(args: argparse.Namespace) -> Any:
         if fresh:
             init(backend, args.template or "journal")
         return backend
-    return open_google(args.key, args.credentials)
+    return open_google(args.key, args.credentials, policy=RetryPolicy(deadline=args.deadline))
 
 
 def _money(x: float | None) -> str:
@@ -73,9 +74,15 @@ def _cmd_import(args: argparse.Namespace) -> int:
     from . import import_account, parse_since
 
     parse_since(args.since)  # a bad date is refused before any request
-    backend = _backend(args)
     exchange = _client(args)
-    report = import_account(exchange, backend, args.since, args.template)
+    created = args.file is not None and not Path(args.file).exists()
+    backend = _backend(args)
+    try:
+        report = import_account(exchange, backend, args.since, args.template)
+    except Exception:
+        if created:  # a refused key or no answer leaves no empty journal behind
+            Path(args.file).unlink(missing_ok=True)
+        raise
     print(report)
     print_reconcile(report.reconciled)
     return 0
@@ -117,6 +124,9 @@ def register(subparsers: Any) -> None:
     where.add_argument("--file", help="local .xlsx workbook (created as a journal if missing)")
     where.add_argument("--key", help="Google spreadsheet ID or URL")
     imp.add_argument("--credentials", help="Google service-account key file (with --key)")
+    imp.add_argument("--deadline", type=seconds, default=DEFAULT_DEADLINE, metavar="SECONDS",
+                     help="with --key: give up when the Sheets part has not finished after "
+                          f"SECONDS, retries included (default {DEFAULT_DEADLINE:g})")
     imp.add_argument("--template", choices=("journal", "rebalance"),
                      help="default: tell from the tabs")
     imp.set_defaults(run=_cmd_import)

@@ -1,11 +1,12 @@
 """A ccxt exchange client for a read-only import: credentials, base URL, testnet, retries.
 
-ccxt is imported here and only when a client is made, so ``import exchange_bridge`` (and the
+ccxt is imported here and only when a client is made, so ``import leverage_exchange`` (and the
 ``leverage`` command) stay fast and work without the ``[exchange]`` extra installed.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -169,7 +170,33 @@ def call(exchange: Any, fn: Callable[..., T], *args: Any, retries: int = 3, **kw
             raise ExchangeError(f"{name} could not be reached: {type(exc).__name__}") from None
         except ccxt.BaseError as exc:
             raise ExchangeError(f"{name} answered with an error: {_short(exc)}") from None
+        except UNEXPECTED as exc:
+            raise _unexpected(name, exc) from None
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+# What reading an answer without the fields of its documented format raises (in ccxt, or in
+# our own parsing of what it returns)
+UNEXPECTED = (KeyError, TypeError, ValueError, IndexError, AttributeError)
+
+
+def _unexpected(name: str, exc: Exception) -> ExchangeError:
+    return ExchangeError(
+        f"{name} answered something unexpected ({type(exc).__name__}: {_short(exc)})"
+    )
+
+
+def parsing_answers(fn: Callable[..., T]) -> Callable[..., T]:
+    """``fn(exchange, ...)`` with a malformed answer as one :class:`ExchangeError` line."""
+
+    @functools.wraps(fn)
+    def wrapped(exchange: Any, *args: Any, **kwargs: Any) -> T:
+        try:
+            return fn(exchange, *args, **kwargs)
+        except UNEXPECTED as exc:
+            raise _unexpected(getattr(exchange, "id", "exchange"), exc) from None
+
+    return wrapped
 
 
 def _short(exc: Exception) -> str:

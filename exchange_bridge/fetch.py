@@ -20,7 +20,7 @@ from typing import Any
 
 from leverage.tiers import TierTable, tables_from_ccxt
 
-from .client import ExchangeError, call
+from .client import ExchangeError, call, parsing_answers
 
 BINANCE = ("binanceusdm", "binancecoinm")  # the same API rules under /fapi and /dapi
 IMPORTS = (*BINANCE, "bybit", "okx")
@@ -90,6 +90,7 @@ def _supported(exchange: Any) -> None:
                             f"{' and '.join(IMPORTS)} are supported")
 
 
+@parsing_answers
 def fetch_open(exchange: Any, since_ms: int = 0, now_ms: int | None = None,
                rates: bool = True) -> Fetched:
     """Open positions with what reconciling them needs: tiers, marks, the cross wallet.
@@ -302,6 +303,7 @@ def _okx_margin_bills(exchange: Any) -> Callable[..., list[dict[str, Any]]]:
     return fetch
 
 
+@parsing_answers
 def fetch_account(exchange: Any, since_ms: int, now_ms: int | None = None) -> Fetched:
     """Fetch what :mod:`leverage_exchange.convert` turns into journal rows."""
     got = fetch_open(exchange, since_ms, now_ms, rates=False)

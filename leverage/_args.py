@@ -33,6 +33,7 @@ import numpy as np
 from .errors import InputError, LeverageError, PositionError
 
 MISSING: Any = object()
+_BIG_INT = 2**1023  # ints this large or larger do not fit a float
 _EMPTY_STRINGS = ("",)
 
 
@@ -234,7 +235,11 @@ class Number(Kind):
 
     def fast(self, name: str, value: Any) -> float | None:
         cls = value.__class__
-        if cls is float or cls is int:
+        if cls is float:
+            v = value
+        elif cls is int:
+            if not -_BIG_INT < value < _BIG_INT:
+                return None  # beyond float range: the array path names it
             v = float(value)
         elif value is None or cls is str:
             if not _blank(value):
@@ -244,7 +249,10 @@ class Number(Kind):
                 return math.nan if self.blank_means_none else None
             return float(self.default)
         elif isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_):
-            v = float(value)
+            try:
+                v = float(value)
+            except (OverflowError, ValueError):
+                return None  # the array path names it
         else:
             return None
         low = v >= self._low if self._low_in else v > self._low
@@ -598,8 +606,8 @@ def formula(
                 shapes = ", ".join(f"{n}{tuple(a.shape)}" for n, a in arrays.items() if a.ndim)
                 raise InputError(f"{kernel.__name__}: columns differ in length: {shapes}") from None
             errors = _first_per_row(errs, shape)
-            if len(shape) == 1 and shape[0] > BLOCK_ROWS:
-                fail = _in_blocks(kernel, parsed, arrays, takes_fail, shape[0], errors)
+            if len(shape) >= 1 and shape[0] > BLOCK_ROWS:
+                fail = _in_blocks(kernel, parsed, arrays, takes_fail, shape, errors)
                 values = fail.values
             else:
                 fail = Fail(shape, errors)
@@ -656,8 +664,9 @@ def formula(
                 if out.__class__ is not float and np.ndim(out) != 0:
                     return None
                 out = float(out)
-                # no answer, or beyond float range: the array path says which, or gives nan
-                return out if math.isfinite(out) else None
+                if math.isfinite(out) or (returns_none and out != out):
+                    return out  # a number, or nan where nan means "there is none"
+                return None  # beyond float range: the array path names it
             except Exception:  # the array path raises it again, or says what is wrong
                 return None
 
@@ -694,9 +703,9 @@ column. Every formula is row by row, so the blocks give the rows the whole colum
 class _Blocks(Fail):
     """The rows of every block's :class:`Fail`, gathered over the column, and its values."""
 
-    def __init__(self, n: int, errors: np.ndarray | None) -> None:
-        super().__init__((n,), errors)
-        self.values = np.empty(n)
+    def __init__(self, shape: tuple[int, ...], errors: np.ndarray | None) -> None:
+        super().__init__(shape, errors)
+        self.values = np.empty(shape)
 
 
 def _in_blocks(
@@ -704,26 +713,31 @@ def _in_blocks(
     parsed: dict[str, Any],
     arrays: dict[str, np.ndarray],
     takes_fail: bool,
-    n: int,
+    shape: tuple[int, ...],
     errors: np.ndarray | None,
 ) -> _Blocks:
-    """``kernel`` over a 1-d column of ``n`` rows, :data:`BLOCK_ROWS` at a time."""
-    whole = _Blocks(n, errors)
+    """``kernel`` over a column of ``shape[0]`` rows (an Excel range is ``(n, 1)``),
+    :data:`BLOCK_ROWS` rows at a time. An argument with one row (or fewer dimensions)
+    broadcasts over every block as it is."""
+    n = shape[0]
+    whole = _Blocks(shape, errors)
     for start in range(0, n, BLOCK_ROWS):
         rows = slice(start, min(start + BLOCK_ROWS, n))
-        block = {k: a[rows] if a.ndim else a for k, a in arrays.items()}
+        block = {k: a[rows] if a.ndim == len(shape) and a.shape[0] == n else a
+                 for k, a in arrays.items()}
         # a view: the block's failures land in the column's errors when it has them already
-        fail = Fail((rows.stop - start,), None if whole.errors is None else whole.errors[rows])
+        fail = Fail((rows.stop - start, *shape[1:]),
+                    None if whole.errors is None else whole.errors[rows])
         extra = {"fail": fail} if takes_fail else {}
         with np.errstate(all="ignore"):
             whole.values[rows] = kernel(**parsed, **block, **extra)
         if fail.errors is not None:
             if whole.errors is None:
-                whole.errors = np.full(n, None, dtype=object)
+                whole.errors = np.full(shape, None, dtype=object)
             whole.errors[rows] = fail.errors
         if fail.position is not None:
             if whole.position is None:
-                whole.position = np.zeros(n, dtype=bool)
+                whole.position = np.zeros(shape, dtype=bool)
             whole.position[rows] = fail.position
     return whole
 

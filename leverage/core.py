@@ -654,7 +654,6 @@ MMR = liq_price.rules["mmr"]
 MAINT_AMOUNT = liq_price.rules["maint_amount"]
 CONTRACT = liq_price.rules["contract"]
 NOTIONAL = maint_margin.rules["notional"]
-PNL = effective_leverage.rules["unrealized_pnl"]
 
 
 # The second edition is built on the formulas above (leverage.decisions imports this module),

@@ -99,9 +99,11 @@ def _avg_entry_kernel(
     qty: np.ndarray, entry_price: np.ndarray, add_qty: np.ndarray, add_price: np.ndarray,
     contract: np.ndarray,
 ) -> Kernel:
-    linear = (qty * entry_price + add_qty * add_price) / (qty + add_qty)
+    # as weights, so huge sizes do not overflow: w is the added share of the new size
+    w = 1.0 / (1.0 + qty / add_qty)  # add_qty 0: w = 0
+    linear = entry_price + w * (add_price - entry_price)
     # inverse: qty is USD of contracts, so the average is the harmonic one (coin cost adds up)
-    inverse = (qty + add_qty) / (qty / entry_price + add_qty / add_price)
+    inverse = 1.0 / ((1.0 - w) / entry_price + w / add_price)
     return np.where(contract > 0, inverse, linear), []
 
 
@@ -286,7 +288,8 @@ def _hedge_liq_kernel(
         cum = np.where(long_qty > 0, la, 0.0) + np.where(short_qty > 0, sa, 0.0)
         den = long_qty * lm + short_qty * sm - long_qty + short_qty
         lp = (base + cum) / den
-        ok = (lp > 0) & np.isfinite(lp)
+        # inf with den != 0 is a root lost to overflow: kept, so it is reported as too large
+        ok = (lp > 0) & (np.isfinite(lp) | (den != 0))
         if i is not None:
             ok &= _in_band(long_qty * lp, i, tiers) & _in_band(short_qty * lp, j, tiers)
         closer = ok & (np.isnan(best) | (np.abs(np.log(lp / ref)) < np.abs(np.log(best / ref))))

@@ -134,14 +134,6 @@ class TierTable(BaseModel):
         i = self.index(notional)
         return self.mmrs[i], self.maint_amounts[i], self.max_leverages[i]
 
-    def solve_keys(self, sign: float, fee_rate: Any = 0.0) -> np.ndarray:
-        """``b_k + sign × MM(b_k)`` at each tier's lower bound (see :func:`tier_of_root`),
-        along the first axis; a column of fee rates adds its own axes after it."""
-        fee = np.asarray(fee_rate)
-        along = (-1,) + (1,) * fee.ndim
-        bounds, mmrs = self.bounds.reshape(along), self.mmrs.reshape(along)
-        return bounds + sign * (bounds * (mmrs + fee) - self.maint_amounts.reshape(along))
-
     # -- construction ------------------------------------------------------------
     @classmethod
     def from_rows(cls, rows: Any, name: str = "") -> TierTable:

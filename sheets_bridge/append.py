@@ -17,8 +17,8 @@ from typing import Any
 
 from leverage.layout import Sheet
 
-from .backend import Backend, Cell, Grid, Update, a1
-from .engine import _sheets, check_headers, plan_sync, read_ranges_for
+from .backend import Backend, Cell, Grid, Update, a1, within_deadline
+from .engine import _cell, _sheets, check_headers, column_spans, plan_sync, read_ranges_for
 
 KeyFn = Callable[[str, Mapping[str, Any]], str | None]
 """``key(sheet_title, row)`` → the row's id, or None for a row without one (never matched)."""
@@ -49,10 +49,7 @@ def _as_dict(sheet: Sheet, row: Sequence[Cell]) -> dict[str, Cell]:
     return {c.key: (row[i] if i < len(row) else None) for i, c in enumerate(sheet.columns)}
 
 
-def _cell(v: Any) -> Cell:
-    return "" if v is None else v
-
-
+@within_deadline  # one deadline for the read and the write (Google)
 def append_rows(
     backend: Backend,
     template: str,
@@ -97,7 +94,7 @@ def append_rows(
             values = [[r.get(c.key) if c.key in input_keys else None for c in sheet.columns]
                       for r in new]
             grid.extend(values)
-            for c0, c1 in _input_spans(sheet):
+            for c0, c1 in column_spans(sheet, computed=False):
                 inputs.append(Update(
                     a1(sheet.title, c0 + 1, first_row, c1 + 1, first_row + len(new) - 1),
                     [[_cell(v) for v in row[c0 : c1 + 1]] for row in values],
@@ -110,17 +107,3 @@ def append_rows(
     report.requests = backend.requests - before
     report.seconds = time.perf_counter() - start
     return report
-
-
-def _input_spans(sheet: Sheet) -> list[tuple[int, int]]:
-    """The input (and imported) columns as runs of adjacent column indexes (0-based,
-    inclusive)."""
-    spans: list[tuple[int, int]] = []
-    for i, c in enumerate(sheet.columns):
-        if c.role == "computed":
-            continue
-        if spans and spans[-1][1] == i - 1:
-            spans[-1] = (spans[-1][0], i)
-        else:
-            spans.append((i, i))
-    return spans

@@ -24,7 +24,8 @@ from .local import open_local
 DEFAULT_DEADLINE = 300.0
 
 
-def _seconds(text: str) -> float:
+def seconds(text: str) -> float:
+    """An argparse type: a number of seconds in (0, MAX_SECONDS]."""
     try:
         return check_seconds("the value", float(text))
     except (ValueError, InputError):
@@ -53,7 +54,7 @@ def _target(parser: argparse.ArgumentParser) -> None:
         "~/.config/gspread/service_account.json)",
     )
     parser.add_argument(
-        "--deadline", type=_seconds, default=DEFAULT_DEADLINE, metavar="SECONDS",
+        "--deadline", type=seconds, default=DEFAULT_DEADLINE, metavar="SECONDS",
         help=f"with --key: give up when the command (each run, with --watch) has not finished "
         f"after SECONDS, retries and slow answers included (default {DEFAULT_DEADLINE:g})",
     )
@@ -123,7 +124,7 @@ def register(subparsers: Any) -> None:
         "--template", default="auto", choices=("auto", *TEMPLATE_NAMES),
         help="default: tell from the tabs (one extra request)",
     )
-    p_sync.add_argument("--watch", type=_seconds, metavar="SECONDS",
+    p_sync.add_argument("--watch", type=seconds, metavar="SECONDS",
                         help="sync again every SECONDS; a run with no change writes nothing")
     p_sync.add_argument("--max-runs", type=_count, metavar="N",
                         help="with --watch: stop after N runs")

@@ -23,22 +23,16 @@ def _data_rows(sheet: Sheet, rows: Sequence[Mapping[str, Any]]) -> Grid:
     return [[r.get(c.key) if c.key in inputs else None for c in sheet.columns] for r in rows]
 
 
-def _samples(template: str) -> Any:
-    import importlib
-
-    name = "sample_journal" if template == "journal" else "sample_portfolio"
-    fn = None
-    for module in ("leverage_templates.samples",):
-        try:
-            fn = fn or getattr(importlib.import_module(module), name, None)
-        except ImportError:
-            continue
-    if fn is None:
+def _samples() -> Any:
+    """The workbooks' worked samples (a pure-Python module: no openpyxl or lxml needed)."""
+    try:
+        from leverage_templates import samples
+    except ImportError:
         raise InputError(
-            f"--sample needs leverage_templates.{name}(), which this installation does not have; "
-            "run init without --sample"
-        )
-    return fn()
+            "--sample needs the workbooks' samples (leverage_templates), which this "
+            "installation does not have; run init without --sample"
+        ) from None
+    return samples
 
 
 def layout_rows(template: str, sample: bool = False) -> dict[str, Grid]:
@@ -49,7 +43,7 @@ def layout_rows(template: str, sample: bool = False) -> dict[str, Grid]:
     out: dict[str, Grid] = {s.title: [list(s.headers)] for s in sheets}
     if template == "journal":
         positions_sheet, events_sheet, rules_sheet = sheets
-        positions, events, rule_values = _samples(template) if sample else ([], [], {})
+        positions, events, rule_values = _samples().sample_journal() if sample else ([], [], {})
         rule_values = dict(rule_values or {})
         out[rules_sheet.title] += [
             [key, rule_values.get(key), meaning] for key, _fmt, meaning in RULE_ROWS
@@ -58,8 +52,14 @@ def layout_rows(template: str, sample: bool = False) -> dict[str, Grid]:
         out[events_sheet.title] += _data_rows(events_sheet, events)
     else:
         account_sheet, positions_sheet = sheets
-        positions, wallet, free = _samples(template) if sample else ([], None, None)
-        balances = {"wallet_balance": wallet, "free_balance": free}
+        balances: dict[str, Any] = {}
+        positions: list[Any] = []
+        if sample:
+            samples = _samples()
+            positions, wallet, free = samples.sample_portfolio()
+            balances = {"wallet_balance": wallet, "free_balance": free,
+                        "volatility": samples.SAMPLE_VOLATILITY,
+                        "horizon_days": samples.SAMPLE_HORIZON_DAYS}
         out[account_sheet.title] += [[label, balances.get(key)]
                                      for key, label in ACCOUNT_INPUT_ROWS]
         out[account_sheet.title] += [[label, None] for _key, label in ACCOUNT_OUTPUT_ROWS]

@@ -385,16 +385,10 @@ def _cell(v: Cell) -> Cell:
     return "" if v is None else v  # "" clears a cell in a RAW write; None would skip it
 
 
-def _spans(sheet: Sheet) -> list[tuple[int, int]]:
-    """The computed columns as runs of adjacent column indexes (0-based, inclusive)."""
-    idx = [sheet.index(k) for k in sheet.keys("computed")]
-    spans: list[tuple[int, int]] = []
-    for i in idx:
-        if spans and spans[-1][1] == i - 1:
-            spans[-1] = (spans[-1][0], i)
-        else:
-            spans.append((i, i))
-    return spans
+def column_spans(sheet: Sheet, computed: bool = True) -> list[tuple[int, int]]:
+    """The computed columns (``computed=False``: the others, typed or imported) as runs of
+    adjacent column indexes (0-based, inclusive)."""
+    return list(_runs([(c.role == "computed") is computed for c in sheet.columns]))
 
 
 def _runs(flags: Sequence[bool]) -> Iterator[tuple[int, int]]:
@@ -436,7 +430,7 @@ def _diff_columns(sheet: Sheet, data: Grid, new: list[list[Cell] | None]) -> lis
     ]
     updates = []
     for first, last in _runs(changed):
-        for c0, c1 in _spans(sheet):
+        for c0, c1 in column_spans(sheet):
             offset = computed.index(c0)
             values = [
                 [_cell(v) for v in target[r][offset : offset + c1 - c0 + 1]]

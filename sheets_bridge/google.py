@@ -7,7 +7,6 @@ metadata request the sync does not need.
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -30,6 +29,7 @@ from .backend import (
     Update,
     a1,
     parse_a1,
+    serial_date,
 )
 from .credentials import credentials_path, load_credentials
 from .google_format import format_requests
@@ -40,7 +40,6 @@ _READ_PARAMS = {
     "dateTimeRenderOption": "SERIAL_NUMBER",
     "majorDimension": "ROWS",
 }
-_EPOCH = dt.datetime(1899, 12, 30)  # day 0 of Sheets' serial dates
 _NOTHING_WRITTEN = "nothing was written"
 _OLD_OR_NEW = "the sheet holds either its old values or all the new ones: run the sync again"
 _LAID_OUT = (
@@ -51,10 +50,7 @@ _LAID_OUT = (
 
 def _json_cell(v: Cell) -> Cell:
     """A value as the API's JSON takes it (dates become Sheets serial numbers)."""
-    if isinstance(v, dt.datetime):
-        return (v.replace(tzinfo=None) - _EPOCH) / dt.timedelta(days=1)
-    if isinstance(v, dt.date):
-        return float((v - _EPOCH.date()).days)
+    v = serial_date(v)
     if v is None:
         return ""
     if isinstance(v, str | bool | int):

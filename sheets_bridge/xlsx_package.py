@@ -33,7 +33,7 @@ from xml.etree import ElementTree
 
 from openpyxl.utils import column_index_from_string, get_column_letter
 
-from .backend import LayoutError, SheetsError
+from .backend import LayoutError, SheetsError, serial_date
 
 Cell = Any  # str | int | float | bool | None
 Writes = dict[int, dict[int, Cell]]  # row -> column -> value (1-based); None or "" clears
@@ -283,6 +283,7 @@ def _cell_xml(p: bytes, ref: str, style: bytes | None, value: Cell) -> bytes:
     """One ``<c>`` written like a RAW API write: text is text, even when it starts with ``=``."""
     q = p.decode()
     head = f'<{q}c r="{ref}" s="{style.decode()}"' if style else f'<{q}c r="{ref}"'
+    value = serial_date(value)  # a date is its serial number, as Excel stores it
     if type(value) is float:  # most cells: a figure
         if value - value == 0:  # finite
             return f"{head}><{q}v>{value!r}</{q}v></{q}c>".encode()

@@ -221,6 +221,13 @@ def said(message: str, cells: Mapping[str, str]) -> str:
     return "&".join(parts)
 
 
+def bankrupt(equity: str) -> str:
+    """The core's words for a bankrupt position (equity <= 0), as a formula's text expression
+    with its equity from the expression ``equity``."""
+    message = effective_leverage.rows(1.0, 1.0, -1235.5).errors[()]  # equity -1234.5
+    return said(message, {"-1234.5": equity})
+
+
 @functools.cache
 def _rule_says(name: str, rule: Kind, value: Any) -> str | None:
     return check_columns({name: value}, **{name: rule}).first_error

@@ -24,7 +24,7 @@ from typing import Any
 from openpyxl.chart import LineChart, Reference
 from openpyxl.workbook import Workbook
 
-from leverage import Number, effective_leverage
+from leverage import Number
 from leverage.core import SIDE
 from leverage.journal import CASH_FLOW, OPTIONAL_PRICE, PRICE, replay
 from leverage.layout import (
@@ -167,12 +167,6 @@ def _error_formula(x: dict[str, str]) -> str:
         *field(6, "amount", CASH_FLOW),
     ]
     return f'IF({x["h_used"]}=0,"",{nested_if(checks, chr(34) * 2)})'
-
-
-def _bankrupt(equity: str) -> str:
-    """The core's words for a bankrupt position (equity <= 0), its equity from ``equity``."""
-    message = effective_leverage.rows(1.0, 1.0, -1235.5).errors[()]
-    return F.said(message, {"-1234.5": equity})
 
 
 def _rule_breaks_formula(x: dict[str, str], mode: str = "native") -> str:
@@ -376,7 +370,7 @@ def _row_formulas(x: dict[str, str], mode: str) -> dict[str, str]:
         "liq_distance": f'IF(ISNUMBER({liq}),{F.liq_distance(mode, side_num, mark, liq)},"")',
         "rule_breaks": _rule_breaks_formula(x, mode),
         "status": blank_unless_used(
-            f'IF({err}<>"",{err},{open_only(f"IF({eq}<=0,{_bankrupt(eq)},{chr(34) * 2})")})'
+            f'IF({err}<>"",{err},{open_only(f"IF({eq}<=0,{F.bankrupt(eq)},{chr(34) * 2})")})'
         ),
     })
     return f

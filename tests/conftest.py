@@ -1,6 +1,7 @@
 """Shared test set-up. Keep it generic: fixtures of one area live in that area's test files."""
 
 import os
+import sys
 
 # formulas/schedula print progress bars otherwise.
 os.environ.setdefault("TQDM_DISABLE", "1")
@@ -12,3 +13,23 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 # xlwings, so the order tests are collected in does not matter.
 os.environ.setdefault("XLWINGS_ON_SERVER", "true")
 os.environ.setdefault("XLWINGS_LICENSE_KEY", "noncommercial")
+
+
+class _FolderNamesAreNotPackages:
+    """The repository's folders (addin/, sheets_bridge/, ...) install as leverage_addin,
+    leverage_sheets, ...; pytest puts the repository on sys.path, where the folder names would
+    import too, as second copies of the same modules (a monkeypatch on one misses the other).
+    Refuse them here, as an installed wheel would."""
+
+    FOLDERS = frozenset({"addin", "sheets_bridge", "templates", "demo", "exchange_bridge"})
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if name.partition(".")[0] in self.FOLDERS:
+            raise ModuleNotFoundError(
+                f"{name!r} is a folder of the repository; import its installed name "
+                "(leverage_addin, leverage_sheets, leverage_templates, leverage_demo, "
+                "leverage_exchange)", name=name
+            )
+
+
+sys.meta_path.insert(0, _FolderNamesAreNotPackages())

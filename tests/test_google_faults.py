@@ -215,7 +215,7 @@ def test_cli_commands_end_at_their_deadline(
     fake: FakeSheets, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
     command: str,
 ) -> None:
-    import sheets_bridge.cli as sheets_cli
+    import leverage_sheets.cli as sheets_cli
     from leverage.cli import main
 
     key, _ = _init_new(fake) if command == "init" else _sync_auto(fake)

@@ -114,7 +114,6 @@ def price_or_none(numerator: Any, denominator: Any) -> np.ndarray:
     return np.where((price > 0) & (np.asarray(denominator) != 0), price, np.nan)
 
 
-_NAN = np.float64(np.nan)
 
 BELOW_MAINTENANCE = (
     "the account is already below maintenance margin at every price: the margin backing the "
