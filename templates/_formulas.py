@@ -19,6 +19,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import leverage as lv
 from leverage import Kind, Number, check_columns
 
 from ._book import nested_if, quoted
@@ -224,7 +225,7 @@ def said(message: str, cells: Mapping[str, str]) -> str:
 def bankrupt(equity: str) -> str:
     """The core's words for a bankrupt position (equity <= 0), as a formula's text expression
     with its equity from the expression ``equity``."""
-    message = effective_leverage.rows(1.0, 1.0, -1235.5).errors[()]  # equity -1234.5
+    message = lv.effective_leverage.rows(1.0, 1.0, -1235.5).errors[()]  # equity -1234.5
     return said(message, {"-1234.5": equity})
 
 
