@@ -91,6 +91,8 @@ def _journal_columns(n: int, blank: int) -> dict[str, list[Any]]:
         "contract": ["linear"] * n, "notional": qty * mark,
         "unrealized_pnl": side * qty * (mark - entry),
         "liq_price": lv.liq_price(side, qty, entry, margin),
+        # the Rules sheet's market for the liquidation-probability rule
+        "volatility": np.full(n, 0.6), "horizon_days": np.full(n, 7.0),
     }
     return {k: [None if isinstance(v, float) and v != v else v for v in np.asarray(c).tolist()]
             + [""] * blank for k, c in cols.items()}
