@@ -440,10 +440,16 @@ def margin_to_target(
     out_of_reach = needed_equity < unrealized_pnl  # i.e. margin + change < 0
     # in place (a fresh million-row temporary costs more than the arithmetic itself), unless
     # margin or PnL is the column and the quotient a single value
-    shape = np.broadcast_shapes(np.shape(needed_equity), np.shape(margin), np.shape(unrealized_pnl))
-    change = needed_equity if np.shape(needed_equity) == shape else np.zeros(shape) + needed_equity
-    change -= margin
-    change -= unrealized_pnl
+    if needed_equity.__class__ is float:  # one row (the scalar path): plain floats
+        change = needed_equity - margin - unrealized_pnl
+    else:
+        shape = np.broadcast_shapes(
+            np.shape(needed_equity), np.shape(margin), np.shape(unrealized_pnl)
+        )
+        change = (needed_equity if np.shape(needed_equity) == shape
+                  else np.zeros(shape) + needed_equity)
+        change -= margin
+        change -= unrealized_pnl
     fail(
         out_of_reach,
         "target_leverage {target} is out of reach: it needs withdrawing {need} but only "

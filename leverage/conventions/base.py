@@ -101,7 +101,7 @@ def price_or_none(numerator: Any, denominator: Any) -> np.ndarray:
     ``inf``, and a ``nan`` left by an intermediate overflow, come out as ``inf``: the formula
     wrapper reports that as too large, never as a price that does not exist."""
     price = numerator / denominator
-    if price.__class__ is float:  # one row (the scalar path): no arrays
+    if isinstance(price, float):  # one row (the scalar path; numpy float64 too): no arrays
         if 0 < price < math.inf:
             return price
         if math.isnan(price):
@@ -150,7 +150,7 @@ def _per_qty(cash: Any, value: Any, qty: Any, price: Any) -> Any:
     exactly covers the notional gives exactly 0 (no liquidation price, not a rounding residue);
     where that overflows, divided first (``cash / qty − price``), so a huge qty still works."""
     out = (cash - value) / qty
-    if out.__class__ is float:
+    if isinstance(out, float):  # one row (numpy float64 too)
         return out if math.isfinite(out) else cash / qty - price
     if np.all(np.isfinite(out)):
         return out
