@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ._args import fmt, real
+from ._args import fmt, percent_text, real
 from .errors import InputError, TierTableError
 
 _CUM_TOLERANCE = 1e-6  # relative, on the maintenance amount's continuity check
@@ -163,16 +163,19 @@ class TierTable(BaseModel):
                 )
         raw = []
         for i, r in enumerate(table):
-            vals = [_tier_number(v, f"tiers row {i + 1}") for v in r]
+            # the third column is the mmr, a rate: "0.5%" typed as text is 0.005
+            vals = [_tier_number(v, f"tiers row {i + 1}", rate=j == 2) for j, v in enumerate(r)]
             if width == 4:
                 vals.insert(3, None)
             raw.append(vals)
         return _table_from_raw(raw, name=name)
 
 
-def _tier_number(v: Any, where: str) -> float | None:
+def _tier_number(v: Any, where: str, rate: bool = False) -> float | None:
     if v is None or (isinstance(v, str) and not v.strip()):
         return None
+    if rate and isinstance(v, str) and percent_text(v) is not None:
+        return percent_text(v)
     if isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating):
         raise TierTableError(f"{where}: values must be numbers, got {fmt(v)}")
     return real(v)
