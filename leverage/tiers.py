@@ -18,6 +18,7 @@ like ``binance:BTCUSDT``), from a JSON file in ccxt's ``fetch_leverage_tiers()``
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import os
@@ -133,6 +134,20 @@ class TierTable(BaseModel):
         """``(mmr, maint_amount, max_leverage)`` of the tier each notional falls in."""
         i = self.index(notional)
         return self.mmrs[i], self.maint_amounts[i], self.max_leverages[i]
+
+    @cached_property
+    def _bounds_list(self) -> list[float]:
+        return [t.min_notional for t in self.tiers]
+
+    def max_leverage_at(self, notional: Any) -> Any:
+        """The max leverage of the tier each notional falls in (``nan``: not published); a
+        float for a float, in plain Python (one row of the scalar path: no arrays)."""
+        if notional.__class__ is float and notional == notional:
+            k = min(max(bisect.bisect_right(self._bounds_list, notional) - 1, 0),
+                    len(self.tiers) - 1)
+            top = self.tiers[k].max_leverage
+            return math.nan if top is None else top
+        return self.lookup(notional)[2]
 
     # -- construction ------------------------------------------------------------
     @classmethod
