@@ -418,3 +418,20 @@ def test_flagless_results_carry_no_warnings_array() -> None:
     res = lv.liq_price.rows("long", [1, 2], 60_000, 6_000)
     assert res._warnings is None  # the common case stays cheap
     assert res.warnings.tolist() == [None, None]
+
+
+def test_reconcile_reports_a_position_liquidated_at_once_on_its_own_line() -> None:
+    from leverage_exchange.convert import OpenPosition
+    from leverage_exchange.fetch import Fetched
+    from leverage_exchange.reconcile import reconcile
+
+    def position(pid: str, margin: float) -> OpenPosition:
+        return OpenPosition(pid, "BTC/USDT:USDT", "BTCUSDT", "long", "linear", 1.0, 60_000.0,
+                            61_000.0, 61_000.0, margin, "isolated", False, 54_000.0, 10.0)
+
+    got = Fetched("binanceusdm", 0, 0, {})
+    lines = reconcile(got, [position("a", 6_000.0), position("b", 100.0)])
+    # the shipped BTCUSDT table applies (binanceusdm is Binance USDⓈ-M)
+    assert lines[0].ours == lv.liq_price("long", 1, 60_000, 6_000, tiers=TIERS)
+    assert lines[1].ours is None
+    assert "not computed: the position would be liquidated at once" in lines[1].cause
