@@ -178,6 +178,16 @@ def read_date(value: Any, name: str = "date") -> datetime:
     raise InputError(f"{name} must be a date, got {fmt(value)}")
 
 
+def date_serial(when: datetime) -> float:
+    """``when`` as a spreadsheet serial number (days since 1899-12-30), what a date cell holds:
+    the inverse of :func:`read_date` for the sync to write dates (e.g. the Summary's).
+
+    >>> date_serial(datetime(2026, 1, 3, 9, 0))
+    46025.375
+    """
+    return (when - SPREADSHEET_EPOCH) / timedelta(days=1)
+
+
 def show_date(when: datetime) -> str:
     """A date as the messages show it: ``2026-01-03``, with the time when there is one.
 
