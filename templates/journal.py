@@ -32,10 +32,10 @@ from leverage.layout import (
     EVENT_TYPES,
     FIRST_DATA_ROW,
     JOURNAL_EVENTS,
-    JOURNAL_HELPERS,
     JOURNAL_POSITIONS,
     JOURNAL_RULES,
     RULE_ROWS,
+    Helpers,
     rule_row,
 )
 from leverage.models import AdjustmentRule
@@ -74,33 +74,119 @@ CELL_ROWS = 250
 longer journal after these are streamed as the same XML text (templates._book): a
 10,000-event journal builds in ~0.9 s instead of ~8 s."""
 POSITION_ROWS = 200  # rows of the Positions sheet the events look up
+DEFAULT_ROWS = 1_000  # formula rows assumed by row_formulas/column_calls when not given
 EVENTS = JOURNAL_EVENTS.title
 POSITIONS = JOURNAL_POSITIONS.title
 RULES = JOURNAL_RULES.title
 
-def _refs(r: str, above: str, position_rows: int) -> dict[str, str]:
-    """Cell references of row ``r`` (``above`` = the row above; both as written in the
-    formula): layout keys, ``h_<helper>``, ``up_<key>`` (the column from row 1 down to the
-    row above, for looking back) and Positions/Rules cells."""
+# ------------------------------------------------------------------ hidden columns
+# The Events rows are in the order the trader typed them; each position is replayed in date
+# order (ties in row order). A row's state cannot be read from "its previous row in date
+# order" wherever that row is: a formula reading a range that holds its own cell (or a cell
+# that reads it) is a circular reference in Excel, whatever the IFs pick at run time. So the
+# hidden columns hold two tables side by side:
+#
+# * row space (one row per typed row): the date as a number, the row's place in date order
+#   (``rank``, from the inputs only) and the latest date typed above it for its position;
+# * step space (hidden row k = the k-th event in date order): the event's inputs copied from
+#   its row (``src``), then the replay exactly as if the events had been typed in date order:
+#   a step reads the state of the position's previous step, which is always ABOVE it.
+#
+# The visible computed cells of a row read its step (``INDEX(step column, rank)``). Inputs ->
+# ranks -> steps -> visible cells: no cycle, in any engine.
+ROW_PART: tuple[tuple[str, str], ...] = (
+    ("r_used", "(helper) row in use"),
+    ("r_date", "(helper) date as a number (blank: none)"),
+    ("r_key", "(helper) date-order key"),
+    ("r_rank", "(helper) place in date order"),
+    ("r_later", "(helper) latest date of this position in the rows above"),
+)
+STEP_INPUTS = tuple(k for k in JOURNAL_EVENTS.keys("input") if k not in ("date", "reason"))
+STEP_PART: tuple[tuple[str, str], ...] = (
+    ("src", "(date order) row of the k-th event"),
+    ("in_date", "(date order) date"),
+    *((f"in_{k}", f"(date order) {JOURNAL_EVENTS.columns[JOURNAL_EVENTS.index(k)].header}")
+      for k in STEP_INPUTS),
+    ("used", "(date order) row in use"),
+    ("prev", "(date order) previous step of this position"),
+    ("pos", "(date order) row of the position on Positions"),
+    ("side", "(date order) side (+1 long, -1 short)"),
+    ("contract", "(date order) contract"),
+    ("mmr", "(date order) maint. margin rate"),
+    ("maint", "(date order) maint. amount"),
+    ("kind", "(date order) event number"),
+    ("p_qty", "(date order) open qty before"),
+    ("p_margin", "(date order) margin before"),
+    ("p_mark", "(date order) mark before"),
+    ("p_entry", "(date order) entry before"),
+    ("p_init", "(date order) initial margin before"),
+    ("p_realized", "(date order) realized PnL before"),
+    ("p_funding", "(date order) funding before"),
+    ("p_adds", "(date order) adds while losing before"),
+    ("price_used", "(date order) price of the event"),
+    ("released", "(date order) margin released"),
+    ("error", "(date order) input problem"),
+    ("pnl_fraction", "(date order) open PnL / initial margin at the event"),
+    ("entry", "(date order) entry price after"),
+    ("init", "(date order) initial margin after"),
+    ("adds", "(date order) adds while losing after"),
+    *((f"s_{k}", f"(date order) {c.header}") for c in JOURNAL_EVENTS.columns
+      if c.role == "computed" for k in (c.key,)),
+)
+HELPERS = Helpers(JOURNAL_EVENTS, ROW_PART + STEP_PART)
+"""The Events sheet's hidden columns, right of the layout's columns (neither input nor
+output: the Sheets bridge never reads them)."""
+NOT_A_DATE = "1E+300"  # the order key of a row with no valid date: after every dated row
+
+
+def _col(key: str) -> str:
+    return HELPERS.letter(key)
+
+
+def _whole(key: str, last: int) -> str:
+    """A hidden column over every formula row."""
+    return f"${_col(key)}${FIRST_DATA_ROW}:${_col(key)}${last}"
+
+
+def _refs(r: str, above: str, position_rows: int, last: int) -> dict[str, str]:
+    """Cell references of step row ``r`` (``above`` = the step above; both as written in the
+    formula): layout keys (an input key: the step's copy of it; a computed key: its step
+    column), ``h_<helper>``, ``up_<key>`` (a step column from row 1 down to the step above,
+    for looking back), ``all_<key>`` (a hidden column over every formula row) and
+    Positions/Rules cells."""
     refs: dict[str, str] = {}
+    for key, _ in HELPERS.columns:
+        refs["h_" + key] = f"{_col(key)}{r}"
+        refs["all_" + key] = _whole(key, last)
+        refs["up_" + key] = refs["up_h_" + key] = f"${_col(key)}$1:${_col(key)}${above}"
+    for key in (*STEP_INPUTS, "date"):
+        refs[key] = refs["h_in_" + key]
+    for key in JOURNAL_EVENTS.keys("computed"):
+        refs[key] = refs["h_s_" + key]
+        refs["up_" + key] = refs["up_s_" + key]
     for key in JOURNAL_EVENTS.keys(None):
-        refs[key] = f"{JOURNAL_EVENTS.letter(key)}{r}"
-    for key in JOURNAL_HELPERS.helper_keys():
-        refs["h_" + key] = f"{JOURNAL_HELPERS.letter(key)}{r}"
-    for key in ("qty_open", "margin", "mark_price", "realized_pnl", "funding"):
         col = JOURNAL_EVENTS.letter(key)
-        refs["up_" + key] = f"${col}$1:${col}${above}"
-    for key in ("entry", "init", "adds"):
-        col = JOURNAL_HELPERS.letter(key)
-        refs["up_h_" + key] = f"${col}$1:${col}${above}"
-    pid = JOURNAL_EVENTS.letter("position_id")
-    refs["up_position_id"] = f"${pid}$1:${pid}${above}"
-    last = FIRST_DATA_ROW + position_rows - 1
+        refs["typed_" + key] = f"${col}${FIRST_DATA_ROW}:${col}${last}"
+    refs["step"] = f"({r}-{FIRST_DATA_ROW - 1})"
+    last_pos = FIRST_DATA_ROW + position_rows - 1
     for key in JOURNAL_POSITIONS.keys(None):
         col = JOURNAL_POSITIONS.letter(key)
-        refs["pos_" + key] = f"{POSITIONS}!${col}${FIRST_DATA_ROW}:${col}${last}"
+        refs["pos_" + key] = f"{POSITIONS}!${col}${FIRST_DATA_ROW}:${col}${last_pos}"
     for key, *_ in RULE_ROWS:
         refs["rule_" + key] = f"{RULES}!$B${rule_row(key)}"
+    return refs
+
+
+def _row_refs(r: str, last: int) -> dict[str, str]:
+    """Row-space references of Events row ``r``: the typed cells (layout keys), the row
+    helpers (``h_r_*``) and every hidden column over the table (``all_<key>``)."""
+    refs = {key: f"{JOURNAL_EVENTS.letter(key)}{r}" for key in JOURNAL_EVENTS.keys(None)}
+    for key, _ in HELPERS.columns:
+        refs["h_" + key] = f"{_col(key)}{r}"
+        refs["all_" + key] = _whole(key, last)
+    for key in JOURNAL_EVENTS.keys(None):
+        col = JOURNAL_EVENTS.letter(key)
+        refs["all_" + key] = f"${col}${FIRST_DATA_ROW}:${col}${last}"
     return refs
 
 
@@ -222,33 +308,75 @@ def _odds_rule(x: dict[str, str], mode: str) -> str:
     )
 
 
-def row_formulas(r: int, mode: str, position_rows: int = POSITION_ROWS) -> dict[str, str]:
-    """Every computed and helper formula of Events row ``r`` (keys: layout keys and
-    ``h_<helper>``), without the leading ``=``."""
-    return {k: fill_row(f, r) for k, f in _formula_templates(mode, position_rows).items()}
+def row_formulas(r: int, mode: str, position_rows: int = POSITION_ROWS,
+                 rows: int = DEFAULT_ROWS) -> dict[str, str]:
+    """Every computed and hidden formula of Events row ``r`` of a table of ``rows`` formula
+    rows (keys: layout keys and ``h_<hidden column>``), without the leading ``=``."""
+    return {k: fill_row(f, r) for k, f in _formula_templates(mode, position_rows, rows).items()}
 
 
-def _formula_templates(mode: str, position_rows: int = POSITION_ROWS) -> dict[str, str]:
+def _formula_templates(mode: str, position_rows: int = POSITION_ROWS,
+                       rows: int = DEFAULT_ROWS) -> dict[str, str]:
     """:func:`row_formulas` of any row, written once: ``ROW``/``ABOVE`` (templates._book)
     stand where the row's number and the number of the row above go. In udf mode each
     add-in call reads its column call's cell instead (:func:`column_calls`)."""
-    return _lifted(mode, position_rows)[0]
+    return _lifted(mode, position_rows, rows)[0]
 
 
-def column_calls(mode: str, position_rows: int = POSITION_ROWS) -> ColumnCalls | None:
+def column_calls(mode: str, position_rows: int = POSITION_ROWS,
+                 rows: int = DEFAULT_ROWS) -> ColumnCalls | None:
     """udf mode: the add-in calls of an Events row, each computed for all rows by one array
     formula in a hidden column after the helpers (templates._book.ColumnCalls); None in
     native mode."""
-    return _lifted(mode, position_rows)[1]
+    return _lifted(mode, position_rows, rows)[1]
 
 
 @functools.lru_cache(maxsize=8)
-def _lifted(mode: str, position_rows: int) -> tuple[dict[str, str], ColumnCalls | None]:
-    formulas = _row_formulas(_refs(ROW, ABOVE, position_rows), mode)
+def _lifted(mode: str, position_rows: int,
+            rows: int) -> tuple[dict[str, str], ColumnCalls | None]:
+    last = FIRST_DATA_ROW + rows - 1
+    x = _refs(ROW, ABOVE, position_rows, last)
+    steps = _row_formulas(x, mode)
+    formulas = {"h_" + k if not k.startswith("h_") else k: v for k, v in steps.items()
+                if k not in JOURNAL_EVENTS.keys("computed")}
+    for key in JOURNAL_EVENTS.keys("computed"):
+        formulas["h_s_" + key] = steps[key]
+    formulas.update(_row_space(_row_refs(ROW, last), x))
     if mode != "udf":
         return formulas, None
-    calls = ColumnCalls(len(JOURNAL_EVENTS.columns) + len(JOURNAL_HELPERS.columns) + 1)
+    calls = ColumnCalls(len(JOURNAL_EVENTS.columns) + len(HELPERS.columns) + 1)
     return calls.lift(formulas), calls
+
+
+def _row_space(y: dict[str, str], x: dict[str, str]) -> dict[str, str]:
+    """The formulas of typed row ``y`` (:func:`_row_refs`): its date, its place in date
+    order, and each computed cell read from its step."""
+    used, rank = y["h_r_used"], y["h_r_rank"]
+    typed = "&".join(y[k] for k in ("date", *STEP_INPUTS))
+    key, keys = y["h_r_key"], y["all_r_key"]
+    rows_of = f"ROW({keys})"
+    f = {
+        "h_r_used": f"IF(LEN({typed})=0,0,1)",
+        "h_r_date": _date_value(y["date"]),
+        "h_r_key": f"IF({used}=0,{NOT_A_DATE},IF(ISNUMBER({y['h_r_date']}),"
+                   f"{y['h_r_date']},{NOT_A_DATE}))",
+        "h_r_rank": f"SUMPRODUCT(({keys}<{key})+({keys}={key})*({rows_of}<ROW({key})))+1",
+        "h_r_later": f'IF({key}<{NOT_A_DATE},SUMPRODUCT(MAX(({y["all_position_id"]}='
+                     f'{y["position_id"]})*({rows_of}<ROW({key}))*({keys}<{NOT_A_DATE})'
+                     f'*{keys})),"")',
+    }
+    for k in JOURNAL_EVENTS.keys("computed"):
+        f[k] = f'IF({used}=0,"",INDEX({y["all_s_" + k]},{rank}))'
+    return f
+
+
+def _date_value(ref: str) -> str:
+    """The date typed in ``ref`` as a number (a date cell, a serial number, or ISO text
+    ``2026-01-03`` / ``2026-01-03 09:00``); "" for a blank or anything else."""
+    t = f"TRIM({ref})"
+    iso = f'IF(LEN({t})<10,FALSE,AND(MID({t},5,1)="-",MID({t},8,1)="-"))'
+    return (f'IF(ISNUMBER({ref}),{ref},IF(ISTEXT({ref}),IF({iso},'
+            f'IFERROR(VALUE({t}),""),""),""))')
 
 
 def _row_formulas(x: dict[str, str], mode: str) -> dict[str, str]:
@@ -258,7 +386,6 @@ def _row_formulas(x: dict[str, str], mode: str) -> dict[str, str]:
     contract = x["h_contract"]
     entry_after = x["h_entry"]
     has_state = f"ISNUMBER({entry_after})"
-    inputs = "&".join(x[k] for k in ("position_id", "event", "price", "qty", "amount"))
 
     def blank_unless_used(expr: str) -> str:
         return f'IF({used}=0,"",{expr})'
@@ -286,10 +413,15 @@ def _row_formulas(x: dict[str, str], mode: str) -> dict[str, str]:
         return F.unrealized_pnl(mode, side_num, q, pe, x["h_price_used"], contract)
 
     f: dict[str, str] = {
-        "h_used": f'IF(LEN({inputs})=0,0,1)',
+        "h_src": f"MATCH({x['step']},{x['all_r_rank']},0)",
+        "h_in_date": f"INDEX({x['all_r_date']},{x['h_src']})",
+        **{f"h_in_{k}": f'IF(INDEX({x["typed_" + k]},{x["h_src"]})="","",'
+                        f'INDEX({x["typed_" + k]},{x["h_src"]}))' for k in STEP_INPUTS},
+        "h_used": f"INDEX({x['all_r_used']},{x['h_src']})",
+        # the position's previous step: always above (an undated row starts no chain)
         "h_prev": blank_unless_used(
-            f"SUMPRODUCT(MAX(({x['up_position_id']}={x['position_id']})"
-            f"*ROW({x['up_position_id']})))"
+            f"IF(ISNUMBER({x['date']}),SUMPRODUCT(MAX(({x['up_in_position_id']}="
+            f"{x['position_id']})*ROW({x['up_in_position_id']}))),0)"
         ),
         "h_pos": blank_unless_used(
             f"IF({x['position_id']}=\"\",0,IFERROR(MATCH({x['position_id']},"
@@ -417,8 +549,8 @@ def _events_sheet(
     """The Events sheet. Its first :data:`CELL_ROWS` rows are written as openpyxl cells; the
     rest, if any, come back as :class:`StreamedRows` for :func:`save_with_streamed_rows`
     (the same XML, as text: see templates._book)."""
-    sheet, helpers = JOURNAL_EVENTS, JOURNAL_HELPERS
-    calls = column_calls(mode, position_rows)
+    sheet, helpers = JOURNAL_EVENTS, HELPERS
+    calls = column_calls(mode, position_rows, rows)
     call_list = calls.calls if calls is not None else []
     ws, mk, first, last = data_sheet(wb, sheet, helpers, rows, call_list)
 
@@ -431,7 +563,7 @@ def _events_sheet(
     highlights(ws, sheet, last)
 
     ws.append(header_cells(mk, sheet, helpers.headers + [c.header for c in call_list]))
-    formulas = _formula_templates(mode, position_rows)
+    formulas = _formula_templates(mode, position_rows, rows)
     # (column, key, number format, alignment): the layout's columns, then the helpers
     inputs = [(i, c.key, c.number_format, WRAP if c.key in WRAPPED else None)
               for i, c in enumerate(sheet.columns, start=1) if c.role == "input"]
