@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,15 @@ from openpyxl.workbook import Workbook
 
 from leverage import Number
 from leverage.core import SIDE
-from leverage.journal import CASH_FLOW, OPTIONAL_PRICE, PRICE, replay
+from leverage.journal import (
+    CASH_FLOW,
+    FEE,
+    OPTIONAL_PRICE,
+    PRICE,
+    out_of_order_message,
+    replay,
+    show_date,
+)
 from leverage.layout import (
     CHART_SHEET,
     EVENT_TYPES,
@@ -101,6 +109,7 @@ ROW_PART: tuple[tuple[str, str], ...] = (
     ("r_rank", "(helper) place in date order"),
     ("r_later", "(helper) latest date of this position in the rows above"),
 )
+ROW_ONLY = ("warnings",)  # computed from the typed order itself, not from a step
 STEP_INPUTS = tuple(k for k in JOURNAL_EVENTS.keys("input") if k not in ("date", "reason"))
 STEP_PART: tuple[tuple[str, str], ...] = (
     ("src", "(date order) row of the k-th event"),
@@ -108,13 +117,18 @@ STEP_PART: tuple[tuple[str, str], ...] = (
     *((f"in_{k}", f"(date order) {JOURNAL_EVENTS.columns[JOURNAL_EVENTS.index(k)].header}")
       for k in STEP_INPUTS),
     ("used", "(date order) row in use"),
-    ("prev", "(date order) previous step of this position"),
+    ("key", "(date order) date-order key"),
     ("pos", "(date order) row of the position on Positions"),
+    ("kind", "(date order) event number"),
+    ("ok", "(date order) dated, known position and event"),
+    ("prev", "(date order) previous step of this position"),
     ("side", "(date order) side (+1 long, -1 short)"),
     ("contract", "(date order) contract"),
     ("mmr", "(date order) maint. margin rate"),
     ("maint", "(date order) maint. amount"),
-    ("kind", "(date order) event number"),
+    ("stop", "(date order) stop price"),
+    ("first_open", "(date order) first open step of a position not open yet"),
+    ("last_open", "(date order) last open step above of a position not open yet"),
     ("p_qty", "(date order) open qty before"),
     ("p_margin", "(date order) margin before"),
     ("p_mark", "(date order) mark before"),
@@ -122,16 +136,22 @@ STEP_PART: tuple[tuple[str, str], ...] = (
     ("p_init", "(date order) initial margin before"),
     ("p_realized", "(date order) realized PnL before"),
     ("p_funding", "(date order) funding before"),
+    ("p_fees", "(date order) fees before"),
+    ("p_risk", "(date order) initial risk before"),
+    ("p_closed", "(date order) close date before"),
     ("p_adds", "(date order) adds while losing before"),
     ("price_used", "(date order) price of the event"),
     ("released", "(date order) margin released"),
     ("error", "(date order) input problem"),
+    ("applied", "(date order) the event applied"),
     ("pnl_fraction", "(date order) open PnL / initial margin at the event"),
     ("entry", "(date order) entry price after"),
     ("init", "(date order) initial margin after"),
+    ("risk", "(date order) initial risk after"),
+    ("closed", "(date order) close date after"),
     ("adds", "(date order) adds while losing after"),
     *((f"s_{k}", f"(date order) {c.header}") for c in JOURNAL_EVENTS.columns
-      if c.role == "computed" for k in (c.key,)),
+      if c.role == "computed" and c.key not in ROW_ONLY for k in (c.key,)),
 )
 HELPERS = Helpers(JOURNAL_EVENTS, ROW_PART + STEP_PART)
 """The Events sheet's hidden columns, right of the layout's columns (neither input nor
@@ -162,8 +182,9 @@ def _refs(r: str, above: str, position_rows: int, last: int) -> dict[str, str]:
     for key in (*STEP_INPUTS, "date"):
         refs[key] = refs["h_in_" + key]
     for key in JOURNAL_EVENTS.keys("computed"):
-        refs[key] = refs["h_s_" + key]
-        refs["up_" + key] = refs["up_s_" + key]
+        if key not in ROW_ONLY:
+            refs[key] = refs["h_s_" + key]
+            refs["up_" + key] = refs["up_s_" + key]
     for key in JOURNAL_EVENTS.keys(None):
         col = JOURNAL_EVENTS.letter(key)
         refs["typed_" + key] = f"${col}${FIRST_DATA_ROW}:${col}${last}"
@@ -191,26 +212,69 @@ def _row_refs(r: str, last: int) -> dict[str, str]:
 
 
 PROBE_ID = "p1"
+ProbeEvent = tuple[Any, ...]  # (event, price, qty, amount[, fee[, date]])
+
+
+def _probe_day(i: int) -> dt.datetime:
+    """The date of the i-th probe event: distinct days, with a time (shown as hh:mm)."""
+    return dt.datetime(2001, 2, 3 + i, 4, 5)
 
 
 @functools.cache
-def _replay_says(*events: tuple[str, float | None, float | None, float | None]) -> str:
-    """The core's status of the last of ``events`` (``(event, price, qty, amount)`` of one
-    position) when replayed: the words the sheet shows for such a row."""
-    rows = [{"position_id": PROBE_ID, "event": e, "price": p, "qty": q, "amount": a}
-            for e, p, q, a in events]
-    status = replay([{"position_id": PROBE_ID, "side": "long"}], rows).columns["status"][-1]
+def _replay_says(*events: ProbeEvent, positions: bool = True, which: int = -1) -> str:
+    """The core's status of the last of ``events`` (``(event, price, qty, amount[, fee[,
+    date]])`` of one long position; date: :func:`_probe_day` of its place unless given) when
+    replayed (``which``: of that event instead): the words the sheet shows for such a row.
+    ``positions=False``: the position is not on the positions sheet."""
+    rows = []
+    for i, e in enumerate(events):
+        fee = e[4] if len(e) > 4 else None
+        date = e[5] if len(e) > 5 else _probe_day(i)
+        rows.append({"date": date, "position_id": PROBE_ID, "event": e[0], "price": e[1],
+                     "qty": e[2], "amount": e[3], "fee": fee})
+    pos = [{"position_id": PROBE_ID, "side": "long"}] if positions else []
+    status = replay(pos, rows).columns["status"][which]
     assert status, f"no status for the probe {events}"
     return status
 
 
 OPEN = ("open", 100.0, 3.25, 1234.5)  # the probe position: qty 3.25 on 1234.5 margin
+ADD = ("add_margin", 100.0, None, 1.0)
+APOSTROPHE = quoted("'")
+
+
+def date_text(ref: str) -> str:
+    """The date number ``ref`` as the core's messages show a date (``show_date``): the day,
+    with hh:mm when it has a time, with seconds when it has those."""
+    seconds = f"ROUND({ref}*86400,0)"
+    return (f'TEXT({ref},IF(MOD({seconds},60)<>0,"yyyy-mm-dd hh:mm:ss",'
+            f'IF(MOD({seconds},86400)<>0,"yyyy-mm-dd hh:mm","yyyy-mm-dd")))')
+
+
+def _day(i: int) -> str:
+    return show_date(_probe_day(i))
+
+
+def _date_checks(x: dict[str, str]) -> list[tuple[str, str]]:
+    """Why the typed date is not a date, in the core's words (blank, text, a number that
+    is no day)."""
+    typed = f"INDEX({x['typed_date']},{x['h_src']})"
+    said_text = _replay_says(("open", 1.0, 1.0, 1.0, None, F.PROBE_TEXT))
+    said_number = _replay_says(("open", 1.0, 1.0, 1.0, None, -7.25))
+    return [
+        (f'{typed}=""', quoted(_replay_says(("open", 1.0, 1.0, 1.0, None, None)))),
+        (f"ISTEXT({typed})", F.said(said_text, {F.PROBE_TEXT: typed})),
+        (f"NOT(ISNUMBER({x['date']}))", F.said(said_number, {"-7.25": typed})),
+    ]
 
 
 def _error_formula(x: dict[str, str]) -> str:
-    """Why the event cannot be applied, in the core's words ("" when it can)."""
+    """Why the event cannot be applied, in the core's words ("" when it can), checked in
+    the core's order: the row itself (position, event, date), then the position's replay
+    in date order (not open yet and why, closed, each field, the fee)."""
     kind, had = x["h_kind"], f"ISNUMBER({x['h_p_entry']})"
     word = f"LOWER(TRIM({x['event']}))"
+    first, last_open = x["h_first_open"], x["h_last_open"]
 
     def when(k: int, cond: str) -> str:
         return f"IF({kind}={k},{cond},FALSE)"
@@ -222,22 +286,35 @@ def _error_formula(x: dict[str, str]) -> str:
         message = _replay_says(OPEN, ("withdraw_margin", 100.0, None, 5678.25))
         return F.said(message, {"1234.5": x["h_p_margin"], "5678.25": amount})
 
-    unknown_position = replay([], [{"position_id": PROBE_ID, "event": "open"}]).columns
-    unknown_event = _replay_says(("zq9", None, None, None))
+    def step_date(step: str) -> str:
+        return date_text(f"INDEX({x['all_key']},{step})")
+
+    pid_shown = f"INDEX({x['pos_position_id']},{x['h_pos']})"
+    not_open = f"IF({kind}>1,NOT({had}),FALSE)"
+    bad_open = ("open", 100.0, -1.0, 1234.5)
     checks: list[tuple[str, str]] = [
-        (f"{x['h_pos']}=0", F.said(unknown_position["status"][0],
+        (f"{x['h_pos']}=0", F.said(_replay_says(OPEN, positions=False),
                                    {PROBE_ID: f"TRIM({x['position_id']})"})),
         (f"{x['h_side']}=0", quoted(f"side on the {POSITIONS} sheet {SIDE.describe()}")),
-        (f"{kind}=0", F.said(unknown_event, {"zq9": word})),
+        (f"{kind}=0", F.said(_replay_says(("zq9", None, None, None)), {"zq9": word})),
+        *_date_checks(x),
         (when(1, had), quoted(_replay_says(OPEN, OPEN))),
         *field(1, "price", PRICE),
         *field(1, "qty", PRICE),
         *field(1, "amount", PRICE),
-        (f"IF({kind}>1,NOT({had}),FALSE)",
-         F.said(_replay_says(("add_margin", 100.0, None, 1.0)), {"add_margin": word})),
-        (f"IF({kind}>1,{x['h_p_qty']}=0,FALSE)",
-         F.said(_replay_says(OPEN, ("close", 100.0, None, None), ("add_margin", 100.0, None, 1.0)),
-                {"add_margin": word})),
+        (f"IF({not_open},{first}>=1E+9,FALSE)",
+         F.said(_replay_says(ADD), {f"'{PROBE_ID}'": f"{APOSTROPHE}&{pid_shown}&{APOSTROPHE}"})),
+        (f"IF({not_open},IF({first}>{x['step']},{x['date']}<INDEX({x['all_key']},{first}),"
+         "FALSE),FALSE)",
+         F.said(_replay_says(ADD, (*OPEN, None, _probe_day(1)), which=0),
+                {_day(0): date_text(x["date"]), _day(1): step_date(first)})),
+        (f"IF({not_open},{first}>{x['step']},FALSE)",
+         F.said(_replay_says(ADD, (*OPEN, None, _probe_day(0)), which=0),
+                {_day(0): step_date(first)})),
+        (not_open, F.said(_replay_says(bad_open, ADD), {_day(0): step_date(last_open)})),
+        (f"IF({kind}>1,ISNUMBER({x['h_p_closed']}),FALSE)",
+         F.said(_replay_says(OPEN, ("close", 100.0, None, None), ADD),
+                {"add_margin": word, _day(1): date_text(x["h_p_closed"])})),
         *[(f"IF({kind}>1,IF({kind}<6,{c},FALSE),FALSE)", m)
           for c, m in F.number_checks(x["price"], "price", PRICE)],
         *field(6, "price", OPTIONAL_PRICE),
@@ -251,8 +328,10 @@ def _error_formula(x: dict[str, str]) -> str:
         *field(4, "amount", OPTIONAL_PRICE),
         (when(4, f"{x['h_released']}>{x['h_p_margin']}"), beyond_margin(x["h_released"])),
         *field(6, "amount", CASH_FLOW),
+        *F.number_checks(x["fee"], "fee", FEE),
     ]
     return f'IF({x["h_used"]}=0,"",{nested_if(checks, chr(34) * 2)})'
+
 
 
 def _rule_breaks_formula(x: dict[str, str], mode: str = "native") -> str:
@@ -340,7 +419,8 @@ def _lifted(mode: str, position_rows: int,
     formulas = {"h_" + k if not k.startswith("h_") else k: v for k, v in steps.items()
                 if k not in JOURNAL_EVENTS.keys("computed")}
     for key in JOURNAL_EVENTS.keys("computed"):
-        formulas["h_s_" + key] = steps[key]
+        if key not in ROW_ONLY:
+            formulas["h_s_" + key] = steps[key]
     formulas.update(_row_space(_row_refs(ROW, last), x))
     if mode != "udf":
         return formulas, None
@@ -366,7 +446,13 @@ def _row_space(y: dict[str, str], x: dict[str, str]) -> dict[str, str]:
                      f'*{keys})),"")',
     }
     for k in JOURNAL_EVENTS.keys("computed"):
-        f[k] = f'IF({used}=0,"",INDEX({y["all_s_" + k]},{rank}))'
+        if k not in ROW_ONLY:
+            f[k] = f'IF({used}=0,"",INDEX({y["all_s_" + k]},{rank}))'
+    later, when = y["h_r_later"], y["h_r_date"]
+    probe = out_of_order_message(_probe_day(0), _probe_day(1))
+    f["warnings"] = all_of(
+        [f"{used}=1", f"{key}<{NOT_A_DATE}", f'TRIM({y["position_id"]})<>""', f"{later}>{when}"],
+        F.said(probe, {_day(0): date_text(when), _day(1): date_text(later)}))
     return f
 
 
@@ -400,14 +486,18 @@ def _row_formulas(x: dict[str, str], mode: str) -> dict[str, str]:
             f'IF({err}="",{new},IF(ISNUMBER({x["h_p_entry"]}),{prev},""))'
         )
 
-    def lookup(key: str, default: str) -> str:
+    def lookup(key: str, default: str, read: Callable[[str], str] = str) -> str:
         value = f"INDEX({x['pos_' + key]},{x['h_pos']})"
-        return blank_unless_used(f'IF({x["h_pos"]}=0,"",IF({value}="",{default},{value}))')
+        return blank_unless_used(
+            f'IF({x["h_pos"]}=0,"",IF({value}="",{default},{read(value)}))')
 
     side_word = f"INDEX({x['pos_side']},{x['h_pos']})"
     pq, pm, pe = x["h_p_qty"], x["h_p_margin"], x["h_p_entry"]
     pr, pf = x["h_p_realized"], x["h_p_funding"]
     qty, amount, price = x["qty"], x["amount"], x["price"]
+    stop, risk = x["h_stop"], x["h_risk"]
+    currency = f"INDEX({x['pos_margin_currency']},{x['h_pos']})"
+    at_stop = F.unrealized_pnl(mode, side_num, qty, price, stop, contract)
 
     def pnl_at(q: str) -> str:
         return F.unrealized_pnl(mode, side_num, q, pe, x["h_price_used"], contract)
@@ -418,14 +508,20 @@ def _row_formulas(x: dict[str, str], mode: str) -> dict[str, str]:
         **{f"h_in_{k}": f'IF(INDEX({x["typed_" + k]},{x["h_src"]})="","",'
                         f'INDEX({x["typed_" + k]},{x["h_src"]}))' for k in STEP_INPUTS},
         "h_used": f"INDEX({x['all_r_used']},{x['h_src']})",
-        # the position's previous step: always above (an undated row starts no chain)
-        "h_prev": blank_unless_used(
-            f"IF(ISNUMBER({x['date']}),SUMPRODUCT(MAX(({x['up_in_position_id']}="
-            f"{x['position_id']})*ROW({x['up_in_position_id']}))),0)"
-        ),
+        "h_key": f"INDEX({x['all_r_key']},{x['h_src']})",
         "h_pos": blank_unless_used(
             f"IF({x['position_id']}=\"\",0,IFERROR(MATCH({x['position_id']},"
             f"{x['pos_position_id']},0),0))"
+        ),
+        "h_kind": blank_unless_used(nested_if(
+            [(f'TRIM({x["event"]})="{t}"', str(i)) for i, t in enumerate(EVENT_TYPES, start=1)], "0"
+        )),
+        "h_ok": f"IF({used}=0,0,IF({x['h_pos']}=0,0,IF({kind}=0,0,"
+                f"IF({x['h_key']}<{NOT_A_DATE},1,0))))",
+        # the position's previous step that the core replays: always above
+        "h_prev": blank_unless_used(
+            f"IF({x['h_ok']}=1,SUMPRODUCT(MAX(({x['up_pos']}={x['h_pos']})*({x['up_ok']}=1)"
+            f"*ROW({x['up_pos']}))),0)"
         ),
         "h_side": blank_unless_used(
             f'IF({x["h_pos"]}=0,"",{F.choice_value(side_word, SIDE, "0")})'
@@ -434,11 +530,17 @@ def _row_formulas(x: dict[str, str], mode: str) -> dict[str, str]:
             f'IF({x["h_pos"]}=0,"",IF(INDEX({x["pos_contract"]},{x["h_pos"]})'
             f'="inverse","inverse","linear"))'
         ),
-        "h_mmr": lookup("mmr", "0.005"),
+        "h_mmr": lookup("mmr", "0.005", F.rate_value),
         "h_maint": lookup("maint_amount", "0"),
-        "h_kind": blank_unless_used(nested_if(
-            [(f'TRIM({x["event"]})="{t}"', str(i)) for i, t in enumerate(EVENT_TYPES, start=1)], "0"
-        )),
+        "h_stop": lookup("stop_price", '""'),
+        "h_first_open": blank_unless_used(all_of(
+            [f"{x['h_ok']}=1", f"{kind}>1", f"NOT(ISNUMBER({pe}))"],
+            f"SUMPRODUCT(MIN((({x['all_pos']}={x['h_pos']})*({x['all_kind']}=1)"
+            f"*({x['all_ok']}=1)=0)*1E+9+ROW({x['all_pos']})-{FIRST_DATA_ROW - 1}))", "0")),
+        "h_last_open": blank_unless_used(all_of(
+            [f"{x['h_ok']}=1", f"{kind}>1", f"NOT(ISNUMBER({pe}))"],
+            f"SUMPRODUCT(MAX(({x['up_pos']}={x['h_pos']})*({x['up_kind']}=1)*({x['up_ok']}=1)"
+            f"*(ROW({x['up_pos']})-{FIRST_DATA_ROW - 1})))", "0")),
         "h_p_qty": before("qty_open", "up_qty_open"),
         "h_p_margin": before("margin", "up_margin"),
         "h_p_mark": before("mark_price", "up_mark_price"),
@@ -447,6 +549,9 @@ def _row_formulas(x: dict[str, str], mode: str) -> dict[str, str]:
         "h_p_realized": before("realized_pnl", "up_realized_pnl"),
         "h_p_funding": before("funding", "up_funding"),
         "h_p_adds": before("adds", "up_h_adds"),
+        "h_p_fees": before("fees", "up_fees"),
+        "h_p_risk": before("risk", "up_h_risk"),
+        "h_p_closed": before("closed", "up_h_closed"),
         "h_price_used": blank_unless_used(
             f'IF({kind}=6,IF({price}="",{x["h_p_mark"]},{price}),{price})'
         ),
@@ -455,11 +560,24 @@ def _row_formulas(x: dict[str, str], mode: str) -> dict[str, str]:
             f'IF({amount}="",{pm}*{qty}/{pq},{amount})',
         )),
         "h_error": _error_formula(x),
+        "h_applied": f'IF({used}=0,0,IF({err}="",1,0))',
         "h_pnl_fraction": blank_unless_used(
             f'IF({err}<>"","",IF({kind}=1,0,({pnl_at(pq)})/{x["h_p_init"]}))'
         ),
         "h_entry": state(f"IF({kind}=1,{price},{pe})", pe),
         "h_init": state(f"IF({kind}=1,{amount},{x['h_p_init']})", x["h_p_init"]),
+        # the PnL of the opened qty at the stop: what the trader planned to lose
+        "h_risk": state(
+            f'IF({kind}=1,IF(ISNUMBER({stop}),ABS({at_stop}),""),{x["h_p_risk"]})',
+            x["h_p_risk"],
+        ),
+        "h_closed": state(f"IF({kind}=5,{x['date']},{x['h_p_closed']})", x["h_p_closed"]),
+        "currency": blank_unless_used(
+            f'IF({x["h_pos"]}=0,"",IF(TRIM({currency})="",IF({contract}="inverse","coin",'
+            f'"quote"),TRIM({currency})))'
+        ),
+        "fees": state(f'IF({kind}=1,0,{x["h_p_fees"]})+IF({x["fee"]}="",0,{x["fee"]})',
+                      x["h_p_fees"]),
         "h_adds": state(
             f"IF({kind}=1,0,IF({kind}=2,IF({x['h_pnl_fraction']}<0,{x['h_p_adds']}+1,"
             f"{x['h_p_adds']}),{x['h_p_adds']}))",
@@ -501,6 +619,9 @@ def _row_formulas(x: dict[str, str], mode: str) -> dict[str, str]:
         ),
         "liq_distance": f'IF(ISNUMBER({liq}),{F.liq_distance(mode, side_num, mark, liq)},"")',
         "rule_breaks": _rule_breaks_formula(x, mode),
+        "net_pnl": f'IF({has_state},{x["realized_pnl"]}+{x["funding"]}-{x["fees"]},"")',
+        "r_multiple": all_of([has_state, f"ISNUMBER({risk})", f"{risk}>0"],
+                             f'{x["net_pnl"]}/{risk}'),
         "status": blank_unless_used(
             f'IF({err}<>"",{err},{open_only(f"IF({eq}<=0,{F.bankrupt(eq)},{chr(34) * 2})")})'
         ),
@@ -520,7 +641,7 @@ def _positions_sheet(wb: Workbook, positions: Sequence[Mapping[str, Any]], rows:
                        print_to=(len(sheet.columns), last), landscape=False)
     mk = CellMaker(ws)
     drop_downs(ws, sheet, FIRST_DATA_ROW, last)
-    for key in ("mmr", "maint_amount"):
+    for key in ("mmr", "maint_amount", "stop_price"):
         col = sheet.letter(key)
         number_validation(ws, f"{col}{FIRST_DATA_ROW}:{col}{last}", key)
     ws.append(header_cells(mk, sheet))
