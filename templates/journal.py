@@ -24,9 +24,11 @@ from typing import Any
 from openpyxl.chart import LineChart, Reference
 from openpyxl.workbook import Workbook
 
-from leverage import Number
+from leverage import Number, percent_hint
+from leverage._args import PERCENT_LIKE
 from leverage.core import SIDE
 from leverage.journal import (
+    _LAST_SERIAL,
     CASH_FLOW,
     FEE,
     OPTIONAL_PRICE,
@@ -143,6 +145,7 @@ STEP_PART: tuple[tuple[str, str], ...] = (
     ("price_used", "(date order) price of the event"),
     ("released", "(date order) margin released"),
     ("error", "(date order) input problem"),
+    ("liq_raw", "(date order) liq. price by the formula, before the at-once check"),
     ("applied", "(date order) the event applied"),
     ("pnl_fraction", "(date order) open PnL / initial margin at the event"),
     ("entry", "(date order) entry price after"),
@@ -263,8 +266,8 @@ def _date_checks(x: dict[str, str]) -> list[tuple[str, str]]:
     said_number = _replay_says(("open", 1.0, 1.0, 1.0, None, -7.25))
     return [
         (f'{typed}=""', quoted(_replay_says(("open", 1.0, 1.0, 1.0, None, None)))),
-        (f"ISTEXT({typed})", F.said(said_text, {F.PROBE_TEXT: typed})),
-        (f"NOT(ISNUMBER({x['date']}))", F.said(said_number, {"-7.25": typed})),
+        (f"NOT(ISNUMBER({x['date']}))", f"IF(ISTEXT({typed}),"
+         f"{F.said(said_text, {F.PROBE_TEXT: typed})},{F.said(said_number, {'-7.25': typed})})"),
     ]
 
 
@@ -332,6 +335,46 @@ def _error_formula(x: dict[str, str]) -> str:
     ]
     return f'IF({x["h_used"]}=0,"",{nested_if(checks, chr(34) * 2)})'
 
+
+
+@functools.cache
+def _at_once_says(side: str, mmr: float) -> str:
+    """The core's status for an open of the probe position (long/short ``side``, ``mmr``)
+    whose margin is below maintenance at entry: qty 3.25 at 100 on 1.5 margin."""
+    rows = [{"date": _probe_day(0), "position_id": PROBE_ID, "event": "open", "price": 100.0,
+             "qty": 3.25, "amount": 1.5}]
+    pos = [{"position_id": PROBE_ID, "side": side, "mmr": mmr}]
+    status = replay(pos, rows).columns["status"][0]
+    assert status, f"no status for the probe {side} {mmr}"
+    return status
+
+
+def _liquidated_at_once(x: dict[str, str], qty: str, entry: str, margin: str, liq: str) -> str:
+    """The core's words for a position liquidated at once (margin at or below maintenance
+    at entry), with the percent hint where the mmr looks like a percent typed as a number."""
+    mmr, side = x["h_mmr"], x["h_side"]
+    maint = F.maint_margin("native", F.notional("native", qty, entry, x["h_contract"]), mmr,
+                           x["h_maint"])
+    out = []
+    for word, hinted, plain in (("long", 0.0725, 0.04), ("short", 0.0725, 0.04)):
+        probe = 3.25 * 100 * hinted
+        message, hint = _at_once_says(word, hinted), percent_hint("mmr", hinted)
+        assert hint is not None and message.endswith(hint), message
+        numbers = {"1.5": margin, F.fmt_number(probe): maint, "100": entry}
+        with_hint = F.said(message[: -len(hint)], numbers | {_probe_liq(message): liq})
+        hint_said = F.said(hint, {F.fmt_number(hinted): mmr,
+                                  F.fmt_number(hinted * 100): f"{mmr}*100",
+                                  F.fmt_number(hinted / 100): f"{mmr}/100"}, repeat=True)
+        base = _at_once_says(word, plain)
+        without = F.said(base, {"1.5": margin, F.fmt_number(3.25 * 100 * plain): maint,
+                                "100": entry, _probe_liq(base): liq})
+        out.append(f"IF(ABS({mmr})>={PERCENT_LIKE},{with_hint}&{hint_said},{without})")
+    return f"IF({side}>0,{out[0]},{out[1]})"
+
+
+def _probe_liq(message: str) -> str:
+    """The liquidation price as the probe's message shows it: the number after "price"."""
+    return message.split("liquidation price ", 1)[1].split(" ", 1)[0]
 
 
 def _rule_breaks_formula(x: dict[str, str], mode: str = "native") -> str:
@@ -457,12 +500,15 @@ def _row_space(y: dict[str, str], x: dict[str, str]) -> dict[str, str]:
 
 
 def _date_value(ref: str) -> str:
-    """The date typed in ``ref`` as a number (a date cell, a serial number, or ISO text
-    ``2026-01-03`` / ``2026-01-03 09:00``); "" for a blank or anything else."""
+    """The date typed in ``ref`` as a number (a date cell, a serial number from 1, or ISO
+    text ``2026-01-03`` / ``2026-01-03 09:00``, as ``leverage.journal.read_date`` reads
+    them); "" for a blank or anything else."""
     t = f"TRIM({ref})"
     iso = f'IF(LEN({t})<10,FALSE,AND(MID({t},5,1)="-",MID({t},8,1)="-"))'
-    return (f'IF(ISNUMBER({ref}),{ref},IF(ISTEXT({ref}),IF({iso},'
-            f'IFERROR(VALUE({t}),""),""),""))')
+    clock = f'IF(LEN({t})>10,TIMEVALUE(MID({t},12,99)),0)'
+    number = f'IF({ref}>=1,IF({ref}<{_LAST_SERIAL},{ref},""),"")'
+    return (f'IF(ISNUMBER({ref}),{number},IF(ISTEXT({ref}),IF({iso},'
+            f'IFERROR(DATEVALUE(LEFT({t},10))+{clock},""),""),""))')
 
 
 def _row_formulas(x: dict[str, str], mode: str) -> dict[str, str]:
@@ -596,6 +642,9 @@ def _row_formulas(x: dict[str, str], mode: str) -> dict[str, str]:
     }
     q, m, mark = x["qty_open"], x["margin"], x["mark_price"]
     upnl, eq, liq = x["unrealized_pnl"], x["equity"], x["liq_price"]
+    at_once = all_of(
+        [f"ISNUMBER({x['h_liq_raw']})", f"{side_num}*({x['h_liq_raw']}-{entry_after})>=0"],
+        _liquidated_at_once(x, q, entry_after, m, x["h_liq_raw"]))
 
     def open_only(expr: str, closed: str = '""') -> str:
         """``expr`` while the position is open, ``closed`` once its qty is 0, blank with no
@@ -614,16 +663,19 @@ def _row_formulas(x: dict[str, str], mode: str) -> dict[str, str]:
         "effective_leverage": open_only(
             f'IF({eq}>0,{F.effective_leverage(mode, x["notional"], m, upnl)},"")'
         ),
-        "liq_price": open_only(
-            F.liq_price(mode, side_num, q, entry_after, m, x["h_mmr"], x["h_maint"], contract)
-        ),
+        "h_liq_raw": open_only(F.liq_price("native", side_num, q, entry_after, m, x["h_mmr"],
+                                           x["h_maint"], contract)),
+        "liq_price": open_only(all_of(
+            [f"ISNUMBER({x['h_liq_raw']})", f"{side_num}*({x['h_liq_raw']}-{entry_after})<0"],
+            F.liq_price(mode, side_num, q, entry_after, m, x["h_mmr"], x["h_maint"], contract),
+        )),
         "liq_distance": f'IF(ISNUMBER({liq}),{F.liq_distance(mode, side_num, mark, liq)},"")',
         "rule_breaks": _rule_breaks_formula(x, mode),
         "net_pnl": f'IF({has_state},{x["realized_pnl"]}+{x["funding"]}-{x["fees"]},"")',
         "r_multiple": all_of([has_state, f"ISNUMBER({risk})", f"{risk}>0"],
                              f'{x["net_pnl"]}/{risk}'),
         "status": blank_unless_used(
-            f'IF({err}<>"",{err},{open_only(f"IF({eq}<=0,{F.bankrupt(eq)},{chr(34) * 2})")})'
+            f'IF({err}<>"",{err},{open_only(f"IF({eq}<=0,{F.bankrupt(eq)},{at_once})")})'
         ),
     })
     return f
