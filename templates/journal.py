@@ -17,12 +17,15 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from openpyxl.chart import LineChart, Reference
+from openpyxl.styles import Alignment
+from openpyxl.utils import get_column_letter
 from openpyxl.workbook import Workbook
+from openpyxl.worksheet.formula import ArrayFormula
 
 from leverage import Number, percent_hint
 from leverage._args import PERCENT_LIKE
@@ -59,7 +62,6 @@ from ._book import (
     WRAP,
     CellMaker,
     ColumnCalls,
-    StreamedRows,
     all_of,
     check_mode,
     check_rows,
@@ -75,14 +77,11 @@ from ._book import (
     quoted,
     save_with_streamed_rows,
     xlwings_conf_sheet,
+    xml_text,
 )
 
 UDF_MODULE = "leverage_addin.udfs"
 BLANK_EXTRA_ROWS = 200  # formula rows ready for new events below the data
-CELL_ROWS = 250
-"""Events rows written as openpyxl cells (all of them for the sample journal); the rows of a
-longer journal after these are streamed as the same XML text (templates._book): a
-10,000-event journal builds in ~0.9 s instead of ~8 s."""
 POSITION_ROWS = 200  # rows of the Positions sheet the events look up
 DEFAULT_ROWS = 1_000  # formula rows assumed by row_formulas/column_calls when not given
 EVENTS = JOURNAL_EVENTS.title
@@ -181,7 +180,8 @@ def _refs(r: str, above: str, position_rows: int, last: int) -> dict[str, str]:
     for key, _ in HELPERS.columns:
         refs["h_" + key] = f"{_col(key)}{r}"
         refs["all_" + key] = _whole(key, last)
-        refs["up_" + key] = refs["up_h_" + key] = f"${_col(key)}$1:${_col(key)}${above}"
+        # the row above stays relative: the formula is shared down the column
+        refs["up_" + key] = refs["up_h_" + key] = f"${_col(key)}$1:${_col(key)}{above}"
     for key in (*STEP_INPUTS, "date"):
         refs[key] = refs["h_in_" + key]
     for key in JOURNAL_EVENTS.keys("computed"):
@@ -191,7 +191,7 @@ def _refs(r: str, above: str, position_rows: int, last: int) -> dict[str, str]:
     for key in JOURNAL_EVENTS.keys(None):
         col = JOURNAL_EVENTS.letter(key)
         refs["typed_" + key] = f"${col}${FIRST_DATA_ROW}:${col}${last}"
-    refs["step"] = f"({r}-{FIRST_DATA_ROW - 1})"
+    refs["step"] = f"(ROW()-{FIRST_DATA_ROW - 1})"
     last_pos = FIRST_DATA_ROW + position_rows - 1
     for key in JOURNAL_POSITIONS.keys(None):
         col = JOURNAL_POSITIONS.letter(key)
@@ -716,12 +716,62 @@ def _rules_sheet(wb: Workbook, rule_values: Mapping[str, Any]) -> None:
         number_validation(ws, f"B{rule_row(key)}", key, -1e9 if "pnl" in key else 0.0)
 
 
+class SharedRows:
+    """Data rows of the write-only sheet ``ws`` to splice into the saved file
+    (:func:`templates._book.save_with_streamed_rows`), from ``first_row`` on, one per item
+    of ``input_cells`` (the XML of that row's typed cells). Each formula column is ONE
+    shared formula, as Excel writes a filled-down column: the first row holds it
+    (``masters``), every other row points to it (``children``, with the row stand-in
+    :data:`ROW`), so a row of ~100 formulas is ~5 KB of XML, not ~15 KB."""
+
+    def __init__(self, ws: Any, first_row: int, masters: str, children: str,
+                 input_cells: list[str]) -> None:
+        self.ws, self.first_row, self.input_cells = ws, first_row, input_cells
+        self.masters, self.children = masters, children
+
+    def __iter__(self) -> Iterator[str]:
+        for i, cells in enumerate(self.input_cells):
+            r = self.first_row + i
+            formulas = self.masters if i == 0 else fill_row(self.children, r)
+            yield f'<row r="{r}">{cells}{formulas}</row>'
+
+    def size_hint(self) -> int:
+        per_row = len(fill_row(self.children, self.first_row + len(self.input_cells))) + 20
+        return (len(self.masters) + per_row * len(self.input_cells)
+                + 10 * sum(map(len, self.input_cells)))
+
+
+FormulaColumn = tuple[int, str, str, Alignment | None]  # (column, formula, format, alignment)
+
+
+def shared_rows(ws: Any, mk: CellMaker, first: int, last: int, columns: list[FormulaColumn],
+                input_cells: list[str], arrays: Sequence[tuple[int, ArrayFormula]] = ()
+                ) -> SharedRows:
+    """:class:`SharedRows` of rows ``first``..``last`` whose formula ``columns`` hold one
+    formula each (written for any row with the :data:`ROW`/:data:`ABOVE` stand-ins), after
+    the ``input_cells``; ``arrays``: (column, array formula) cells of the first row (the
+    add-in's column calls), after the formulas."""
+    masters, children = [], []
+    for si, (column, formula, fmt, align) in enumerate(columns):
+        letter = get_column_letter(column)
+        master = mk.formula_xml(column, formula, fmt, align)
+        masters.append(fill_row(master.replace(
+            "<f>", f'<f t="shared" ref="{letter}{first}:{letter}{last}" si="{si}">', 1), first))
+        child = mk.formula_xml(column, "", fmt, align)
+        children.append(child.replace("<f></f>", f'<f t="shared" si="{si}"/>', 1))
+    for column, array in arrays:
+        letter = get_column_letter(column)
+        masters.append(f'<c r="{letter}{first}"><f t="array" ref="{array.ref}">'
+                       f'{xml_text(array.text[1:])}</f><v></v></c>')
+    return SharedRows(ws, first, "".join(masters), "".join(children), input_cells)
+
+
 def _events_sheet(
     wb: Workbook, events: Sequence[Mapping[str, Any]], rows: int, mode: str, position_rows: int
-) -> StreamedRows | None:
-    """The Events sheet. Its first :data:`CELL_ROWS` rows are written as openpyxl cells; the
-    rest, if any, come back as :class:`StreamedRows` for :func:`save_with_streamed_rows`
-    (the same XML, as text: see templates._book)."""
+) -> SharedRows | None:
+    """The Events sheet: its header, then (if openpyxl writes through lxml) its rows come
+    back as :class:`SharedRows` for :func:`save_with_streamed_rows`; otherwise openpyxl
+    writes every cell (``None``)."""
     sheet, helpers = JOURNAL_EVENTS, HELPERS
     calls = column_calls(mode, position_rows, rows)
     call_list = calls.calls if calls is not None else []
@@ -749,28 +799,25 @@ def _events_sheet(
         ev = events[i] if i < len(events) else {}
         return [_cell_value(ev.get(key)) for _, key, _, _ in inputs]
 
-    cell_rows = min(rows, CELL_ROWS) if STREAMABLE else rows
-    for i in range(cell_rows):
-        r = first + i
-        cells = [mk.text(v, fmt, align) for v, (_, _, fmt, align) in zip(values(i), inputs,
-                                                                          strict=True)]
-        cells += [mk.cell("=" + fill_row(formulas[key], r), fmt, align=align)
-                  for _, key, fmt, align in computed]
-        if i == 0:  # the add-in's column calls: one array formula each, over all rows
-            cells += [mk.cell(c.formula(first, last)) for c in call_list]
-        ws.append(cells)
-    if cell_rows == rows:
+    arrays = [(c.column, c.formula(first, last)) for c in call_list]
+    if not STREAMABLE:
+        for i in range(rows):
+            r = first + i
+            cells = [mk.text(v, fmt, align)
+                     for v, (_, _, fmt, align) in zip(values(i), inputs, strict=True)]
+            cells += [mk.cell("=" + fill_row(formulas[key], r), fmt, align=align)
+                      for _, key, fmt, align in computed]
+            if i == 0:  # the add-in's column calls: one array formula each, over all rows
+                cells += [mk.cell(array) for _, array in arrays]
+            ws.append(cells)
         return None
-    # Built only now, after openpyxl wrote the first rows: a style's id is the order in which
-    # openpyxl first met it, and asking for one registers it.
-    template = "".join(mk.formula_xml(column, formulas[key], fmt, align)
-                       for column, key, fmt, align in computed)
     input_cells = [
         "".join(mk.text_xml(first + i, column, v, fmt, align)
                 for v, (column, _, fmt, align) in zip(values(i), inputs, strict=True))
-        for i in range(cell_rows, rows)
+        for i in range(rows)
     ]
-    return StreamedRows(ws, first + cell_rows, template, input_cells)
+    columns = [(column, formulas[key], fmt, align) for column, key, fmt, align in computed]
+    return shared_rows(ws, mk, first, last, columns, input_cells, arrays)
 
 
 def _cell_value(v: Any) -> Any:
