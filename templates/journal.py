@@ -22,6 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from openpyxl.chart import Reference, ScatterChart, Series
+from openpyxl.chart.data_source import StrRef
+from openpyxl.chart.series import SeriesLabel
+from openpyxl.chart.shapes import GraphicalProperties
 from openpyxl.styles import Alignment
 from openpyxl.utils import get_column_letter
 from openpyxl.workbook import Workbook
@@ -903,7 +906,8 @@ def summary_formulas(last: int, position_rows: int) -> dict[str, str]:
         "currency": f'IF({pid}="","",IF(TRIM({mc})="",IF({typed("contract")}="inverse",'
                     f'"coin","quote"),TRIM({mc})))',
         "side": f'IF({pid}="","",IF({side}=1,"long",IF({side}=-1,"short","")))',
-        "state": f'IF({pid}="","",IF({y("close_date")}>0,"closed",IF({y("open_date")}>0,"open","")))',
+        "state": f'IF({pid}="","",IF({y("close_date")}>0,"closed",'
+                 f'IF({y("open_date")}>0,"open","")))',
         "opened": f'IF({y("open_date")}>0,{y("open_date")},"")',
         "closed": f'IF({y("close_date")}>0,{y("close_date")},"")',
         "events": f'IF({pid}="","",COUNTIF({pos},{i}))',
@@ -984,9 +988,12 @@ def _summary_sheet(wb: Workbook, rows: int, position_rows: int) -> Any:
         cells = [mk.cell("=" + fill_row(per_row[c.key], r), c.number_format)
                  for c in JOURNAL_SUMMARY.columns]
         cells.append(mk.cell(None))
-        cells += ([mk.cell("=" + fill_row(totals[c.key], r), c.number_format)
-                   for c in SUMMARY_TOTALS.columns] if i < TOTAL_ROWS
-                  else [mk.cell(None)] * len(SUMMARY_TOTALS.columns))
+        if i < TOTAL_ROWS:
+            cells += [mk.cell("=" + fill_row(totals[c.key], r), c.number_format)
+                      for c in SUMMARY_TOTALS.columns]
+        else:  # the equity curve's caption (and a note under it) where it sits
+            cells += [mk.cell(EQUITY_NOTES.get(r))] + [mk.cell(None)] * (
+                len(SUMMARY_TOTALS.columns) - 1)
         cells.append(mk.cell(None))
         cells += [mk.cell("=" + fill_row(per_row["y_" + k], r)) for k, _ in SUMMARY_HELPERS]
         ws.append(cells)
@@ -1002,6 +1009,12 @@ workbook, by design."""
 MAX_CHART_SLOTS = 8  # per-position charts on the Charts sheet, at most
 EQUITY_CURRENCIES = 3  # equity-curve series: the first currencies of the totals
 SLOT_ROWS = 24  # sheet rows per chart slot on the Charts sheet
+LEVERAGE_SERIES, DISTANCE_SERIES = "Leverage (equity)", "Liq. distance"
+EQUITY_CHART_ROW = TOTAL_ROWS + 4  # Summary row the equity curve starts at, under the totals
+EQUITY_NOTES = {
+    TOTAL_ROWS + 3: "Net PnL of closed positions, added up in close order.",
+    TOTAL_ROWS + 21: "One line per margin currency (the first three above).",
+}
 
 
 def chart_slots(positions: int) -> int:
@@ -1082,8 +1095,11 @@ def _chart_data_sheet(wb: Workbook, slots: int, rows: int, position_rows: int,
     return ws, shared_rows(ws, mk, FIRST_DATA_ROW, FIRST_DATA_ROW + n - 1, columns, [""] * n)
 
 
+SERIES_COLOURS = ("1F4E79", "C55A11", "548235")  # blue, orange, green: told apart in print
+
+
 def _scatter(data: Any, x_col: int, first: int, last: int, series: list[tuple[int, str]],
-             title: str, y_title: str, y_format: str) -> ScatterChart:
+             title: str | None, y_title: str, y_format: str, colour: int = 0) -> ScatterChart:
     """A scatter chart (lines through the points, no smoothing) of ``series`` (column, axis
     id) over rows ``first``..``last`` of the sheet ``data``, x = dates in ``x_col``. NA()
     values are skipped and the line goes on ("span"), so a position's own points join up
@@ -1095,12 +1111,17 @@ def _scatter(data: Any, x_col: int, first: int, last: int, series: list[tuple[in
     chart.display_blanks = "span"
     chart.visible_cells_only = False
     xs = Reference(data, min_col=x_col, min_row=first, max_row=last)
-    for column, _ in series:
-        ys = Reference(data, min_col=column, min_row=first - 1, max_row=last)
-        s = Series(ys, xs, title_from_data=True)
+    for k, (column, name) in enumerate(series, start=colour):
+        ys = Reference(data, min_col=column, min_row=first, max_row=last)
+        s = Series(ys, xs, title=name)
         s.smooth = False
         s.marker.symbol = "circle"
         s.marker.size = 5
+        rgb = SERIES_COLOURS[k % len(SERIES_COLOURS)]
+        s.graphicalProperties.line.solidFill = rgb
+        s.graphicalProperties.line.width = 22_000  # EMU: about 1.75 pt
+        s.marker.graphicalProperties = GraphicalProperties(solidFill=rgb)
+        s.marker.graphicalProperties.line.solidFill = rgb
         chart.series.append(s)
     chart.y_axis.title = y_title
     chart.y_axis.number_format = y_format
@@ -1115,13 +1136,15 @@ def _scatter(data: Any, x_col: int, first: int, last: int, series: list[tuple[in
 def _position_chart(data: Any, j: int, rows: int) -> ScatterChart:
     """Slot ``j``'s chart: effective leverage (left axis) and liquidation distance (right)."""
     first, last = FIRST_DATA_ROW, FIRST_DATA_ROW + rows - 1
-    lev = _scatter(data, 1, first, last, [(2 + 2 * j, "lev")],
+    lev = _scatter(data, 1, first, last, [(2 + 2 * j, LEVERAGE_SERIES)],
                    "Leverage (equity) and liquidation distance", "Leverage (x)", '0.0"x"')
-    dist = _scatter(data, 1, first, last, [(3 + 2 * j, "dist")], "", "Liquidation distance",
-                    "0%")
+    dist = _scatter(data, 1, first, last, [(3 + 2 * j, DISTANCE_SERIES)], None,
+                    "Liquidation distance", "0%", colour=1)
     dist.y_axis.axId = 200
     dist.y_axis.crosses = "max"
     dist.y_axis.majorGridlines = None
+    dist.x_axis.title = None
+    dist.x_axis.delete = True
     lev += dist
     return lev
 
@@ -1165,10 +1188,14 @@ def _equity_chart(summary: Any, data: Any, slots: int, position_rows: int) -> No
     first, last = FIRST_DATA_ROW, FIRST_DATA_ROW + position_rows - 1
     x_col = 2 * slots + 4
     chart = _scatter(data, x_col, first, last,
-                     [(x_col + 1 + c, "eq") for c in range(EQUITY_CURRENCIES)],
+                     [(x_col + 1 + c, SeriesLabel(strRef=StrRef(
+                         f"'{CHART_DATA_SHEET}'!${get_column_letter(x_col + 1 + c)}$1")))
+                      for c in range(EQUITY_CURRENCIES)],
                      "Equity curve: net PnL of closed positions, cumulative",
                      "Net PnL (margin currency)", "#,##0.####")
-    summary.add_chart(chart, f"{SUMMARY_TOTALS.letter('currency')}{TOTAL_ROWS + 3}")
+    chart.width, chart.height = 13.5, 8  # cm: under the totals, inside the printed page
+    chart.title = "Equity curve (closed positions)"
+    summary.add_chart(chart, f"{SUMMARY_TOTALS.letter('currency')}{EQUITY_CHART_ROW}")
 
 
 def build_journal(
