@@ -1149,8 +1149,8 @@ def _position_chart(data: Any, j: int, rows: int) -> ScatterChart:
     return lev
 
 
-def _charts_sheet(wb: Workbook, data: Any, positions: Sequence[Mapping[str, Any]], slots: int,
-                  rows: int, position_rows: int) -> None:
+def _charts_sheet(wb: Workbook, positions: Sequence[Mapping[str, Any]], slots: int,
+                  position_rows: int) -> Any:
     """One chart per slot, each under a Position ID cell (a drop-down of the Positions) the
     trader can change: leverage and liquidation distance of that position, event by event
     in date order, while it is open."""
@@ -1179,7 +1179,7 @@ def _charts_sheet(wb: Workbook, data: Any, positions: Sequence[Mapping[str, Any]
             chosen.data_type = "s"  # an id is text, never a formula
         ws.append([mk.cell("Position ID", font=HEADER_FONT), chosen])
         row += 1
-        ws.add_chart(_position_chart(data, j, rows), f"A{slot_row(j) + 1}")
+    return ws
 
 
 def _equity_chart(summary: Any, data: Any, slots: int, position_rows: int) -> None:
@@ -1238,8 +1238,10 @@ def build_journal(
     streamed = _events_sheet(wb, events, rows, mode, position_rows)
     summary = _summary_sheet(wb, rows, position_rows)
     _rules_sheet(wb, rule_values)
+    charts = _charts_sheet(wb, positions, slots, position_rows)
     data, data_rows = _chart_data_sheet(wb, slots, rows, position_rows)
-    _charts_sheet(wb, data, positions, slots, rows, position_rows)
+    for j in range(slots):
+        charts.add_chart(_position_chart(data, j, rows), f"A{slot_row(j) + 1}")
     _equity_chart(summary, data, slots, position_rows)
     if mode == "udf":
         xlwings_conf_sheet(wb, UDF_MODULE)
