@@ -79,11 +79,14 @@ from ._book import (
     fill_row,
     header_cells,
     highlights,
+    input_prompts,
+    instructions_sheet,
     list_validation,
     nested_if,
     number_validation,
     prepare_sheet,
     quoted,
+    rate_value,
     save_with_streamed_rows,
     xlwings_conf_sheet,
     xml_text,
@@ -585,7 +588,7 @@ def _row_formulas(x: dict[str, str], mode: str) -> dict[str, str]:
             f'IF({x["h_pos"]}=0,"",IF(INDEX({x["pos_contract"]},{x["h_pos"]})'
             f'="inverse","inverse","linear"))'
         ),
-        "h_mmr": lookup("mmr", "0.005", F.rate_value),
+        "h_mmr": lookup("mmr", "0.005", rate_value),
         "h_maint": lookup("maint_amount", "0"),
         "h_stop": lookup("stop_price", '""'),
         "h_first_open": blank_unless_used(all_of(
@@ -1234,10 +1237,15 @@ def build_journal(
 
     slots = chart_slots(len(positions))
     wb = Workbook(write_only=True)
+    instructions_sheet(wb, "journal")  # the first tab
     _positions_sheet(wb, positions, position_rows)
     streamed = _events_sheet(wb, events, rows, mode, position_rows)
     summary = _summary_sheet(wb, rows, position_rows)
     _rules_sheet(wb, rule_values)
+    for sheet, last in ((JOURNAL_POSITIONS, FIRST_DATA_ROW + position_rows - 1),
+                        (JOURNAL_EVENTS, FIRST_DATA_ROW + rows - 1),
+                        (JOURNAL_RULES, rule_row(RULE_ROWS[-1][0]))):
+        input_prompts(wb[sheet.title], sheet, FIRST_DATA_ROW, last)
     charts = _charts_sheet(wb, positions, slots, position_rows)
     data, data_rows = _chart_data_sheet(wb, slots, rows, position_rows)
     for j in range(slots):
