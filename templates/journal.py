@@ -1129,6 +1129,7 @@ def _scatter(data: Any, x_col: int, first: int, last: int, series: list[tuple[in
     chart.y_axis.title = y_title
     chart.y_axis.number_format = y_format
     chart.x_axis.number_format = "yyyy-mm-dd"
+    chart.x_axis.crosses = "min"  # dates along the bottom, even under negative values
     chart.x_axis.title = "Date"
     chart.x_axis.delete = False
     chart.y_axis.delete = False
@@ -1147,7 +1148,6 @@ def _position_chart(data: Any, j: int, rows: int) -> ScatterChart:
     dist.y_axis.crosses = "max"
     dist.y_axis.majorGridlines = None
     dist.x_axis.title = None
-    dist.x_axis.delete = True
     lev += dist
     return lev
 
