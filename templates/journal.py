@@ -1,15 +1,28 @@
-"""The trading-journal workbook: Positions, Events (with every computed column), Rules, Chart.
+"""The trading-journal workbook: Positions, Events (every computed column), Summary, Rules,
+Charts (and the hidden Chart data sheet the charts read).
 
-The Events sheet replays the journal the way :func:`leverage.journal.replay` does, with one
-formula per cell so a trader who types a new event sees its row compute. A position's running
-state (open qty, margin, entry, ...) is carried from the previous row of the same position:
-a hidden helper column finds that row (``SUMPRODUCT(MAX((B$1:B<r-1>=B<r>)*ROW(...)))``, which
-works in Excel, LibreOffice, Google Sheets and the ``formulas`` engine) and ``INDEX`` reads the
-state there. A row that cannot be applied keeps the previous state and says why in Status.
+The Events sheet replays the journal the way :func:`leverage.journal.replay` does, with
+formulas, so a trader who types a new event sees it compute. Each position's events apply
+in date order, ties in row order, whatever order the rows were typed in: hidden columns give
+each row its place in date order, and a hidden "step" table replays the events in that
+order (step k = the k-th event by date), each step carrying the state (open qty, margin,
+entry, fees, ...) of its position's previous step, which is always above it
+(``SUMPRODUCT(MAX((...)*ROW(...)))`` finds it; ``INDEX`` reads it). The visible cells of a
+row read its step. Inputs -> places -> steps -> visible cells: the formulas never form a
+cycle, in Excel, LibreOffice, Google Sheets or the ``formulas`` engine. A row that cannot be
+applied keeps the previous state and says why in Status, in the core's words (probes of the
+core, :func:`_replay_says`); a row typed out of date order is flagged in Check.
 
-In udf mode the add-in's functions are not called in each row: each call a row makes is one
-array formula over the whole table in a hidden column, which the row's cell reads
+The Summary sheet reviews each position and each margin currency as
+:func:`leverage.journal.summary` does, with an equity curve; the Charts sheet has one chart
+per slot (a Position ID cell the trader can change), plotting series of the Chart data sheet
+that are NA() (a gap) on every row that is not that position open, over every formula row,
+so new events join the charts.
+
+In udf mode the add-in's functions are not called in each row: each call a step makes is one
+array formula over the whole table in a hidden column, which the step's cell reads
 (templates._book.ColumnCalls), so a recalculation makes the same few calls for any length.
+Each formula column is written once, as a shared formula (:class:`SharedRows`).
 """
 
 from __future__ import annotations
