@@ -46,6 +46,7 @@ from openpyxl.worksheet.formula import ArrayFormula
 from leverage import Number, percent_hint
 from leverage._args import PERCENT_LIKE
 from leverage.core import SIDE
+from leverage.errors import LeverageError
 from leverage.journal import (
     _LAST_SERIAL,
     CASH_FLOW,
@@ -222,7 +223,7 @@ def _refs(r: str, above: str, position_rows: int, last: int) -> dict[str, str]:
         col = JOURNAL_POSITIONS.letter(key)
         refs["pos_" + key] = f"{POSITIONS}!${col}${FIRST_DATA_ROW}:${col}${last_pos}"
     for key, *_ in RULE_ROWS:
-        refs["rule_" + key] = f"{RULES}!$B${rule_row(key)}"
+        refs["rule_" + key] = f"{RULES}!${RULE_READ_COLUMN}${rule_row(key)}"
     return refs
 
 
@@ -727,13 +728,37 @@ def _positions_sheet(wb: Workbook, positions: Sequence[Mapping[str, Any]], rows:
         ws.append([mk.text(p.get(c.key), c.number_format) for c in sheet.columns])
 
 
+@functools.cache
+def _rate_rules() -> frozenset[str]:
+    """The rules the core reads as rates (percent text like "5%" is 0.05): asked of the
+    core, rule by rule."""
+    rates = set()
+    for key, *_ in RULE_ROWS:
+        try:
+            AdjustmentRule.build(**{key: "5%"})
+        except LeverageError:
+            continue
+        rates.add(key)
+    return frozenset(rates)
+
+
+RULE_READ_COLUMN = "D"
+"""The Rules sheet's hidden column: each rule's value as the core reads it (percent text of
+a rate as its fraction, a blank as blank), which the Events formulas use."""
+
+
 def _rules_sheet(wb: Workbook, rule_values: Mapping[str, Any]) -> None:
     sheet = JOURNAL_RULES
-    ws = prepare_sheet(wb, sheet.title, [c.width for c in sheet.columns])
+    ws = prepare_sheet(wb, sheet.title, [c.width for c in sheet.columns] + [12.0],
+                       hidden_from=len(sheet.columns) + 1, print_to=(len(sheet.columns),
+                                                                      len(RULE_ROWS) + 3))
     mk = CellMaker(ws)
-    ws.append(header_cells(mk, sheet))
+    ws.append(header_cells(mk, sheet, ["(helper) value as read"]))
     for key, fmt, meaning in RULE_ROWS:
-        ws.append([mk.cell(key), mk.text(rule_values.get(key), fmt), mk.cell(meaning)])
+        b = f"B{rule_row(key)}"
+        read = rate_value(b) if key in _rate_rules() else f'IF({b}="","",{b})'
+        ws.append([mk.cell(key), mk.text(rule_values.get(key), fmt), mk.cell(meaning),
+                   mk.cell("=" + read, fmt)])
     ws.append([])
     ws.append([mk.cell("Write these before opening a position; leave a value blank for no "
                        "such rule. PnL thresholds are fractions of the initial margin.")])

@@ -132,10 +132,14 @@ def book(tmp_path_factory) -> dict[str, Any]:
                L.FIRST_DATA_ROW + len(positions))
     wb = openpyxl.load_workbook(path)  # the trader picks a position for the 4th chart
     wb[J.CHARTS_SHEET][f"B{J.slot_row(3)}"] = "ORDER"
+    # and types a rule's rate as percent text (was 0.1: two more adds break it at 15 %)
+    rules = dict(rules, add_within_buffer="15%")
+    wb[L.JOURNAL_RULES.title][f"B{L.rule_row('add_within_buffer')}"] = "15%"
+    wb[L.JOURNAL_RULES.title][f"B{L.rule_row('add_within_buffer')}"].data_type = "s"
     wb.save(path)
     all_positions = [_core_position(p) for p in positions + MISTAKE_POSITIONS]
     all_events = events + typed
-    result = replay(all_positions, all_events, AdjustmentRule(**rules))
+    result = replay(all_positions, all_events, AdjustmentRule.build(**rules))
     return {
         "path": path,
         "values": read_values(recalc_with_libreoffice(path, tmp / "lo")),
@@ -186,6 +190,19 @@ def test_each_mistake_gets_the_message_that_names_its_cause(book, label, says):
     assert status and all(s in status for s in says), status
     i = _row_of(book, label) - L.FIRST_DATA_ROW
     assert same_status(status, book["result"].columns["status"][i])
+
+
+def test_a_rule_rate_typed_as_percent_text_is_read(book):
+    """The Rules sheet's "15%" (text) is the rate 0.15: the sheet's rule breaks are the
+    core's at 0.15 (test_every_computed_cell_is_the_cores), which differ from 0.1's."""
+    positions, events, rules = templates.sample_journal()
+    at = {v: replay(positions, events, AdjustmentRule.build(**dict(rules, add_within_buffer=v)))
+          .columns["rule_breaks"] for v in (0.1, 0.15)}
+    assert at[0.1] != at[0.15]
+    n = len(events)
+    got = [book["values"].get((EVENTS.title, f"{EVENTS.letter('rule_breaks')}{r}")) or ""
+           for r in range(L.FIRST_DATA_ROW, L.FIRST_DATA_ROW + n)]
+    assert got == at[0.15]
 
 
 def test_guardrail_leaves_no_liquidation_price_and_percent_text_reads_as_a_rate(book):
