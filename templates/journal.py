@@ -47,6 +47,7 @@ from leverage import Number, percent_hint
 from leverage._args import PERCENT_LIKE
 from leverage.core import SIDE
 from leverage.errors import LeverageError
+from leverage.instructions import PROMPTS
 from leverage.journal import (
     _LAST_SERIAL,
     CASH_FLOW,
@@ -1210,6 +1211,10 @@ def _charts_sheet(wb: Workbook, positions: Sequence[Mapping[str, Any]], slots: i
                          "Not a valid position", "Pick a position from the Positions sheet")
     for j in range(1, slots):
         dv.add(f"B{slot_row(j)}")
+    prompt = PROMPTS.get((CHARTS_SHEET, "position_id"))
+    if prompt is not None:  # one validation: the drop-down and its prompt
+        dv.promptTitle, dv.prompt = prompt
+        dv.showInputMessage = True
     row = 2
     for j in range(slots):
         while row < slot_row(j):
