@@ -47,6 +47,7 @@ from leverage import Number, percent_hint
 from leverage._args import PERCENT_LIKE
 from leverage.core import SIDE
 from leverage.errors import LeverageError
+from leverage.instructions import PROMPTS
 from leverage.journal import (
     _LAST_SERIAL,
     CASH_FLOW,
@@ -709,7 +710,6 @@ def _row_formulas(x: dict[str, str], mode: str) -> dict[str, str]:
 
 # ------------------------------------------------------------------ writing
 WRAPPED: tuple[str, ...] = ()  # rows keep one line: wrapped text overlaps in print
-CHART_MIN_ROWS = 20
 
 
 def _positions_sheet(wb: Workbook, positions: Sequence[Mapping[str, Any]], rows: int) -> None:
@@ -1068,7 +1068,7 @@ def slot_row(j: int) -> int:
     return 3 + j * SLOT_ROWS
 
 
-def chart_data_formulas(slots: int, last: int, position_rows: int) -> list[str]:
+def chart_data_formulas(slots: int, position_rows: int) -> list[str]:
     """The Chart data sheet's formulas of any row (:data:`ROW` stand-in), column by column:
     the step's date, each slot's leverage and liquidation distance (NA() unless the step is
     that slot's position, open), a blank column, then the equity curve's k-th closed
@@ -1079,7 +1079,7 @@ def chart_data_formulas(slots: int, last: int, position_rows: int) -> list[str]:
     when, pid, qty = step("in_date"), step("in_position_id"), step("s_qty_open")
     out = [f"IF(ISNUMBER({when}),{when},NA())"]
     for j in range(slots):
-        slot = f"{CHARTS_SHEET!r}!$B${slot_row(j)}".replace('"', "'")
+        slot = f"'{CHARTS_SHEET}'!$B${slot_row(j)}"
         for key in ("s_effective_leverage", "s_liq_distance"):
             v = step(key)
             out.append(f'IF(AND(TRIM({slot})<>"",TRIM({pid})=TRIM({slot}),ISNUMBER({qty}),'
@@ -1105,8 +1105,7 @@ def _chart_data_sheet(wb: Workbook, slots: int, rows: int, position_rows: int,
                       ) -> tuple[Any, SharedRows | None]:
     """The hidden Chart data sheet (see :data:`CHART_DATA_SHEET`), over every Events formula
     row and every Summary row."""
-    last = FIRST_DATA_ROW + rows - 1
-    formulas = chart_data_formulas(slots, last, position_rows)
+    formulas = chart_data_formulas(slots, position_rows)
     ws = wb.create_sheet(CHART_DATA_SHEET)
     ws.sheet_state = "hidden"
     mk = CellMaker(ws)
@@ -1139,7 +1138,7 @@ def _chart_data_sheet(wb: Workbook, slots: int, rows: int, position_rows: int,
 SERIES_COLOURS = ("1F4E79", "C55A11", "548235")  # blue, orange, green: told apart in print
 
 
-def _scatter(data: Any, x_col: int, first: int, last: int, series: list[tuple[int, str]],
+def _scatter(data: Any, x_col: int, first: int, last: int, series: list[tuple[int, Any]],
              title: str | None, y_title: str, y_format: str, colour: int = 0) -> ScatterChart:
     """A scatter chart (lines through the points, no smoothing) of ``series`` (column, axis
     id) over rows ``first``..``last`` of the sheet ``data``, x = dates in ``x_col``. NA()
@@ -1210,6 +1209,10 @@ def _charts_sheet(wb: Workbook, positions: Sequence[Mapping[str, Any]], slots: i
                          "Not a valid position", "Pick a position from the Positions sheet")
     for j in range(1, slots):
         dv.add(f"B{slot_row(j)}")
+    prompt = PROMPTS.get((CHARTS_SHEET, "position_id"))
+    if prompt is not None:  # one validation: the drop-down and its prompt
+        dv.promptTitle, dv.prompt = prompt
+        dv.showInputMessage = True
     row = 2
     for j in range(slots):
         while row < slot_row(j):

@@ -347,5 +347,6 @@ def test_workbook_lays_out_slots_and_prompts(tmp_path):
     assert dv.formula1.startswith(f"{L.JOURNAL_POSITIONS.title}!$A$2:$A$")
     assert {str(r) for r in dv.sqref.ranges} == {f"B{J.slot_row(j)}"
                                                  for j in range(J.MAX_CHART_SLOTS)}
+    assert dv.showInputMessage and dv.prompt and dv.showErrorMessage
     assert J.chart_slots(0) == 3 and J.chart_slots(2) == 4
     assert Path(path).stat().st_size > 0
