@@ -412,6 +412,22 @@ def _full_block(sheet: Sheet, new: list[list[Cell] | None]) -> list[Update]:
                       FIRST_DATA_ROW + len(rows) - 1), rows)]
 
 
+def sync_cells(template: str, grids: list[Grid]) -> dict[str, list[tuple[int, int]]]:
+    """Sheet title -> (row, column), 1-based, of every cell a sync of ``grids`` (the values of
+    :func:`read_ranges_for`) may write: the computed columns of each filled row, and the
+    Account sheet's output rows. ``init`` checks them before it changes anything, so a
+    workbook the sync would refuse is refused at once."""
+    out: dict[str, list[tuple[int, int]]] = {}
+    for sheet, grid in zip(_sheets(template), grids, strict=True):
+        if sheet.title == "Account":
+            first = FIRST_DATA_ROW + len(ACCOUNT_INPUT_ROWS)
+            out[sheet.title] = [(r, 2) for r in range(first, first + len(ACCOUNT_OUTPUT_ROWS))]
+            continue
+        cols = [sheet.index(k) + 1 for k in sheet.keys("computed")]
+        out[sheet.title] = [(r, c) for r in range(FIRST_DATA_ROW, len(grid) + 1) for c in cols]
+    return out
+
+
 def plan_sync(template: str, grids: list[Grid]) -> _Plan:
     """What a sync would write for ``grids`` (the values of :func:`read_ranges_for`)."""
     for sheet, grid in zip(_sheets(template), grids, strict=True):
@@ -548,5 +564,6 @@ __all__ = [
     "detect_template",
     "read_ranges_for",
     "sync",
+    "sync_cells",
     "watch",
 ]

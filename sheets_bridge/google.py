@@ -17,7 +17,7 @@ import gspread
 from gspread.exceptions import APIError
 
 from leverage.errors import InputError
-from leverage.layout import TEMPLATES, Sheet
+from leverage.layout import TEMPLATES, Sheet, column_letter
 
 from .backend import (
     Cell,
@@ -32,6 +32,7 @@ from .backend import (
     serial_date,
 )
 from .credentials import credentials_path, load_credentials
+from .engine import sync_cells
 from .google_format import format_requests
 from .http import RetryingHTTPClient, RetryPolicy, api_message, retrying, status_text
 
@@ -175,17 +176,22 @@ class GoogleBackend:
     def sheet_titles(self) -> list[str]:
         return [p["title"] for p in self.metadata()]
 
-    def read_ranges(self, ranges: Sequence[str]) -> list[Grid]:
+    def read_ranges(self, ranges: Sequence[str], formulas: bool = False) -> list[Grid]:
+        """Values of each range in one request (``formulas``: a formula cell reads as its
+        ``=...`` text rather than its result)."""
         try:
-            return self._call("reading the sheet", lambda: self._fetch_values(ranges),
+            return self._call("reading the sheet", lambda: self._fetch_values(ranges, formulas),
                               aftermath=_NOTHING_WRITTEN)
         except SheetsError as exc:
             if "Unable to parse range" in str(exc):
                 self._missing_tabs(ranges)
             raise
 
-    def _fetch_values(self, ranges: Sequence[str]) -> list[Grid]:
-        body = self.http.values_batch_get(self.key, list(ranges), dict(_READ_PARAMS))
+    def _fetch_values(self, ranges: Sequence[str], formulas: bool = False) -> list[Grid]:
+        params = dict(_READ_PARAMS)
+        if formulas:
+            params["valueRenderOption"] = "FORMULA"
+        body = self.http.values_batch_get(self.key, list(ranges), params)
         found = body.get("valueRanges", [])
         _shape(isinstance(found, list) and len(found) == len(ranges)
                and all(isinstance(vr, dict) for vr in found),
@@ -246,11 +252,16 @@ class GoogleBackend:
         present = [s for s in sheets if s.title in existing]
         filled: set[str] = set()
         if present:
-            grids = self.read_ranges([a1(s.title, 1, 1, len(s.columns), None) for s in present])
+            # formulas as text: a tab that computes its own columns cannot be synced
+            grids = self.read_ranges([a1(s.title, 1, 1, len(s.columns), None) for s in present],
+                                     formulas=True)
             for sheet, grid in zip(present, grids, strict=True):
                 if any(any(v not in (None, "") for v in row) for row in grid):
                     _check_existing(sheet, grid)
                     filled.add(sheet.title)
+            by_title = dict(zip((s.title for s in present), grids, strict=True))
+            _refuse_formulas(self.name, template,
+                             [by_title.get(s.title, []) for s in sheets])
         used_ids = {int(p["sheetId"]) for p in existing.values()}
         requests: list[dict[str, Any]] = []
         cells: list[dict[str, Any]] = []
@@ -314,6 +325,25 @@ def _check_existing(sheet: Sheet, grid: Grid) -> None:
             f"tab {sheet.title!r} already exists with other content in row 1: rename or delete "
             "it, or use another spreadsheet; init changes nothing"
         )
+
+
+def _refuse_formulas(name: str, template: str, grids: list[Grid]) -> None:
+    """Refuse (nothing written) when a cell the sync writes holds a formula: the sync would
+    replace it with a value, so the spreadsheet computes its own columns and is not ours."""
+    by_title = {s.title: g for s, g in zip(TEMPLATES[template], grids, strict=True)}
+    for title, cells in sync_cells(template, grids).items():
+        grid = by_title[title]
+        for r, c in cells:
+            row = grid[r - 1] if r - 1 < len(grid) else []
+            v = row[c - 1] if c - 1 < len(row) else None
+            if isinstance(v, str) and v.startswith("="):
+                raise LayoutError(
+                    f"init changed nothing: {name} cannot be synced, because "
+                    f"{title}!{column_letter(c)}{r} holds a formula: the spreadsheet "
+                    "computes its own columns (a workbook built by `leverage templates build`, "
+                    "uploaded?), and a sync would replace its formulas with values. Use it as "
+                    "it is, or lay the template out in a new spreadsheet"
+                )
 
 
 def open_google(

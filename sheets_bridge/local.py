@@ -37,7 +37,8 @@ from leverage.layout import (
 )
 
 from .backend import Grid, LayoutError, SheetsError, Update, parse_a1
-from .xlsx_package import Package, WorkbookFileError, Writes, save_atomically
+from .engine import sync_cells
+from .xlsx_package import Package, WorkbookFileError, Writes, patch_sheet, save_atomically
 
 _FORMATTED_ROWS = 1000  # rows laid out with number formats, as a new Google sheet has
 
@@ -160,6 +161,7 @@ class XlsxBackend:
         with the template's or when openpyxl's save would lose a part of it."""
         package = self._load()
         _refuse_case_clash(package.titles, template)
+        self._refuse_unsyncable(package, template)
         lost = package.openpyxl_would_drop()
         if lost:
             raise WorkbookFileError(
@@ -175,6 +177,29 @@ class XlsxBackend:
                 f"workbook {self.name!r} cannot be laid out: openpyxl cannot read it "
                 f"({type(exc).__name__}: {str(exc)[:200]}); nothing was changed"
             ) from None
+
+
+    def _refuse_unsyncable(self, package: Package, template: str) -> None:
+        """Refuse (nothing changed) a workbook the sync would refuse: a cell the sync writes
+        holds a formula (a workbook built by `leverage templates build` computes its own
+        columns) or lies in a merged range. Laying it out first would only stack a second set
+        of drop-downs and highlights on a file no sync can update."""
+        sheets = TEMPLATES[template]
+        grids = {
+            s.title: package.read(s.title, 1, None, 1, len(s.columns))
+            for s in sheets if package.sheets.get(s.title)
+        }
+        cells = sync_cells(template, [grids.get(s.title, []) for s in sheets])
+        for title in grids:
+            writes: Writes = {}
+            for r, c in cells.get(title, []):
+                writes.setdefault(r, {})[c] = None
+            try:
+                patch_sheet(package.sheet_xml(title), title, writes)
+            except LayoutError as exc:
+                raise LayoutError(
+                    f"init changed nothing: workbook {self.name!r} cannot be synced, because {exc}"
+                ) from None
 
 
 def _refuse_case_clash(titles: list[str], template: str) -> None:
