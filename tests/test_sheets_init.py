@@ -61,7 +61,7 @@ def test_google_init_refuses_a_self_computing_sheet_without_writing(fake: FakeSh
     row = ["p1", "BTCUSDT", "long", "linear", 1, 60_000, 59_000, 5_000, "isolated", 5, 0.2,
            1, 0.005, 0]
     notional = REBALANCE_POSITIONS.letter("notional")
-    formula_row = row + [f"=E2*G2"]
+    formula_row = [*row, "=E2*G2"]
     key = fake.create_spreadsheet(
         "uploaded", sheets={"Account": [["Item", "Value"]], "Positions": [headers, formula_row]},
         value_input_option="USER_ENTERED")
