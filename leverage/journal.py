@@ -44,7 +44,23 @@ from .rules import SEPARATOR
 
 EVENT_TYPES = ("open", "add_margin", "withdraw_margin", "partial_close", "close", "funding")
 
+POSITION_COLUMNS = (
+    "position_id",
+    "symbol",
+    "side",
+    "contract",
+    "margin_currency",
+    "mmr",
+    "maint_amount",
+    "stop_price",
+)
+"""Columns of the positions sheet, in order."""
+
+INPUT_COLUMNS = ("date", "position_id", "event", "price", "qty", "amount", "fee", "reason")
+"""Columns the trader types on the events sheet, in order."""
+
 OUTPUT_COLUMNS = (
+    "currency",
     "qty_open",
     "margin",
     "mark_price",
@@ -57,10 +73,43 @@ OUTPUT_COLUMNS = (
     "liq_distance",
     "realized_pnl",
     "funding",
+    "fees",
+    "net_pnl",
+    "r_multiple",
     "rule_breaks",
+    "warnings",
     "status",
 )
 """Computed columns, in the order the journal sheet shows them."""
+
+SUMMARY_COLUMNS = (
+    "position_id",
+    "symbol",
+    "currency",
+    "side",
+    "state",
+    "opened",
+    "closed",
+    "events",
+    "net_pnl",
+    "r_multiple",
+    "largest_leverage",
+    "rule_breaks",
+    "outcome",
+    "equity_after",
+)
+"""Per-position rows of :func:`summary`, in the order the Summary sheet shows them."""
+
+TOTALS_COLUMNS = (
+    "currency",
+    "closed",
+    "wins",
+    "win_rate",
+    "expectancy",
+    "expectancy_r",
+    "total_net_pnl",
+)
+"""Per-currency totals of :func:`summary`, in the order the Summary sheet shows them."""
 
 # Why an event row could not be applied: ``JournalResult.problems[i].reason``.
 UNKNOWN_POSITION = "unknown_position"  # position_id names no row of the positions sheet

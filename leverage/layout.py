@@ -40,10 +40,11 @@ class Sheet:
     title: str
     columns: tuple[Column, ...]
     highlights: tuple[Highlight, ...] = ()
+    first_column: int = 1  # 1-based column of the first key (a second table on one sheet)
 
     def letter(self, key: str) -> str:
         """Column letter of ``key`` (A, B, ...)."""
-        return column_letter(self.index(key) + 1)
+        return column_letter(self.first_column + self.index(key))
 
     def index(self, key: str) -> int:
         for i, c in enumerate(self.columns):
@@ -116,6 +117,8 @@ PRICE = "#,##0.00"
 QTY = "0.########"
 RATE = "0.00%"
 LEV = '0.00"x"'
+R_MULTIPLE = '0.00"R"'
+DATE = "yyyy-mm-dd hh:mm"
 
 EVENT_TYPES = journal.EVENT_TYPES
 SIDES = ("long", "short")
@@ -130,21 +133,30 @@ JOURNAL_POSITIONS = Sheet(
         Column("symbol", "Symbol", "input", width=12),
         Column("side", "Side", "input", width=8, choices=SIDES),
         Column("contract", "Contract", "input", width=10, choices=CONTRACTS),
+        Column("margin_currency", "Margin currency", "input", width=10,
+               note="blank: quote (USDT) for linear, coin (BTC) for inverse"),
         Column("mmr", "Maint. margin rate", "input", RATE, 12),
         Column("maint_amount", "Maint. amount", "input", MONEY, 12),
+        Column("stop_price", "Stop price", "input", PRICE, 11,
+               "planned stop: sets the initial risk of the R multiple"),
     ),
 )
+assert JOURNAL_POSITIONS.keys() == list(journal.POSITION_COLUMNS)
 
 JOURNAL_EVENTS = Sheet(
     "Events",
     (
-        Column("date", "Date", "input", "yyyy-mm-dd hh:mm", 17),
+        Column("date", "Date", "input", DATE, 17),
         Column("position_id", "Position ID", "input", width=11),
         Column("event", "Event", "input", width=15, choices=EVENT_TYPES),
         Column("price", "Price", "input", PRICE, 11),
         Column("qty", "Qty", "input", QTY, 9),
-        Column("amount", "Amount", "input", MONEY, 11),
+        Column("amount", "Amount (margin or cash)", "input", MONEY, 13,
+               "open: initial margin; add/withdraw: margin moved; partial close: margin "
+               "released; funding: cash (- paid, + received)"),
+        Column("fee", "Fee paid", "input", MONEY, 10, "in the margin currency; blank: 0"),
         Column("reason", "Reason", "input", width=40),
+        Column("currency", "Currency", "computed", width=9),
         Column("qty_open", "Open qty", "computed", QTY, 9),
         Column("margin", "Margin committed", "computed", MONEY, 13),
         Column("mark_price", "Mark price", "computed", PRICE, 11),
@@ -159,7 +171,13 @@ JOURNAL_EVENTS = Sheet(
         Column("liq_distance", "Liq. distance", "computed", RATE, 10),
         Column("realized_pnl", "Realized PnL", "computed", MONEY, 13),
         Column("funding", "Funding so far", "computed", MONEY, 13),
+        Column("fees", "Fees so far", "computed", MONEY, 12),
+        Column("net_pnl", "Net PnL", "computed", MONEY, 13,
+               "realized PnL + funding - fees so far"),
+        Column("r_multiple", "R multiple", "computed", R_MULTIPLE, 9,
+               "net PnL / initial risk (open qty x distance from entry to stop)"),
         Column("rule_breaks", "Rule breaks", "computed", width=64),
+        Column("warnings", "Check", "computed", width=44),
         Column("status", "Status", "computed", width=44),
     ),
     (
@@ -168,9 +186,11 @@ JOURNAL_EVENTS = Sheet(
                   "AND(ISNUMBER({liq_distance}),ISNUMBER({buffer}),{liq_distance}<{buffer})",
                   RED_FILL, RED_TEXT),
         Highlight("rule_breaks", "LEN({rule_breaks})>0", AMBER_FILL),
+        Highlight("warnings", "LEN({warnings})>0", AMBER_FILL),
         Highlight("status", "LEN({status})>0", RED_FILL),
     ),
 )
+assert JOURNAL_EVENTS.keys("input") == list(journal.INPUT_COLUMNS)
 assert JOURNAL_EVENTS.keys("computed") == list(journal.OUTPUT_COLUMNS)
 
 JOURNAL_RULES = Sheet(
@@ -204,6 +224,48 @@ RULE_ROWS: tuple[tuple[str, str, str], ...] = (
     ("horizon_days", "0.##", "Horizon of the probability rule, in days (e.g. 7)."),
 )
 assert [r[0] for r in RULE_ROWS] == list(AdjustmentRule.model_fields)
+
+SUMMARY_SHEET = "Summary"
+JOURNAL_SUMMARY = Sheet(
+    SUMMARY_SHEET,
+    (
+        Column("position_id", "Position ID", "computed", width=12),
+        Column("symbol", "Symbol", "computed", width=12),
+        Column("currency", "Currency", "computed", width=9),
+        Column("side", "Side", "computed", width=7),
+        Column("state", "State", "computed", width=8),
+        Column("opened", "Opened", "computed", DATE, 17),
+        Column("closed", "Closed", "computed", DATE, 17),
+        Column("events", "Events", "computed", "0", 8),
+        Column("net_pnl", "Net PnL", "computed", MONEY, 13),
+        Column("r_multiple", "R multiple", "computed", R_MULTIPLE, 9),
+        Column("largest_leverage", "Largest leverage (equity)", "computed", LEV, 11),
+        Column("rule_breaks", "Rows with rule breaks", "computed", "0", 10),
+        Column("outcome", "Outcome", "computed", width=8),
+        Column("equity_after", "Equity curve (net PnL of closed, cumulative)", "computed",
+               MONEY, 15, "closed positions of this currency in close-date order"),
+    ),
+)
+"""One row per position of the Positions sheet, from A1 (``journal.summary(...).positions``)."""
+assert JOURNAL_SUMMARY.keys() == list(journal.SUMMARY_COLUMNS)
+
+SUMMARY_TOTALS = Sheet(
+    SUMMARY_SHEET,
+    (
+        Column("currency", "Currency", "computed", width=9),
+        Column("closed", "Closed positions", "computed", "0", 10),
+        Column("wins", "Wins", "computed", "0", 7),
+        Column("win_rate", "Win rate", "computed", RATE, 9),
+        Column("expectancy", "Expectancy (net PnL per trade)", "computed", MONEY, 13),
+        Column("expectancy_r", "Expectancy (R)", "computed", R_MULTIPLE, 10,
+               "mean R multiple of the closed positions with a stop"),
+        Column("total_net_pnl", "Total net PnL", "computed", MONEY, 13),
+    ),
+    first_column=len(JOURNAL_SUMMARY.columns) + 2,  # one blank column after the positions
+)
+"""One row per margin currency, on the Summary sheet right of ``JOURNAL_SUMMARY``
+(``journal.summary(...).totals``)."""
+assert SUMMARY_TOTALS.keys() == list(journal.TOTALS_COLUMNS)
 
 
 # --------------------------------------------------------------- rebalance
@@ -291,7 +353,8 @@ def account_format(key: str) -> str:
 
 
 TEMPLATES = {
-    "journal": (JOURNAL_POSITIONS, JOURNAL_EVENTS, JOURNAL_RULES),
+    # SUMMARY_TOTALS shares the Summary sheet with JOURNAL_SUMMARY (see its first_column)
+    "journal": (JOURNAL_POSITIONS, JOURNAL_EVENTS, JOURNAL_SUMMARY, JOURNAL_RULES),
     "rebalance": (REBALANCE_ACCOUNT, REBALANCE_POSITIONS),
 }
 
