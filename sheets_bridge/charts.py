@@ -1,0 +1,154 @@
+"""The journal's Charts tab: per-position leverage and liquidation distance over time, and the
+equity curve, drawn from chart-data columns that formulas fill from the synced sheets.
+
+Each slot is a cell where the trader picks a Position ID (prefilled with the positions of the
+sample) and a chart beside it. Its chart data sits in columns right of the charts, hidden:
+
+* Google Sheets: one ``SORT(FILTER(...))`` per slot over open-ended ranges (``Events!A2:A``),
+  so rows typed later appear, rows of other positions and closed rows (open qty 0) are left
+  out, and the points come in date order;
+* Excel and LibreOffice (the local file): one formula per row over the formatted rows,
+  ``=IF(AND(id matches, open qty > 0, ISNUMBER(x)), x, NA())``: #N/A is no point, and the
+  chart spans the gaps (``dispBlanksAs="span"``), so each position is one unbroken line.
+
+The sync only writes values into the Events and Summary sheets; the spreadsheet app
+recomputes the chart data from them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from leverage.layout import (
+    FIRST_DATA_ROW,
+    JOURNAL_EVENTS,
+    JOURNAL_POSITIONS,
+    JOURNAL_SUMMARY,
+    column_letter,
+)
+
+CHARTS_SHEET = "Charts"
+SLOT_ROWS = 20  # rows each slot takes: a label, the picked id, and the chart's height
+MIN_SLOTS = 3
+DATA_COLUMN = 30  # 1-based column of the first chart-data column (AD): right of the charts
+SLOT_SERIES = (("date", "Date"), ("effective_leverage", "Leverage (equity)"),
+               ("liq_distance", "Liq. distance"))
+EQUITY_SERIES = (("closed", "Closed"), ("equity_after", "Equity curve"))
+POSITION_LABEL = "Position ID"
+CURRENCY_LABEL = "Equity curve: margin currency"
+
+Flavour = Literal["google", "excel"]
+
+
+class Formula(str):
+    """A cell holding a formula (written as a formula, never as RAW text)."""
+
+
+def chart_tabs(template: str) -> tuple[str, ...]:
+    return (CHARTS_SHEET,) if template == "journal" else ()
+
+
+def slot_count(positions: int) -> int:
+    """Slots on the Charts tab: the positions of the workbook and two more, at least 3."""
+    return max(MIN_SLOTS, positions + 2)
+
+
+def slot_row(k: int) -> int:
+    """Row of slot ``k``'s label (the picked id is the row below; the chart starts there)."""
+    return 1 + k * SLOT_ROWS
+
+
+def data_column(k: int) -> int:
+    """First chart-data column of slot ``k`` (``k`` = slots: the equity curve's)."""
+    return DATA_COLUMN + k * len(SLOT_SERIES)
+
+
+def chart_width(slots: int) -> int:
+    return data_column(slots) + len(EQUITY_SERIES) - 1
+
+
+def _events(key: str, row: int | None = None) -> str:
+    col = JOURNAL_EVENTS.letter(key)
+    if row is None:
+        return f"{JOURNAL_EVENTS.title}!${col}${FIRST_DATA_ROW}:${col}"
+    return f"{JOURNAL_EVENTS.title}!${col}{row}"
+
+
+def _summary(key: str, row: int | None = None) -> str:
+    col = JOURNAL_SUMMARY.letter(key)
+    if row is None:
+        return f"{JOURNAL_SUMMARY.title}!${col}${FIRST_DATA_ROW}:${col}"
+    return f"{JOURNAL_SUMMARY.title}!${col}{row}"
+
+
+def _google_slot(pick: str) -> str:
+    keys = [k for k, _ in SLOT_SERIES]
+    cols = ", ".join(_events(k if k != "date" else "date") for k in keys)
+    lev = _events("effective_leverage")
+    return (f"=IFERROR(SORT(FILTER({{{cols}}}, {_events('position_id')}={pick}, "
+            f"{_events('qty_open')}>0, ISNUMBER({lev})), 1, TRUE))")
+
+
+def _google_equity(pick: str) -> str:
+    cols = ", ".join(_summary(k) for k, _ in EQUITY_SERIES)
+    return (f"=IFERROR(SORT(FILTER({{{cols}}}, {_summary('currency')}={pick}, "
+            f"ISNUMBER({_summary('equity_after')})), 1, TRUE))")
+
+
+def _excel_slot(pick: str, row: int, key: str) -> str:
+    ok = (f"AND({_events('position_id', row)}={pick},ISNUMBER({_events('qty_open', row)}),"
+          f"{_events('qty_open', row)}>0,ISNUMBER({_events('effective_leverage', row)}))")
+    return f"=IF({ok},{_events(key, row)},NA())"
+
+
+def _excel_equity(pick: str, row: int, key: str) -> str:
+    ok = (f"AND({_summary('currency', row)}={pick},"
+          f"ISNUMBER({_summary('equity_after', row)}))")
+    return f"=IF({ok},{_summary(key, row)},NA())"
+
+
+def chart_rows(positions: Sequence[Any], currency: str | None, flavour: Flavour,
+               data_rows: int = 1000) -> list[list[Any]]:
+    """The Charts tab from row 1: each slot's label and picked id (the first ``positions``
+    ids prefilled), the equity curve's currency, and the chart-data columns (``flavour``:
+    ``google`` formulas over open-ended ranges, or ``excel`` formulas on ``data_rows`` rows)."""
+    slots = slot_count(len(positions))
+    height = max(slot_row(slots) + 1, 1 + (data_rows if flavour == "excel" else 1))
+    grid: list[list[Any]] = [[None] * chart_width(slots) for _ in range(height)]
+    picks = [*positions, *[None] * slots][:slots]
+    for k, pid in enumerate(picks):
+        grid[slot_row(k) - 1][0] = POSITION_LABEL
+        grid[slot_row(k)][0] = pid
+    grid[slot_row(slots) - 1][0] = CURRENCY_LABEL
+    grid[slot_row(slots)][0] = currency
+    for k in range(slots + 1):
+        equity = k == slots
+        series = EQUITY_SERIES if equity else SLOT_SERIES
+        first = data_column(k) - 1
+        pick = f"$A${slot_row(k) + 1}"
+        for j, (_key, label) in enumerate(series):
+            grid[0][first + j] = label if equity else f"{label} ({k + 1})"
+        if flavour == "google":
+            grid[1][first] = Formula(_google_equity(pick) if equity else _google_slot(pick))
+            continue
+        for r in range(FIRST_DATA_ROW, data_rows + FIRST_DATA_ROW):
+            for j, (key, _) in enumerate(series):
+                formula = _excel_equity(pick, r, key) if equity else _excel_slot(pick, r, key)
+                grid[r - 1][first + j] = Formula(formula)
+    return grid
+
+
+def chart_picks(rows: dict[str, list[list[Any]]]) -> tuple[list[Any], str | None]:
+    """The Position IDs (and the first margin currency) of the rows ``init`` writes on the
+    Positions sheet: the Charts tab's slots start with them."""
+    grid = rows.get(JOURNAL_POSITIONS.title, [])[1:]
+    ids = [r[0] for r in grid if r and r[0] not in (None, "")]
+    cur = JOURNAL_POSITIONS.index("margin_currency")
+    currencies = [r[cur] for r in grid if len(r) > cur and r[cur] not in (None, "")]
+    return ids, (currencies[0] if currencies else "USDT")
+
+
+def data_letters(k: int, slots: int) -> list[str]:
+    series = EQUITY_SERIES if k == slots else SLOT_SERIES
+    return [column_letter(data_column(k) + j) for j in range(len(series))]
