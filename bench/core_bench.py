@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -510,6 +511,9 @@ def _journal_inputs(n: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
         group = stories[start:start + open_at_once]
         for step in range(per_position):
             events += [story[step] for story in group]
+    start_day = datetime(2026, 1, 1)
+    for k, e in enumerate(events):  # one event a minute, in row order
+        e["date"] = start_day + timedelta(minutes=k)
     rule = AdjustmentRule.build(max_leverage=12.0, max_margin_per_event=1_500.0,
                                 max_adds_while_losing=1, add_only_below_pnl=-0.2,
                                 min_liq_distance=0.05)

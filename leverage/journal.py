@@ -1,6 +1,11 @@
-"""Replay a trading journal: the state of each position after every event.
+"""Replay a trading journal: the state of each position after every event, and its review.
 
-Events (one row each, in time order):
+Positions (one row each): ``position_id, symbol, side, contract, margin_currency, mmr,
+maint_amount, stop_price``. Every amount of a position (margin, PnL, fees, funding) is in its
+margin currency: blank means ``quote`` (USDT for BTCUSDT) for linear and ``coin`` (BTC for
+BTCUSD) for inverse. ``stop_price`` (optional) is the planned stop of the R multiple.
+
+Events (one row each): ``date`` (required), ``position_id``, ``event`` and
 
 =================  =====================================================================
 event              fields used
@@ -14,22 +19,32 @@ event              fields used
 ``funding``        ``amount`` = cash flow (− paid, + received); ``price`` = mark (blank: last)
 =================  =====================================================================
 
+plus ``fee`` (>= 0, blank 0) on any event. Each position's events apply in date order, ties
+in row order; a row dated earlier than a row above it of the same position is applied in date
+order and flagged in ``warnings``.
+
 After each event the journal shows the position's figures at that event's price: open
 qty, margin committed, unrealized PnL, equity, leverage both margin-based
 (``notional / margin``) and equity-based (``notional / (margin + upnl)``), liquidation price
-and distance, realized PnL and funding so far, and the trader's rule breaks. Funding is
-tracked on its own line and does not change the isolated margin.
+and distance, realized PnL, funding and fees so far, ``net_pnl = realized + funding − fees``,
+``r_multiple = net_pnl / initial risk`` (the PnL of the opened qty at the stop) and the
+trader's rule breaks. Funding and fees are tracked on their own lines and do not change the
+isolated margin.
 
-A row that cannot be applied (unknown position, margin withdrawn beyond what is posted,
-event before ``open``) gets a message in ``status`` and leaves the position unchanged; the
-rows after it still compute.
+A row that cannot be applied gets a message in ``status`` naming the cause (unknown
+position, no date, dated before the open, its open could not be applied, margin withdrawn
+beyond what is posted, ...) and leaves the position unchanged; the rows after it still
+compute. :func:`summary` reviews the replay: per position and per margin currency.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -38,7 +53,7 @@ from pydantic import Field, field_validator
 from . import core
 from ._args import Kind, Number, check_columns, fmt
 from .decisions import liq_probability
-from .errors import Problem
+from .errors import InputError, Problem
 from .models import AdjustmentRule, _contract_word, _Model, _side_word, checked
 from .rules import SEPARATOR
 
@@ -116,15 +131,78 @@ UNKNOWN_POSITION = "unknown_position"  # position_id names no row of the positio
 UNKNOWN_EVENT = "unknown_event"  # event is not one of EVENT_TYPES
 INVALID_INPUT = "invalid_input"  # a field breaks its rule (Problem.argument names it)
 ALREADY_OPEN = "already_open"  # a second open event for one position
-BEFORE_OPEN = "before_open"  # an event before the position's open event
+NO_OPEN = "no_open"  # the position has no open event at all
+BEFORE_OPEN = "before_open"  # an event placed before the position's open event
+OPEN_FAILED = "open_failed"  # an event after an open row that could not be applied
 AFTER_CLOSE = "after_close"  # an event after the position was closed
 BEYOND_MARGIN = "beyond_margin"  # more margin withdrawn or released than is posted
 CLOSE_TOO_LARGE = "close_too_large"  # a partial close of all the open qty or more
 BANKRUPT = "bankrupt"  # equity <= 0 after the event: no leverage
+LIQUIDATED_AT_ONCE = "liquidated_at_once"  # the core gives no liquidation price: margin is
+# below maintenance at entry (its message says so, with the percent hint)
+
+DATE_REQUIRED = "date is required: type when the event happened"
+SPREADSHEET_EPOCH = datetime(1899, 12, 30)  # day 0 of spreadsheet serial dates (1900 system)
+_LAST_SERIAL = 2_958_466  # 10000-01-01: past the last day a spreadsheet shows
+
+
+def read_date(value: Any, name: str = "date") -> datetime:
+    """When an event happened, from a cell: a ``datetime``/``date``, a spreadsheet serial
+    number (days since 1899-12-30, rounded to the second) or ISO text (``2026-01-03``,
+    ``2026-01-03 09:00``). Time zones are converted to UTC and dropped, so every date compares.
+    A blank is refused (``DATE_REQUIRED``), as is anything else.
+
+    >>> read_date("2026-01-03 09:00"), read_date(46025.375)
+    (datetime.datetime(2026, 1, 3, 9, 0), datetime.datetime(2026, 1, 3, 9, 0))
+    >>> read_date("yesterday")
+    Traceback (most recent call last):
+    leverage.errors.InputError: date must be a date, got 'yesterday'
+    """
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise InputError(DATE_REQUIRED if name == "date" else f"{name} is required")
+    if isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_):
+        serial = float(value)
+        if math.isnan(serial):
+            raise InputError(DATE_REQUIRED if name == "date" else f"{name} is required")
+        if 1 <= serial < _LAST_SERIAL:
+            return SPREADSHEET_EPOCH + timedelta(seconds=round(serial * 86_400))
+    elif isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            return read_date(datetime.fromisoformat(value.strip()), name)
+    raise InputError(f"{name} must be a date, got {fmt(value)}")
+
+
+def show_date(when: datetime) -> str:
+    """A date as the messages show it: ``2026-01-03``, with the time when there is one.
+
+    >>> show_date(datetime(2026, 1, 3)), show_date(datetime(2026, 1, 3, 9, 5))
+    ('2026-01-03', '2026-01-03 09:05')
+    """
+    if when.second or when.microsecond:
+        return when.strftime("%Y-%m-%d %H:%M:%S")
+    if when.hour or when.minute:
+        return when.strftime("%Y-%m-%d %H:%M")
+    return when.strftime("%Y-%m-%d")
+
+
+def out_of_order_message(when: datetime, later: datetime) -> str:
+    """The ``warnings`` flag of a row dated earlier than a row above it of its position."""
+    return (f"dated {show_date(when)}, earlier than a row above it dated {show_date(later)}: "
+            "applied in date order")
 
 
 class JournalPosition(_Model):
-    """A position as the journal's positions sheet describes it."""
+    """A position as the journal's positions sheet describes it.
+
+    ``margin_currency`` labels its amounts (blank: ``quote`` for linear, ``coin`` for
+    inverse); ``stop_price`` is the planned stop that sets the R multiple's initial risk.
+    """
 
     position_id: str = Field(min_length=1)
     side: str
@@ -132,16 +210,36 @@ class JournalPosition(_Model):
     mmr: float = core.DEFAULT_MMR
     maint_amount: float = 0.0
     symbol: str = ""
+    margin_currency: str = ""
+    stop_price: float | None = None
 
     _side = field_validator("side", mode="before")(lambda v: _side_word(v))
     _contract = field_validator("contract", mode="before")(lambda v: _contract_word(v))
     _mmr = checked(core.MMR, "mmr")
     _maint_amount = checked(core.MAINT_AMOUNT, "maint_amount")
+    _stop = checked(core.PRICE, "stop_price", optional=True)
+    _currency = field_validator("margin_currency", mode="before")(
+        lambda v: "" if v is None else str(v).strip())
+
+    @property
+    def currency(self) -> str:
+        """The currency its margin, PnL and fees are counted in."""
+        return self.margin_currency or ("coin" if self.contract == "inverse" else "quote")
 
 
 def _id(value: Any) -> str:
     """Position ids match as a spreadsheet's MATCH does: case-insensitively (and trimmed)."""
     return str(value or "").strip().casefold()
+
+
+def _specs(
+    positions: Sequence[JournalPosition | Mapping[str, Any]],
+) -> dict[str, JournalPosition]:
+    specs: dict[str, JournalPosition] = {}
+    for p in positions:
+        jp = p if isinstance(p, JournalPosition) else JournalPosition.build(**dict(p))
+        specs[_id(jp.position_id)] = jp
+    return specs
 
 
 @dataclass
@@ -150,16 +248,19 @@ class _State:
     inverse: bool
     mmr: float
     maint_amount: float
+    stop: float | None
     qty: float = 0.0
     entry: float = math.nan
     margin: float = 0.0
     initial_margin: float = math.nan
+    risk: float = math.nan  # initial risk of the R multiple: none without a stop
     mark: float = math.nan
     realized: float = 0.0
     funding: float = 0.0
+    fees: float = 0.0
     adds_while_losing: int = 0
     opened: bool = False
-    closed: bool = False
+    closed_at: datetime | None = None
 
 
 @dataclass
@@ -170,6 +271,10 @@ class JournalResult:
     problems: list[Problem | None] = field(default_factory=list)
     """Per event row, why it has a ``status`` message (``None``: it has none): test
     ``problems[i].reason`` against the codes above instead of matching the text."""
+    dates: list[datetime | None] = field(default_factory=list)
+    """Per event row, its date as read (``None``: blank or not a date)."""
+    applied: list[bool] = field(default_factory=list)
+    """Per event row, whether it changed its position (a refused row did not)."""
 
     def row(self, i: int) -> dict[str, Any]:
         return {k: v[i] for k, v in self.columns.items()}
@@ -181,10 +286,14 @@ class JournalResult:
 PRICE = Number(gt=0)  # a price or qty the event needs
 OPTIONAL_PRICE = Number(gt=0, default=math.nan)  # blank: there is none (e.g. the last mark)
 CASH_FLOW = Number()
+FEE = Number(ge=0, default=0.0)
 
 
 def _number(row: Mapping[str, Any], key: str, rule: Kind) -> float | None:
     """``row[key]`` read by ``rule``; ``None`` for a blank the rule allows."""
+    v = rule.fast(key, row.get(key))  # a plain good value, without the column machinery
+    if v is not None:
+        return None if math.isnan(v) else v
     cols = check_columns(row, **{key: rule})
     if cols.first_error is not None:
         raise _RowError(INVALID_INPUT, cols.first_error, key)
@@ -211,21 +320,25 @@ def _check_within_margin(st: _State, amount: float) -> None:
         )
 
 
-def _apply(st: _State, kind: str, row: Mapping[str, Any]) -> tuple[float, float]:
-    """Apply one event to ``st``; returns ``(amount, pnl_fraction)`` for the rule check."""
+def _apply(st: _State, kind: str, row: Mapping[str, Any], when: datetime) -> tuple[float, float]:
+    """Apply one event to ``st`` (already open, unless ``kind`` is ``open``); returns
+    ``(amount, pnl_fraction)`` for the rule check."""
     if kind == "open":
         if st.opened:
             raise _RowError(ALREADY_OPEN, "position is already open: one open event per position")
         price = _number(row, "price", PRICE)
         qty = _number(row, "qty", PRICE)
         amount = _number(row, "amount", PRICE)
+        st.fees += _number(row, "fee", FEE)
         st.qty, st.entry, st.margin, st.initial_margin, st.mark = qty, price, amount, amount, price
+        if st.stop is not None:
+            # what the trader planned to lose: the PnL of the whole qty at the stop
+            st.risk = abs(_pnl(st, qty, st.stop))
         st.opened = True
         return amount, 0.0
-    if not st.opened:
-        raise _RowError(BEFORE_OPEN, f"event {kind!r} comes before the position's open event")
-    if st.closed:
-        raise _RowError(AFTER_CLOSE, f"event {kind!r} comes after the position was closed")
+    if st.closed_at is not None:
+        raise _RowError(AFTER_CLOSE, f"event {kind!r} comes after the position's close "
+                        f"({show_date(st.closed_at)})")
     needs_price = kind in ("add_margin", "withdraw_margin", "partial_close", "close")
     price = _number(row, "price", PRICE if needs_price else OPTIONAL_PRICE)
     mark = st.mark if price is None else price
@@ -259,12 +372,32 @@ def _apply(st: _State, kind: str, row: Mapping[str, Any]) -> tuple[float, float]
         amount = released
     elif kind == "close":
         st.realized += _pnl(st, st.qty, mark)
-        amount, st.qty, st.margin, st.closed = st.margin, 0.0, 0.0, True
+        amount, st.qty, st.margin, st.closed_at = st.margin, 0.0, 0.0, when
     elif kind == "funding":
         amount = _number(row, "amount", CASH_FLOW)
         st.funding += amount
+    st.fees += _number(row, "fee", FEE)
     st.mark = mark
     return amount, pnl_fraction
+
+
+def _not_open(
+    pid: str, kind: str, at: tuple[datetime, int], first_open: tuple[datetime, int] | None,
+    failed_open: datetime | None,
+) -> _RowError:
+    """Why an event of a position that is not open cannot be applied: the real cause."""
+    if first_open is None:
+        return _RowError(NO_OPEN, f"position {pid!r} has no open event: type its open row first")
+    opened = show_date(first_open[0])
+    if at < first_open:
+        if at[0] < first_open[0]:
+            return _RowError(BEFORE_OPEN, f"dated {show_date(at[0])}, before the position's "
+                             f"open ({opened})")
+        return _RowError(BEFORE_OPEN, f"listed above the position's open of the same date "
+                         f"({opened}): move it below the open")
+    assert failed_open is not None  # the open sorts first and did not apply
+    return _RowError(OPEN_FAILED, f"the position's open ({show_date(failed_open)}) could not "
+                     "be applied: fix that row first")
 
 
 def replay(
@@ -272,89 +405,126 @@ def replay(
     events: Sequence[Mapping[str, Any]],
     rule: AdjustmentRule | None = None,
 ) -> JournalResult:
-    """Replay ``events`` (dicts with ``position_id, event, price, qty, amount``) over
-    ``positions`` and return the computed columns for every event row."""
-    specs: dict[str, JournalPosition] = {}
-    for p in positions:
-        jp = p if isinstance(p, JournalPosition) else JournalPosition.build(**dict(p))
-        specs[_id(jp.position_id)] = jp
-    states: dict[str, _State] = {}
+    """Replay ``events`` (dicts with ``date, position_id, event, price, qty, amount, fee``)
+    over ``positions`` and return the computed columns for every event row.
+
+    Each position's events apply in date order, ties in row order; the result is in row
+    order.
+
+    >>> positions = [{"position_id": "B1", "side": "long", "mmr": 0.005,
+    ...               "stop_price": 57_000}]
+    >>> events = [
+    ...     {"date": "2026-01-02", "position_id": "B1", "event": "open", "price": 60_000,
+    ...      "qty": 1, "amount": 6_000, "fee": 24},
+    ...     {"date": "2026-01-05", "position_id": "B1", "event": "close", "price": 63_000,
+    ...      "fee": 25.2},
+    ...     {"date": "2026-01-03", "position_id": "B1", "event": "funding", "amount": -6},
+    ... ]
+    >>> r = replay(positions, events)
+    >>> r.columns["net_pnl"], r.columns["r_multiple"][1]
+    ([-24.0, 2944.8, -30.0], 0.9816)
+    >>> r.columns["warnings"][2]
+    'dated 2026-01-03, earlier than a row above it dated 2026-01-05: applied in date order'
+    """
+    specs = _specs(positions)
     n = len(events)
     cols: dict[str, list[Any]] = {k: [math.nan] * n for k in OUTPUT_COLUMNS}
-    cols["rule_breaks"] = [""] * n
-    cols["status"] = [""] * n
+    for text in ("currency", "rule_breaks", "warnings", "status"):
+        cols[text] = [""] * n
     problems: list[Problem | None] = [None] * n
-    sides, qtys, entries, margins, marks, inv, mmrs, amts = ([] for _ in range(8))
-    rows_ok: list[int] = []
-    rule_inputs: list[tuple[int, str, float, float, int]] = []
+    dates: list[datetime | None] = [None] * n
+    applied = [False] * n
+    kinds = [""] * n
+    rows_of: dict[str, list[tuple[datetime, int]]] = {}
+    latest: dict[str, datetime] = {}  # position -> latest date of the rows read so far
     for i, row in enumerate(events):
         pid = _id(row.get("position_id"))
         kind = str(row.get("event") or "").strip().lower()
+        problem: Problem | None = None
         try:
-            if pid not in specs:
-                shown = str(row.get("position_id") or "").strip()
-                raise _RowError(
-                    UNKNOWN_POSITION,
-                    f"position_id must name a row of the positions sheet, got {shown!r}",
-                    "position_id",
-                )
+            when = dates[i] = read_date(row.get("date"))
+        except InputError as exc:
+            problem = Problem(INVALID_INPUT, str(exc), "date")
+        else:
+            later = latest.get(pid) if pid else None
+            if later is None or when > later:
+                latest[pid] = when
+            elif when < later:
+                cols["warnings"][i] = out_of_order_message(when, later)
+        spec = specs.get(pid)
+        if spec is None:
+            shown = str(row.get("position_id") or "").strip()
+            problem = Problem(UNKNOWN_POSITION, f"position_id must name a row of the positions "
+                              f"sheet, got {shown!r}", "position_id")
+        else:
+            cols["currency"][i] = spec.currency
             if kind not in EVENT_TYPES:
-                raise _RowError(
-                    UNKNOWN_EVENT,
-                    f"event must be one of {', '.join(EVENT_TYPES)}, got {kind!r}",
-                    "event",
-                )
-            spec = specs[pid]
-            st = states.get(pid) or _State(
-                side=1.0 if spec.side == "long" else -1.0,
-                inverse=spec.contract == "inverse",
-                mmr=spec.mmr,
-                maint_amount=spec.maint_amount,
-            )
-            trial = _State(**vars(st))
-            amount, pnl_fraction = _apply(trial, kind, row)
-            states[pid] = trial
-            st = trial
-        except _RowError as exc:
-            problems[i] = exc.problem
-            cols["status"][i] = exc.problem.message
-            if pid in states:  # show the unchanged state
-                st = states[pid]
+                problem = Problem(UNKNOWN_EVENT, f"event must be one of "
+                                  f"{', '.join(EVENT_TYPES)}, got {kind!r}", "event")
+        if problem is not None:
+            problems[i] = problem
+            cols["status"][i] = problem.message
+            continue
+        kinds[i] = kind
+        rows_of.setdefault(pid, []).append((when, i))
+
+    open_rows: list[int] = []
+    states: list[_State] = []
+    rule_inputs: list[tuple[int, str, float, float, int]] = []
+    for pid, order in rows_of.items():
+        order.sort()
+        spec = specs[pid]
+        st = _State(side=1.0 if spec.side == "long" else -1.0,
+                    inverse=spec.contract == "inverse", mmr=spec.mmr,
+                    maint_amount=spec.maint_amount, stop=spec.stop_price)
+        first_open = next((at for at in order if kinds[at[1]] == "open"), None)
+        failed_open: datetime | None = None
+        for at in order:
+            when, i = at
+            kind = kinds[i]
+            try:
+                if not st.opened and kind != "open":
+                    raise _not_open(spec.position_id, kind, at, first_open, failed_open)
+                trial = _State(**vars(st))
+                amount, pnl_fraction = _apply(trial, kind, events[i], when)
+            except _RowError as exc:
+                problems[i] = exc.problem
+                cols["status"][i] = exc.problem.message
+                if not st.opened:
+                    if kind == "open":
+                        failed_open = when
+                    continue  # no position to show
             else:
-                continue
-        else:
-            rule_inputs.append((i, kind, amount, pnl_fraction, st.adds_while_losing))
-        cols["qty_open"][i] = st.qty
-        cols["margin"][i] = st.margin
-        cols["mark_price"][i] = st.mark
-        cols["realized_pnl"][i] = st.realized
-        cols["funding"][i] = st.funding
-        if st.qty > 0:
-            rows_ok.append(i)
-            sides.append(st.side)
-            qtys.append(st.qty)
-            entries.append(st.entry)
-            margins.append(st.margin)
-            marks.append(st.mark)
-            inv.append(1.0 if st.inverse else 0.0)
-            mmrs.append(st.mmr)
-            amts.append(st.maint_amount)
-        else:
-            cols["notional"][i] = 0.0
-            cols["unrealized_pnl"][i] = 0.0
-            cols["equity"][i] = st.margin
-    if rows_ok:
-        _figures(cols, problems, rows_ok, *(np.array(a) for a in
-                                  (sides, qtys, entries, margins, marks, inv, mmrs, amts)))
+                st = trial
+                applied[i] = True
+                rule_inputs.append((i, kind, amount, pnl_fraction, st.adds_while_losing))
+            net = st.realized + st.funding - st.fees
+            cols["qty_open"][i] = st.qty
+            cols["margin"][i] = st.margin
+            cols["mark_price"][i] = st.mark
+            cols["realized_pnl"][i] = st.realized
+            cols["funding"][i] = st.funding
+            cols["fees"][i] = st.fees
+            cols["net_pnl"][i] = net
+            cols["r_multiple"][i] = net / st.risk if st.risk > 0 else math.nan
+            if st.qty > 0:
+                open_rows.append(i)
+                states.append(st)
+            else:
+                cols["notional"][i] = 0.0
+                cols["unrealized_pnl"][i] = 0.0
+                cols["equity"][i] = st.margin
+    if open_rows:
+        _figures(cols, problems, open_rows, states)
     if rule is not None:
-        odds = _liq_odds(rule, cols, rows_ok, sides)
+        odds = _liq_odds(rule, cols, open_rows, [s.side for s in states])
         for i, kind, amount, pnl_fraction, adds in rule_inputs:
             breaks = rule.breaks(
                 kind, amount, pnl_fraction, cols["effective_leverage"][i],
                 cols["liq_distance"][i], adds, odds.get(i, math.nan),
             )
             cols["rule_breaks"][i] = SEPARATOR.join(breaks)
-    return JournalResult(cols, problems)
+    return JournalResult(cols, problems, dates, applied)
 
 
 def _liq_odds(
@@ -376,36 +546,153 @@ def _figures(
     cols: dict[str, list[Any]],
     problems: list[Problem | None],
     rows: list[int],
-    side: np.ndarray,
-    qty: np.ndarray,
-    entry: np.ndarray,
-    margin: np.ndarray,
-    mark: np.ndarray,
-    inverse: np.ndarray,
-    mmr: np.ndarray,
-    maint_amount: np.ndarray,
+    states: list[_State],
 ) -> None:
     """The per-event figures of open positions, one vectorized call per formula."""
+    side, qty, entry, margin, mark, inverse, mmr, maint_amount = (
+        np.array(a) for a in zip(
+            *((s.side, s.qty, s.entry, s.margin, s.mark, 1.0 if s.inverse else 0.0, s.mmr,
+               s.maint_amount) for s in states), strict=True)
+    )
     notional = core.notional(qty, mark, inverse)
     upnl = core.unrealized_pnl(side, qty, entry, mark, inverse)
     margin_lev = core.effective_leverage.rows(notional, margin)
     eff_lev = core.effective_leverage.rows(notional, margin, upnl)
-    liq = core.liq_price(side, qty, entry, margin, mmr, maint_amount, inverse)
-    dist = core.liq_distance(side, mark, liq)
+    liq = core.liq_price.rows(side, qty, entry, margin, mmr, maint_amount, inverse)
+    dist = core.liq_distance(side, mark, liq.values)
     out = {
         "notional": notional,
         "unrealized_pnl": upnl,
         "equity": margin + upnl,
         "margin_leverage": margin_lev.values,
         "effective_leverage": eff_lev.values,
-        "liq_price": liq,
+        "liq_price": liq.values,
         "liq_distance": dist,
     }
     for name, values in out.items():
         col = cols[name]
         for j, i in enumerate(rows):
             col[i] = float(values[j])
-    for j, i in enumerate(rows):
-        if eff_lev.errors[j] is not None and not cols["status"][i]:
-            cols["status"][i] = eff_lev.errors[j]
-            problems[i] = Problem(BANKRUPT, eff_lev.errors[j])
+    for reason, found in ((BANKRUPT, eff_lev), (LIQUIDATED_AT_ONCE, liq)):
+        if found.ok.all():
+            continue
+        for j, i in enumerate(rows):
+            message = found.errors[j]
+            if message is not None and not cols["status"][i]:
+                cols["status"][i] = message
+                problems[i] = Problem(reason, message)
+
+
+@dataclass
+class JournalSummary:
+    """The journal as a trader reviews it: one row per position (``SUMMARY_COLUMNS``) and
+    one row of totals per margin currency (``TOTALS_COLUMNS``)."""
+
+    positions: list[dict[str, Any]]
+    totals: list[dict[str, Any]]
+
+
+def _outcome(net: float) -> str:
+    return "win" if net > 0 else "loss" if net < 0 else "even"
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else math.nan
+
+
+def summary(
+    positions: Sequence[JournalPosition | Mapping[str, Any]],
+    events: Sequence[Mapping[str, Any]],
+    result: JournalResult,
+) -> JournalSummary:
+    """Per-position review and per-currency totals of a replayed journal (``result`` is
+    ``replay(positions, events, ...)``).
+
+    Per position (in the positions' order): its ``state`` (``open``/``closed``; blank before
+    an open applied), the dates it ``opened`` and ``closed`` (``datetime``; ``None``: not
+    yet), the ``events`` rows naming it, ``net_pnl`` and ``r_multiple`` after its last
+    applied event, the ``largest_leverage`` (equity-based) any row shows, ``rule_breaks`` =
+    the count of its rows with a rule break, the ``outcome`` (``win``: net PnL > 0,
+    ``loss``: < 0, ``even``: 0, ``open`` while open) and ``equity_after``: the net PnL of
+    the closed positions of its currency summed in close-date order (ties in the positions'
+    order) through this one; blank (``nan``) while open.
+
+    Per currency (in order of first appearance), over its closed positions: ``closed``,
+    ``wins``, ``win_rate = wins / closed``, ``expectancy`` = mean net PnL,
+    ``expectancy_r`` = mean R multiple of those with a stop and ``total_net_pnl``. Amounts
+    of different currencies are never added together. A blank answer is ``nan``.
+
+    >>> positions = [
+    ...     {"position_id": "A", "side": "long", "margin_currency": "USDT", "stop_price": 90},
+    ...     {"position_id": "B", "side": "short", "margin_currency": "USDT"},
+    ... ]
+    >>> events = [
+    ...     {"date": "2026-01-01", "position_id": "A", "event": "open", "price": 100,
+    ...      "qty": 2, "amount": 40},
+    ...     {"date": "2026-01-02", "position_id": "B", "event": "open", "price": 100,
+    ...      "qty": 1, "amount": 20},
+    ...     {"date": "2026-01-04", "position_id": "A", "event": "close", "price": 110},
+    ...     {"date": "2026-01-03", "position_id": "B", "event": "close", "price": 105,
+    ...      "fee": 1},
+    ... ]
+    >>> s = summary(positions, events, replay(positions, events))
+    >>> [(p["position_id"], p["outcome"], p["net_pnl"], p["equity_after"]) for p in s.positions]
+    [('A', 'win', 20.0, 14.0), ('B', 'loss', -6.0, -6.0)]
+    >>> s.totals[0]["win_rate"], s.totals[0]["expectancy"], s.totals[0]["expectancy_r"]
+    (0.5, 7.0, 1.0)
+    """
+    specs = _specs(positions)
+    cols = result.columns
+    rows_of: dict[str, list[int]] = {pid: [] for pid in specs}
+    for i, row in enumerate(events):
+        rows = rows_of.get(_id(row.get("position_id")))
+        if rows is not None:
+            rows.append(i)
+    table: list[dict[str, Any]] = []
+    for pid, spec in specs.items():
+        rows = rows_of[pid]
+        done = sorted((when, i) for i in rows if result.applied[i]
+                      and (when := result.dates[i]) is not None)
+        kinds = {str(events[i].get("event") or "").strip().lower(): when for when, i in done}
+        opened, closed = kinds.get("open"), kinds.get("close")
+        last = done[-1][1] if done else None
+        net = cols["net_pnl"][last] if last is not None else math.nan
+        leverages = [v for i in rows if math.isfinite(v := cols["effective_leverage"][i])]
+        table.append({
+            "position_id": spec.position_id,
+            "symbol": spec.symbol,
+            "currency": spec.currency,
+            "side": spec.side,
+            "state": "closed" if closed else "open" if opened else "",
+            "opened": opened,
+            "closed": closed,
+            "events": len(rows),
+            "net_pnl": net,
+            "r_multiple": cols["r_multiple"][last] if last is not None else math.nan,
+            "largest_leverage": max(leverages, default=math.nan),
+            "rule_breaks": sum(1 for i in rows if cols["rule_breaks"][i]),
+            "outcome": _outcome(net) if closed else "open" if opened else "",
+            "equity_after": math.nan,
+        })
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for p in table:
+        groups.setdefault(p["currency"].casefold(), []).append(p)
+    totals: list[dict[str, Any]] = []
+    for group in groups.values():
+        closed = sorted((p for p in group if p["closed"]), key=lambda p: p["closed"])
+        running = 0.0
+        for p in closed:
+            running += p["net_pnl"]
+            p["equity_after"] = running
+        nets = [p["net_pnl"] for p in closed]
+        wins = sum(1 for v in nets if v > 0)
+        totals.append({
+            "currency": group[0]["currency"],
+            "closed": len(closed),
+            "wins": wins,
+            "win_rate": wins / len(closed) if closed else math.nan,
+            "expectancy": _mean(nets),
+            "expectancy_r": _mean([r for p in closed if math.isfinite(r := p["r_multiple"])]),
+            "total_net_pnl": running,
+        })
+    return JournalSummary(table, totals)

@@ -18,8 +18,13 @@ POSITIONS = [
 ]
 
 
+def dated(events: list[dict], start: int = 1) -> list[dict]:
+    """``events`` one day apart from 2026-01-``start``, in row order."""
+    return [{"date": f"2026-01-{start + k:02d}", **e} for k, e in enumerate(events)]
+
+
 def _events() -> list[dict]:
-    return [
+    return dated([
         {"position_id": "BTC-1", "event": "open", "price": 60_000, "qty": 1, "amount": 6_000},
         {"position_id": "BTC-1", "event": "add_margin", "price": 57_000, "amount": 3_000},
         {"position_id": "BTC-1", "event": "funding", "amount": -5},
@@ -28,7 +33,7 @@ def _events() -> list[dict]:
         {"position_id": "NOPE", "event": "open", "price": 1, "qty": 1, "amount": 1},
         {"position_id": "ETH-1", "event": "add_margin", "price": 3_000, "amount": 10},
         {"position_id": "BTC-1", "event": "close", "price": 63_000},
-    ]
+    ])
 
 
 def test_journal_replay_state_after_each_event() -> None:
@@ -54,7 +59,8 @@ def test_journal_replay_state_after_each_event() -> None:
     assert partial["qty_open"] == 0.5
     assert "position_id must name a row" in unknown["status"]
     assert math.isnan(unknown["margin"])
-    assert early["status"] == "event 'add_margin' comes before the position's open event"
+    assert early["status"] == "position 'ETH-1' has no open event: type its open row first"
+    assert r.problems[6].reason == "no_open"
     # close at 63,000: the other half realizes 1,500 more
     assert close["realized_pnl"] == 2_500 and close["margin"] == 0 and close["qty_open"] == 0
     assert math.isnan(close["liq_price"])
@@ -93,11 +99,11 @@ def test_rule_flags_in_words() -> None:
 
 def test_withdraw_rule() -> None:
     rule = AdjustmentRule(withdraw_only_above_pnl=0.3)
-    events = [
+    events = dated([
         {"position_id": "BTC-1", "event": "open", "price": 60_000, "qty": 1, "amount": 6_000},
         {"position_id": "BTC-1", "event": "withdraw_margin", "price": 61_000, "amount": 500},
         {"position_id": "BTC-1", "event": "withdraw_margin", "price": 62_000, "amount": 500},
-    ]
+    ])
     r = replay(POSITIONS, events, rule)
     # 1,000 / 6,000 = 0.17 < 0.3: flagged; 2,000 / 6,000 = 0.33: fine
     assert r.row(1)["rule_breaks"] == RULE_TEXT["withdraw_only_above_pnl"]
@@ -187,8 +193,8 @@ def test_journal_positions_are_validated_and_ids_match_like_a_spreadsheet() -> N
         JournalPosition.build(position_id="X", side="sideways")
     with pytest.raises(lv.InputError, match="contract must be linear or inverse"):
         JournalPosition.build(position_id="X", side="long", contract="spot")
-    events = [
+    events = dated([
         {"position_id": "btc-1 ", "event": "OPEN", "price": 60_000, "qty": 1, "amount": 6_000},
-    ]
+    ])
     r = replay(POSITIONS, events)
     assert r.row(0)["status"] == "" and r.row(0)["margin"] == 6_000

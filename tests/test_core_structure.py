@@ -128,9 +128,12 @@ def test_a_fourth_convention_is_one_class_and_a_registry_entry(
 def test_journal_rows_carry_a_reason_code_beside_the_message() -> None:
     positions = [{"position_id": "A", "side": "long"}]
     events = [
-        {"position_id": "A", "event": "open", "price": 100, "qty": 1, "amount": 10},
-        {"position_id": "nope", "event": "open", "price": 100, "qty": 1, "amount": 10},
-        {"position_id": "A", "event": "add_margin", "price": -1, "amount": 5},
+        {"date": "2026-01-01", "position_id": "A", "event": "open", "price": 100, "qty": 1,
+         "amount": 10},
+        {"date": "2026-01-02", "position_id": "nope", "event": "open", "price": 100, "qty": 1,
+         "amount": 10},
+        {"date": "2026-01-03", "position_id": "A", "event": "add_margin", "price": -1,
+         "amount": 5},
     ]
     r = replay(positions, events)
     assert r.problems[0] is None

@@ -84,10 +84,14 @@ def test_liq_probability_column_is_the_core_function_per_row():
 def _journal(rule: AdjustmentRule) -> list[str]:
     positions = [{"position_id": "P", "side": "long", "mmr": 0.005}]
     events = [
-        {"position_id": "P", "event": "open", "price": 100, "qty": 10, "amount": 100},
-        {"position_id": "P", "event": "add_margin", "price": 95, "amount": 10},
-        {"position_id": "P", "event": "add_margin", "price": 96, "amount": 200},
-        {"position_id": "P", "event": "funding", "price": 96, "amount": -1},
+        {"date": "2026-01-01", "position_id": "P", "event": "open", "price": 100, "qty": 10,
+         "amount": 100},
+        {"date": "2026-01-02", "position_id": "P", "event": "add_margin", "price": 95,
+         "amount": 10},
+        {"date": "2026-01-03", "position_id": "P", "event": "add_margin", "price": 96,
+         "amount": 200},
+        {"date": "2026-01-04", "position_id": "P", "event": "funding", "price": 96,
+         "amount": -1},
     ]
     return replay(positions, events, rule).columns["rule_breaks"]
 
