@@ -20,7 +20,7 @@ from leverage.layout import (
     Sheet,
 )
 
-from .backend import Grid, LayoutError
+from .backend import Grid, LayoutError, serial_date
 
 SUMMARY = Sheet(
     JOURNAL_SUMMARY.title,
@@ -136,7 +136,7 @@ def instructions(template: str) -> Guide:
             rows += [[], [f"Example: {title} sheet"], [c.header for c in cols]]
             headings += [len(rows) - 1, len(rows)]
             shown = title
-        rows.append([example.get(c.key) for c in cols])
+        rows.append([serial_date(example.get(c.key)) for c in cols])
         for j, c in enumerate(cols, start=1):
             if c.number_format != "General":
                 formats[(len(rows), j)] = c.number_format
