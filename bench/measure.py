@@ -11,8 +11,7 @@ from gspread.utils import ValueRenderOption
 
 from leverage.layout import TEMPLATES
 from leverage_sheets.backend import Grid, parse_a1
-from leverage_sheets.content import layout_rows
-from leverage_sheets.content import bridge_sheets
+from leverage_sheets.content import bridge_sheets, layout_rows
 from leverage_sheets.engine import plan_sync
 from leverage_sheets.http import RetryingHTTPClient, RetryPolicy
 
