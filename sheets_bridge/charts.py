@@ -20,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from leverage import journal
+from leverage.errors import LeverageError
 from leverage.layout import (
     FIRST_DATA_ROW,
     JOURNAL_EVENTS,
@@ -43,6 +45,14 @@ Flavour = Literal["google", "excel"]
 
 class Formula(str):
     """A cell holding a formula (written as a formula, never as RAW text)."""
+
+
+class ArrayFormula(Formula):
+    """A one-cell array (Ctrl+Shift+Enter) formula: Excel and LibreOffice evaluate its
+    ``IF`` over whole ranges."""
+
+
+EQUITY_ROWS = 500  # closed positions the local equity curve has room for
 
 
 def chart_tabs(template: str) -> tuple[str, ...]:
@@ -102,10 +112,22 @@ def _excel_slot(pick: str, row: int, key: str) -> str:
     return f"=IF({ok},{_events(key, row)},NA())"
 
 
-def _excel_equity(pick: str, row: int, key: str) -> str:
-    ok = (f"AND({_summary('currency', row)}={pick},"
-          f"ISNUMBER({_summary('equity_after', row)}))")
-    return f"=IF({ok},{_summary(key, row)},NA())"
+def _excel_equity(pick: str, row: int, key: str, x_cell: str) -> str:
+    """The ``row - 1``-th closed position of the currency in close-date order: the Summary
+    lists positions in the Positions sheet's order, so the curve sorts them itself (SORT and
+    FILTER are not in LibreOffice 7.4). Each close date gets ROW()/1E9 of a day added, so
+    ties keep the Summary's order and each point finds its own equity."""
+    last = FIRST_DATA_ROW + EQUITY_ROWS - 1
+
+    def rng(k: str) -> str:
+        col = JOURNAL_SUMMARY.letter(k)
+        return f"{JOURNAL_SUMMARY.title}!${col}${FIRST_DATA_ROW}:${col}${last}"
+
+    keyed = (f"IF(({rng('currency')}={pick})*ISNUMBER({rng('equity_after')}),"
+             f"{rng('closed')}+ROW({rng('closed')})/1E9)")
+    if key == "closed":
+        return f"=IFERROR(SMALL({keyed},{row - FIRST_DATA_ROW + 1}),NA())"
+    return f"=IFERROR(INDEX({rng('equity_after')},MATCH({x_cell},{keyed},0)),NA())"
 
 
 def chart_rows(positions: Sequence[Any], currency: str | None, flavour: Flavour,
@@ -114,7 +136,8 @@ def chart_rows(positions: Sequence[Any], currency: str | None, flavour: Flavour,
     ids prefilled), the equity curve's currency, and the chart-data columns (``flavour``:
     ``google`` formulas over open-ended ranges, or ``excel`` formulas on ``data_rows`` rows)."""
     slots = slot_count(len(positions))
-    height = max(slot_row(slots) + 1, 1 + (data_rows if flavour == "excel" else 1))
+    height = max(slot_row(slots) + 1,
+                 1 + (max(data_rows, EQUITY_ROWS) if flavour == "excel" else 1))
     grid: list[list[Any]] = [[None] * chart_width(slots) for _ in range(height)]
     picks = [*positions, *[None] * slots][:slots]
     for k, pid in enumerate(picks):
@@ -132,21 +155,36 @@ def chart_rows(positions: Sequence[Any], currency: str | None, flavour: Flavour,
         if flavour == "google":
             grid[1][first] = Formula(_google_equity(pick) if equity else _google_slot(pick))
             continue
+        if equity:
+            x_col = column_letter(first + 1)
+            for r in range(FIRST_DATA_ROW, EQUITY_ROWS + FIRST_DATA_ROW):
+                for j, (key, _) in enumerate(series):
+                    grid[r - 1][first + j] = ArrayFormula(
+                        _excel_equity(pick, r, key, f"{x_col}{r}"))
+            continue
         for r in range(FIRST_DATA_ROW, data_rows + FIRST_DATA_ROW):
             for j, (key, _) in enumerate(series):
-                formula = _excel_equity(pick, r, key) if equity else _excel_slot(pick, r, key)
-                grid[r - 1][first + j] = Formula(formula)
+                grid[r - 1][first + j] = Formula(_excel_slot(pick, r, key))
     return grid
 
 
 def chart_picks(rows: dict[str, list[list[Any]]]) -> tuple[list[Any], str | None]:
     """The Position IDs (and the first margin currency) of the rows ``init`` writes on the
     Positions sheet: the Charts tab's slots start with them."""
-    grid = rows.get(JOURNAL_POSITIONS.title, [])[1:]
-    ids = [r[0] for r in grid if r and r[0] not in (None, "")]
-    cur = JOURNAL_POSITIONS.index("margin_currency")
-    currencies = [r[cur] for r in grid if len(r) > cur and r[cur] not in (None, "")]
-    return ids, (currencies[0] if currencies else "USDT")
+    keys = JOURNAL_POSITIONS.keys()
+    ids: list[Any] = []
+    currency = None
+    for row in rows.get(JOURNAL_POSITIONS.title, [])[1:]:
+        fields = {k: v for k, v in zip(keys, row, strict=False) if v not in (None, "")}
+        if "position_id" not in fields:
+            continue
+        ids.append(fields["position_id"])
+        if currency is None:
+            try:  # the currency the journal gives it (blank: quote or coin)
+                currency = journal.JournalPosition.build(**fields).currency
+            except LeverageError:
+                continue
+    return ids, currency
 
 
 def data_letters(k: int, slots: int) -> list[str]:

@@ -17,6 +17,7 @@ from leverage.layout import (
     INPUT_FILL,
     JOURNAL_POSITIONS,
     RULE_ROWS,
+    SUMMARY_TOTALS,
     Sheet,
     account_format,
     buffer_cell,
@@ -216,6 +217,12 @@ def chart_requests(sheet_id: int, slots: int) -> list[Request]:
             ids_range = f"='{JOURNAL_POSITIONS.title}'!$A$2:$A"
             out.append(_validation(pick, title, text, {
                 "type": "ONE_OF_RANGE", "values": [{"userEnteredValue": ids_range}]}))
+        else:  # the currencies the Summary's totals list
+            col = SUMMARY_TOTALS.letter("currency")
+            out.append({"setDataValidation": {"range": pick, "rule": {
+                "condition": {"type": "ONE_OF_RANGE", "values": [
+                    {"userEnteredValue": f"='{SUMMARY_TOTALS.title}'!${col}$2:${col}"}]},
+                "strict": False, "showCustomUi": True}}})
         out.append(_chart(sheet_id, k, slots, label))
     out.append(_repeat(box(sheet_id, 1, None, DATA_COLUMN - 1, chart_width(slots)),
                        {"numberFormat": {"type": "NUMBER", "pattern": "General"}}))

@@ -24,6 +24,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.workbook import Workbook
 from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.worksheet.formula import ArrayFormula
 
 from leverage import layout as L
 from leverage.errors import InputError
@@ -41,6 +42,7 @@ from .backend import Grid, LayoutError, SheetsError, Update, parse_a1
 from .charts import (
     CHARTS_SHEET,
     DATA_COLUMN,
+    EQUITY_ROWS,
     Formula,
     chart_picks,
     chart_rows,
@@ -50,6 +52,7 @@ from .charts import (
     slot_count,
     slot_row,
 )
+from .charts import ArrayFormula as ArrayFormulaCell
 from .content import (
     INSTRUCTION_WIDTHS,
     bridge_sheets,
@@ -375,9 +378,13 @@ def _charts(ws: Any, picks: list[Any], currency: str | None) -> None:
     slots = slot_count(len(picks))
     for r, row in enumerate(grid, start=1):
         for c, value in enumerate(row, start=1):
-            if value is not None:
-                ws.cell(row=r, column=c).value = str(value) if isinstance(value, Formula) \
-                    else value
+            cell = ws.cell(row=r, column=c) if value is not None else None
+            if isinstance(value, ArrayFormulaCell):
+                cell.value = ArrayFormula(cell.coordinate, str(value))
+            elif isinstance(value, Formula):
+                cell.value = str(value)
+            elif cell is not None:
+                _set_raw(cell, value)
     ws.column_dimensions["A"].width = 24
     title, text = PROMPTS[(CHARTS_SHEET, "position_id")]
     ids = f"{L.JOURNAL_POSITIONS.title}!$A${FIRST_DATA_ROW}:$A${_FORMATTED_ROWS + 1}"
@@ -388,6 +395,12 @@ def _charts(ws: Any, picks: list[Any], currency: str | None) -> None:
         ws.cell(row=slot_row(k) + 1, column=1).fill = _solid(L.INPUT_FILL)
         if k < slots:
             _prompt(ws, f"A{slot_row(k) + 1}", title, text, formula=ids)
+        else:  # the currencies the Summary's totals list
+            col = L.SUMMARY_TOTALS.letter("currency")
+            dv = DataValidation(type="list", allow_blank=True, formula1=(
+                f"{L.SUMMARY_TOTALS.title}!${col}${FIRST_DATA_ROW}:${col}${EQUITY_ROWS + 1}"))
+            dv.add(f"A{slot_row(k) + 1}")
+            ws.add_data_validation(dv)
     for c in range(DATA_COLUMN, chart_width(slots) + 1):
         ws.column_dimensions[get_column_letter(c)].hidden = True
     last = _FORMATTED_ROWS + 1
@@ -399,19 +412,21 @@ def _charts(ws: Any, picks: list[Any], currency: str | None) -> None:
                               dist, last, L.RATE, "Liq. distance"), f"L{slot_row(k)}")
     closed, equity = data_column(slots), data_column(slots) + 1
     ws.add_chart(_scatter(ws, "Equity curve: cumulative net PnL of closed positions", closed,
-                          equity, last, L.MONEY, "Net PnL"), f"C{slot_row(slots)}")
+                          equity, FIRST_DATA_ROW + EQUITY_ROWS - 1, L.MONEY, "Net PnL",
+                          "Closed"),
+                 f"C{slot_row(slots)}")
 
 
 def _scatter(ws: Any, title: str, x: int, y: int, last: int, y_format: str,
-             y_title: str) -> ScatterChart:
+             y_title: str, x_title: str = "Date") -> ScatterChart:
     chart = ScatterChart()
     chart.title = title
     chart.style = 13
     chart.height, chart.width = 9.5, 15.5  # cm: within a slot's rows
     chart.legend = None
     chart.display_blanks = "span"  # #N/A rows (other positions, closed) are not a gap
-    chart.plot_visible_only = False  # the chart data sits in hidden columns
-    chart.x_axis.title, chart.y_axis.title = "Date", y_title
+    chart.visible_cells_only = False  # the chart data sits in hidden columns
+    chart.x_axis.title, chart.y_axis.title = x_title, y_title
     chart.x_axis.number_format, chart.y_axis.number_format = "yyyy-mm-dd", y_format
     chart.x_axis.delete = chart.y_axis.delete = False
     series = Series(Reference(ws, min_col=y, min_row=FIRST_DATA_ROW, max_row=last),
