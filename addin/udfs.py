@@ -46,7 +46,7 @@ ARG_DOCS: dict[str, str] = {
     "margin": "Isolated margin posted (>= 0), in margin currency",
     "notional": "Position value in margin currency (>= 0), e.g. NOTIONAL(qty, price)",
     "unrealized_pnl": "Open profit (+) or loss (-) in margin currency",
-    "mmr": "Maintenance margin rate as a fraction (0.005 = 0.5%)",
+    "mmr": "Maintenance margin rate: 0.005, 0.5% or the text \"0.5%\" (not 0.5, which is 50%)",
     "maint_amount": "Exchange maintenance amount (cum) of the tier, >= 0",
     "contract": "linear (USDT-margined) or inverse (coin-margined)",
     "tiers": "Tier table: a range (min, max, mmr, [maint_amount], max_leverage) or a name "
@@ -167,9 +167,9 @@ def BANKRUPTCY_PRICE(side, qty, entry_price, margin, contract=None):
 
 @func(category=CATEGORY)
 @_args(lv.margin_to_target)
-def MARGIN_TO_TARGET(notional, margin, target_leverage, unrealized_pnl=None):
+def MARGIN_TO_TARGET(notional, margin, target_leverage, unrealized_pnl=None, tiers=None):
     """Margin to add (+) or withdraw (-) to reach target_leverage."""
-    return call(lv.margin_to_target, notional, margin, target_leverage, unrealized_pnl)
+    return call(lv.margin_to_target, notional, margin, target_leverage, unrealized_pnl, tiers)
 
 
 @func(category=CATEGORY)

@@ -9,9 +9,22 @@ and a ``.rules`` mapping (argument -> its rule) that says what each argument acc
 10.0
 >>> lv.liq_price.rules["mmr"].describe()
 'must be >= 0 and < 1'
+>>> lv.liq_price("long", 1, 20_000, 400, "0.5%") == lv.liq_price("long", 1, 20_000, 400, 0.005)
+True
 """
 
-from ._args import Columns, Contract, Flag, Kind, Number, RowResults, Side, check_columns
+from ._args import (
+    Columns,
+    Contract,
+    Flag,
+    Kind,
+    Number,
+    Rate,
+    RowResults,
+    Side,
+    check_columns,
+    percent_hint,
+)
 from .conventions import CONVENTIONS, Convention
 from .core import (
     CATALOGUE,
@@ -47,7 +60,14 @@ from .decisions import (
     max_open,
     safe_leverage,
 )
-from .errors import InputError, LeverageError, PositionError, Problem, TierTableError
+from .errors import (
+    InputError,
+    LeverageError,
+    LeverageWarning,
+    PositionError,
+    Problem,
+    TierTableError,
+)
 from .tiers import (
     Tier,
     TierTable,
@@ -71,9 +91,11 @@ __all__ = [
     "InputError",
     "Kind",
     "LeverageError",
+    "LeverageWarning",
     "Number",
     "PositionError",
     "Problem",
+    "Rate",
     "RowResults",
     "Side",
     "Tier",
@@ -104,6 +126,7 @@ __all__ = [
     "max_open",
     "max_withdrawable",
     "notional",
+    "percent_hint",
     "position_size",
     "safe_leverage",
     "tables_from_ccxt",

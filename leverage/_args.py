@@ -21,16 +21,19 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import decimal
 import functools
 import inspect
 import math
 import numbers
+import re
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 
-from .errors import InputError, LeverageError, PositionError
+from .errors import InputError, LeverageError, LeverageWarning, PositionError
 
 MISSING: Any = object()
 _BIG_INT = 2**1023  # ints this large or larger do not fit a float
@@ -80,26 +83,37 @@ class RowResults:
 
     ``values`` holds the results (``nan`` where a row failed or has no value, e.g. a
     position that cannot be liquidated); ``errors`` holds ``None`` for good rows and a
-    message naming the argument and the rule for bad ones. Both have the broadcast shape.
+    message naming the argument and the rule for bad ones; ``warnings`` holds ``None`` for
+    rows with nothing to flag and a message for rows that computed but look mistyped (a
+    funding rate above 1 % a period, a leverage above the tier's maximum). All three have
+    the broadcast shape; a row with an error has no warning.
     """
 
-    __slots__ = ("_errors", "position_rows", "values")
+    __slots__ = ("_errors", "_warnings", "position_rows", "values")
 
     def __init__(
         self,
         values: np.ndarray,
         errors: np.ndarray | None = None,
         position_rows: np.ndarray | None = None,
+        warnings: np.ndarray | None = None,
     ) -> None:
         self.values = values
         self._errors = errors  # None: no row failed (the common, fast case)
         self.position_rows = position_rows  # rows that failed as a position, not an input
+        self._warnings = warnings  # None: no row is flagged (the common, fast case)
 
     @property
     def errors(self) -> np.ndarray:
         if self._errors is None:
             self._errors = np.full(np.shape(self.values), None, dtype=object)
         return self._errors
+
+    @property
+    def warnings(self) -> np.ndarray:
+        if self._warnings is None:
+            self._warnings = np.full(np.shape(self.values), None, dtype=object)
+        return self._warnings
 
     @property
     def ok(self) -> np.ndarray:
@@ -109,7 +123,8 @@ class RowResults:
         return np.equal(self._errors, None)
 
     def __repr__(self) -> str:
-        return f"RowResults(values={self.values!r}, errors={self.errors!r})"
+        flagged = "" if self._warnings is None else f", warnings={self._warnings!r}"
+        return f"RowResults(values={self.values!r}, errors={self.errors!r}{flagged})"
 
     def raise_first(self) -> None:
         """Raise the first row's error (InputError or PositionError), if any."""
@@ -119,12 +134,31 @@ class RowResults:
         if not bad:
             return
         idx = bad[0]
-        message = self._errors[idx]
-        if self._errors.ndim:
-            where = int(idx[0]) if len(idx) == 1 else tuple(int(i) for i in idx)
-            message = f"{message} (at index {where})"
+        message = _at_index(self._errors, idx)
         is_position = self.position_rows is not None and bool(self.position_rows[idx])
         raise (PositionError if is_position else InputError)(message)
+
+    def warn_first(self) -> None:
+        """Emit the first flagged row's message as a :class:`LeverageWarning` (saying how many
+        other rows are flagged), if any row is; the values stand."""
+        if self._warnings is None:
+            return
+        flagged = _indices(np.not_equal(self._warnings, None))
+        if not flagged:
+            return
+        message = _at_index(self._warnings, flagged[0])
+        if len(flagged) > 1:
+            message += f" (and {len(flagged) - 1} more rows)"
+        warnings.warn(message, LeverageWarning, stacklevel=3)
+
+
+def _at_index(messages: np.ndarray, idx: tuple[int, ...]) -> str:
+    """A row's message, with the row's index when the result is a column."""
+    message = messages[idx]
+    if messages.ndim:
+        where = int(idx[0]) if len(idx) == 1 else tuple(int(i) for i in idx)
+        message = f"{message} (at index {where})"
+    return message
 
 
 def as_column(value: Any) -> Any:
@@ -208,6 +242,12 @@ class Number(Kind):
         self._high = np.inf if high is None else float(high)
         self._high_in = le is not None
 
+    not_a_number = "must be a number"  # what a text this kind cannot read is told
+
+    def read_text(self, text: str) -> float | None:
+        """A text read as a number (``None``: this kind reads no text)."""
+        return None
+
     def describe(self) -> str:
         parts = [
             f"{op} {fmt(bound)}"
@@ -243,11 +283,14 @@ class Number(Kind):
             v = float(value)
         elif value is None or cls is str:
             if not _blank(value):
-                return None
+                v = self.read_text(value)
+                if v is None:
+                    return None
             # a blank takes the default, which stands for itself (as in parse)
-            if self.default is MISSING:
+            elif self.default is MISSING:
                 return math.nan if self.blank_means_none else None
-            return float(self.default)
+            else:
+                return float(self.default)
         elif isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_):
             try:
                 v = float(value)
@@ -263,7 +306,7 @@ class Number(Kind):
 
     def parse(self, name: str, value: Any) -> tuple[np.ndarray, np.ndarray | None]:
         default = math.nan if self.blank_means_none and self.default is MISSING else self.default
-        arr, errors, filled = _to_float_array(name, value, default)
+        arr, errors, filled = _to_float_array(name, value, default, self)
         if errors is None and self._clean(arr):
             return arr, None
         with np.errstate(invalid="ignore"):
@@ -285,10 +328,89 @@ class Number(Kind):
         return arr, errors
 
 
+_PERCENT = re.compile(r"\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*%\s*")
+
+
+def percent_text(text: str) -> float | None:
+    """A percent typed as text (``"0.5%"``, ``" 0.5 %"``, ``"-0.01%"``) as the fraction it
+    stands for, the decimal point moved exactly (``"0.5%"`` is the float ``0.005``, not
+    ``0.5 / 100``); ``None`` for any other text.
+
+    >>> percent_text("0.5%"), percent_text(" -0.01 %"), percent_text("0.5"), percent_text("%")
+    (0.005, -0.0001, None, None)
+    """
+    m = _PERCENT.fullmatch(text)
+    if m is None:
+        return None
+    return float(decimal.Decimal(m.group(1)).scaleb(-2))
+
+
+class Rate(Number):
+    """A rate: a fraction (``0.005`` is 0.5 %) that is also read from percent text, so a
+    cell holding ``"0.5%"`` as text means 0.005. Bounds as :class:`Number`; the bounds apply
+    to the fraction (``"150%"`` is 1.5).
+
+    >>> rule = Rate(ge=0, lt=1)
+    >>> rule.fast("mmr", "0.5%"), rule.fast("mmr", 0.005)
+    (0.005, 0.005)
+    >>> rule.parse("mmr", ["0.5%", 0.01, "half"])[1].tolist()
+    [None, None, "mmr must be a number or a percent like 0.5%, got 'half'"]
+    """
+
+    not_a_number = "must be a number or a percent like 0.5%"
+
+    def read_text(self, text: str) -> float | None:
+        return percent_text(text)
+
+
+PERCENT_LIKE = 0.05
+"""A rate at or above this (5 %) typed as a number looks like a percent typed without the
+``%``: ``mmr 0.5`` meant as 0.5 % is 50 %."""
+
+
+def percent_hint(name: str, value: Any) -> str | None:
+    """What to type instead, for a rate that looks like a percent typed as a number (its size
+    is :data:`PERCENT_LIKE`, 5 %, or more); ``None`` for any other value.
+
+    >>> percent_hint("mmr", 0.5)
+    'mmr 0.5 is 50 %; for 0.5 % type 0.005 or 0.5%'
+    >>> percent_hint("mmr", 0.005) is None
+    True
+    """
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        return None
+    v = real(value)
+    if not math.isfinite(v) or abs(v) < PERCENT_LIKE:
+        return None
+    return f"{name} {fmt(v)} is {fmt(v * 100)} %; for {fmt(v)} % type {fmt(v / 100)} or {fmt(v)}%"
+
+
+def percent_hints(**rates: Any) -> np.ndarray | None:
+    """Per row, the :func:`percent_hint` of each named rate that looks like a percent, joined
+    with ``"; "`` (``None`` where none does); ``None`` when no row has one. For the notes of
+    :meth:`Fail.__call__` and :meth:`Fail.warn`."""
+    arrays = {k: np.asarray(v, dtype=float) for k, v in rates.items()}
+    shape = np.broadcast_shapes(*(a.shape for a in arrays.values()))
+    out = np.full(shape, None, dtype=object)
+    found = False
+    for name, arr in arrays.items():
+        with np.errstate(invalid="ignore"):
+            looks = np.broadcast_to(np.abs(arr) >= PERCENT_LIKE, shape)
+        if not looks.any():
+            continue
+        found = True
+        arr = np.broadcast_to(arr, shape)
+        for idx in _indices(looks):
+            hint = percent_hint(name, float(arr[idx]))
+            out[idx] = hint if out[idx] is None else f"{out[idx]}; {hint}"
+    return out if found else None
+
+
 def _to_float_array(
-    name: str, value: Any, default: Any
+    name: str, value: Any, default: Any, kind: Number | None = None
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | bool | None]:
-    """Read numbers; blank cells take the default (or are an error when required).
+    """Read numbers; blank cells take the default (or are an error when required); a text is
+    read by ``kind.read_text`` (a rate's percent) or is an error.
 
     Returns the floats, per-cell errors (``None``: none) and which cells took the default
     (``None``: none did).
@@ -301,6 +423,8 @@ def _to_float_array(
         return np.array(float(default)), None, True
     if isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_):
         return np.array(real(value)), None, None
+    read_text = None if kind is None else kind.read_text
+    not_a_number = "must be a number" if kind is None else kind.not_a_number
     if isinstance(value, list | tuple | np.ndarray):
         obj = np.asarray(value, dtype=object) if not isinstance(value, np.ndarray) else value
         if obj.dtype.kind in "fiu":
@@ -322,11 +446,18 @@ def _to_float_array(
             elif isinstance(v, numbers.Real) and not isinstance(v, bool | np.bool_):
                 out[idx] = real(v)
             else:
+                read = read_text(v) if read_text is not None and isinstance(v, str) else None
+                if read is not None:
+                    out[idx] = read
+                    continue
                 out[idx] = np.nan
-                errors[idx] = f"{name} must be a number, got {fmt(v)}"
+                errors[idx] = f"{name} {not_a_number}, got {fmt(v)}"
                 any_error = True
         return out, (errors if any_error else None), (filled if filled.any() else None)
-    error = np.array(f"{name} must be a number, got {fmt(value)}", dtype=object)
+    read = read_text(value) if read_text is not None and isinstance(value, str) else None
+    if read is not None:
+        return np.array(read), None, None
+    error = np.array(f"{name} {not_a_number}, got {fmt(value)}", dtype=object)
     return np.array(np.nan), error, None
 
 
@@ -470,18 +601,23 @@ class PerCall(Kind):
 
 # ---------------------------------------------------------------------- failures
 class Fail:
-    """Collects per-row domain failures raised by a kernel (bankrupt position and so on)."""
+    """Collects per-row domain failures raised by a kernel (bankrupt position and so on), and
+    the flags (:meth:`warn`) of rows that compute but look mistyped."""
 
     def __init__(self, shape: tuple[int, ...], errors: np.ndarray | None) -> None:
         self.shape = shape
         self.errors = errors
         self.position: np.ndarray | None = None  # rows whose failure is a PositionError
+        self.warnings: np.ndarray | None = None  # rows flagged by warn()
 
-    def __call__(self, mask: Any, template: str, kind: str = "position", **values: Any) -> None:
+    def __call__(
+        self, mask: Any, template: str, kind: str = "position", notes: Any = None, **values: Any
+    ) -> None:
         """Mark rows where ``mask`` is true with ``template`` formatted per row.
 
         ``kind="position"`` raises :class:`PositionError` in strict mode, ``"input"``
-        :class:`InputError`.
+        :class:`InputError`. ``notes`` (per row: a text or ``None``) is appended after
+        ``"; "`` where a row has one (e.g. :func:`percent_hint`).
         """
         mask = np.broadcast_to(np.asarray(mask, dtype=bool), self.shape)
         if not mask.any():
@@ -490,15 +626,43 @@ class Fail:
             self.errors = np.full(self.shape, None, dtype=object)
         if self.position is None:
             self.position = np.zeros(self.shape, dtype=bool)
-        # values may be given as callables so that message-only arithmetic (e.g. ``-change``)
-        # runs only when some row actually failed
-        vals = {
-            k: np.broadcast_to(np.asarray(v() if callable(v) else v), self.shape)
-            for k, v in values.items()
-        }
-        for idx in _indices(mask & np.equal(self.errors, None)):
-            self.errors[idx] = template.format(**{k: fmt(v[idx]) for k, v in vals.items()})
+        for idx in _fill(self.errors, mask, template, notes, values):
             self.position[idx] = kind == "position"
+
+    def warn(self, mask: Any, template: str, notes: Any = None, **values: Any) -> None:
+        """Flag rows where ``mask`` is true (the value stands): ``template`` formatted per row,
+        plus ``notes`` as in :meth:`__call__`. A row keeps its first flag."""
+        mask = np.broadcast_to(np.asarray(mask, dtype=bool), self.shape)
+        if not mask.any():
+            return
+        if self.warnings is None:
+            self.warnings = np.full(self.shape, None, dtype=object)
+        _fill(self.warnings, mask, template, notes, values)
+
+
+def _fill(
+    messages: np.ndarray, mask: np.ndarray, template: str, notes: Any, values: dict[str, Any]
+) -> list[tuple[int, ...]]:
+    """Write ``template`` (and the row's note) into the rows of ``mask`` that have no message
+    yet; the rows written."""
+    shape = messages.shape
+    # values may be given as callables so that message-only arithmetic (e.g. ``-change``)
+    # runs only when some row actually failed
+    vals = {
+        k: np.broadcast_to(np.asarray(v() if callable(v) else v), shape)
+        for k, v in values.items()
+    }
+    if callable(notes):
+        notes = notes()
+    if notes is not None:
+        notes = np.broadcast_to(np.asarray(notes, dtype=object), shape)
+    rows = _indices(mask & np.equal(messages, None))
+    for idx in rows:
+        message = template.format(**{k: fmt(v[idx]) for k, v in vals.items()})
+        if notes is not None and notes[idx] is not None:
+            message = f"{message}; {notes[idx]}"
+        messages[idx] = message
+    return rows
 
 
 class _SlowPath(Exception):
@@ -512,9 +676,15 @@ class _ScalarFail(Fail):
     def __init__(self) -> None:
         super().__init__((), None)
 
-    def __call__(self, mask: Any, template: str, kind: str = "position", **values: Any) -> None:
+    def __call__(
+        self, mask: Any, template: str, kind: str = "position", notes: Any = None, **values: Any
+    ) -> None:
         if mask:
             raise _SlowPath
+
+    def warn(self, mask: Any, template: str, notes: Any = None, **values: Any) -> None:
+        if mask:
+            raise _SlowPath  # the array path builds the flag and the strict call warns
 
 
 try:  # numpy's error state lives in a context variable: setting it costs a tenth of errstate
@@ -618,9 +788,13 @@ def formula(
                 if values.shape != shape or not values.flags.writeable:
                     values = np.array(np.broadcast_to(values, shape), dtype=float)
             _out_of_range(values, fail, {n: arrays[n] for n in numeric}, returns_none)
+            flags = fail.warnings
             if fail.errors is not None:
-                values[np.not_equal(fail.errors, None)] = np.nan
-            return RowResults(values, fail.errors, fail.position), scalar
+                bad = np.not_equal(fail.errors, None)
+                values[bad] = np.nan
+                if flags is not None:
+                    flags[bad] = None  # a row that failed has its error, not a flag
+            return RowResults(values, fail.errors, fail.position, flags), scalar
 
         # The scalar fast path: where each argument goes, decided once here instead of by
         # ``Signature.bind`` per call. Only plain positional-or-keyword signatures take it.
@@ -678,6 +852,7 @@ def formula(
                     return out
             res, scalar = run(args, kwargs)
             res.raise_first()
+            res.warn_first()
             return float(res.values) if scalar else res.values
 
         def rows(*args: Any, **kwargs: Any) -> RowResults:
@@ -739,6 +914,10 @@ def _in_blocks(
             if whole.position is None:
                 whole.position = np.zeros(shape, dtype=bool)
             whole.position[rows] = fail.position
+        if fail.warnings is not None:
+            if whole.warnings is None:
+                whole.warnings = np.full(shape, None, dtype=object)
+            whole.warnings[rows] = fail.warnings
     return whole
 
 
@@ -874,9 +1053,12 @@ __all__ = [
     "Number",
     "PerCall",
     "PositionError",
+    "Rate",
     "RowResults",
     "Side",
     "check_columns",
     "fmt",
     "formula",
+    "percent_hint",
+    "percent_text",
 ]

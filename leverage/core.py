@@ -29,18 +29,23 @@ from ._args import (
     Kind,
     Number,
     PerCall,
+    Rate,
     RowResults,
     Side,
     as_column,
     fmt,
     formula,
+    percent_hints,
 )
 from .conventions import CONVENTIONS
 from .conventions.base import (
     Convention,
     Isolated,
+    beyond_entry,
     by_contract,
+    entry_notional,
     fail_below_maintenance,
+    fail_liquidated_at_once,
     liq_at_exit_notional,
     product,
 )
@@ -194,7 +199,7 @@ def effective_leverage(notional: Any, margin: Any, unrealized_pnl: Any = 0.0, *,
     return notional / equity
 
 
-@formula(notional=Number(ge=0), mmr=Number(ge=0, lt=1), maint_amount=Number(ge=0), tiers=TIERS)
+@formula(notional=Number(ge=0), mmr=Rate(ge=0, lt=1), maint_amount=Number(ge=0), tiers=TIERS)
 def maint_margin(
     notional: Any,
     mmr: Any = DEFAULT_MMR,
@@ -268,13 +273,32 @@ UNDER_A_CONVENTION: dict[str, Kind] = {
     "side": Side(),
     "qty": Number(gt=0),
     "entry_price": Number(gt=0),
-    "mmr": Number(ge=0, lt=1),
+    "mmr": Rate(ge=0, lt=1),
     "maint_amount": Number(ge=0),
     "contract": Contract(),
     "tiers": TIERS,
     "exchange": EXCHANGE,
-    "fee_rate": Number(ge=0, lt=1),
+    "fee_rate": Rate(ge=0, lt=1),
 }
+
+
+ABOVE_TIER_MAX_AT_ENTRY = (
+    "leverage {lev}x at entry (notional {notional} / margin {margin}) is above the tier's "
+    "maximum, {top}x"
+)
+ABOVE_TIER_MAX_TARGET = (
+    "target_leverage {lev}x is above the tier's maximum, {top}x (the tier of notional "
+    "{notional})"
+)
+
+
+def _flag_above_tier_max(
+    fail: Fail, tiers: TierTable, notional: Any, leverage: Any, template: str, **values: Any
+) -> None:
+    """Flag rows whose ``leverage`` is above the max leverage of the tier that holds
+    ``notional`` (a tier with no published maximum allows any)."""
+    _, _, top = tiers.lookup(notional)
+    fail.warn(leverage > top, template, lev=leverage, top=top, notional=notional, **values)
 
 
 @formula(returns_none=True, margin=Number(ge=0), **UNDER_A_CONVENTION)
@@ -306,6 +330,13 @@ def liq_price(
     linear row is an error naming both). ``exchange`` is one name for the whole call (a list
     of names is refused). A price beyond float range is an error, never ``inf``.
 
+    A position whose liquidation price is at or beyond its entry on the losing side (long:
+    LP ≥ entry; short: LP ≤ entry) has margin at or below maintenance at entry: it would be
+    liquidated at once, and that row is a PositionError naming both (plus what to type when
+    a rate looks like a percent typed as a number). With ``tiers``, a leverage at entry
+    (``notional at entry / margin``) above the tier's maximum is flagged
+    (:class:`~leverage.LeverageWarning`; ``.rows(...).warnings``).
+
     Worked example (Bybit help centre): long 1 BTC at 20,000 on 400 margin (50x), MMR 0.5 %
     → Bybit 19,700; Binance's form gives (400 − 20,000) / (0.005 − 1) = 19,698.49.
 
@@ -318,7 +349,15 @@ def liq_price(
         fail, exchange, side, qty, entry_price, mmr, maint_amount, contract, tiers, fee_rate
     )
     fail_below_maintenance(fail, position, margin)
-    return convention.liq_price(position, margin)
+    liq = convention.liq_price(position, margin)
+    fail_liquidated_at_once(fail, convention, position, margin, liq)
+    if tiers is not None:
+        notional_at_entry = entry_notional(position)
+        _flag_above_tier_max(
+            fail, tiers, notional_at_entry, notional_at_entry / margin, ABOVE_TIER_MAX_AT_ENTRY,
+            margin=margin,
+        )
+    return liq
 
 
 @formula(
@@ -341,6 +380,11 @@ def bankruptcy_price(
     return liq_at_exit_notional(Isolated(side, qty, entry_price, contract=contract), margin)
 
 
+CROSS_BEYOND_ENTRY = "the liquidation price {liq} is at or {beyond} the entry {entry}"
+"""A cross position's flag when its liquidation price is beyond entry while ``mmr`` looks like
+a percent (the percent hint follows)."""
+
+
 @formula(
     returns_none=True,
     side=Side(),
@@ -349,7 +393,7 @@ def bankruptcy_price(
     wallet_balance=Number(ge=0),
     other_upnl=Number(),
     other_maint=Number(ge=0),
-    mmr=Number(ge=0, lt=1),
+    mmr=Rate(ge=0, lt=1),
     maint_amount=Number(ge=0),
     contract=Contract(),
     tiers=TIERS,
@@ -380,6 +424,11 @@ def cross_liq_price(
     ``LP = (WB + other_upnl − other_maint + maint_amount − s·qty·entry) / (qty·mmr − s·qty)``.
     Tier choice as in :func:`liq_price`.
 
+    A liquidation price at or beyond entry on the losing side is legitimate here (the other
+    positions' losses can put it there) and is returned; where ``mmr`` also looks like a
+    percent typed as a number (5 % or more), the row is flagged with what to type
+    (:class:`~leverage.LeverageWarning`; ``.rows(...).warnings``).
+
     Long 1 BTC at 20,000, wallet 1,000, other positions −200 open PnL and 50 maintenance:
     ``(1,000 − 200 − 50 − 20,000) / (0.005 − 1) = 19,346.73``.
 
@@ -390,7 +439,25 @@ def cross_liq_price(
     shared = wallet_balance + other_upnl - other_maint
     position = Isolated(side, qty, entry_price, mmr, maint_amount, contract, tiers)
     fail_below_maintenance(fail, position, shared)
-    return liq_at_exit_notional(position, shared)
+    liq = liq_at_exit_notional(position, shared)
+    if tiers is None:
+        _flag_cross_beyond_entry(fail, side, entry_price, mmr, liq)
+    return liq
+
+
+def _flag_cross_beyond_entry(fail: Fail, side: Any, entry_price: Any, mmr: Any, liq: Any) -> None:
+    """Flag the cross rows whose liquidation price is at or beyond entry on the losing side
+    while ``mmr`` looks like a percent typed as a number."""
+    beyond = beyond_entry(side, entry_price, liq)
+    if not np.any(beyond):
+        return
+    hints = percent_hints(mmr=mmr)
+    if hints is None:
+        return
+    mistyped = beyond & np.not_equal(hints, None)
+    for word, on_side in (("above", side > 0), ("below", side < 0)):
+        fail.warn(mistyped & on_side, CROSS_BEYOND_ENTRY.replace("{beyond}", word), notes=hints,
+                  liq=liq, entry=entry_price)
 
 
 @formula(
@@ -416,17 +483,20 @@ def liq_distance(side: Any, mark_price: Any, liq_price: Any) -> Any:
 # ------------------------------------------------------------ margin changes
 @formula(
     notional=Number(ge=0), margin=Number(ge=0), target_leverage=Number(gt=0),
-    unrealized_pnl=Number(),
+    unrealized_pnl=Number(), tiers=TIERS,
 )
 def margin_to_target(
-    notional: Any, margin: Any, target_leverage: Any, unrealized_pnl: Any = 0.0, *, fail: Fail
+    notional: Any, margin: Any, target_leverage: Any, unrealized_pnl: Any = 0.0,
+    tiers: Any = None, *, fail: Fail,
 ) -> Any:
     """Signed margin change that brings effective leverage to ``target_leverage``:
     ``notional / target − (margin + unrealized_pnl)``; > 0 add, < 0 withdraw.
 
     Leave ``unrealized_pnl`` at 0 to target margin-based leverage; pass the open PnL to
     target equity-based leverage. A row whose target needs withdrawing more margin than is
-    posted is an error (no exchange lets you withdraw below zero margin).
+    posted is an error (no exchange lets you withdraw below zero margin). With ``tiers``, a
+    target above the max leverage of the tier that holds ``notional`` is flagged
+    (:class:`~leverage.LeverageWarning`; ``.rows(...).warnings``); the change is returned.
 
     Worked example (the product article): notional 100,000, margin 10,000, open profit
     2,000, target 10x → withdraw 2,000: ``100,000/10 − 12,000 = −2,000``.
@@ -458,6 +528,8 @@ def margin_to_target(
         need=lambda: -change,
         margin=margin,
     )
+    if tiers is not None:
+        _flag_above_tier_max(fail, tiers, notional, target_leverage, ABOVE_TIER_MAX_TARGET)
     return change
 
 
@@ -531,38 +603,60 @@ def max_withdrawable(
 
 
 # -------------------------------------------------------------------- funding
-@formula(side=Side(), notional=Number(ge=0), funding_rate=Number())
-def funding_payment(side: Any, notional: Any, funding_rate: Any) -> Any:
+FUNDING_ABOVE = (
+    "{name} {rate} is {pct} % a period: funding beyond ±1 % a period is rare; for {rate} % "
+    "type {per} or {rate}%"
+)
+"""The flag of a funding rate above :data:`FUNDING_FLAG_ABOVE` a period (exchanges cap funding
+far below it: a percent typed as a number is the likely cause)."""
+FUNDING_FLAG_ABOVE = 0.01
+
+
+def flag_funding(fail: Fail, name: str, rate: Any) -> None:
+    """Flag the rows whose funding rate is above 1 % a period (either sign)."""
+    fail.warn(np.abs(rate) > FUNDING_FLAG_ABOVE, FUNDING_ABOVE.replace("{name}", name),
+              rate=rate, pct=lambda: rate * 100.0, per=lambda: rate / 100.0)
+
+
+@formula(side=Side(), notional=Number(ge=0), funding_rate=Rate())
+def funding_payment(side: Any, notional: Any, funding_rate: Any, *, fail: Fail) -> Any:
     """Signed cash flow of one funding event: ``−s × notional × funding_rate``.
 
     A positive rate means longs pay shorts: a long gets a negative number (paid), a short a
-    positive one (received). ``notional`` at the mark price, in margin currency.
+    positive one (received). ``notional`` at the mark price, in margin currency. A rate
+    above 1 % a period (either sign) is flagged (:class:`~leverage.LeverageWarning`;
+    ``.rows(...).warnings``): exchanges cap funding far below it.
 
     >>> funding_payment("long", 100_000, 0.0001)
     -10.0
     >>> funding_payment("short", 100_000, 0.0001)
     10.0
     """
+    flag_funding(fail, "funding_rate", funding_rate)
     return product(-side, notional, funding_rate)
 
 
-@formula(side=Side(), notional=Number(ge=0), funding_rate=Number(), periods=Number(ge=0))
-def funding_cost(side: Any, notional: Any, funding_rate: Any, periods: Any) -> Any:
+@formula(side=Side(), notional=Number(ge=0), funding_rate=Rate(), periods=Number(ge=0))
+def funding_cost(
+    side: Any, notional: Any, funding_rate: Any, periods: Any, *, fail: Fail
+) -> Any:
     """Sum of ``periods`` funding events at a constant rate and notional:
     ``periods × −s × notional × funding_rate`` (negative = paid).
 
-    Three 8-hour events a day for a week is ``periods=21``.
+    Three 8-hour events a day for a week is ``periods=21``. A rate above 1 % a period is
+    flagged as in :func:`funding_payment`.
 
     >>> funding_cost("long", 100_000, 0.0001, 21)
     -210.0
     """
+    flag_funding(fail, "funding_rate", funding_rate)
     return product(-side, notional, funding_rate, periods)
 
 
 # ----------------------------------------------------------------- sizing & gaps
 @formula(
     equity=Number(gt=0),
-    risk_fraction=Number(gt=0, le=1),
+    risk_fraction=Rate(gt=0, le=1),
     entry_price=Number(gt=0),
     stop_price=Number(gt=0),
     contract=Contract(),

@@ -33,6 +33,7 @@ from ._args import (
     Kind,
     Number,
     PerCall,
+    Rate,
     RowResults,
     _blank,
     as_column,
@@ -40,7 +41,15 @@ from ._args import (
     formula,
 )
 from .conventions.base import BELOW_MAINTENANCE, Isolated, below_maintenance_everywhere
-from .core import DEFAULT_MMR, UNDER_A_CONVENTION, cross_liq_price, liq_price
+from .core import (
+    DEFAULT_MMR,
+    FUNDING_ABOVE,
+    FUNDING_FLAG_ABOVE,
+    UNDER_A_CONVENTION,
+    cross_liq_price,
+    flag_funding,
+    liq_price,
+)
 from .errors import InputError
 from .tiers import TierTable
 
@@ -51,7 +60,8 @@ class Failure(NamedTuple):
     """Rows of a kernel's result that have no answer.
 
     ``template`` is formatted per row with ``values`` (arrays broadcast to the result's shape);
-    ``kind`` is ``"position"`` (a :class:`~leverage.PositionError`) or ``"input"``.
+    ``kind`` is ``"position"`` (a :class:`~leverage.PositionError`), ``"input"``, or
+    ``"warning"``: a flag on rows that still compute (:attr:`~leverage.RowResults.warnings`).
     """
 
     mask: Any
@@ -67,7 +77,10 @@ def _report(fail: Fail, result: Kernel) -> np.ndarray:
     """Hand a kernel's failures to the current wrapper and return its values."""
     values, failures = result
     for f in failures:
-        fail(f.mask, f.template, kind=f.kind, **f.values)
+        if f.kind == "warning":
+            fail.warn(f.mask, f.template, **f.values)
+        else:
+            fail(f.mask, f.template, kind=f.kind, **f.values)
     return values
 
 
@@ -90,7 +103,10 @@ FEE = UNDER_A_CONVENTION["fee_rate"]
 AT_LEAST_0 = Number(ge=0)
 ANY = Number()
 PRICE_OR_BLANK = Number(gt=0, blank_means_none=True)
-OR_BLANK = Number(blank_means_none=True)  # "there is none": a missing rate, an open end
+OR_BLANK = Number(blank_means_none=True)  # "there is none": an open end
+RATE = Rate()  # a fraction, also typed as percent text ("0.01%")
+RATE_AT_LEAST_0 = Rate(ge=0)
+RATE_OR_BLANK = Rate(blank_means_none=True)  # "there is none": a missing rate
 DIRECTION = PerCall(lambda name, value: _direction(name, value), "either, down or up")
 
 
@@ -134,7 +150,8 @@ def avg_entry(
 
 # ------------------------------------------------------------------ after an add
 def _pass_on(fail: Fail, res: RowResults) -> np.ndarray:
-    """Report the rows another formula's ``.rows`` call failed, as that formula said them."""
+    """Report the rows another formula's ``.rows`` call failed or flagged, as that formula
+    said them."""
     if not res.ok.all():
         bad = np.broadcast_to(~res.ok, fail.shape)
         if fail.errors is None:
@@ -145,6 +162,12 @@ def _pass_on(fail: Fail, res: RowResults) -> np.ndarray:
         fail.errors[take] = np.broadcast_to(res.errors, fail.shape)[take]
         if res.position_rows is not None:
             fail.position[take] = np.broadcast_to(res.position_rows, fail.shape)[take]
+    if res._warnings is not None:  # the other formula's flags, as it said them
+        flagged = np.broadcast_to(np.not_equal(res.warnings, None), fail.shape)
+        if fail.warnings is None:
+            fail.warnings = np.full(fail.shape, None, dtype=object)
+        take = flagged & np.equal(fail.warnings, None)
+        fail.warnings[take] = np.broadcast_to(res.warnings, fail.shape)[take]
     return res.values
 
 
@@ -372,12 +395,13 @@ def _funding_apr_kernel(funding_rate: np.ndarray, interval_hours: np.ndarray) ->
     return funding_rate * 24.0 / interval_hours * DAYS_PER_YEAR, []
 
 
-@formula(funding_rate=ANY, interval_hours=Number(gt=0))
+@formula(funding_rate=RATE, interval_hours=Number(gt=0))
 def funding_apr(funding_rate: Any, interval_hours: Any, *, fail: Fail) -> Any:
     """Funding rate per event as a simple annual rate: ``funding_rate × 24/interval_hours ×
     365`` (a fraction; positive: longs pay). No compounding.
 
-    0.01 % every 8 hours is 10.95 % a year; the same rate every hour is 87.6 %.
+    0.01 % every 8 hours is 10.95 % a year; the same rate every hour is 87.6 %. A rate above
+    1 % a period is flagged as in :func:`~leverage.funding_payment`.
 
     docs/FORMULAS.md, section "FUNDING_APR", states it with its sources.
 
@@ -386,6 +410,7 @@ def funding_apr(funding_rate: Any, interval_hours: Any, *, fail: Fail) -> Any:
     >>> round(funding_apr(0.0001, 1), 6)
     0.876
     """
+    flag_funding(fail, "funding_rate", funding_rate)
     return _report(fail, _funding_apr_kernel(funding_rate, interval_hours))
 
 
@@ -450,8 +475,8 @@ def _liq_probability_kernel(
 
 
 @formula(
-    side=SIDE, mark_price=PRICE, liq_price=PRICE_OR_BLANK, volatility=AT_LEAST_0,
-    horizon_days=AT_LEAST_0, drift=ANY,
+    side=SIDE, mark_price=PRICE, liq_price=PRICE_OR_BLANK, volatility=RATE_AT_LEAST_0,
+    horizon_days=AT_LEAST_0, drift=RATE,
 )
 def liq_probability(
     side: Any, mark_price: Any, liq_price: Any, volatility: Any, horizon_days: Any,
@@ -557,7 +582,7 @@ def _solve_band(
 
 @formula(
     returns_none=True,
-    volatility=AT_LEAST_0, horizon_days=AT_LEAST_0, max_probability=Number(ge=0, le=1),
+    volatility=RATE_AT_LEAST_0, horizon_days=AT_LEAST_0, max_probability=Rate(ge=0, le=1),
     mmr=MMR, side=SIDE, maint_amount=MAINT_AMOUNT, tiers=TIERS,
 )
 def safe_leverage(
@@ -672,21 +697,25 @@ class _Ranges:
 
     def result(self, values: np.ndarray, failures: list[Failure]) -> tuple[RowResults, bool]:
         errors = self.errors.copy()
+        flags = np.full(self.columns, None, dtype=object)
         position = np.zeros(self.columns, dtype=bool)
         values = np.array(values, dtype=float)
         for f in failures:
             mask = np.broadcast_to(np.asarray(f.mask, dtype=bool), (self.columns,))
             vals = {k: np.broadcast_to(np.asarray(v, dtype=float), (self.columns,))
                     for k, v in f.values.items()}
-            for j in np.nonzero(mask & np.equal(errors, None))[0]:
-                errors[j] = f.template.format(**{k: fmt(v[j]) for k, v in vals.items()})
+            into = flags if f.kind == "warning" else errors
+            for j in np.nonzero(mask & np.equal(into, None))[0]:
+                into[j] = f.template.format(**{k: fmt(v[j]) for k, v in vals.items()})
                 position[j] = f.kind == "position"
         bad = np.not_equal(errors, None)
         values[bad] = np.nan
+        flags[bad] = None
+        flagged = flags if np.not_equal(flags, None).any() else None
         if self.scalar:
-            return RowResults(values.reshape(()), errors.reshape(()),
-                              position.reshape(())), True
-        return RowResults(values, errors if bad.any() else None, position), False
+            return RowResults(values.reshape(()), errors.reshape(()), position.reshape(()),
+                              None if flagged is None else flagged.reshape(())), True
+        return RowResults(values, errors if bad.any() else None, position, flagged), False
 
 
 def ranged(**kinds: Kind) -> Callable[[Callable[..., tuple[RowResults, bool]]], Any]:
@@ -715,6 +744,7 @@ def ranged(**kinds: Kind) -> Callable[[Callable[..., tuple[RowResults, bool]]], 
         def strict(*args: Any, **kwargs: Any) -> Any:
             res, scalar = bound(args, kwargs)
             res.raise_first()
+            res.warn_first()
             return float(res.values) if scalar else res.values
 
         strict.__name__ = strict.__qualname__ = run.__name__.lstrip("_")
@@ -854,6 +884,16 @@ def _funding_from_history_kernel(
     flow = np.where(contract > 0, qty / marks, qty * marks) * rates * -side
     blank = np.any(inside & np.isnan(flow), axis=0)
     total = np.sum(np.where(inside, flow, 0.0), axis=0)
+    # the largest rate (in size) inside the window: above 1 % a period is flagged
+    sized = np.where(inside & ~np.isnan(rates), np.abs(rates), -np.inf)
+    row = np.argmax(sized, axis=0)
+    largest = np.take_along_axis(np.where(np.isnan(rates), 0.0, rates), row[None, :], axis=0)[0]
+    flags = [Failure(
+        np.abs(largest) > FUNDING_FLAG_ABOVE,
+        FUNDING_ABOVE.replace("{name}", "rates: the rate") + " (row {row})",
+        {"rate": largest, "pct": largest * 100.0, "per": largest / 100.0, "row": row + 1.0},
+        "warning",
+    )]
 
     missing = np.zeros(times.shape[1], dtype=bool)
     for j in range(times.shape[1]):
@@ -876,11 +916,11 @@ def _funding_from_history_kernel(
             missing[j] = True
         if np.isfinite(end[j]) and end[j] > t[-1] + last_gap:
             missing[j] = True
-    return np.where(blank | missing, np.nan, total), []
+    return np.where(blank | missing, np.nan, total), flags
 
 
 _funding_from_history_ranged = ranged(
-    side=SIDE, qty=QTY, times=OR_BLANK, rates=OR_BLANK, marks=PRICE_OR_BLANK, opened=OR_BLANK,
+    side=SIDE, qty=QTY, times=OR_BLANK, rates=RATE_OR_BLANK, marks=PRICE_OR_BLANK, opened=OR_BLANK,
     closed=OR_BLANK, contract=CONTRACT,
 )
 

@@ -42,3 +42,10 @@ class PositionError(LeverageError):
 
 class TierTableError(InputError):
     """A tier table is malformed: gaps, overlaps, unsorted bands, bad rates."""
+
+
+class LeverageWarning(UserWarning):
+    """A flag on an answer that still stands: the value is returned, but an input looks
+    mistyped (a rate typed as a percent, a funding rate above 1 % a period, a leverage above
+    the tier's maximum). Scalar calls emit it with :func:`warnings.warn`; ``.rows`` calls put
+    the message in :attr:`~leverage.RowResults.warnings` instead."""

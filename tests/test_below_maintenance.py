@@ -63,10 +63,16 @@ def test_cannot_be_liquidated_stays_blank() -> None:
 
 
 def test_isolated_margin_is_never_below_maintenance_everywhere() -> None:
-    # zero isolated margin is the worst case, and it still has a liquidation price
-    assert lv.liq_price("short", 1, 100, 0, 0.005) == pytest.approx(100 / 1.005)
-    assert lv.liq_price("long", 10_000, 20_000, 0, 0.005, contract="inverse") == \
-        pytest.approx(20_000 * 1.005)
+    # zero isolated margin is the worst case: below maintenance at entry, so liquidated at
+    # once (its price 100 / 1.005 is on the losing side of entry), never "at every price"
+    for args in (("short", 1, 100, 0, 0.005), ("long", 10_000, 20_000, 0, 0.005, 0, "inverse")):
+        with pytest.raises(lv.PositionError, match="liquidated at once") as err:
+            lv.liq_price(*args)
+        assert "below maintenance margin at every price" not in str(err.value)
+    # a hair above maintenance at entry (0.5 here; 0.0025 BTC inverse), a price just past it
+    assert lv.liq_price("short", 1, 100, 0.6, 0.005) == pytest.approx(100.6 / 1.005)
+    assert lv.liq_price("long", 10_000, 20_000, 0.003, 0.005, contract="inverse") == \
+        pytest.approx(10_000 * 1.005 / (0.5 + 0.003))
 
 
 def test_hedge_shares_the_rule() -> None:

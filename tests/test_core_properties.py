@@ -25,6 +25,14 @@ def _margin(qty: float, price: float, lev: float, contract: str) -> float:
     return lv.notional(qty, price, contract) / lev
 
 
+def _opens(qty: float, entry: float, margin: float, contract: str, mmr: float = 0.0,
+           amount: float = 0.0, tiers: str | None = None) -> bool:
+    """Whether the margin is above maintenance at entry (with a hair of room for rounding):
+    a position at or below it would be liquidated at once, an error rather than a price."""
+    mm = lv.maint_margin(lv.notional(qty, entry, contract), mmr, amount, tiers)
+    return margin > mm * (1 + 1e-9)
+
+
 @settings(max_examples=300, deadline=None)
 @given(notional=st.floats(1, 1e9), margin=st.floats(0, 1e8), target=leverages,
        pnl=st.floats(-1e6, 1e6))
@@ -85,6 +93,7 @@ def test_adding_margin_moves_liq_price_away_from_the_mark(
     mark = entry * mark_move
     margin = _margin(qty, entry, lev, contract)
     amount = amount * margin / 1_000  # keep the maintenance amount on the position's scale
+    assume(_opens(qty, entry, margin, contract, mmr, amount))
     before = lv.liq_price(side, qty, entry, margin, mmr, amount, contract)
     after = lv.liq_price(side, qty, entry, margin * (1 + extra), mmr, amount, contract)
     assume(not math.isnan(before))
@@ -103,6 +112,7 @@ def test_equity_at_liq_price_equals_maintenance_margin(
 ) -> None:
     margin = _margin(qty, entry, lev, contract)
     amount = amount * margin / 10_000
+    assume(_opens(qty, entry, margin, contract, mmr, amount))
     lp = lv.liq_price(side, qty, entry, margin, mmr, amount, contract)
     assume(not math.isnan(lp))
     equity = margin + lv.unrealized_pnl(side, qty, entry, lp, contract)
@@ -120,6 +130,7 @@ def test_equity_at_tiered_liq_price_equals_tier_maintenance(
     if contract == "inverse":
         qty *= 10_000  # USD of contracts
     margin = _margin(qty, entry, lev, contract)
+    assume(_opens(qty, entry, margin, contract, tiers=table))
     lp = lv.liq_price(side, qty, entry, margin, contract=contract, tiers=table)
     assume(not math.isnan(lp))
     equity = margin + lv.unrealized_pnl(side, qty, entry, lp, contract)
@@ -153,9 +164,11 @@ def test_long_short_symmetry_linear(qty: float, entry: float, lev: float, mmr: f
     )
     # Distances at entry: long (1/L - mmr)/(1 - mmr), short (1/L - mmr)/(1 + mmr), where
     # 1/L = margin / notional; so the long's distance x (1 - mmr) equals the short's x (1 + mmr).
+    # (1/L <= mmr: margin at or below maintenance at entry, liquidated at once, an error.)
+    assume(_opens(qty, entry, margin, "linear", mmr))
     long_lp = lv.liq_price("long", qty, entry, margin, mmr)
     short_lp = lv.liq_price("short", qty, entry, margin, mmr)
-    assume(not math.isnan(long_lp) and 1 / lev > mmr)
+    assume(not math.isnan(long_lp))
     assert lv.liq_distance("long", entry, long_lp) * (1 - mmr) == pytest.approx(
         lv.liq_distance("short", entry, short_lp) * (1 + mmr), rel=1e-9
     )
@@ -173,7 +186,8 @@ def test_scalar_and_array_agree_exactly(rows: list[tuple]) -> None:
     margin = [_margin(q, e, v, c) for q, e, v, c in zip(qty, entry, lev, contract, strict=True)]
     mark = [e * m for e, m in zip(entry, move, strict=True)]
     cases = [
-        (lv.liq_price, (side, qty, entry, margin, mmr, [0.0] * len(rows), contract)),
+        # rows: a position liquidated at once is an error row, the others still compute
+        (lv.liq_price.rows, (side, qty, entry, margin, mmr, [0.0] * len(rows), contract)),
         (lv.bankruptcy_price, (side, qty, entry, margin, contract)),
         (lv.unrealized_pnl, (side, qty, entry, mark, contract)),
         (lv.notional, (qty, mark, contract)),
@@ -188,6 +202,8 @@ def test_scalar_and_array_agree_exactly(rows: list[tuple]) -> None:
             one_value = float(one.values) if hasattr(one, "values") else one
             a = float(arr_values[i])
             assert (math.isnan(a) and math.isnan(one_value)) or a == one_value, fn
+            if hasattr(one, "errors"):
+                assert one.errors[()] == arr.errors[i], fn
 
 
 @settings(max_examples=100, deadline=None)
@@ -197,7 +213,10 @@ def test_tiered_scalar_and_array_agree_exactly(
     side: str, qty: float, entry: float, lev: float, contract: str, table: str
 ) -> None:
     margin = _margin(qty, entry, lev, "linear")
-    one = lv.liq_price(side, qty, entry, margin, tiers=table)
-    many = lv.liq_price(np.array([side, "short", "long"], dtype=object), np.array([qty, 1, 2]),
-                        entry, np.array([margin, 10_000, 20_000]), tiers=table)
-    assert (math.isnan(one) and math.isnan(many[0])) or one == many[0]
+    one = lv.liq_price.rows(side, qty, entry, margin, tiers=table)
+    many = lv.liq_price.rows(np.array([side, "short", "long"], dtype=object),
+                             np.array([qty, 1, 2]), entry, np.array([margin, 10_000, 20_000]),
+                             tiers=table)
+    a, b = float(one.values), float(many.values[0])
+    assert (math.isnan(a) and math.isnan(b)) or a == b
+    assert one.errors[()] == many.errors[0]

@@ -18,7 +18,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import leverage as lv
-from leverage._args import Contract, Flag, Number, PerCall, Side
+from leverage._args import Contract, Flag, Number, PerCall, Rate, Side
+
+# flags (a rate that looks mistyped) warn on the public call; the values are what is compared
+pytestmark = pytest.mark.filterwarnings("ignore::leverage.LeverageWarning")
 
 # Functions over ranges (and TIER, which returns a row) are not built by ``formula``: they
 # have no scalar fast path, and their scalar calls are the array path.
@@ -48,6 +51,8 @@ def _number(rule: Number) -> st.SearchStrategy[Any]:
 def _argument(name: str, rule: Any) -> st.SearchStrategy[Any]:
     if isinstance(rule, PerCall):
         return st.sampled_from(PER_CALL[name])
+    if isinstance(rule, Rate):  # a rate also reads percent text
+        return st.one_of(_number(rule), st.sampled_from(["0.5%", " -0.01 %", "150%", "1e-2%"]))
     if isinstance(rule, Number):
         return _number(rule)
     if isinstance(rule, Side):

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .._args import Fail
+from .._args import Fail, percent_hints
 from ..tiers import TierTable, clip_to_band, tier_of_root
 
 
@@ -56,6 +56,16 @@ class Convention:
         """The margin whose liquidation price is ``target_liq_price`` (may be negative: the
         caller reports a target closer to entry than zero margin allows)."""
         raise NotImplementedError
+
+    def maint_at_entry(self, position: Isolated) -> Any:
+        """Maintenance margin at the entry notional as this convention counts it (the taker
+        fee excluded; a convention that counts it overrides this)."""
+        return maint_at_notional(position, entry_notional(position), fee_counts=False)
+
+    def rates_counted(self, position: Isolated) -> dict[str, Any]:
+        """The typed rates this convention's price depends on, by argument name (none with
+        tiers: the table's rates are the exchange's, not typed)."""
+        return {} if position.tiers is not None else {"mmr": position.mmr}
 
     def __repr__(self) -> str:
         return f"<{self.name} convention: {self.title}>"
@@ -143,6 +153,56 @@ def below_maintenance_everywhere(p: Isolated, shared: Any) -> np.ndarray:
 def fail_below_maintenance(fail: Fail, p: Isolated, shared: Any) -> None:
     """Mark the rows :func:`below_maintenance_everywhere` finds as a PositionError."""
     fail(below_maintenance_everywhere(p, shared), BELOW_MAINTENANCE, shared=shared)
+
+
+def entry_notional(p: Isolated) -> Any:
+    """The position's notional at its entry price, in margin currency."""
+    return by_contract(p.contract, lambda: p.qty * p.entry_price, lambda: p.qty / p.entry_price)
+
+
+def maint_at_notional(p: Isolated, notional: Any, fee_counts: bool) -> Any:
+    """``MM = notional × mmr − maint_amount`` (plus ``fee_rate × notional`` where the
+    convention counts the fee), the tier of ``notional`` with tiers."""
+    mmr, amount = p.mmr, p.maint_amount
+    if p.tiers is not None:
+        mmr, amount, _ = p.tiers.lookup(notional)
+    if fee_counts:
+        mmr = mmr + p.fee_rate
+    return notional * mmr - amount
+
+
+LIQUIDATED_AT_ONCE = (
+    "the position would be liquidated at once: margin {margin} is not above the maintenance "
+    "margin at entry, {maint}, so the liquidation price {liq} is at or {beyond} the entry "
+    "{entry}"
+)
+"""The message of an isolated position whose liquidation price is at or beyond its entry on
+the losing side (``beyond`` is ``above`` for a long, ``below`` for a short)."""
+
+
+def beyond_entry(side: Any, entry_price: Any, liq: Any) -> Any:
+    """Rows whose liquidation price is at or beyond entry on the losing side (long: LP >=
+    entry; short: LP <= entry); ``False`` where there is no liquidation price (nan)."""
+    return side * (liq - entry_price) >= 0
+
+
+def fail_liquidated_at_once(
+    fail: Fail, convention: Convention, p: Isolated, margin: Any, liq: Any
+) -> None:
+    """Mark as a PositionError the isolated rows whose liquidation price ``liq`` is at or
+    beyond entry on the losing side: margin at or below maintenance at entry, so the
+    position would be liquidated the moment it opened. Each message names margin and the
+    maintenance margin at entry, plus the percent hint of a rate typed like a percent."""
+    beyond = beyond_entry(p.side, p.entry_price, liq)
+    if not np.any(beyond):
+        return
+    notes = lambda: percent_hints(**convention.rates_counted(p))  # noqa: E731
+    for word, on_side in (("above", p.side > 0), ("below", p.side < 0)):
+        fail(
+            beyond & on_side, LIQUIDATED_AT_ONCE.replace("{beyond}", word), notes=notes,
+            margin=margin, maint=lambda: convention.maint_at_entry(p), liq=liq,
+            entry=p.entry_price,
+        )
 
 
 def _per_qty(cash: Any, value: Any, qty: Any, price: Any) -> Any:

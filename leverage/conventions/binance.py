@@ -12,7 +12,14 @@ from typing import Any
 
 import numpy as np
 
-from .base import Convention, Isolated, liq_at_exit_notional, margin_at_exit_notional
+from .base import (
+    Convention,
+    Isolated,
+    entry_notional,
+    liq_at_exit_notional,
+    maint_at_notional,
+    margin_at_exit_notional,
+)
 
 
 class Binance(Convention):
@@ -32,3 +39,10 @@ class Binance(Convention):
 
     def margin_for_liq_price(self, position: Isolated, target_liq_price: Any) -> np.ndarray:
         return margin_at_exit_notional(self._as_published(position), target_liq_price)
+
+    def maint_at_entry(self, position: Isolated) -> Any:
+        return maint_at_notional(position, entry_notional(position), self.fee_counts)
+
+    def rates_counted(self, position: Isolated) -> dict[str, Any]:
+        rates = super().rates_counted(position)
+        return {**rates, "fee_rate": position.fee_rate} if self.fee_counts else rates
