@@ -20,6 +20,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from .layout import AMBER_FILL, COMPUTED_FILL, INPUT_FILL, RED_FILL
+
 INSTRUCTIONS_SHEET = "Instructions"
 MAX_TITLE = 32  # Excel's limit for a data validation's prompt title
 MAX_TEXT = 255  # ... and for its text
@@ -185,6 +187,14 @@ _COLOURS = (
     "break that does not stop the row (read it, then decide). Grey columns are hidden "
     "working columns."
 )
+
+COLOUR_LEGEND: tuple[tuple[str, str], ...] = (
+    (INPUT_FILL, "Yellow header: you type in this column (or the exchange import filled it)."),
+    (COMPUTED_FILL, "Blue header: computed for you; do not type over it."),
+    (RED_FILL, "Red Status cell: the row could not be computed; it says why."),
+    (AMBER_FILL, "Amber cell: a check or rule break; the row is still computed."),
+)
+"""(hex fill, meaning): the colour key under the Instructions tab's "Colours" row."""
 
 INSTRUCTIONS: dict[str, tuple[tuple[str, str], ...]] = {
     "journal": (

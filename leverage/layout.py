@@ -113,7 +113,10 @@ USD = "#,##0.00"  # the rebalance workbook is USDⓈ-margined only
 # The journal mixes USDⓈ and coin-margined (inverse) positions: coin amounts need more places,
 # but a repeating fraction must not overflow the column into ###.
 MONEY = "#,##0.00####"
-PRICE = "#,##0.00"
+# Prices from SHIB (0.00001234) through DOGE (0.16) to BTC (60,000.00), each with enough
+# significant digits: 6-8 decimals under 0.001, 4-6 under 10, 2-4 above. Two conditions and a
+# default section, which Excel, LibreOffice and Google Sheets all accept (Google allows two).
+PRICE = "[<0.001]0.000000##;[<10]0.0000##;#,##0.00##"
 QTY = "0.########"
 RATE = "0.00%"
 LEV = '0.00"x"'
@@ -295,6 +298,8 @@ REBALANCE_POSITIONS = Sheet(
         Column("liq_distance", "Liq. distance", "computed", RATE, 10),
         Column("move", "Margin move", "computed", USD, 12, "> 0 add, < 0 withdraw"),
         Column("allocated", "Allocated", "computed", USD, 12),
+        Column("warnings", "Check", "computed", width=36,
+               note="flags that do not stop the row (e.g. a rate that looks like a percent)"),
         Column("status", "Status", "computed", width=44),
         Column("liq_probability", "Liq. probability", "computed", RATE, 10,
                "chance the mark touches the liq. price within the horizon (Account sheet)"),
@@ -307,6 +312,7 @@ REBALANCE_POSITIONS = Sheet(
     ),
     (
         Highlight("status", "LEN({status})>0", RED_FILL),
+        Highlight("warnings", "LEN({warnings})>0", AMBER_FILL),
         # not enough free balance to fund the whole move
         Highlight("allocated", "AND(ISNUMBER({allocated}),ISNUMBER({move}),{allocated}<{move})",
                   AMBER_FILL),
@@ -436,6 +442,11 @@ REBALANCE_HELPERS = Helpers(
         ("shock_base", "(helper) cross s*qty*entry - maint. amount"),
         ("shock_slope", "(helper) cross qty*mark*(s - mmr)"),
         ("shock_use", "(helper) maint. margin - PnL at the account-shock move"),
+        # adds of equal priority are funded closest-to-liquidation first: the distance, rounded
+        # so that SUMIFS's text criteria ("<"&x) compare it exactly; no liq. price sorts last
+        ("rank_distance", "(helper) liq. distance for ranking equal priorities"),
+        ("iso_liq", "(helper) isolated liq. price as typed (at or beyond entry included)"),
+        ("at_once", "(helper) isolated and liquidated at once (1)"),
     ),
 )
 
@@ -489,7 +500,7 @@ def highlight_formula(sheet: Sheet, h: Highlight, buffer: str) -> str:
     """``h``'s condition as a formula (with ``=``) for the first data row of ``sheet``;
     ``buffer`` is how the backend spells the reference to the liquidation buffer.
 
-    >>> h = REBALANCE_POSITIONS.highlights[1]
+    >>> h = REBALANCE_POSITIONS.highlights[2]
     >>> highlight_formula(REBALANCE_POSITIONS, h, "Rules!$B$8")
     '=AND(ISNUMBER(V2),ISNUMBER(U2),V2<U2)'
     """

@@ -15,15 +15,25 @@ Per position:
   ``margin + upnl``; cross positions share the cross equity ``wallet + Σ cross upnl``, in
   proportion to notional.
 * ``liq_price``: isolated :func:`~leverage.liq_price`; cross :func:`~leverage.cross_liq_price`
-  with the other cross positions' PnL and maintenance margin held fixed.
+  with the other cross positions' PnL and maintenance margin held fixed. An isolated row
+  whose liquidation price is at or beyond its entry on the losing side (margin at or below
+  maintenance at entry) would be liquidated at once: its status is the core's message (with
+  what to type when ``mmr`` looks like a percent typed as a number) and it gets no move.
+* ``warnings`` ("Check"): flags that do not stop a row, in the core's words: a cross row's
+  liquidation price at or beyond entry while ``mmr`` looks like a percent typed as a number
+  (beyond entry is otherwise legitimate for cross: the other positions' losses). Rates
+  (``mmr``, ``target_liq_distance``, the account's ``volatility``) also read percent text:
+  ``"0.5%"`` is 0.005.
 * ``move``: isolated, :func:`~leverage.margin_to_target` on equity (or, with a target
   distance, :func:`~leverage.margin_for_liq_price` at ``mark × (1 − s × distance)`` minus the
   margin posted). Cross, the position's share of the cross transfer
   ``Σ notional_i / target_i − cross equity``, each row's share being
   ``notional_i / target_i − cross_equity × notional_i / Σ notional``.
 * ``allocated``: withdrawals (negative moves) always go through and add to the money
-  available; adds are funded in priority order (ties by row order) from
-  ``free_balance + Σ withdrawals`` until it runs out; the last one funded may be partial.
+  available; adds are funded in priority order from ``free_balance + Σ withdrawals`` until
+  it runs out; the last one funded may be partial. Among equal priorities the position
+  closest to liquidation (smallest ``liq_distance``, rounded to 12 decimals; none sorts last)
+  is funded first, then row order: when the money is short, risk decides, not the row.
 * ``liq_probability``: :func:`~leverage.liq_probability` at the account's ``volatility`` and
   ``horizon_days`` (optional inputs; blank without them).
 
@@ -43,7 +53,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from . import core
-from ._args import Kind, Number, _Choice, check_columns
+from ._args import Kind, Number, Rate, _Choice, check_columns
 from .decisions import account_shock, liq_probability
 
 OUTPUT_COLUMNS = (
@@ -55,6 +65,7 @@ OUTPUT_COLUMNS = (
     "liq_distance",
     "move",
     "allocated",
+    "warnings",
     "status",
     "liq_probability",
 )
@@ -103,7 +114,7 @@ COLUMN_RULES: dict[str, Kind] = {
     "mark_price": core.PRICE,
     "margin": core.MARGIN.with_default(0.0),
     "target_leverage": Number(gt=0, blank_means_none=True),
-    "target_liq_distance": Number(ge=0, lt=1, blank_means_none=True),
+    "target_liq_distance": Rate(ge=0, lt=1, blank_means_none=True),
     "priority": Number(default=1.0),
     "mmr": core.MMR,
     "maint_amount": core.MAINT_AMOUNT,
@@ -116,7 +127,7 @@ arguments keep the formulas' own rules. ``COLUMN_RULES[k].describe()`` is the st
 ACCOUNT_RULES: dict[str, Kind] = {
     "wallet_balance": core.MARGIN,
     "free_balance": core.MARGIN,
-    "volatility": Number(ge=0, blank_means_none=True),
+    "volatility": Rate(ge=0, blank_means_none=True),
     "horizon_days": Number(ge=0, blank_means_none=True),
 }
 """The rule of each Account input (a blank volatility or horizon: no liq. probability)."""
@@ -192,10 +203,15 @@ def rebalance(
     cross_move = cross_target_equity - share
     move = np.where(cross, cross_move, iso_move)
 
+    # an isolated row whose liquidation price is at or beyond entry: refused, no move
+    at_once = iso & np.not_equal(iso_liq.errors, None)
     for i in range(n):
         if status[i] is not None:
             continue
-        if cross[i] and by_distance[i]:
+        if at_once[i]:
+            status[i] = iso_liq.errors[i]
+            move[i] = np.nan
+        elif cross[i] and by_distance[i]:
             status[i] = (
                 "target_liq_distance applies to isolated positions; give cross a target_leverage"
             )
@@ -207,7 +223,7 @@ def rebalance(
         elif lev.errors[i] is not None:
             status[i] = lev.errors[i]
 
-    allocated = _allocate(move, arrays["priority"], free_balance)
+    allocated = _allocate(move, arrays["priority"], dist, free_balance)
     total_notional = float(np.nansum(np.where(ok, notional, 0.0)))
     total_equity = wallet_balance + float(np.nansum(np.where(ok, upnl, 0.0))) + float(
         np.nansum(np.where(iso, margin, 0.0))
@@ -235,9 +251,14 @@ def rebalance(
     account.update(_account_shock(positions, cross, side, qty, entry, mark, mmr, amount,
                                   wallet_balance))
     columns["liq_probability"] = _liq_odds(
-        ok, side, mark, liq, cross_liq.position_rows, cross, volatility, horizon_days)
+        ok & ~at_once, side, mark, liq, cross_liq.position_rows, cross, volatility,
+        horizon_days)
     out = {k: [float(x) for x in v] for k, v in columns.items()}
     out["status"] = [s or "" for s in status]
+    # flags that do not stop a row: a cross liquidation price beyond entry with a rate that
+    # looks like a percent typed as a number (a cross LP beyond entry is otherwise legitimate)
+    flags = np.where(cross, cross_liq.warnings, None)
+    out["warnings"] = [w or "" for w in flags]
     return RebalanceResult(out, account)
 
 
@@ -284,12 +305,28 @@ def _account_shock(
     return {"account_shock": move, "shock_position": "" if pid is None else str(pid).strip()}
 
 
-def _allocate(move: np.ndarray, priority: np.ndarray, free_balance: float) -> np.ndarray:
-    """Withdrawals in full; adds by (priority, row) until the money runs out."""
+def rank_distance(liq_distance: float) -> float:
+    """How an add ranks among adds of equal priority: its liquidation distance rounded to 12
+    decimals (the workbooks compare it as text in SUMIFS criteria, exact at that precision),
+    ``inf`` without a liquidation price (nothing to protect: funded last).
+
+    >>> rank_distance(0.0190000000000004), rank_distance(float("nan"))
+    (0.019, inf)
+    """
+    return round(float(liq_distance), 12) if math.isfinite(liq_distance) else math.inf
+
+
+def _allocate(
+    move: np.ndarray, priority: np.ndarray, liq_distance: np.ndarray, free_balance: float
+) -> np.ndarray:
+    """Withdrawals in full; adds by (priority, :func:`rank_distance`, row) until the money
+    runs out."""
     valid = np.isfinite(move)
     alloc = np.where(valid & (move < 0), move, 0.0)
     available = free_balance - float(alloc.sum())
-    for i in sorted(np.nonzero(valid & (move > 0))[0], key=lambda i: (priority[i], i)):
+    order = sorted(np.nonzero(valid & (move > 0))[0],
+                   key=lambda i: (priority[i], rank_distance(liq_distance[i]), i))
+    for i in order:
         take = min(move[i], max(available, 0.0))
         alloc[i] = take
         available -= take

@@ -42,6 +42,7 @@ from openpyxl.worksheet.properties import PageSetupProperties
 from leverage import CATALOGUE
 from leverage import layout as L
 from leverage.errors import InputError
+from leverage.instructions import COLOUR_LEGEND, EXAMPLES, INSTRUCTIONS, INSTRUCTIONS_SHEET, PROMPTS
 from leverage.layout import FIRST_DATA_ROW, HEADER_ROW, MODES, Sheet
 
 
@@ -56,6 +57,8 @@ HELPER_FILL = solid(L.HELPER_FILL)
 HEADER_FONT = Font(bold=True)
 HEADER_ALIGN = Alignment(wrap_text=True, vertical="top")
 WRAP = Alignment(wrap_text=True, vertical="top")
+LEFT = Alignment(horizontal="left", vertical="top")
+TITLE_FONT = Font(bold=True, size=14)
 
 
 def check_mode(mode: Any) -> str:
@@ -315,13 +318,15 @@ def prepare_sheet(
     print_to: tuple[int, int] | None = None,
     wide: bool = False,
     header_height: float | None = 30.0,
+    index: int | None = None,
 ) -> Any:
     """A write-only sheet with column widths, frozen header and print setup (landscape, fit
     to one page wide, header row repeated on every page). Columns from ``hidden_from``
     (1-based) on are hidden: the native formulas' working columns. ``print_to`` =
     (last column, last row) of the print area. The page header names the sheet. ``wide``
-    sheets print on A3 so their text stays readable at one page wide."""
-    ws = wb.create_sheet(title)
+    sheets print on A3 so their text stays readable at one page wide. ``index``: the tab's
+    place (default: last)."""
+    ws = wb.create_sheet(title, index)
     for i, w in enumerate(widths, start=1):
         dim = ws.column_dimensions[get_column_letter(i)]
         dim.width = w
@@ -347,10 +352,55 @@ def prepare_sheet(
     return ws
 
 
+LINE_HEIGHT = 15.0  # points a line of 11-point text takes in a row
+BOLD_CHAR = 1.1  # a bold header letter is about this many of the width unit's "0"s wide
+
+
+def wrapped_lines(text: str, width: float, char: float = 1.0) -> int:
+    """Lines ``text`` takes wrapped at word boundaries in a column ``width`` wide (Excel's
+    unit: the width of a "0"), each character ``char`` such units wide; a word longer than
+    a line is broken across lines, as spreadsheets do. An estimate on the generous side:
+    no backend measures text for us before the file is opened.
+
+    >>> wrapped_lines("Liq. gap vs exchange", 11, BOLD_CHAR), wrapped_lines("Qty", 9)
+    (3, 1)
+    """
+    room = max(1, int((width - 1) / char))  # a column loses about one unit to its padding
+    lines, used = 0, room  # "used" = room forces the first word onto a new line
+    for paragraph in str(text).split("\n"):
+        used = room
+        for word in paragraph.split():
+            if used + 1 + len(word) <= room and used:
+                used += 1 + len(word)
+                continue
+            full, rest = divmod(len(word), room)
+            lines += full + (1 if rest else 0)
+            used = rest if rest else room
+        if not paragraph.split():
+            lines += 1
+    return max(lines, 1)
+
+
+def header_height(sheet: Sheet, widths: Sequence[float] | None = None) -> float:
+    """Height (points) of a header row that shows each of ``sheet``'s headers whole, wrapped
+    in its column (``widths``: the columns' widths, default the layout's)."""
+    widths = [c.width for c in sheet.columns] if widths is None else widths
+    lines = max(wrapped_lines(c.header, w, BOLD_CHAR)
+                for c, w in zip(sheet.columns, widths, strict=False))
+    return lines * LINE_HEIGHT + 3
+
+
 def header_cells(
     maker: CellMaker, sheet: Sheet, extra: Iterable[str] = ()
 ) -> list[WriteOnlyCell]:
-    """Row 1: the layout's headers (input yellow, computed blue), then helper headers."""
+    """Row 1: the layout's headers (input yellow, computed blue), then helper headers. The
+    headers wrap, and the header row (not yet written) is made tall enough for the longest
+    wrapped header in its column's width (hidden helper columns aside)."""
+    ws = maker.ws
+    widths = [ws.column_dimensions[get_column_letter(i)].width or c.width
+              for i, c in enumerate(sheet.columns, start=1)]
+    dim = ws.row_dimensions[HEADER_ROW]
+    dim.height = max(dim.height or 0.0, header_height(sheet, widths))
     fills = {"input": INPUT_FILL, "computed": COMPUTED_FILL, "imported": INPUT_FILL}
     cells = [maker.cell(c.header, fill=fills[c.role], font=HEADER_FONT, align=HEADER_ALIGN)
              for c in sheet.columns]
@@ -396,6 +446,115 @@ def highlights(ws: Any, sheet: Sheet, last: int) -> None:
                            fill=solid(h.fill), font=Font(color=h.text) if h.text else None)
         ws.conditional_formatting.add(f"{sheet.letter(h.key)}{FIRST_DATA_ROW}:"
                                       f"{sheet.letter(h.key)}{last}", rule)
+
+
+def _rows_covered(dv: DataValidation, column: int, first: int, last: int) -> list[range]:
+    """Rows ``first``..``last`` of ``column`` that ``dv`` applies to, as ranges."""
+    out = []
+    for cr in dv.sqref.ranges:
+        if cr.min_col <= column <= cr.max_col and cr.min_row <= last and cr.max_row >= first:
+            out.append(range(max(cr.min_row, first), min(cr.max_row, last) + 1))
+    return out
+
+
+def input_prompts(ws: Any, sheet: Sheet, first: int, last: int) -> None:
+    """The input prompt (:data:`leverage.instructions.PROMPTS`) of every input and imported
+    column of ``sheet`` on rows ``first``..``last``, shown when a cell is selected.
+
+    A cell takes one data validation, so a column that already has one (a drop-down, a
+    number check) gets the prompt on that validation: its list or rule is kept. Cells no
+    validation covers get one that accepts anything and only prompts. Call it after the
+    sheet's other validations."""
+    existing = list(ws.data_validations.dataValidation)
+    for index, col in enumerate(sheet.columns, start=1):
+        if col.role == "computed" or (sheet.title, col.key) not in PROMPTS:
+            continue
+        title, text = PROMPTS[(sheet.title, col.key)]
+        covered: set[int] = set()
+        for dv in existing:
+            rows = _rows_covered(dv, index, first, last)
+            if rows:
+                dv.promptTitle, dv.prompt, dv.showInputMessage = title, text, True
+                for r in rows:
+                    covered.update(r)
+        free = [r for r in range(first, last + 1) if r not in covered]
+        if not free:
+            continue
+        dv = DataValidation(allow_blank=True, showInputMessage=True, promptTitle=title,
+                            prompt=text)
+        letter = get_column_letter(index)
+        start = prev = free[0]
+        for r in [*free[1:], None]:
+            if r is not None and r == prev + 1:
+                prev = r
+                continue
+            dv.add(f"{letter}{start}:{letter}{prev}" if prev > start else f"{letter}{start}")
+            if r is not None:
+                start = prev = r
+        ws.data_validations.append(dv)
+
+
+INSTRUCTION_WIDTHS = (26.0, 96.0)
+
+
+def instructions_sheet(wb: Workbook, template: str) -> Any:
+    """The workbook's first tab, :data:`leverage.instructions.INSTRUCTIONS_SHEET`: what each
+    tab is for, what to type and what is computed (``INSTRUCTIONS[template]``), a colour key,
+    and the worked example rows (``EXAMPLES[template]``) under their sheets' headers, typed
+    the way the sheet takes them. Rows are tall enough for their wrapped text."""
+    if template not in INSTRUCTIONS:
+        raise InputError(f"template must be one of {', '.join(INSTRUCTIONS)}, got {template!r}")
+    head_w, text_w = INSTRUCTION_WIDTHS
+    ws = prepare_sheet(wb, INSTRUCTIONS_SHEET, INSTRUCTION_WIDTHS, freeze=None,
+                       landscape=False, header_height=None, index=0)
+    mk = CellMaker(ws)
+    row = HEADER_ROW
+
+    def append(cells: list[WriteOnlyCell], *texts: tuple[str, float]) -> None:
+        nonlocal row
+        lines = max([wrapped_lines(t, w) for t, w in texts] or [1])
+        if lines > 1:
+            ws.row_dimensions[row].height = lines * LINE_HEIGHT + 3
+        ws.append(cells)
+        row += 1
+
+    title = f"{template.capitalize()} workbook: what to type where"
+    append([mk.cell(title, font=TITLE_FONT)])
+    for heading, text in INSTRUCTIONS[template]:
+        append([mk.cell(heading, font=HEADER_FONT, align=WRAP), mk.cell(text, align=WRAP)],
+               (heading, head_w / BOLD_CHAR), (text, text_w))
+        if heading == "Colours":
+            for fill, meaning in COLOUR_LEGEND:
+                append([mk.cell(None, fill=solid(fill)), mk.cell(meaning, align=WRAP)],
+                       (meaning, text_w))
+    sheets = {s.title: s for s in L.TEMPLATES[template]}
+    for n, (title, values) in enumerate(EXAMPLES[template], start=1):
+        sheet = sheets[title]
+        append([])
+        append([mk.cell(f"Example {n}: a row of {title}", font=HEADER_FONT)])
+        for col in sheet.columns:
+            if col.key in values:
+                append([mk.cell(col.header, fill=INPUT_FILL, align=WRAP),
+                        mk.text(values[col.key], col.number_format, align=LEFT)],
+                       (col.header, head_w))
+    return ws
+
+
+def rate_value(ref: str) -> str:
+    """A rate cell as the core reads it: a number as it is, percent text ("0.5%", " 0.5 %",
+    "-0.01%") as its fraction, a blank cell as "" (a formula's IF would turn it into 0);
+    any other text stays that text, so the checks that follow report it as the core does.
+    Only text ending in "%" is converted: VALUE alone would also read "1/2" as a date.
+
+    >>> print(rate_value("M2").replace('M2," ",""', "t").replace(",IF", ",\\nIF"))
+    IF(ISNUMBER(M2),M2,
+    IF(M2="","",
+    IF(RIGHT(SUBSTITUTE(t),1)="%",
+    IFERROR(VALUE(LEFT(SUBSTITUTE(t),LEN(SUBSTITUTE(t))-1))/100,M2),M2)))
+    """
+    t = f'SUBSTITUTE({ref}," ","")'
+    return (f'IF(ISNUMBER({ref}),{ref},IF({ref}="","",IF(RIGHT({t},1)="%",'
+            f"IFERROR(VALUE(LEFT({t},LEN({t})-1))/100,{ref}),{ref})))")
 
 
 def number_validation(ws: Any, cells: str, what: str, minimum: float = 0.0) -> DataValidation:

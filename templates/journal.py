@@ -58,6 +58,8 @@ from ._book import (
     fill_row,
     header_cells,
     highlights,
+    input_prompts,
+    instructions_sheet,
     list_validation,
     nested_if,
     number_validation,
@@ -553,9 +555,14 @@ def build_journal(
     position_rows = max(POSITION_ROWS, len(positions) + 50)
 
     wb = Workbook(write_only=True)
+    instructions_sheet(wb, "journal")  # the first tab
     _positions_sheet(wb, positions, position_rows)
     streamed = _events_sheet(wb, events, rows, mode, position_rows)
     _rules_sheet(wb, rule_values)
+    for sheet, last in ((JOURNAL_POSITIONS, FIRST_DATA_ROW + position_rows - 1),
+                        (JOURNAL_EVENTS, FIRST_DATA_ROW + rows - 1),
+                        (JOURNAL_RULES, rule_row(RULE_ROWS[-1][0]))):
+        input_prompts(wb[sheet.title], sheet, FIRST_DATA_ROW, last)
     _chart_sheet(wb, len(events) or CHART_MIN_ROWS)
     if mode == "udf":
         xlwings_conf_sheet(wb, UDF_MODULE)

@@ -10,13 +10,15 @@ each add-in call of a row is one array formula over all rows (templates._book.Co
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from openpyxl.workbook import Workbook
 
-from leverage import core, effective_leverage, margin_for_liq_price, margin_to_target
+from leverage import core, effective_leverage, margin_for_liq_price, margin_to_target, percent_hint
+from leverage._args import PERCENT_LIKE, fmt
 from leverage.errors import InputError
 from leverage.layout import (
     ACCOUNT_HELPER_ROWS,
@@ -44,10 +46,13 @@ from ._book import (
     drop_downs,
     header_cells,
     highlights,
+    input_prompts,
+    instructions_sheet,
     nested_if,
     number_validation,
     prepare_sheet,
     quoted,
+    rate_value,
     xlwings_conf_sheet,
 )
 
@@ -74,6 +79,52 @@ BANKRUPT = effective_leverage.rows(1.0, 1.0, -1235.5).errors[()]  # equity -1234
 # a cross row's equity is its share of the cross equity, passed to the core as its margin
 NEGATIVE_SHARE = effective_leverage.rows(1.0, -1234.5, 0.0).errors[()]
 CROSS_BY_DISTANCE = _rebalance_says(margin_mode="cross", target_liq_distance=0.5)
+# liquidated at once (isolated), per side: margin 24 / 22 under 48 of maintenance at entry
+AT_ONCE = {1: core.liq_price.rows(1, 1, 1200, 24, 0.04, 0).errors[()],  # at 1225
+           -1: core.liq_price.rows(-1, 1, 1200, 22, 0.04, 0).errors[()]}  # at 1175
+HINT_PROBE = 0.0731  # a rate that looks like a percent (7.31 %)
+
+
+def _cross_beyond_entry(side: int) -> tuple[str, str]:
+    """The core's flag of a cross row beyond entry with a percent-looking mmr, for ``side``:
+    (its text, the liquidation price as the text shows it); the percent hint cut off."""
+    res = core.cross_liq_price.rows(side, 1, 1200, 0, 0, 0, HINT_PROBE, 0)
+    flag, hint = res.warnings[()].split("; ", 1)
+    assert hint == percent_hint("mmr", HINT_PROBE), hint
+    return flag, fmt(float(res.values))
+
+
+CROSS_BEYOND = {1: _cross_beyond_entry(1), -1: _cross_beyond_entry(-1)}
+
+
+def said_each(message: str, cells: Mapping[str, str]) -> str:
+    """:func:`templates._formulas.said` for a message that shows a probe value more than
+    once: cut into pieces that each show every value at most once."""
+    pattern = re.compile("|".join(re.escape(k) for k in sorted(cells, key=len, reverse=True)))
+    pieces, start, seen = [], 0, set()
+    for m in pattern.finditer(message):
+        if m.group() in seen:
+            pieces.append(message[start:m.start()])
+            start, seen = m.start(), set()
+        seen.add(m.group())
+    pieces.append(message[start:])
+    return "&".join(F.said(p, {k: cells[k] for k in cells if k in p}) for p in pieces if p)
+
+
+def percent_note(name: str, ref: str) -> str:
+    """``"; "`` and the core's :func:`leverage.percent_hint` for rate ``ref`` where it looks
+    like a percent typed as a number (|rate| >= 5 %), else "": what the core appends to a
+    message about that rate."""
+    hint = said_each(percent_hint(name, HINT_PROBE) or "",
+                     {fmt(HINT_PROBE): ref, fmt(HINT_PROBE * 100): f"{ref}*100",
+                      fmt(HINT_PROBE / 100): f"{ref}/100"})
+    return f'IF(ABS({ref})>={PERCENT_LIKE!r},"; "&{hint},"")'
+
+
+RATE_COLUMNS = ("target_liq_distance", "mmr")  # fractions: "0.5%" text reads as 0.005
+RANK_LAST = "1E+99"
+"""The rank of a row with no liquidation price among equal priorities: after every other
+(``leverage.portfolio.rank_distance`` gives it infinity)."""
 
 
 def _acct(key: str) -> str:
@@ -108,7 +159,17 @@ def row_formulas(r: int, mode: str, last: int) -> dict[str, str]:
     margin, tl, td = x["h_margin"], x["h_target_leverage"], x["h_target_liq_distance"]
     mmr, maint, share, tp = x["h_mmr"], x["h_maint"], x["h_share"], x["h_target_price"]
     notional, upnl, mm = x["notional"], x["unrealized_pnl"], x["maint_margin"]
-    move = x["move"]
+    move, liq, iso_liq, at_once = x["move"], x["liq_price"], x["h_iso_liq"], x["h_at_once"]
+
+    def at_once_says(side: int) -> str:
+        shown = {1: ("24", "48", "1225"), -1: ("22", "48", "1175")}[side]
+        return F.said(AT_ONCE[side], dict(zip(
+            (*shown, "1200"), (margin, f"({qty}*{entry}*{mmr}-{maint})", iso_liq, entry),
+            strict=True)))
+
+    def cross_flag(side: int) -> str:
+        text, shown = CROSS_BEYOND[side]
+        return F.said(text, {shown: liq, "1200": entry})
     inputs = "&".join(x[k] for k in REBALANCE_POSITIONS.keys("input"))
     side_in, mode_in, contract_in = x["side"], x["margin_mode"], x["contract"]
 
@@ -118,6 +179,9 @@ def row_formulas(r: int, mode: str, last: int) -> dict[str, str]:
     def default(ref: str, value: str) -> str:
         return f'IF({used}=0,"",IF({ref}="",{value},{ref}))'
 
+    # what the core reads in each input cell: rates typed as "0.5%" text are fractions
+    typed = {k: rate_value(x[k]) if k in RATE_COLUMNS else x[k]
+             for k in REBALANCE_POSITIONS.keys("input")}
     contract_is = F.choice_value(contract_in, core.CONTRACT)
     checks = [
         *F.choice_checks(side_in, "side", core.SIDE),
@@ -125,8 +189,8 @@ def row_formulas(r: int, mode: str, last: int) -> dict[str, str]:
         (f'IF({contract_in}="",FALSE,{contract_is}=1)', quoted(LINEAR_ONLY)),
         *[check for key, rule in COLUMN_RULES.items() for check in (
             F.choice_checks(x[key], key, rule) if hasattr(rule, "words")
-            else F.number_checks(x[key], key, rule))],
-        (f'AND({x["target_leverage"]}="",{x["target_liq_distance"]}="")',
+            else F.number_checks(typed[key], key, rule))],
+        (f'AND({x["target_leverage"]}="",{typed["target_liq_distance"]}="")',
          quoted(_rebalance_says(target_leverage=None))),
     ]
     by_distance = f"ISNUMBER({td})"
@@ -135,14 +199,23 @@ def row_formulas(r: int, mode: str, last: int) -> dict[str, str]:
     reach = f"{margin}+({notional}/{tl}-({margin}+{upnl}))<0"
     other_upnl = f"({_acct('cross_upnl')}-{upnl})"
     other_maint = f"({_acct('cross_maint')}-{mm})"
-    before_all = (f"SUMIFS({_col('move', last)},{_col('move', last)},\">0\","
-                  f"{_col('priority', last, True)},\"<\"&{x['h_priority']})")
-    up_move = f"${REBALANCE_POSITIONS.letter('move')}$1:{REBALANCE_POSITIONS.letter('move')}{r - 1}"
-    up_prio = (f"${REBALANCE_HELPERS.letter('priority')}$1:"
-               f"{REBALANCE_HELPERS.letter('priority')}{r - 1}")
+    # adds ranked before this one: a lower priority number; the same priority and closer to
+    # liquidation; the same priority and distance in a row above (portfolio._allocate)
+    moves, prio, rank = _col("move", last), _col("priority", last, True), x["h_rank_distance"]
+    p = x["h_priority"]
+    before_all = (f'SUMIFS({moves},{moves},">0",{prio},"<"&{p})'
+                  f'+SUMIFS({moves},{moves},">0",{prio},{p},'
+                  f'{_col("rank_distance", last, True)},"<"&{rank})')
+
+    def above(key: str, helper: bool = False) -> str:
+        letter = (REBALANCE_HELPERS if helper else REBALANCE_POSITIONS).letter(key)
+        return f"${letter}$1:{letter}{r - 1}"
+
+    up_move, up_prio, up_rank = above("move"), above("priority", True), above("rank_distance",
+                                                                               True)
     cross_liq = F.cross_liq_price(mode, s, qty, entry, _acct("wallet_balance"), other_upnl,
                                   other_maint, mmr, maint)
-    before_tie = f'SUMIFS({up_move},{up_move},">0",{up_prio},{x["h_priority"]})'
+    before_tie = f'SUMIFS({up_move},{up_move},">0",{up_prio},{p},{up_rank},{rank})'
 
     return {
         **_shock_and_odds(x, mode),
@@ -153,14 +226,21 @@ def row_formulas(r: int, mode: str, last: int) -> dict[str, str]:
         "h_isolated": f'IF({used}=0,"",IF({err}<>"",0,1-{cross}))',
         "h_margin": default(x["margin"], "0"),
         "h_target_leverage": default(x["target_leverage"], '""'),
-        "h_target_liq_distance": default(x["target_liq_distance"], '""'),
+        "h_target_liq_distance": default(typed["target_liq_distance"], '""'),
         "h_priority": default(x["priority"], "1"),
-        "h_mmr": default(x["mmr"], str(core.DEFAULT_MMR)),
+        "h_mmr": default(typed["mmr"], str(core.DEFAULT_MMR)),
         "h_maint": default(x["maint_amount"], "0"),
         "h_share": ok_only(
             f'IF({cross}=1,{_acct("cross_equity")}*{notional}/IF({_acct("cross_notional")}=0,1,'
             f'{_acct("cross_notional")}),"")'
         ),
+        # native in both modes: the add-in refuses a liquidation price at or beyond entry
+        "h_iso_liq": ok_only(
+            f'IF({iso}=1,{F.liq_price("native", s, qty, entry, margin, mmr, maint)},"")'),
+        "h_at_once": f'IF({used}=0,0,IF({err}<>"",0,IF({iso}=1,IF(ISNUMBER({iso_liq}),'
+                     f'IF({s}*({iso_liq}-{entry})>=0,1,0),0),0)))',
+        "h_rank_distance": ok_only(f'IF(ISNUMBER({x["liq_distance"]}),'
+                                   f'ROUND({x["liq_distance"]},12),{RANK_LAST})'),
         "h_target_price": ok_only(f'IF({by_distance},{mark}*(1-{s}*{td}),"")'),
         "notional": ok_only(F.notional(mode, qty, mark)),
         "unrealized_pnl": ok_only(F.unrealized_pnl(mode, s, qty, entry, mark)),
@@ -170,26 +250,33 @@ def row_formulas(r: int, mode: str, last: int) -> dict[str, str]:
             f"IF({margin}+{upnl}>0,{F.effective_leverage(mode, notional, margin, upnl)},\"\"))"
         ),
         "liq_price": ok_only(
-            f'IF({cross}=1,IF({other_maint}<0,"",{cross_liq}),'
-            f"{F.liq_price(mode, s, qty, entry, margin, mmr, maint)})"
+            f'IF({cross}=1,IF({other_maint}<0,"",{cross_liq}),IF({at_once}=1,"",'
+            f"{F.liq_price(mode, s, qty, entry, margin, mmr, maint)}))"
         ),
         "liq_distance": ok_only(
             f'IF(ISNUMBER({x["liq_price"]}),'
             f'{F.liq_distance(mode, s, mark, x["liq_price"])},"")'
         ),
         "move": ok_only(
-            f'IF({cross}=1,IF({by_distance},"",{notional}/{tl}-{share}),'
+            f'IF({at_once}=1,"",IF({cross}=1,IF({by_distance},"",{notional}/{tl}-{share}),'
             f'IF({by_distance},IF({wrong_side},"",IF({need_native}<0,"",'
             f"{F.margin_for_liq_price(mode, s, qty, entry, tp, mmr, maint)}-{margin})),"
-            f'IF({reach},"",{F.margin_to_target(mode, notional, margin, tl, upnl)})))'
+            f'IF({reach},"",{F.margin_to_target(mode, notional, margin, tl, upnl)}))))'
         ),
         "allocated": f'IF(ISNUMBER({move}),IF({move}<0,{move},MIN({move},'
                      f'MAX({_acct("available")}-({before_all}+{before_tie}),0))),"")',
         # the reconcile column; blank unless both prices are there (same in both modes)
+        "warnings": ok_only(
+            f'IF({cross}=1,IF(ISNUMBER({liq}),IF({s}*({liq}-{entry})>=0,IF(ABS({mmr})>='
+            f'{PERCENT_LIKE!r},IF({s}=1,{cross_flag(1)},{cross_flag(-1)})&'
+            f'{percent_note("mmr", mmr)},""),""),""),"")'
+        ),
         "liq_gap": liq_gap_formula(x["liq_price"], x["exchange_liq_price"]),
         "status": f'IF({used}=0,"",' + nested_if(
             [
                 (f'{err}<>""', err),
+                (f"{at_once}=1", f"IF({s}=1,{at_once_says(1)},{at_once_says(-1)})&"
+                                 f"{percent_note('mmr', mmr)}"),
                 (f"IF({cross}=1,{by_distance},FALSE)", quoted(CROSS_BY_DISTANCE)),
                 (f"IF({iso}=1,IF({by_distance},{wrong_side},FALSE),FALSE)",
                  F.said(WRONG_SIDE, {"5678.25": tp, "1234.5": entry})),
@@ -214,7 +301,8 @@ def _shock_and_odds(x: dict[str, str], mode: str) -> dict[str, str]:
     used, err, s, cross = x["h_used"], x["h_error"], x["h_side"], x["h_cross"]
     qty, entry, mark = x["qty"], x["entry_price"], x["mark_price"]
     mmr, maint, in_shock = x["h_mmr"], x["h_maint"], f'{x["h_shock_qty"]}>0'
-    shock, vol, days = _acct("account_shock"), _acct("volatility"), _acct("horizon_days")
+    shock, vol, days = _acct("account_shock"), rate_value(_acct("volatility")), \
+        _acct("horizon_days")
     moved = f"{mark}*(1+{shock})"
     liq = x["liq_price"]
     odds = F.liq_probability(mode, s, mark, liq, vol, days)
@@ -225,9 +313,10 @@ def _shock_and_odds(x: dict[str, str], mode: str) -> dict[str, str]:
         "h_shock_use": f'IF({in_shock},IF(ISNUMBER({shock}),{qty}*{moved}*{mmr}-{maint}'
                        f'-{s}*{qty}*({moved}-{entry}),""),"")',
         # a blank liq. price on a cross short is an account below maintenance at every price
-        "liq_probability": f'IF({used}=0,"",IF({err}<>"","",IF(AND(ISNUMBER({vol}),'
+        "liq_probability": f'IF({used}=0,"",IF({err}<>"","",IF({x["h_at_once"]}=1,"",'
+                           f'IF(AND(ISNUMBER({vol}),'
                            f'ISNUMBER({days})),IF(AND({vol}>=0,{days}>=0),IF(ISNUMBER({liq}),'
-                           f'{odds},IF(AND({cross}=1,{s}=-1),1,0)),""),"")))',
+                           f'{odds},IF(AND({cross}=1,{s}=-1),1,0)),""),""))))',
     }
 
 
@@ -293,6 +382,7 @@ def _account_sheet(wb: Workbook, inputs: Mapping[str, Any], last: int, mode: str
         ws.append([mk.cell(label), mk.cell("=" + fs[key], USD)])
     for key, _ in ACCOUNT_INPUT_ROWS:
         number_validation(ws, f"B{account_row(key)}", key)
+    input_prompts(ws, sheet, FIRST_DATA_ROW, FIRST_DATA_ROW + len(ACCOUNT_INPUT_ROWS) - 1)
 
 
 def _positions_sheet(
@@ -307,6 +397,7 @@ def _positions_sheet(
                 "target_liq_distance", "mmr", "maint_amount"):
         c = sheet.letter(key)
         number_validation(ws, f"{c}{first}:{c}{last}", key)
+    input_prompts(ws, sheet, first, last)
     highlights(ws, sheet, last)
     ws.append(header_cells(mk, sheet, helpers.headers + [c.header for c in call_list]))
     formats = {c.key: c.number_format for c in sheet.columns}
@@ -377,6 +468,7 @@ def build_rebalance(
     last = FIRST_DATA_ROW + rows - 1
 
     wb = Workbook(write_only=True)
+    instructions_sheet(wb, "rebalance")
     _account_sheet(wb, inputs, last, mode)
     _positions_sheet(wb, positions, rows, mode)
     if mode == "udf":

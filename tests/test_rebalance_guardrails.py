@@ -1,0 +1,148 @@
+"""Rebalance by risk, and the rebalance workbook's guardrails against typing mistakes.
+
+Each case is typed into a fresh workbook with openpyxl, as a trader types it, recomputed by
+headless LibreOffice (native formulas) or the ``formulas`` engine with the add-in's
+functions (udf mode; LibreOffice has no add-in), and compared with
+``leverage.portfolio.rebalance`` on the same rows.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from xl_engine import compute, libreoffice_available, read_values, recalc_with_libreoffice
+
+import leverage_templates as templates
+from leverage import layout as L
+from leverage.portfolio import rebalance
+
+needs_lo = pytest.mark.skipif(not libreoffice_available(), reason="LibreOffice not installed")
+POS, ACC = L.REBALANCE_POSITIONS, L.REBALANCE_ACCOUNT
+UDF_NAMES = ("NOTIONAL", "UNREALIZED_PNL", "EFFECTIVE_LEVERAGE", "LIQ_PRICE", "LIQ_DISTANCE",
+             "CROSS_LIQ_PRICE", "MARGIN_TO_TARGET", "MARGIN_FOR_LIQ_PRICE", "MAINT_MARGIN",
+             "ACCOUNT_SHOCK", "LIQ_PROBABILITY")
+
+
+def _udfs() -> dict[str, Any]:
+    from leverage_addin import udfs
+
+    return {name: getattr(udfs, name) for name in UDF_NAMES}
+
+
+def _row(pid: str, qty: float, entry: float, mark: float, margin: float | None, **more: Any
+         ) -> dict[str, Any]:
+    return {"position_id": pid, "symbol": pid + "USDT", "side": "long", "contract": "linear",
+            "qty": qty, "entry_price": entry, "mark_price": mark, "margin": margin,
+            "margin_mode": "isolated", "priority": 1, "mmr": 0.005, **more}
+
+
+# The issue's case, small: equal priority, the far position first in row order, too little
+# free balance for both adds.
+FAR = _row("FAR", 1, 60_000, 60_000, 21_135.3, target_leverage=2)  # 34.9 % from liquidation
+CLOSE = _row("CLOSE", 10, 3_000, 3_000, 717.15, target_leverage=5)  # 1.9 % from liquidation
+TIE_WALLET, TIE_FREE = 0.0, 3_000.0
+
+
+def test_the_tie_case_is_the_issues():
+    r = rebalance([FAR, CLOSE], TIE_WALLET, TIE_FREE)
+    assert [round(d, 3) for d in r.columns["liq_distance"]] == [0.349, 0.019]
+    assert all(m > TIE_FREE for m in r.columns["move"])
+
+
+@pytest.mark.parametrize("rows", [[FAR, CLOSE], [CLOSE, FAR]])
+def test_equal_priorities_fund_the_position_closest_to_liquidation_first(rows):
+    r = rebalance(rows, TIE_WALLET, TIE_FREE)
+    got = {p["position_id"]: a for p, a in zip(rows, r.columns["allocated"], strict=True)}
+    assert got == {"CLOSE": TIE_FREE, "FAR": 0.0}
+
+
+def test_the_sample_portfolio_funds_its_riskiest_first_priority_position():
+    """The issue's numbers: P6 (DOGE, 1.9 % from liquidation) got nothing while P3 (34.9 %
+    away, same priority) got 2,190; now P6 is funded first."""
+    positions, wallet, free = templates.sample_portfolio()
+    r = rebalance(positions, wallet, free)
+    by_id = {p["position_id"]: i for i, p in enumerate(positions)}
+    dist, alloc, move = (r.columns[k] for k in ("liq_distance", "allocated", "move"))
+    assert round(dist[by_id["P6"]], 3) == 0.019 and round(dist[by_id["P3"]], 3) == 0.349
+    assert 0 < alloc[by_id["P6"]] < move[by_id["P6"]]  # all the money there is
+    assert alloc[by_id["P3"]] == 0 and alloc[by_id["P1"]] == 0
+
+
+def test_equal_distances_keep_row_order_and_no_liq_price_comes_last():
+    twin = dict(CLOSE, position_id="TWIN")
+    safe = _row("SAFE", 1, 100, 100, 100, target_leverage=0.5, mmr=0)  # no liq. price
+    rows = [safe, CLOSE, twin]
+    r = rebalance(rows, 0.0, 6_000)
+    assert math.isnan(r.columns["liq_distance"][0])
+    assert r.columns["allocated"][1] == pytest.approx(r.columns["move"][1])
+    assert r.columns["allocated"][2] == pytest.approx(6_000 - r.columns["move"][1])
+    assert r.columns["allocated"][0] == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([1, 2]), st.floats(0.2, 0.9), st.floats(1.5, 6)),
+                min_size=2, max_size=6),
+       st.floats(0, 20_000))
+def test_no_add_is_funded_while_a_riskier_one_of_the_same_priority_is_short(specs, free):
+    rows = [_row(f"R{i}", 1, 1_000, 1_000, 1_000 * (1 - lp * 0.995), priority=prio,
+                 target_leverage=lev) for i, (prio, lp, lev) in enumerate(specs)]
+    r = rebalance(rows, 0.0, free)
+    dist, alloc, move = (r.columns[k] for k in ("liq_distance", "allocated", "move"))
+    for i, j in ((i, j) for i in range(len(rows)) for j in range(len(rows))):
+        ahead = (specs[i][0], round(dist[i], 12), i) < (specs[j][0], round(dist[j], 12), j)
+        if ahead and move[i] > 0 and move[j] > 0 and alloc[j] > 0:
+            assert alloc[i] == pytest.approx(move[i]), (i, j)
+
+
+# ------------------------------------------------------------------ workbooks
+def typed_workbook(path: Path, mode: str, rows: list[dict[str, Any]], wallet: float,
+                   free: float, extra_rows: int = 1) -> Path:
+    """A fresh, empty rebalance workbook with ``rows`` and the balances typed in."""
+    templates.build_rebalance(path, mode=mode, sample=False, rows=len(rows) + extra_rows)
+    wb = openpyxl.load_workbook(path)
+    ws, acc = wb[POS.title], wb[ACC.title]
+    for i, p in enumerate(rows):
+        for key, v in p.items():
+            ws.cell(L.FIRST_DATA_ROW + i, POS.index(key) + 1, v)
+    acc[f"B{L.account_row('wallet_balance')}"] = wallet
+    acc[f"B{L.account_row('free_balance')}"] = free
+    wb.save(path)
+    return path
+
+
+def column(values: dict[tuple[str, str], Any], key: str, n: int) -> list[Any]:
+    letter = POS.letter(key)
+    return [values.get((POS.title, f"{letter}{L.FIRST_DATA_ROW + i}")) for i in range(n)]
+
+
+def assert_allocated_as_core(values, rows, wallet, free) -> None:
+    want = rebalance(rows, wallet, free).columns["allocated"]
+    got = column(values, "allocated", len(rows))
+    assert got == pytest.approx(want, rel=1e-9, abs=1e-9), (got, want)
+
+
+@needs_lo
+def test_native_workbook_funds_the_closest_first_in_libreoffice(tmp_path):
+    positions, wallet, free = templates.sample_portfolio()
+    cases = {"tie": ([FAR, CLOSE], TIE_WALLET, TIE_FREE), "sample": (positions, wallet, free)}
+    for name, (rows, w, f) in cases.items():
+        path = typed_workbook(tmp_path / f"{name}.xlsx", "native", rows, w, f)
+        values = read_values(recalc_with_libreoffice(path, tmp_path / f"lo-{name}"))
+        assert_allocated_as_core(values, rows, w, f)
+    assert column(values, "allocated", 6)[5] > 0 == column(values, "allocated", 6)[2]
+
+
+def test_udf_workbook_funds_the_closest_first_with_addin_functions(tmp_path):
+    rows = [FAR, CLOSE]
+    path = templates.build_rebalance(tmp_path / "r.xlsx", mode="udf", positions=rows,
+                                     wallet_balance=TIE_WALLET, free_balance=TIE_FREE,
+                                     rows=len(rows) + 1)
+    values = compute(path, _udfs())
+    assert_allocated_as_core(values, rows, TIE_WALLET, TIE_FREE)
+    assert column(values, "allocated", 2) == [0, TIE_FREE]
