@@ -183,6 +183,13 @@ def account_shock(
     return f'IF({slope}=0,"",IF(-{base}/{slope}>0,-{base}/{slope}-1,""))'
 
 
+def rate_value(ref: str) -> str:
+    """A rate cell as the core reads it (``leverage.Rate``): a number as is, text like
+    ``0.5%`` or ``" 0.5 %"`` as 0.005 (``VALUE`` reads a percent sign in Excel, LibreOffice
+    and Google Sheets once the spaces are gone)."""
+    return f'IF(ISTEXT({ref}),VALUE(SUBSTITUTE({ref}," ","")),{ref})'
+
+
 def _opt(arg: str | None) -> str:
     return "" if arg is None else f",{arg}"
 
@@ -196,9 +203,10 @@ PROBE_TEXT = "Zq9"
 """A typed word no rule accepts: where the core's message shows it, the sheet shows the cell."""
 
 
-def said(message: str, cells: Mapping[str, str]) -> str:
+def said(message: str, cells: Mapping[str, str], repeat: bool = False) -> str:
     """The core's ``message`` as a formula's text expression, each key of ``cells`` (a probe
-    value as the message shows it) replaced by its expression (``cells`` values).
+    value as the message shows it) replaced by its expression (``cells`` values). Each key
+    must be in the message once (``repeat``: once or more).
 
     >>> said("qty must be > 0, got -7.25", {"-7.25": "D2"})
     '"qty must be > 0, got "&D2'
@@ -217,7 +225,8 @@ def said(message: str, cells: Mapping[str, str]) -> str:
         at = m.end()
     if at < len(message):
         parts.append(quoted(message[at:]))
-    if sorted(found) != sorted(cells):  # a probe value missing or shown twice: pick another
+    if (set(found) != set(cells)) if repeat else (sorted(found) != sorted(cells)):
+        # a probe value missing or shown twice: pick another
         raise ValueError(f"probe values {sorted(cells)} not each once in {message!r}")
     return "&".join(parts)
 

@@ -17,25 +17,38 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from openpyxl.chart import LineChart, Reference
+from openpyxl.styles import Alignment
+from openpyxl.utils import get_column_letter
 from openpyxl.workbook import Workbook
+from openpyxl.worksheet.formula import ArrayFormula
 
-from leverage import Number
+from leverage import Number, percent_hint
+from leverage._args import PERCENT_LIKE
 from leverage.core import SIDE
-from leverage.journal import CASH_FLOW, OPTIONAL_PRICE, PRICE, replay
+from leverage.journal import (
+    _LAST_SERIAL,
+    CASH_FLOW,
+    FEE,
+    OPTIONAL_PRICE,
+    PRICE,
+    out_of_order_message,
+    replay,
+    show_date,
+)
 from leverage.layout import (
     CHART_SHEET,
     EVENT_TYPES,
     FIRST_DATA_ROW,
     JOURNAL_EVENTS,
-    JOURNAL_HELPERS,
     JOURNAL_POSITIONS,
     JOURNAL_RULES,
     RULE_ROWS,
+    Helpers,
     rule_row,
 )
 from leverage.models import AdjustmentRule
@@ -49,7 +62,6 @@ from ._book import (
     WRAP,
     CellMaker,
     ColumnCalls,
-    StreamedRows,
     all_of,
     check_mode,
     check_rows,
@@ -67,66 +79,207 @@ from ._book import (
     quoted,
     save_with_streamed_rows,
     xlwings_conf_sheet,
+    xml_text,
 )
 
 UDF_MODULE = "leverage_addin.udfs"
 BLANK_EXTRA_ROWS = 200  # formula rows ready for new events below the data
-CELL_ROWS = 250
-"""Events rows written as openpyxl cells (all of them for the sample journal); the rows of a
-longer journal after these are streamed as the same XML text (templates._book): a
-10,000-event journal builds in ~0.9 s instead of ~8 s."""
 POSITION_ROWS = 200  # rows of the Positions sheet the events look up
+DEFAULT_ROWS = 1_000  # formula rows assumed by row_formulas/column_calls when not given
 EVENTS = JOURNAL_EVENTS.title
 POSITIONS = JOURNAL_POSITIONS.title
 RULES = JOURNAL_RULES.title
 
-def _refs(r: str, above: str, position_rows: int) -> dict[str, str]:
-    """Cell references of row ``r`` (``above`` = the row above; both as written in the
-    formula): layout keys, ``h_<helper>``, ``up_<key>`` (the column from row 1 down to the
-    row above, for looking back) and Positions/Rules cells."""
+# ------------------------------------------------------------------ hidden columns
+# The Events rows are in the order the trader typed them; each position is replayed in date
+# order (ties in row order). A row's state cannot be read from "its previous row in date
+# order" wherever that row is: a formula reading a range that holds its own cell (or a cell
+# that reads it) is a circular reference in Excel, whatever the IFs pick at run time. So the
+# hidden columns hold two tables side by side:
+#
+# * row space (one row per typed row): the date as a number, the row's place in date order
+#   (``rank``, from the inputs only) and the latest date typed above it for its position;
+# * step space (hidden row k = the k-th event in date order): the event's inputs copied from
+#   its row (``src``), then the replay exactly as if the events had been typed in date order:
+#   a step reads the state of the position's previous step, which is always ABOVE it.
+#
+# The visible computed cells of a row read its step (``INDEX(step column, rank)``). Inputs ->
+# ranks -> steps -> visible cells: no cycle, in any engine.
+ROW_PART: tuple[tuple[str, str], ...] = (
+    ("r_used", "(helper) row in use"),
+    ("r_date", "(helper) date as a number (blank: none)"),
+    ("r_key", "(helper) date-order key"),
+    ("r_rank", "(helper) place in date order"),
+    ("r_later", "(helper) latest date of this position in the rows above"),
+)
+ROW_ONLY = ("warnings",)  # computed from the typed order itself, not from a step
+STEP_INPUTS = tuple(k for k in JOURNAL_EVENTS.keys("input") if k not in ("date", "reason"))
+STEP_PART: tuple[tuple[str, str], ...] = (
+    ("src", "(date order) row of the k-th event"),
+    ("in_date", "(date order) date"),
+    *((f"in_{k}", f"(date order) {JOURNAL_EVENTS.columns[JOURNAL_EVENTS.index(k)].header}")
+      for k in STEP_INPUTS),
+    ("used", "(date order) row in use"),
+    ("key", "(date order) date-order key"),
+    ("pos", "(date order) row of the position on Positions"),
+    ("kind", "(date order) event number"),
+    ("ok", "(date order) dated, known position and event"),
+    ("prev", "(date order) previous step of this position"),
+    ("side", "(date order) side (+1 long, -1 short)"),
+    ("contract", "(date order) contract"),
+    ("mmr", "(date order) maint. margin rate"),
+    ("maint", "(date order) maint. amount"),
+    ("stop", "(date order) stop price"),
+    ("first_open", "(date order) first open step of a position not open yet"),
+    ("last_open", "(date order) last open step above of a position not open yet"),
+    ("p_qty", "(date order) open qty before"),
+    ("p_margin", "(date order) margin before"),
+    ("p_mark", "(date order) mark before"),
+    ("p_entry", "(date order) entry before"),
+    ("p_init", "(date order) initial margin before"),
+    ("p_realized", "(date order) realized PnL before"),
+    ("p_funding", "(date order) funding before"),
+    ("p_fees", "(date order) fees before"),
+    ("p_risk", "(date order) initial risk before"),
+    ("p_closed", "(date order) close date before"),
+    ("p_adds", "(date order) adds while losing before"),
+    ("price_used", "(date order) price of the event"),
+    ("released", "(date order) margin released"),
+    ("error", "(date order) input problem"),
+    ("liq_raw", "(date order) liq. price by the formula, before the at-once check"),
+    ("applied", "(date order) the event applied"),
+    ("pnl_fraction", "(date order) open PnL / initial margin at the event"),
+    ("entry", "(date order) entry price after"),
+    ("init", "(date order) initial margin after"),
+    ("risk", "(date order) initial risk after"),
+    ("closed", "(date order) close date after"),
+    ("adds", "(date order) adds while losing after"),
+    *((f"s_{k}", f"(date order) {c.header}") for c in JOURNAL_EVENTS.columns
+      if c.role == "computed" and c.key not in ROW_ONLY for k in (c.key,)),
+)
+HELPERS = Helpers(JOURNAL_EVENTS, ROW_PART + STEP_PART)
+"""The Events sheet's hidden columns, right of the layout's columns (neither input nor
+output: the Sheets bridge never reads them)."""
+NOT_A_DATE = "1E+300"  # the order key of a row with no valid date: after every dated row
+
+
+def _col(key: str) -> str:
+    return HELPERS.letter(key)
+
+
+def _whole(key: str, last: int) -> str:
+    """A hidden column over every formula row."""
+    return f"${_col(key)}${FIRST_DATA_ROW}:${_col(key)}${last}"
+
+
+def _refs(r: str, above: str, position_rows: int, last: int) -> dict[str, str]:
+    """Cell references of step row ``r`` (``above`` = the step above; both as written in the
+    formula): layout keys (an input key: the step's copy of it; a computed key: its step
+    column), ``h_<helper>``, ``up_<key>`` (a step column from row 1 down to the step above,
+    for looking back), ``all_<key>`` (a hidden column over every formula row) and
+    Positions/Rules cells."""
     refs: dict[str, str] = {}
+    for key, _ in HELPERS.columns:
+        refs["h_" + key] = f"{_col(key)}{r}"
+        refs["all_" + key] = _whole(key, last)
+        # the row above stays relative: the formula is shared down the column
+        refs["up_" + key] = refs["up_h_" + key] = f"${_col(key)}$1:${_col(key)}{above}"
+    for key in (*STEP_INPUTS, "date"):
+        refs[key] = refs["h_in_" + key]
+    for key in JOURNAL_EVENTS.keys("computed"):
+        if key not in ROW_ONLY:
+            refs[key] = refs["h_s_" + key]
+            refs["up_" + key] = refs["up_s_" + key]
     for key in JOURNAL_EVENTS.keys(None):
-        refs[key] = f"{JOURNAL_EVENTS.letter(key)}{r}"
-    for key in JOURNAL_HELPERS.helper_keys():
-        refs["h_" + key] = f"{JOURNAL_HELPERS.letter(key)}{r}"
-    for key in ("qty_open", "margin", "mark_price", "realized_pnl", "funding"):
         col = JOURNAL_EVENTS.letter(key)
-        refs["up_" + key] = f"${col}$1:${col}${above}"
-    for key in ("entry", "init", "adds"):
-        col = JOURNAL_HELPERS.letter(key)
-        refs["up_h_" + key] = f"${col}$1:${col}${above}"
-    pid = JOURNAL_EVENTS.letter("position_id")
-    refs["up_position_id"] = f"${pid}$1:${pid}${above}"
-    last = FIRST_DATA_ROW + position_rows - 1
+        refs["typed_" + key] = f"${col}${FIRST_DATA_ROW}:${col}${last}"
+    refs["step"] = f"(ROW()-{FIRST_DATA_ROW - 1})"
+    last_pos = FIRST_DATA_ROW + position_rows - 1
     for key in JOURNAL_POSITIONS.keys(None):
         col = JOURNAL_POSITIONS.letter(key)
-        refs["pos_" + key] = f"{POSITIONS}!${col}${FIRST_DATA_ROW}:${col}${last}"
+        refs["pos_" + key] = f"{POSITIONS}!${col}${FIRST_DATA_ROW}:${col}${last_pos}"
     for key, *_ in RULE_ROWS:
         refs["rule_" + key] = f"{RULES}!$B${rule_row(key)}"
     return refs
 
 
+def _row_refs(r: str, last: int) -> dict[str, str]:
+    """Row-space references of Events row ``r``: the typed cells (layout keys), the row
+    helpers (``h_r_*``) and every hidden column over the table (``all_<key>``)."""
+    refs = {key: f"{JOURNAL_EVENTS.letter(key)}{r}" for key in JOURNAL_EVENTS.keys(None)}
+    for key, _ in HELPERS.columns:
+        refs["h_" + key] = f"{_col(key)}{r}"
+        refs["all_" + key] = _whole(key, last)
+    for key in JOURNAL_EVENTS.keys(None):
+        col = JOURNAL_EVENTS.letter(key)
+        refs["all_" + key] = f"${col}${FIRST_DATA_ROW}:${col}${last}"
+    return refs
+
+
 PROBE_ID = "p1"
+ProbeEvent = tuple[Any, ...]  # (event, price, qty, amount[, fee[, date]])
+
+
+def _probe_day(i: int) -> dt.datetime:
+    """The date of the i-th probe event: distinct days, with a time (shown as hh:mm)."""
+    return dt.datetime(2001, 2, 3 + i, 4, 5)
 
 
 @functools.cache
-def _replay_says(*events: tuple[str, float | None, float | None, float | None]) -> str:
-    """The core's status of the last of ``events`` (``(event, price, qty, amount)`` of one
-    position) when replayed: the words the sheet shows for such a row."""
-    rows = [{"position_id": PROBE_ID, "event": e, "price": p, "qty": q, "amount": a}
-            for e, p, q, a in events]
-    status = replay([{"position_id": PROBE_ID, "side": "long"}], rows).columns["status"][-1]
+def _replay_says(*events: ProbeEvent, positions: bool = True, which: int = -1) -> str:
+    """The core's status of the last of ``events`` (``(event, price, qty, amount[, fee[,
+    date]])`` of one long position; date: :func:`_probe_day` of its place unless given) when
+    replayed (``which``: of that event instead): the words the sheet shows for such a row.
+    ``positions=False``: the position is not on the positions sheet."""
+    rows = []
+    for i, e in enumerate(events):
+        fee = e[4] if len(e) > 4 else None
+        date = e[5] if len(e) > 5 else _probe_day(i)
+        rows.append({"date": date, "position_id": PROBE_ID, "event": e[0], "price": e[1],
+                     "qty": e[2], "amount": e[3], "fee": fee})
+    pos = [{"position_id": PROBE_ID, "side": "long"}] if positions else []
+    status = replay(pos, rows).columns["status"][which]
     assert status, f"no status for the probe {events}"
     return status
 
 
 OPEN = ("open", 100.0, 3.25, 1234.5)  # the probe position: qty 3.25 on 1234.5 margin
+ADD = ("add_margin", 100.0, None, 1.0)
+APOSTROPHE = quoted("'")
+
+
+def date_text(ref: str) -> str:
+    """The date number ``ref`` as the core's messages show a date (``show_date``): the day,
+    with hh:mm when it has a time, with seconds when it has those."""
+    seconds = f"ROUND({ref}*86400,0)"
+    return (f'TEXT({ref},IF(MOD({seconds},60)<>0,"yyyy-mm-dd hh:mm:ss",'
+            f'IF(MOD({seconds},86400)<>0,"yyyy-mm-dd hh:mm","yyyy-mm-dd")))')
+
+
+def _day(i: int) -> str:
+    return show_date(_probe_day(i))
+
+
+def _date_checks(x: dict[str, str]) -> list[tuple[str, str]]:
+    """Why the typed date is not a date, in the core's words (blank, text, a number that
+    is no day)."""
+    typed = f"INDEX({x['typed_date']},{x['h_src']})"
+    said_text = _replay_says(("open", 1.0, 1.0, 1.0, None, F.PROBE_TEXT))
+    said_number = _replay_says(("open", 1.0, 1.0, 1.0, None, -7.25))
+    return [
+        (f'{typed}=""', quoted(_replay_says(("open", 1.0, 1.0, 1.0, None, None)))),
+        (f"NOT(ISNUMBER({x['date']}))", f"IF(ISTEXT({typed}),"
+         f"{F.said(said_text, {F.PROBE_TEXT: typed})},{F.said(said_number, {'-7.25': typed})})"),
+    ]
 
 
 def _error_formula(x: dict[str, str]) -> str:
-    """Why the event cannot be applied, in the core's words ("" when it can)."""
+    """Why the event cannot be applied, in the core's words ("" when it can), checked in
+    the core's order: the row itself (position, event, date), then the position's replay
+    in date order (not open yet and why, closed, each field, the fee)."""
     kind, had = x["h_kind"], f"ISNUMBER({x['h_p_entry']})"
     word = f"LOWER(TRIM({x['event']}))"
+    first, last_open = x["h_first_open"], x["h_last_open"]
 
     def when(k: int, cond: str) -> str:
         return f"IF({kind}={k},{cond},FALSE)"
@@ -138,22 +291,35 @@ def _error_formula(x: dict[str, str]) -> str:
         message = _replay_says(OPEN, ("withdraw_margin", 100.0, None, 5678.25))
         return F.said(message, {"1234.5": x["h_p_margin"], "5678.25": amount})
 
-    unknown_position = replay([], [{"position_id": PROBE_ID, "event": "open"}]).columns
-    unknown_event = _replay_says(("zq9", None, None, None))
+    def step_date(step: str) -> str:
+        return date_text(f"INDEX({x['all_key']},{step})")
+
+    pid_shown = f"INDEX({x['pos_position_id']},{x['h_pos']})"
+    not_open = f"IF({kind}>1,NOT({had}),FALSE)"
+    bad_open = ("open", 100.0, -1.0, 1234.5)
     checks: list[tuple[str, str]] = [
-        (f"{x['h_pos']}=0", F.said(unknown_position["status"][0],
+        (f"{x['h_pos']}=0", F.said(_replay_says(OPEN, positions=False),
                                    {PROBE_ID: f"TRIM({x['position_id']})"})),
         (f"{x['h_side']}=0", quoted(f"side on the {POSITIONS} sheet {SIDE.describe()}")),
-        (f"{kind}=0", F.said(unknown_event, {"zq9": word})),
+        (f"{kind}=0", F.said(_replay_says(("zq9", None, None, None)), {"zq9": word})),
+        *_date_checks(x),
         (when(1, had), quoted(_replay_says(OPEN, OPEN))),
         *field(1, "price", PRICE),
         *field(1, "qty", PRICE),
         *field(1, "amount", PRICE),
-        (f"IF({kind}>1,NOT({had}),FALSE)",
-         F.said(_replay_says(("add_margin", 100.0, None, 1.0)), {"add_margin": word})),
-        (f"IF({kind}>1,{x['h_p_qty']}=0,FALSE)",
-         F.said(_replay_says(OPEN, ("close", 100.0, None, None), ("add_margin", 100.0, None, 1.0)),
-                {"add_margin": word})),
+        (f"IF({not_open},{first}>=1E+9,FALSE)",
+         F.said(_replay_says(ADD), {f"'{PROBE_ID}'": f"{APOSTROPHE}&{pid_shown}&{APOSTROPHE}"})),
+        (f"IF({not_open},IF({first}>{x['step']},{x['date']}<INDEX({x['all_key']},{first}),"
+         "FALSE),FALSE)",
+         F.said(_replay_says(ADD, (*OPEN, None, _probe_day(1)), which=0),
+                {_day(0): date_text(x["date"]), _day(1): step_date(first)})),
+        (f"IF({not_open},{first}>{x['step']},FALSE)",
+         F.said(_replay_says(ADD, (*OPEN, None, _probe_day(0)), which=0),
+                {_day(0): step_date(first)})),
+        (not_open, F.said(_replay_says(bad_open, ADD), {_day(0): step_date(last_open)})),
+        (f"IF({kind}>1,ISNUMBER({x['h_p_closed']}),FALSE)",
+         F.said(_replay_says(OPEN, ("close", 100.0, None, None), ADD),
+                {"add_margin": word, _day(1): date_text(x["h_p_closed"])})),
         *[(f"IF({kind}>1,IF({kind}<6,{c},FALSE),FALSE)", m)
           for c, m in F.number_checks(x["price"], "price", PRICE)],
         *field(6, "price", OPTIONAL_PRICE),
@@ -167,8 +333,50 @@ def _error_formula(x: dict[str, str]) -> str:
         *field(4, "amount", OPTIONAL_PRICE),
         (when(4, f"{x['h_released']}>{x['h_p_margin']}"), beyond_margin(x["h_released"])),
         *field(6, "amount", CASH_FLOW),
+        *F.number_checks(x["fee"], "fee", FEE),
     ]
     return f'IF({x["h_used"]}=0,"",{nested_if(checks, chr(34) * 2)})'
+
+
+
+@functools.cache
+def _at_once_says(side: str, mmr: float) -> str:
+    """The core's status for an open of the probe position (long/short ``side``, ``mmr``)
+    whose margin is below maintenance at entry: qty 3.25 at 100 on 1.5 margin."""
+    rows = [{"date": _probe_day(0), "position_id": PROBE_ID, "event": "open", "price": 100.0,
+             "qty": 3.25, "amount": 1.5}]
+    pos = [{"position_id": PROBE_ID, "side": side, "mmr": mmr}]
+    status = replay(pos, rows).columns["status"][0]
+    assert status, f"no status for the probe {side} {mmr}"
+    return status
+
+
+def _liquidated_at_once(x: dict[str, str], qty: str, entry: str, margin: str, liq: str) -> str:
+    """The core's words for a position liquidated at once (margin at or below maintenance
+    at entry), with the percent hint where the mmr looks like a percent typed as a number."""
+    mmr, side = x["h_mmr"], x["h_side"]
+    maint = F.maint_margin("native", F.notional("native", qty, entry, x["h_contract"]), mmr,
+                           x["h_maint"])
+    out = []
+    for word, hinted, plain in (("long", 0.0725, 0.04), ("short", 0.0725, 0.04)):
+        probe = 3.25 * 100 * hinted
+        message, hint = _at_once_says(word, hinted), percent_hint("mmr", hinted)
+        assert hint is not None and message.endswith(hint), message
+        numbers = {"1.5": margin, F.fmt_number(probe): maint, "100": entry}
+        with_hint = F.said(message[: -len(hint)], numbers | {_probe_liq(message): liq})
+        hint_said = F.said(hint, {F.fmt_number(hinted): mmr,
+                                  F.fmt_number(hinted * 100): f"{mmr}*100",
+                                  F.fmt_number(hinted / 100): f"{mmr}/100"}, repeat=True)
+        base = _at_once_says(word, plain)
+        without = F.said(base, {"1.5": margin, F.fmt_number(3.25 * 100 * plain): maint,
+                                "100": entry, _probe_liq(base): liq})
+        out.append(f"IF(ABS({mmr})>={PERCENT_LIKE},{with_hint}&{hint_said},{without})")
+    return f"IF({side}>0,{out[0]},{out[1]})"
+
+
+def _probe_liq(message: str) -> str:
+    """The liquidation price as the probe's message shows it: the number after "price"."""
+    return message.split("liquidation price ", 1)[1].split(" ", 1)[0]
 
 
 def _rule_breaks_formula(x: dict[str, str], mode: str = "native") -> str:
@@ -224,33 +432,85 @@ def _odds_rule(x: dict[str, str], mode: str) -> str:
     )
 
 
-def row_formulas(r: int, mode: str, position_rows: int = POSITION_ROWS) -> dict[str, str]:
-    """Every computed and helper formula of Events row ``r`` (keys: layout keys and
-    ``h_<helper>``), without the leading ``=``."""
-    return {k: fill_row(f, r) for k, f in _formula_templates(mode, position_rows).items()}
+def row_formulas(r: int, mode: str, position_rows: int = POSITION_ROWS,
+                 rows: int = DEFAULT_ROWS) -> dict[str, str]:
+    """Every computed and hidden formula of Events row ``r`` of a table of ``rows`` formula
+    rows (keys: layout keys and ``h_<hidden column>``), without the leading ``=``."""
+    return {k: fill_row(f, r) for k, f in _formula_templates(mode, position_rows, rows).items()}
 
 
-def _formula_templates(mode: str, position_rows: int = POSITION_ROWS) -> dict[str, str]:
+def _formula_templates(mode: str, position_rows: int = POSITION_ROWS,
+                       rows: int = DEFAULT_ROWS) -> dict[str, str]:
     """:func:`row_formulas` of any row, written once: ``ROW``/``ABOVE`` (templates._book)
     stand where the row's number and the number of the row above go. In udf mode each
     add-in call reads its column call's cell instead (:func:`column_calls`)."""
-    return _lifted(mode, position_rows)[0]
+    return _lifted(mode, position_rows, rows)[0]
 
 
-def column_calls(mode: str, position_rows: int = POSITION_ROWS) -> ColumnCalls | None:
+def column_calls(mode: str, position_rows: int = POSITION_ROWS,
+                 rows: int = DEFAULT_ROWS) -> ColumnCalls | None:
     """udf mode: the add-in calls of an Events row, each computed for all rows by one array
     formula in a hidden column after the helpers (templates._book.ColumnCalls); None in
     native mode."""
-    return _lifted(mode, position_rows)[1]
+    return _lifted(mode, position_rows, rows)[1]
 
 
 @functools.lru_cache(maxsize=8)
-def _lifted(mode: str, position_rows: int) -> tuple[dict[str, str], ColumnCalls | None]:
-    formulas = _row_formulas(_refs(ROW, ABOVE, position_rows), mode)
+def _lifted(mode: str, position_rows: int,
+            rows: int) -> tuple[dict[str, str], ColumnCalls | None]:
+    last = FIRST_DATA_ROW + rows - 1
+    x = _refs(ROW, ABOVE, position_rows, last)
+    steps = _row_formulas(x, mode)
+    formulas = {"h_" + k if not k.startswith("h_") else k: v for k, v in steps.items()
+                if k not in JOURNAL_EVENTS.keys("computed")}
+    for key in JOURNAL_EVENTS.keys("computed"):
+        if key not in ROW_ONLY:
+            formulas["h_s_" + key] = steps[key]
+    formulas.update(_row_space(_row_refs(ROW, last), x))
     if mode != "udf":
         return formulas, None
-    calls = ColumnCalls(len(JOURNAL_EVENTS.columns) + len(JOURNAL_HELPERS.columns) + 1)
+    calls = ColumnCalls(len(JOURNAL_EVENTS.columns) + len(HELPERS.columns) + 1)
     return calls.lift(formulas), calls
+
+
+def _row_space(y: dict[str, str], x: dict[str, str]) -> dict[str, str]:
+    """The formulas of typed row ``y`` (:func:`_row_refs`): its date, its place in date
+    order, and each computed cell read from its step."""
+    used, rank = y["h_r_used"], y["h_r_rank"]
+    typed = "&".join(y[k] for k in ("date", *STEP_INPUTS))
+    key, keys = y["h_r_key"], y["all_r_key"]
+    rows_of = f"ROW({keys})"
+    f = {
+        "h_r_used": f"IF(LEN({typed})=0,0,1)",
+        "h_r_date": _date_value(y["date"]),
+        "h_r_key": f"IF({used}=0,{NOT_A_DATE},IF(ISNUMBER({y['h_r_date']}),"
+                   f"{y['h_r_date']},{NOT_A_DATE}))",
+        "h_r_rank": f"SUMPRODUCT(({keys}<{key})+({keys}={key})*({rows_of}<ROW({key})))+1",
+        "h_r_later": f'IF({key}<{NOT_A_DATE},SUMPRODUCT(MAX(({y["all_position_id"]}='
+                     f'{y["position_id"]})*({rows_of}<ROW({key}))*({keys}<{NOT_A_DATE})'
+                     f'*{keys})),"")',
+    }
+    for k in JOURNAL_EVENTS.keys("computed"):
+        if k not in ROW_ONLY:
+            f[k] = f'IF({used}=0,"",INDEX({y["all_s_" + k]},{rank}))'
+    later, when = y["h_r_later"], y["h_r_date"]
+    probe = out_of_order_message(_probe_day(0), _probe_day(1))
+    f["warnings"] = all_of(
+        [f"{used}=1", f"{key}<{NOT_A_DATE}", f'TRIM({y["position_id"]})<>""', f"{later}>{when}"],
+        F.said(probe, {_day(0): date_text(when), _day(1): date_text(later)}))
+    return f
+
+
+def _date_value(ref: str) -> str:
+    """The date typed in ``ref`` as a number (a date cell, a serial number from 1, or ISO
+    text ``2026-01-03`` / ``2026-01-03 09:00``, as ``leverage.journal.read_date`` reads
+    them); "" for a blank or anything else."""
+    t = f"TRIM({ref})"
+    iso = f'IF(LEN({t})<10,FALSE,AND(MID({t},5,1)="-",MID({t},8,1)="-"))'
+    clock = f'IF(LEN({t})>10,TIMEVALUE(MID({t},12,99)),0)'
+    number = f'IF({ref}>=1,IF({ref}<{_LAST_SERIAL},{ref},""),"")'
+    return (f'IF(ISNUMBER({ref}),{number},IF(ISTEXT({ref}),IF({iso},'
+            f'IFERROR(DATEVALUE(LEFT({t},10))+{clock},""),""),""))')
 
 
 def _row_formulas(x: dict[str, str], mode: str) -> dict[str, str]:
@@ -260,7 +520,6 @@ def _row_formulas(x: dict[str, str], mode: str) -> dict[str, str]:
     contract = x["h_contract"]
     entry_after = x["h_entry"]
     has_state = f"ISNUMBER({entry_after})"
-    inputs = "&".join(x[k] for k in ("position_id", "event", "price", "qty", "amount"))
 
     def blank_unless_used(expr: str) -> str:
         return f'IF({used}=0,"",{expr})'
@@ -275,27 +534,42 @@ def _row_formulas(x: dict[str, str], mode: str) -> dict[str, str]:
             f'IF({err}="",{new},IF(ISNUMBER({x["h_p_entry"]}),{prev},""))'
         )
 
-    def lookup(key: str, default: str) -> str:
+    def lookup(key: str, default: str, read: Callable[[str], str] = str) -> str:
         value = f"INDEX({x['pos_' + key]},{x['h_pos']})"
-        return blank_unless_used(f'IF({x["h_pos"]}=0,"",IF({value}="",{default},{value}))')
+        return blank_unless_used(
+            f'IF({x["h_pos"]}=0,"",IF({value}="",{default},{read(value)}))')
 
     side_word = f"INDEX({x['pos_side']},{x['h_pos']})"
     pq, pm, pe = x["h_p_qty"], x["h_p_margin"], x["h_p_entry"]
     pr, pf = x["h_p_realized"], x["h_p_funding"]
     qty, amount, price = x["qty"], x["amount"], x["price"]
+    stop, risk = x["h_stop"], x["h_risk"]
+    currency = f"INDEX({x['pos_margin_currency']},{x['h_pos']})"
+    at_stop = F.unrealized_pnl(mode, side_num, qty, price, stop, contract)
 
     def pnl_at(q: str) -> str:
         return F.unrealized_pnl(mode, side_num, q, pe, x["h_price_used"], contract)
 
     f: dict[str, str] = {
-        "h_used": f'IF(LEN({inputs})=0,0,1)',
-        "h_prev": blank_unless_used(
-            f"SUMPRODUCT(MAX(({x['up_position_id']}={x['position_id']})"
-            f"*ROW({x['up_position_id']})))"
-        ),
+        "h_src": f"MATCH({x['step']},{x['all_r_rank']},0)",
+        "h_in_date": f"INDEX({x['all_r_date']},{x['h_src']})",
+        **{f"h_in_{k}": f'IF(INDEX({x["typed_" + k]},{x["h_src"]})="","",'
+                        f'INDEX({x["typed_" + k]},{x["h_src"]}))' for k in STEP_INPUTS},
+        "h_used": f"INDEX({x['all_r_used']},{x['h_src']})",
+        "h_key": f"INDEX({x['all_r_key']},{x['h_src']})",
         "h_pos": blank_unless_used(
             f"IF({x['position_id']}=\"\",0,IFERROR(MATCH({x['position_id']},"
             f"{x['pos_position_id']},0),0))"
+        ),
+        "h_kind": blank_unless_used(nested_if(
+            [(f'TRIM({x["event"]})="{t}"', str(i)) for i, t in enumerate(EVENT_TYPES, start=1)], "0"
+        )),
+        "h_ok": f"IF({used}=0,0,IF({x['h_pos']}=0,0,IF({kind}=0,0,"
+                f"IF({x['h_key']}<{NOT_A_DATE},1,0))))",
+        # the position's previous step that the core replays: always above
+        "h_prev": blank_unless_used(
+            f"IF({x['h_ok']}=1,SUMPRODUCT(MAX(({x['up_pos']}={x['h_pos']})*({x['up_ok']}=1)"
+            f"*ROW({x['up_pos']}))),0)"
         ),
         "h_side": blank_unless_used(
             f'IF({x["h_pos"]}=0,"",{F.choice_value(side_word, SIDE, "0")})'
@@ -304,11 +578,17 @@ def _row_formulas(x: dict[str, str], mode: str) -> dict[str, str]:
             f'IF({x["h_pos"]}=0,"",IF(INDEX({x["pos_contract"]},{x["h_pos"]})'
             f'="inverse","inverse","linear"))'
         ),
-        "h_mmr": lookup("mmr", "0.005"),
+        "h_mmr": lookup("mmr", "0.005", F.rate_value),
         "h_maint": lookup("maint_amount", "0"),
-        "h_kind": blank_unless_used(nested_if(
-            [(f'TRIM({x["event"]})="{t}"', str(i)) for i, t in enumerate(EVENT_TYPES, start=1)], "0"
-        )),
+        "h_stop": lookup("stop_price", '""'),
+        "h_first_open": blank_unless_used(all_of(
+            [f"{x['h_ok']}=1", f"{kind}>1", f"NOT(ISNUMBER({pe}))"],
+            f"SUMPRODUCT(MIN((({x['all_pos']}={x['h_pos']})*({x['all_kind']}=1)"
+            f"*({x['all_ok']}=1)=0)*1E+9+ROW({x['all_pos']})-{FIRST_DATA_ROW - 1}))", "0")),
+        "h_last_open": blank_unless_used(all_of(
+            [f"{x['h_ok']}=1", f"{kind}>1", f"NOT(ISNUMBER({pe}))"],
+            f"SUMPRODUCT(MAX(({x['up_pos']}={x['h_pos']})*({x['up_kind']}=1)*({x['up_ok']}=1)"
+            f"*(ROW({x['up_pos']})-{FIRST_DATA_ROW - 1})))", "0")),
         "h_p_qty": before("qty_open", "up_qty_open"),
         "h_p_margin": before("margin", "up_margin"),
         "h_p_mark": before("mark_price", "up_mark_price"),
@@ -317,6 +597,9 @@ def _row_formulas(x: dict[str, str], mode: str) -> dict[str, str]:
         "h_p_realized": before("realized_pnl", "up_realized_pnl"),
         "h_p_funding": before("funding", "up_funding"),
         "h_p_adds": before("adds", "up_h_adds"),
+        "h_p_fees": before("fees", "up_fees"),
+        "h_p_risk": before("risk", "up_h_risk"),
+        "h_p_closed": before("closed", "up_h_closed"),
         "h_price_used": blank_unless_used(
             f'IF({kind}=6,IF({price}="",{x["h_p_mark"]},{price}),{price})'
         ),
@@ -325,11 +608,24 @@ def _row_formulas(x: dict[str, str], mode: str) -> dict[str, str]:
             f'IF({amount}="",{pm}*{qty}/{pq},{amount})',
         )),
         "h_error": _error_formula(x),
+        "h_applied": f'IF({used}=0,0,IF({err}="",1,0))',
         "h_pnl_fraction": blank_unless_used(
             f'IF({err}<>"","",IF({kind}=1,0,({pnl_at(pq)})/{x["h_p_init"]}))'
         ),
         "h_entry": state(f"IF({kind}=1,{price},{pe})", pe),
         "h_init": state(f"IF({kind}=1,{amount},{x['h_p_init']})", x["h_p_init"]),
+        # the PnL of the opened qty at the stop: what the trader planned to lose
+        "h_risk": state(
+            f'IF({kind}=1,IF(ISNUMBER({stop}),ABS({at_stop}),""),{x["h_p_risk"]})',
+            x["h_p_risk"],
+        ),
+        "h_closed": state(f"IF({kind}=5,{x['date']},{x['h_p_closed']})", x["h_p_closed"]),
+        "currency": blank_unless_used(
+            f'IF({x["h_pos"]}=0,"",IF(TRIM({currency})="",IF({contract}="inverse","coin",'
+            f'"quote"),TRIM({currency})))'
+        ),
+        "fees": state(f'IF({kind}=1,0,{x["h_p_fees"]})+IF({x["fee"]}="",0,{x["fee"]})',
+                      x["h_p_fees"]),
         "h_adds": state(
             f"IF({kind}=1,0,IF({kind}=2,IF({x['h_pnl_fraction']}<0,{x['h_p_adds']}+1,"
             f"{x['h_p_adds']}),{x['h_p_adds']}))",
@@ -348,6 +644,9 @@ def _row_formulas(x: dict[str, str], mode: str) -> dict[str, str]:
     }
     q, m, mark = x["qty_open"], x["margin"], x["mark_price"]
     upnl, eq, liq = x["unrealized_pnl"], x["equity"], x["liq_price"]
+    at_once = all_of(
+        [f"ISNUMBER({x['h_liq_raw']})", f"{side_num}*({x['h_liq_raw']}-{entry_after})>=0"],
+        _liquidated_at_once(x, q, entry_after, m, x["h_liq_raw"]))
 
     def open_only(expr: str, closed: str = '""') -> str:
         """``expr`` while the position is open, ``closed`` once its qty is 0, blank with no
@@ -366,13 +665,19 @@ def _row_formulas(x: dict[str, str], mode: str) -> dict[str, str]:
         "effective_leverage": open_only(
             f'IF({eq}>0,{F.effective_leverage(mode, x["notional"], m, upnl)},"")'
         ),
-        "liq_price": open_only(
-            F.liq_price(mode, side_num, q, entry_after, m, x["h_mmr"], x["h_maint"], contract)
-        ),
+        "h_liq_raw": open_only(F.liq_price("native", side_num, q, entry_after, m, x["h_mmr"],
+                                           x["h_maint"], contract)),
+        "liq_price": open_only(all_of(
+            [f"ISNUMBER({x['h_liq_raw']})", f"{side_num}*({x['h_liq_raw']}-{entry_after})<0"],
+            F.liq_price(mode, side_num, q, entry_after, m, x["h_mmr"], x["h_maint"], contract),
+        )),
         "liq_distance": f'IF(ISNUMBER({liq}),{F.liq_distance(mode, side_num, mark, liq)},"")',
         "rule_breaks": _rule_breaks_formula(x, mode),
+        "net_pnl": f'IF({has_state},{x["realized_pnl"]}+{x["funding"]}-{x["fees"]},"")',
+        "r_multiple": all_of([has_state, f"ISNUMBER({risk})", f"{risk}>0"],
+                             f'{x["net_pnl"]}/{risk}'),
         "status": blank_unless_used(
-            f'IF({err}<>"",{err},{open_only(f"IF({eq}<=0,{F.bankrupt(eq)},{chr(34) * 2})")})'
+            f'IF({err}<>"",{err},{open_only(f"IF({eq}<=0,{F.bankrupt(eq)},{at_once})")})'
         ),
     })
     return f
@@ -390,7 +695,7 @@ def _positions_sheet(wb: Workbook, positions: Sequence[Mapping[str, Any]], rows:
                        print_to=(len(sheet.columns), last), landscape=False)
     mk = CellMaker(ws)
     drop_downs(ws, sheet, FIRST_DATA_ROW, last)
-    for key in ("mmr", "maint_amount"):
+    for key in ("mmr", "maint_amount", "stop_price"):
         col = sheet.letter(key)
         number_validation(ws, f"{col}{FIRST_DATA_ROW}:{col}{last}", key)
     ws.append(header_cells(mk, sheet))
@@ -413,14 +718,64 @@ def _rules_sheet(wb: Workbook, rule_values: Mapping[str, Any]) -> None:
         number_validation(ws, f"B{rule_row(key)}", key, -1e9 if "pnl" in key else 0.0)
 
 
+class SharedRows:
+    """Data rows of the write-only sheet ``ws`` to splice into the saved file
+    (:func:`templates._book.save_with_streamed_rows`), from ``first_row`` on, one per item
+    of ``input_cells`` (the XML of that row's typed cells). Each formula column is ONE
+    shared formula, as Excel writes a filled-down column: the first row holds it
+    (``masters``), every other row points to it (``children``, with the row stand-in
+    :data:`ROW`), so a row of ~100 formulas is ~5 KB of XML, not ~15 KB."""
+
+    def __init__(self, ws: Any, first_row: int, masters: str, children: str,
+                 input_cells: list[str]) -> None:
+        self.ws, self.first_row, self.input_cells = ws, first_row, input_cells
+        self.masters, self.children = masters, children
+
+    def __iter__(self) -> Iterator[str]:
+        for i, cells in enumerate(self.input_cells):
+            r = self.first_row + i
+            formulas = self.masters if i == 0 else fill_row(self.children, r)
+            yield f'<row r="{r}">{cells}{formulas}</row>'
+
+    def size_hint(self) -> int:
+        per_row = len(fill_row(self.children, self.first_row + len(self.input_cells))) + 20
+        return (len(self.masters) + per_row * len(self.input_cells)
+                + 10 * sum(map(len, self.input_cells)))
+
+
+FormulaColumn = tuple[int, str, str, Alignment | None]  # (column, formula, format, alignment)
+
+
+def shared_rows(ws: Any, mk: CellMaker, first: int, last: int, columns: list[FormulaColumn],
+                input_cells: list[str], arrays: Sequence[tuple[int, ArrayFormula]] = ()
+                ) -> SharedRows:
+    """:class:`SharedRows` of rows ``first``..``last`` whose formula ``columns`` hold one
+    formula each (written for any row with the :data:`ROW`/:data:`ABOVE` stand-ins), after
+    the ``input_cells``; ``arrays``: (column, array formula) cells of the first row (the
+    add-in's column calls), after the formulas."""
+    masters, children = [], []
+    for si, (column, formula, fmt, align) in enumerate(columns):
+        letter = get_column_letter(column)
+        master = mk.formula_xml(column, formula, fmt, align)
+        masters.append(fill_row(master.replace(
+            "<f>", f'<f t="shared" ref="{letter}{first}:{letter}{last}" si="{si}">', 1), first))
+        child = mk.formula_xml(column, "", fmt, align)
+        children.append(child.replace("<f></f>", f'<f t="shared" si="{si}"/>', 1))
+    for column, array in arrays:
+        letter = get_column_letter(column)
+        masters.append(f'<c r="{letter}{first}"><f t="array" ref="{array.ref}">'
+                       f'{xml_text(array.text[1:])}</f><v></v></c>')
+    return SharedRows(ws, first, "".join(masters), "".join(children), input_cells)
+
+
 def _events_sheet(
     wb: Workbook, events: Sequence[Mapping[str, Any]], rows: int, mode: str, position_rows: int
-) -> StreamedRows | None:
-    """The Events sheet. Its first :data:`CELL_ROWS` rows are written as openpyxl cells; the
-    rest, if any, come back as :class:`StreamedRows` for :func:`save_with_streamed_rows`
-    (the same XML, as text: see templates._book)."""
-    sheet, helpers = JOURNAL_EVENTS, JOURNAL_HELPERS
-    calls = column_calls(mode, position_rows)
+) -> SharedRows | None:
+    """The Events sheet: its header, then (if openpyxl writes through lxml) its rows come
+    back as :class:`SharedRows` for :func:`save_with_streamed_rows`; otherwise openpyxl
+    writes every cell (``None``)."""
+    sheet, helpers = JOURNAL_EVENTS, HELPERS
+    calls = column_calls(mode, position_rows, rows)
     call_list = calls.calls if calls is not None else []
     ws, mk, first, last = data_sheet(wb, sheet, helpers, rows, call_list)
 
@@ -433,7 +788,7 @@ def _events_sheet(
     highlights(ws, sheet, last)
 
     ws.append(header_cells(mk, sheet, helpers.headers + [c.header for c in call_list]))
-    formulas = _formula_templates(mode, position_rows)
+    formulas = _formula_templates(mode, position_rows, rows)
     # (column, key, number format, alignment): the layout's columns, then the helpers
     inputs = [(i, c.key, c.number_format, WRAP if c.key in WRAPPED else None)
               for i, c in enumerate(sheet.columns, start=1) if c.role == "input"]
@@ -446,28 +801,25 @@ def _events_sheet(
         ev = events[i] if i < len(events) else {}
         return [_cell_value(ev.get(key)) for _, key, _, _ in inputs]
 
-    cell_rows = min(rows, CELL_ROWS) if STREAMABLE else rows
-    for i in range(cell_rows):
-        r = first + i
-        cells = [mk.text(v, fmt, align) for v, (_, _, fmt, align) in zip(values(i), inputs,
-                                                                          strict=True)]
-        cells += [mk.cell("=" + fill_row(formulas[key], r), fmt, align=align)
-                  for _, key, fmt, align in computed]
-        if i == 0:  # the add-in's column calls: one array formula each, over all rows
-            cells += [mk.cell(c.formula(first, last)) for c in call_list]
-        ws.append(cells)
-    if cell_rows == rows:
+    arrays = [(c.column, c.formula(first, last)) for c in call_list]
+    if not STREAMABLE:
+        for i in range(rows):
+            r = first + i
+            cells = [mk.text(v, fmt, align)
+                     for v, (_, _, fmt, align) in zip(values(i), inputs, strict=True)]
+            cells += [mk.cell("=" + fill_row(formulas[key], r), fmt, align=align)
+                      for _, key, fmt, align in computed]
+            if i == 0:  # the add-in's column calls: one array formula each, over all rows
+                cells += [mk.cell(array) for _, array in arrays]
+            ws.append(cells)
         return None
-    # Built only now, after openpyxl wrote the first rows: a style's id is the order in which
-    # openpyxl first met it, and asking for one registers it.
-    template = "".join(mk.formula_xml(column, formulas[key], fmt, align)
-                       for column, key, fmt, align in computed)
     input_cells = [
         "".join(mk.text_xml(first + i, column, v, fmt, align)
                 for v, (column, _, fmt, align) in zip(values(i), inputs, strict=True))
-        for i in range(cell_rows, rows)
+        for i in range(rows)
     ]
-    return StreamedRows(ws, first + cell_rows, template, input_cells)
+    columns = [(column, formulas[key], fmt, align) for column, key, fmt, align in computed]
+    return shared_rows(ws, mk, first, last, columns, input_cells, arrays)
 
 
 def _cell_value(v: Any) -> Any:
