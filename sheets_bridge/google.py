@@ -264,12 +264,12 @@ class GoogleBackend:
             ranges += [a1(t, 1, 1, EXTRA_WIDTH, None) for t in extra]
             grids = self.read_ranges(ranges, formulas=True)
             old = dict(zip([s.title for s in present] + extra, grids, strict=True))
-            _refuse_formulas(self.name, template, [old.get(s.title, []) for s in sheets])
             for sheet in present:
                 grid = old[sheet.title]
                 if any(any(v not in (None, "") for v in row) for row in grid):
                     _check_existing(sheet, grid)
                     filled.add(sheet.title)
+            _refuse_formulas(self.name, template, [old.get(s.title, []) for s in sheets])
             for title in extra:
                 check_extra_tab(title, old[title], template)
         used_ids = {int(p["sheetId"]) for p in existing.values()}

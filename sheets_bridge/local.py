@@ -222,6 +222,11 @@ class XlsxBackend:
             s.title: package.read(s.title, 1, None, 1, len(s.columns))
             for s in sheets if package.sheets.get(s.title)
         }
+        # a tab with other headers is refused for that, by name, further on
+        headers = {s.title: s.headers for s in sheets}
+        grids = {t: g for t, g in grids.items()
+                 if g and [("" if v is None else str(v).strip()) for v in g[0]]
+                 + [""] * (len(headers[t]) - len(g[0])) == headers[t]}
         cells = sync_cells(template, [grids.get(s.title, []) for s in sheets])
         for title in grids:
             writes: Writes = {}
