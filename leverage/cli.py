@@ -12,16 +12,19 @@ group, so this core module imports none of them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import re
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, entry_points, requires, version
 from typing import Any
 
 from . import core
-from .errors import LeverageError
+from ._args import percent_text
+from .errors import LeverageError, LeverageWarning
 from .tiers import get_tier_table, tier_table_names
 
 PLUGIN_GROUP = "leverage.cli"
@@ -33,6 +36,19 @@ def _num(text: str) -> float:
         return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+
+
+def _rate(text: str) -> float:
+    """A rate typed as a fraction (``0.005``) or a percent (``0.5%``)."""
+    value = percent_text(text)
+    if value is not None:
+        return value
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a number or a percent like 0.5%, got {text!r}"
+        ) from None
 
 
 def _money(x: float) -> str:
@@ -72,7 +88,7 @@ def position_report(
         lines.append(("tier at mark", f"mmr {row.mmr:.2%}, maint. amount {row.maint_amount:,.2f}, "
                                       f"max {row.max_leverage:g}x"))
     if target_leverage is not None:
-        move = core.margin_to_target(notional, margin, target_leverage, pnl)
+        move = core.margin_to_target(notional, margin, target_leverage, pnl, tiers)
         verb = "add" if move >= 0 else "withdraw"
         lines.append((f"to reach {target_leverage:g}x (equity)", f"{verb} {abs(move):,.2f}"))
     return lines
@@ -121,7 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     liq.add_argument("--entry", required=True, type=_num, help="entry price")
     liq.add_argument("--margin", required=True, type=_num, help="isolated margin posted")
     liq.add_argument("--mark", type=_num, help="mark price (default: entry)")
-    liq.add_argument("--mmr", type=_num, default=core.DEFAULT_MMR, help="maintenance margin rate")
+    liq.add_argument("--mmr", type=_rate, default=core.DEFAULT_MMR,
+                     help="maintenance margin rate: 0.005 or 0.5%% (not 0.5, which is 50%%)")
     liq.add_argument("--maint-amount", type=_num, default=0.0, help="maintenance amount (cum)")
     liq.add_argument("--contract", default="linear", help="linear or inverse")
     liq.add_argument("--tiers", help="tier table name, e.g. binance:BTCUSDT (overrides --mmr)")
@@ -220,6 +237,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     parser = build_parser()
     args = parser.parse_args(argv)
+    with _flags_on_stderr():
+        return _run(args)
+
+
+@contextlib.contextmanager
+def _flags_on_stderr() -> Any:
+    """Each :class:`LeverageWarning` (a flag on an answer that stands) as one line
+    ``warning: <message>`` on stderr, after what the command printed; other warnings as
+    Python shows them."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", LeverageWarning)
+        try:
+            yield
+        finally:
+            for w in caught:
+                if issubclass(w.category, LeverageWarning):
+                    print(f"warning: {w.message}", file=sys.stderr)
+                else:
+                    warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         code = int(args.run(args) or 0)
         sys.stdout.flush()  # inside the try: a closed pipe fails here, not at exit
