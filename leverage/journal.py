@@ -178,6 +178,16 @@ def read_date(value: Any, name: str = "date") -> datetime:
     raise InputError(f"{name} must be a date, got {fmt(value)}")
 
 
+def date_serial(when: datetime) -> float:
+    """``when`` as a spreadsheet serial number (days since 1899-12-30), what a date cell holds:
+    the inverse of :func:`read_date` for the sync to write dates (e.g. the Summary's).
+
+    >>> date_serial(datetime(2026, 1, 3, 9, 0))
+    46025.375
+    """
+    return (when - SPREADSHEET_EPOCH) / timedelta(days=1)
+
+
 def show_date(when: datetime) -> str:
     """A date as the messages show it: ``2026-01-03``, with the time when there is one.
 
@@ -382,7 +392,7 @@ def _apply(st: _State, kind: str, row: Mapping[str, Any], when: datetime) -> tup
 
 
 def _not_open(
-    pid: str, kind: str, at: tuple[datetime, int], first_open: tuple[datetime, int] | None,
+    pid: str, at: tuple[datetime, int], first_open: tuple[datetime, int] | None,
     failed_open: datetime | None,
 ) -> _RowError:
     """Why an event of a position that is not open cannot be applied: the real cause."""
@@ -431,10 +441,35 @@ def replay(
     cols: dict[str, list[Any]] = {k: [math.nan] * n for k in OUTPUT_COLUMNS}
     for text in ("currency", "rule_breaks", "warnings", "status"):
         cols[text] = [""] * n
-    problems: list[Problem | None] = [None] * n
-    dates: list[datetime | None] = [None] * n
-    applied = [False] * n
-    kinds = [""] * n
+    out = JournalResult(cols, [None] * n, [None] * n, [False] * n)
+    kinds, rows_of = _place(specs, events, out)
+    open_rows: list[int] = []
+    states: list[_State] = []
+    rule_inputs: list[tuple[int, str, float, float, int]] = []
+    for pid, order in rows_of.items():
+        _replay_position(specs[pid], order, kinds, events, out, open_rows, states, rule_inputs)
+    if open_rows:
+        _figures(cols, out.problems, open_rows, states)
+    if rule is not None:
+        odds = _liq_odds(rule, cols, open_rows, [s.side for s in states])
+        for i, kind, amount, pnl_fraction, adds in rule_inputs:
+            breaks = rule.breaks(
+                kind, amount, pnl_fraction, cols["effective_leverage"][i],
+                cols["liq_distance"][i], adds, odds.get(i, math.nan),
+            )
+            cols["rule_breaks"][i] = SEPARATOR.join(breaks)
+    return out
+
+
+def _place(
+    specs: Mapping[str, JournalPosition], events: Sequence[Mapping[str, Any]],
+    out: JournalResult,
+) -> tuple[list[str], dict[str, list[tuple[datetime, int]]]]:
+    """Read each row's date, position and event (refusing the rows that name none), flag the
+    rows dated earlier than a row above them of their position; returns each row's event and
+    each position's ``(date, row)`` list."""
+    cols = out.columns
+    kinds = [""] * len(events)
     rows_of: dict[str, list[tuple[datetime, int]]] = {}
     latest: dict[str, datetime] = {}  # position -> latest date of the rows read so far
     for i, row in enumerate(events):
@@ -442,7 +477,7 @@ def replay(
         kind = str(row.get("event") or "").strip().lower()
         problem: Problem | None = None
         try:
-            when = dates[i] = read_date(row.get("date"))
+            when = out.dates[i] = read_date(row.get("date"))
         except InputError as exc:
             problem = Problem(INVALID_INPUT, str(exc), "date")
         else:
@@ -462,69 +497,68 @@ def replay(
                 problem = Problem(UNKNOWN_EVENT, f"event must be one of "
                                   f"{', '.join(EVENT_TYPES)}, got {kind!r}", "event")
         if problem is not None:
-            problems[i] = problem
+            out.problems[i] = problem
             cols["status"][i] = problem.message
             continue
         kinds[i] = kind
         rows_of.setdefault(pid, []).append((when, i))
+    return kinds, rows_of
 
-    open_rows: list[int] = []
-    states: list[_State] = []
-    rule_inputs: list[tuple[int, str, float, float, int]] = []
-    for pid, order in rows_of.items():
-        order.sort()
-        spec = specs[pid]
-        st = _State(side=1.0 if spec.side == "long" else -1.0,
-                    inverse=spec.contract == "inverse", mmr=spec.mmr,
-                    maint_amount=spec.maint_amount, stop=spec.stop_price)
-        first_open = next((at for at in order if kinds[at[1]] == "open"), None)
-        failed_open: datetime | None = None
-        for at in order:
-            when, i = at
-            kind = kinds[i]
-            try:
-                if not st.opened and kind != "open":
-                    raise _not_open(spec.position_id, kind, at, first_open, failed_open)
-                trial = _State(**vars(st))
-                amount, pnl_fraction = _apply(trial, kind, events[i], when)
-            except _RowError as exc:
-                problems[i] = exc.problem
-                cols["status"][i] = exc.problem.message
-                if not st.opened:
-                    if kind == "open":
-                        failed_open = when
-                    continue  # no position to show
-            else:
-                st = trial
-                applied[i] = True
-                rule_inputs.append((i, kind, amount, pnl_fraction, st.adds_while_losing))
-            net = st.realized + st.funding - st.fees
-            cols["qty_open"][i] = st.qty
-            cols["margin"][i] = st.margin
-            cols["mark_price"][i] = st.mark
-            cols["realized_pnl"][i] = st.realized
-            cols["funding"][i] = st.funding
-            cols["fees"][i] = st.fees
-            cols["net_pnl"][i] = net
-            cols["r_multiple"][i] = net / st.risk if st.risk > 0 else math.nan
-            if st.qty > 0:
-                open_rows.append(i)
-                states.append(st)
-            else:
-                cols["notional"][i] = 0.0
-                cols["unrealized_pnl"][i] = 0.0
-                cols["equity"][i] = st.margin
-    if open_rows:
-        _figures(cols, problems, open_rows, states)
-    if rule is not None:
-        odds = _liq_odds(rule, cols, open_rows, [s.side for s in states])
-        for i, kind, amount, pnl_fraction, adds in rule_inputs:
-            breaks = rule.breaks(
-                kind, amount, pnl_fraction, cols["effective_leverage"][i],
-                cols["liq_distance"][i], adds, odds.get(i, math.nan),
-            )
-            cols["rule_breaks"][i] = SEPARATOR.join(breaks)
-    return JournalResult(cols, problems, dates, applied)
+
+def _replay_position(
+    spec: JournalPosition,
+    order: list[tuple[datetime, int]],
+    kinds: list[str],
+    events: Sequence[Mapping[str, Any]],
+    out: JournalResult,
+    open_rows: list[int],
+    states: list[_State],
+    rule_inputs: list[tuple[int, str, float, float, int]],
+) -> None:
+    """Apply one position's rows in (date, row) order, writing each row's state; the rows
+    where it is open (and its state there) go to ``open_rows``/``states`` for the vectorized
+    figures, the applied ones to ``rule_inputs``."""
+    cols = out.columns
+    order.sort()
+    st = _State(side=1.0 if spec.side == "long" else -1.0, inverse=spec.contract == "inverse",
+                mmr=spec.mmr, maint_amount=spec.maint_amount, stop=spec.stop_price)
+    first_open = next((at for at in order if kinds[at[1]] == "open"), None)
+    failed_open: datetime | None = None
+    for at in order:
+        when, i = at
+        kind = kinds[i]
+        try:
+            if not st.opened and kind != "open":
+                raise _not_open(spec.position_id, at, first_open, failed_open)
+            trial = _State(**vars(st))
+            amount, pnl_fraction = _apply(trial, kind, events[i], when)
+        except _RowError as exc:
+            out.problems[i] = exc.problem
+            cols["status"][i] = exc.problem.message
+            if not st.opened:
+                if kind == "open":
+                    failed_open = when
+                continue  # no position to show
+        else:
+            st = trial
+            out.applied[i] = True
+            rule_inputs.append((i, kind, amount, pnl_fraction, st.adds_while_losing))
+        net = st.realized + st.funding - st.fees
+        cols["qty_open"][i] = st.qty
+        cols["margin"][i] = st.margin
+        cols["mark_price"][i] = st.mark
+        cols["realized_pnl"][i] = st.realized
+        cols["funding"][i] = st.funding
+        cols["fees"][i] = st.fees
+        cols["net_pnl"][i] = net
+        cols["r_multiple"][i] = net / st.risk if st.risk > 0 else math.nan
+        if st.qty > 0:
+            open_rows.append(i)
+            states.append(st)
+        else:
+            cols["notional"][i] = 0.0
+            cols["unrealized_pnl"][i] = 0.0
+            cols["equity"][i] = st.margin
 
 
 def _liq_odds(

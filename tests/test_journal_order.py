@@ -228,3 +228,10 @@ def test_the_module_lists_the_columns_the_layout_shows() -> None:
 
     assert layout.JOURNAL_EVENTS.keys() == [*journal.INPUT_COLUMNS, *journal.OUTPUT_COLUMNS]
     assert layout.JOURNAL_POSITIONS.keys() == list(journal.POSITION_COLUMNS)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.datetimes(min_value=datetime(1900, 3, 1), max_value=datetime(9999, 12, 31),
+                    allow_imaginary=False).map(lambda d: d.replace(microsecond=0)))
+def test_a_date_written_as_a_serial_reads_back_the_same(when: datetime) -> None:
+    assert read_date(journal.date_serial(when)) == when
