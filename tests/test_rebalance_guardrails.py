@@ -146,3 +146,90 @@ def test_udf_workbook_funds_the_closest_first_with_addin_functions(tmp_path):
     values = compute(path, _udfs())
     assert_allocated_as_core(values, rows, TIE_WALLET, TIE_FREE)
     assert column(values, "allocated", 2) == [0, TIE_FREE]
+
+
+# ------------------------------------------------------------------ typing mistakes
+def _btc(pid: str, **more: Any) -> dict[str, Any]:
+    return {**_row(pid, 1, 60_000, 60_000, 6_000, target_leverage=5), **more}
+
+
+# The issue's mistakes, one row each: mmr typed as 0.5 meaning 0.5 % (isolated: liquidated at
+# once; cross: still a price, flagged), rates typed as percent text, a word for a rate.
+MISTAKES = [
+    _btc("ISO-L", mmr=0.5),
+    _btc("ISO-S", mmr=0.5, side="short"),
+    _btc("CROSS-L", mmr=0.5, margin_mode="cross", margin=None),
+    _btc("CROSS-S", mmr=0.5, margin_mode="cross", margin=None, side="short"),
+    _btc("TEXT-MMR", mmr="0.5%"),
+    _btc("SPACED", mmr=" 0.5 %", margin_mode="cross", margin=None),
+    _btc("TEXT-DIST", mmr="0.4%", target_leverage=None, target_liq_distance="20%"),
+    _btc("WORD", mmr="half"),
+    _btc("FINE", mmr=0.005),
+]
+MISTAKES_WALLET, MISTAKES_FREE = 20_000.0, 5_000.0
+TEXT_MARKET = {"volatility": "60%", "horizon_days": 7}
+
+
+def test_the_core_refuses_flags_and_reads_each_mistake():
+    r = rebalance(MISTAKES, MISTAKES_WALLET, MISTAKES_FREE, **TEXT_MARKET)
+    status, flags = r.columns["status"], r.columns["warnings"]
+    hint = "mmr 0.5 is 50 %; for 0.5 % type 0.005 or 0.5%"
+    for i in (0, 1):  # isolated: liquidated at once, no move, no odds
+        assert status[i].startswith("the position would be liquidated at once")
+        assert status[i].endswith(hint) and not flags[i]
+        assert all(math.isnan(r.columns[k][i]) for k in ("liq_price", "move", "allocated",
+                                                          "liq_probability"))
+    assert "at or above the entry 60000" in status[0] and "below" in status[1]
+    for i in (2, 3):  # cross: the price stands, with the flag
+        assert not status[i] and flags[i].endswith(hint)
+        assert math.isfinite(r.columns["liq_price"][i])
+    assert not any(status[4:7]) and not any(flags[4:])
+    assert status[7] == "mmr must be a number or a percent like 0.5%, got 'half'"
+    same = rebalance([_btc("A", mmr=0.005), _btc("B", mmr=0.005)], 0.0, 0.0)
+    assert r.columns["maint_margin"][4] == same.columns["maint_margin"][0] == 300
+    assert r.columns["maint_margin"][5] == r.columns["maint_margin"][8]
+    assert 0 < r.columns["liq_probability"][8] < 1  # the volatility typed as "60%" is read
+
+
+def _assert_as_core(values, rows, wallet, free, market, path: Path | None = None) -> None:
+    """Every computed cell as the core computes it, messages in its words; no error cell
+    (udf mode, ``path``: the add-in's hidden column calls aside)."""
+    from test_templates import _assert_no_errors, _check_rows, _column_calls, same_status
+
+    _assert_no_errors(values, None if path is None else _column_calls(path, POS))
+    want = rebalance(rows, wallet, free, **market)
+    texts = ("status", "warnings")
+    _check_rows(values, POS, {k: v for k, v in want.columns.items() if k not in texts},
+                len(rows))
+    for key in texts:
+        for got, core in zip(column(values, key, len(rows)), want.columns[key], strict=True):
+            assert same_status(got or "", core), f"{key}: sheet {got!r}, core {core!r}"
+    shown = [bool(w) for w in column(values, "warnings", 4)]
+    assert shown == [False, False, True, True]  # the flags are on the sheet, not only equal
+
+
+def _typed_mistakes(path: Path, mode: str) -> Path:
+    typed_workbook(path, mode, MISTAKES, MISTAKES_WALLET, MISTAKES_FREE)
+    wb = openpyxl.load_workbook(path)
+    for key, v in TEXT_MARKET.items():
+        wb[ACC.title][f"B{L.account_row(key)}"] = v
+    wb.save(path)
+    return path
+
+
+@needs_lo
+def test_native_workbook_gives_the_cores_messages_for_each_mistake_in_libreoffice(tmp_path):
+    path = _typed_mistakes(tmp_path / "mistakes.xlsx", "native")
+    values = read_values(recalc_with_libreoffice(path, tmp_path / "lo"))
+    _assert_as_core(values, MISTAKES, MISTAKES_WALLET, MISTAKES_FREE, TEXT_MARKET)
+
+
+def test_native_workbook_gives_the_cores_messages_for_each_mistake_in_formulas(tmp_path):
+    path = _typed_mistakes(tmp_path / "mistakes.xlsx", "native")
+    _assert_as_core(compute(path), MISTAKES, MISTAKES_WALLET, MISTAKES_FREE, TEXT_MARKET)
+
+
+def test_udf_workbook_gives_the_cores_messages_for_each_mistake(tmp_path):
+    path = _typed_mistakes(tmp_path / "mistakes.xlsx", "udf")
+    _assert_as_core(compute(path, _udfs()), MISTAKES, MISTAKES_WALLET, MISTAKES_FREE,
+                    TEXT_MARKET, path)
