@@ -55,6 +55,16 @@ class ArrayFormula(Formula):
 EQUITY_ROWS = 500  # closed positions the local equity curve has room for
 
 
+def series_formats(equity: bool) -> list[str]:
+    """Number formats of a slot's chart-data columns (the equity curve's with ``equity``),
+    the layout's formats of the columns they come from."""
+    if equity:
+        return [JOURNAL_SUMMARY.columns[JOURNAL_SUMMARY.index(k)].number_format
+                for k, _ in EQUITY_SERIES]
+    return [JOURNAL_EVENTS.columns[JOURNAL_EVENTS.index(k)].number_format
+            for k, _ in SLOT_SERIES]
+
+
 def chart_tabs(template: str) -> tuple[str, ...]:
     return (CHARTS_SHEET,) if template == "journal" else ()
 

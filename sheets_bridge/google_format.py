@@ -31,6 +31,7 @@ from .charts import (
     SLOT_ROWS,
     chart_width,
     data_column,
+    series_formats,
     slot_row,
 )
 from .content import EXTRA_WIDTH, INSTRUCTION_WIDTHS, header_lines, instructions, prompts
@@ -224,8 +225,11 @@ def chart_requests(sheet_id: int, slots: int) -> list[Request]:
                     {"userEnteredValue": f"='{SUMMARY_TOTALS.title}'!${col}$2:${col}"}]},
                 "strict": False, "showCustomUi": True}}})
         out.append(_chart(sheet_id, k, slots, label))
-    out.append(_repeat(box(sheet_id, 1, None, DATA_COLUMN - 1, chart_width(slots)),
-                       {"numberFormat": {"type": "NUMBER", "pattern": "General"}}))
+    for k in range(slots + 1):  # the charts' axes show the data's formats
+        for j, pattern in enumerate(series_formats(k == slots)):
+            col = data_column(k) - 1 + j
+            out.append(_repeat(box(sheet_id, 1, None, col, col + 1),
+                               {"numberFormat": number_format(pattern)}))
     return out
 
 
