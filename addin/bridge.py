@@ -20,6 +20,11 @@ Cells of a result
     argument that is one value for the whole call (``tiers``, ``exchange``) it is every
     row's result.
 
+A flag of the core (:class:`leverage.LeverageWarning`: a funding rate above 1 % a period, a
+leverage above the tier's maximum, a cross price beyond entry with a rate that looks like a
+percent) does not change a cell: a cell holds one value, and the row's answer stands, so the
+number is shown. Rates typed as percent text (``"0.5%"``) are read as the core reads them.
+
 ``exchange`` is one cell for the whole call: a range of exchanges is refused with a message
 (the convention decides the formula); a sheet that mixes exchanges calls the function once
 per exchange.

@@ -328,7 +328,9 @@ class Number(Kind):
         return arr, errors
 
 
-_PERCENT = re.compile(r"\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*%\s*")
+# one way to match each text (no nested choices), so a long text fails in linear time
+_PERCENT = re.compile(r"\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*%\s*")
+PERCENT_TEXT_LIMIT = 60  # characters: a typed percent is short; a longer text is not one
 
 
 def percent_text(text: str) -> float | None:
@@ -339,6 +341,8 @@ def percent_text(text: str) -> float | None:
     >>> percent_text("0.5%"), percent_text(" -0.01 %"), percent_text("0.5"), percent_text("%")
     (0.005, -0.0001, None, None)
     """
+    if len(text) > PERCENT_TEXT_LIMIT or "%" not in text:
+        return None
     m = _PERCENT.fullmatch(text)
     if m is None:
         return None

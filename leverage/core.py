@@ -297,7 +297,7 @@ def _flag_above_tier_max(
 ) -> None:
     """Flag rows whose ``leverage`` is above the max leverage of the tier that holds
     ``notional`` (a tier with no published maximum allows any)."""
-    _, _, top = tiers.lookup(notional)
+    top = tiers.max_leverage_at(notional)
     fail.warn(leverage > top, template, lev=leverage, top=top, notional=notional, **values)
 
 

@@ -884,16 +884,7 @@ def _funding_from_history_kernel(
     flow = np.where(contract > 0, qty / marks, qty * marks) * rates * -side
     blank = np.any(inside & np.isnan(flow), axis=0)
     total = np.sum(np.where(inside, flow, 0.0), axis=0)
-    # the largest rate (in size) inside the window: above 1 % a period is flagged
-    sized = np.where(inside & ~np.isnan(rates), np.abs(rates), -np.inf)
-    row = np.argmax(sized, axis=0)
-    largest = np.take_along_axis(np.where(np.isnan(rates), 0.0, rates), row[None, :], axis=0)[0]
-    flags = [Failure(
-        np.abs(largest) > FUNDING_FLAG_ABOVE,
-        FUNDING_ABOVE.replace("{name}", "rates: the rate") + " (row {row})",
-        {"rate": largest, "pct": largest * 100.0, "per": largest / 100.0, "row": row + 1.0},
-        "warning",
-    )]
+    flags = _largest_rate_flag(rates, inside)
 
     missing = np.zeros(times.shape[1], dtype=bool)
     for j in range(times.shape[1]):
@@ -917,6 +908,22 @@ def _funding_from_history_kernel(
         if np.isfinite(end[j]) and end[j] > t[-1] + last_gap:
             missing[j] = True
     return np.where(blank | missing, np.nan, total), flags
+
+
+def _largest_rate_flag(rates: np.ndarray, inside: np.ndarray) -> list[Failure]:
+    """The flag of each column whose largest rate (in size) inside the window is above 1 % a
+    period, naming that rate and its row."""
+    if rates.shape[0] == 0:
+        return []
+    sized = np.where(inside & ~np.isnan(rates), np.abs(rates), -np.inf)
+    row = np.argmax(sized, axis=0)
+    largest = np.take_along_axis(np.where(np.isnan(rates), 0.0, rates), row[None, :], axis=0)[0]
+    return [Failure(
+        (np.abs(largest) > FUNDING_FLAG_ABOVE) & np.any(inside, axis=0),
+        FUNDING_ABOVE.replace("{name}", "rates: the rate") + " (row {row})",
+        {"rate": largest, "pct": largest * 100.0, "per": largest / 100.0, "row": row + 1.0},
+        "warning",
+    )]
 
 
 _funding_from_history_ranged = ranged(

@@ -20,7 +20,7 @@ from pydantic import (
 )
 
 from . import core
-from ._args import Kind, Number, check_columns
+from ._args import Kind, Number, Rate, check_columns
 from .errors import InputError
 from .rules import rule_breaks
 from .tiers import TierTable, resolve_tiers
@@ -224,18 +224,18 @@ class AdjustmentRule(_Model):
     volatility: float | None = None
     horizon_days: float | None = None
 
-    _positive = checked(
-        Number(gt=0), "max_leverage", "max_margin_per_event", "close_if_loss_beyond",
-        optional=True,
-    )
+    _positive = checked(Number(gt=0), "max_leverage", "max_margin_per_event", optional=True)
+    _close_level = checked(Rate(gt=0), "close_if_loss_beyond", optional=True)
+    # fractions (of the initial margin, of the price, a probability): also typed as "20%"
     _pnl_triggers = checked(
-        Number(), "add_only_below_pnl", "withdraw_only_above_pnl", optional=True
+        Rate(), "add_only_below_pnl", "withdraw_only_above_pnl", optional=True
     )
-    _distance = checked(Number(ge=0, lt=1), "min_liq_distance", "add_within_buffer",
+    _distance = checked(Rate(ge=0, lt=1), "min_liq_distance", "add_within_buffer",
                         optional=True)
-    _probability = checked(Number(ge=0, le=1), "max_liq_probability", optional=True)
+    _probability = checked(Rate(ge=0, le=1), "max_liq_probability", optional=True)
     # the market the probability rule assumes: annualised volatility, horizon in days
-    _market = checked(Number(ge=0), "volatility", "horizon_days", optional=True)
+    _volatility = checked(Rate(ge=0), "volatility", optional=True)
+    _horizon = checked(Number(ge=0), "horizon_days", optional=True)
 
     def liq_probability_inputs(self) -> tuple[float, float] | None:
         """``(volatility, horizon_days)`` when the probability rule is set and has both."""

@@ -18,6 +18,7 @@ like ``binance:BTCUSDT``), from a JSON file in ccxt's ``fetch_leverage_tiers()``
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import os
@@ -32,7 +33,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ._args import fmt, real
+from ._args import fmt, percent_text, real
 from .errors import InputError, TierTableError
 
 _CUM_TOLERANCE = 1e-6  # relative, on the maintenance amount's continuity check
@@ -134,6 +135,20 @@ class TierTable(BaseModel):
         i = self.index(notional)
         return self.mmrs[i], self.maint_amounts[i], self.max_leverages[i]
 
+    @cached_property
+    def _bounds_list(self) -> list[float]:
+        return [t.min_notional for t in self.tiers]
+
+    def max_leverage_at(self, notional: Any) -> Any:
+        """The max leverage of the tier each notional falls in (``nan``: not published); a
+        float for a float, in plain Python (one row of the scalar path: no arrays)."""
+        if notional.__class__ is float and notional == notional:
+            k = min(max(bisect.bisect_right(self._bounds_list, notional) - 1, 0),
+                    len(self.tiers) - 1)
+            top = self.tiers[k].max_leverage
+            return math.nan if top is None else top
+        return self.lookup(notional)[2]
+
     # -- construction ------------------------------------------------------------
     @classmethod
     def from_rows(cls, rows: Any, name: str = "") -> TierTable:
@@ -163,16 +178,19 @@ class TierTable(BaseModel):
                 )
         raw = []
         for i, r in enumerate(table):
-            vals = [_tier_number(v, f"tiers row {i + 1}") for v in r]
+            # the third column is the mmr, a rate: "0.5%" typed as text is 0.005
+            vals = [_tier_number(v, f"tiers row {i + 1}", rate=j == 2) for j, v in enumerate(r)]
             if width == 4:
                 vals.insert(3, None)
             raw.append(vals)
         return _table_from_raw(raw, name=name)
 
 
-def _tier_number(v: Any, where: str) -> float | None:
+def _tier_number(v: Any, where: str, rate: bool = False) -> float | None:
     if v is None or (isinstance(v, str) and not v.strip()):
         return None
+    if rate and isinstance(v, str) and percent_text(v) is not None:
+        return percent_text(v)
     if isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating):
         raise TierTableError(f"{where}: values must be numbers, got {fmt(v)}")
     return real(v)

@@ -444,8 +444,12 @@ def test_direct_python_call_accepts_plain_values(text_errors: None) -> None:
 def test_ten_thousand_rows_in_one_call() -> None:
     n = 10_000
     qty = column([float(i + 1) for i in range(n)])
-    got = call("LIQ_PRICE", column(["long"] * n), qty, cell(20_000.0), cell(400.0))
-    want = lv.liq_price("long", np.arange(1, n + 1, dtype=float), 20_000, 400)
+    # every row at 50x: 400 of margin per BTC (a fixed 400 would leave all but the first
+    # rows below maintenance at entry, errors)
+    margin = column([400.0 * (i + 1) for i in range(n)])
+    got = call("LIQ_PRICE", column(["long"] * n), qty, cell(20_000.0), margin)
+    want = lv.liq_price("long", np.arange(1, n + 1, dtype=float), 20_000,
+                        400 * np.arange(1, n + 1, dtype=float))
     assert len(got) == n
     assert np.allclose([r[0] for r in got], want, rtol=1e-12)
 

@@ -94,6 +94,23 @@ def test_rates_read_percent_text_other_numbers_do_not() -> None:
         assert isinstance(fn.rules[name], lv.Rate), (fn.__name__, name)
 
 
+def test_tier_rows_and_rules_read_percent_text() -> None:
+    typed = [[0, 50_000, "0.4%", 125], [50_000, 1e6, " 0.5 %", 100]]
+    fractions = [[0, 50_000, 0.004, 125], [50_000, 1e6, 0.005, 100]]
+    assert lv.maint_margin(100_000, tiers=typed) == lv.maint_margin(100_000, tiers=fractions)
+    assert lv.maint_margin(100_000, tiers=fractions) == 450  # 100,000 × 0.5 % − 50
+    with pytest.raises(lv.TierTableError, match="values must be numbers, got '125x'"):
+        lv.maint_margin(100_000, tiers=[[0, 50_000, 0.004, "125x"], [50_000, 1e6, 0.005, 100]])
+    from leverage.models import AdjustmentRule
+
+    rule = AdjustmentRule.build(min_liq_distance="10%", add_only_below_pnl="-20%",
+                                max_liq_probability="1%", volatility="60%", horizon_days=7)
+    assert (rule.min_liq_distance, rule.add_only_below_pnl, rule.max_liq_probability,
+            rule.volatility) == (0.1, -0.2, 0.01, 0.6)
+    with pytest.raises(lv.InputError, match="horizon_days must be a number, got '7%'"):
+        AdjustmentRule.build(horizon_days="7%")
+
+
 # ------------------------------------------------------------- liquidated at once
 @pytest.mark.parametrize("exchange", ["binance", "bybit", "okx"])
 @pytest.mark.parametrize("tiers", [None, TIERS])

@@ -117,9 +117,15 @@ def test_huge_qty_gives_the_finite_answer() -> None:
     # qty x entry overflows float, the price does not
     assert lv.bankruptcy_price("short", 1e308, 2e4, 400) == pytest.approx(20_000)
     assert lv.bankruptcy_price("long", 1e308, 2e4, 400) == pytest.approx(20_000)
-    assert lv.liq_price("long", 1e308, 2e4, 400) == pytest.approx(2e4 / 0.995)
-    # Bybit: MM at entry (qty x entry x 0.5%) dwarfs the margin: LP = entry x 1.005
-    assert lv.liq_price("long", 1e308, 2e4, 400, exchange="bybit") == pytest.approx(20_100)
+    # 2e308 of notional on 1e307 of margin (20x): LP = (margin/qty − entry) / (mmr − 1)
+    assert lv.liq_price("long", 1e308, 2, 1e307) == pytest.approx(1.9 / 0.995)
+    # Bybit: LP = entry − (margin/qty − entry x 0.5%) = 2 − (0.1 − 0.01)
+    assert lv.liq_price("long", 1e308, 2, 1e307, exchange="bybit") == pytest.approx(1.91)
+    # on 400 of margin, maintenance at entry (qty x entry x 0.5%) dwarfs the margin: the price
+    # (2e4 / 0.995, or Bybit's entry x 1.005) is beyond entry, liquidated at once
+    for exchange in ("binance", "bybit"):
+        with pytest.raises(lv.PositionError, match="liquidated at once"):
+            lv.liq_price("long", 1e308, 2e4, 400, exchange=exchange)
     assert lv.funding_cost("short", 1e308, 1e-4, 21) == pytest.approx(2.1e305)
     assert lv.funding_cost("long", 1e300, 1e10, 1e-10) == pytest.approx(-1e300)
     assert call("BANKRUPTCY_PRICE", [["short"]], [[1e308]], [[2e4]], [[400]]) == [

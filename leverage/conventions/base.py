@@ -194,7 +194,8 @@ def fail_liquidated_at_once(
     position would be liquidated the moment it opened. Each message names margin and the
     maintenance margin at entry, plus the percent hint of a rate typed like a percent."""
     beyond = beyond_entry(p.side, p.entry_price, liq)
-    if not np.any(beyond):
+    one_row = beyond.__class__ is bool or beyond.__class__ is np.bool_
+    if not (beyond if one_row else beyond.any()):  # one row: no reduction
         return
     notes = lambda: percent_hints(**convention.rates_counted(p))  # noqa: E731
     for word, on_side in (("above", p.side > 0), ("below", p.side < 0)):
