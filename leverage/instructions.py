@@ -66,8 +66,9 @@ PROMPTS: dict[tuple[str, str], tuple[str, str]] = {
     ),
     ("Positions", "stop_price"): (
         "Stop price (optional)",
-        "Your planned stop when you opened, > 0. Sets the initial risk (open qty x |entry - "
-        "stop|) for the R multiple. Blank: no R multiple.",
+        "Your planned stop when you opened, > 0. Sets the initial risk of the R multiple: "
+        "qty x |entry - stop| (inverse: qty x |1/stop - 1/entry|, in coin). Blank: no R "
+        "multiple.",
     ),
     # ---------------------------------------------------------------- journal Events
     ("Events", "date"): (

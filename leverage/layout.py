@@ -114,9 +114,10 @@ USD = "#,##0.00"  # the rebalance workbook is USDⓈ-margined only
 # but a repeating fraction must not overflow the column into ###.
 MONEY = "#,##0.00####"
 # Prices from SHIB (0.00001234) through DOGE (0.16) to BTC (60,000.00), each with enough
-# significant digits: 6-8 decimals under 0.001, 4-6 under 10, 2-4 above. Two conditions and a
-# default section, which Excel, LibreOffice and Google Sheets all accept (Google allows two).
-PRICE = "[<0.001]0.000000##;[<10]0.0000##;#,##0.00##"
+# significant digits and no wider than 10 characters up to 999,999: 4-8 decimals under 1,
+# 2-4 under 100, 2 from 100 on. Two conditions and a default section, which Excel,
+# LibreOffice and Google Sheets all accept (Google allows at most two conditions).
+PRICE = "[<1]0.0000####;[<100]0.00##;#,##0.00"
 QTY = "0.########"
 RATE = "0.00%"
 LEV = '0.00"x"'

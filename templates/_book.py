@@ -249,10 +249,11 @@ class StreamedRows:
 
 
 def save_with_streamed_rows(
-    wb: Workbook, path: str | Path, rows: StreamedRows, compresslevel: int = 3
+    wb: Workbook, path: str | Path, rows: StreamedRows | Sequence[StreamedRows],
+    compresslevel: int = 3,
 ) -> None:
-    """Save ``wb`` to ``path`` with ``rows`` appended to the ``sheetData`` of their sheet,
-    after the rows openpyxl wrote there.
+    """Save ``wb`` to ``path`` with ``rows`` (one sheet's, or a list: one per sheet)
+    appended to the ``sheetData`` of their sheet, after the rows openpyxl wrote there.
 
     openpyxl saves the workbook into memory first (its copy of the sheet holds only the first
     rows, so it is small); every file is then copied into ``path``, the sheet's XML with the
@@ -262,13 +263,15 @@ def save_with_streamed_rows(
     """
     saved = io.BytesIO()
     wb.save(saved)
-    sheet_file = rows.ws.path.lstrip("/")  # known once openpyxl has saved the workbook
+    # each sheet's file is known once openpyxl has saved the workbook
+    by_file = {r.ws.path.lstrip("/"): r for r in ([rows] if hasattr(rows, "ws") else rows)}
     with zipfile.ZipFile(saved) as src, zipfile.ZipFile(
         path, "w", zipfile.ZIP_DEFLATED, allowZip64=True, compresslevel=compresslevel
     ) as out:
         for info in src.infolist():
             data = src.read(info)
-            if info.filename != sheet_file:
+            rows = by_file.get(info.filename)  # type: ignore[assignment]
+            if rows is None:
                 out.writestr(info.filename, data)
                 continue
             end = data.rindex(b"</sheetData>")  # openpyxl wrote the header row at least

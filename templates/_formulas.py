@@ -183,13 +183,6 @@ def account_shock(
     return f'IF({slope}=0,"",IF(-{base}/{slope}>0,-{base}/{slope}-1,""))'
 
 
-def rate_value(ref: str) -> str:
-    """A rate cell as the core reads it (``leverage.Rate``): a number as is, text like
-    ``0.5%`` or ``" 0.5 %"`` as 0.005 (``VALUE`` reads a percent sign in Excel, LibreOffice
-    and Google Sheets once the spaces are gone)."""
-    return f'IF(ISTEXT({ref}),VALUE(SUBSTITUTE({ref}," ","")),{ref})'
-
-
 def _opt(arg: str | None) -> str:
     return "" if arg is None else f",{arg}"
 

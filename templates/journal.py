@@ -1,15 +1,28 @@
-"""The trading-journal workbook: Positions, Events (with every computed column), Rules, Chart.
+"""The trading-journal workbook: Positions, Events (every computed column), Summary, Rules,
+Charts (and the hidden Chart data sheet the charts read).
 
-The Events sheet replays the journal the way :func:`leverage.journal.replay` does, with one
-formula per cell so a trader who types a new event sees its row compute. A position's running
-state (open qty, margin, entry, ...) is carried from the previous row of the same position:
-a hidden helper column finds that row (``SUMPRODUCT(MAX((B$1:B<r-1>=B<r>)*ROW(...)))``, which
-works in Excel, LibreOffice, Google Sheets and the ``formulas`` engine) and ``INDEX`` reads the
-state there. A row that cannot be applied keeps the previous state and says why in Status.
+The Events sheet replays the journal the way :func:`leverage.journal.replay` does, with
+formulas, so a trader who types a new event sees it compute. Each position's events apply
+in date order, ties in row order, whatever order the rows were typed in: hidden columns give
+each row its place in date order, and a hidden "step" table replays the events in that
+order (step k = the k-th event by date), each step carrying the state (open qty, margin,
+entry, fees, ...) of its position's previous step, which is always above it
+(``SUMPRODUCT(MAX((...)*ROW(...)))`` finds it; ``INDEX`` reads it). The visible cells of a
+row read its step. Inputs -> places -> steps -> visible cells: the formulas never form a
+cycle, in Excel, LibreOffice, Google Sheets or the ``formulas`` engine. A row that cannot be
+applied keeps the previous state and says why in Status, in the core's words (probes of the
+core, :func:`_replay_says`); a row typed out of date order is flagged in Check.
 
-In udf mode the add-in's functions are not called in each row: each call a row makes is one
-array formula over the whole table in a hidden column, which the row's cell reads
+The Summary sheet reviews each position and each margin currency as
+:func:`leverage.journal.summary` does, with an equity curve; the Charts sheet has one chart
+per slot (a Position ID cell the trader can change), plotting series of the Chart data sheet
+that are NA() (a gap) on every row that is not that position open, over every formula row,
+so new events join the charts.
+
+In udf mode the add-in's functions are not called in each row: each call a step makes is one
+array formula over the whole table in a hidden column, which the step's cell reads
 (templates._book.ColumnCalls), so a recalculation makes the same few calls for any length.
+Each formula column is written once, as a shared formula (:class:`SharedRows`).
 """
 
 from __future__ import annotations
@@ -21,7 +34,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from openpyxl.chart import LineChart, Reference
+from openpyxl.chart import Reference, ScatterChart, Series
+from openpyxl.chart.data_source import StrRef
+from openpyxl.chart.series import SeriesLabel
+from openpyxl.chart.shapes import GraphicalProperties
 from openpyxl.styles import Alignment
 from openpyxl.utils import get_column_letter
 from openpyxl.workbook import Workbook
@@ -30,6 +46,7 @@ from openpyxl.worksheet.formula import ArrayFormula
 from leverage import Number, percent_hint
 from leverage._args import PERCENT_LIKE
 from leverage.core import SIDE
+from leverage.errors import LeverageError
 from leverage.journal import (
     _LAST_SERIAL,
     CASH_FLOW,
@@ -41,13 +58,15 @@ from leverage.journal import (
     show_date,
 )
 from leverage.layout import (
-    CHART_SHEET,
     EVENT_TYPES,
     FIRST_DATA_ROW,
     JOURNAL_EVENTS,
     JOURNAL_POSITIONS,
     JOURNAL_RULES,
+    JOURNAL_SUMMARY,
     RULE_ROWS,
+    SUMMARY_SHEET,
+    SUMMARY_TOTALS,
     Helpers,
     rule_row,
 )
@@ -57,6 +76,10 @@ from leverage.rules import RULE_TEXT, SEPARATOR
 from . import _formulas as F
 from ._book import (
     ABOVE,
+    HEADER_ALIGN,
+    HEADER_FONT,
+    HELPER_FILL,
+    INPUT_FILL,
     ROW,
     STREAMABLE,
     WRAP,
@@ -77,6 +100,7 @@ from ._book import (
     number_validation,
     prepare_sheet,
     quoted,
+    rate_value,
     save_with_streamed_rows,
     xlwings_conf_sheet,
     xml_text,
@@ -199,7 +223,7 @@ def _refs(r: str, above: str, position_rows: int, last: int) -> dict[str, str]:
         col = JOURNAL_POSITIONS.letter(key)
         refs["pos_" + key] = f"{POSITIONS}!${col}${FIRST_DATA_ROW}:${col}${last_pos}"
     for key, *_ in RULE_ROWS:
-        refs["rule_" + key] = f"{RULES}!$B${rule_row(key)}"
+        refs["rule_" + key] = f"{RULES}!${RULE_READ_COLUMN}${rule_row(key)}"
     return refs
 
 
@@ -578,7 +602,7 @@ def _row_formulas(x: dict[str, str], mode: str) -> dict[str, str]:
             f'IF({x["h_pos"]}=0,"",IF(INDEX({x["pos_contract"]},{x["h_pos"]})'
             f'="inverse","inverse","linear"))'
         ),
-        "h_mmr": lookup("mmr", "0.005", F.rate_value),
+        "h_mmr": lookup("mmr", "0.005", rate_value),
         "h_maint": lookup("maint_amount", "0"),
         "h_stop": lookup("stop_price", '""'),
         "h_first_open": blank_unless_used(all_of(
@@ -704,13 +728,37 @@ def _positions_sheet(wb: Workbook, positions: Sequence[Mapping[str, Any]], rows:
         ws.append([mk.text(p.get(c.key), c.number_format) for c in sheet.columns])
 
 
+@functools.cache
+def _rate_rules() -> frozenset[str]:
+    """The rules the core reads as rates (percent text like "5%" is 0.05): asked of the
+    core, rule by rule."""
+    rates = set()
+    for key, *_ in RULE_ROWS:
+        try:
+            AdjustmentRule.build(**{key: "5%"})
+        except LeverageError:
+            continue
+        rates.add(key)
+    return frozenset(rates)
+
+
+RULE_READ_COLUMN = "D"
+"""The Rules sheet's hidden column: each rule's value as the core reads it (percent text of
+a rate as its fraction, a blank as blank), which the Events formulas use."""
+
+
 def _rules_sheet(wb: Workbook, rule_values: Mapping[str, Any]) -> None:
     sheet = JOURNAL_RULES
-    ws = prepare_sheet(wb, sheet.title, [c.width for c in sheet.columns])
+    ws = prepare_sheet(wb, sheet.title, [c.width for c in sheet.columns] + [12.0],
+                       hidden_from=len(sheet.columns) + 1, print_to=(len(sheet.columns),
+                                                                      len(RULE_ROWS) + 3))
     mk = CellMaker(ws)
-    ws.append(header_cells(mk, sheet))
+    ws.append(header_cells(mk, sheet, ["(helper) value as read"]))
     for key, fmt, meaning in RULE_ROWS:
-        ws.append([mk.cell(key), mk.text(rule_values.get(key), fmt), mk.cell(meaning)])
+        b = f"B{rule_row(key)}"
+        read = rate_value(b) if key in _rate_rules() else f'IF({b}="","",{b})'
+        ws.append([mk.cell(key), mk.text(rule_values.get(key), fmt), mk.cell(meaning),
+                   mk.cell("=" + read, fmt)])
     ws.append([])
     ws.append([mk.cell("Write these before opening a position; leave a value blank for no "
                        "such rule. PnL thresholds are fractions of the initial margin.")])
@@ -830,46 +878,365 @@ def _cell_value(v: Any) -> Any:
     return str(v)
 
 
-def _chart_sheet(wb: Workbook, rows: int) -> None:
-    """Effective leverage (left axis) and liquidation distance (right axis) per event, over
-    the first ``rows`` event rows (spreadsheets plot the blank "" of an empty row as 0, so
-    the chart covers the rows in use rather than every formula row)."""
-    ws = prepare_sheet(wb, CHART_SHEET, [12.0] * 16, freeze=None, header_height=None)
-    ws.print_options.gridLines = False
-    ws.append(["Effective leverage (equity-based, left axis) and liquidation distance (right "
-               "axis) after each event, in event order. It covers Events rows "
-               f"{FIRST_DATA_ROW}-{FIRST_DATA_ROW + rows - 1}: to plot more, extend its data "
-               "range (right-click the chart, Select Data)."])
+# ------------------------------------------------------------------ summary
+TOTAL_ROWS = 10  # currencies the totals table has room for
+SUMMARY_HELPERS: tuple[tuple[str, str], ...] = (
+    ("last", "(helper) Events row of the last applied step"),
+    ("open_date", "(helper) open date (0: none)"),
+    ("close_date", "(helper) close date (0: none)"),
+    ("close_key", "(helper) close-order key"),
+    ("closed_net", "(helper) net PnL if closed"),
+    ("first", "(helper) first row of its currency"),
+    ("ordinal", "(helper) currency number"),
+    ("rank", "(helper) place in close order"),
+)
+SUMMARY_HELPERS_FROM = SUMMARY_TOTALS.first_column + len(SUMMARY_TOTALS.columns) + 1
+"""Hidden working columns of the Summary sheet, after the totals table and a blank column."""
+SUMMARY_KEYS = frozenset(JOURNAL_SUMMARY.keys(None))
+
+
+def summary_letter(key: str) -> str:
+    """Column letter of a Summary key: the per-position table's, else a hidden helper's."""
+    if key in SUMMARY_KEYS:
+        return JOURNAL_SUMMARY.letter(key)
+    keys = [k for k, _ in SUMMARY_HELPERS]
+    return get_column_letter(SUMMARY_HELPERS_FROM + keys.index(key))
+
+
+def _events_range(key: str, last: int, top: int = FIRST_DATA_ROW) -> str:
+    """A hidden (``h_<key>``) or step (``s_<key>``) column of Events over its formula rows."""
+    col = _col(key)
+    return f"{EVENTS}!${col}${top}:${col}${last}"
+
+
+def summary_formulas(last: int, position_rows: int) -> dict[str, str]:
+    """The Summary sheet's formulas of any position row (:data:`ROW` stand-in; keys: the
+    layout's keys and ``y_<helper>``), for an Events table ending at row ``last``: the
+    position on the same row of Positions, reviewed as ``leverage.journal.summary`` does."""
+    pr = JOURNAL_POSITIONS
+    end = FIRST_DATA_ROW + position_rows - 1
+
+    def y(key: str) -> str:
+        return f"{summary_letter(key)}{ROW}"
+
+    def col(key: str) -> str:
+        letter = summary_letter(key)
+        return f"${letter}${FIRST_DATA_ROW}:${letter}${end}"
+
+    def here(key: str) -> str:
+        return f"{JOURNAL_SUMMARY.letter(key)}{ROW}"
+
+    def typed(key: str) -> str:
+        return f"{POSITIONS}!${pr.letter(key)}{ROW}"
+
+    pid, i = typed("position_id"), f"(ROW()-{FIRST_DATA_ROW - 1})"
+    pos, applied, kind = (_events_range(k, last) for k in ("pos", "applied", "kind"))
+    key = _events_range("key", last)
+
+    def step_date(k: int) -> str:
+        return (f'IF({pid}="",0,SUMPRODUCT(MAX(({pos}={i})*({applied}=1)*({kind}={k})'
+                f'*{key})))')
+
+    side = F.choice_value(typed("side"), SIDE, '""')
+    mc = typed("margin_currency")
+    state, net, ck = here("state"), here("net_pnl"), y("close_key")
+    lev = _events_range("s_effective_leverage", last)
+    return {
+        "position_id": f'IF({pid}="","",{pid})',
+        "symbol": f'IF({pid}="","",IF({typed("symbol")}="","",{typed("symbol")}))',
+        "currency": f'IF({pid}="","",IF(TRIM({mc})="",IF({typed("contract")}="inverse",'
+                    f'"coin","quote"),TRIM({mc})))',
+        "side": f'IF({pid}="","",IF({side}=1,"long",IF({side}=-1,"short","")))',
+        "state": f'IF({pid}="","",IF({y("close_date")}>0,"closed",'
+                 f'IF({y("open_date")}>0,"open","")))',
+        "opened": f'IF({y("open_date")}>0,{y("open_date")},"")',
+        "closed": f'IF({y("close_date")}>0,{y("close_date")},"")',
+        "events": f'IF({pid}="","",COUNTIF({pos},{i}))',
+        "net_pnl": f'IF({y("last")}=0,"",INDEX({_events_range("s_net_pnl", last, 1)},'
+                   f'{y("last")}))',
+        "r_multiple": f'IF({y("last")}=0,"",INDEX({_events_range("s_r_multiple", last, 1)},'
+                      f'{y("last")}))',
+        "largest_leverage": f'IF({pid}="","",IF(COUNTIFS({pos},{i},{lev},">0")=0,"",'
+                            f"_xlfn.MAXIFS({lev},{pos},{i})))",
+        "rule_breaks": f'IF({pid}="","",SUMPRODUCT(({pos}={i})'
+                       f'*(LEN({_events_range("s_rule_breaks", last)})>0)))',
+        "outcome": f'IF({state}="closed",IF({net}>0,"win",IF({net}<0,"loss","even")),'
+                   f'IF({state}="open","open",""))',
+        "equity_after": f'IF({state}="closed",SUMPRODUCT(({col("currency")}={here("currency")})'
+                        f'*(({col("close_key")}<{ck})+({col("close_key")}={ck})'
+                        f'*(ROW({col("close_key")})<=ROW()))*{col("closed_net")}),"")',
+        "y_last": f'IF({pid}="",0,SUMPRODUCT(MAX(({pos}={i})*({applied}=1)*ROW({pos}))))',
+        "y_open_date": step_date(1),
+        "y_close_date": step_date(EVENT_TYPES.index("close") + 1),
+        "y_close_key": f'IF({state}="closed",{y("close_date")},{NOT_A_DATE})',
+        "y_closed_net": f'IF({state}="closed",{net},0)',
+        "y_first": f'IF({pid}="",0,IF(COUNTIF(${JOURNAL_SUMMARY.letter("currency")}$1:'
+                   f'{JOURNAL_SUMMARY.letter("currency")}{ABOVE},{here("currency")})=0,1,0))',
+        "y_ordinal": f'IF({y("first")}=1,SUM(${summary_letter("first")}${FIRST_DATA_ROW}:'
+                     f'{y("first")}),0)',
+        "y_rank": f'IF({state}="closed",SUMPRODUCT(({col("close_key")}<{ck})'
+                  f'+({col("close_key")}={ck})*(ROW({col("close_key")})<ROW()))+1,0)',
+    }
+
+
+def totals_formulas(position_rows: int) -> dict[str, str]:
+    """The Summary totals' formulas of its j-th row (:data:`ROW` stand-in): the j-th margin
+    currency in order of first appearance, over its closed positions."""
+    end = FIRST_DATA_ROW + position_rows - 1
+
+    def col(key: str) -> str:
+        letter = summary_letter(key)
+        return f"${letter}${FIRST_DATA_ROW}:${letter}${end}"
+
+    def here(key: str) -> str:
+        return f"{SUMMARY_TOTALS.letter(key)}{ROW}"
+
+    c, n = here("currency"), here("closed")
+    of_closed = f'{col("currency")},{c},{col("state")},"closed"'
+    with_r = (f'SUMPRODUCT(({col("currency")}={c})*({col("state")}="closed")'
+              f'*ISNUMBER({col("r_multiple")}))')
+    return {
+        "currency": f'IFERROR(INDEX({col("currency")},MATCH(ROW()-{FIRST_DATA_ROW - 1},'
+                    f'{col("ordinal")},0)),"")',
+        "closed": f'IF({c}="","",COUNTIFS({of_closed}))',
+        "wins": f'IF({c}="","",COUNTIFS({of_closed},{col("net_pnl")},">0"))',
+        "win_rate": f'IF({c}="","",IF({n}>0,{here("wins")}/{n},""))',
+        "expectancy": f'IF({c}="","",IF({n}>0,SUMIFS({col("net_pnl")},{of_closed})/{n},""))',
+        "expectancy_r": f'IF({c}="","",IF({with_r}>0,SUMIFS({col("r_multiple")},{of_closed})'
+                        f"/{with_r},\"\"))",
+        "total_net_pnl": f'IF({c}="","",SUMIFS({col("net_pnl")},{of_closed}))',
+    }
+
+
+def _summary_sheet(wb: Workbook, rows: int, position_rows: int) -> Any:
+    """The Summary sheet: one row per Positions row (its review), the per-currency totals
+    to its right, hidden helpers after them, and the equity curve below the totals."""
+    last = FIRST_DATA_ROW + rows - 1
+    widths = [c.width for c in JOURNAL_SUMMARY.columns] + [3.0] + [
+        c.width for c in SUMMARY_TOTALS.columns] + [3.0] + [12.0] * len(SUMMARY_HELPERS)
+    ws = prepare_sheet(wb, SUMMARY_SHEET, widths, hidden_from=SUMMARY_HELPERS_FROM,
+                       print_to=(SUMMARY_HELPERS_FROM - 2, FIRST_DATA_ROW + position_rows - 1))
+    mk = CellMaker(ws)
+    header = [*header_cells(mk, JOURNAL_SUMMARY), mk.cell(None),
+              *header_cells(mk, SUMMARY_TOTALS), mk.cell(None)]
+    header += [mk.cell(h, fill=HELPER_FILL, font=HEADER_FONT, align=HEADER_ALIGN)
+               for _, h in SUMMARY_HELPERS]
+    ws.append(header)
+    per_row = summary_formulas(last, position_rows)
+    totals = totals_formulas(position_rows)
+    for i in range(position_rows):
+        r = FIRST_DATA_ROW + i
+        cells = [mk.cell("=" + fill_row(per_row[c.key], r), c.number_format)
+                 for c in JOURNAL_SUMMARY.columns]
+        cells.append(mk.cell(None))
+        if i < TOTAL_ROWS:
+            cells += [mk.cell("=" + fill_row(totals[c.key], r), c.number_format)
+                      for c in SUMMARY_TOTALS.columns]
+        else:  # the equity curve's caption (and a note under it) where it sits
+            cells += [mk.cell(EQUITY_NOTES.get(r))] + [mk.cell(None)] * (
+                len(SUMMARY_TOTALS.columns) - 1)
+        cells.append(mk.cell(None))
+        cells += [mk.cell("=" + fill_row(per_row["y_" + k], r)) for k, _ in SUMMARY_HELPERS]
+        ws.append(cells)
+    return ws
+
+
+# ------------------------------------------------------------------ charts
+CHARTS_SHEET = "Charts"
+CHART_DATA_SHEET = "Chart data"
+"""Hidden sheet of the charts' series: a value, or ``NA()`` where a chart leaves a gap (a
+row of another position, a closed position, an unused row) — the only error values of the
+workbook, by design."""
+MAX_CHART_SLOTS = 8  # per-position charts on the Charts sheet, at most
+EQUITY_CURRENCIES = 3  # equity-curve series: the first currencies of the totals
+SLOT_ROWS = 24  # sheet rows per chart slot on the Charts sheet
+LEVERAGE_SERIES, DISTANCE_SERIES = "Leverage (equity)", "Liq. distance"
+EQUITY_CHART_ROW = TOTAL_ROWS + 4  # Summary row the equity curve starts at, under the totals
+EQUITY_NOTES = {
+    TOTAL_ROWS + 3: "Net PnL of closed positions, added up in close order.",
+    TOTAL_ROWS + 21: "One line per margin currency (the first three above).",
+}
+
+
+def chart_slots(positions: int) -> int:
+    """Per-position chart slots: one per position plus two to pick others, at least 3."""
+    return min(max(positions + 2, 3), MAX_CHART_SLOTS)
+
+
+def slot_row(j: int) -> int:
+    """Charts-sheet row of the Position ID cell of slot ``j`` (0-based)."""
+    return 3 + j * SLOT_ROWS
+
+
+def chart_data_formulas(slots: int, last: int, position_rows: int) -> list[str]:
+    """The Chart data sheet's formulas of any row (:data:`ROW` stand-in), column by column:
+    the step's date, each slot's leverage and liquidation distance (NA() unless the step is
+    that slot's position, open), a blank column, then the equity curve's k-th closed
+    position in close order (its Summary row, close date, and one series per currency)."""
+    def step(key: str) -> str:
+        return f"{EVENTS}!{_col(key)}{ROW}"
+
+    when, pid, qty = step("in_date"), step("in_position_id"), step("s_qty_open")
+    out = [f"IF(ISNUMBER({when}),{when},NA())"]
+    for j in range(slots):
+        slot = f"{CHARTS_SHEET!r}!$B${slot_row(j)}".replace('"', "'")
+        for key in ("s_effective_leverage", "s_liq_distance"):
+            v = step(key)
+            out.append(f'IF(AND(TRIM({slot})<>"",TRIM({pid})=TRIM({slot}),ISNUMBER({qty}),'
+                       f"ISNUMBER({v})),IF({qty}>0,{v},NA()),NA())")
+    end = FIRST_DATA_ROW + position_rows - 1
+
+    def summary(key: str) -> str:
+        letter = summary_letter(key)
+        return f"{SUMMARY_SHEET}!${letter}${FIRST_DATA_ROW}:${letter}${end}"
+
+    src = f"{get_column_letter(2 * slots + 3)}{ROW}"
+    out.append('""')
+    out.append(f'IFERROR(MATCH(ROW()-{FIRST_DATA_ROW - 1},{summary("rank")},0),0)')
+    out.append(f'IF({src}=0,NA(),INDEX({summary("close_date")},{src}))')
+    for c in range(EQUITY_CURRENCIES):
+        cur = f"{SUMMARY_SHEET}!${SUMMARY_TOTALS.letter('currency')}${FIRST_DATA_ROW + c}"
+        out.append(f'IF({src}=0,NA(),IF(INDEX({summary("currency")},{src})={cur},'
+                   f'INDEX({summary("equity_after")},{src}),NA()))')
+    return out
+
+
+def _chart_data_sheet(wb: Workbook, slots: int, rows: int, position_rows: int,
+                      ) -> tuple[Any, SharedRows | None]:
+    """The hidden Chart data sheet (see :data:`CHART_DATA_SHEET`), over every Events formula
+    row and every Summary row."""
+    last = FIRST_DATA_ROW + rows - 1
+    formulas = chart_data_formulas(slots, last, position_rows)
+    ws = wb.create_sheet(CHART_DATA_SHEET)
+    ws.sheet_state = "hidden"
+    mk = CellMaker(ws)
+    headers = ["Date (date order)"]
+    for j in range(slots):
+        headers += [f"Chart {j + 1}: leverage (equity)", f"Chart {j + 1}: liq. distance"]
+    headers += ["", "Summary row (close order)", "Close date"]
+    headers += [f"=IF({SUMMARY_SHEET}!${SUMMARY_TOTALS.letter('currency')}$"
+                f'{FIRST_DATA_ROW + c}="","(no currency)",{SUMMARY_SHEET}!$'
+                f"{SUMMARY_TOTALS.letter('currency')}${FIRST_DATA_ROW + c})"
+                for c in range(EQUITY_CURRENCIES)]
+    ws.append(headers)
+    n = max(rows, position_rows)
+    formats = ["yyyy-mm-dd hh:mm"] + ["General"] * (2 * slots) + ["General"] * 2 + [
+        "yyyy-mm-dd hh:mm"] + ["General"] * EQUITY_CURRENCIES
+    columns = [(i, f, fmt, None) for i, (f, fmt) in enumerate(zip(formulas, formats,
+                                                                  strict=True), start=1)
+               if f != '""']
+    if not STREAMABLE:
+        for i in range(n):
+            r = FIRST_DATA_ROW + i
+            cells = [mk.cell(None)] * len(formulas)
+            for column, f, fmt, _ in columns:
+                cells[column - 1] = mk.cell("=" + fill_row(f, r), fmt)
+            ws.append(cells)
+        return ws, None
+    return ws, shared_rows(ws, mk, FIRST_DATA_ROW, FIRST_DATA_ROW + n - 1, columns, [""] * n)
+
+
+SERIES_COLOURS = ("1F4E79", "C55A11", "548235")  # blue, orange, green: told apart in print
+
+
+def _scatter(data: Any, x_col: int, first: int, last: int, series: list[tuple[int, str]],
+             title: str | None, y_title: str, y_format: str, colour: int = 0) -> ScatterChart:
+    """A scatter chart (lines through the points, no smoothing) of ``series`` (column, axis
+    id) over rows ``first``..``last`` of the sheet ``data``, x = dates in ``x_col``. NA()
+    values are skipped and the line goes on ("span"), so a position's own points join up
+    across the rows of the others."""
+    chart = ScatterChart()
+    chart.title = title
+    chart.style = 13
+    chart.height, chart.width = 10, 24
+    chart.display_blanks = "span"
+    chart.visible_cells_only = False
+    xs = Reference(data, min_col=x_col, min_row=first, max_row=last)
+    for k, (column, name) in enumerate(series, start=colour):
+        ys = Reference(data, min_col=column, min_row=first, max_row=last)
+        s = Series(ys, xs, title=name)
+        s.smooth = False
+        s.marker.symbol = "circle"
+        s.marker.size = 5
+        rgb = SERIES_COLOURS[k % len(SERIES_COLOURS)]
+        s.graphicalProperties.line.solidFill = rgb
+        s.graphicalProperties.line.width = 22_000  # EMU: about 1.75 pt
+        s.marker.graphicalProperties = GraphicalProperties(solidFill=rgb)
+        s.marker.graphicalProperties.line.solidFill = rgb
+        chart.series.append(s)
+    chart.y_axis.title = y_title
+    chart.y_axis.number_format = y_format
+    chart.x_axis.number_format = "yyyy-mm-dd"
+    chart.x_axis.crosses = "min"  # dates along the bottom, even under negative values
+    chart.x_axis.title = "Date"
+    chart.x_axis.delete = False
+    chart.y_axis.delete = False
+    chart.legend.position = "b"
+    return chart
+
+
+def _position_chart(data: Any, j: int, rows: int) -> ScatterChart:
+    """Slot ``j``'s chart: effective leverage (left axis) and liquidation distance (right)."""
     first, last = FIRST_DATA_ROW, FIRST_DATA_ROW + rows - 1
-    events = wb[EVENTS]
-
-    def ref(key: str, header: bool = True) -> Reference:
-        col = JOURNAL_EVENTS.index(key) + 1
-        return Reference(events, min_col=col, min_row=first - (1 if header else 0), max_row=last)
-
-    lev = LineChart()
-    lev.title = "Leverage and liquidation distance"
-    lev.height, lev.width = 11, 26
-    lev.add_data(ref("effective_leverage"), titles_from_data=True)
-    lev.y_axis.title = "Leverage (x)"
-    lev.y_axis.number_format = '0.0"x"'
-    lev.y_axis.majorGridlines = None
-    lev.x_axis.number_format = "yyyy-mm-dd"
-    lev.set_categories(ref("date", header=False))
-    dist = LineChart()
-    dist.add_data(ref("liq_distance"), titles_from_data=True)
+    lev = _scatter(data, 1, first, last, [(2 + 2 * j, LEVERAGE_SERIES)],
+                   "Leverage (equity) and liquidation distance", "Leverage (x)", '0.0"x"')
+    dist = _scatter(data, 1, first, last, [(3 + 2 * j, DISTANCE_SERIES)], None,
+                    "Liquidation distance", "0%", colour=1)
     dist.y_axis.axId = 200
-    dist.y_axis.title = "Liquidation distance"
-    dist.y_axis.number_format = "0%"
     dist.y_axis.crosses = "max"
-    lev.x_axis.delete = False
-    lev.y_axis.delete = False
-    dist.y_axis.delete = False
-    for series in (*lev.series, *dist.series):
-        series.smooth = False  # a smoothed line would invent values between events
+    dist.y_axis.majorGridlines = None
+    dist.x_axis.title = None
     lev += dist
-    lev.legend.position = "b"
-    ws.add_chart(lev, "A3")
+    return lev
+
+
+def _charts_sheet(wb: Workbook, positions: Sequence[Mapping[str, Any]], slots: int,
+                  position_rows: int) -> Any:
+    """One chart per slot, each under a Position ID cell (a drop-down of the Positions) the
+    trader can change: leverage and liquidation distance of that position, event by event
+    in date order, while it is open."""
+    ws = prepare_sheet(wb, CHARTS_SHEET, [14.0, 16.0] + [12.0] * 14, freeze=None,
+                       header_height=None)
+    ws.print_options.gridLines = False
+    mk = CellMaker(ws)
+    ws.append([mk.cell(
+        "Each chart shows one position: its equity-based leverage (left axis) and its "
+        "liquidation distance (right axis) after each event, in date order, while it is "
+        "open. Pick the position in the yellow cell above a chart; new Events rows appear "
+        "by themselves.")])
+    ids = [str(p.get("position_id") or "") for p in positions]
+    last_pos = FIRST_DATA_ROW + position_rows - 1
+    dv = list_validation(ws, f"B{slot_row(0)}", f"{POSITIONS}!$A${FIRST_DATA_ROW}:$A${last_pos}",
+                         "Not a valid position", "Pick a position from the Positions sheet")
+    for j in range(1, slots):
+        dv.add(f"B{slot_row(j)}")
+    row = 2
+    for j in range(slots):
+        while row < slot_row(j):
+            ws.append([])
+            row += 1
+        chosen = mk.cell(ids[j] if j < len(ids) else None, fill=INPUT_FILL)
+        if j < len(ids):
+            chosen.data_type = "s"  # an id is text, never a formula
+        ws.append([mk.cell("Position ID", font=HEADER_FONT), chosen])
+        row += 1
+    return ws
+
+
+def _equity_chart(summary: Any, data: Any, slots: int, position_rows: int) -> None:
+    """The equity curve on the Summary sheet, under the totals: cumulative net PnL of the
+    closed positions, one line per margin currency, in close-date order."""
+    first, last = FIRST_DATA_ROW, FIRST_DATA_ROW + position_rows - 1
+    x_col = 2 * slots + 4
+    chart = _scatter(data, x_col, first, last,
+                     [(x_col + 1 + c, SeriesLabel(strRef=StrRef(
+                         f"'{CHART_DATA_SHEET}'!${get_column_letter(x_col + 1 + c)}$1")))
+                      for c in range(EQUITY_CURRENCIES)],
+                     "Equity curve: net PnL of closed positions, cumulative",
+                     "Net PnL (margin currency)", "#,##0.####")
+    chart.width, chart.height = 13.5, 8  # cm: under the totals, inside the printed page
+    chart.title = "Equity curve (closed positions)"
+    summary.add_chart(chart, f"{SUMMARY_TOTALS.letter('currency')}{EQUITY_CHART_ROW}")
 
 
 def build_journal(
@@ -906,24 +1273,30 @@ def build_journal(
     rows = check_rows(rows, len(events), len(events) + BLANK_EXTRA_ROWS)
     position_rows = max(POSITION_ROWS, len(positions) + 50)
 
+    slots = chart_slots(len(positions))
     wb = Workbook(write_only=True)
     instructions_sheet(wb, "journal")  # the first tab
     _positions_sheet(wb, positions, position_rows)
     streamed = _events_sheet(wb, events, rows, mode, position_rows)
+    summary = _summary_sheet(wb, rows, position_rows)
     _rules_sheet(wb, rule_values)
     for sheet, last in ((JOURNAL_POSITIONS, FIRST_DATA_ROW + position_rows - 1),
                         (JOURNAL_EVENTS, FIRST_DATA_ROW + rows - 1),
                         (JOURNAL_RULES, rule_row(RULE_ROWS[-1][0]))):
         input_prompts(wb[sheet.title], sheet, FIRST_DATA_ROW, last)
-    _chart_sheet(wb, len(events) or CHART_MIN_ROWS)
+    charts = _charts_sheet(wb, positions, slots, position_rows)
+    data, data_rows = _chart_data_sheet(wb, slots, rows, position_rows)
+    for j in range(slots):
+        charts.add_chart(_position_chart(data, j, rows), f"A{slot_row(j) + 1}")
+    _equity_chart(summary, data, slots, position_rows)
     if mode == "udf":
         xlwings_conf_sheet(wb, UDF_MODULE)
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    if streamed is None:
+    if streamed is None or data_rows is None:
         wb.save(out)
     else:
-        save_with_streamed_rows(wb, out, streamed)
+        save_with_streamed_rows(wb, out, [streamed, data_rows])
     return out
 
 

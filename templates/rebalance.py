@@ -10,7 +10,6 @@ each add-in call of a row is one array formula over all rows (templates._book.Co
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -97,27 +96,13 @@ def _cross_beyond_entry(side: int) -> tuple[str, str]:
 CROSS_BEYOND = {1: _cross_beyond_entry(1), -1: _cross_beyond_entry(-1)}
 
 
-def said_each(message: str, cells: Mapping[str, str]) -> str:
-    """:func:`templates._formulas.said` for a message that shows a probe value more than
-    once: cut into pieces that each show every value at most once."""
-    pattern = re.compile("|".join(re.escape(k) for k in sorted(cells, key=len, reverse=True)))
-    pieces, start, seen = [], 0, set()
-    for m in pattern.finditer(message):
-        if m.group() in seen:
-            pieces.append(message[start:m.start()])
-            start, seen = m.start(), set()
-        seen.add(m.group())
-    pieces.append(message[start:])
-    return "&".join(F.said(p, {k: cells[k] for k in cells if k in p}) for p in pieces if p)
-
-
 def percent_note(name: str, ref: str) -> str:
     """``"; "`` and the core's :func:`leverage.percent_hint` for rate ``ref`` where it looks
     like a percent typed as a number (|rate| >= 5 %), else "": what the core appends to a
     message about that rate."""
-    hint = said_each(percent_hint(name, HINT_PROBE) or "",
-                     {fmt(HINT_PROBE): ref, fmt(HINT_PROBE * 100): f"{ref}*100",
-                      fmt(HINT_PROBE / 100): f"{ref}/100"})
+    hint = F.said(percent_hint(name, HINT_PROBE) or "",
+                  {fmt(HINT_PROBE): ref, fmt(HINT_PROBE * 100): f"{ref}*100",
+                   fmt(HINT_PROBE / 100): f"{ref}/100"}, repeat=True)
     return f'IF(ABS({ref})>={PERCENT_LIKE!r},"; "&{hint},"")'
 
 

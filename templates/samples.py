@@ -3,7 +3,9 @@
 Journal story (March 2024): a BTC long opened at 10x, a funding payment, a dip where the
 trader adds margin twice (the second add breaks three of the pre-set rules), a withdrawal
 after the recovery, a partial close, an ETH short whose margin is withdrawn too early, an
-inverse BTCUSD long with coin-margined funding, and the closes.
+inverse BTCUSD long with coin-margined funding (margin, fees and PnL in BTC), and the
+closes. Every position has a planned stop (for the R multiple) and a margin currency; the
+trades pay a 0.04 % taker fee.
 
 Portfolio: six USDT-margined positions, two of them cross, with targets the free balance
 cannot fully fund, so the priorities decide who gets margin.
@@ -25,17 +27,20 @@ def sample_journal() -> tuple[list[Row], list[Row], dict[str, float]]:
     """``(positions, events, rule_values)`` of the sample journal workbook."""
     positions = [
         {"position_id": "BTC-L1", "symbol": "BTCUSDT", "side": "long", "contract": "linear",
-         "mmr": 0.004, "maint_amount": 0.0},
+         "margin_currency": "USDT", "mmr": 0.004, "maint_amount": 0.0, "stop_price": 54_000},
         {"position_id": "ETH-S1", "symbol": "ETHUSDT", "side": "short", "contract": "linear",
-         "mmr": 0.005, "maint_amount": 0.0},
+         "margin_currency": "USDT", "mmr": 0.005, "maint_amount": 0.0, "stop_price": 3_600},
         {"position_id": "BTC-INV", "symbol": "BTCUSD", "side": "long", "contract": "inverse",
-         "mmr": 0.004, "maint_amount": 0.0},
+         "margin_currency": "BTC", "mmr": 0.004, "maint_amount": 0.0, "stop_price": 58_000},
     ]
     e = _event
+    # Fees: a 0.04 % taker fee on the notional of each trade, in the margin currency
+    # (BTCUSD's notional in BTC is its USD qty / price).
     events = [
         e(_d(1), "BTC-L1", "open", 60_000, 0.5, 3_000,
-          "Breakout above 60k. Plan: 10x, add once at most, only after -20%."),
-        e(_d(2), "ETH-S1", "open", 3_400, 10, 6_800, "Short into resistance at 5x."),
+          "Breakout above 60k. Plan: 10x, stop 54k, add once at most, only after -20%.", 12.0),
+        e(_d(2), "ETH-S1", "open", 3_400, 10, 6_800, "Short into resistance at 5x; stop 3,600.",
+          13.6),
         e(_d(3, 17), "BTC-L1", "funding", 61_000, None, -3.05, "8h funding paid (0.01%)."),
         e(_d(5), "BTC-L1", "add_margin", 57_000, None, 1_000,
           "Dip to 57k, liquidation too close: added 1k."),
@@ -46,16 +51,17 @@ def sample_journal() -> tuple[list[Row], list[Row], dict[str, float]]:
         e(_d(10), "BTC-L1", "withdraw_margin", 64_000, None, 1_500,
           "Recovered to 64k: took 1.5k margin back."),
         e(_d(11), "BTC-INV", "open", 62_000, 31_000, 0.1,
-          "Inverse long, 31,000 USD of contracts on 0.1 BTC (5x)."),
-        e(_d(12), "BTC-L1", "partial_close", 66_000, 0.2, None, "Took profit on 40%."),
+          "Inverse long, 31,000 USD of contracts on 0.1 BTC (5x); stop 58k.", 0.0002),
+        e(_d(12), "BTC-L1", "partial_close", 66_000, 0.2, None, "Took profit on 40%.", 5.28),
         e(_d(13), "ETH-S1", "withdraw_margin", 3_500, None, 1_000,
           "Needed margin elsewhere; withdrew while losing."),
         e(_d(14, 1), "BTC-INV", "funding", 63_000, None, -0.00005, "Funding paid in BTC."),
-        e(_d(15), "ETH-S1", "close", 3_300, None, None, "Target hit."),
+        e(_d(15), "ETH-S1", "close", 3_480, None, None,
+          "Thesis broken: closed at a loss before the stop.", 13.92),
         e(_d(16), "BTC-INV", "add_margin", 59_000, None, 0.02, "Dip: added 0.02 BTC."),
-        e(_d(18), "BTC-L1", "close", 67_000, None, None, "Closed the rest."),
+        e(_d(18), "BTC-L1", "close", 67_000, None, None, "Closed the rest.", 8.04),
         e(_d(19), "BTC-INV", "partial_close", 65_000, 10_000, None,
-          "Closed a third; margin released pro rata."),
+          "Closed a third; margin released pro rata.", 0.0000615),
     ]
     rules = {
         "max_leverage": 12.0,
@@ -74,9 +80,9 @@ def sample_journal() -> tuple[list[Row], list[Row], dict[str, float]]:
 
 
 def _event(date: dt.datetime, pid: str, event: str, price: float | None, qty: float | None,
-           amount: float | None, reason: str) -> Row:
+           amount: float | None, reason: str, fee: float | None = None) -> Row:
     return {"date": date, "position_id": pid, "event": event, "price": price, "qty": qty,
-            "amount": amount, "reason": reason}
+            "amount": amount, "fee": fee, "reason": reason}
 
 
 SAMPLE_VOLATILITY = 0.6  # annualised, for the sample's liquidation probability

@@ -45,9 +45,9 @@ def _udfs() -> dict[str, Any]:
 
 
 def _ev(pid: str, event: str, price: Any = None, qty: Any = None, amount: Any = None,
-        reason: str = "") -> dict[str, Any]:
+        reason: str = "", **more: Any) -> dict[str, Any]:
     return {"date": dt.datetime(2024, 4, 1), "position_id": pid, "event": event,
-            "price": price, "qty": qty, "amount": amount, "reason": reason}
+            "price": price, "qty": qty, "amount": amount, "reason": reason, **more}
 
 
 # Events a trader types under the sample: good ones and every input problem the sheet knows.
@@ -83,6 +83,23 @@ TYPED_EVENTS = [
     _ev("BTC-3", "open", 60_000, "one", 100, "text qty on open"),
     _ev("BTC-3", "open", 60_000, 0, 100, "zero qty on open"),
     _ev("BTC-3", "open", 60_000, 1, None, "margin missing on open"),
+    _ev("BTC-3", "add_margin", 60_000, None, 10, "after opens that failed"),
+    _ev("LIQ-4", "open", 60_000, 1, 6_000, "mmr 0.5 meant 0.5 %: liquidated at once"),
+    _ev("LIQ-4", "funding", 59_000, None, -1, "still liquidated at once", fee=0.5,
+        date=dt.datetime(2024, 4, 2)),
+    _ev("PCT-5", "open", 60_000, 1, 6_000, "mmr typed as 0.5% text, a stop", fee=24,
+        date=dt.datetime(2024, 4, 1, 10)),
+    _ev("PCT-5", "close", 61_000, None, None, "closed with a fee", fee=24.4,
+        date=dt.datetime(2024, 4, 5, 10)),
+    _ev("PCT-5", "funding", 60_500, None, -2.5, "typed after the close, dated before it",
+        date=dt.datetime(2024, 4, 3, 10)),
+    _ev("PCT-5", "funding", None, None, -1, "negative fee", fee=-1,
+        date=dt.datetime(2024, 4, 4)),
+    _ev("PCT-5", "funding", None, None, -1, "text fee", fee="x", date=dt.datetime(2024, 4, 4)),
+    _ev("PCT-5", "funding", None, None, -1, "ISO text date", fee=0.1, date="2024-04-02 10:30"),
+    _ev("PCT-5", "funding", None, None, -1, "blank date", date=None),
+    _ev("PCT-5", "funding", None, None, -1, "not a date", date="yesterday"),
+    _ev("NOO-6", "funding", None, None, -1, "a position with no open"),
 ]
 TYPED_POSITIONS = [
     {"position_id": "SOL-1", "symbol": "SOLUSDT", "side": "long", "contract": "linear",
@@ -90,6 +107,10 @@ TYPED_POSITIONS = [
     {"position_id": "ETH-2", "symbol": "ETHUSDT", "side": "long", "contract": "linear",
      "mmr": None, "maint_amount": None},
     {"position_id": "BTC-3", "symbol": "BTCUSDT", "side": "short", "contract": "inverse"},
+    {"position_id": "LIQ-4", "symbol": "BTCUSDT", "side": "long", "mmr": 0.5},
+    {"position_id": "PCT-5", "symbol": "BTCUSDT", "side": "long", "mmr": "0.5%",
+     "margin_currency": "USDC", "stop_price": 58_000},
+    {"position_id": "NOO-6", "symbol": "XRPUSDT", "side": "short"},
 ]
 
 
@@ -153,13 +174,18 @@ def _check_rows(values: dict[tuple[str, str], Any], sheet: L.Sheet, columns: dic
     assert not problems, "\n".join(problems[:20])
 
 
+CHART_DATA = "Chart data"
+"""The journal's hidden sheet of chart series: NA() there is a gap in a chart, by design."""
+
+
 def _assert_no_errors(values: dict[tuple[str, str], Any],
                       call_columns: dict[str, str] | None = None) -> None:
     """No cell is an error, except in the add-in's column calls (udf mode): hidden columns
-    computed for every row, where a row the sheet does not read may be its own error."""
+    computed for every row, where a row the sheet does not read may be its own error; and
+    on the journal's hidden chart-data sheet, whose NA() cells are the charts' gaps."""
     skip = set(call_columns or ())
     bad = {k: v for k, v in values.items()
-           if isinstance(v, str) and v.startswith(ERRORS)
+           if isinstance(v, str) and v.startswith(ERRORS) and k[0] != CHART_DATA
            and k[1].rstrip("0123456789") not in skip}
     assert not bad, f"formulas that did not compute: {list(bad.items())[:10]}"
 
@@ -208,6 +234,20 @@ def _type_rows(path: Path, positions: list[dict], events: list[dict], first_even
     wb.save(path)
 
 
+def _events_only(path: Path) -> Path:
+    """A copy of a journal without the sheets that only read Events (Summary, Charts, Chart
+    data), for the ``formulas`` engine, which spends minutes on their hundreds of
+    whole-table formulas; LibreOffice checks those sheets (tests/test_journal_workbook.py)."""
+    from leverage_templates import journal
+
+    wb = openpyxl.load_workbook(path)
+    for title in (L.SUMMARY_SHEET, journal.CHARTS_SHEET, journal.CHART_DATA_SHEET):
+        wb.remove(wb[title])
+    out = path.with_name(path.stem + "-events.xlsx")
+    wb.save(out)
+    return out
+
+
 @pytest.fixture(scope="module")
 def typed_journal(tmp_path_factory) -> tuple[Path, list, list, dict]:
     """The native sample journal with the TYPED_EVENTS typed under the sample."""
@@ -224,7 +264,8 @@ def _check_journal(values, positions, events, rules, n_rows: int,
     _assert_no_errors(values, call_columns)
     expected = _journal_expected(positions, events, rules)
     assert any(expected["rule_breaks"]) and any(expected["status"])  # the fixture covers both
-    _check_rows(values, L.JOURNAL_EVENTS, expected, len(events), exact_text=("rule_breaks",))
+    _check_rows(values, L.JOURNAL_EVENTS, expected, len(events),
+                exact_text=("rule_breaks", "warnings", "currency"))
     first_blank = L.FIRST_DATA_ROW + len(events)
     _assert_blank_rows(values, L.JOURNAL_EVENTS, range(first_blank, L.FIRST_DATA_ROW + n_rows))
 
@@ -241,16 +282,23 @@ def test_typed_events_break_every_journal_rule():
     reasons = {p.reason for p in problems}
     assert reasons == {getattr(journal, name) for name in (
         "UNKNOWN_POSITION", "UNKNOWN_EVENT", "INVALID_INPUT", "ALREADY_OPEN", "BEFORE_OPEN",
-        "AFTER_CLOSE", "BEYOND_MARGIN", "CLOSE_TOO_LARGE", "BANKRUPT")}
+        "AFTER_CLOSE", "BEYOND_MARGIN", "CLOSE_TOO_LARGE", "BANKRUPT", "NO_OPEN", "OPEN_FAILED",
+        "LIQUIDATED_AT_ONCE")}
+    assert any(result.columns["warnings"])  # a row typed out of date order
     said = {NUMBER.sub("#", p.message) for p in problems if p.reason == journal.INVALID_INPUT}
     for field in ("price", "qty", "amount"):
         for rule in ("is required", "must be a number, got '", "must be > #, got #"):
             assert any(m.startswith(f"{field} {rule}") for m in said), (field, rule)
 
 
-def test_native_journal_with_typed_events_matches_core_in_formulas_engine(typed_journal):
-    path, positions, events, rules = typed_journal
-    _check_journal(compute(path), positions, events, rules, len(events) + 2)
+def test_native_journal_with_typed_events_matches_core_in_formulas_engine(tmp_path):
+    """The typed rows alone (the engine spends ~2 s on each row of this table)."""
+    rules = templates.sample_journal()[2]
+    path = templates.build_journal(tmp_path / "j.xlsx", mode="native",
+                                   positions=TYPED_POSITIONS, events=TYPED_EVENTS,
+                                   rule_values=rules, rows=len(TYPED_EVENTS) + 2)
+    _check_journal(compute(_events_only(path)), TYPED_POSITIONS, TYPED_EVENTS, rules,
+                   len(TYPED_EVENTS) + 2)
 
 
 @needs_lo
@@ -261,15 +309,14 @@ def test_native_journal_with_typed_events_matches_core_in_libreoffice(typed_jour
 
 
 def test_udf_journal_matches_core_with_addin_functions(tmp_path):
-    positions, events, rules = templates.sample_journal()
-    positions, events = positions + TYPED_POSITIONS, events + TYPED_EVENTS
+    positions, events, rules = TYPED_POSITIONS, TYPED_EVENTS, templates.sample_journal()[2]
     path = templates.build_journal(tmp_path / "j.xlsx", mode="udf", positions=positions,
                                    events=events, rule_values=rules, rows=len(events) + 1)
-    values = compute(path, _udfs())
+    values = compute(_events_only(path), _udfs())
     calls = _column_calls(path, L.JOURNAL_EVENTS)
     _check_journal(values, positions, events, rules, len(events) + 1, calls)
     formula = openpyxl.load_workbook(path)[L.JOURNAL_EVENTS.title][
-        f"{L.JOURNAL_EVENTS.letter('liq_price')}2"].value
+        f"{templates.journal.HELPERS.letter('s_liq_price')}2"].value  # its date-order step
     liq_call = next(c for c, f in calls.items() if f.startswith("=LIQ_PRICE("))
     assert f"{liq_call}2" in formula and "LIQ_PRICE(" not in formula
     blank_row = L.FIRST_DATA_ROW + len(events)  # the add-in answers an unused row with blank
@@ -471,8 +518,12 @@ def test_sample_portfolio_needs_priorities():
 def test_journal_workbook_features(tmp_path, mode):
     path = templates.build_journal(tmp_path / "j.xlsx", mode=mode)
     wb = openpyxl.load_workbook(path)
-    expected = ["Positions", "Events", "Rules", L.CHART_SHEET]
-    assert wb.sheetnames == expected + ([L.XLWINGS_CONF_SHEET] if mode == "udf" else [])
+    journal = templates.journal
+    expected = ["Positions", "Events", L.SUMMARY_SHEET, "Rules", journal.CHARTS_SHEET,
+                journal.CHART_DATA_SHEET]
+    assert [n for n in wb.sheetnames if n != "Instructions"] == expected + (
+        [L.XLWINGS_CONF_SHEET] if mode == "udf" else [])
+    assert wb[journal.CHART_DATA_SHEET].sheet_state == "hidden"
     ev = wb[L.JOURNAL_EVENTS.title]
     assert [c.value for c in ev[1]][: len(L.JOURNAL_EVENTS.columns)] == L.JOURNAL_EVENTS.headers
     assert ev.freeze_panes == "C2"
@@ -485,7 +536,7 @@ def test_journal_workbook_features(tmp_path, mode):
     assert all(dv.showErrorMessage for dv in pos_dvs)
     cf = [r for rng in ev.conditional_formatting for r in rng.rules]
     assert any("Rules!$B$" in f for r in cf for f in r.formula)
-    assert ev.column_dimensions[L.JOURNAL_HELPERS.letter("used")].hidden
+    assert ev.column_dimensions[templates.journal.HELPERS.letter("used")].hidden
     assert ev[f"{L.JOURNAL_EVENTS.letter('liq_distance')}2"].number_format == L.RATE
     assert ev.page_setup.orientation == "landscape" and ev.print_title_rows == "$1:$1"
     rules = wb[L.JOURNAL_RULES.title]
@@ -551,7 +602,7 @@ def test_ten_thousand_events_build_correctly(tmp_path):
     row = rows[0]
     assert row[1] == many[-1]["position_id"] and row[2] == many[-1]["event"]
     assert row[L.JOURNAL_EVENTS.index("margin")] == \
-        "=" + templates.journal.row_formulas(last, "native", len(pos) + 50)["margin"]
+        "=" + templates.journal.row_formulas(last, "native", len(pos) + 50, 10_200)["margin"]
     assert rows[-1][1] is None and str(rows[-1][L.JOURNAL_EVENTS.index("status")]).startswith("=")
 
 
@@ -570,58 +621,45 @@ def _odd_values() -> list[dict[str, Any]]:
     ]
 
 
-@pytest.mark.parametrize(("mode", "n_events"), [("native", 2_000), ("udf", 500)])
-def test_streamed_event_rows_are_what_openpyxl_writes(tmp_path, monkeypatch, mode, n_events):
-    """Past ``CELL_ROWS`` the Events rows are written as XML text: a large journal holds
-    exactly what openpyxl writes cell by cell (the small-journal path) for the same rows."""
+@pytest.mark.parametrize(("mode", "n_events"), [("native", 300), ("udf", 200)])
+def test_shared_formula_rows_read_as_openpyxl_cells(tmp_path, monkeypatch, mode, n_events):
+    """The Events and Chart data rows are spliced in as XML with one shared formula per
+    column: read back, every cell (value, type, number format) is what openpyxl writes cell
+    by cell (its path when it does not write through lxml), odd typed values included."""
     positions, events, rules = templates.sample_journal()
     many = [dict(events[i % len(events)]) for i in range(n_events)]
-    cell_rows = templates.journal.CELL_ROWS
     for i, odd in enumerate(_odd_values()):
-        many[cell_rows + 10 + 37 * i].update(odd)  # rows on both sides of cell_rows
-    streamed = []
-    save = templates.journal.save_with_streamed_rows
-    monkeypatch.setattr(templates.journal, "save_with_streamed_rows",
-                        lambda wb, path, rows: streamed.append(rows) or save(wb, path, rows))
+        many[10 + 37 * i].update(odd)
     kwargs = {"mode": mode, "positions": positions, "events": many, "rule_values": rules}
     fast = templates.build_journal(tmp_path / "fast.xlsx", **kwargs)
-    monkeypatch.setattr(templates.journal, "CELL_ROWS", 10**9)
+    monkeypatch.setattr(templates.journal, "STREAMABLE", False)
     slow = templates.build_journal(tmp_path / "slow.xlsx", **kwargs)
-    assert len(streamed) == 1 and streamed[0].first_row == L.FIRST_DATA_ROW + cell_rows
 
-    import zipfile
+    def cells(path: Path) -> dict[str, dict[str, tuple[Any, ...]]]:
+        wb = openpyxl.load_workbook(path)
+        out = {}
+        for title in (L.JOURNAL_EVENTS.title, templates.journal.CHART_DATA_SHEET):
+            out[title] = {c.coordinate: (getattr(c.value, "text", c.value), c.data_type,
+                                         c.number_format)
+                          for row in wb[title].iter_rows() for c in row if c.value is not None}
+        return out
 
-    with zipfile.ZipFile(fast) as f, zipfile.ZipFile(slow) as s:
-        assert f.namelist() == s.namelist()
-        for name in f.namelist():
-            if name != "docProps/core.xml":  # holds the time the workbook was made
-                assert f.read(name) == s.read(name), name
-
-    wb = openpyxl.load_workbook(fast)
-    ev = wb[L.JOURNAL_EVENTS.title]
+    got, want = cells(fast), cells(slow)
+    for title, grid in want.items():
+        diff = [(k, got[title].get(k), v) for k, v in grid.items() if got[title].get(k) != v]
+        assert not diff and len(got[title]) == len(grid), (title, diff[:5])
+    ev = openpyxl.load_workbook(fast)[L.JOURNAL_EVENTS.title]
     last = L.FIRST_DATA_ROW + n_events + 200 - 1
     assert ev.max_row == last
     position_rows = max(templates.journal.POSITION_ROWS, len(positions) + 50)
     first = L.FIRST_DATA_ROW
-    sampled = (first + cell_rows - 1, first + cell_rows, first + cell_rows + 10,
-               (first + last) // 2, first + n_events - 1, first + n_events, last)
-    computed = L.JOURNAL_EVENTS.keys("computed")
-    helpers = L.JOURNAL_HELPERS.helper_keys()
-    for r in sampled:
-        formulas = templates.journal.row_formulas(r, mode, position_rows)
-        for key in computed + ["h_" + k for k in helpers]:
-            col = (L.JOURNAL_HELPERS.letter(key[2:]) if key.startswith("h_")
-                   else L.JOURNAL_EVENTS.letter(key))
-            cell, top = ev[f"{col}{r}"], ev[f"{col}{first}"]
-            assert cell.value == "=" + formulas[key], f"{col}{r}"
-            assert (cell.number_format, cell.style_id) == (top.number_format, top.style_id), \
-                f"{col}{r}"
-        want = many[r - first] if r - first < n_events else {}
-        got = {k: ev[f"{L.JOURNAL_EVENTS.letter(k)}{r}"].value for k in ("position_id", "event")}
-        assert got == {k: want.get(k) for k in got}, r
+    for r in (first, first + 1, (first + last) // 2, first + n_events, last):
+        formulas = templates.journal.row_formulas(r, mode, position_rows, n_events + 200)
+        for key in L.JOURNAL_EVENTS.keys("computed"):
+            assert ev[f"{L.JOURNAL_EVENTS.letter(key)}{r}"].value == "=" + formulas[key]
     reason = L.JOURNAL_EVENTS.letter("reason")
     for i, odd in enumerate(_odd_values()):
-        cell = ev[f"{reason}{first + cell_rows + 10 + 37 * i}"]
+        cell = ev[f"{reason}{first + 10 + 37 * i}"]
         assert (cell.value, cell.data_type) == (odd["reason"], "s")
 
 
@@ -631,7 +669,8 @@ def test_render_native_sample_writes_pngs(tmp_path):
     j = templates.build_journal(tmp_path / "journal.xlsx", mode="native")
     pngs = templates.render(j, tmp_path / "png")
     names = {p.name.rsplit("-", 1)[0] for p in pngs}
-    assert {"journal-positions", "journal-events", "journal-rules", "journal-chart"} <= names
+    assert {"journal-positions", "journal-events", "journal-summary", "journal-rules",
+            "journal-charts"} <= names
     for p in pngs:
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 10_000
 

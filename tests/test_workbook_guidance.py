@@ -119,8 +119,8 @@ def test_libreoffice_shows_prices_with_enough_significant_digits(tmp_path):
     """The layout's price format as LibreOffice displays it (a CSV export of the formatted
     text): SHIB, DOGE and BTC prices each readable."""
     prices = {0.00001234: "0.00001234", 0.16: "0.1600", 0.137374: "0.137374",
-              1.5: "1.5000", 60_000: "60,000.00", 54_216.8675: "54,216.8675", 123.456789:
-              "123.4568"}
+              0.675248: "0.675248", 1.5: "1.50", 87.8894472: "87.8894", 123.456789: "123.46",
+              60_000: "60,000.00", 100_502.51256: "100,502.51"}
     wb = openpyxl.Workbook()
     for i, v in enumerate(prices, start=1):
         wb.active.cell(i, 1, v).number_format = L.PRICE
