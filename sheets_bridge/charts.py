@@ -4,7 +4,7 @@ equity curve, drawn from chart-data columns that formulas fill from the synced s
 Each slot is a cell where the trader picks a Position ID (prefilled with the positions of the
 sample) and a chart beside it. Its chart data sits in columns right of the charts, hidden:
 
-* Google Sheets: one ``SORT(FILTER(...))`` per slot over open-ended ranges (``Events!A2:A``),
+* Google Sheets: one ``SORT(FILTER(...))`` per column over open-ended ranges (``Events!A2:A``),
   so rows typed later appear, rows of other positions and closed rows (open qty 0) are left
   out, and the points come in date order;
 * Excel and LibreOffice (the local file): one formula per row over the formatted rows,
@@ -102,18 +102,24 @@ def _summary(key: str, row: int | None = None) -> str:
     return f"{JOURNAL_SUMMARY.title}!${col}{row}"
 
 
-def _google_slot(pick: str) -> str:
-    keys = [k for k, _ in SLOT_SERIES]
-    cols = ", ".join(_events(k if k != "date" else "date") for k in keys)
+def _google_filtered(column: str, by: str, conditions: str) -> str:
+    """``column``'s rows that meet ``conditions``, sorted by the same rows of ``by`` (stable:
+    ties keep row order). One column a formula, no ``{a, b}`` array literal, whose column
+    separator changes with the spreadsheet's locale."""
+    return (f"=IFERROR(SORT(FILTER({column}, {conditions}), FILTER({by}, {conditions}), "
+            f"TRUE))")
+
+
+def _google_slot(pick: str, key: str) -> str:
     lev = _events("effective_leverage")
-    return (f"=IFERROR(SORT(FILTER({{{cols}}}, {_events('position_id')}={pick}, "
-            f"{_events('qty_open')}>0, ISNUMBER({lev})), 1, TRUE))")
+    conditions = (f"{_events('position_id')}={pick}, {_events('qty_open')}>0, "
+                  f"ISNUMBER({lev})")
+    return _google_filtered(_events(key), _events("date"), conditions)
 
 
-def _google_equity(pick: str) -> str:
-    cols = ", ".join(_summary(k) for k, _ in EQUITY_SERIES)
-    return (f"=IFERROR(SORT(FILTER({{{cols}}}, {_summary('currency')}={pick}, "
-            f"ISNUMBER({_summary('equity_after')})), 1, TRUE))")
+def _google_equity(pick: str, key: str) -> str:
+    conditions = f"{_summary('currency')}={pick}, ISNUMBER({_summary('equity_after')})"
+    return _google_filtered(_summary(key), _summary("closed"), conditions)
 
 
 def _excel_slot(pick: str, row: int, key: str) -> str:
@@ -163,7 +169,9 @@ def chart_rows(positions: Sequence[Any], currency: str | None, flavour: Flavour,
         for j, (_key, label) in enumerate(series):
             grid[0][first + j] = label if equity else f"{label} ({k + 1})"
         if flavour == "google":
-            grid[1][first] = Formula(_google_equity(pick) if equity else _google_slot(pick))
+            for j, (key, _) in enumerate(series):
+                grid[1][first + j] = Formula(
+                    _google_equity(pick, key) if equity else _google_slot(pick, key))
             continue
         if equity:
             x_col = column_letter(first + 1)
