@@ -11,7 +11,7 @@ from gspread.utils import ValueRenderOption
 
 from leverage.layout import TEMPLATES
 from leverage_sheets.backend import Grid, parse_a1
-from leverage_sheets.content import layout_rows
+from leverage_sheets.content import bridge_sheets, layout_rows
 from leverage_sheets.engine import plan_sync
 from leverage_sheets.http import RetryingHTTPClient, RetryPolicy
 
@@ -24,7 +24,7 @@ def sample_grids(template: str, rows: int, seed: int = 5) -> dict[str, Grid]:
     rng = random.Random(seed)
     grids = layout_rows(template)
     if template == "journal":
-        positions_sheet, events_sheet, rules_sheet = TEMPLATES[template]
+        positions_sheet, events_sheet, _summary, rules_sheet = TEMPLATES[template]
         grids[rules_sheet.title][1][1] = 10  # max_leverage
         grids[rules_sheet.title][7][1] = 0.05  # min_liq_distance
         events: Grid = []
@@ -33,7 +33,7 @@ def sample_grids(template: str, rows: int, seed: int = 5) -> dict[str, Grid]:
         while len(events) < rows:
             pid += 1
             side = rng.choice(("long", "short"))
-            positions.append([f"P{pid}", "BTCUSDT", side, "linear", 0.005, 0])
+            positions.append([f"P{pid}", "BTCUSDT", side, "linear", "USDT", 0.005, 0, None])
             price = rng.uniform(20_000, 80_000)
             margin = round(price / rng.uniform(2, 5), 2)  # 2x to 5x
             cycle = [("open", price, 1.0, margin)]
@@ -44,7 +44,8 @@ def sample_grids(template: str, rows: int, seed: int = 5) -> dict[str, Grid]:
                 cycle.append((kind, round(price, 2), None, amount))
             cycle.append(("close", round(price * 1.001, 2), None, None))
             for kind, p, qty, amount in cycle[: rows - len(events)]:
-                events.append([45_000 + len(events) / 24, f"P{pid}", kind, p, qty, amount, "bench"])
+                events.append([45_000 + len(events) / 24, f"P{pid}", kind, p, qty, amount, None,
+                               "bench"])
         grids[positions_sheet.title] += positions
         grids[events_sheet.title] += events
     else:
@@ -76,7 +77,7 @@ def naive_sync(client: gspread.Client, key: str, template: str) -> int:
             book.worksheet(s.title).get_all_values(
                 value_render_option=ValueRenderOption.unformatted
             )
-            for s in TEMPLATES[template]
+            for s in bridge_sheets(template)
         ]
         todo = plan_sync(template, grids)
         for block in todo.targets:

@@ -77,6 +77,9 @@ def append_rows(
     inputs: list[Update] = []
     for sheet, grid in zip(sheets, grids, strict=True):
         grid = [list(r) for r in grid]
+        if not sheet.keys("input") and not sheet.keys("imported"):
+            merged.append(grid)  # all the sync's (the Summary): nothing to append there
+            continue
         seen = {key(sheet.title, _as_dict(sheet, r)) for r in grid[1:]}
         seen.discard(None)
         new: list[Mapping[str, Any]] = []

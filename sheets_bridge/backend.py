@@ -19,22 +19,22 @@ from gspread.exceptions import IncorrectCellLabel
 from gspread.utils import a1_range_to_grid_range, absolute_range_name, rowcol_to_a1
 
 from leverage.errors import LeverageError
+from leverage.journal import date_serial
 from leverage.layout import column_letter
-
-_EPOCH = dt.datetime(1899, 12, 30)  # day 0 of the serial dates Excel and Sheets share
 
 
 def serial_date(value: Any) -> Any:
-    """A date or datetime as the spreadsheet serial number both backends write (days since
-    1899-12-30, the time as the fraction); any other value as it is.
+    """A date or datetime as the spreadsheet serial number both backends write (the
+    journal's :func:`~leverage.journal.date_serial`: days since 1899-12-30, the time as the
+    fraction); any other value as it is.
 
     >>> serial_date(dt.date(2024, 1, 5)), serial_date(dt.datetime(2024, 1, 5, 12))
     (45296.0, 45296.5)
     """
     if isinstance(value, dt.datetime):
-        return (value.replace(tzinfo=None) - _EPOCH) / dt.timedelta(days=1)
+        return date_serial(value.replace(tzinfo=None))
     if isinstance(value, dt.date):
-        return float((value - _EPOCH.date()).days)
+        return date_serial(dt.datetime.combine(value, dt.time()))
     return value
 
 Cell = Any  # str | int | float | bool | None

@@ -9,6 +9,7 @@ formula: the journal goes through :func:`leverage.journal.replay`, the portfolio
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import sys
 import time
@@ -23,12 +24,25 @@ from leverage.layout import (
     ACCOUNT_INPUT_ROWS,
     ACCOUNT_OUTPUT_ROWS,
     FIRST_DATA_ROW,
+    JOURNAL_SUMMARY,
+    SUMMARY_TOTALS,
     TEMPLATES,
     Sheet,
 )
 from leverage.models import AdjustmentRule
 
-from .backend import Backend, Cell, Grid, LayoutError, RequestFailed, Update, a1, within_deadline
+from .backend import (
+    Backend,
+    Cell,
+    Grid,
+    LayoutError,
+    RequestFailed,
+    Update,
+    a1,
+    serial_date,
+    within_deadline,
+)
+from .content import bridge_sheets
 
 TEMPLATE_NAMES = tuple(TEMPLATES)
 POSITION_RULES = {"side": core.SIDE, "contract": core.CONTRACT, "mmr": core.MMR,
@@ -119,6 +133,8 @@ def _out(v: Any) -> Cell:
         return v or None
     if v is None:
         return None
+    if isinstance(v, dt.date):
+        return serial_date(v)  # as both backends store a date: its serial number
     f = float(v)
     return f if math.isfinite(f) else None
 
@@ -146,9 +162,7 @@ def read_ranges_for(template: str) -> list[str]:
 
 
 def _sheets(template: str) -> tuple[Sheet, ...]:
-    if template not in TEMPLATES:
-        raise InputError(f"template must be one of {', '.join(TEMPLATES)}, got {template!r}")
-    return TEMPLATES[template]
+    return bridge_sheets(template)
 
 
 def check_headers(sheet: Sheet, grid: Grid, template: str) -> None:
@@ -255,6 +269,9 @@ def _read_journal_positions(
                 "maint_amount": float(cols["maint_amount"]),
                 "symbol": _as_text(raw["symbol"]) or "",
             }
+            # blank: the journal's own default (quote / coin currency, no stop)
+            fields.update({k: _as_text(raw[k]) if k == "margin_currency" else raw[k]
+                           for k in ("margin_currency", "stop_price") if raw[k] is not None})
             good[pid] = journal.JournalPosition.build(**fields)
             rows_of[pid] = r
         except LeverageError as exc:
@@ -269,8 +286,8 @@ def _read_journal_positions(
 
 
 def _plan_journal(grids: list[Grid]) -> _Plan:
-    positions_sheet, events_sheet, rules_sheet = TEMPLATES["journal"]
-    rule = _read_rules(rules_sheet, grids[2])
+    positions_sheet, events_sheet, _summary, rules_sheet = _sheets("journal")
+    rule = _read_rules(rules_sheet, grids[3])
     positions, bad = _read_journal_positions(positions_sheet, grids[0])
     inputs = events_sheet.keys("input")
     events: list[dict[str, Any]] = []
@@ -297,7 +314,31 @@ def _plan_journal(grids: list[Grid]) -> _Plan:
             row[status_i] = bad[pid]
         new[r] = row
     plan.fill(events_sheet, data, new)
+    _plan_summary(plan, grids[2], journal.summary(positions, events, result))
     return plan
+
+
+def _plan_summary(plan: _Plan, grid: Grid, summary: Any) -> None:
+    """The Summary sheet, ours from row 2 down: the per-position table and the totals table
+    beside it, each written where it changed and cleared below its last row."""
+    for spec, rows in ((JOURNAL_SUMMARY, summary.positions), (SUMMARY_TOTALS, summary.totals)):
+        first = spec.first_column - 1
+        keys = spec.keys()
+        old = [[_get(row, first + i) for i in range(len(keys))] for row in grid[1:]]
+        new = [[_out(r[k]) for k in keys] for r in rows]
+        height = max(len(old), len(new))
+        old += [[None] * len(keys)] * (height - len(old))
+        new += [[None] * len(keys)] * (height - len(new))
+        block = Update(a1(spec.title, first + 1, FIRST_DATA_ROW, first + len(keys),
+                          FIRST_DATA_ROW + height - 1), [[_cell(v) for v in r] for r in new])
+        if height:
+            plan.targets.append(block)
+        changed = [any(not _same(o, n) for o, n in zip(a, b, strict=True))
+                   for a, b in zip(old, new, strict=True)]
+        for r0, r1 in _runs(changed):
+            plan.updates.append(Update(
+                a1(spec.title, first + 1, FIRST_DATA_ROW + r0, first + len(keys),
+                   FIRST_DATA_ROW + r1), block.values[r0 : r1 + 1]))
 
 
 # ------------------------------------------------------------------------ rebalance
@@ -410,6 +451,23 @@ def _full_block(sheet: Sheet, new: list[list[Cell] | None]) -> list[Update]:
     first = sheet.index(sheet.keys("computed")[0]) + 1
     return [Update(a1(sheet.title, first, FIRST_DATA_ROW, first + width - 1,
                       FIRST_DATA_ROW + len(rows) - 1), rows)]
+
+
+def sync_cells(template: str, grids: list[Grid]) -> dict[str, list[tuple[int, int]]]:
+    """Sheet title -> (row, column), 1-based, of every cell a sync of ``grids`` (the values of
+    :func:`read_ranges_for`) may write: the computed columns of each filled row, and the
+    Account sheet's output rows. ``init`` checks them before it changes anything, so a
+    workbook the sync would refuse is refused at once."""
+    out: dict[str, list[tuple[int, int]]] = {}
+    for sheet, grid in zip(_sheets(template), grids, strict=True):
+        if sheet.title == "Account":
+            first = FIRST_DATA_ROW + len(ACCOUNT_INPUT_ROWS)
+            out[sheet.title] = [(r, 2) for r in range(first, first + len(ACCOUNT_OUTPUT_ROWS))]
+            continue
+        cols = [i + 1 for i, c in enumerate(sheet.columns)
+                if c.role == "computed" and not c.key.startswith("_gap")]
+        out[sheet.title] = [(r, c) for r in range(FIRST_DATA_ROW, len(grid) + 1) for c in cols]
+    return out
 
 
 def plan_sync(template: str, grids: list[Grid]) -> _Plan:
@@ -548,5 +606,6 @@ __all__ = [
     "detect_template",
     "read_ranges_for",
     "sync",
+    "sync_cells",
     "watch",
 ]

@@ -17,7 +17,8 @@ import gspread
 from gspread.exceptions import APIError
 
 from leverage.errors import InputError
-from leverage.layout import TEMPLATES, Sheet
+from leverage.instructions import INSTRUCTIONS_SHEET
+from leverage.layout import Sheet, column_letter
 
 from .backend import (
     Cell,
@@ -31,8 +32,11 @@ from .backend import (
     parse_a1,
     serial_date,
 )
+from .charts import Formula, chart_picks, chart_rows, chart_tabs, chart_width, slot_count
+from .content import EXTRA_WIDTH, bridge_sheets, check_extra_tab
 from .credentials import credentials_path, load_credentials
-from .google_format import format_requests
+from .engine import sync_cells
+from .google_format import chart_requests, format_requests, instructions_requests
 from .http import RetryingHTTPClient, RetryPolicy, api_message, retrying, status_text
 
 _READ_PARAMS = {
@@ -62,6 +66,8 @@ def _json_cell(v: Cell) -> Cell:
 def _cell_data(v: Cell) -> dict[str, Any]:
     """A value as an updateCells CellData. Text goes in ``stringValue``, which Sheets never
     parses: the RAW of a batchUpdate. An empty dict clears the cell."""
+    if isinstance(v, Formula):  # ours (the chart data), never the trader's text
+        return {"userEnteredValue": {"formulaValue": str(v)}}
     v = _json_cell(v)
     if isinstance(v, bool):
         return {"userEnteredValue": {"boolValue": v}}
@@ -175,17 +181,22 @@ class GoogleBackend:
     def sheet_titles(self) -> list[str]:
         return [p["title"] for p in self.metadata()]
 
-    def read_ranges(self, ranges: Sequence[str]) -> list[Grid]:
+    def read_ranges(self, ranges: Sequence[str], formulas: bool = False) -> list[Grid]:
+        """Values of each range in one request (``formulas``: a formula cell reads as its
+        ``=...`` text rather than its result)."""
         try:
-            return self._call("reading the sheet", lambda: self._fetch_values(ranges),
+            return self._call("reading the sheet", lambda: self._fetch_values(ranges, formulas),
                               aftermath=_NOTHING_WRITTEN)
         except SheetsError as exc:
             if "Unable to parse range" in str(exc):
                 self._missing_tabs(ranges)
             raise
 
-    def _fetch_values(self, ranges: Sequence[str]) -> list[Grid]:
-        body = self.http.values_batch_get(self.key, list(ranges), dict(_READ_PARAMS))
+    def _fetch_values(self, ranges: Sequence[str], formulas: bool = False) -> list[Grid]:
+        params = dict(_READ_PARAMS)
+        if formulas:
+            params["valueRenderOption"] = "FORMULA"
+        body = self.http.values_batch_get(self.key, list(ranges), params)
         found = body.get("valueRanges", [])
         _shape(isinstance(found, list) and len(found) == len(ranges)
                and all(isinstance(vr, dict) for vr in found),
@@ -241,58 +252,90 @@ class GoogleBackend:
             self._lay_out(template, rows)
 
     def _lay_out(self, template: str, rows: dict[str, Grid]) -> None:
-        sheets = TEMPLATES[template]
+        sheets = bridge_sheets(template)
         existing = {p["title"]: p for p in self.metadata()}
         present = [s for s in sheets if s.title in existing]
+        extra = [t for t in (INSTRUCTIONS_SHEET, *chart_tabs(template)) if t in existing]
         filled: set[str] = set()
-        if present:
-            grids = self.read_ranges([a1(s.title, 1, 1, len(s.columns), None) for s in present])
-            for sheet, grid in zip(present, grids, strict=True):
+        old: dict[str, Grid] = {}
+        if present or extra:
+            # formulas as text: a tab that computes its own columns cannot be synced
+            ranges = [a1(s.title, 1, 1, len(s.columns), None) for s in present]
+            ranges += [a1(t, 1, 1, EXTRA_WIDTH, None) for t in extra]
+            grids = self.read_ranges(ranges, formulas=True)
+            old = dict(zip([s.title for s in present] + extra, grids, strict=True))
+            for sheet in present:
+                grid = old[sheet.title]
                 if any(any(v not in (None, "") for v in row) for row in grid):
                     _check_existing(sheet, grid)
                     filled.add(sheet.title)
+            _refuse_formulas(self.name, template, [old.get(s.title, []) for s in sheets])
+            for title in extra:
+                check_extra_tab(title, old[title], template)
         used_ids = {int(p["sheetId"]) for p in existing.values()}
         requests: list[dict[str, Any]] = []
         cells: list[dict[str, Any]] = []
-        next_id = max(used_ids, default=0) + 1
-        for sheet in sheets:
-            grid = _pad(rows.get(sheet.title, [])) if sheet.title not in filled else []
-            height = max(1000, len(grid) + 100)
-            if sheet.title in existing:
-                props = existing[sheet.title]
+        ids: dict[str, int] = {}
+
+        def tab(title: str, height: int, width: int, index: int | None = None) -> int:
+            """The tab's id: an existing tab grown to ``height`` x ``width``, or a new one."""
+            if title in existing:
+                props = existing[title]
                 sheet_id = int(props["sheetId"])
                 grid_props = props.get("gridProperties", {})
-                height = int(grid_props.get("rowCount", height))
                 for dimension, have, need in (
-                    ("COLUMNS", int(grid_props.get("columnCount", 26)), len(sheet.columns)),
-                    ("ROWS", height, len(grid)),
+                    ("COLUMNS", int(grid_props.get("columnCount", 26)), width),
+                    ("ROWS", int(grid_props.get("rowCount", height)), height),
                 ):
                     if need > have:
                         requests.append({"appendDimension": {
                             "sheetId": sheet_id, "dimension": dimension, "length": need - have}})
-                height = max(height, len(grid))
             else:
-                while next_id in used_ids:
-                    next_id += 1
-                sheet_id = next_id
+                sheet_id = max(used_ids, default=0) + 1
                 used_ids.add(sheet_id)
-                requests.append({"addSheet": {"properties": {
-                    "sheetId": sheet_id,
-                    "title": sheet.title,
-                    "gridProperties": {
-                        "rowCount": height,
-                        "columnCount": max(26, len(sheet.columns)),
-                    },
-                }}})
-            requests.extend(
-                format_requests(sheet, sheet_id, height, new=sheet.title not in existing)
-            )
+                props = {"sheetId": sheet_id, "title": title,
+                         "gridProperties": {"rowCount": height, "columnCount": max(26, width)}}
+                if index is not None:
+                    props["index"] = index
+                requests.append({"addSheet": {"properties": props}})
+            ids[title] = sheet_id
+            return sheet_id
+
+        def write(sheet_id: int, grid: Grid) -> None:
             if grid:
                 cells.append({"updateCells": {
                     "start": {"sheetId": sheet_id, "rowIndex": 0, "columnIndex": 0},
                     "rows": [{"values": [_cell_data(v) for v in row]} for row in grid],
                     "fields": "userEnteredValue",
                 }})
+
+        guide = rows.get(INSTRUCTIONS_SHEET, [])
+        # ours: rewritten on every init, the rows of an older text cleared
+        guide_grid = _pad([*guide, *[[]] * (len(old.get(INSTRUCTIONS_SHEET, [])) - len(guide))],
+                          EXTRA_WIDTH)
+        guide_id = tab(INSTRUCTIONS_SHEET, max(100, len(guide_grid)), EXTRA_WIDTH, index=0)
+        requests.extend(instructions_requests(guide_id, template))
+        write(guide_id, guide_grid)
+        for sheet in sheets:
+            grid = _pad(rows.get(sheet.title, [])) if sheet.title not in filled else []
+            height = max(1000, len(grid) + 100)
+            if sheet.title in existing:
+                height = max(len(grid), int(existing[sheet.title].get(
+                    "gridProperties", {}).get("rowCount", height)))
+            sheet_id = tab(sheet.title, height, len(sheet.columns))
+            requests.extend(
+                format_requests(sheet, sheet_id, height, new=sheet.title not in existing)
+            )
+            write(sheet_id, grid)
+        for title in chart_tabs(template):
+            if title in existing:
+                continue  # the trader's picks and our charts stay as they are
+            picks, currency = chart_picks(rows)
+            grid = chart_rows(picks, currency, "google")
+            slots = slot_count(len(picks))
+            sheet_id = tab(title, max(1000, len(grid)), chart_width(slots))
+            requests.extend(chart_requests(sheet_id, slots))
+            write(sheet_id, _pad(grid))
         requests += cells
         self._call(
             "laying out the tabs",
@@ -302,8 +345,8 @@ class GoogleBackend:
         )
 
 
-def _pad(grid: Grid) -> Grid:
-    width = max((len(r) for r in grid), default=0)
+def _pad(grid: Grid, width: int = 0) -> Grid:
+    width = max([width, *(len(r) for r in grid)])
     return [list(r) + [None] * (width - len(r)) for r in grid]
 
 
@@ -314,6 +357,25 @@ def _check_existing(sheet: Sheet, grid: Grid) -> None:
             f"tab {sheet.title!r} already exists with other content in row 1: rename or delete "
             "it, or use another spreadsheet; init changes nothing"
         )
+
+
+def _refuse_formulas(name: str, template: str, grids: list[Grid]) -> None:
+    """Refuse (nothing written) when a cell the sync writes holds a formula: the sync would
+    replace it with a value, so the spreadsheet computes its own columns and is not ours."""
+    by_title = {s.title: g for s, g in zip(bridge_sheets(template), grids, strict=True)}
+    for title, cells in sync_cells(template, grids).items():
+        grid = by_title[title]
+        for r, c in cells:
+            row = grid[r - 1] if r - 1 < len(grid) else []
+            v = row[c - 1] if c - 1 < len(row) else None
+            if isinstance(v, str) and v.startswith("="):
+                raise LayoutError(
+                    f"init changed nothing: {name} cannot be synced, because "
+                    f"{title}!{column_letter(c)}{r} holds a formula: the spreadsheet "
+                    "computes its own columns (a workbook built by `leverage templates build`, "
+                    "uploaded?), and a sync would replace its formulas with values. Use it as "
+                    "it is, or lay the template out in a new spreadsheet"
+                )
 
 
 def open_google(

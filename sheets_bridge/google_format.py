@@ -8,18 +8,33 @@ from typing import Any
 
 from gspread.utils import convert_hex_to_colors_dict
 
+from leverage.instructions import PROMPTS
 from leverage.layout import (
     ACCOUNT_INPUT_ROWS,
     ACCOUNT_OUTPUT_ROWS,
     COMPUTED_FILL,
     FIRST_DATA_ROW,
+    INPUT_FILL,
+    JOURNAL_POSITIONS,
     RULE_ROWS,
+    SUMMARY_TOTALS,
     Sheet,
     account_format,
     buffer_cell,
     highlight_formula,
     role_fill,
 )
+
+from .charts import (
+    CHARTS_SHEET,
+    DATA_COLUMN,
+    SLOT_ROWS,
+    chart_width,
+    data_column,
+    series_formats,
+    slot_row,
+)
+from .content import EXTRA_WIDTH, INSTRUCTION_WIDTHS, header_lines, instructions, prompts
 
 Request = dict[str, Any]
 
@@ -42,15 +57,16 @@ def number_format(pattern: str) -> dict[str, str] | None:
     return {"type": kind, "pattern": pattern}
 
 
-def box(sheet_id: int, r0: int, r1: int, c0: int, c1: int) -> dict[str, int]:
-    """A GridRange: 0-based, end exclusive."""
-    return {
+def box(sheet_id: int, r0: int, r1: int | None, c0: int, c1: int) -> dict[str, int]:
+    """A GridRange: 0-based, end exclusive (``r1`` None: to the last row)."""
+    out = {
         "sheetId": sheet_id,
         "startRowIndex": r0,
         "endRowIndex": r1,
         "startColumnIndex": c0,
         "endColumnIndex": c1,
     }
+    return {k: v for k, v in out.items() if v is not None}
 
 
 def _repeat(grid_range: dict[str, int], fmt: dict[str, Any]) -> Request:
@@ -93,16 +109,11 @@ def format_requests(sheet: Sheet, sheet_id: int, height: int, new: bool = True) 
             fmt["backgroundColor"] = color(COMPUTED_FILL)
         if fmt:
             out.append(_repeat(box(sheet_id, first, height, i, i + 1), fmt))
-        if col.choices and col.role == "input":
-            out.append({"setDataValidation": {
-                "range": box(sheet_id, first, height, i, i + 1),
-                "rule": {
-                    "condition": {"type": "ONE_OF_LIST",
-                                  "values": [{"userEnteredValue": v} for v in col.choices]},
-                    "strict": True,
-                    "showCustomUi": True,
-                },
-            }})
+    out.append(_row_height(sheet_id, 0, HEADER_LINE_PIXELS * header_lines(sheet) + 8))
+    for p in prompts(sheet):
+        last = height if p.last_row is None else p.last_row
+        out.append(_validation(box(sheet_id, p.first_row - 1, last, p.column - 1, p.column),
+                               p.title, p.text, list_of(p.choices)))
     computed = [i for i, c in enumerate(sheet.columns) if c.role == "computed"]
     if computed and new:
         out.append(_protect(box(sheet_id, first, height, computed[0], computed[-1] + 1)))
@@ -122,6 +133,145 @@ def format_requests(sheet: Sheet, sheet_id: int, height: int, new: bool = True) 
         if new:
             out.append(_protect(box(sheet_id, start, start + len(ACCOUNT_OUTPUT_ROWS), 1, 2)))
     return out
+
+
+HEADER_LINE_PIXELS = 17  # one line of the default 10 pt font
+
+
+def _row_height(sheet_id: int, row: int, pixels: int) -> Request:
+    return {"updateDimensionProperties": {
+        "range": {"sheetId": sheet_id, "dimension": "ROWS", "startIndex": row,
+                  "endIndex": row + 1},
+        "properties": {"pixelSize": pixels},
+        "fields": "pixelSize",
+    }}
+
+
+def _column_width(sheet_id: int, col: int, chars: float, hidden: bool = False) -> Request:
+    props: dict[str, Any] = {"pixelSize": int(chars * 7 + 5)}
+    if hidden:
+        props["hiddenByUser"] = True
+    return {"updateDimensionProperties": {
+        "range": {"sheetId": sheet_id, "dimension": "COLUMNS", "startIndex": col,
+                  "endIndex": col + 1},
+        "properties": props,
+        "fields": ",".join(props),
+    }}
+
+
+def list_of(choices: tuple[str, ...]) -> dict[str, Any] | None:
+    """A drop-down condition of fixed choices (None when there are none)."""
+    if not choices:
+        return None
+    return {"type": "ONE_OF_LIST", "values": [{"userEnteredValue": v} for v in choices]}
+
+
+def _validation(grid_range: dict[str, int], title: str, text: str,
+                condition: dict[str, Any] | None) -> Request:
+    """One rule per cell range: the input prompt (Google's help text), and the drop-down
+    when there is one (strict: only its values). A column without a list gets a condition
+    every value meets, since a rule needs one: the prompt is all it adds."""
+    rule: dict[str, Any] = {"inputMessage": f"{title}: {text}"}
+    if condition is None:
+        rule.update(condition={"type": "CUSTOM_FORMULA", "values": [{"userEnteredValue":
+                                                                        "=TRUE"}]},
+                    strict=False)
+    else:
+        rule.update(condition=condition, strict=condition["type"] == "ONE_OF_LIST",
+                    showCustomUi=True)
+    return {"setDataValidation": {"range": grid_range, "rule": rule}}
+
+
+def instructions_requests(sheet_id: int, template: str) -> list[Request]:
+    """The Instructions tab's look: bold wrapped header, wide wrapped text column, the worked
+    examples in their columns' number formats. Nothing here is protected: it is text."""
+    guide = instructions(template)
+    out: list[Request] = [
+        _repeat(box(sheet_id, 0, len(guide.rows), 0, EXTRA_WIDTH),
+                {"wrapStrategy": "WRAP", "verticalAlignment": "TOP"}),
+    ]
+    out += [_column_width(sheet_id, i, w) for i, w in enumerate(INSTRUCTION_WIDTHS)]
+    for r in guide.headings:
+        out.append(_repeat(box(sheet_id, r - 1, r, 0, EXTRA_WIDTH),
+                           {"textFormat": {"bold": True}}))
+    for (r, c), pattern in guide.formats.items():
+        number = number_format(pattern)
+        if number:
+            out.append(_repeat(box(sheet_id, r - 1, r, c - 1, c), {"numberFormat": number}))
+    return out
+
+
+def chart_requests(sheet_id: int, slots: int) -> list[Request]:
+    """The Charts tab: picked-id cells with their drop-down and prompt, hidden chart-data
+    columns, and one chart per slot plus the equity curve, each over open-ended ranges."""
+    title, text = PROMPTS[(CHARTS_SHEET, "position_id")]
+    out: list[Request] = [_column_width(sheet_id, 0, 24)]
+    for c in range(DATA_COLUMN - 1, chart_width(slots)):
+        out.append(_column_width(sheet_id, c, 12, hidden=True))
+    for k in range(slots + 1):
+        label = slot_row(k) - 1
+        out.append(_repeat(box(sheet_id, label, label + 1, 0, 1), {
+            "textFormat": {"bold": True}, "wrapStrategy": "WRAP"}))
+        pick = box(sheet_id, label + 1, label + 2, 0, 1)
+        out.append(_repeat(pick, {"backgroundColor": color(INPUT_FILL)}))
+        if k < slots:
+            ids_range = f"='{JOURNAL_POSITIONS.title}'!$A$2:$A"
+            out.append(_validation(pick, title, text, {
+                "type": "ONE_OF_RANGE", "values": [{"userEnteredValue": ids_range}]}))
+        else:  # the currencies the Summary's totals list
+            col = SUMMARY_TOTALS.letter("currency")
+            out.append({"setDataValidation": {"range": pick, "rule": {
+                "condition": {"type": "ONE_OF_RANGE", "values": [
+                    {"userEnteredValue": f"='{SUMMARY_TOTALS.title}'!${col}$2:${col}"}]},
+                "strict": False, "showCustomUi": True}}})
+        out.append(_chart(sheet_id, k, slots, label))
+    for k in range(slots + 1):  # the charts' axes show the data's formats
+        for j, pattern in enumerate(series_formats(k == slots)):
+            col = data_column(k) - 1 + j
+            out.append(_repeat(box(sheet_id, 1, None, col, col + 1),
+                               {"numberFormat": number_format(pattern)}))
+    return out
+
+
+def _series(sheet_id: int, col: int) -> dict[str, Any]:
+    """One column of chart data from row 1 (its header) down, open-ended."""
+    return {"sourceRange": {"sources": [{"sheetId": sheet_id, "startRowIndex": 0,
+                                         "startColumnIndex": col, "endColumnIndex": col + 1}]}}
+
+
+def _chart(sheet_id: int, k: int, slots: int, label_row: int) -> Request:
+    first = data_column(k) - 1
+    equity = k == slots
+    if equity:
+        title = "Equity curve: cumulative net PnL of closed positions"
+        series = [{"series": _series(sheet_id, first + 1), "targetAxis": "LEFT_AXIS"}]
+        axes = [{"position": "BOTTOM_AXIS", "title": "Closed"},
+                {"position": "LEFT_AXIS", "title": "Net PnL (margin currency)"}]
+    else:
+        title = f"Slot {k + 1}: leverage and liquidation distance (open rows only)"
+        series = [{"series": _series(sheet_id, first + 1), "targetAxis": "LEFT_AXIS"},
+                  {"series": _series(sheet_id, first + 2), "targetAxis": "RIGHT_AXIS"}]
+        axes = [{"position": "BOTTOM_AXIS", "title": "Date"},
+                {"position": "LEFT_AXIS", "title": "Leverage (equity), x"},
+                {"position": "RIGHT_AXIS", "title": "Liq. distance"}]
+    return {"addChart": {"chart": {
+        "spec": {
+            "title": title,
+            "hiddenDimensionStrategy": "SHOW_ALL",  # the chart data sits in hidden columns
+            "basicChart": {
+                "chartType": "LINE",
+                "legendPosition": "BOTTOM_LEGEND",
+                "headerCount": 1,
+                "axis": axes,
+                "domains": [{"domain": _series(sheet_id, first)}],
+                "series": series,
+            },
+        },
+        "position": {"overlayPosition": {
+            "anchorCell": {"sheetId": sheet_id, "rowIndex": label_row, "columnIndex": 2},
+            "widthPixels": 760, "heightPixels": SLOT_ROWS * 21 - 24,
+        }},
+    }}}
 
 
 def _highlight_requests(sheet: Sheet, sheet_id: int, height: int) -> list[Request]:

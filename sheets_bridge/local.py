@@ -18,26 +18,51 @@ from pathlib import Path
 from typing import Any
 
 import openpyxl
+from openpyxl.chart import Reference, ScatterChart, Series
 from openpyxl.formatting.rule import FormulaRule
-from openpyxl.styles import Font, PatternFill
+from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.workbook import Workbook
 from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.worksheet.formula import ArrayFormula
 
 from leverage import layout as L
 from leverage.errors import InputError
+from leverage.instructions import INSTRUCTIONS_SHEET, PROMPTS
 from leverage.layout import (
     ACCOUNT_INPUT_ROWS,
     ACCOUNT_OUTPUT_ROWS,
     FIRST_DATA_ROW,
     RULE_ROWS,
-    TEMPLATES,
     Sheet,
     account_format,
 )
 
 from .backend import Grid, LayoutError, SheetsError, Update, parse_a1
-from .xlsx_package import Package, WorkbookFileError, Writes, save_atomically
+from .charts import (
+    CHARTS_SHEET,
+    DATA_COLUMN,
+    EQUITY_ROWS,
+    Formula,
+    chart_picks,
+    chart_rows,
+    chart_tabs,
+    chart_width,
+    data_column,
+    slot_count,
+    slot_row,
+)
+from .charts import ArrayFormula as ArrayFormulaCell
+from .content import (
+    INSTRUCTION_WIDTHS,
+    bridge_sheets,
+    check_extra_tab,
+    header_lines,
+    instructions,
+    prompts,
+)
+from .engine import sync_cells
+from .xlsx_package import Package, WorkbookFileError, Writes, patch_sheet, save_atomically
 
 _FORMATTED_ROWS = 1000  # rows laid out with number formats, as a new Google sheet has
 
@@ -135,11 +160,17 @@ class XlsxBackend:
         self._save(package.patched(writes))
 
     def lay_out(self, template: str, rows: dict[str, Grid]) -> None:
-        sheets = TEMPLATES[template]
+        sheets = bridge_sheets(template)
         fresh = not self.path.exists()
         book = Workbook() if fresh else self._open_for_layout(template)
         if fresh:
             book.remove(book.active)
+        for title in (INSTRUCTIONS_SHEET, *chart_tabs(template)):
+            if title in book.sheetnames:
+                ws = book[title]
+                check_extra_tab(title, [[c.value for c in r] for r in ws.iter_rows(max_row=1)],
+                                template)
+        _instructions(book, template)
         for sheet in sheets:
             if sheet.title in book.sheetnames:
                 ws = book[sheet.title]
@@ -153,6 +184,9 @@ class XlsxBackend:
             grid = rows.get(sheet.title, [])
             _write_block(ws, 2, 1, grid[1:])
             _write_block(ws, 1, 1, grid[:1])  # the header keeps its own style
+        for title in chart_tabs(template):
+            if title not in book.sheetnames:  # else the trader's picks and our charts stay
+                _charts(book.create_sheet(title), *chart_picks(rows))
         self._save(book.save)
 
     def _open_for_layout(self, template: str) -> Workbook:
@@ -160,6 +194,7 @@ class XlsxBackend:
         with the template's or when openpyxl's save would lose a part of it."""
         package = self._load()
         _refuse_case_clash(package.titles, template)
+        self._refuse_unsyncable(package, template)
         lost = package.openpyxl_would_drop()
         if lost:
             raise WorkbookFileError(
@@ -177,16 +212,45 @@ class XlsxBackend:
             ) from None
 
 
+    def _refuse_unsyncable(self, package: Package, template: str) -> None:
+        """Refuse (nothing changed) a workbook the sync would refuse: a cell the sync writes
+        holds a formula (a workbook built by `leverage templates build` computes its own
+        columns) or lies in a merged range. Laying it out first would only stack a second set
+        of drop-downs and highlights on a file no sync can update."""
+        sheets = bridge_sheets(template)
+        grids = {
+            s.title: package.read(s.title, 1, None, 1, len(s.columns))
+            for s in sheets if package.sheets.get(s.title)
+        }
+        # a tab with other headers is refused for that, by name, further on
+        headers = {s.title: s.headers for s in sheets}
+        grids = {t: g for t, g in grids.items()
+                 if g and [("" if v is None else str(v).strip()) for v in g[0]]
+                 + [""] * (len(headers[t]) - len(g[0])) == headers[t]}
+        cells = sync_cells(template, [grids.get(s.title, []) for s in sheets])
+        for title in grids:
+            writes: Writes = {}
+            for r, c in cells.get(title, []):
+                writes.setdefault(r, {})[c] = None
+            try:
+                patch_sheet(package.sheet_xml(title), title, writes)
+            except LayoutError as exc:
+                raise LayoutError(
+                    f"init changed nothing: workbook {self.name!r} cannot be synced, because {exc}"
+                ) from None
+
+
 def _refuse_case_clash(titles: list[str], template: str) -> None:
     """Sheet names ignore case in Excel: an ``events`` tab would make openpyxl add
     ``Events1``, which no sync finds."""
     by_case = {t.casefold(): t for t in titles}
-    for sheet in TEMPLATES[template]:
-        found = by_case.get(sheet.title.casefold())
-        if found is not None and found != sheet.title:
+    for title in (INSTRUCTIONS_SHEET, *(s.title for s in bridge_sheets(template)),
+                  *chart_tabs(template)):
+        found = by_case.get(title.casefold())
+        if found is not None and found != title:
             raise LayoutError(
                 f"sheet {found!r} already exists, and sheet names ignore case, so init cannot "
-                f"add {sheet.title!r} next to it: rename it to {sheet.title!r} if it holds the "
+                f"add {title!r} next to it: rename it to {title!r} if it holds the "
                 f"{template} layout, or rename or delete it; init changes nothing"
             )
 
@@ -230,16 +294,13 @@ def _format(ws: Any, sheet: Sheet) -> None:
     """Bold frozen header, widths, number formats on the data rows, drop-downs."""
     ws.freeze_panes = "A2"
     last = FIRST_DATA_ROW + _FORMATTED_ROWS - 1
-    present = {
-        tuple(sorted(str(r) for r in dv.sqref.ranges))
-        for dv in ws.data_validations.dataValidation
-    }
     for i, col in enumerate(sheet.columns, start=1):
         letter = get_column_letter(i)
         ws.column_dimensions[letter].width = col.width
         head = ws.cell(row=1, column=i)
         head.font = Font(bold=True)
         head.fill = _solid(L.role_fill(col.role))
+        head.alignment = Alignment(wrap_text=True, vertical="top")
         if sheet.title in ("Rules", "Account"):
             continue
         # A column style, not 1000 styled empty cells: Excel gives it to every cell typed
@@ -249,17 +310,11 @@ def _format(ws: Any, sheet: Sheet) -> None:
             dim.number_format = col.number_format
         if col.role == "computed":
             dim.fill = _solid(L.COMPUTED_FILL)
-        if col.choices and col.role == "input":
-            ref = f"{letter}{FIRST_DATA_ROW}:{letter}{last}"
-            if (ref,) in present:
-                continue
-            title, text = L.choice_message(col)
-            dv = DataValidation(
-                type="list", formula1='"' + ",".join(col.choices) + '"', allow_blank=True,
-                showErrorMessage=True, errorTitle=title, error=text,
-            )
-            dv.add(ref)
-            ws.add_data_validation(dv)
+    ws.row_dimensions[1].height = HEADER_LINE_POINTS * header_lines(sheet) + 4
+    for p in prompts(sheet):
+        letter = get_column_letter(p.column)
+        ref = f"{letter}{p.first_row}:{letter}{last if p.last_row is None else p.last_row}"
+        _prompt(ws, ref, p.title, p.text, sheet.columns[p.column - 1] if p.choices else None)
     _highlight(ws, sheet, last)
     if sheet.title == "Rules":
         for r, (_key, pattern, _meaning) in enumerate(RULE_ROWS, start=FIRST_DATA_ROW):
@@ -271,6 +326,121 @@ def _format(ws: Any, sheet: Sheet) -> None:
             cell.number_format = account_format(key)
             if r >= FIRST_DATA_ROW + len(ACCOUNT_INPUT_ROWS):
                 cell.fill = _solid(L.COMPUTED_FILL)
+
+
+HEADER_LINE_POINTS = 13  # one line of the default 11 pt font
+
+
+def _prompt(ws: Any, ref: str, title: str, text: str, listed: Any = None,
+            formula: str | None = None) -> None:
+    """The input prompt on ``ref``, in the one validation of that range: a re-run of init
+    (or a drop-down an older init laid out) gets the prompt added, never a second rule."""
+    for dv in ws.data_validations.dataValidation:
+        if str(dv.sqref) == ref:
+            break
+    else:
+        if listed is not None:
+            error_title, error = L.choice_message(listed)
+            dv = DataValidation(type="list", formula1='"' + ",".join(listed.choices) + '"',
+                                allow_blank=True, showErrorMessage=True,
+                                errorTitle=error_title, error=error)
+        elif formula is not None:
+            dv = DataValidation(type="list", formula1=formula, allow_blank=True)
+        else:
+            dv = DataValidation(allow_blank=True)  # any value: the prompt is all it adds
+        dv.add(ref)
+        ws.add_data_validation(dv)
+    dv.promptTitle, dv.prompt, dv.showInputMessage = title, text, True
+
+
+def _instructions(book: Workbook, template: str) -> None:
+    """The Instructions tab, first: ours, so written afresh on every init."""
+    guide = instructions(template)
+    if INSTRUCTIONS_SHEET in book.sheetnames:
+        ws = book[INSTRUCTIONS_SHEET]
+        ws.delete_rows(1, ws.max_row)
+    else:
+        ws = book.create_sheet(INSTRUCTIONS_SHEET, 0)
+    for r, row in enumerate(guide.rows, start=1):
+        for c, value in enumerate(row, start=1):
+            cell = ws.cell(row=r, column=c)
+            _set_raw(cell, value)
+            cell.alignment = Alignment(wrap_text=True, vertical="top")
+            if r in guide.headings:
+                cell.font = Font(bold=True)
+            if (r, c) in guide.formats:
+                cell.number_format = guide.formats[(r, c)]
+    for i, width in enumerate(INSTRUCTION_WIDTHS, start=1):
+        ws.column_dimensions[get_column_letter(i)].width = width
+    ws.freeze_panes = "A2"
+
+
+def _charts(ws: Any, picks: list[Any], currency: str | None) -> None:
+    """The Charts tab of a local journal: the slots, their chart data (one formula per
+    formatted row, #N/A where a row is not plotted) in hidden columns, and per slot a chart
+    of equity-based leverage and one of liquidation distance; the equity curve last."""
+    grid = chart_rows(picks, currency, "excel", _FORMATTED_ROWS)
+    slots = slot_count(len(picks))
+    for r, row in enumerate(grid, start=1):
+        for c, value in enumerate(row, start=1):
+            cell = ws.cell(row=r, column=c) if value is not None else None
+            if isinstance(value, ArrayFormulaCell):
+                cell.value = ArrayFormula(cell.coordinate, str(value))
+            elif isinstance(value, Formula):
+                cell.value = str(value)
+            elif cell is not None:
+                _set_raw(cell, value)
+    ws.column_dimensions["A"].width = 24
+    title, text = PROMPTS[(CHARTS_SHEET, "position_id")]
+    ids = f"{L.JOURNAL_POSITIONS.title}!$A${FIRST_DATA_ROW}:$A${_FORMATTED_ROWS + 1}"
+    for k in range(slots + 1):
+        label = ws.cell(row=slot_row(k), column=1)
+        label.font = Font(bold=True)
+        label.alignment = Alignment(wrap_text=True)
+        ws.cell(row=slot_row(k) + 1, column=1).fill = _solid(L.INPUT_FILL)
+        if k < slots:
+            _prompt(ws, f"A{slot_row(k) + 1}", title, text, formula=ids)
+        else:  # the currencies the Summary's totals list
+            col = L.SUMMARY_TOTALS.letter("currency")
+            dv = DataValidation(type="list", allow_blank=True, formula1=(
+                f"{L.SUMMARY_TOTALS.title}!${col}${FIRST_DATA_ROW}:${col}${EQUITY_ROWS + 1}"))
+            dv.add(f"A{slot_row(k) + 1}")
+            ws.add_data_validation(dv)
+    for c in range(DATA_COLUMN, chart_width(slots) + 1):
+        ws.column_dimensions[get_column_letter(c)].hidden = True
+    last = _FORMATTED_ROWS + 1
+    for k in range(slots):
+        date, lev, dist = (data_column(k) + j for j in range(3))
+        ws.add_chart(_scatter(ws, f"Slot {k + 1}: leverage (equity), open rows only", date, lev,
+                              last, L.LEV, "Leverage (equity)"), f"C{slot_row(k)}")
+        ws.add_chart(_scatter(ws, f"Slot {k + 1}: liquidation distance, open rows only", date,
+                              dist, last, L.RATE, "Liq. distance"), f"L{slot_row(k)}")
+    closed, equity = data_column(slots), data_column(slots) + 1
+    ws.add_chart(_scatter(ws, "Equity curve: cumulative net PnL of closed positions", closed,
+                          equity, FIRST_DATA_ROW + EQUITY_ROWS - 1, L.MONEY, "Net PnL",
+                          "Closed"),
+                 f"C{slot_row(slots)}")
+
+
+def _scatter(ws: Any, title: str, x: int, y: int, last: int, y_format: str,
+             y_title: str, x_title: str = "Date") -> ScatterChart:
+    chart = ScatterChart()
+    chart.title = title
+    chart.style = 13
+    chart.height, chart.width = 9.5, 15.5  # cm: within a slot's rows
+    chart.legend = None
+    chart.display_blanks = "span"  # #N/A rows (other positions, closed) are not a gap
+    chart.visible_cells_only = False  # the chart data sits in hidden columns
+    chart.x_axis.title, chart.y_axis.title = x_title, y_title
+    chart.x_axis.number_format, chart.y_axis.number_format = "yyyy-mm-dd", y_format
+    chart.x_axis.delete = chart.y_axis.delete = False
+    series = Series(Reference(ws, min_col=y, min_row=FIRST_DATA_ROW, max_row=last),
+                    Reference(ws, min_col=x, min_row=FIRST_DATA_ROW, max_row=last),
+                    title=y_title)
+    series.marker.symbol = "circle"
+    series.smooth = False
+    chart.series.append(series)
+    return chart
 
 
 def open_local(path: str | os.PathLike[str]) -> XlsxBackend:

@@ -554,6 +554,10 @@ class Package:
                               "sheet of cells")
         return _Sheet(self._guard(lambda: self.zip.read(part)), title)
 
+    def sheet_xml(self, title: str) -> bytes:
+        """The worksheet part of ``title`` as it is in the package."""
+        return self._sheet(title).xml
+
     def read(self, title: str, first_row: int, last_row: int | None, first_col: int,
              last_col: int) -> list[list[Cell]]:
         """Values of a box, row by row (``last_row=None``: to the last row with cells)."""

@@ -164,6 +164,7 @@ class _Sheet:
     props: dict[str, Any]  # Google's SheetProperties minus "index" (the list position is the index)
     cells: dict[tuple[int, int], _Cell] = field(default_factory=dict)
     conditional_formats: list[dict[str, Any]] = field(default_factory=list)
+    charts: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def title(self) -> str:
@@ -598,6 +599,8 @@ def _sheet_json(sheet: _Sheet, index: int) -> dict[str, Any]:
     out: dict[str, Any] = {"properties": props}
     if sheet.conditional_formats:
         out["conditionalFormats"] = copy.deepcopy(sheet.conditional_formats)
+    if sheet.charts:
+        out["charts"] = copy.deepcopy(sheet.charts)
     return out
 
 
@@ -736,7 +739,104 @@ def _req_update_cells(book: _Book, payload: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+_CHART_TYPES = frozenset({"BAR", "LINE", "AREA", "COLUMN", "SCATTER", "COMBO", "STEPPED_AREA"})
+_AXES = frozenset({"BOTTOM_AXIS", "LEFT_AXIS", "RIGHT_AXIS"})
+_CONDITIONS = frozenset({"ONE_OF_LIST", "ONE_OF_RANGE", "CUSTOM_FORMULA", "NUMBER_GREATER",
+                         "NUMBER_GREATER_THAN_EQ", "NUMBER_BETWEEN", "DATE_IS_VALID",
+                         "TEXT_CONTAINS", "BLANK", "NOT_BLANK", "BOOLEAN"})
+_WRAPS = frozenset({"OVERFLOW_CELL", "LEGACY_WRAP", "CLIP", "WRAP"})
+_HIDDEN_STRATEGIES = frozenset({"SKIP_HIDDEN_ROWS_AND_COLUMNS", "SKIP_HIDDEN_ROWS",
+                                "SKIP_HIDDEN_COLUMNS", "SHOW_ALL"})
+
+
+def _chart_source(book: _Book, data: Any, where: str) -> None:
+    """A ChartData: one sourceRange whose every GridRange is one column wide (Google: "ChartSource
+    Range ranges require all rows or all columns to have length of 1"); rows may be open-ended."""
+    sources = ((data or {}).get("sourceRange") or {}).get("sources")
+    if not isinstance(sources, list) or not sources:
+        raise _ApiError(400, f"{where}: a chart's data needs sourceRange.sources")
+    for grid in sources:
+        _sheet_by_id(book, grid.get("sheetId", 0))
+        width = grid.get("endColumnIndex", 10**9) - grid.get("startColumnIndex", 0)
+        if width != 1:
+            raise _ApiError(400, "ChartSourceRange ranges require all rows or all columns to "
+                                 "have length of 1")
+
+
+def _req_add_chart(book: _Book, payload: dict[str, Any]) -> dict[str, Any]:
+    """Checked against the shapes Google documents (basic charts only), then kept on its sheet:
+    ``FakeSheets.charts`` lists them."""
+    chart = copy.deepcopy(payload.get("chart") or {})
+    spec = chart.get("spec") or {}
+    basic = spec.get("basicChart")
+    if not isinstance(basic, dict):
+        raise _ApiError(400, "FakeSheets models basic charts only: give spec.basicChart")
+    if basic.get("chartType") not in _CHART_TYPES:
+        raise _ApiError(400, f"Invalid chartType: {basic.get('chartType')}")
+    strategy = spec.get("hiddenDimensionStrategy")
+    if strategy is not None and strategy not in _HIDDEN_STRATEGIES:
+        raise _ApiError(400, f"Invalid hiddenDimensionStrategy: {strategy}")
+    domains = basic.get("domains") or []
+    if len(domains) != 1:
+        raise _ApiError(400, "A basic chart takes exactly one domain")
+    _chart_source(book, domains[0].get("domain"), "domain")
+    series = basic.get("series") or []
+    if not series:
+        raise _ApiError(400, "A basic chart needs at least one series")
+    for i, one in enumerate(series):
+        _chart_source(book, one.get("series"), f"series[{i}]")
+        if one.get("targetAxis", "LEFT_AXIS") not in _AXES:
+            raise _ApiError(400, f"Invalid targetAxis: {one.get('targetAxis')}")
+    for axis in basic.get("axis") or []:
+        if axis.get("position") not in _AXES:
+            raise _ApiError(400, f"Invalid axis position: {axis.get('position')}")
+    anchor = ((chart.get("position") or {}).get("overlayPosition") or {}).get("anchorCell")
+    if not isinstance(anchor, dict):
+        raise _ApiError(400, "FakeSheets places charts by position.overlayPosition.anchorCell")
+    sheet = _sheet_by_id(book, anchor.get("sheetId", 0))
+    taken = {c["chartId"] for s in book.sheets for c in s.charts}
+    chart["chartId"] = max(taken, default=0) + 1
+    sheet.charts.append(chart)
+    return {"addChart": {"chart": copy.deepcopy(chart)}}
+
+
+def _req_set_data_validation(book: _Book, payload: dict[str, Any]) -> dict[str, Any]:
+    """The rule's shape checked (a condition Google knows; a list needs values, a range
+    reference starts with ``=``), then recorded; the fake does not enforce it on writes."""
+    _sheet_by_id(book, (payload.get("range") or {}).get("sheetId", 0))
+    rule = payload.get("rule")
+    if rule is None:
+        return {}  # no rule: clears validation
+    condition = rule.get("condition") or {}
+    kind = condition.get("type")
+    if kind not in _CONDITIONS:
+        raise _ApiError(400, f"Invalid ConditionType: {kind}")
+    values = [v.get("userEnteredValue") for v in condition.get("values") or []]
+    if kind in ("ONE_OF_LIST", "CUSTOM_FORMULA", "ONE_OF_RANGE") and not values:
+        raise _ApiError(400, f"A {kind} condition needs values")
+    if kind in ("ONE_OF_RANGE", "CUSTOM_FORMULA") and not str(values[0]).startswith("="):
+        raise _ApiError(400, f"A {kind} condition's value must start with =")
+    message = rule.get("inputMessage")
+    if message is not None and not isinstance(message, str):
+        raise _ApiError(400, "inputMessage must be a string")
+    return {}
+
+
+def _req_repeat_cell(book: _Book, payload: dict[str, Any]) -> dict[str, Any]:
+    if not payload.get("fields"):
+        raise _ApiError(400, "'fields' is required: name the properties to update")
+    _check_ids(book, payload)
+    fmt = (payload.get("cell") or {}).get("userEnteredFormat") or {}
+    wrap = fmt.get("wrapStrategy")
+    if wrap is not None and wrap not in _WRAPS:
+        raise _ApiError(400, f"Invalid wrapStrategy: {wrap}")
+    return {}
+
+
 _MODELLED = {
+    "addChart": _req_add_chart,
+    "setDataValidation": _req_set_data_validation,
+    "repeatCell": _req_repeat_cell,
     "updateCells": _req_update_cells,
     "addSheet": _req_add_sheet,
     "updateSheetProperties": _req_update_sheet_properties,
@@ -744,10 +844,8 @@ _MODELLED = {
     "addConditionalFormatRule": _req_add_conditional_format_rule,
 }
 # Formatting that changes no value: checked for sheet ids, then only recorded.
-_RECORDED_ONLY = frozenset(
-    {"repeatCell", "setDataValidation", "updateDimensionProperties", "addProtectedRange"}
-)
-_NEEDS_FIELDS = frozenset({"repeatCell", "updateDimensionProperties"})
+_RECORDED_ONLY = frozenset({"updateDimensionProperties", "addProtectedRange"})
+_NEEDS_FIELDS = frozenset({"updateDimensionProperties"})
 
 
 def _apply_request(book: _Book, kind: str, payload: Any) -> dict[str, Any]:
@@ -1085,6 +1183,11 @@ class FakeSheets:
         """The sheet's conditional format rules, in order (added by addConditionalFormatRule)."""
         with self._lock:
             return copy.deepcopy(self._sheet(key, sheet).conditional_formats)
+
+    def charts(self, key: str, sheet: str) -> list[dict[str, Any]]:
+        """The sheet's charts (EmbeddedChart: chartId, spec, position), in the order added."""
+        with self._lock:
+            return copy.deepcopy(self._sheet(key, sheet).charts)
 
     def batch_requests(self, key: str) -> list[dict[str, Any]]:
         """Every request accepted by spreadsheets.batchUpdate, in order (formatting included)."""

