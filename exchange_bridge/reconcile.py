@@ -91,7 +91,9 @@ def reconcile(got: Fetched, positions: list[OpenPosition]) -> list[Reconciled]:
         theirs = p.exchange_liq
         try:
             ours = our_liq(got, p, table, positions)
-        except lv.InputError as exc:  # a convention the core does not publish (Bybit inverse)
+        # a convention the core does not publish (Bybit inverse), or a position the core
+        # calls liquidated at once (margin below maintenance at entry): that row only
+        except lv.LeverageError as exc:
             out.append(Reconciled(p, None, theirs, None, f"not computed: {exc}"))
             continue
         gap = liq_gap(ours, theirs)

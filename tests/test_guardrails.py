@@ -8,7 +8,6 @@ rate above 1 % a period, a leverage above the tier's maximum: through the core (
 
 from __future__ import annotations
 
-import asyncio
 import math
 import os
 import warnings
@@ -22,11 +21,11 @@ os.environ.setdefault("XLWINGS_ON_SERVER", "true")
 os.environ.setdefault("XLWINGS_LICENSE_KEY", "noncommercial")
 
 import xlwings
-import xlwings.server as xs
+from test_addin import call, cell  # Excel's calls, as xlwings Server makes them
 
 import leverage as lv
 from leverage.cli import main
-from leverage_addin import bridge, udfs
+from leverage_addin import bridge
 
 HINT = "mmr 0.5 is 50 %; for 0.5 % type 0.005 or 0.5%"
 TIERS = "binance:BTCUSDT"
@@ -355,27 +354,14 @@ def test_cli_prints_flags_on_stderr(capsys: pytest.CaptureFixture) -> None:
 
 
 # ----------------------------------------------------------------- Excel functions
-def _call(func_name: str, *args: object) -> object:
-    payload = {
-        "client": "Office.js", "version": xlwings.__version__, "func_name": func_name,
-        "args": list(args), "caller_address": "[Book1.xlsx]Sheet1!B2", "session_id": "test",
-        "culture_info_name": "en-US", "date_format": "m/d/yyyy", "runtime": "1.4",
-    }
-    return asyncio.run(xs.custom_functions_call(payload, udfs))
-
-
-def cell(v: object) -> list[list[object]]:
-    return [[v]]
-
-
 def test_excel_reads_percent_text_and_refuses_the_issues_example() -> None:
-    got = _call("LIQ_PRICE", cell("long"), cell(1), cell(60_000), cell(6_000), cell("0.5%"))
+    got = call("LIQ_PRICE", cell("long"), cell(1), cell(60_000), cell(6_000), cell("0.5%"))
     assert got == [[lv.liq_price("long", 1, 60_000, 6_000, 0.005)]]
     with pytest.raises(xlwings.XlwingsError, match=r"LIQ_PRICE: the position would be "
                                                    r"liquidated at once.*type 0.005 or 0.5%"):
-        _call("LIQ_PRICE", cell("long"), cell(1), cell(60_000), cell(6_000), cell(0.5))
+        call("LIQ_PRICE", cell("long"), cell(1), cell(60_000), cell(6_000), cell(0.5))
     # in a column the bad row is a #NUM! (a position with no answer); the others compute
-    got = _call("LIQ_PRICE", [["long"], ["long"]], cell(1), cell(60_000), cell(6_000),
+    got = call("LIQ_PRICE", [["long"], ["long"]], cell(1), cell(60_000), cell(6_000),
                 [[0.5], ["0.5%"]])
     assert got[0][0] == {"type": "Error", "errorType": "Num"}
     assert got[1][0] == pytest.approx(lv.liq_price("long", 1, 60_000, 6_000, 0.005))
@@ -383,7 +369,7 @@ def test_excel_reads_percent_text_and_refuses_the_issues_example() -> None:
 
 def test_excel_text_style_shows_the_message(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(bridge.ERROR_STYLE_ENV, "text")
-    got = _call("LIQ_PRICE", [["long"], ["short"]], cell(1), cell(60_000), cell(6_000),
+    got = call("LIQ_PRICE", [["long"], ["short"]], cell(1), cell(60_000), cell(6_000),
                 cell(0.5))
     assert got[0][0].startswith("#NUM! the position would be liquidated at once")
     assert got[0][0].endswith(HINT)
@@ -394,13 +380,13 @@ def test_excel_flags_leave_the_number_in_the_cell() -> None:
     # CLI's and the synced sheets' Check column), and nothing warns or breaks
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert _call("FUNDING_PAYMENT", cell("long"), cell(100_000), cell(0.05)) == [[-5_000]]
-        got = _call("CROSS_LIQ_PRICE", cell("long"), cell(1), cell(60_000), cell(6_000),
+        assert call("FUNDING_PAYMENT", cell("long"), cell(100_000), cell(0.05)) == [[-5_000]]
+        got = call("CROSS_LIQ_PRICE", cell("long"), cell(1), cell(60_000), cell(6_000),
                     None, None, cell(0.5))
         assert got == [[pytest.approx(108_000)]]
-        got = _call("MARGIN_TO_TARGET", cell(60_000), cell(1_000), cell(200), None, cell(TIERS))
+        got = call("MARGIN_TO_TARGET", cell(60_000), cell(1_000), cell(200), None, cell(TIERS))
         assert got == [[-700]]
-        got = _call("FUNDING_PAYMENT", cell("long"), cell(100_000), cell("-0.01%"))
+        got = call("FUNDING_PAYMENT", cell("long"), cell(100_000), cell("-0.01%"))
         assert got == [[pytest.approx(10.0)]]
 
 
@@ -418,3 +404,20 @@ def test_flagless_results_carry_no_warnings_array() -> None:
     res = lv.liq_price.rows("long", [1, 2], 60_000, 6_000)
     assert res._warnings is None  # the common case stays cheap
     assert res.warnings.tolist() == [None, None]
+
+
+def test_reconcile_reports_a_position_liquidated_at_once_on_its_own_line() -> None:
+    from leverage_exchange.convert import OpenPosition
+    from leverage_exchange.fetch import Fetched
+    from leverage_exchange.reconcile import reconcile
+
+    def position(pid: str, margin: float) -> OpenPosition:
+        return OpenPosition(pid, "BTC/USDT:USDT", "BTCUSDT", "long", "linear", 1.0, 60_000.0,
+                            61_000.0, 61_000.0, margin, "isolated", False, 54_000.0, 10.0)
+
+    got = Fetched("binanceusdm", 0, 0, {})
+    lines = reconcile(got, [position("a", 6_000.0), position("b", 100.0)])
+    # the shipped BTCUSDT table applies (binanceusdm is Binance USDⓈ-M)
+    assert lines[0].ours == lv.liq_price("long", 1, 60_000, 6_000, tiers=TIERS)
+    assert lines[1].ours is None
+    assert "not computed: the position would be liquidated at once" in lines[1].cause
