@@ -65,6 +65,10 @@ def journal(tmp_path: Path) -> Any:
 
 
 def inputs(events: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """The typed columns of imported events, after checking every row is dated, in time order
+    (the journal replays each position by date)."""
+    dates = [e["date"] for e in events]
+    assert all(isinstance(d, int | float) and d > 0 for d in dates) and dates == sorted(dates)
     return [(e["position_id"], e["event"], e["price"], e["qty"], e["amount"], e["fee"])
             for e in events]
 
