@@ -8,8 +8,9 @@
    (no account, no network): its history into the journal, its open positions into the
    rebalance workbook with the reconcile column (our liquidation price beside the exchange's).
 4. Reads back what the sync wrote and prints what a trader checks: each position's leverage,
-   liquidation price and distance, the margin moves to its target, the reconcile column and
-   the journal's rule breaks; draws effective leverage and liquidation distance over time.
+   liquidation price and distance, the margin moves to its target, the reconcile column, each
+   closed position's net PnL (fees included), the journal's rule breaks and the Summary's
+   totals per margin currency; draws effective leverage and liquidation distance over time.
 
 Every file is written byte-for-byte the same on each run (fixed workbook timestamps, fixed
 PNG metadata), so running it twice changes nothing.
@@ -93,6 +94,9 @@ def run(out: Path, echo: Any = print) -> int:
     for line in journal_lines(events):
         echo(line)
     echo("")
+    for line in summary_lines(synced["journal"]):
+        echo(line)
+    echo("")
     echo(f"Files in {out}/:")
     for path in written:
         echo(f"  {path.name:<32} {describe(path)}")
@@ -163,7 +167,9 @@ def _rows(path: Path, sheet: layout.Sheet) -> list[dict[str, Any]]:
         ws = book[sheet.title]
         keys = sheet.keys()
         out = []
-        for row in ws.iter_rows(min_row=layout.FIRST_DATA_ROW, max_col=len(keys), values_only=True):
+        first = sheet.first_column  # a table right of another on the same sheet (Summary)
+        for row in ws.iter_rows(min_row=layout.FIRST_DATA_ROW, min_col=first,
+                                max_col=first + len(keys) - 1, values_only=True):
             if all(v is None for v in row):
                 continue
             out.append(dict(zip(keys, row, strict=False)))
@@ -180,6 +186,29 @@ def _num(v: Any, fmt: str, none: str = "none") -> str:
     if v is None or v == "" or (isinstance(v, float) and math.isnan(v)):
         return none
     return format(v, fmt)
+
+
+def _money(v: Any, currency: str) -> str:
+    """An amount in its margin currency: cents for dollar-like ones, 8 places for a coin."""
+    dollars = currency == "quote" or currency.upper().startswith(("USD", "BUSD", "FDUSD"))
+    return _num(v, ",.2f" if dollars else ",.8f")
+
+
+def summary_lines(path: Path) -> list[str]:
+    """The Summary sheet's totals per margin currency, for the currencies with a closed
+    position (an amount in USDT and one in BTC are never added)."""
+    lines = ["Summary (journal-synced.xlsx): closed positions per margin currency"]
+    for t in _rows(path, layout.SUMMARY_TOTALS):
+        if not t.get("closed"):
+            continue
+        ccy = str(t.get("currency") or "")
+        r = t.get("expectancy_r")
+        lines.append(
+            f"  {ccy:<6} {t['closed']:g} closed, {_num(t.get('wins'), 'g')} won "
+            f"({_num(t.get('win_rate'), '.0%')}); expectancy {_money(t.get('expectancy'), ccy)}"
+            f" a position{f' ({r:.2f}R)' if isinstance(r, int | float) else ''}; "
+            f"total net PnL {_money(t.get('total_net_pnl'), ccy)} {ccy}")
+    return lines
 
 
 def portfolio_lines(path: Path) -> list[str]:
@@ -226,13 +255,16 @@ def journal_lines(events: Sequence[dict[str, Any]]) -> list[str]:
         if e.get("position_id"):
             last[str(e["position_id"])] = e
     lines = ["Journal (journal-synced.xlsx): each position after its latest event"]
+    w = max((len(pid) for pid in last), default=0)
     for pid, e in last.items():
         if e.get("qty_open") in (0, 0.0):
-            lines.append(f"  {pid:<10} closed; realized PnL {_num(e.get('realized_pnl'), ',.2f')}, "
-                         f"funding {_num(e.get('funding'), ',.2f')}")
+            ccy = e.get("currency") or ""
+            lines.append(f"  {pid:<{w}} closed; realized PnL {_money(e.get('realized_pnl'), ccy)}, "
+                         f"funding {_money(e.get('funding'), ccy)}, fees "
+                         f"{_money(e.get('fees'), ccy)}: net {_money(e.get('net_pnl'), ccy)} {ccy}")
             continue
         lines.append(
-            f"  {pid:<10} leverage {_num(e.get('margin_leverage'), '.2f')}x on margin, "
+            f"  {pid:<{w}} leverage {_num(e.get('margin_leverage'), '.2f')}x on margin, "
             f"{_num(e.get('effective_leverage'), '.2f')}x on equity; liquidation at "
             f"{_num(e.get('liq_price'), ',.2f')} ({_num(e.get('liq_distance'), '.1%')} away)"
         )

@@ -11,7 +11,12 @@ a second import recognises what it already wrote.
 
 What the journal cannot say is reported, not guessed: a fill that adds to an open position
 (the journal has no "increase" event), funding or margin moves with no open position, fills
-of a position that was already open before the start date.
+of a position that was already open before the start date, a fee the exchange charged in
+another currency than the position's margin (BNB, say) or paid back as a rebate.
+
+Each position's ``margin_currency`` is the market's settle currency as ccxt names it (USDT for
+USDⓈ-M, the coin for COIN-M); each fill's ``fee`` is the fee ccxt parsed from its trades
+(positive: paid), summed per order, when it is in that currency.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from leverage import core
@@ -101,10 +107,45 @@ def _qty(contracts: float, market: dict[str, Any]) -> float:
     return contracts * float(market.get("contractSize") or 1.0)
 
 
+def margin_currency(market: dict[str, Any]) -> str:
+    """The currency a contract's margin, PnL and fees are in: ccxt's ``settle`` (USDT for
+    USDⓈ-M, BTC for BTCUSD_PERP); blank (the journal's quote/coin default) if ccxt has none.
+
+    >>> margin_currency({"id": "BTCUSDT", "settle": "USDT"})
+    'USDT'
+    >>> margin_currency({"id": "BTCUSD_PERP", "settle": "BTC"}), margin_currency({})
+    ('BTC', '')
+    """
+    return str(market.get("settle") or "")
+
+
 def _event(t: int, pid: str, kind: str, key: str, reason: str, price: float | None = None,
-           qty: float | None = None, amount: float | None = None) -> dict[str, Any]:
+           qty: float | None = None, amount: float | None = None,
+           fee: float | None = None) -> dict[str, Any]:
     return {"date": _when(t), "position_id": pid, "event": kind, "price": price, "qty": qty,
-            "amount": amount, "reason": f"{reason} [{key}]".strip(), "_t": int(t)}
+            "amount": amount, "fee": fee, "reason": f"{reason} [{key}]".strip(), "_t": int(t)}
+
+
+def _trade_fees(tr: dict[str, Any]) -> list[dict[str, Any]]:
+    """A ccxt trade's fees: ``fees`` when ccxt lists several, else its one ``fee``."""
+    fees = [f for f in tr.get("fees") or [] if f]
+    return fees or ([tr["fee"]] if tr.get("fee") else [])
+
+
+def _add_fee(f: dict[str, Any], tr: dict[str, Any], currency: str) -> None:
+    """Adds a trade's fee to its order's sum (a Decimal of ccxt's numbers, so 0.15 + 0.15 is
+    0.3), or records why the order's fee cannot be said in ``currency``."""
+    fees = _trade_fees(tr)
+    if not fees:
+        f["fee_unknown"] = f"trade {tr.get('id')} has no fee"
+    for fee in fees:
+        cost, ccy = fee.get("cost"), fee.get("currency")
+        if cost is None:
+            f["fee_unknown"] = f"trade {tr.get('id')} has no fee amount"
+        elif currency and ccy and ccy != currency:
+            f["fee_unknown"] = f"trade {tr.get('id')} paid its fee in {ccy}, not {currency}"
+        else:
+            f["fee"] += Decimal(str(cost))
 
 
 def _fills(got: Fetched) -> list[dict[str, Any]]:
@@ -116,9 +157,11 @@ def _fills(got: Fetched) -> list[dict[str, Any]]:
         sign = 1.0 if tr["side"] == "buy" else -1.0
         key = (tr["symbol"], leg, str(tr.get("order") or tr.get("id")))
         f = orders.setdefault(key, {"symbol": tr["symbol"], "leg": leg, "t": tr["timestamp"],
-                                    "id": tr.get("id"), "order": key[2], "q": 0.0, "cost": 0.0})
+                                    "id": tr.get("id"), "order": key[2], "q": 0.0, "cost": 0.0,
+                                    "fee": Decimal(0), "fee_unknown": None})
         f["q"] += sign * float(tr["amount"])
         f["cost"] += float(tr["amount"]) * float(tr["price"])
+        _add_fee(f, tr, margin_currency(got.markets.get(tr["symbol"]) or {}))
     for f in orders.values():
         f["price"] = f["cost"] / abs(f["q"]) if f["q"] else math.nan
     return sorted(orders.values(), key=lambda f: (f["t"], str(f["id"])))
@@ -141,8 +184,19 @@ def build_rows(got: Fetched) -> Rows:
     trade_margin = [m for m in got.margin if _delta(m) == "TRADE" and m.get("type") == "add"]
     last_price: dict[str, list[tuple[int, float]]] = {}
 
+    def fee_of(f: dict[str, Any], pid: str, share: Decimal = Decimal(1)) -> float | None:
+        """The fill's fee (``share`` of it, for a fill that closes and reverses) in the
+        margin currency, or None (reported) when the exchange did not say it in that one."""
+        why = f["fee_unknown"] or (
+            f"its fees net to a rebate of {-f['fee']}" if f["fee"] < 0 else None)
+        if why:
+            out.notes.append(f"{pid}: fill {f['id']}: {why}; its Fee paid is left blank")
+            return None
+        return float(f["fee"] * share)
+
     def open_position(leg: _Leg, t: int, long: bool, price: float, qty: float, ident: str,
-                      reason: str, amount: float | None = None) -> None:
+                      reason: str, amount: float | None = None,
+                      fill: dict[str, Any] | None = None, share: Decimal = Decimal(1)) -> None:
         market = got.markets[leg.symbol]
         pid = f"{market['id']}-{'L' if long else 'S'}-{ident}"
         if amount is None:
@@ -161,10 +215,12 @@ def build_rows(got: Fetched) -> Rows:
             mmr, maint = float(r), float(a)
         out.positions.append({"position_id": pid, "symbol": market["id"],
                               "side": "long" if long else "short",
-                              "contract": _contract(market), "mmr": mmr, "maint_amount": maint,
-                              "_key": tag(ex, "position", pid)})
+                              "contract": _contract(market),
+                              "margin_currency": margin_currency(market), "mmr": mmr,
+                              "maint_amount": maint, "_key": tag(ex, "position", pid)})
+        fee = fee_of(fill, pid, share) if fill is not None else None
         out.events.append(_event(t, pid, "open", tag(ex, "trade", ident), reason, price, qty,
-                                 amount))
+                                 amount, fee))
         leg.pid, leg.jqty = pid, qty
         spans.setdefault(leg.symbol, []).append((t, None, leg.leg, pid))
 
@@ -195,28 +251,34 @@ def build_rows(got: Fetched) -> Rows:
         liq = f["order"] in got.liquidation_orders
         if abs(before) < 1e-12:
             long = q > 0 if leg.leg == "BOTH" else leg.leg == "LONG"
-            open_position(leg, t, long, price, _qty(abs(q), market), ident, "imported fill")
+            open_position(leg, t, long, price, _qty(abs(q), market), ident, "imported fill",
+                          fill=f)
             continue
         if leg.pid is None:
             continue
         if before * q > 0:  # adds to the position
             out.notes.append(f"{leg.pid}: fill {ident} adds to the open position; the journal "
-                             "has no increase event, so its qty stays the opening qty")
+                             "has no increase event, so its qty stays the opening qty (and "
+                             "its fee is not counted)")
             continue
         closed = min(abs(q), abs(before))
         reason = "liquidation" if liq else "imported fill"
+        rest = abs(q) - abs(before)
+        # a fill through zero: its fee split by volume between the close and the new open
+        close_share = Decimal(repr(abs(before))) / Decimal(repr(abs(q))) if rest > 1e-12 \
+            else Decimal(1)
         if closed >= abs(before) - 1e-12:
-            out.events.append(_event(t, leg.pid, "close", tag(ex, "trade", ident), reason, price))
+            out.events.append(_event(t, leg.pid, "close", tag(ex, "trade", ident), reason, price,
+                                     fee=fee_of(f, leg.pid, close_share)))
             end_span(leg, t)
-            rest = abs(q) - abs(before)
             if rest > 1e-12:
                 open_position(leg, t, q > 0, price, _qty(rest, market), f"{ident}r",
-                              "imported fill (reversed)")
+                              "imported fill (reversed)", fill=f, share=1 - close_share)
         else:
             share = leg.jqty * closed / abs(before)
             leg.jqty -= share
             out.events.append(_event(t, leg.pid, "partial_close", tag(ex, "trade", ident),
-                                     reason, price, share))
+                                     reason, price, share, fee=fee_of(f, leg.pid)))
     # positions open since before the start date: the exchange's state now, dated at the start
     for key, p in now_open.items():
         leg = legs[key]

@@ -35,6 +35,10 @@ def test_demo_writes_everything_and_is_idempotent(tmp_path: Path, capsys) -> Non
         openpyxl.load_workbook(path).close()
     assert "Rule breaks found:" in text and "leverage above max" in text
     assert "Portfolio (rebalance-synced.xlsx)" in text
+    # the imported Binance fills carry their USDT commissions: SOL's 0.75 + 0.6825 in its net
+    assert "SOLUSDT-L-301 closed; realized PnL -135.00, funding 0.00, fees 1.43: net -136.43 USDT" \
+        in text
+    assert "  USDT   3 closed, 1 won (33%)" in text  # the Summary's totals, one currency
     assert f"Files in {out}/:" in text
 
 

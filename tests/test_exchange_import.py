@@ -16,8 +16,10 @@ from fake_exchange import (
     API_SECRET,
     FakeBinanceFutures,
     income,
+    journal_tables,
     sample_account,
     sample_coinm_account,
+    trade,
 )
 from fake_sheets import FakeSheets, make_client
 
@@ -51,6 +53,7 @@ def journal_book(tmp_path: Path) -> Any:
 
 
 def grids(book: Any) -> list[list[list[Any]]]:
+    """Every tab of the journal as read, for comparing a whole workbook before and after."""
     from leverage_sheets.engine import read_ranges_for
 
     return book.read_ranges(read_ranges_for("journal"))
@@ -59,9 +62,13 @@ def grids(book: Any) -> list[list[list[Any]]]:
 def test_import_fills_the_journal_and_a_second_run_adds_nothing(fake, tmp_path) -> None:
     book = journal_book(tmp_path)
     report = xb.import_account(client(fake), book, SINCE)
-    positions, events, _ = grids(book)
-    assert [r[0] for r in positions[1:]] == ["BTCUSDT-L-101", "ETHUSDT-S-201", "SOLUSDT-L-301"]
-    kinds = [(r[1], r[2]) for r in events[1:]]
+    positions, events = journal_tables(book)
+    assert [p["position_id"] for p in positions] == ["BTCUSDT-L-101", "ETHUSDT-S-201",
+                                                     "SOLUSDT-L-301"]
+    # USDⓈ-M futures settle in USDT (ccxt's market "settle"); no stop is known to the exchange
+    assert [p["margin_currency"] for p in positions] == ["USDT"] * 3
+    assert [p["stop_price"] for p in positions] == [None] * 3
+    kinds = [(e["position_id"], e["event"]) for e in events]
     assert kinds == [
         ("BTCUSDT-L-101", "open"), ("BTCUSDT-L-101", "funding"), ("BTCUSDT-L-101", "funding"),
         ("BTCUSDT-L-101", "add_margin"), ("BTCUSDT-L-101", "partial_close"),
@@ -69,27 +76,28 @@ def test_import_fills_the_journal_and_a_second_run_adds_nothing(fake, tmp_path) 
         ("SOLUSDT-L-301", "open"), ("SOLUSDT-L-301", "close"),
     ]
     # the order's two fills are one open: 0.010 BTC at 60,000 with the 60 USDT margin line
-    assert events[1][3:6] == [60000, 0.01, 60]
+    assert [events[0][k] for k in ("price", "qty", "amount")] == [60000, 0.01, 60]
+    # each fill's fee is Binance's commission in USDT (0.05 % of its value in the recorded
+    # account), the order's two summed: 0.004 × 60,000 × 0.0005 + 0.006 × 60,000 × 0.0005
+    assert [e["fee"] for e in events] == [0.3, None, None, None, 0.124, 0.75, None, 0.75, 0.6825]
+    assert events[4]["fees"] == pytest.approx(0.3 + 0.124)  # BTC's fees so far
     # FUNDING_FEE in the margin history is funding (−0.25), and the one also in the income
     # history (−0.30) is imported once
-    assert [r[5] for r in events[1:] if r[2] == "funding"] == [-0.3, -0.25, -0.1]
-    assert "liquidation" in events[9][6]
-    assert all(xb.convert.row_tag(r[6]) for r in events[1:])  # every row keeps its id
+    assert [e["amount"] for e in events if e["event"] == "funding"] == [-0.3, -0.25, -0.1]
+    assert "liquidation" in events[8]["reason"]
+    assert all(xb.convert.row_tag(e["reason"]) for e in events)  # every row keeps its id
+    # every row is dated, in time order (the journal replays each position by date)
+    dates = [e["date"] for e in events]
+    assert all(isinstance(d, int | float) and d > 0 for d in dates) and dates == sorted(dates)
     # computed columns are the core's: replaying the sheet gives the same figures
-    head = events[0]
-    rows = [dict(zip(["date", "position_id", "event", "price", "qty", "amount", "reason"],
-                     r[:7], strict=True)) for r in events[1:]]
-    pos = [dict(zip(["position_id", "symbol", "side", "contract", "mmr", "maint_amount"], r,
-                    strict=True)) for r in positions[1:]]
+    rows = [{k: e[k] for k in journal.INPUT_COLUMNS} for e in events]
+    pos = [{k: p[k] for k in journal.POSITION_COLUMNS} for p in positions]
     result = journal.replay(pos, rows)
-    for key in ("qty_open", "margin", "liq_price", "funding", "realized_pnl"):
-        col = head.index(next(c.header for c in sb.engine.TEMPLATES["journal"][1].columns
-                              if c.key == key))
-        for i, r in enumerate(events[1:]):
-            assert r[col] == pytest.approx(result.columns[key][i], nan_ok=True) or (
-                r[col] is None and result.columns[key][i] != result.columns[key][i])
-    status = head.index("Status")
-    assert all(len(r) <= status or not r[status] for r in events[1:])  # every row applied
+    for key in ("qty_open", "margin", "liq_price", "funding", "realized_pnl", "fees", "net_pnl"):
+        for e, want in zip(events, result.columns[key], strict=True):
+            assert e[key] == pytest.approx(want, nan_ok=True) or (e[key] is None and want != want)
+    assert [e["currency"] for e in events] == list(result.columns["currency"]) == ["USDT"] * 9
+    assert not any(e["status"] or e["warnings"] for e in events)  # every row applied, no flag
     assert sb.sync(book, "journal").changed is False  # nothing left for a sync to fix
     assert report.sheet.appended == {"Positions": 3, "Events": 9, "Rules": 0}
 
@@ -103,14 +111,14 @@ def test_import_fills_the_journal_and_a_second_run_adds_nothing(fake, tmp_path) 
 def test_new_history_is_appended_below_user_rows(fake, tmp_path) -> None:
     book = journal_book(tmp_path)
     xb.import_account(client(fake), book, SINCE)
-    _, events, _ = grids(book)
+    _, events = journal_tables(book)
     t = fake.account.income[1]["time"] + 8 * 3_600_000
     fake.account.income.append(income(1003, "ETHUSDT", "FUNDING_FEE", "0.05000000", t))
     report = xb.import_account(client(fake), book, SINCE)
     assert report.sheet.appended["Events"] == 1
-    _, after, _ = grids(book)
+    _, after = journal_tables(book)
     assert after[: len(events)] == events  # earlier rows untouched
-    assert after[-1][1:3] == ["ETHUSDT-S-201", "funding"]
+    assert (after[-1]["position_id"], after[-1]["event"]) == ("ETHUSDT-S-201", "funding")
 
 
 def test_requests_made(fake, tmp_path) -> None:
@@ -142,8 +150,8 @@ def test_long_histories_are_paged(fake, tmp_path, monkeypatch) -> None:
     assert len(funding_calls) >= 4  # 7 rows, 2 a page
     starts = [int(e.params["startTime"]) for e in funding_calls]
     assert starts == sorted(starts)
-    _, events, _ = grids(book)
-    assert sum(1 for r in events[1:] if r[2] == "funding") == 3 + 5
+    _, events = journal_tables(book)
+    assert sum(1 for e in events if e["event"] == "funding") == 3 + 5
 
 
 def test_a_429_and_a_timeout_are_retried(fake, tmp_path) -> None:
@@ -242,10 +250,12 @@ def test_a_position_opened_before_the_start_date(fake, tmp_path) -> None:
     since = xb.convert._when(t0 + 12 * 3_600_000).isoformat()
     book = journal_book(tmp_path)
     report = xb.import_account(client(fake), book, since)
-    _, events, _ = grids(book)
-    btc = [r for r in events[1:] if r[1].startswith("BTCUSDT")]
-    assert [r[2] for r in btc] == ["open"]
-    assert btc[0][3:6] == [60000, 0.006, 47.45]
+    _, events = journal_tables(book)
+    btc = [e for e in events if e["position_id"].startswith("BTCUSDT")]
+    assert [e["event"] for e in btc] == ["open"]
+    # as the exchange shows it now: no fill, so no fee is said
+    assert [btc[0][k] for k in ("price", "qty", "amount", "fee")] == [60000, 0.006, 47.45, None]
+    assert btc[0]["date"]
     assert any("BTCUSDT BOTH: opened before the start date" in n for n in report.notes)
     assert any("margin change on BTC/USDT:USDT" in n for n in report.notes)
 
@@ -289,13 +299,19 @@ def test_coin_margined_import(tmp_path) -> None:
                         rate_limit_ms=1)
         book = journal_book(tmp_path)
         report = xb.import_account(ex, book, SINCE)
-        positions, events, _ = grids(book)
-        assert positions[1][:4] == ["BTCUSD_PERP-L-401", "BTCUSD_PERP", "long", "inverse"]
-        # qty in USD: contracts × 100 USD contract size; margin in BTC
-        assert [(r[2], r[3], r[4], r[5]) for r in events[1:]] == [
-            ("open", 50000, 1000, 0.002), ("add_margin", 50000, None, 0.002),
-            ("funding", None, None, -0.000005), ("partial_close", 52000, 400, None),
+        positions, events = journal_tables(book)
+        keys = ("position_id", "symbol", "side", "contract", "margin_currency")
+        # COIN-M settles in the coin: margin, PnL and fees in BTC
+        assert [[p[k] for k in keys] for p in positions] == [
+            ["BTCUSD_PERP-L-401", "BTCUSD_PERP", "long", "inverse", "BTC"]]
+        # qty in USD: contracts × 100 USD contract size; margin in BTC; the fee is Binance's
+        # commission in BTC (commissionAsset BTC, the margin currency)
+        keys = ("event", "price", "qty", "amount", "fee")
+        assert [tuple(e[k] for k in keys) for e in events] == [
+            ("open", 50000, 1000, 0.002, 0.000001), ("add_margin", 50000, None, 0.002, None),
+            ("funding", None, None, -0.000005, None), ("partial_close", 52000, 400, None, 0.000001),
         ]
+        assert {e["currency"] for e in events} == {"BTC"}
         assert sb.sync(book, "journal").changed is False
         btc = report.open_positions[0]
         assert btc.qty == 600 and btc.notional == pytest.approx(600 / 51000)
@@ -311,3 +327,47 @@ def test_sandbox_uses_the_testnet_urls_and_api_url_redirects_them(fake, tmp_path
     assert xb.import_account(ex, journal_book(tmp_path), SINCE).sheet.appended["Events"] == 9
     with pytest.raises(xb.ExchangeError, match="api-url must look like"):
         xb.connect("binanceusdm", CREDS, api_url="ftp://x")
+
+
+def test_a_fee_not_in_the_margin_currency_or_a_rebate_is_left_blank_and_said(fake,
+                                                                             tmp_path) -> None:
+    # SOL's opening fill paid its fee in BNB (Binance's fee discount), its close got a maker
+    # rebate: neither is a fee paid in USDT, so neither is guessed
+    fake.account.trades[4]["commissionAsset"] = "BNB"
+    fake.account.trades[5]["commission"] = "-0.10000000"
+    book = journal_book(tmp_path)
+    report = xb.import_account(client(fake), book, SINCE)
+    _, events = journal_tables(book)
+    sol = [e for e in events if e["position_id"] == "SOLUSDT-L-301"]
+    assert [(e["event"], e["fee"]) for e in sol] == [("open", None), ("close", None)]
+    assert ("SOLUSDT-L-301: fill 301: trade 301 paid its fee in BNB, not USDT; its Fee paid is "
+            "left blank") in report.notes
+    assert any(n.startswith("SOLUSDT-L-301: fill 302: its fees net to a rebate of 0.1")
+               for n in report.notes)
+    assert events[0]["fee"] == 0.3  # the other fills keep theirs
+    assert not any(e["status"] for e in events)
+
+
+def test_a_fill_through_zero_splits_its_fee_between_the_close_and_the_new_open(fake,
+                                                                               tmp_path) -> None:
+    # SOL's last fill sells 15: 10 close the long, 5 open a short, closed by a buy an hour later
+    sol = fake.account.trades[5]
+    fake.account.trades[5] = trade(302, 5, "SOLUSDT", "SELL", "15", "136.50", sol["time"])
+    fake.account.trades.append(trade(303, 6, "SOLUSDT", "BUY", "5", "130.00",
+                                     sol["time"] + 3_600_000))
+    fake.account.income.append(income(2100, "SOLUSDT", "COMMISSION", "-0.32500000",
+                                      sol["time"] + 3_600_000))
+    book = journal_book(tmp_path)
+    xb.import_account(client(fake), book, SINCE)
+    _, events = journal_tables(book)
+    rows = [(e["position_id"], e["event"], e["fee"]) for e in events
+            if e["position_id"].startswith("SOLUSDT")]
+    # the fill's commission 15 × 136.50 × 0.0005 = 1.02375 USDT: 10/15 to the close, 5/15 to
+    # the open (both at the fill's time: the import lists the opens of a moment first)
+    assert rows == [
+        ("SOLUSDT-L-301", "open", 0.75),
+        ("SOLUSDT-S-302r", "open", 0.34125),
+        ("SOLUSDT-L-301", "close", 0.6825),
+        ("SOLUSDT-S-302r", "close", 0.325),
+    ]
+    assert not any(e["status"] for e in events)

@@ -18,6 +18,7 @@ from fake_exchange import (
     FakeOkx,
     ReplayServer,
     bybit_execution,
+    journal_tables,
     okx_fill,
     sample_bybit_account,
     sample_okx_account,
@@ -63,36 +64,46 @@ def journal(tmp_path: Path) -> Any:
     return book
 
 
-def grids(book: Any) -> tuple[list[list[Any]], list[list[Any]]]:
-    positions, events, _ = book.read_ranges(read_ranges_for("journal"))
-    return positions, events
+def inputs(events: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """The typed columns of imported events, after checking every row is dated, in time order
+    (the journal replays each position by date)."""
+    dates = [e["date"] for e in events]
+    assert all(isinstance(d, int | float) and d > 0 for d in dates) and dates == sorted(dates)
+    return [(e["position_id"], e["event"], e["price"], e["qty"], e["amount"], e["fee"])
+            for e in events]
 
 
 def test_bybit_import_and_a_second_run_adds_nothing(bybit, tmp_path) -> None:
     book = journal(tmp_path)
     report = xb.import_account(client(bybit, "bybit"), book, since(25))
-    positions, events = grids(book)
-    assert [r[:4] for r in positions[1:]] == [
-        ["BTCUSDT-L-e-101", "BTCUSDT", "long", "linear"],
-        ["ETHUSDT-S-e-201", "ETHUSDT", "short", "linear"],
-        ["SOLUSDT-L-e-301", "SOLUSDT", "long", "linear"],
-        ["BTCUSD-L-e-401", "BTCUSD", "long", "inverse"],
+    positions, events = journal_tables(book)
+    keys = ("position_id", "symbol", "side", "contract", "margin_currency")
+    # the margin currency is the market's settle currency: USDT, and the coin for inverse
+    assert [[p[k] for k in keys] for p in positions] == [
+        ["BTCUSDT-L-e-101", "BTCUSDT", "long", "linear", "USDT"],
+        ["ETHUSDT-S-e-201", "ETHUSDT", "short", "linear", "USDT"],
+        ["SOLUSDT-L-e-301", "SOLUSDT", "long", "linear", "USDT"],
+        ["BTCUSD-L-e-401", "BTCUSD", "long", "inverse", "BTC"],
     ]
     # Bybit risk limit 1 of BTCUSDT: 0.5% maintenance, no deduction
-    assert positions[1][4:6] == [0.005, 0]
-    assert [(r[1], r[2], r[3], r[4], r[5]) for r in events[1:]] == [
+    assert (positions[0]["mmr"], positions[0]["maint_amount"]) == (0.005, 0)
+    # fees: each execution's execFee (0.055 % of execValue in the recorded account), an
+    # order's fills summed; in the settle currency, as ccxt reads a blank feeCurrency
+    assert inputs(events) == [
         # one order, two fills: one open of 0.010 BTC; margin = notional ÷ leverage 10
-        ("BTCUSDT-L-e-101", "open", 60000, 0.01, 60),
+        ("BTCUSDT-L-e-101", "open", 60000, 0.01, 60, 0.33),
         # Bybit's execFee 0.30 on a Funding execution is paid: −0.30 in the journal
-        ("BTCUSDT-L-e-101", "funding", None, None, -0.3),
-        ("BTCUSDT-L-e-101", "partial_close", 62000, 0.004, None),
-        ("ETHUSDT-S-e-201", "open", 3000, 0.5, 300),  # leverage 5
-        ("SOLUSDT-L-e-301", "open", 150, 10, 150),
-        ("SOLUSDT-L-e-301", "close", 136.5, None, None),  # a BustTrade
-        # inverse: 100 contracts of 1 USD; margin in BTC = 100 / 60,000 / 10
-        ("BTCUSD-L-e-401", "open", 60000, 100, pytest.approx(100 / 60000 / 10)),
+        ("BTCUSDT-L-e-101", "funding", None, None, -0.3, None),
+        ("BTCUSDT-L-e-101", "partial_close", 62000, 0.004, None, 0.1364),
+        ("ETHUSDT-S-e-201", "open", 3000, 0.5, 300, 0.825),  # leverage 5
+        ("SOLUSDT-L-e-301", "open", 150, 10, 150, 0.825),
+        ("SOLUSDT-L-e-301", "close", 136.5, None, None, 0.75075),  # a BustTrade
+        # inverse: 100 contracts of 1 USD; margin and fee in BTC = 100 / 60,000 / 10
+        ("BTCUSD-L-e-401", "open", 60000, 100, pytest.approx(100 / 60000 / 10), 0.0000009),
     ]
-    assert "liquidation" in events[6][6]
+    assert [e["currency"] for e in events] == ["USDT"] * 6 + ["BTC"]
+    assert not any(e["status"] for e in events)
+    assert "liquidation" in events[5]["reason"]
     assert any("no history of margin" in n for n in report.notes)
     assert sb.sync(book, "journal").changed is False
     again = xb.import_account(client(bybit, "bybit"), book, since(25))
@@ -143,21 +154,24 @@ def test_bybit_quirks(bybit) -> None:
 def test_okx_import_and_a_second_run_adds_nothing(okx, tmp_path) -> None:
     book = journal(tmp_path)
     report = xb.import_account(client(okx, "okx"), book, "2024-01-01")
-    positions, events = grids(book)
-    assert [r[0] for r in positions[1:]] == ["BTC-USDT-SWAP-L-101", "ETH-USDT-SWAP-S-201",
-                                             "SOL-USDT-SWAP-L-301"]
-    assert [(r[1], r[2], r[3], r[4], r[5]) for r in events[1:]] == [
-        # 0.4 + 0.6 contracts of 0.01 BTC = 0.010 BTC
-        ("BTC-USDT-SWAP-L-101", "open", 60000, 0.01, 60),
-        ("BTC-USDT-SWAP-L-101", "funding", None, None, -0.3),
-        ("BTC-USDT-SWAP-L-101", "add_margin", 60000, None, 20),  # bill type 6, subType 160
-        ("BTC-USDT-SWAP-L-101", "partial_close", 62000, 0.004, None),
-        ("ETH-USDT-SWAP-S-201", "open", 3000, 0.5, 300),  # 5 contracts of 0.1 ETH, lever 5
-        ("ETH-USDT-SWAP-S-201", "funding", None, None, 0.1),
-        ("SOL-USDT-SWAP-L-301", "open", 150, 10, 150),
-        ("SOL-USDT-SWAP-L-301", "close", 136.5, None, None),
+    positions, events = journal_tables(book)
+    assert [(p["position_id"], p["margin_currency"]) for p in positions] == [
+        ("BTC-USDT-SWAP-L-101", "USDT"), ("ETH-USDT-SWAP-S-201", "USDT"),
+        ("SOL-USDT-SWAP-L-301", "USDT")]
+    # fees: OKX's fill fee -0.01 USDT (negative: charged) is 0.01 paid, as ccxt turns it
+    assert inputs(events) == [
+        # 0.4 + 0.6 contracts of 0.01 BTC = 0.010 BTC, two fills of one order
+        ("BTC-USDT-SWAP-L-101", "open", 60000, 0.01, 60, 0.02),
+        ("BTC-USDT-SWAP-L-101", "funding", None, None, -0.3, None),
+        ("BTC-USDT-SWAP-L-101", "add_margin", 60000, None, 20, None),  # bill 6, subType 160
+        ("BTC-USDT-SWAP-L-101", "partial_close", 62000, 0.004, None, 0.01),
+        ("ETH-USDT-SWAP-S-201", "open", 3000, 0.5, 300, 0.01),  # 5 × 0.1 ETH, lever 5
+        ("ETH-USDT-SWAP-S-201", "funding", None, None, 0.1, None),
+        ("SOL-USDT-SWAP-L-301", "open", 150, 10, 150, 0.01),
+        ("SOL-USDT-SWAP-L-301", "close", 136.5, None, None, 0.01),
     ]
-    assert "liquidation" in events[8][6]  # positions history type 3
+    assert not any(e["status"] for e in events)
+    assert "liquidation" in events[7]["reason"]  # positions history type 3
     assert sb.sync(book, "journal").changed is False
     btc = next(r for r in report.reconciled if r.position.market_id == "BTC-USDT-SWAP")
     assert btc.theirs == 50870.2 and btc.cause == "match"
@@ -232,7 +246,7 @@ def test_new_fills_are_appended(bybit, okx, tmp_path) -> None:
                                           "instId": "BTC-USDT-SWAP", "uTime": str(t)})
     report = xb.import_account(client(okx, "okx"), okx_book, "2024-01-01")
     assert report.sheet.appended["Events"] == 1
-    assert grids(okx_book)[1][-1][2] == "close"
+    assert journal_tables(okx_book)[1][-1]["event"] == "close"
 
 
 def test_reconcile_column_in_the_rebalance_workbook(bybit, tmp_path) -> None:
