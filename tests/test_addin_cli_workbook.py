@@ -49,8 +49,9 @@ def test_the_conf_sheet_names_the_udf_module_and_interpreter(xlsm: Path) -> None
     assert doctor.conf_sheet_rows(xlsm) == {"UDF Modules": UDF_MODULE,
                                             "Interpreter_Win": INTERPRETER}
     wb = openpyxl.load_workbook(xlsm, keep_vba=True)
-    assert wb.sheetnames == ["Positions", "Events", "Rules", "Chart", "xlwings.conf"]
-    assert [ws.sheet_properties.codeName for ws in wb] == [f"Sheet{i}" for i in range(1, 6)]
+    assert wb.sheetnames == ["Instructions", "Positions", "Events", "Summary", "Rules",
+                             "Charts", "Chart data", "xlwings.conf"]
+    assert [ws.sheet_properties.codeName for ws in wb] == [f"Sheet{i}" for i in range(1, 9)]
 
 
 def test_the_journal_is_kept_as_built(xlsm: Path, tmp_path: Path) -> None:
