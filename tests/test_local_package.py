@@ -45,7 +45,7 @@ SHEET_RELS = (
     '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
     '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
     '<Relationship Id="rIdTextBox" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
-    'relationships/drawing" Target="../drawings/drawing1.xml"/></Relationships>'
+    'relationships/drawing" Target="../drawings/drawing99.xml"/></Relationships>'
 )
 X14 = 'xmlns:x14="http://schemas.microsoft.com/office/spreadsheetml/2009/9/main"'
 XM = 'xmlns:xm="http://schemas.microsoft.com/office/excel/2006/main"'
@@ -84,11 +84,11 @@ def add_excel_parts(path: Path) -> None:
                 data = data.replace(b"</worksheet>", b'<drawing r:id="rIdTextBox"/>'
                                     + EXTENSIONS.encode() + b"</worksheet>")
             elif info.filename == "[Content_Types].xml":
-                data = data.replace(b"</Types>", b'<Override PartName="/xl/drawings/drawing1.xml" '
+                data = data.replace(b"</Types>", b'<Override PartName="/xl/drawings/drawing99.xml" '
                                     b'ContentType="application/vnd.openxmlformats-officedocument.'
                                     b'drawing+xml"/></Types>')
             z.writestr(info, data)
-        z.writestr("xl/drawings/drawing1.xml", TEXT_BOX)
+        z.writestr("xl/drawings/drawing99.xml", TEXT_BOX)
         z.writestr(rels, SHEET_RELS)
     path.write_bytes(out.getvalue())
 
