@@ -103,11 +103,12 @@ def _summary(key: str, row: int | None = None) -> str:
 
 
 def _google_filtered(column: str, by: str, conditions: str) -> str:
-    """``column``'s rows that meet ``conditions``, sorted by the same rows of ``by`` (stable:
-    ties keep row order). One column a formula, no ``{a, b}`` array literal, whose column
-    separator changes with the spreadsheet's locale."""
+    """``column``'s rows that meet ``conditions``, sorted by the same rows of ``by``, ties by
+    row number: every column of a chart sorts on the same two keys, so its points stay
+    aligned whether or not SORT is stable. One column a formula, no ``{a, b}`` array
+    literal, whose column separator changes with the spreadsheet's locale."""
     return (f"=IFERROR(SORT(FILTER({column}, {conditions}), FILTER({by}, {conditions}), "
-            f"TRUE))")
+            f"TRUE, FILTER(ROW({by}), {conditions}), TRUE))")
 
 
 def _google_slot(pick: str, key: str) -> str:

@@ -193,6 +193,10 @@ def test_google_init_adds_open_ended_charts_once(fake: FakeSheets) -> None:
     assert "FILTER(" in first and "Events!$B$2:$B=$A$2" in first
     qty = JOURNAL_EVENTS.letter("qty_open")
     assert f"Events!${qty}$2:${qty}>0" in first
+    # every series sorts on (date, row): its points stay aligned with the dates on a tie
+    date = JOURNAL_EVENTS.letter("date")
+    assert all(f"TRUE, FILTER(ROW(Events!${date}$2:${date})," in f for f in row2[DATA_COLUMN - 1:]
+               if isinstance(f, str) and f.startswith("=") and "Events!" in f)
     hidden = [r["updateDimensionProperties"] for r in requests
               if r.get("updateDimensionProperties", {}).get("properties", {}).get(
                   "hiddenByUser")]
