@@ -7,7 +7,10 @@ itself, checks every row itself (side is +/-1, qty and price finite and > 0, mar
 them) and blanks rows with no liquidation price or a bad input (nan). The LIQ_PROBABILITY
 floor is the first-passage closed form with the core's normal-CDF approximation, the same
 checks and the same edge rows (no liquidation price: 0, at or past it: 1, zero volatility or
-time: the drift alone). Floors build no messages and parse nothing else. Floors and the core
+time: the drift alone). The liquidation-price floors also blank a row whose liquidation price
+is at or beyond entry on the losing side (the core's "liquidated at once" error), and the
+tiered one finds the rows whose leverage at entry is above the entry tier's maximum (the
+core's flag). Floors build no messages and parse nothing else. Floors and the core
 are timed interleaved (A, B, A, B, ...) so both see the same machine load.
 """
 
@@ -100,6 +103,24 @@ def _blank_unless(ok: np.ndarray | None, lp: np.ndarray) -> np.ndarray:
     return lp
 
 
+def _refuse_at_once(side: np.ndarray, entry: np.ndarray, lp: np.ndarray) -> np.ndarray:
+    """nan where the liquidation price is at or beyond entry on the losing side: the core's
+    "liquidated at once" error (issue 12), one comparison per row and one reduction."""
+    beyond = side * (lp - entry) >= 0
+    if beyond.any():
+        lp[beyond] = np.nan
+    return lp
+
+
+def _above_tier_max(table: lv.TierTable, notional: np.ndarray, margin: np.ndarray) -> bool:
+    """Whether any row's leverage at entry is above its entry tier's maximum: the core's flag
+    (issue 12); a flagged row would get its message, so the floor finds the rows too."""
+    k = np.searchsorted(table.bounds, notional, side="right") - 1
+    np.clip(k, 0, len(table.bounds) - 1, out=k)
+    flagged = notional / margin > table.max_leverages[k]
+    return bool(flagged.any())
+
+
 def floor_tier_index(c: np.ndarray, side: np.ndarray, table: lv.TierTable) -> np.ndarray:
     """Tier whose band holds the notional at the liquidation price, by one plain scan.
 
@@ -134,7 +155,8 @@ def floor_liq_price_tiered(
     k = floor_tier_index(qty_entry - side * margin, side, table)
     mmr, cum = table.mmrs[k], table.maint_amounts[k]
     lp = (margin + cum - side * qty_entry) / (qty * (mmr - side))
-    return _blank_unless(ok, lp)
+    _above_tier_max(table, qty_entry, margin)
+    return _refuse_at_once(side, entry, _blank_unless(ok, lp))
 
 
 def floor_liq_price(
@@ -147,7 +169,7 @@ def floor_liq_price(
         raise ValueError(f"maint_amount must be >= 0, got {maint_amount}")
     ok = _valid_position(side, qty, entry, margin)
     lp = (margin + maint_amount - side * qty * entry) / (qty * (mmr - side))
-    return _blank_unless(ok, lp)
+    return _refuse_at_once(side, entry, _blank_unless(ok, lp))
 
 
 def floor_margin_to_target(

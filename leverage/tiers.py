@@ -147,7 +147,7 @@ class TierTable(BaseModel):
                     len(self.tiers) - 1)
             top = self.tiers[k].max_leverage
             return math.nan if top is None else top
-        return self.lookup(notional)[2]
+        return self.max_leverages[self.index(notional)]  # one gather, not lookup's three
 
     # -- construction ------------------------------------------------------------
     @classmethod
