@@ -190,12 +190,13 @@ def _assert_no_errors(values: dict[tuple[str, str], Any],
     assert not bad, f"formulas that did not compute: {list(bad.items())[:10]}"
 
 
-def _column_calls(path: Path, sheet: L.Sheet) -> dict[str, str]:
+def _column_calls(path: Path, sheet: L.Sheet, wb: Any = None) -> dict[str, str]:
     """Column letter -> formula of each array formula in the first data row of ``sheet``
-    (udf mode: the add-in's column calls), checked to cover every formula row."""
+    (udf mode: the add-in's column calls), checked to cover every formula row. ``wb``: the
+    workbook at ``path`` when the caller has it loaded already."""
     from openpyxl.worksheet.formula import ArrayFormula
 
-    ws = openpyxl.load_workbook(path)[sheet.title]
+    ws = (wb or openpyxl.load_workbook(path))[sheet.title]
     out = {}
     for c in ws[L.FIRST_DATA_ROW]:
         if isinstance(c.value, ArrayFormula):
@@ -490,8 +491,9 @@ def test_udf_workbooks_call_each_function_once_per_column(tmp_path, build):
     counts = []
     for rows in (20, 600):
         path = builder(tmp_path / f"{build}-{rows}.xlsx", mode="udf", rows=rows)
-        calls = _column_calls(path, sheet)
-        ws = openpyxl.load_workbook(path)[sheet.title]
+        wb = openpyxl.load_workbook(path)
+        calls = _column_calls(path, sheet, wb)
+        ws = wb[sheet.title]
         per_cell = [c.coordinate for row in ws.iter_rows(min_row=L.FIRST_DATA_ROW)
                     for c in row if isinstance(c.value, str) and udf_calls(c.value)]
         assert not per_cell, f"cells still calling the add-in: {per_cell[:5]}"
@@ -585,6 +587,61 @@ def test_bad_arguments_are_rejected_with_a_clear_message(tmp_path, call, message
         call(tmp_path / "x.xlsx")
 
 
+_MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_SHARED_MASTER = re.compile(rb'<c r="([A-Z]+[0-9]+)"[^>]*><f t="shared" ref="[^"]*" '
+                            rb'si="([0-9]+)">([^<]*)</f>')
+
+
+def _rows_from(path: Path, title: str, first_row: int) -> list[list[Any]]:
+    """Rows ``first_row``.. to the sheet's last row, as openpyxl's ``iter_rows(values_only=
+    True)`` gives them (a formula as its text, a shared one translated from its master; a
+    date as its serial number), read from the sheet's XML: openpyxl would translate every
+    one of the sheet's shared formulas (~800k cells, 30 s) to reach the last rows."""
+    import zipfile
+    from xml.etree import ElementTree as etree
+
+    from openpyxl.formula.translate import Translator
+    from openpyxl.utils.cell import column_index_from_string, coordinate_from_string
+
+    from leverage_sheets.xlsx_package import Package
+
+    data = path.read_bytes()
+    with zipfile.ZipFile(path) as z:
+        xml = z.read(Package(data, path.name).sheets[title])
+    masters = {si.decode(): (cell.decode(), "=" + str(etree.fromstring(b"<f>" + text + b"</f>").text
+                                                  or ""))
+               for cell, si, text in _SHARED_MASTER.findall(xml)}
+    start = xml.find(f'<row r="{first_row}"'.encode())
+    end = xml.find(b"</sheetData>", start)
+    assert start > 0 and end > 0, f"{title} has no row {first_row}"
+    body = etree.fromstring(f'<sheetData xmlns="{_MAIN_NS}">'.encode() + xml[start:end]
+                            + b"</sheetData>")
+    q = f"{{{_MAIN_NS}}}"
+    by_row: dict[int, dict[int, Any]] = {}
+    for row in body.iter(q + "row"):
+        cells = by_row.setdefault(int(row.get("r")), {})
+        for c in row.iter(q + "c"):
+            letters, _ = coordinate_from_string(c.get("r"))
+            f, v = c.find(q + "f"), c.find(q + "v")
+            if f is not None:
+                if f.get("t") == "shared" and not f.text:
+                    origin, text = masters[f.get("si")]
+                    value: Any = Translator(text, origin=origin).translate_formula(c.get("r"))
+                else:
+                    value = "=" + (f.text or "")
+            elif c.get("t") == "inlineStr":
+                value = "".join(t.text or "" for t in c.iter(q + "t"))
+            elif v is not None and v.text:
+                value = float(v.text) if c.get("t", "n") == "n" else v.text
+            else:
+                continue
+            cells[column_index_from_string(letters)] = value
+    numbers = sorted(by_row)
+    assert numbers == list(range(first_row, numbers[-1] + 1)), "rows missing or out of order"
+    width = max((max(c, default=0) for c in by_row.values()), default=0)
+    return [[by_row[r].get(i) for i in range(1, width + 1)] for r in numbers]
+
+
 def test_ten_thousand_events_build_correctly(tmp_path):
     positions, events, rules = templates.sample_journal()
     many = [dict(events[i % len(events)], position_id=f"{events[i % len(events)]['position_id']}"
@@ -594,10 +651,8 @@ def test_ten_thousand_events_build_correctly(tmp_path):
     pos = [dict(base[i.rsplit("-", 1)[0]], position_id=i) for i in ids]
     path = templates.build_journal(tmp_path / "big.xlsx", mode="native", positions=pos,
                                    events=many, rule_values=rules)
-    wb = openpyxl.load_workbook(path, read_only=True)
     last = 1 + 10_000
-    rows = list(wb["Events"].iter_rows(min_row=last, values_only=True))
-    wb.close()
+    rows = _rows_from(path, "Events", last)
     assert len(rows) == 1 + 200  # the last event, then 200 formula rows for new ones
     row = rows[0]
     assert row[1] == many[-1]["position_id"] and row[2] == many[-1]["event"]
