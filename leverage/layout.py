@@ -370,7 +370,8 @@ TEMPLATES = {
 # Working columns of the native formulas (the running state of a position, the row it
 # continues from, ...). They sit right of the computed columns, are hidden in the built
 # workbook, and are neither input nor output: the Sheets bridge never reads or writes them.
-# JOURNAL_EVENTS / REBALANCE_POSITIONS above are unchanged; these extend them to the right.
+# REBALANCE_POSITIONS above is unchanged; these extend it to the right (the journal's hidden
+# columns are defined with its formulas, in templates/journal.py).
 
 
 @dataclass(frozen=True)
@@ -393,35 +394,6 @@ class Helpers:
     def helper_keys(self) -> list[str]:
         return [k for k, _ in self.columns]
 
-
-JOURNAL_HELPERS = Helpers(
-    JOURNAL_EVENTS,
-    (
-        ("used", "(helper) row in use"),
-        ("prev", "(helper) previous row of this position"),
-        ("pos", "(helper) row of the position on Positions"),
-        ("side", "(helper) side (+1 long, -1 short)"),
-        ("contract", "(helper) contract"),
-        ("mmr", "(helper) maint. margin rate"),
-        ("maint", "(helper) maint. amount"),
-        ("kind", "(helper) event number"),
-        ("p_qty", "(helper) open qty before"),
-        ("p_margin", "(helper) margin before"),
-        ("p_mark", "(helper) mark before"),
-        ("p_entry", "(helper) entry before"),
-        ("p_init", "(helper) initial margin before"),
-        ("p_realized", "(helper) realized PnL before"),
-        ("p_funding", "(helper) funding before"),
-        ("p_adds", "(helper) adds while losing before"),
-        ("price_used", "(helper) price of the event"),
-        ("released", "(helper) margin released"),
-        ("error", "(helper) input problem"),
-        ("pnl_fraction", "(helper) open PnL / initial margin at the event"),
-        ("entry", "(helper) entry price after"),
-        ("init", "(helper) initial margin after"),
-        ("adds", "(helper) adds while losing after"),
-    ),
-)
 
 REBALANCE_HELPERS = Helpers(
     REBALANCE_POSITIONS,
@@ -474,7 +446,6 @@ def rule_row(key: str) -> int:
     return FIRST_DATA_ROW + [r[0] for r in RULE_ROWS].index(key)
 
 
-CHART_SHEET = "Chart"
 XLWINGS_CONF_SHEET = "xlwings.conf"
 
 # How a built workbook computes: ``udf`` cells call the add-in's functions; ``native`` cells
