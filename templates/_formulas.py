@@ -21,6 +21,7 @@ from typing import Any
 
 import leverage as lv
 from leverage import Kind, Number, check_columns
+from leverage._args import fmt
 
 from ._book import nested_if, quoted
 
@@ -289,6 +290,22 @@ def choice_checks(ref: str, name: str, rule: Kind) -> list[tuple[str, str]]:
     checks.append((f'IF({ref}="",FALSE,{bad})',
                    said(_rule_says(name, rule, PROBE_TEXT) or "", {PROBE_TEXT: ref})))
     return checks
+
+
+HINT_PROBE = 0.0731  # a rate that looks like a percent typed as a number (7.31 %)
+
+
+def percent_hint_text(name: str, ref: str) -> str:
+    """The core's :func:`leverage.percent_hint` for the rate in ``ref`` as a formula's text
+    expression (the caller decides when it applies: ``ABS(ref) >= PERCENT_LIKE``).
+
+    >>> percent_hint_text("mmr", "E2")
+    '"mmr "&E2&" is "&E2*100&" %; for "&E2&" % type "&E2/100&" or "&E2&"%"'
+    """
+    p = HINT_PROBE
+    return said(lv.percent_hint(name, p) or "",
+                {fmt(p): ref, fmt(p * 100): f"{ref}*100", fmt(p / 100): f"{ref}/100"},
+                repeat=True)
 
 
 def fmt_number(value: float) -> str:

@@ -389,9 +389,7 @@ def _liquidated_at_once(x: dict[str, str], qty: str, entry: str, margin: str, li
         assert hint is not None and message.endswith(hint), message
         numbers = {"1.5": margin, F.fmt_number(probe): maint, "100": entry}
         with_hint = F.said(message[: -len(hint)], numbers | {_probe_liq(message): liq})
-        hint_said = F.said(hint, {F.fmt_number(hinted): mmr,
-                                  F.fmt_number(hinted * 100): f"{mmr}*100",
-                                  F.fmt_number(hinted / 100): f"{mmr}/100"}, repeat=True)
+        hint_said = F.percent_hint_text("mmr", mmr)
         base = _at_once_says(word, plain)
         without = F.said(base, {"1.5": margin, F.fmt_number(3.25 * 100 * plain): maint,
                                 "100": entry, _probe_liq(base): liq})

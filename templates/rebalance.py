@@ -81,7 +81,7 @@ CROSS_BY_DISTANCE = _rebalance_says(margin_mode="cross", target_liq_distance=0.5
 # liquidated at once (isolated), per side: margin 24 / 22 under 48 of maintenance at entry
 AT_ONCE = {1: core.liq_price.rows(1, 1, 1200, 24, 0.04, 0).errors[()],  # at 1225
            -1: core.liq_price.rows(-1, 1, 1200, 22, 0.04, 0).errors[()]}  # at 1175
-HINT_PROBE = 0.0731  # a rate that looks like a percent (7.31 %)
+HINT_PROBE = F.HINT_PROBE
 
 
 def _cross_beyond_entry(side: int) -> tuple[str, str]:
@@ -100,10 +100,7 @@ def percent_note(name: str, ref: str) -> str:
     """``"; "`` and the core's :func:`leverage.percent_hint` for rate ``ref`` where it looks
     like a percent typed as a number (|rate| >= 5 %), else "": what the core appends to a
     message about that rate."""
-    hint = F.said(percent_hint(name, HINT_PROBE) or "",
-                  {fmt(HINT_PROBE): ref, fmt(HINT_PROBE * 100): f"{ref}*100",
-                   fmt(HINT_PROBE / 100): f"{ref}/100"}, repeat=True)
-    return f'IF(ABS({ref})>={PERCENT_LIKE!r},"; "&{hint},"")'
+    return f'IF(ABS({ref})>={PERCENT_LIKE!r},"; "&{F.percent_hint_text(name, ref)},"")'
 
 
 RATE_COLUMNS = ("target_liq_distance", "mmr")  # fractions: "0.5%" text reads as 0.005
