@@ -83,24 +83,28 @@ PROMPTS: dict[tuple[str, str], tuple[str, str]] = {
     ),
     ("Events", "event"): (
         "Event",
-        "open, add_margin, withdraw_margin, partial_close, close or funding. One open per "
-        "position, before its other events.",
+        "open, increase, add_margin, withdraw_margin, partial_close, close or funding. One "
+        "open per position, first. increase: more qty at Price (new average "
+        "entry). An event at or beyond the liq. price liquidates the position; its later "
+        "rows are refused.",
     ),
     ("Events", "price"): (
         "Price",
-        "open: entry price. partial_close/close: exit price. add/withdraw/funding: the mark "
-        "at the time (funding: blank = last mark).",
+        "open/increase: fill price. partial_close/close: exit price. add/withdraw/funding: "
+        "the mark at the time (funding: blank = last mark). At or beyond the liq. price: the "
+        "position is liquidated there.",
     ),
     ("Events", "qty"): (
         "Qty",
-        "open: size (> 0; linear in coins, inverse in USD of contracts). partial_close: qty "
-        "closed, less than the open qty. Blank for other events.",
+        "open: size (> 0; linear in coins, inverse in USD of contracts). increase: qty "
+        "added (> 0). partial_close: qty closed, less than the open qty. Blank for other "
+        "events.",
     ),
     ("Events", "amount"): (
         "Amount (margin or cash)",
-        "In the margin currency. open: initial margin. add/withdraw_margin: margin moved "
-        "(> 0). partial_close: margin released (blank: pro rata). funding: cash, - paid + "
-        "received. close: blank.",
+        "In the margin currency. open: initial margin. increase: margin added with it (blank: "
+        "at the open's leverage). add/withdraw_margin: margin moved. partial_close: margin "
+        "released (blank: pro rata). funding: cash, - paid + received. close: blank.",
     ),
     ("Events", "fee"): (
         "Fee paid (optional)",
@@ -200,9 +204,9 @@ COLOUR_LEGEND: tuple[tuple[str, str], ...] = (
 INSTRUCTIONS: dict[str, tuple[tuple[str, str], ...]] = {
     "journal": (
         ("What this workbook is",
-         "A trading journal for leveraged positions: one row per event (open, margin moves, "
-         "funding, closes). After every event it shows the position's leverage, liquidation "
-         "price and distance, PnL after fees and funding, and your rule breaks."),
+         "A trading journal for leveraged positions: one row per event (open, increase, "
+         "margin moves, funding, closes). After every event it shows the position's leverage, "
+         "liquidation price and distance, PnL after fees and funding, and your rule breaks."),
         ("Positions tab",
          "One row per position, typed once: Position ID, Symbol, Side, Contract (linear or "
          "inverse), Margin currency, maintenance margin rate and amount (from the exchange's "
@@ -212,10 +216,25 @@ INSTRUCTIONS: dict[str, tuple[tuple[str, str], ...]] = {
          "Amount, Fee, Reason. Each position's events are replayed in date order (ties keep "
          "row order), so a row typed late still lands in its place; it is flagged in Check."),
         ("What Amount means",
-         "open: initial margin. add_margin / withdraw_margin: the margin moved (> 0). "
-         "partial_close: margin released (blank: the closed share). funding: the cash flow, "
-         "negative when paid. close: leave blank. Always in the position's margin currency "
-         "(the Currency column): USDT for linear, the coin (e.g. BTC) for inverse."),
+         "open: initial margin. increase: the margin that comes with the added qty (blank: "
+         "the added notional at the open's leverage). add_margin / withdraw_margin: the "
+         "margin moved (> 0). partial_close: margin released (blank: the closed share). "
+         "funding: the cash flow, negative when paid; it is paid from (or into) the "
+         "position's margin, as on the exchange. close: leave blank. Always in the position's "
+         "margin currency (the Currency column): USDT for linear, the coin (e.g. BTC) for "
+         "inverse."),
+        ("Increase",
+         "An increase adds Qty at Price: the entry becomes the average entry (linear: "
+         "weighted by qty; inverse: the harmonic average of the USD contracts), the margin "
+         "grows by Amount, the Fee is booked, and with a stop the R multiple's risk becomes "
+         "the larger of the old risk and the whole position's loss at the stop. Rules "
+         "treat it as an add."),
+        ("Liquidation",
+         "An event whose price (funding with no price: the last mark) is at or beyond the "
+         "liquidation price the position had before it liquidates the position there: "
+         "Status says so, the margin is lost (Realized PnL), and every later event of that "
+         "position is refused. A withdrawal or increase that would put the liquidation "
+         "price at or beyond its own price is refused, as the exchange refuses it."),
         ("Rates",
          "A rate is a fraction: 0.5 % is 0.005, or type the text 0.5%. A rate typed as 0.5 "
          "means 50 %; where that makes a position liquidated at once the row says so."),
@@ -230,7 +249,8 @@ INSTRUCTIONS: dict[str, tuple[tuple[str, str], ...]] = {
          "Rule breaks; a liquidation closer than min_liq_distance turns Liq. distance red."),
         ("Summary and Charts",
          "Summary: per position net PnL, R multiple, largest leverage, rule breaks and "
-         "outcome; per currency win rate, expectancy and total. Charts: pick a Position ID "
+         "outcome (win, loss, even, liquidated or open); per currency closed positions, "
+         "wins, liquidations, win rate, expectancy and total. Charts: pick a Position ID "
          "to plot its leverage and liquidation distance over time."),
         ("Colours", _COLOURS),
         ("Example rows",

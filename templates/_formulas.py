@@ -54,6 +54,21 @@ def effective_leverage(mode: str, notional_: str, margin: str, upnl: str | None 
     return f"{notional_}/{margin}" if upnl is None else f"{notional_}/({margin}+{upnl})"
 
 
+def avg_entry(mode: str, qty: str, entry: str, add_qty: str, add_price: str,
+              contract: str | None = None) -> str:
+    """Average entry after adding ``add_qty`` at ``add_price`` (``leverage.avg_entry``), as
+    its kernel computes it: ``w = 1 / (1 + qty/add_qty)``; linear ``entry + w·(add_price −
+    entry)``, inverse (qty in USD of contracts) ``1 / ((1 − w)/entry + w/add_price)``; the
+    caller checks ``add_qty`` and the prices are > 0."""
+    if mode == "udf":
+        return f"AVG_ENTRY({qty},{entry},{add_qty},{add_price}{_opt(contract)})"
+    w = f"(1/(1+{qty}/{add_qty}))"
+    linear = f"{entry}+{w}*({add_price}-{entry})"
+    if contract is None:
+        return linear
+    return f'IF({contract}="inverse",1/((1-{w})/{entry}+{w}/{add_price}),{linear})'
+
+
 def maint_margin(mode: str, notional_: str, mmr: str, maint_amount: str) -> str:
     """``notional × mmr − maint_amount``."""
     if mode == "udf":

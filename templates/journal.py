@@ -30,6 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import math
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -168,16 +169,35 @@ STEP_PART: tuple[tuple[str, str], ...] = (
     ("p_risk", "(date order) initial risk before"),
     ("p_closed", "(date order) close date before"),
     ("p_adds", "(date order) adds while losing before"),
+    ("p_liq_raw", "(date order) liq. price by the formula before"),
+    ("p_liq_at", "(date order) price it was liquidated at, before"),
+    ("p_lev0", "(date order) opening leverage before"),
     ("price_used", "(date order) price of the event"),
     ("released", "(date order) margin released"),
+    ("pre_error", "(date order) input problem, up to the fee"),
+    ("watched", "(date order) liquidation is replayed (not liquidated at once)"),
+    ("hit", "(date order) price at or beyond the liq. price before: liquidated"),
+    ("field_error", "(date order) input problem of the event's own fields"),
+    ("inc_amount", "(date order) margin that comes with an increase"),
+    ("avg_entry", "(date order) average entry after an increase"),
+    ("a_qty", "(date order) open qty if the event applies"),
+    ("a_margin", "(date order) margin if the event applies"),
+    ("a_entry", "(date order) entry if the event applies"),
+    ("a_liq", "(date order) liq. price by the formula if the event applies"),
+    ("liq_after", "(date order) funding leaves the liq. price at or beyond the mark"),
+    ("liq_event", "(date order) the event liquidated the position"),
     ("error", "(date order) input problem"),
     ("liq_raw", "(date order) liq. price by the formula, before the at-once check"),
     ("applied", "(date order) the event applied"),
     ("pnl_fraction", "(date order) open PnL / initial margin at the event"),
+    ("moved", "(date order) margin the event moves (rules)"),
     ("entry", "(date order) entry price after"),
     ("init", "(date order) initial margin after"),
+    ("lev0", "(date order) opening leverage after"),
+    ("inc_risk", "(date order) risk at the stop of the whole qty after an increase"),
     ("risk", "(date order) initial risk after"),
     ("closed", "(date order) close date after"),
+    ("liq_at", "(date order) price it was liquidated at, after"),
     ("adds", "(date order) adds while losing after"),
     *((f"s_{k}", f"(date order) {c.header}") for c in JOURNAL_EVENTS.columns
       if c.role == "computed" and c.key not in ROW_ONLY for k in (c.key,)),
@@ -268,8 +288,37 @@ def _replay_says(*events: ProbeEvent, positions: bool = True, which: int = -1) -
     return status
 
 
+KIND = {t: i for i, t in enumerate(EVENT_TYPES, start=1)}
+"""The hidden ``kind`` column's number of each event type (0: unknown)."""
+
+
+def is_kind(ref: str, *names: str) -> str:
+    """The condition that the kind number in ``ref`` is one of the event types ``names``."""
+    tests = [f"{ref}={KIND[n]}" for n in names]
+    return tests[0] if len(tests) == 1 else f"OR({','.join(tests)})"
+
+
+def if_kind(ref: str, values: Mapping[str, str], otherwise: str, unless: str | None = None
+            ) -> str:
+    """The expression of ``values`` for the event type whose kind number is in ``ref``,
+    ``otherwise`` for the others (and wherever the flag ``unless`` is 1)."""
+    out = nested_if([(is_kind(ref, k), v) for k, v in values.items()], otherwise)
+    return out if unless is None else f"IF({unless}=1,{otherwise},{out})"
+
+
+def by_kind(ref: str, values: Mapping[str, str]) -> str:
+    """``CHOOSE`` over the kind number in ``ref``: one expression per event type."""
+    assert set(values) == set(EVENT_TYPES), set(EVENT_TYPES) ^ set(values)
+    return f"CHOOSE({ref},{','.join(values[t] for t in EVENT_TYPES)})"
+
+
 OPEN = ("open", 100.0, 3.25, 1234.5)  # the probe position: qty 3.25 on 1234.5 margin
 ADD = ("add_margin", 100.0, None, 1.0)
+PRICED = ("increase", "add_margin", "withdraw_margin", "partial_close", "close")
+"""The events that need a price (funding's is the last mark when blank)."""
+REFUSED_BEYOND = ("increase", "withdraw_margin")
+"""The events the exchange refuses when they would put the liquidation price at or beyond
+their own price."""
 APOSTROPHE = quoted("'")
 
 
@@ -298,29 +347,65 @@ def _date_checks(x: dict[str, str]) -> list[tuple[str, str]]:
     ]
 
 
+def _numbers_said(message: str, refs: Sequence[str], words: Mapping[str, str] | None = None
+                  ) -> str:
+    """The core's ``message`` with its numbers, in order, replaced by the expressions
+    ``refs`` (the probe's numbers are each different), and each of ``words`` by its
+    expression."""
+    rest = message
+    for word in words or {}:
+        rest = rest.replace(word, " ")
+    numbers = NUMBER.findall(rest)
+    assert len(numbers) == len(refs) == len(set(numbers)), (message, numbers)
+    return F.said(message, dict(zip(numbers, refs, strict=True)) | dict(words or {}))
+
+
+NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
+LIQ_OPEN = ("open", 100.0, 10.0, 43.75)  # a probe position with a liquidation price (96.1)
+LIQ_HIT = ("add_margin", 87.25, None, 1.0)  # ... that this add finds beyond it
+
+
+def liquidated_text(price: str, liq: str, margin: str) -> str:
+    """The core's status of the event that liquidated its position, as a formula's text
+    expression (its price, the liquidation price it reached, the margin lost)."""
+    return _numbers_said(_replay_says(LIQ_OPEN, LIQ_HIT), [price, liq, margin])
+
+
 def _error_formula(x: dict[str, str]) -> str:
     """Why the event cannot be applied, in the core's words ("" when it can), checked in
-    the core's order: the row itself (position, event, date), then the position's replay
-    in date order (not open yet and why, closed, each field, the fee)."""
+    the core's order (:func:`_pre_error_formula`; then, unless the event liquidated the
+    position, its own fields and whether the exchange would refuse it)."""
+    refused = _numbers_said(
+        _replay_says(LIQ_OPEN, ("withdraw_margin", 98.5, None, 30.0)),
+        [x["h_a_liq"], x["h_price_used"]], {"withdraw_margin": f"LOWER(TRIM({x['event']}))"})
+    beyond = all_of([is_kind(x["h_kind"], *REFUSED_BEYOND), f"{x['h_watched']}=1",
+                     f"ISNUMBER({x['h_a_liq']})"],
+                    f"{x['h_side']}*({x['h_price_used']}-{x['h_a_liq']})<=0", "FALSE")
+    return (f'IF({x["h_pre_error"]}<>"",{x["h_pre_error"]},IF({x["h_hit"]}=1,"",'
+            f'IF({x["h_field_error"]}<>"",{x["h_field_error"]},IF({beyond},{refused},""))))')
+
+
+def _pre_error_formula(x: dict[str, str]) -> str:
+    """Why the event cannot be applied, in the core's words ("" when it can), checked in
+    the core's order up to the liquidation check: the row itself (position, event, date),
+    then the position's replay in date order (not open yet and why, liquidated, closed, the
+    price, the fee); an open's own fields come before its fee."""
     kind, had = x["h_kind"], f"ISNUMBER({x['h_p_entry']})"
     word = f"LOWER(TRIM({x['event']}))"
     first, last_open = x["h_first_open"], x["h_last_open"]
 
-    def when(k: int, cond: str) -> str:
-        return f"IF({kind}={k},{cond},FALSE)"
+    def when(k: str, cond: str) -> str:
+        return f"IF({is_kind(kind, k)},{cond},FALSE)"
 
-    def field(k: int, key: str, rule: Number) -> list[tuple[str, str]]:
+    def field(k: str, key: str, rule: Number) -> list[tuple[str, str]]:
         return [(when(k, c), m) for c, m in F.number_checks(x[key], key, rule)]
-
-    def beyond_margin(amount: str) -> str:
-        message = _replay_says(OPEN, ("withdraw_margin", 100.0, None, 5678.25))
-        return F.said(message, {"1234.5": x["h_p_margin"], "5678.25": amount})
 
     def step_date(step: str) -> str:
         return date_text(f"INDEX({x['all_key']},{step})")
 
     pid_shown = f"INDEX({x['pos_position_id']},{x['h_pos']})"
-    not_open = f"IF({kind}>1,NOT({had}),FALSE)"
+    later = f"{kind}<>{KIND['open']}"  # a known event other than the open
+    not_open = f"IF({later},NOT({had}),FALSE)"
     bad_open = ("open", 100.0, -1.0, 1234.5)
     checks: list[tuple[str, str]] = [
         (f"{x['h_pos']}=0", F.said(_replay_says(OPEN, positions=False),
@@ -328,10 +413,10 @@ def _error_formula(x: dict[str, str]) -> str:
         (f"{x['h_side']}=0", quoted(f"side on the {POSITIONS} sheet {SIDE.describe()}")),
         (f"{kind}=0", F.said(_replay_says(("zq9", None, None, None)), {"zq9": word})),
         *_date_checks(x),
-        (when(1, had), quoted(_replay_says(OPEN, OPEN))),
-        *field(1, "price", PRICE),
-        *field(1, "qty", PRICE),
-        *field(1, "amount", PRICE),
+        (when("open", had), quoted(_replay_says(OPEN, OPEN))),
+        *field("open", "price", PRICE),
+        *field("open", "qty", PRICE),
+        *field("open", "amount", PRICE),
         (f"IF({not_open},{first}>=1E+9,FALSE)",
          F.said(_replay_says(ADD), {f"'{PROBE_ID}'": f"{APOSTROPHE}&{pid_shown}&{APOSTROPHE}"})),
         (f"IF({not_open},IF({first}>{x['step']},{x['date']}<INDEX({x['all_key']},{first}),"
@@ -342,25 +427,52 @@ def _error_formula(x: dict[str, str]) -> str:
          F.said(_replay_says(ADD, (*OPEN, None, _probe_day(0)), which=0),
                 {_day(0): step_date(first)})),
         (not_open, F.said(_replay_says(bad_open, ADD), {_day(0): step_date(last_open)})),
-        (f"IF({kind}>1,ISNUMBER({x['h_p_closed']}),FALSE)",
+        (f"IF({later},ISNUMBER({x['h_p_liq_at']}),FALSE)",
+         _numbers_said(_replay_says(LIQ_OPEN, LIQ_HIT, ADD), [x["h_p_liq_at"]],
+                       {_day(1): date_text(x["h_p_closed"])})),
+        (f"IF({later},ISNUMBER({x['h_p_closed']}),FALSE)",
          F.said(_replay_says(OPEN, ("close", 100.0, None, None), ADD),
                 {"add_margin": word, _day(1): date_text(x["h_p_closed"])})),
-        *[(f"IF({kind}>1,IF({kind}<6,{c},FALSE),FALSE)", m)
+        *[(f"IF({later},IF({is_kind(kind, *PRICED)},{c},FALSE),FALSE)", m)
           for c, m in F.number_checks(x["price"], "price", PRICE)],
-        *field(6, "price", OPTIONAL_PRICE),
-        *field(2, "amount", PRICE),
-        *field(3, "amount", PRICE),
-        (when(3, f"{x['amount']}>{x['h_p_margin']}"), beyond_margin(x["amount"])),
-        *field(4, "qty", PRICE),
-        (when(4, f"{x['qty']}>={x['h_p_qty']}"),
-         F.said(_replay_says(OPEN, ("partial_close", 100.0, 9.75, None)),
-                {"3.25": x["h_p_qty"], "9.75": x["qty"]})),
-        *field(4, "amount", OPTIONAL_PRICE),
-        (when(4, f"{x['h_released']}>{x['h_p_margin']}"), beyond_margin(x["h_released"])),
-        *field(6, "amount", CASH_FLOW),
+        *field("funding", "price", OPTIONAL_PRICE),
         *F.number_checks(x["fee"], "fee", FEE),
     ]
     return f'IF({x["h_used"]}=0,"",{nested_if(checks, chr(34) * 2)})'
+
+
+def _field_error_formula(x: dict[str, str]) -> str:
+    """Why the event's own fields cannot be applied, in the core's words and order ("" when
+    they can), for a row that passed :func:`_pre_error_formula`: its qty and amount, margin
+    withdrawn or released beyond what is posted, a partial close of all the qty."""
+    kind = x["h_kind"]
+
+    def when(k: str, cond: str) -> str:
+        return f"IF({is_kind(kind, k)},{cond},FALSE)"
+
+    def field(k: str, key: str, rule: Number) -> list[tuple[str, str]]:
+        return [(when(k, c), m) for c, m in F.number_checks(x[key], key, rule)]
+
+    def beyond_margin(amount: str) -> str:
+        message = _replay_says(OPEN, ("withdraw_margin", 100.0, None, 5678.25))
+        return F.said(message, {"1234.5": x["h_p_margin"], "5678.25": amount})
+
+    checks: list[tuple[str, str]] = [
+        *field("increase", "qty", PRICE),
+        *field("increase", "amount", OPTIONAL_PRICE),
+        *field("add_margin", "amount", PRICE),
+        *field("withdraw_margin", "amount", PRICE),
+        (when("withdraw_margin", f"{x['amount']}>{x['h_p_margin']}"), beyond_margin(x["amount"])),
+        *field("partial_close", "qty", PRICE),
+        (when("partial_close", f"{x['qty']}>={x['h_p_qty']}"),
+         F.said(_replay_says(OPEN, ("partial_close", 100.0, 9.75, None)),
+                {"3.25": x["h_p_qty"], "9.75": x["qty"]})),
+        *field("partial_close", "amount", OPTIONAL_PRICE),
+        (when("partial_close", f"{x['h_released']}>{x['h_p_margin']}"),
+         beyond_margin(x["h_released"])),
+        *field("funding", "amount", CASH_FLOW),
+    ]
+    return f'IF({x["h_pre_error"]}<>"","",{nested_if(checks, chr(34) * 2)})'
 
 
 
@@ -402,11 +514,37 @@ def _probe_liq(message: str) -> str:
     return message.split("liquidation price ", 1)[1].split(" ", 1)[0]
 
 
+# Per event rule: a threshold and the event's figures that break it (amount, PnL fraction,
+# liquidation distance, adds while losing), to ask the core which events it applies to.
+_RULE_PROBES: dict[str, tuple[float, float, float, float, int]] = {
+    "max_margin_per_event": (1.0, 2.0, 0.0, math.nan, 0),
+    "max_adds_while_losing": (0.0, 1.0, -0.5, math.nan, 1),
+    "add_only_below_pnl": (-0.2, 1.0, 0.0, math.nan, 0),
+    "withdraw_only_above_pnl": (0.3, 1.0, 0.0, math.nan, 0),
+    "close_if_loss_beyond": (0.5, 1.0, -0.9, math.nan, 0),
+    "add_within_buffer": (0.5, 1.0, 0.0, 0.1, 0),
+}
+
+
+@functools.cache
+def rule_events(key: str) -> tuple[str, ...]:
+    """The events the core's rule ``key`` (one of :data:`_RULE_PROBES`) judges: asked of
+    :meth:`AdjustmentRule.breaks` event by event, with figures that break it."""
+    threshold, amount, fraction, distance, adds = _RULE_PROBES[key]
+    rule = AdjustmentRule.build(**{key: threshold})
+    found = tuple(e for e in EVENT_TYPES
+                  if rule.breaks(e, amount, fraction, math.nan, distance, adds))
+    assert found, f"no event breaks {key} with its probe"
+    return found
+
+
 def _rule_breaks_formula(x: dict[str, str], mode: str = "native") -> str:
     """Each broken rule's words (RULE_TEXT, in its order) joined with "; "."""
     kind, frac = x["h_kind"], x["h_pnl_fraction"]
 
     def rule(key: str, *conds: str) -> str:
+        if key in _RULE_PROBES:
+            conds = (is_kind(kind, *rule_events(key)), *conds)
         return all_of(conds, quoted(SEPARATOR + RULE_TEXT[key]))
 
     def r(key: str) -> str:
@@ -416,21 +554,21 @@ def _rule_breaks_formula(x: dict[str, str], mode: str = "native") -> str:
         rule("max_leverage", f"ISNUMBER({r('max_leverage')})",
              f"ISNUMBER({x['effective_leverage']})",
              f"{x['effective_leverage']}>{r('max_leverage')}"),
-        rule("max_margin_per_event", f"{kind}=2", f"ISNUMBER({r('max_margin_per_event')})",
-             f"{x['amount']}>{r('max_margin_per_event')}"),
-        rule("max_adds_while_losing", f"{kind}=2", f"{frac}<0",
+        rule("max_margin_per_event", f"ISNUMBER({r('max_margin_per_event')})",
+             f"{x['h_moved']}>{r('max_margin_per_event')}"),
+        rule("max_adds_while_losing", f"{frac}<0",
              f"ISNUMBER({r('max_adds_while_losing')})",
              f"{x['h_adds']}>{r('max_adds_while_losing')}"),
-        rule("add_only_below_pnl", f"{kind}=2", f"ISNUMBER({r('add_only_below_pnl')})",
+        rule("add_only_below_pnl", f"ISNUMBER({r('add_only_below_pnl')})",
              f"{frac}>{r('add_only_below_pnl')}"),
-        rule("withdraw_only_above_pnl", f"{kind}=3", f"ISNUMBER({r('withdraw_only_above_pnl')})",
+        rule("withdraw_only_above_pnl", f"ISNUMBER({r('withdraw_only_above_pnl')})",
              f"{frac}<{r('withdraw_only_above_pnl')}"),
-        rule("close_if_loss_beyond", f"{kind}=2", f"ISNUMBER({r('close_if_loss_beyond')})",
+        rule("close_if_loss_beyond", f"ISNUMBER({r('close_if_loss_beyond')})",
              f"{frac}<=-{r('close_if_loss_beyond')}"),
         rule("min_liq_distance", f"ISNUMBER({r('min_liq_distance')})",
              f"ISNUMBER({x['liq_distance']})",
              f"{r('min_liq_distance')}>{x['liq_distance']}"),
-        rule("add_within_buffer", f"{kind}=2", f"ISNUMBER({r('add_within_buffer')})",
+        rule("add_within_buffer", f"ISNUMBER({r('add_within_buffer')})",
              f"ISNUMBER({x['liq_distance']})",
              f"{r('add_within_buffer')}>{x['liq_distance']}"),
         _odds_rule(x, mode),
@@ -438,7 +576,8 @@ def _rule_breaks_formula(x: dict[str, str], mode: str = "native") -> str:
     assert len(parts) == len(RULE_TEXT)
     joined = "&".join(parts)
     skip = len(SEPARATOR) + 1
-    return f'IF({x["h_used"]}=0,"",IF({x["h_error"]}<>"","",MID({joined},{skip},999)))'
+    return (f'IF({x["h_used"]}=0,"",IF({x["h_error"]}<>"","",IF({x["h_liq_event"]}=1,"",'
+            f"MID({joined},{skip},999))))")
 
 
 def _odds_rule(x: dict[str, str], mode: str) -> str:
@@ -573,6 +712,16 @@ def _row_formulas(x: dict[str, str], mode: str) -> dict[str, str]:
     def pnl_at(q: str) -> str:
         return F.unrealized_pnl(mode, side_num, q, pe, x["h_price_used"], contract)
 
+    later = f"{kind}<>{KIND['open']}"
+    fields_ok = [f'{x["h_pre_error"]}=""', f'{x["h_field_error"]}=""']
+    hit, liqd, liq_after = x["h_hit"], x["h_liq_event"], x["h_liq_after"]
+    a_qty, a_margin, a_entry, a_liq = x["h_a_qty"], x["h_a_margin"], x["h_a_entry"], x["h_a_liq"]
+    inc, used_price = x["h_inc_amount"], x["h_price_used"]
+
+    def losing_side(p: str, liq: str) -> str:
+        """``p`` is at or beyond ``liq`` on the losing side (long: p <= liq)."""
+        return f"{side_num}*({p}-{liq})<=0"
+
     f: dict[str, str] = {
         "h_src": f"MATCH({x['step']},{x['all_r_rank']},0)",
         "h_in_date": f"INDEX({x['all_r_date']},{x['h_src']})",
@@ -585,7 +734,7 @@ def _row_formulas(x: dict[str, str], mode: str) -> dict[str, str]:
             f"{x['pos_position_id']},0),0))"
         ),
         "h_kind": blank_unless_used(nested_if(
-            [(f'TRIM({x["event"]})="{t}"', str(i)) for i, t in enumerate(EVENT_TYPES, start=1)], "0"
+            [(f'TRIM({x["event"]})="{t}"', str(i)) for t, i in KIND.items()], "0"
         )),
         "h_ok": f"IF({used}=0,0,IF({x['h_pos']}=0,0,IF({kind}=0,0,"
                 f"IF({x['h_key']}<{NOT_A_DATE},1,0))))",
@@ -605,13 +754,13 @@ def _row_formulas(x: dict[str, str], mode: str) -> dict[str, str]:
         "h_maint": lookup("maint_amount", "0"),
         "h_stop": lookup("stop_price", '""'),
         "h_first_open": blank_unless_used(all_of(
-            [f"{x['h_ok']}=1", f"{kind}>1", f"NOT(ISNUMBER({pe}))"],
-            f"SUMPRODUCT(MIN((({x['all_pos']}={x['h_pos']})*({x['all_kind']}=1)"
+            [f"{x['h_ok']}=1", later, f"NOT(ISNUMBER({pe}))"],
+            f"SUMPRODUCT(MIN((({x['all_pos']}={x['h_pos']})*({x['all_kind']}={KIND['open']})"
             f"*({x['all_ok']}=1)=0)*1E+9+ROW({x['all_pos']})-{FIRST_DATA_ROW - 1}))", "0")),
         "h_last_open": blank_unless_used(all_of(
-            [f"{x['h_ok']}=1", f"{kind}>1", f"NOT(ISNUMBER({pe}))"],
-            f"SUMPRODUCT(MAX(({x['up_pos']}={x['h_pos']})*({x['up_kind']}=1)*({x['up_ok']}=1)"
-            f"*(ROW({x['up_pos']})-{FIRST_DATA_ROW - 1})))", "0")),
+            [f"{x['h_ok']}=1", later, f"NOT(ISNUMBER({pe}))"],
+            f"SUMPRODUCT(MAX(({x['up_pos']}={x['h_pos']})*({x['up_kind']}={KIND['open']})"
+            f"*({x['up_ok']}=1)*(ROW({x['up_pos']})-{FIRST_DATA_ROW - 1})))", "0")),
         "h_p_qty": before("qty_open", "up_qty_open"),
         "h_p_margin": before("margin", "up_margin"),
         "h_p_mark": before("mark_price", "up_mark_price"),
@@ -623,53 +772,116 @@ def _row_formulas(x: dict[str, str], mode: str) -> dict[str, str]:
         "h_p_fees": before("fees", "up_fees"),
         "h_p_risk": before("risk", "up_h_risk"),
         "h_p_closed": before("closed", "up_h_closed"),
+        "h_p_liq_raw": before("liq_raw", "up_h_liq_raw"),
+        "h_p_liq_at": before("liq_at", "up_h_liq_at"),
+        "h_p_lev0": before("lev0", "up_h_lev0"),
         "h_price_used": blank_unless_used(
-            f'IF({kind}=6,IF({price}="",{x["h_p_mark"]},{price}),{price})'
+            f'IF({is_kind(kind, "funding")},IF({price}="",{x["h_p_mark"]},{price}),{price})'
         ),
         "h_released": blank_unless_used(all_of(
-            [f"{kind}=4", f"ISNUMBER({pq})", f"{pq}>0", f"ISNUMBER({qty})"],
+            [is_kind(kind, "partial_close"), f"ISNUMBER({pq})", f"{pq}>0", f"ISNUMBER({qty})"],
             f'IF({amount}="",{pm}*{qty}/{pq},{amount})',
         )),
+        "h_pre_error": _pre_error_formula(x),
+        # a position whose margin is below maintenance at entry (liquidated at once) is a
+        # typing mistake its rows already show, not a position to liquidate
+        "h_watched": blank_unless_used(
+            f"IF(ISNUMBER({x['h_p_liq_raw']}),IF({x['h_side']}*({x['h_p_liq_raw']}-{pe})>=0,"
+            "0,1),1)"),
+        # liquidated before the event applies: its price at or beyond the liquidation price
+        "h_hit": blank_unless_used(all_of(
+            [f'{x["h_pre_error"]}=""', later, f"{x['h_watched']}=1",
+             f"ISNUMBER({x['h_p_liq_raw']})"],
+            f"IF({losing_side(used_price, x['h_p_liq_raw'])},1,0)", "0")),
+        "h_field_error": _field_error_formula(x),
+        "h_inc_amount": blank_unless_used(all_of(
+            [is_kind(kind, "increase"), f"ISNUMBER({qty})", f"ISNUMBER({price})",
+             f"ISNUMBER({x['h_p_lev0']})"],
+            f'IF({amount}="",{F.notional(mode, qty, price, contract)}/{x["h_p_lev0"]},'
+            f"{amount})")),
+        "h_avg_entry": blank_unless_used(all_of(
+            [is_kind(kind, "increase"), f"ISNUMBER({qty})", f"ISNUMBER({price})",
+             f"ISNUMBER({pq})", f"ISNUMBER({pe})", f"{qty}>0", f"{price}>0"],
+            F.avg_entry(mode, pq, pe, qty, price, contract))),
+        "h_a_qty": blank_unless_used(all_of(fields_ok, by_kind(kind, {
+            "open": qty, "increase": f"{pq}+{qty}", "add_margin": pq, "withdraw_margin": pq,
+            "partial_close": f"{pq}-{qty}", "close": "0", "funding": pq}))),
+        "h_a_margin": blank_unless_used(all_of(fields_ok, by_kind(kind, {
+            "open": amount, "increase": f"{pm}+{inc}", "add_margin": f"{pm}+{amount}",
+            "withdraw_margin": f"{pm}-{amount}", "partial_close": f"{pm}-{x['h_released']}",
+            "close": "0", "funding": f"{pm}+{amount}"}))),
+        "h_a_entry": blank_unless_used(all_of(fields_ok, if_kind(kind, {
+            "open": price, "increase": x["h_avg_entry"]}, pe))),
+        "h_a_liq": blank_unless_used(all_of(
+            [*fields_ok, f"ISNUMBER({a_qty})", f"{a_qty}>0"],
+            F.liq_price("native", side_num, a_qty, a_entry, a_margin, x["h_mmr"], x["h_maint"],
+                        contract))),
+        # a funding payment that leaves the liquidation price at or beyond the mark
+        "h_liq_after": blank_unless_used(all_of(
+            [*fields_ok, is_kind(kind, "funding"), f"{x['h_watched']}=1",
+             f"{x['h_hit']}<>1"],
+            f"IF({a_margin}<=0,1,IF(ISNUMBER({a_liq}),IF({losing_side(used_price, a_liq)},1,0),"
+            "0))", "0")),
+        "h_liq_event": blank_unless_used(f"IF({hit}=1,1,IF({liq_after}=1,1,0))"),
         "h_error": _error_formula(x),
         "h_applied": f'IF({used}=0,0,IF({err}="",1,0))',
         "h_pnl_fraction": blank_unless_used(
-            f'IF({err}<>"","",IF({kind}=1,0,({pnl_at(pq)})/{x["h_p_init"]}))'
+            f'IF({err}<>"","",IF({is_kind(kind, "open")},0,({pnl_at(pq)})/{x["h_p_init"]}))'
         ),
-        "h_entry": state(f"IF({kind}=1,{price},{pe})", pe),
-        "h_init": state(f"IF({kind}=1,{amount},{x['h_p_init']})", x["h_p_init"]),
-        # the PnL of the opened qty at the stop: what the trader planned to lose
+        "h_moved": blank_unless_used(f'IF({is_kind(kind, "increase")},{inc},{amount})'),
+        "h_entry": state(f"IF({hit}=1,{pe},{a_entry})", pe),
+        "h_init": state(if_kind(kind, {"open": amount, "increase": f"{x['h_p_init']}+{inc}"},
+                                x["h_p_init"], unless=hit), x["h_p_init"]),
+        "h_lev0": state(if_kind(kind, {"open": f"{F.notional(mode, qty, price, contract)}"
+                                               f"/{amount}"}, x["h_p_lev0"]), x["h_p_lev0"]),
+        # the PnL of the opened qty at the stop: what the trader planned to lose; an
+        # increase raises it to the whole qty's at the stop, never lowers it
+        "h_inc_risk": blank_unless_used(all_of(
+            [is_kind(kind, "increase"), f"ISNUMBER({stop})", f"ISNUMBER({a_qty})",
+             f"ISNUMBER({a_entry})"],
+            f"ABS({F.unrealized_pnl(mode, side_num, a_qty, a_entry, stop, contract)})")),
         "h_risk": state(
-            f'IF({kind}=1,IF(ISNUMBER({stop}),ABS({at_stop}),""),{x["h_p_risk"]})',
+            f'IF({is_kind(kind, "open")},IF(ISNUMBER({stop}),ABS({at_stop}),""),'
+            f'IF({hit}=1,{x["h_p_risk"]},IF(ISNUMBER({x["h_inc_risk"]}),'
+            f'IF(ISNUMBER({x["h_p_risk"]}),MAX({x["h_p_risk"]},{x["h_inc_risk"]}),'
+            f'{x["h_inc_risk"]}),{x["h_p_risk"]})))',
             x["h_p_risk"],
         ),
-        "h_closed": state(f"IF({kind}=5,{x['date']},{x['h_p_closed']})", x["h_p_closed"]),
+        "h_closed": state(f"IF({liqd}=1,{x['date']},IF({is_kind(kind, 'close')},{x['date']},"
+                          f"{x['h_p_closed']}))", x["h_p_closed"]),
+        "h_liq_at": state(f"IF({liqd}=1,{used_price},{x['h_p_liq_at']})", x["h_p_liq_at"]),
         "currency": blank_unless_used(
             f'IF({x["h_pos"]}=0,"",IF(TRIM({currency})="",IF({contract}="inverse","coin",'
             f'"quote"),TRIM({currency})))'
         ),
-        "fees": state(f'IF({kind}=1,0,{x["h_p_fees"]})+IF({x["fee"]}="",0,{x["fee"]})',
-                      x["h_p_fees"]),
+        "fees": state(f'IF({is_kind(kind, "open")},0,{x["h_p_fees"]})'
+                      f'+IF({x["fee"]}="",0,{x["fee"]})', x["h_p_fees"]),
         "h_adds": state(
-            f"IF({kind}=1,0,IF({kind}=2,IF({x['h_pnl_fraction']}<0,{x['h_p_adds']}+1,"
-            f"{x['h_p_adds']}),{x['h_p_adds']}))",
+            f"IF({is_kind(kind, 'open')},0,IF({hit}=1,{x['h_p_adds']},"
+            f"IF({is_kind(kind, 'increase', 'add_margin')},IF({x['h_pnl_fraction']}<0,"
+            f"{x['h_p_adds']}+1,{x['h_p_adds']}),{x['h_p_adds']})))",
             x["h_p_adds"],
         ),
-        "qty_open": state(f"CHOOSE({kind},{qty},{pq},{pq},{pq}-{qty},0,{pq})", pq),
-        "margin": state(
-            f"CHOOSE({kind},{amount},{pm}+{amount},{pm}-{amount},{pm}-{x['h_released']},0,{pm})",
-            pm,
-        ),
-        "mark_price": state(x["h_price_used"], x["h_p_mark"]),
+        "qty_open": state(f"IF({liqd}=1,0,{a_qty})", pq),
+        "margin": state(f"IF({liqd}=1,0,{a_margin})", pm),
+        "mark_price": state(used_price, x["h_p_mark"]),
         "realized_pnl": state(
-            f"CHOOSE({kind},0,{pr},{pr},{pr}+{pnl_at(qty)},{pr}+{pnl_at(pq)},{pr})", pr
+            f"IF({hit}=1,{pr}-{pm},IF({liq_after}=1,{pr}-{a_margin},"
+            + if_kind(kind, {"open": "0", "partial_close": f"{pr}+{pnl_at(qty)}",
+                             "close": f"{pr}+{pnl_at(pq)}"}, pr) + "))", pr
         ),
-        "funding": state(f"CHOOSE({kind},0,{pf},{pf},{pf},{pf},{pf}+{amount})", pf),
+        "funding": state(f"IF({hit}=1,{pf},"
+                         + if_kind(kind, {"open": "0", "funding": f"{pf}+{amount}"}, pf) + ")",
+                         pf),
     }
     q, m, mark = x["qty_open"], x["margin"], x["mark_price"]
     upnl, eq, liq = x["unrealized_pnl"], x["equity"], x["liq_price"]
     at_once = all_of(
         [f"ISNUMBER({x['h_liq_raw']})", f"{side_num}*({x['h_liq_raw']}-{entry_after})>=0"],
         _liquidated_at_once(x, q, entry_after, m, x["h_liq_raw"]))
+
+    liquidated = liquidated_text(used_price, f"IF({hit}=1,{x['h_p_liq_raw']},{a_liq})",
+                                 f"IF({hit}=1,{pm},{a_margin})")
 
     def open_only(expr: str, closed: str = '""') -> str:
         """``expr`` while the position is open, ``closed`` once its qty is 0, blank with no
@@ -700,7 +912,8 @@ def _row_formulas(x: dict[str, str], mode: str) -> dict[str, str]:
         "r_multiple": all_of([has_state, f"ISNUMBER({risk})", f"{risk}>0"],
                              f'{x["net_pnl"]}/{risk}'),
         "status": blank_unless_used(
-            f'IF({err}<>"",{err},{open_only(f"IF({eq}<=0,{F.bankrupt(eq)},{at_once})")})'
+            f'IF({err}<>"",{err},IF({liqd}=1,{liquidated},'
+            f'{open_only(f"IF({eq}<=0,{F.bankrupt(eq)},{at_once})")}))'
         ),
     })
     return f
@@ -881,7 +1094,9 @@ TOTAL_ROWS = 10  # currencies the totals table has room for
 SUMMARY_HELPERS: tuple[tuple[str, str], ...] = (
     ("last", "(helper) Events row of the last applied step"),
     ("open_date", "(helper) open date (0: none)"),
-    ("close_date", "(helper) close date (0: none)"),
+    ("close_date", "(helper) close or liquidation date (0: none)"),
+    ("liq_date", "(helper) liquidation date (0: none)"),
+    ("done", "(helper) closed or liquidated (1)"),
     ("close_key", "(helper) close-order key"),
     ("closed_net", "(helper) net PnL if closed"),
     ("first", "(helper) first row of its currency"),
@@ -929,15 +1144,14 @@ def summary_formulas(last: int, position_rows: int) -> dict[str, str]:
 
     pid, i = typed("position_id"), f"(ROW()-{FIRST_DATA_ROW - 1})"
     pos, applied, kind = (_events_range(k, last) for k in ("pos", "applied", "kind"))
-    key = _events_range("key", last)
+    key, liqd = _events_range("key", last), _events_range("liq_event", last)
 
-    def step_date(k: int) -> str:
-        return (f'IF({pid}="",0,SUMPRODUCT(MAX(({pos}={i})*({applied}=1)*({kind}={k})'
-                f'*{key})))')
+    def step_date(which: str) -> str:
+        return f'IF({pid}="",0,SUMPRODUCT(MAX(({pos}={i})*({applied}=1)*{which}*{key})))'
 
     side = F.choice_value(typed("side"), SIDE, '""')
     mc = typed("margin_currency")
-    state, net, ck = here("state"), here("net_pnl"), y("close_key")
+    state, net, ck, done = here("state"), here("net_pnl"), y("close_key"), y("done")
     lev = _events_range("s_effective_leverage", last)
     return {
         "position_id": f'IF({pid}="","",{pid})',
@@ -945,8 +1159,8 @@ def summary_formulas(last: int, position_rows: int) -> dict[str, str]:
         "currency": f'IF({pid}="","",IF(TRIM({mc})="",IF({typed("contract")}="inverse",'
                     f'"coin","quote"),TRIM({mc})))',
         "side": f'IF({pid}="","",IF({side}=1,"long",IF({side}=-1,"short","")))',
-        "state": f'IF({pid}="","",IF({y("close_date")}>0,"closed",'
-                 f'IF({y("open_date")}>0,"open","")))',
+        "state": f'IF({pid}="","",IF({y("liq_date")}>0,"liquidated",IF({y("close_date")}>0,'
+                 f'"closed",IF({y("open_date")}>0,"open",""))))',
         "opened": f'IF({y("open_date")}>0,{y("open_date")},"")',
         "closed": f'IF({y("close_date")}>0,{y("close_date")},"")',
         "events": f'IF({pid}="","",COUNTIF({pos},{i}))',
@@ -958,21 +1172,24 @@ def summary_formulas(last: int, position_rows: int) -> dict[str, str]:
                             f"_xlfn.MAXIFS({lev},{pos},{i})))",
         "rule_breaks": f'IF({pid}="","",SUMPRODUCT(({pos}={i})'
                        f'*(LEN({_events_range("s_rule_breaks", last)})>0)))',
-        "outcome": f'IF({state}="closed",IF({net}>0,"win",IF({net}<0,"loss","even")),'
-                   f'IF({state}="open","open",""))',
-        "equity_after": f'IF({state}="closed",SUMPRODUCT(({col("currency")}={here("currency")})'
+        "outcome": f'IF({state}="liquidated","liquidated",IF({state}="closed",IF({net}>0,"win",'
+                   f'IF({net}<0,"loss","even")),IF({state}="open","open","")))',
+        "equity_after": f'IF({done}=1,SUMPRODUCT(({col("currency")}={here("currency")})'
                         f'*(({col("close_key")}<{ck})+({col("close_key")}={ck})'
                         f'*(ROW({col("close_key")})<=ROW()))*{col("closed_net")}),"")',
         "y_last": f'IF({pid}="",0,SUMPRODUCT(MAX(({pos}={i})*({applied}=1)*ROW({pos}))))',
-        "y_open_date": step_date(1),
-        "y_close_date": step_date(EVENT_TYPES.index("close") + 1),
-        "y_close_key": f'IF({state}="closed",{y("close_date")},{NOT_A_DATE})',
-        "y_closed_net": f'IF({state}="closed",{net},0)',
+        "y_open_date": step_date(f"({kind}={KIND['open']})"),
+        # a liquidation closes the position too
+        "y_close_date": step_date(f"((({kind}={KIND['close']})+({liqd}=1))>0)"),
+        "y_liq_date": step_date(f"({liqd}=1)"),
+        "y_done": f'IF(OR({state}="closed",{state}="liquidated"),1,0)',
+        "y_close_key": f'IF({done}=1,{y("close_date")},{NOT_A_DATE})',
+        "y_closed_net": f'IF({done}=1,{net},0)',
         "y_first": f'IF({pid}="",0,IF(COUNTIF(${JOURNAL_SUMMARY.letter("currency")}$1:'
                    f'{JOURNAL_SUMMARY.letter("currency")}{ABOVE},{here("currency")})=0,1,0))',
         "y_ordinal": f'IF({y("first")}=1,SUM(${summary_letter("first")}${FIRST_DATA_ROW}:'
                      f'{y("first")}),0)',
-        "y_rank": f'IF({state}="closed",SUMPRODUCT(({col("close_key")}<{ck})'
+        "y_rank": f'IF({done}=1,SUMPRODUCT(({col("close_key")}<{ck})'
                   f'+({col("close_key")}={ck})*(ROW({col("close_key")})<ROW()))+1,0)',
     }
 
@@ -990,14 +1207,17 @@ def totals_formulas(position_rows: int) -> dict[str, str]:
         return f"{SUMMARY_TOTALS.letter(key)}{ROW}"
 
     c, n = here("currency"), here("closed")
-    of_closed = f'{col("currency")},{c},{col("state")},"closed"'
-    with_r = (f'SUMPRODUCT(({col("currency")}={c})*({col("state")}="closed")'
+    # closed positions: closed or liquidated
+    of_closed = f'{col("currency")},{c},{col("done")},1'
+    with_r = (f'SUMPRODUCT(({col("currency")}={c})*({col("done")}=1)'
               f'*ISNUMBER({col("r_multiple")}))')
     return {
         "currency": f'IFERROR(INDEX({col("currency")},MATCH(ROW()-{FIRST_DATA_ROW - 1},'
                     f'{col("ordinal")},0)),"")',
         "closed": f'IF({c}="","",COUNTIFS({of_closed}))',
         "wins": f'IF({c}="","",COUNTIFS({of_closed},{col("net_pnl")},">0"))',
+        "liquidations": f'IF({c}="","",COUNTIFS({col("currency")},{c},{col("state")},'
+                        f'"liquidated"))',
         "win_rate": f'IF({c}="","",IF({n}>0,{here("wins")}/{n},""))',
         "expectancy": f'IF({c}="","",IF({n}>0,SUMIFS({col("net_pnl")},{of_closed})/{n},""))',
         "expectancy_r": f'IF({c}="","",IF({with_r}>0,SUMIFS({col("r_multiple")},{of_closed})'

@@ -1,11 +1,13 @@
 """The worked examples the sample workbooks contain, as plain dicts keyed by layout keys.
 
-Journal story (March 2024): a BTC long opened at 10x, a funding payment, a dip where the
-trader adds margin twice (the second add breaks three of the pre-set rules), a withdrawal
-after the recovery, a partial close, an ETH short whose margin is withdrawn too early, an
+Journal story (March 2024): a BTC long opened at 10x, a funding payment (paid from its
+isolated margin), a dip where the trader adds margin twice (the second add breaks three of
+the pre-set rules), a withdrawal after the recovery, a partial close, an ETH short increased
+as planned (its second half, at the open's leverage) whose margin is withdrawn too early, an
 inverse BTCUSD long with coin-margined funding (margin, fees and PnL in BTC), and the
-closes. Every position has a planned stop (for the R multiple) and a margin currency; the
-trades pay a 0.04 % taker fee.
+closes. The BTC long's first funding is on Events row 6: its price typed below the
+liquidation price it had then (54,216.87) liquidates the position there. Every position has
+a planned stop (for the R multiple) and a margin currency; the trades pay a 0.04 % taker fee.
 
 Portfolio: six USDT-margined positions, two of them cross, with targets the free balance
 cannot fully fund, so the priorities decide who gets margin.
@@ -41,6 +43,10 @@ def sample_journal() -> tuple[list[Row], list[Row], dict[str, float]]:
           "Breakout above 60k. Plan: 10x, stop 54k, add once at most, only after -20%.", 12.0),
         e(_d(2), "ETH-S1", "open", 3_400, 10, 6_800, "Short into resistance at 5x; stop 3,600.",
           13.6),
+        e(_d(3, 1), "ETH-S1", "increase", 3_450, 5, None,
+          "Second half of the short at 3,450, as planned (margin blank: at the open's 5x).",
+          6.9),
+        e(_d(3, 8), "ETH-S1", "funding", 3_440, None, 2.10, "8h funding received."),
         e(_d(3, 17), "BTC-L1", "funding", 61_000, None, -3.05, "8h funding paid (0.01%)."),
         e(_d(5), "BTC-L1", "add_margin", 57_000, None, 1_000,
           "Dip to 57k, liquidation too close: added 1k."),

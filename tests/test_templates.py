@@ -34,7 +34,7 @@ needs_lo = pytest.mark.skipif(not libreoffice_available(), reason="LibreOffice n
 
 UDF_NAMES = ("NOTIONAL", "UNREALIZED_PNL", "EFFECTIVE_LEVERAGE", "LIQ_PRICE", "LIQ_DISTANCE",
              "CROSS_LIQ_PRICE", "MARGIN_TO_TARGET", "MARGIN_FOR_LIQ_PRICE", "MAINT_MARGIN",
-             "ACCOUNT_SHOCK", "LIQ_PROBABILITY")
+             "ACCOUNT_SHOCK", "LIQ_PROBABILITY", "AVG_ENTRY")
 ERRORS = ("#NAME?", "#VALUE!", "#DIV/0!", "#REF!", "#N/A", "#NUM!", "#NULL!", "Err:")
 
 
@@ -65,7 +65,7 @@ TYPED_EVENTS = [
     _ev("ETH-2", "explode", 3_000, None, 10, "unknown event type"),
     _ev("ETH-2", "open", 3_000, 2, -5, "negative margin"),
     _ev("ETH-2", "open", 3_000, 2, 100, "60x"),
-    _ev("ETH-2", "funding", 2_900, None, -1, "price moved: bankrupt"),
+    _ev("ETH-2", "funding", 2_980, None, -1, "price moved against the 60x"),
     _ev("ETH-2", "add_margin", None, None, 10, "price missing"),
     _ev("ETH-2", "withdraw_margin", -3, None, 10, "negative price"),
     _ev("ETH-2", "funding", 0, None, -1, "zero mark"),
@@ -87,6 +87,8 @@ TYPED_EVENTS = [
     _ev("LIQ-4", "open", 60_000, 1, 6_000, "mmr 0.5 meant 0.5 %: liquidated at once"),
     _ev("LIQ-4", "funding", 59_000, None, -1, "still liquidated at once", fee=0.5,
         date=dt.datetime(2024, 4, 2)),
+    _ev("LIQ-4", "funding", 50_000, None, -1, "bankrupt: a mistake is never liquidated",
+        date=dt.datetime(2024, 4, 3)),
     _ev("PCT-5", "open", 60_000, 1, 6_000, "mmr typed as 0.5% text, a stop", fee=24,
         date=dt.datetime(2024, 4, 1, 10)),
     _ev("PCT-5", "close", 61_000, None, None, "closed with a fee", fee=24.4,
@@ -100,6 +102,38 @@ TYPED_EVENTS = [
     _ev("PCT-5", "funding", None, None, -1, "blank date", date=None),
     _ev("PCT-5", "funding", None, None, -1, "not a date", date="yesterday"),
     _ev("NOO-6", "funding", None, None, -1, "a position with no open"),
+    # issue 19: increases (linear, inverse, short), liquidation as a state, refusals
+    _ev("INC-7", "open", 100, 10, 100, "10x, stop 90", fee=0.4),
+    _ev("INC-7", "increase", 95, 5, None, "averaged down at the open's 10x", fee=0.19,
+        date=dt.datetime(2024, 4, 2)),
+    _ev("INC-7", "increase", 96, "x", None, "text qty", date=dt.datetime(2024, 4, 2)),
+    _ev("INC-7", "increase", 96, None, 5, "qty missing", date=dt.datetime(2024, 4, 2)),
+    _ev("INC-7", "increase", 96, 5, -1, "negative margin", date=dt.datetime(2024, 4, 2)),
+    _ev("INC-7", "increase", None, 5, 5, "price missing", date=dt.datetime(2024, 4, 2)),
+    _ev("INC-7", "increase", 92, 50, 1, "refused: liquidation beyond its price",
+        date=dt.datetime(2024, 4, 3)),
+    _ev("INC-7", "withdraw_margin", 97, None, 120, "refused: liquidation beyond its price",
+        date=dt.datetime(2024, 4, 3)),
+    _ev("INC-7", "withdraw_margin", 97, None, 20, "a withdrawal that stays clear",
+        date=dt.datetime(2024, 4, 3)),
+    _ev("INC-7", "funding", 89, None, -0.5, "liquidated at the funding's mark", fee=0.1,
+        date=dt.datetime(2024, 4, 4)),
+    _ev("INC-7", "add_margin", 95, None, 10, "after the liquidation",
+        date=dt.datetime(2024, 4, 5)),
+    _ev("INC-7", "increase", 95, "x", None, "after the liquidation, text qty",
+        date=dt.datetime(2024, 4, 5)),
+    _ev("FND-8", "open", 100, 10, 20, "short at 50x"),
+    _ev("FND-8", "increase", 99, 2, 5, "short increased", fee=0.08,
+        date=dt.datetime(2024, 4, 2)),
+    _ev("FND-8", "funding", 101, None, -5, "funding paid from the margin liquidates it",
+        date=dt.datetime(2024, 4, 3)),
+    _ev("FND-8", "funding", None, None, -1, "after the liquidation, no mark",
+        date=dt.datetime(2024, 4, 4)),
+    _ev("INV-9", "open", 60_000, 6_000, 0.02, "inverse long at 5x"),
+    _ev("INV-9", "increase", 55_000, 4_000, None, "inverse increase, harmonic entry",
+        fee=0.00003, date=dt.datetime(2024, 4, 2)),
+    _ev("INV-9", "funding", None, None, -0.0001, "funding in BTC from the margin",
+        date=dt.datetime(2024, 4, 3)),
 ]
 TYPED_POSITIONS = [
     {"position_id": "SOL-1", "symbol": "SOLUSDT", "side": "long", "contract": "linear",
@@ -111,6 +145,11 @@ TYPED_POSITIONS = [
     {"position_id": "PCT-5", "symbol": "BTCUSDT", "side": "long", "mmr": "0.5%",
      "margin_currency": "USDC", "stop_price": 58_000},
     {"position_id": "NOO-6", "symbol": "XRPUSDT", "side": "short"},
+    {"position_id": "INC-7", "symbol": "SOLUSDT", "side": "long", "mmr": 0.01,
+     "stop_price": 90},
+    {"position_id": "FND-8", "symbol": "ETHUSDT", "side": "short", "stop_price": 105},
+    {"position_id": "INV-9", "symbol": "BTCUSD", "side": "long", "contract": "inverse",
+     "stop_price": 45_000},
 ]
 
 
@@ -284,7 +323,7 @@ def test_typed_events_break_every_journal_rule():
     assert reasons == {getattr(journal, name) for name in (
         "UNKNOWN_POSITION", "UNKNOWN_EVENT", "INVALID_INPUT", "ALREADY_OPEN", "BEFORE_OPEN",
         "AFTER_CLOSE", "BEYOND_MARGIN", "CLOSE_TOO_LARGE", "BANKRUPT", "NO_OPEN", "OPEN_FAILED",
-        "LIQUIDATED_AT_ONCE")}
+        "LIQUIDATED_AT_ONCE", "LIQUIDATED", "AFTER_LIQUIDATION", "BEYOND_LIQUIDATION")}
     assert any(result.columns["warnings"])  # a row typed out of date order
     said = {NUMBER.sub("#", p.message) for p in problems if p.reason == journal.INVALID_INPUT}
     for field in ("price", "qty", "amount"):
