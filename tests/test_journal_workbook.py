@@ -350,3 +350,103 @@ def test_workbook_lays_out_slots_and_prompts(tmp_path):
     assert dv.showInputMessage and dv.prompt and dv.showErrorMessage
     assert J.chart_slots(0) == 3 and J.chart_slots(2) == 4
     assert Path(path).stat().st_size > 0
+
+
+# ------------------------------------------------------------------ issue 19
+LIQ_ROW = 6  # Events!D6: BTC-L1's first funding, after its open (liquidation price 54,216.87)
+
+
+def liquidated_sample() -> tuple[list, list, dict]:
+    """The sample journal with Events!D6 at 54,100, below the liquidation price BTC-L1 had
+    after its open (the issue's case)."""
+    positions, events, rules = templates.sample_journal()
+    events = [dict(e) for e in events]
+    row = events[LIQ_ROW - L.FIRST_DATA_ROW]
+    assert (row["position_id"], row["event"]) == ("BTC-L1", "funding")
+    row["price"] = 54_100
+    return positions, events, rules
+
+
+@pytest.fixture(scope="module")
+def liquidated(tmp_path_factory) -> dict[str, Any]:
+    """The native sample workbook with D6 typed as 54,100 by the trader, recomputed by
+    LibreOffice, and the core's replay of the same rows."""
+    tmp = tmp_path_factory.mktemp("journal-liquidated")
+    path = templates.build_journal(tmp / "journal.xlsx", mode="native")
+    wb = openpyxl.load_workbook(path)
+    wb[EVENTS.title][f"{EVENTS.letter('price')}{LIQ_ROW}"] = 54_100
+    wb.save(path)
+    positions, events, rules = liquidated_sample()
+    result = replay(positions, events, AdjustmentRule.build(**rules))
+    return {"values": read_values(recalc_with_libreoffice(path, tmp / "lo")), "events": events,
+            "result": result, "summary": summary(positions, events, result)}
+
+
+def test_a_price_beyond_the_liquidation_price_liquidates_the_position(liquidated):
+    values, result, events = liquidated["values"], liquidated["result"], liquidated["events"]
+    _assert_no_errors(values)
+    _check_rows(values, EVENTS, result.columns, len(events),
+                exact_text=("rule_breaks", "warnings", "currency"))
+
+    def cell(key: str, row: int) -> Any:
+        return values.get((EVENTS.title, f"{EVENTS.letter(key)}{row}"))
+
+    # the issue: the row said 541x and 0.00 % distance, and the position carried on
+    assert same_status(cell("status", LIQ_ROW), "liquidated at 54100: at or beyond the "
+                       "liquidation price 54216.8674699; margin 3000 lost")
+    assert cell("qty_open", LIQ_ROW) == 0 and cell("margin", LIQ_ROW) == 0
+    assert cell("effective_leverage", LIQ_ROW) in (None, "")
+    assert cell("liq_distance", LIQ_ROW) in (None, "")
+    assert cell("realized_pnl", LIQ_ROW) == pytest.approx(-3_000)
+    later = [r for r in range(LIQ_ROW + 1, L.FIRST_DATA_ROW + len(events))
+             if cell("position_id", r) == "BTC-L1"]
+    assert len(later) == 6
+    for r in later:
+        assert same_status(cell("status", r), "the position was liquidated on 2024-03-03 "
+                           "17:00 at 54100: no event after it applies"), r
+        assert cell("qty_open", r) == 0 and cell("net_pnl", r) == pytest.approx(-3_012)
+
+
+def test_summary_counts_the_liquidated_position(liquidated):
+    values, want = liquidated["values"], liquidated["summary"]
+    for i, row in enumerate(want.positions):
+        for key, v in row.items():
+            got = values.get((SUMMARY, f"{L.JOURNAL_SUMMARY.letter(key)}{L.FIRST_DATA_ROW + i}"))
+            assert _same(got, v), (row["position_id"], key, got, v)
+    for j, row in enumerate(want.totals):
+        for key, v in row.items():
+            got = values.get((SUMMARY, f"{L.SUMMARY_TOTALS.letter(key)}{L.FIRST_DATA_ROW + j}"))
+            assert _same(got, v), (row["currency"], key, got, v)
+
+    def shown(key: str, sheet: Any = L.JOURNAL_SUMMARY) -> Any:
+        return values.get((SUMMARY, f"{sheet.letter(key)}{L.FIRST_DATA_ROW}"))
+
+    # it was a win of 3,268.93; now the margin and the open's fee are lost
+    assert (shown("position_id"), shown("state"), shown("outcome")) == (
+        "BTC-L1", "liquidated", "liquidated")
+    assert shown("net_pnl") == pytest.approx(-3_012)
+    assert _same(shown("closed"), dt.datetime(2024, 3, 3, 17))
+    assert (shown("currency", L.SUMMARY_TOTALS), shown("closed", L.SUMMARY_TOTALS),
+            shown("wins", L.SUMMARY_TOTALS), shown("liquidations", L.SUMMARY_TOTALS)) == (
+        "USDT", 2, 0, 1)
+
+
+def test_the_sample_increase_row_computes_as_the_core(book):
+    """The sample's increase (ETH-S1: 5 more at 3,450, margin blank: at the open's 5x) in
+    the recomputed sheet: entry averaged, margin and fee added, risk raised."""
+    events = book["events"]
+    i = next(i for i, e in enumerate(events) if e["event"] == "increase")
+    r = L.FIRST_DATA_ROW + i
+    values, cols = book["values"], book["result"].columns
+
+    def cell(key: str) -> Any:
+        return values.get((EVENTS.title, f"{EVENTS.letter(key)}{r}"))
+
+    assert cell("qty_open") == 15 and cell("margin") == pytest.approx(6_800 + 3_450)
+    assert cell("fees") == pytest.approx(13.6 + 6.9)
+    # entry (10 x 3,400 + 5 x 3,450) / 15; the stop 3,600 is 5,250 of risk on 15 ETH
+    entry = (10 * 3_400 + 5 * 3_450) / 15
+    assert cell("unrealized_pnl") == pytest.approx(-15 * (3_450 - entry))
+    assert cell("r_multiple") == pytest.approx(cell("net_pnl") / (15 * (3_600 - entry)))
+    assert cell("rule_breaks") == cols["rule_breaks"][i] != ""
+    assert not cell("status")
