@@ -19,10 +19,12 @@ import openpyxl
 import pytest
 from test_templates import (
     CHART_DATA,
+    LIQ_ROW,
     _assert_no_errors,
     _check_rows,
     _core_position,
     _type_rows,
+    liquidated_sample,
     same_status,
 )
 from xl_engine import libreoffice_available, read_values, recalc_with_libreoffice
@@ -353,20 +355,6 @@ def test_workbook_lays_out_slots_and_prompts(tmp_path):
 
 
 # ------------------------------------------------------------------ issue 19
-LIQ_ROW = 6  # Events!D6: BTC-L1's first funding, after its open (liquidation price 54,216.87)
-
-
-def liquidated_sample() -> tuple[list, list, dict]:
-    """The sample journal with Events!D6 at 54,100, below the liquidation price BTC-L1 had
-    after its open (the issue's case)."""
-    positions, events, rules = templates.sample_journal()
-    events = [dict(e) for e in events]
-    row = events[LIQ_ROW - L.FIRST_DATA_ROW]
-    assert (row["position_id"], row["event"]) == ("BTC-L1", "funding")
-    row["price"] = 54_100
-    return positions, events, rules
-
-
 @pytest.fixture(scope="module")
 def liquidated(tmp_path_factory) -> dict[str, Any]:
     """The native sample workbook with D6 typed as 54,100 by the trader, recomputed by

@@ -310,6 +310,45 @@ def _check_journal(values, positions, events, rules, n_rows: int,
     _assert_blank_rows(values, L.JOURNAL_EVENTS, range(first_blank, L.FIRST_DATA_ROW + n_rows))
 
 
+LIQ_ROW = 6  # Events!D6: BTC-L1's first funding, after its open (liquidation price 54,216.87)
+
+
+def liquidated_sample() -> tuple[list, list, dict]:
+    """The sample journal with Events!D6 at 54,100, below the liquidation price BTC-L1 had
+    after its open (issue 19's case)."""
+    positions, events, rules = templates.sample_journal()
+    events = [dict(e) for e in events]
+    row = events[LIQ_ROW - L.FIRST_DATA_ROW]
+    assert (row["position_id"], row["event"]) == ("BTC-L1", "funding")
+    row["price"] = 54_100
+    return positions, events, rules
+
+
+def test_udf_sample_journal_liquidated_at_the_typed_price(tmp_path):
+    """Issue 19's case in the add-in workbook (the ``formulas`` engine with the add-in's
+    functions): the row liquidates BTC-L1, its later rows are refused; the Summary's
+    formulas are the native workbook's (checked in LibreOffice, test_journal_workbook)."""
+    positions, events, rules = liquidated_sample()
+    path = templates.build_journal(tmp_path / "j.xlsx", mode="udf", positions=positions,
+                                   events=events, rule_values=rules, rows=len(events) + 1)
+    values = compute(_events_only(path), _udfs())
+    _check_journal(values, positions, events, rules, len(events) + 1,
+                   _column_calls(path, L.JOURNAL_EVENTS))
+    status = L.JOURNAL_EVENTS.letter("status")
+    assert values[(L.JOURNAL_EVENTS.title, f"{status}{LIQ_ROW}")].startswith(
+        "liquidated at 54100: at or beyond the liquidation price 54216.867")
+    later = [r for r, e in enumerate(events, start=L.FIRST_DATA_ROW)
+             if r > LIQ_ROW and e["position_id"] == "BTC-L1"]
+    assert len(later) == 6 and all(
+        values[(L.JOURNAL_EVENTS.title, f"{status}{r}")].startswith(
+            "the position was liquidated on 2024-03-03 17:00 at 54100") for r in later)
+    native = templates.build_journal(tmp_path / "n.xlsx", mode="native", positions=positions,
+                                     events=events, rule_values=rules, rows=len(events) + 1)
+    sheets = [openpyxl.load_workbook(p)[L.SUMMARY_SHEET] for p in (path, native)]
+    assert [[c.value for c in r] for r in sheets[0].iter_rows()] == [
+        [c.value for c in r] for r in sheets[1].iter_rows()]
+
+
 def test_typed_events_break_every_journal_rule():
     """The rows whose status the sheets must word as the core does cover every reason the
     core gives and every field rule (required, a number, > 0) of price, qty and amount."""
