@@ -255,7 +255,8 @@ INSTRUCTIONS: dict[str, tuple[tuple[str, str], ...]] = {
         ("Colours", _COLOURS),
         ("Example rows",
          "The rows below open a BTC long at 60,000 with 0.5 BTC on 3,000 USDT margin "
-         "(10x), a 1.2 USDT fee and a stop at 57,000, then add 1,000 USDT margin on a dip."),
+         "(10x), a 1.2 USDT fee and a stop at 57,000, add 1,000 USDT margin on a dip, then "
+         "increase by 0.2 BTC at 62,000 (Amount blank: 1,240 USDT, at the open's 10x)."),
     ),
     "rebalance": (
         ("What this workbook is",
@@ -297,6 +298,9 @@ EXAMPLES: dict[str, tuple[tuple[str, dict[str, Any]], ...]] = {
         ("Events", {"date": dt.datetime(2026, 1, 5, 9, 0), "position_id": "BTC-L1",
                     "event": "add_margin", "price": 57_500, "amount": 1_000,
                     "reason": "Dip: liquidation too close"}),
+        ("Events", {"date": dt.datetime(2026, 1, 7, 9, 0), "position_id": "BTC-L1",
+                    "event": "increase", "price": 62_000, "qty": 0.2, "fee": 0.5,
+                    "reason": "Breakout held: added 0.2"}),
     ),
     "rebalance": (
         ("Positions", {"position_id": "BTC-1", "symbol": "BTCUSDT", "side": "long",

@@ -95,24 +95,33 @@ def _sample_with(price_row: int, price: float) -> tuple[list, list]:
     return positions, events
 
 
+def _btc_rows() -> list[int]:
+    """The sample's BTC-L1 rows, in row order: its open, its first funding, the dip's add."""
+    from leverage_templates.samples import sample_journal
+
+    return [i for i, e in enumerate(sample_journal()[1]) if e["position_id"] == "BTC-L1"]
+
+
 def test_an_event_priced_beyond_the_liquidation_price_liquidates_the_position() -> None:
     # the sample's BTC-L1: 0.5 BTC at 60,000 on 3,000 (mmr 0.4 %), 3.05 funding paid from the
     # margin: LP = (2,996.95 − 30,000) / (0.5 × (0.004 − 1)) = 54,222.99. The dip's add_margin
     # typed at 54,100 comes too late: the position was liquidated there.
-    positions, events = _sample_with(3, 54_100)
-    assert (events[3]["position_id"], events[3]["event"]) == ("BTC-L1", "add_margin")
+    _, funded, add = _btc_rows()[:3]
+    positions, events = _sample_with(add, 54_100)
+    assert (events[add]["position_id"], events[add]["event"]) == ("BTC-L1", "add_margin")
+    assert events[funded]["event"] == "funding"
     r = replay(positions, events)
     c = r.columns
     liq_before = (2_996.95 - 30_000) / (0.5 * (0.004 - 1))
-    assert c["liq_price"][2] == pytest.approx(liq_before)
-    assert r.problems[3].reason == LIQUIDATED and r.applied[3]
-    assert c["status"][3] == (f"liquidated at 54100: at or beyond the liquidation price "
-                              f"{fmt(c['liq_price'][2])}; margin 2996.95 lost")
-    assert c["qty_open"][3] == 0 and c["margin"][3] == 0
+    assert c["liq_price"][funded] == pytest.approx(liq_before)
+    assert r.problems[add].reason == LIQUIDATED and r.applied[add]
+    assert c["status"][add] == (f"liquidated at 54100: at or beyond the liquidation price "
+                                f"{fmt(c['liq_price'][funded])}; margin 2996.95 lost")
+    assert c["qty_open"][add] == 0 and c["margin"][add] == 0
     # margin lost, the fees and funding as booked
-    assert c["realized_pnl"][3] == pytest.approx(-2_996.95)
-    assert c["net_pnl"][3] == pytest.approx(-2_996.95 - 3.05 - 12.0)
-    later = [i for i, e in enumerate(events) if e["position_id"] == "BTC-L1" and i > 3]
+    assert c["realized_pnl"][add] == pytest.approx(-2_996.95)
+    assert c["net_pnl"][add] == pytest.approx(-2_996.95 - 3.05 - 12.0)
+    later = [i for i, e in enumerate(events) if e["position_id"] == "BTC-L1" and i > add]
     assert later
     for i in later:
         assert r.problems[i].reason == AFTER_LIQUIDATION
