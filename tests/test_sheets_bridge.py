@@ -496,7 +496,7 @@ def test_local_sync_keeps_formats_and_drop_downs(fake: FakeSheets, tmp_path: Pat
     dist, qty = JOURNAL_EVENTS.letter("liq_distance"), JOURNAL_EVENTS.letter("qty_open")
     assert ws[f"{dist}2"].number_format == "0.00%" and ws[f"{qty}2"].value == 1.0
     lists = {str(dv.sqref): dv.formula1 for dv in ws.data_validations.dataValidation}
-    assert lists["C2:C1001"].startswith('"open,add_margin')
+    assert lists["C2:C1001"].startswith('"open,increase,add_margin')
 
 
 # ------------------------------------------------------------------------ init, watch, CLI

@@ -39,8 +39,10 @@ def test_local_chart_data_plots_open_rows_per_position_and_grows(tmp_path: Path)
         pid = wb["Charts"]["A42"].value
         open_rows = [r for r in range(2, last + 1) if events.cell(row=r, column=2).value == pid]
     new = last + 1
+    # a small funding payment: it is paid from the margin, and the open position (BTC-INV,
+    # margined in BTC) stays open
     for c, v in enumerate([serial_date(events.cell(row=open_rows[-1], column=1).value) + 0.5,
-                           pid, "funding", None, None, -1.0, None, "later row"], start=1):
+                           pid, "funding", None, None, -0.0001, None, "later row"], start=1):
         events.cell(row=new, column=c).value = v
     wb.save(path)
     sb.sync(book, "journal")
