@@ -188,15 +188,16 @@ PROMPTS: dict[tuple[str, str], tuple[str, str]] = {
 
 _COLOURS = (
     "Yellow headers: you type there. Blue: computed, never type over them. A red cell in "
-    "Status means the row could not be computed and says why; amber marks a check or rule "
-    "break that does not stop the row (read it, then decide). Grey columns are hidden "
-    "working columns."
+    "Status says why the row could not be computed (journal: or that it liquidated the "
+    "position); amber marks a check or rule break that does not stop the row (read it, "
+    "then decide). Grey columns are hidden working columns."
 )
 
 COLOUR_LEGEND: tuple[tuple[str, str], ...] = (
     (INPUT_FILL, "Yellow header: you type in this column (or the exchange import filled it)."),
     (COMPUTED_FILL, "Blue header: computed for you; do not type over it."),
-    (RED_FILL, "Red Status cell: the row could not be computed; it says why."),
+    (RED_FILL, "Red Status cell: the row could not be computed, or it liquidated the "
+               "position; it says why."),
     (AMBER_FILL, "Amber cell: a check or rule break; the row is still computed."),
 )
 """(hex fill, meaning): the colour key under the Instructions tab's "Colours" row."""
@@ -204,9 +205,9 @@ COLOUR_LEGEND: tuple[tuple[str, str], ...] = (
 INSTRUCTIONS: dict[str, tuple[tuple[str, str], ...]] = {
     "journal": (
         ("What this workbook is",
-         "A trading journal for leveraged positions: one row per event (open, increase, "
-         "margin moves, funding, closes). After every event it shows the position's leverage, "
-         "liquidation price and distance, PnL after fees and funding, and your rule breaks."),
+         "A journal of leveraged positions, one row per event (open, increase, margin moves, "
+         "funding, closes); after each: leverage, liquidation price and distance, PnL after "
+         "fees and funding, rule breaks."),
         ("Positions tab",
          "One row per position, typed once: Position ID, Symbol, Side, Contract (linear or "
          "inverse), Margin currency, maintenance margin rate and amount (from the exchange's "
@@ -216,25 +217,20 @@ INSTRUCTIONS: dict[str, tuple[tuple[str, str], ...]] = {
          "Amount, Fee, Reason. Each position's events are replayed in date order (ties keep "
          "row order), so a row typed late still lands in its place; it is flagged in Check."),
         ("What Amount means",
-         "open: initial margin. increase: the margin that comes with the added qty (blank: "
-         "the added notional at the open's leverage). add_margin / withdraw_margin: the "
-         "margin moved (> 0). partial_close: margin released (blank: the closed share). "
-         "funding: the cash flow, negative when paid; it is paid from (or into) the "
-         "position's margin, as on the exchange. close: leave blank. Always in the position's "
-         "margin currency (the Currency column): USDT for linear, the coin (e.g. BTC) for "
-         "inverse."),
+         "open: initial margin. increase: the margin that comes with it (blank: at the "
+         "open's leverage). add_margin / withdraw_margin: the margin moved (> 0). "
+         "partial_close: margin released (blank: the closed share). funding: the cash flow, "
+         "negative when paid, paid from (or into) the margin. close: blank. Always in the "
+         "margin currency (the Currency column): USDT for linear, the coin (BTC) for inverse."),
         ("Increase",
-         "An increase adds Qty at Price: the entry becomes the average entry (linear: "
-         "weighted by qty; inverse: the harmonic average of the USD contracts), the margin "
-         "grows by Amount, the Fee is booked, and with a stop the R multiple's risk becomes "
-         "the larger of the old risk and the whole position's loss at the stop. Rules "
-         "treat it as an add."),
+         "Adds Qty at Price: the entry becomes the average entry (inverse: the harmonic "
+         "one), the margin grows by Amount, the Fee is booked; the R multiple's risk becomes "
+         "the whole position's loss at the stop if larger. Rules treat it as an add."),
         ("Liquidation",
-         "An event whose price (funding with no price: the last mark) is at or beyond the "
-         "liquidation price the position had before it liquidates the position there: "
-         "Status says so, the margin is lost (Realized PnL), and every later event of that "
-         "position is refused. A withdrawal or increase that would put the liquidation "
-         "price at or beyond its own price is refused, as the exchange refuses it."),
+         "An event priced at or beyond the liquidation price the position had before it "
+         "(funding without a price: the last mark) liquidates it there: the margin is lost "
+         "and its later events are refused. A withdrawal or increase that would put the "
+         "liquidation price at or beyond its own price is refused, as on the exchange."),
         ("Rates",
          "A rate is a fraction: 0.5 % is 0.005, or type the text 0.5%. A rate typed as 0.5 "
          "means 50 %; where that makes a position liquidated at once the row says so."),
@@ -248,15 +244,13 @@ INSTRUCTIONS: dict[str, tuple[tuple[str, str], ...]] = {
          "Your own limits, written before you trade. Blank turns a rule off. Breaks show in "
          "Rule breaks; a liquidation closer than min_liq_distance turns Liq. distance red."),
         ("Summary and Charts",
-         "Summary: per position net PnL, R multiple, largest leverage, rule breaks and "
-         "outcome (win, loss, even, liquidated or open); per currency closed positions, "
-         "wins, liquidations, win rate, expectancy and total. Charts: pick a Position ID "
-         "to plot its leverage and liquidation distance over time."),
+         "Summary: per position net PnL, R multiple, largest leverage, rule breaks, outcome "
+         "(liquidated among them); per currency win rate, liquidations, expectancy, total. "
+         "Charts: pick a Position ID to plot its leverage and liq. distance over time."),
         ("Colours", _COLOURS),
         ("Example rows",
-         "The rows below open a BTC long at 60,000 with 0.5 BTC on 3,000 USDT margin "
-         "(10x), a 1.2 USDT fee and a stop at 57,000, add 1,000 USDT margin on a dip, then "
-         "increase by 0.2 BTC at 62,000 (Amount blank: 1,240 USDT, at the open's 10x)."),
+         "Below: a BTC long of 0.5 at 60,000 on 3,000 USDT (10x), stop 57,000; 1,000 USDT "
+         "added on a dip; 0.2 more at 62,000 (Amount blank: 1,240 USDT, at 10x)."),
     ),
     "rebalance": (
         ("What this workbook is",
