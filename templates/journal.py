@@ -13,11 +13,21 @@ cycle, in Excel, LibreOffice, Google Sheets or the ``formulas`` engine. A row th
 applied keeps the previous state and says why in Status, in the core's words (probes of the
 core, :func:`_replay_says`); a row typed out of date order is flagged in Check.
 
+Each step replays the core's account (``leverage.journal``, issue 19): an ``increase`` moves
+the entry to the average entry, the margin by its amount (blank: at the open's leverage) and
+raises the R multiple's risk; funding is paid from the margin; an event priced at or beyond
+the liquidation price the position had before it liquidates the position there (Status says
+so, the margin is lost, later steps are refused), as does funding that leaves the
+liquidation price at or beyond the mark; a withdrawal or increase that would put it at or
+beyond its own price is refused. The hidden ``a_*`` columns hold the state as if the event
+applied, so those checks read it without reading their own step's result.
+
 The Summary sheet reviews each position and each margin currency as
-:func:`leverage.journal.summary` does, with an equity curve; the Charts sheet has one chart
-per slot (a Position ID cell the trader can change), plotting series of the Chart data sheet
-that are NA() (a gap) on every row that is not that position open, over every formula row,
-so new events join the charts.
+:func:`leverage.journal.summary` does (a liquidated position's state and outcome say so,
+and the totals count it as closed and as a liquidation), with an equity curve; the Charts
+sheet has one chart per slot (a Position ID cell the trader can change), plotting series of
+the Chart data sheet that are NA() (a gap) on every row that is not that position open, over
+every formula row, so new events join the charts.
 
 In udf mode the add-in's functions are not called in each row: each call a step makes is one
 array formula over the whole table in a hidden column, which the step's cell reads

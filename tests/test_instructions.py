@@ -57,3 +57,15 @@ def test_instructions_and_examples_cover_each_template():
         for sheet, row in rows:
             keys = set(titles[sheet].keys("input"))
             assert set(row) <= keys, set(row) - keys
+
+
+def test_the_event_prompt_lists_every_event_and_the_instructions_explain_the_new_ones():
+    _, text = PROMPTS[("Events", "event")]
+    assert all(event in text for event in L.EVENT_TYPES), text
+    assert "liquidates" in text and "refused" in text
+    rows = dict(INSTRUCTIONS["journal"])
+    assert "average entry" in rows["Increase"] and "harmonic" in rows["Increase"]
+    assert "liquidation price" in rows["Liquidation"] and "refused" in rows["Liquidation"]
+    assert "paid from (or into) the margin" in rows["What Amount means"]
+    assert "liquidat" in rows["Summary and Charts"]
+    assert any(row.get("event") == "increase" for _, row in EXAMPLES["journal"])
