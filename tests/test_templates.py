@@ -324,6 +324,24 @@ def liquidated_sample() -> tuple[list, list, dict]:
     return positions, events, rules
 
 
+def test_the_liquidated_sample_in_the_core():
+    """Issue 19's case as the core replays it (the workbooks are checked against this):
+    BTC-L1's liquidation price after its open is 54,216.87 (0.5 BTC at 60,000 on 3,000, mmr
+    0.4 %: (30,000 − 3,000) / (0.5 × 0.996)); its funding typed at 54,100 liquidates it."""
+    from leverage.journal import AFTER_LIQUIDATION, LIQUIDATED, summary
+
+    positions, events, rules = liquidated_sample()
+    r = replay(positions, events, AdjustmentRule.build(**rules))
+    i = LIQ_ROW - L.FIRST_DATA_ROW
+    assert r.columns["liq_price"][0] == pytest.approx(27_000 / (0.5 * 0.996))
+    assert r.problems[i].reason == LIQUIDATED and r.applied[i]
+    assert r.columns["net_pnl"][i] == pytest.approx(-3_000 - 12)  # the margin and the fee
+    later = [j for j, e in enumerate(events) if j > i and e["position_id"] == "BTC-L1"]
+    assert len(later) == 6 and all(r.problems[j].reason == AFTER_LIQUIDATION for j in later)
+    s = summary(positions, events, r)
+    assert (s.positions[0]["outcome"], s.totals[0]["liquidations"]) == ("liquidated", 1)
+
+
 def test_udf_sample_journal_liquidated_at_the_typed_price(tmp_path):
     """Issue 19's case in the add-in workbook (the ``formulas`` engine with the add-in's
     functions): the row liquidates BTC-L1, its later rows are refused; the Summary's
