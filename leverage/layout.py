@@ -156,8 +156,9 @@ JOURNAL_EVENTS = Sheet(
         Column("price", "Price", "input", PRICE, 11),
         Column("qty", "Qty", "input", QTY, 9),
         Column("amount", "Amount (margin or cash)", "input", MONEY, 13,
-               "open: initial margin; add/withdraw: margin moved; partial close: margin "
-               "released; funding: cash (- paid, + received)"),
+               "open: initial margin; increase: margin added (blank: at the open's "
+               "leverage); add/withdraw: margin moved; partial close: margin released; "
+               "funding: cash (- paid, + received), paid from the margin"),
         Column("fee", "Fee paid", "input", MONEY, 10, "in the margin currency; blank: 0"),
         Column("reason", "Reason", "input", width=40),
         Column("currency", "Currency", "computed", width=9),
@@ -179,7 +180,8 @@ JOURNAL_EVENTS = Sheet(
         Column("net_pnl", "Net PnL", "computed", MONEY, 13,
                "realized PnL + funding - fees so far"),
         Column("r_multiple", "R multiple", "computed", R_MULTIPLE, 9,
-               "net PnL / initial risk (open qty x distance from entry to stop)"),
+               "net PnL / initial risk (qty x distance from entry to stop; an increase "
+               "can raise it)"),
         Column("rule_breaks", "Rule breaks", "computed", width=64),
         Column("warnings", "Check", "computed", width=44),
         Column("status", "Status", "computed", width=44),
