@@ -11,6 +11,7 @@ ccxt is imported only when a client is made (:func:`connect`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -51,6 +52,13 @@ def journal_key(title: str, row: Mapping[str, Any]) -> str | None:
     return row_tag(row.get("reason"))
 
 
+REBALANCE_UPDATED = ("qty", "entry_price", "mark_price", "margin", "margin_mode", "mmr",
+                     "maint_amount", "exchange_liq_price", "liq_gap_cause")
+"""The rebalance Positions cells a re-import rewrites in an existing row: the position's open
+state as the exchange shows it. The id, symbol, side and contract name the position; the
+targets and the priority are the trader's and are never written after the row is added."""
+
+
 @dataclass
 class ImportReport:
     exchange: str
@@ -59,17 +67,48 @@ class ImportReport:
     reconciled: list[Reconciled] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     exchange_requests: int = 0
+    parity: list[Any] = field(default_factory=list)  # parity.Parity, one per open position
 
     def __str__(self) -> str:
         lines = [f"{self.exchange}: {self.exchange_requests} exchange requests", str(self.sheet)]
+        if self.parity:
+            lines.append("Parity: the journal's replayed state beside the exchange's")
+            lines += [f"  {p}" for p in self.parity]
+        lines += reconcile_lines(self.reconciled)
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
+
+
+def _money(x: float | None) -> str:
+    return "none" if x is None else f"{x:,.2f}"
+
+
+def reconcile_lines(rows: list[Reconciled]) -> list[str]:
+    """The reconcile table: per open position our liquidation price, the exchange's, the
+    gap ``(ours − theirs) / theirs`` and its cause."""
+    if not rows:
+        return ["no open positions"]
+    head = f"{'position':<24} {'mode':<8} {'ours':>12} {'exchange':>12} {'gap':>8}  likely cause"
+    lines = [head]
+    for r in rows:
+        p = r.position
+        label = p.position_id or f"{p.market_id} {p.side}"
+        gap = "" if r.gap is None else f"{r.gap:+.2%}"
+        lines.append(f"{label:<24} {p.margin_mode:<8} {_money(r.ours):>12} "
+                     f"{_money(r.theirs):>12} {gap:>8}  {r.cause}")
+    return lines
 
 
 def rebalance_rows(positions: list[OpenPosition], tiers: Mapping[str, Any],
                    reconciled: list[Reconciled] | None = None) -> list[dict]:
     """Rows of the rebalance workbook's Positions sheet for the open positions, with the
-    exchange's liquidation price and the likely cause of a gap (the sync computes the gap)."""
+    exchange's liquidation price and the likely cause of a gap (the sync computes the gap).
+
+    Each row's id is the position's journal id (:attr:`OpenPosition.position_id`), so the
+    journal and the rebalance name one exchange position alike. Target leverage and target
+    distance are left blank: the exchange's leverage setting is not a target the trader set,
+    and a target nobody asked for would make the sheet suggest margin moves.
+    """
     rows = []
     causes = {id(r.position): r.cause for r in reconciled or []}
     for p in positions:
@@ -83,20 +122,177 @@ def rebalance_rows(positions: list[OpenPosition], tiers: Mapping[str, Any],
                      "qty": p.qty, "entry_price": p.entry, "mark_price": p.mark,
                      "margin": p.margin if p.margin_mode == "isolated" else None,
                      "margin_mode": p.margin_mode, "mmr": mmr, "maint_amount": maint,
-                     # a first target: the exchange's leverage setting (the trader edits it)
-                     "target_leverage": p.leverage,
+                     "target_leverage": None,
                      "exchange_liq_price": p.exchange_liq,
                      "liq_gap_cause": causes.get(id(p))})
     return rows
 
 
+def account_figures(exchange: Any, got: Fetched) -> dict[str, float | None]:
+    """The rebalance Account inputs the exchange states: ``wallet_balance`` (the cross wallet
+    without isolated margin) and ``free_balance`` (what is free for margin moves), in USDT.
+
+    Binance USDⓈ-M (``GET /fapi/v2/account``): ``totalCrossWalletBalance`` and
+    ``availableBalance``. Bybit v5 unified and OKX v5: the USDT line of ccxt's
+    ``parse_balance`` (Bybit ``walletBalance`` / ``availableToWithdraw``, OKX ``eq`` /
+    ``availEq``). COIN-M keeps one wallet per coin: no single figure (None, the sheet keeps
+    what it has). The cross wallet is the one the reconcile used (``got.wallet_balance``)
+    when the fetch had it.
+    """
+    if exchange.id == "binancecoinm":
+        return {"wallet_balance": None, "free_balance": None}
+    balance = call(exchange, exchange.fetch_balance)
+    info = balance.get("info") or {}
+    if exchange.id == "binanceusdm":
+        wallet, free = info.get("totalCrossWalletBalance"), info.get("availableBalance")
+    else:
+        usdt = balance.get("USDT") or {}
+        wallet, free = usdt.get("total"), usdt.get("free")
+    if got.wallet_balance is not None:
+        wallet = got.wallet_balance
+    return {"wallet_balance": _float(wallet), "free_balance": _float(free)}
+
+
+def _float(v: Any) -> float | None:
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+def _key_text(v: Any) -> str:
+    return str(v if v is not None else "").strip().casefold()
+
+
+def _serial(v: Any) -> float | None:
+    from leverage_sheets.backend import serial_date
+
+    return _float(serial_date(v))
+
+
+def _rebalance_plan(rows: list[dict[str, Any]], renamed: dict[str, str]) -> Any:
+    """The rebalance rows, each under the id of the workbook row already holding its exchange
+    position: the same id, else an imported row (one with a reconcile cause) of the same
+    symbol and side. ``renamed`` gets new id → workbook id."""
+
+    def plan(existing: Mapping[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+        held = existing["Positions"]
+        ids = {_key_text(r.get("position_id")) for r in held}
+        free = [r for r in held if _key_text(r.get("liq_gap_cause"))
+                and _key_text(r.get("position_id"))]
+        out = []
+        for row in rows:
+            row = dict(row)
+            if _key_text(row["position_id"]) not in ids:
+                same = next((r for r in free if _key_text(r.get("symbol")) ==
+                             _key_text(row["symbol"]) and _key_text(r.get("side")) ==
+                             _key_text(row["side"])), None)
+                if same is not None:
+                    free.remove(same)
+                    renamed[row["position_id"]] = str(same["position_id"])
+                    row["position_id"] = same["position_id"]
+            out.append(row)
+        return {"Positions": out}
+
+    return plan
+
+
+def _spans(existing: Mapping[str, list[dict[str, Any]]], exchange_id: str
+           ) -> dict[str, tuple[str, str, float, float | None]]:
+    """The workbook's positions imported from ``exchange_id``: id → (symbol, side, first
+    date, date it ended or None while open), dates as serial numbers.
+
+    A position has ended when its latest applied row (the latest date; a tie goes to the
+    lower row) leaves no open qty, as the last sync computed it; a workbook never synced
+    has no Open qty, and its positions end at their ``close`` row."""
+    sides = {_key_text(p.get("position_id")): p for p in existing["Positions"]
+             if _key_text(p.get("position_id"))}
+    first: dict[str, float] = {}
+    latest: dict[str, tuple[float, Any, Any]] = {}  # id → (date, open qty, event)
+    imported: set[str] = set()
+    for e in existing["Events"]:
+        pid, when = _key_text(e.get("position_id")), _serial(e.get("date"))
+        if not pid or when is None:
+            continue
+        if (row_tag(e.get("reason")) or "").startswith(f"{exchange_id} "):
+            imported.add(pid)
+        first[pid] = min(first.get(pid, when), when)
+        liquidated = "liquidated" in _key_text(e.get("status"))
+        if _key_text(e.get("status")) and not liquidated:
+            continue  # a refused row changed nothing
+        if pid not in latest or when >= latest[pid][0]:
+            latest[pid] = (when, 0.0 if liquidated else _float(e.get("qty_open")), e.get("event"))
+    out = {}
+    for pid in sorted(imported & sides.keys() & first.keys()):
+        when, left, event = latest.get(pid, (math.nan, None, None))
+        ended = left == 0 or (left is None and event == "close")
+        p = sides[pid]
+        out[str(p["position_id"]).strip()] = (_key_text(p.get("symbol")), _key_text(p.get("side")),
+                                             first[pid], when if ended else None)
+    return out
+
+
+def _journal_plan(rows: Rows, exchange_id: str, renamed: dict[str, str],
+                  notes: list[str]) -> Any:
+    """The journal rows, with each position the workbook already holds (imported from the
+    same exchange, same symbol and side, open at an overlapping time: one exchange position,
+    perhaps entered at another start date) continued under the workbook's id: its Positions
+    row and open are left out, and so are its events up to the date the workbook's position
+    was entered (that state is in the workbook's open). Tags dedupe the rest."""
+
+    def plan(existing: Mapping[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+        held = _spans(existing, exchange_id)
+        ids = {_key_text(p.get("position_id")) for p in existing["Positions"]}
+        dates: dict[str, list[float]] = {}
+        closed: dict[str, float] = {}
+        for e in rows.events:
+            when = _serial(e["date"]) or 0.0
+            dates.setdefault(e["position_id"], []).append(when)
+            if e["event"] == "close":
+                closed[e["position_id"]] = when
+        into: dict[str, tuple[str, float]] = {}
+        for p in rows.positions:
+            pid = p["position_id"]
+            if _key_text(pid) in ids or pid not in dates:
+                continue
+            start, end = min(dates[pid]), closed.get(pid)
+            for wid, (symbol, side, w_start, w_end) in held.items():
+                if (symbol, side) != (_key_text(p["symbol"]), _key_text(p["side"])):
+                    continue
+                if (end is None or w_start < end) and (w_end is None or start < w_end):
+                    into[pid] = (wid, w_start)
+                    renamed[pid] = wid
+                    notes.append(f"{pid} is the position the journal holds as {wid}: its new "
+                                 f"events continue {wid}")
+                    break
+        positions = [p for p in rows.positions if p["position_id"] not in into]
+        events = []
+        for e in rows.events:
+            row = {k: v for k, v in e.items() if not k.startswith("_")}
+            if row["position_id"] in into:
+                wid, w_start = into[row["position_id"]]
+                if row["event"] == "open" or (_serial(row["date"]) or 0.0) <= w_start:
+                    continue
+                row["position_id"] = wid
+            events.append(row)
+        return {"Positions": positions, "Events": events}
+
+    return plan
+
+
 def import_account(exchange: Any, backend: Any, since: str | date | datetime,
                    template: str | None = None) -> ImportReport:
-    """Fetch the account's history since ``since`` and append what the workbook lacks.
+    """Fetch the account's history since ``since`` and bring the workbook up to it.
 
     Into a journal: Positions and Events rows (each event's reason keeps the exchange id, so
-    a second import adds only what is new). Into a rebalance workbook: a Positions row per
-    open position not there yet. One read and one write of the workbook, all or nothing.
+    a second import adds only what is new); a position the journal already holds (the same
+    exchange position, entered at another start date) is continued, never added twice. Into
+    a rebalance workbook: a Positions row per open position, under the journal's id; a row
+    already there has its open state (``REBALANCE_UPDATED``) updated in place, and the
+    Account sheet's wallet and free balance are the exchange's. One read and one write of
+    the workbook, all or nothing. After it, ``parity`` holds one line per open position (the
+    journal's replayed size, entry and margin beside the exchange's).
     """
     from leverage_sheets.append import append_rows
     from leverage_sheets.engine import detect_template
@@ -104,19 +300,24 @@ def import_account(exchange: Any, backend: Any, since: str | date | datetime,
     since_ms = parse_since(since)
     template = template or detect_template(backend)
     before = _requests(exchange)
-    got = fetch_account(exchange, since_ms) if template == "journal" else fetch_open(exchange)
+    got = fetch_account(exchange, since_ms)
     rows = build_rows(got)
     reconciled = reconcile(got, rows.open_positions)
+    notes = list(rows.notes)
+    renamed: dict[str, str] = {}
     if template == "journal":
-        clean = [{k: v for k, v in e.items() if not k.startswith("_")} for e in rows.events]
-        report = append_rows(backend, "journal", {"Positions": rows.positions, "Events": clean},
+        report = append_rows(backend, "journal", _journal_plan(rows, exchange.id, renamed, notes),
                              journal_key)
     else:
+        account = account_figures(exchange, got)
         report = append_rows(backend, "rebalance",
-                             {"Positions": rebalance_rows(rows.open_positions, got.tiers,
-                                                          reconciled)},
-                             journal_key)
-    return ImportReport(exchange.id, report, rows.open_positions, reconciled, rows.notes,
+                             _rebalance_plan(rebalance_rows(rows.open_positions, got.tiers,
+                                                            reconciled), renamed),
+                             journal_key, update={"Positions": REBALANCE_UPDATED},
+                             account=account)
+    for p in rows.open_positions:  # the reports name each position as the workbook does
+        p.position_id = renamed.get(p.position_id, p.position_id)
+    return ImportReport(exchange.id, report, rows.open_positions, reconciled, notes,
                         _requests(exchange) - before)
 
 
@@ -125,6 +326,7 @@ def _requests(exchange: Any) -> int:
 
 
 __all__ = [
+    "REBALANCE_UPDATED",
     "ExchangeError",
     "Fetched",
     "ImportReport",
@@ -132,6 +334,7 @@ __all__ = [
     "OpenPosition",
     "Reconciled",
     "Rows",
+    "account_figures",
     "build_rows",
     "call",
     "connect",
@@ -143,5 +346,6 @@ __all__ = [
     "read_credentials",
     "rebalance_rows",
     "reconcile",
+    "reconcile_lines",
     "redirect",
 ]

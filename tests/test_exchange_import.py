@@ -269,19 +269,19 @@ def test_a_position_opened_before_the_start_date(fake, tmp_path) -> None:
 def test_import_into_a_rebalance_workbook(fake, tmp_path) -> None:
     book = sb.open_local(tmp_path / "rebalance.xlsx")
     sb.init(book, "rebalance")
-    with pytest.raises(xb.InputError, match="wallet_balance is required"):
-        xb.import_account(client(fake), book, SINCE)  # the trader's own figure: not guessed
-    book.write_ranges([sb.Update("'Account'!B2:B3", [[1000.0], [500.0]])])
+    # a blank Account sheet takes the exchange's cross wallet and free balance
     report = xb.import_account(client(fake), book, SINCE)
     assert report.sheet.appended["Positions"] == 2
     from leverage_sheets.engine import read_ranges_for
 
-    positions = book.read_ranges(read_ranges_for("rebalance"))[1]
+    account, positions = book.read_ranges(read_ranges_for("rebalance"))
+    assert [r[1] for r in account[1:3]] == [1000.0, 1000.0]
     head = positions[0]
     rows = {r[0]: dict(zip(head, r, strict=False)) for r in positions[1:]}
-    assert rows["BTCUSDT-L-open"]["Qty"] == 0.006
-    assert rows["BTCUSDT-L-open"]["Margin mode"] == "isolated"
-    assert rows["ETHUSDT-S-open"]["Side"] == "short"
+    # the journal's ids: one id per exchange position across both workbooks
+    assert rows["BTCUSDT-L-101"]["Qty"] == 0.006
+    assert rows["BTCUSDT-L-101"]["Margin mode"] == "isolated"
+    assert rows["ETHUSDT-S-201"]["Side"] == "short"
     assert xb.import_account(client(fake), book, SINCE).sheet.cells_written == 0
 
 
