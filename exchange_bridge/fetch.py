@@ -37,7 +37,7 @@ class Fetched:
 
     exchange: str
     since_ms: int
-    now_ms: int
+    now_ms: int  # the exchange's server time when the import began
     markets: dict[str, dict[str, Any]]
     positions: list[dict[str, Any]] = field(default_factory=list)
     margin: list[dict[str, Any]] = field(default_factory=list)
@@ -98,7 +98,9 @@ def fetch_open(exchange: Any, since_ms: int = 0, now_ms: int | None = None,
     A hedge-mode leg with no contracts is left out (it is not a flat position of the symbol:
     the other leg may be open)."""
     _supported(exchange)
-    now_ms = now_ms or exchange.milliseconds()
+    # the exchange's clock, not this computer's: windows (Binance's 30 days of margin
+    # history) and the dates of the rows count from it
+    now_ms = now_ms or int(call(exchange, exchange.fetch_time))
     markets = {s: m for s, m in exchange.markets.items() if m.get("contract")}
     got = Fetched(exchange.id, since_ms, now_ms, markets)
     got.positions = [p for params in _families(exchange)
