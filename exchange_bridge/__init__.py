@@ -17,11 +17,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from leverage.errors import InputError
+from leverage import journal
+from leverage.errors import InputError, LeverageError
+from leverage.journal import JournalPosition
 
 from .client import ExchangeError, call, connect, read_credentials, redirect
 from .convert import OpenPosition, Rows, build_rows, row_tag
 from .fetch import Fetched, fetch_account, fetch_open
+from .parity import Parity, parity
 from .reconcile import Reconciled, reconcile
 
 
@@ -67,7 +70,7 @@ class ImportReport:
     reconciled: list[Reconciled] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     exchange_requests: int = 0
-    parity: list[Any] = field(default_factory=list)  # parity.Parity, one per open position
+    parity: list[Parity] = field(default_factory=list)  # one per open position
 
     def __str__(self) -> str:
         lines = [f"{self.exchange}: {self.exchange_requests} exchange requests", str(self.sheet)]
@@ -198,89 +201,6 @@ def _rebalance_plan(rows: list[dict[str, Any]], renamed: dict[str, str]) -> Any:
     return plan
 
 
-def _spans(existing: Mapping[str, list[dict[str, Any]]], exchange_id: str
-           ) -> dict[str, tuple[str, str, float, float | None]]:
-    """The workbook's positions imported from ``exchange_id``: id → (symbol, side, first
-    date, date it ended or None while open), dates as serial numbers.
-
-    A position has ended when its latest applied row (the latest date; a tie goes to the
-    lower row) leaves no open qty, as the last sync computed it; a workbook never synced
-    has no Open qty, and its positions end at their ``close`` row."""
-    sides = {_key_text(p.get("position_id")): p for p in existing["Positions"]
-             if _key_text(p.get("position_id"))}
-    first: dict[str, float] = {}
-    latest: dict[str, tuple[float, Any, Any]] = {}  # id → (date, open qty, event)
-    imported: set[str] = set()
-    for e in existing["Events"]:
-        pid, when = _key_text(e.get("position_id")), _serial(e.get("date"))
-        if not pid or when is None:
-            continue
-        if (row_tag(e.get("reason")) or "").startswith(f"{exchange_id} "):
-            imported.add(pid)
-        first[pid] = min(first.get(pid, when), when)
-        liquidated = "liquidated" in _key_text(e.get("status"))
-        if _key_text(e.get("status")) and not liquidated:
-            continue  # a refused row changed nothing
-        if pid not in latest or when >= latest[pid][0]:
-            latest[pid] = (when, 0.0 if liquidated else _float(e.get("qty_open")), e.get("event"))
-    out = {}
-    for pid in sorted(imported & sides.keys() & first.keys()):
-        when, left, event = latest.get(pid, (math.nan, None, None))
-        ended = left == 0 or (left is None and event == "close")
-        p = sides[pid]
-        out[str(p["position_id"]).strip()] = (_key_text(p.get("symbol")), _key_text(p.get("side")),
-                                             first[pid], when if ended else None)
-    return out
-
-
-def _journal_plan(rows: Rows, exchange_id: str, renamed: dict[str, str],
-                  notes: list[str]) -> Any:
-    """The journal rows, with each position the workbook already holds (imported from the
-    same exchange, same symbol and side, open at an overlapping time: one exchange position,
-    perhaps entered at another start date) continued under the workbook's id: its Positions
-    row and open are left out, and so are its events up to the date the workbook's position
-    was entered (that state is in the workbook's open). Tags dedupe the rest."""
-
-    def plan(existing: Mapping[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
-        held = _spans(existing, exchange_id)
-        ids = {_key_text(p.get("position_id")) for p in existing["Positions"]}
-        dates: dict[str, list[float]] = {}
-        closed: dict[str, float] = {}
-        for e in rows.events:
-            when = _serial(e["date"]) or 0.0
-            dates.setdefault(e["position_id"], []).append(when)
-            if e["event"] == "close":
-                closed[e["position_id"]] = when
-        into: dict[str, tuple[str, float]] = {}
-        for p in rows.positions:
-            pid = p["position_id"]
-            if _key_text(pid) in ids or pid not in dates:
-                continue
-            start, end = min(dates[pid]), closed.get(pid)
-            for wid, (symbol, side, w_start, w_end) in held.items():
-                if (symbol, side) != (_key_text(p["symbol"]), _key_text(p["side"])):
-                    continue
-                if (end is None or w_start < end) and (w_end is None or start < w_end):
-                    into[pid] = (wid, w_start)
-                    renamed[pid] = wid
-                    notes.append(f"{pid} is the position the journal holds as {wid}: its new "
-                                 f"events continue {wid}")
-                    break
-        positions = [p for p in rows.positions if p["position_id"] not in into]
-        events = []
-        for e in rows.events:
-            row = {k: v for k, v in e.items() if not k.startswith("_")}
-            if row["position_id"] in into:
-                wid, w_start = into[row["position_id"]]
-                if row["event"] == "open" or (_serial(row["date"]) or 0.0) <= w_start:
-                    continue
-                row["position_id"] = wid
-            events.append(row)
-        return {"Positions": positions, "Events": events}
-
-    return plan
-
-
 def import_account(exchange: Any, backend: Any, since: str | date | datetime,
                    template: str | None = None) -> ImportReport:
     """Fetch the account's history since ``since`` and bring the workbook up to it.
@@ -301,24 +221,75 @@ def import_account(exchange: Any, backend: Any, since: str | date | datetime,
     template = template or detect_template(backend)
     before = _requests(exchange)
     got = fetch_account(exchange, since_ms)
-    rows = build_rows(got)
-    reconciled = reconcile(got, rows.open_positions)
-    notes = list(rows.notes)
+    built: dict[str, Any] = {}
     renamed: dict[str, str] = {}
+
+    def journal_plan(existing: Mapping[str, list[dict[str, Any]]]) -> dict[str, list[dict]]:
+        held_p, held_e = _filled(existing["Positions"]), _filled(existing["Events"])
+        rows = built["rows"] = build_rows(got, held_p, held_e)
+        new_p = _new(rows.positions, held_p, "Positions")
+        new_e = _new([_inputs(e) for e in rows.events], held_e, "Events")
+        built["journal"] = (held_p + new_p, held_e + new_e)
+        return {"Positions": rows.positions, "Events": [_inputs(e) for e in rows.events]}
+
     if template == "journal":
-        report = append_rows(backend, "journal", _journal_plan(rows, exchange.id, renamed, notes),
-                             journal_key)
+        report = append_rows(backend, "journal", journal_plan, journal_key)
+        rows = built["rows"]
+        journal_p, journal_e = built["journal"]
     else:
-        account = account_figures(exchange, got)
+        rows = build_rows(got)
+        journal_p, journal_e = rows.positions, [_inputs(e) for e in rows.events]
+    reconciled = reconcile(got, rows.open_positions)
+    if template != "journal":
         report = append_rows(backend, "rebalance",
                              _rebalance_plan(rebalance_rows(rows.open_positions, got.tiers,
                                                             reconciled), renamed),
                              journal_key, update={"Positions": REBALANCE_UPDATED},
-                             account=account)
+                             account=account_figures(exchange, got))
     for p in rows.open_positions:  # the reports name each position as the workbook does
         p.position_id = renamed.get(p.position_id, p.position_id)
-    return ImportReport(exchange.id, report, rows.open_positions, reconciled, notes,
-                        _requests(exchange) - before)
+    return ImportReport(exchange.id, report, rows.open_positions, reconciled, list(rows.notes),
+                        _requests(exchange) - before,
+                        parity(_journal_positions(journal_p),
+                               [{k: e.get(k) for k in journal.INPUT_COLUMNS} for e in journal_e],
+                               rows.open_positions))
+
+
+def _journal_positions(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The Positions rows the journal can replay: blank cells take the journal's defaults,
+    a row the journal refuses (its events then show why) is left out of the parity."""
+    out = []
+    for r in rows:
+        fields = {k: r[k] for k in journal.POSITION_COLUMNS
+                  if r.get(k) is not None and str(r[k]).strip() != ""}
+        try:
+            JournalPosition.build(**fields)
+        except LeverageError:
+            continue
+        out.append(fields)
+    return out
+
+
+def _inputs(row: Mapping[str, Any]) -> dict[str, Any]:
+    """An import row without its private fields (``_t``, ``_key``)."""
+    return {k: v for k, v in row.items() if not k.startswith("_")}
+
+
+def _filled(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in rows if any(v not in (None, "") for v in r.values())]
+
+
+def _new(rows: list[dict[str, Any]], held: list[dict[str, Any]], title: str) -> list[dict]:
+    """The rows ``append_rows`` adds: those whose key the workbook does not hold yet."""
+    seen = {journal_key(title, r) for r in held} - {None}
+    out = []
+    for r in rows:
+        k = journal_key(title, r)
+        if k is None or k not in seen:
+            out.append(r)
+            if k is not None:
+                seen.add(k)
+    return out
 
 
 def _requests(exchange: Any) -> int:
@@ -332,6 +303,7 @@ __all__ = [
     "ImportReport",
     "InputError",
     "OpenPosition",
+    "Parity",
     "Reconciled",
     "Rows",
     "account_figures",
@@ -342,6 +314,7 @@ __all__ = [
     "fetch_open",
     "import_account",
     "journal_key",
+    "parity",
     "parse_since",
     "read_credentials",
     "rebalance_rows",
