@@ -11,12 +11,15 @@ Events (one row each): ``date`` (required), ``position_id``, ``event`` and
 event              fields used
 =================  =====================================================================
 ``open``           ``price`` = entry price, ``qty`` = size (> 0), ``amount`` = initial margin
+``increase``       ``qty`` added at ``price``; ``amount`` = the margin that comes with it (blank:
+                   the added notional ÷ the opening leverage); new entry as ``AVG_ENTRY``
 ``add_margin``     ``amount`` > 0 added; ``price`` = mark at the time
 ``withdraw_margin`` ``amount`` > 0 withdrawn (at most the margin posted); ``price`` = mark
 ``partial_close``  ``qty`` closed (less than open), ``price`` = exit; ``amount`` = margin
                    released (blank: the closed share of the margin, as exchanges release it)
 ``close``          ``price`` = exit; all qty closed and all margin released
-``funding``        ``amount`` = cash flow (− paid, + received); ``price`` = mark (blank: last)
+``funding``        ``amount`` = cash flow (− paid, + received), paid from or into the isolated
+                   margin; ``price`` = mark (blank: last)
 =================  =====================================================================
 
 plus ``fee`` (>= 0, blank 0) on any event. Each position's events apply in date order, ties
@@ -28,8 +31,16 @@ qty, margin committed, unrealized PnL, equity, leverage both margin-based
 (``notional / margin``) and equity-based (``notional / (margin + upnl)``), liquidation price
 and distance, realized PnL, funding and fees so far, ``net_pnl = realized + funding − fees``,
 ``r_multiple = net_pnl / initial risk`` (the PnL of the opened qty at the stop) and the
-trader's rule breaks. Funding and fees are tracked on their own lines and do not change the
-isolated margin.
+trader's rule breaks. Funding is paid from (or into) the isolated margin, as the exchanges book
+it, and is also summed on its own line; fees are tracked on their own line.
+
+Liquidation is a state: an event (other than ``open``) whose price (blank: the last mark) is at
+or beyond the liquidation price the position had before it (long: ``price <= liq``; short:
+``price >= liq``) liquidates the position at that event instead of applying: its margin is
+lost (realized PnL falls by the margin committed), its fee is booked, and every later event of
+the position is refused. A funding payment that leaves the liquidation price at or beyond the
+mark liquidates it too. A ``withdraw_margin`` or ``increase`` that would put the liquidation
+price at or beyond its own price is refused, as the exchange refuses it.
 
 A row that cannot be applied gets a message in ``status`` naming the cause (unknown
 position, no date, dated before the open, its open could not be applied, margin withdrawn
@@ -52,12 +63,18 @@ from pydantic import Field, field_validator
 
 from . import core
 from ._args import Kind, Number, check_columns, fmt
-from .decisions import liq_probability
+from .conventions import CONVENTIONS
+from .conventions.base import Isolated
+from .decisions import avg_entry, liq_probability
 from .errors import InputError, Problem
 from .models import AdjustmentRule, _contract_word, _Model, _side_word, checked
 from .rules import SEPARATOR
 
-EVENT_TYPES = ("open", "add_margin", "withdraw_margin", "partial_close", "close", "funding")
+_JOURNAL_CONVENTION = CONVENTIONS["binance"]  # the journal's liquidation price: core.liq_price's
+
+EVENT_TYPES = (
+    "open", "increase", "add_margin", "withdraw_margin", "partial_close", "close", "funding",
+)
 
 POSITION_COLUMNS = (
     "position_id",
@@ -119,6 +136,7 @@ TOTALS_COLUMNS = (
     "currency",
     "closed",
     "wins",
+    "liquidations",
     "win_rate",
     "expectancy",
     "expectancy_r",
@@ -140,6 +158,11 @@ CLOSE_TOO_LARGE = "close_too_large"  # a partial close of all the open qty or mo
 BANKRUPT = "bankrupt"  # equity <= 0 after the event: no leverage
 LIQUIDATED_AT_ONCE = "liquidated_at_once"  # the core gives no liquidation price: margin is
 # below maintenance at entry (its message says so, with the percent hint)
+LIQUIDATED = "liquidated"  # the event's price reached the liquidation price: applied, as a
+# liquidation (the row's status says so; it is not a refusal)
+AFTER_LIQUIDATION = "after_liquidation"  # an event after the position was liquidated
+BEYOND_LIQUIDATION = "beyond_liquidation"  # a withdrawal or increase that would put the
+# liquidation price at or beyond its own price: the exchange refuses it
 
 DATE_REQUIRED = "date is required: type when the event happened"
 SPREADSHEET_EPOCH = datetime(1899, 12, 30)  # day 0 of spreadsheet serial dates (1900 system)
@@ -207,6 +230,24 @@ def out_of_order_message(when: datetime, later: datetime) -> str:
             "applied in date order")
 
 
+def liquidated_message(price: float, liq: float, margin: float) -> str:
+    """The ``status`` of the event that liquidated its position."""
+    return (f"liquidated at {fmt(price)}: at or beyond the liquidation price {fmt(liq)}; "
+            f"margin {fmt(margin)} lost")
+
+
+def after_liquidation_message(when: datetime, price: float) -> str:
+    """The ``status`` of an event after its position's liquidation."""
+    return (f"the position was liquidated on {show_date(when)} at {fmt(price)}: no event "
+            "after it applies")
+
+
+def beyond_liquidation_message(kind: str, liq: float, price: float) -> str:
+    """The ``status`` of a withdrawal or increase the exchange would refuse."""
+    return (f"{kind} would put the liquidation price ({fmt(liq)}) at or beyond the price "
+            f"{fmt(price)}: the exchange refuses it")
+
+
 class JournalPosition(_Model):
     """A position as the journal's positions sheet describes it.
 
@@ -271,6 +312,23 @@ class _State:
     adds_while_losing: int = 0
     opened: bool = False
     closed_at: datetime | None = None
+    open_leverage: float = math.nan  # notional / margin at the open: the leverage setting
+    liquidated_at: tuple[datetime, float] | None = None  # (date, price) of the liquidation
+    notice: Problem | None = None  # what the last applied event did besides applying
+
+    liq_memo: tuple[float, float, float, float] = (math.nan, math.nan, math.nan, math.nan)
+
+    def liq(self) -> float:
+        """The liquidation price now (nan: there is none); the number even where margin is
+        below maintenance at entry, since what matters here is where the mark stands."""
+        qty, entry, margin, value = self.liq_memo
+        if (qty, entry, margin) != (self.qty, self.entry, self.margin):
+            # the state after one event is the state before the next: computed once
+            position = Isolated(self.side, self.qty, self.entry, self.mmr, self.maint_amount,
+                                1.0 if self.inverse else 0.0)
+            value = float(_JOURNAL_CONVENTION.liq_price(position, self.margin))
+            self.liq_memo = (self.qty, self.entry, self.margin, value)
+        return value
 
 
 @dataclass
@@ -318,7 +376,7 @@ class _RowError(Exception):
 
 
 def _pnl(st: _State, qty: float, price: float) -> float:
-    return core.unrealized_pnl(st.side, qty, st.entry, price, "inverse" if st.inverse else "linear")
+    return core.unrealized_pnl(st.side, qty, st.entry, price, _contract(st))
 
 
 def _check_within_margin(st: _State, amount: float) -> None:
@@ -330,9 +388,24 @@ def _check_within_margin(st: _State, amount: float) -> None:
         )
 
 
+def _beyond(side: float, price: float, liq: float) -> bool:
+    """Whether ``price`` is at or beyond ``liq`` on the losing side (nan: never)."""
+    return price <= liq if side > 0 else price >= liq
+
+
+def _liquidate(st: _State, when: datetime, price: float, liq: float) -> None:
+    """The position is liquidated at ``price``: its isolated margin is lost."""
+    st.notice = Problem(LIQUIDATED, liquidated_message(price, liq, st.margin))
+    st.realized -= st.margin
+    st.qty, st.margin, st.mark = 0.0, 0.0, price
+    st.closed_at, st.liquidated_at = when, (when, price)
+
+
 def _apply(st: _State, kind: str, row: Mapping[str, Any], when: datetime) -> tuple[float, float]:
     """Apply one event to ``st`` (already open, unless ``kind`` is ``open``); returns
-    ``(amount, pnl_fraction)`` for the rule check."""
+    ``(amount, pnl_fraction)`` for the rule check. ``st.notice`` says when the event
+    liquidated the position instead."""
+    st.notice = None
     if kind == "open":
         if st.opened:
             raise _RowError(ALREADY_OPEN, "position is already open: one open event per position")
@@ -341,20 +414,42 @@ def _apply(st: _State, kind: str, row: Mapping[str, Any], when: datetime) -> tup
         amount = _number(row, "amount", PRICE)
         st.fees += _number(row, "fee", FEE)
         st.qty, st.entry, st.margin, st.initial_margin, st.mark = qty, price, amount, amount, price
-        if st.stop is not None:
-            # what the trader planned to lose: the PnL of the whole qty at the stop
-            st.risk = abs(_pnl(st, qty, st.stop))
+        st.open_leverage = float(core.notional(qty, price, _contract(st))) / amount
+        _raise_risk(st)
         st.opened = True
         return amount, 0.0
+    if st.liquidated_at is not None:
+        raise _RowError(AFTER_LIQUIDATION, after_liquidation_message(*st.liquidated_at))
     if st.closed_at is not None:
         raise _RowError(AFTER_CLOSE, f"event {kind!r} comes after the position's close "
                         f"({show_date(st.closed_at)})")
-    needs_price = kind in ("add_margin", "withdraw_margin", "partial_close", "close")
+    needs_price = kind != "funding"
     price = _number(row, "price", PRICE if needs_price else OPTIONAL_PRICE)
     mark = st.mark if price is None else price
     pnl_fraction = _pnl(st, st.qty, mark) / st.initial_margin
+    fee = _number(row, "fee", FEE)
+    liq = st.liq()
+    # margin below maintenance at entry is a typing mistake its rows already show ("liquidated
+    # at once"), not a position an exchange held: no liquidation is replayed from it
+    watched = not _beyond(st.side, st.entry, liq)
+    if watched and _beyond(st.side, mark, liq):
+        st.fees += fee
+        _liquidate(st, when, mark, liq)
+        return 0.0, pnl_fraction
     amount = 0.0
-    if kind == "add_margin":
+    if kind == "increase":
+        added = _number(row, "qty", PRICE)
+        amount = _number(row, "amount", OPTIONAL_PRICE)
+        if amount is None:
+            amount = float(core.notional(added, mark, _contract(st))) / st.open_leverage
+        if pnl_fraction < 0:
+            st.adds_while_losing += 1
+        st.entry = float(avg_entry(st.qty, st.entry, added, mark, _contract(st)))
+        st.qty += added
+        st.margin += amount
+        st.initial_margin += amount
+        _raise_risk(st)
+    elif kind == "add_margin":
         amount = _number(row, "amount", PRICE)
         if pnl_fraction < 0:
             st.adds_while_losing += 1
@@ -386,9 +481,29 @@ def _apply(st: _State, kind: str, row: Mapping[str, Any], when: datetime) -> tup
     elif kind == "funding":
         amount = _number(row, "amount", CASH_FLOW)
         st.funding += amount
-    st.fees += _number(row, "fee", FEE)
+        st.margin += amount  # paid from (or into) the isolated margin, as exchanges book it
+    st.fees += fee
     st.mark = mark
+    if not watched or kind not in ("increase", "withdraw_margin", "funding"):
+        return amount, pnl_fraction
+    after = st.liq()
+    if kind != "funding" and _beyond(st.side, mark, after):
+        raise _RowError(BEYOND_LIQUIDATION, beyond_liquidation_message(kind, after, mark))
+    if kind == "funding" and (st.margin <= 0 or _beyond(st.side, mark, after)):
+        _liquidate(st, when, mark, after)
     return amount, pnl_fraction
+
+
+def _contract(st: _State) -> str:
+    return "inverse" if st.inverse else "linear"
+
+
+def _raise_risk(st: _State) -> None:
+    """The R multiple's initial risk: what the trader planned to lose, the PnL of the whole
+    qty at the stop; an increase raises it (never lowers it)."""
+    if st.stop is not None:
+        risk = abs(_pnl(st, st.qty, st.stop))
+        st.risk = risk if math.isnan(st.risk) else max(st.risk, risk)
 
 
 def _not_open(
@@ -542,6 +657,10 @@ def _replay_position(
         else:
             st = trial
             out.applied[i] = True
+            if st.notice is not None:  # liquidated here: not the event's own action
+                out.problems[i] = st.notice
+                cols["status"][i] = st.notice.message
+                kind = "liquidation"
             rule_inputs.append((i, kind, amount, pnl_fraction, st.adds_while_losing))
         net = st.realized + st.funding - st.fees
         cols["qty_open"][i] = st.qty
@@ -617,6 +736,11 @@ def _figures(
                 problems[i] = Problem(reason, message)
 
 
+def _liquidated_here(result: JournalResult, i: int) -> bool:
+    problem = result.problems[i]
+    return result.applied[i] and problem is not None and problem.reason == LIQUIDATED
+
+
 @dataclass
 class JournalSummary:
     """The journal as a trader reviews it: one row per position (``SUMMARY_COLUMNS``) and
@@ -642,17 +766,18 @@ def summary(
     """Per-position review and per-currency totals of a replayed journal (``result`` is
     ``replay(positions, events, ...)``).
 
-    Per position (in the positions' order): its ``state`` (``open``/``closed``; blank before
-    an open applied), the dates it ``opened`` and ``closed`` (``datetime``; ``None``: not
-    yet), the ``events`` rows naming it, ``net_pnl`` and ``r_multiple`` after its last
+    Per position (in the positions' order): its ``state`` (``open``/``closed``/``liquidated``;
+    blank before an open applied), the dates it ``opened`` and ``closed`` (``datetime``;
+    ``None``: not yet), the ``events`` rows naming it, ``net_pnl`` and ``r_multiple`` after its last
     applied event, the ``largest_leverage`` (equity-based) any row shows, ``rule_breaks`` =
     the count of its rows with a rule break, the ``outcome`` (``win``: net PnL > 0,
-    ``loss``: < 0, ``even``: 0, ``open`` while open) and ``equity_after``: the net PnL of
-    the closed positions of its currency summed in close-date order (ties in the positions'
-    order) through this one; blank (``nan``) while open.
+    ``loss``: < 0, ``even``: 0, ``liquidated``, ``open`` while open) and ``equity_after``:
+    the net PnL of the closed positions of its currency summed in close-date order (ties in
+    the positions' order) through this one; blank (``nan``) while open.
 
-    Per currency (in order of first appearance), over its closed positions: ``closed``,
-    ``wins``, ``win_rate = wins / closed``, ``expectancy`` = mean net PnL,
+    Per currency (in order of first appearance), over its closed positions (liquidated ones
+    included): ``closed``, ``wins``, ``liquidations``, ``win_rate = wins / closed``,
+    ``expectancy`` = mean net PnL,
     ``expectancy_r`` = mean R multiple of those with a stop and ``total_net_pnl``. Amounts
     of different currencies are never added together. A blank answer is ``nan``.
 
@@ -688,7 +813,8 @@ def summary(
         done = sorted((when, i) for i in rows if result.applied[i]
                       and (when := result.dates[i]) is not None)
         kinds = {str(events[i].get("event") or "").strip().lower(): when for when, i in done}
-        opened, closed = kinds.get("open"), kinds.get("close")
+        liquidated = next((when for when, i in done if _liquidated_here(result, i)), None)
+        opened, closed = kinds.get("open"), liquidated or kinds.get("close")
         last = done[-1][1] if done else None
         net = cols["net_pnl"][last] if last is not None else math.nan
         leverages = [v for i in rows if math.isfinite(v := cols["effective_leverage"][i])]
@@ -697,7 +823,8 @@ def summary(
             "symbol": spec.symbol,
             "currency": spec.currency,
             "side": spec.side,
-            "state": "closed" if closed else "open" if opened else "",
+            "state": "liquidated" if liquidated else "closed" if closed else "open" if opened
+            else "",
             "opened": opened,
             "closed": closed,
             "events": len(rows),
@@ -705,7 +832,8 @@ def summary(
             "r_multiple": cols["r_multiple"][last] if last is not None else math.nan,
             "largest_leverage": max(leverages, default=math.nan),
             "rule_breaks": sum(1 for i in rows if cols["rule_breaks"][i]),
-            "outcome": _outcome(net) if closed else "open" if opened else "",
+            "outcome": "liquidated" if liquidated else _outcome(net) if closed
+            else "open" if opened else "",
             "equity_after": math.nan,
         })
     groups: dict[str, list[dict[str, Any]]] = {}
@@ -724,6 +852,7 @@ def summary(
             "currency": group[0]["currency"],
             "closed": len(closed),
             "wins": wins,
+            "liquidations": sum(1 for p in closed if p["outcome"] == "liquidated"),
             "win_rate": wins / len(closed) if closed else math.nan,
             "expectancy": _mean(nets),
             "expectancy_r": _mean([r for p in closed if math.isfinite(r := p["r_multiple"])]),

@@ -259,6 +259,7 @@ SUMMARY_TOTALS = Sheet(
         Column("currency", "Currency", "computed", width=9),
         Column("closed", "Closed positions", "computed", "0", 10),
         Column("wins", "Wins", "computed", "0", 7),
+        Column("liquidations", "Liquidations", "computed", "0", 11),
         Column("win_rate", "Win rate", "computed", RATE, 9),
         Column("expectancy", "Expectancy (net PnL per trade)", "computed", MONEY, 13),
         Column("expectancy_r", "Expectancy (R)", "computed", R_MULTIPLE, 11,

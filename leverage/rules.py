@@ -55,14 +55,19 @@ def rule_breaks(
     """Words for each rule the event breaks, in :data:`RULE_TEXT` order.
 
     * ``max_leverage``: equity-based leverage after the event is above the maximum.
-    * ``max_margin_per_event``: an ``add_margin`` larger than the maximum.
-    * ``max_adds_while_losing``: more ``add_margin`` events at an open loss than allowed.
-    * ``add_only_below_pnl``: margin added while PnL / initial margin was above the trigger.
+    * ``max_margin_per_event``: an ``add_margin`` (or the margin of an ``increase``) larger
+      than the maximum.
+    * ``max_adds_while_losing``: more ``add_margin`` and ``increase`` events at an open loss
+      than allowed.
+    * ``add_only_below_pnl``: margin added (``add_margin``) while PnL / initial margin was
+      above the trigger.
     * ``withdraw_only_above_pnl``: margin withdrawn while PnL / initial margin was below it.
-    * ``close_if_loss_beyond``: margin added although the loss had passed the close level.
+    * ``close_if_loss_beyond``: margin added (or the position increased) although the loss
+      had passed the close level.
     * ``min_liq_distance``: after the event, liquidation is closer than the buffer.
-    * ``add_within_buffer``: an ``add_margin`` after which liquidation is still closer than
-      this buffer (averaging into a loser: the add did not buy the room it was meant to).
+    * ``add_within_buffer``: an ``add_margin`` or ``increase`` after which liquidation is
+      still closer than this buffer (averaging into a loser: the add did not buy the room it
+      was meant to).
     * ``max_liq_probability``: after the event, ``liq_probability`` (LIQ_PROBABILITY at the
       rule's ``volatility`` and ``horizon_days``; the caller passes ``nan`` when either is
       missing) is above the maximum.
@@ -70,7 +75,7 @@ def rule_breaks(
     A leverage, distance or probability of ``nan`` (closed position, no liquidation price)
     breaks nothing.
     """
-    adding = event == "add_margin"
+    adding = event in ("add_margin", "increase")  # an increase commits more margin too
     hit = {
         "max_leverage": rule.max_leverage is not None
         and _gt(effective_leverage, rule.max_leverage),
@@ -81,7 +86,7 @@ def rule_breaks(
         and pnl_fraction < 0
         and rule.max_adds_while_losing is not None
         and adds_while_losing > rule.max_adds_while_losing,
-        "add_only_below_pnl": adding
+        "add_only_below_pnl": event == "add_margin"
         and rule.add_only_below_pnl is not None
         and pnl_fraction > rule.add_only_below_pnl,
         "withdraw_only_above_pnl": event == "withdraw_margin"

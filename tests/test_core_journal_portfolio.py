@@ -48,14 +48,14 @@ def test_journal_replay_state_after_each_event() -> None:
     assert add["margin"] == 9_000 and add["unrealized_pnl"] == -3_000
     assert add["margin_leverage"] == pytest.approx(57_000 / 9_000)
     assert add["effective_leverage"] == pytest.approx(57_000 / 6_000)
-    # funding keeps the last mark and does not touch margin
-    assert funding["funding"] == -5 and funding["margin"] == 9_000
+    # funding keeps the last mark and is paid from the isolated margin
+    assert funding["funding"] == -5 and funding["margin"] == 8_995
     assert funding["mark_price"] == 57_000
     # withdrawing more than is posted is refused; the state is unchanged
-    assert bad_withdraw["status"] == "amount must be <= the margin posted (9000), got 20000"
-    assert bad_withdraw["margin"] == 9_000
+    assert bad_withdraw["status"] == "amount must be <= the margin posted (8995), got 20000"
+    assert bad_withdraw["margin"] == 8_995
     # partial close of half at 62,000: realized 0.5 * 2,000; half the margin released
-    assert partial["realized_pnl"] == 1_000 and partial["margin"] == 4_500
+    assert partial["realized_pnl"] == 1_000 and partial["margin"] == 4_497.5
     assert partial["qty_open"] == 0.5
     assert "position_id must name a row" in unknown["status"]
     assert math.isnan(unknown["margin"])

@@ -100,7 +100,8 @@ def test_the_equity_curve_adds_closed_positions_in_close_date_order_per_currency
 def test_totals_per_currency() -> None:
     s = _summary()
     usdt, coin, quote = s.totals
-    assert usdt == {"currency": "USDT", "closed": 3, "wins": 1, "win_rate": 1 / 3,
+    assert usdt == {"currency": "USDT", "closed": 3, "wins": 1, "liquidations": 0,
+                    "win_rate": 1 / 3,
                     "expectancy": 5.0, "expectancy_r": pytest.approx(0.6),
                     "total_net_pnl": 15.0}
     assert (coin["currency"], coin["closed"], coin["wins"], coin["win_rate"]) == ("coin", 1, 1,
