@@ -316,12 +316,19 @@ class _State:
     liquidated_at: tuple[datetime, float] | None = None  # (date, price) of the liquidation
     notice: Problem | None = None  # what the last applied event did besides applying
 
+    liq_memo: tuple[float, float, float, float] = (math.nan, math.nan, math.nan, math.nan)
+
     def liq(self) -> float:
         """The liquidation price now (nan: there is none); the number even where margin is
         below maintenance at entry, since what matters here is where the mark stands."""
-        position = Isolated(self.side, self.qty, self.entry, self.mmr, self.maint_amount,
-                            1.0 if self.inverse else 0.0)
-        return float(_JOURNAL_CONVENTION.liq_price(position, self.margin))
+        qty, entry, margin, value = self.liq_memo
+        if (qty, entry, margin) != (self.qty, self.entry, self.margin):
+            # the state after one event is the state before the next: computed once
+            position = Isolated(self.side, self.qty, self.entry, self.mmr, self.maint_amount,
+                                1.0 if self.inverse else 0.0)
+            value = float(_JOURNAL_CONVENTION.liq_price(position, self.margin))
+            self.liq_memo = (self.qty, self.entry, self.margin, value)
+        return value
 
 
 @dataclass

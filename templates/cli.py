@@ -1,6 +1,6 @@
 """``leverage templates build|render``: write the workbooks, or PNG pictures of their sheets.
 
-    leverage templates build --out DIR [--formulas udf|native] [--blank]
+    leverage templates build --out DIR [--formulas native|udf] [--blank]
     leverage templates render --out DIR
 """
 
@@ -21,9 +21,12 @@ def register(subparsers: Any) -> None:
     sub = parser.add_subparsers(dest="templates_command", required=True)
     build = sub.add_parser("build", help="write journal-<mode>.xlsx and rebalance-<mode>.xlsx")
     build.add_argument("--out", required=True, type=Path, help="folder to write into")
-    build.add_argument("--formulas", choices=MODES, default="udf",
-                       help="udf: cells call the add-in's functions (default); native: plain "
-                            "Excel formulas, for Excel without the add-in and Google Sheets")
+    # native by default: it computes in Excel, LibreOffice and Google Sheets alike, where the
+    # add-in's formulas show #NAME? anywhere but Excel with the add-in
+    build.add_argument("--formulas", choices=MODES, default="native",
+                       help="native (default): plain spreadsheet formulas, for Excel, "
+                            "LibreOffice and Google Sheets; udf: cells call the Excel add-in's "
+                            "functions")
     build.add_argument("--blank", action="store_true",
                        help="empty workbooks instead of the worked sample")
     build.set_defaults(run=_build)

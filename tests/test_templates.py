@@ -742,3 +742,13 @@ def test_cli_builds_both_workbooks(tmp_path):
                           "--out", str(out), "--formulas", "vba"],
                          capture_output=True, text=True, check=False)
     assert bad.returncode == 2 and "--formulas" in bad.stderr
+
+
+def test_cli_builds_the_native_workbooks_by_default(tmp_path):
+    # native formulas compute everywhere; the add-in's show #NAME? outside Excel with it
+    proc = subprocess.run([sys.executable, "-m", "leverage.cli", "templates", "build",
+                           "--out", str(tmp_path), "--blank"],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["journal-native.xlsx",
+                                                          "rebalance-native.xlsx"]
