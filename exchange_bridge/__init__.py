@@ -202,7 +202,7 @@ def _rebalance_plan(rows: list[dict[str, Any]], renamed: dict[str, str]) -> Any:
 
 
 def import_account(exchange: Any, backend: Any, since: str | date | datetime,
-                   template: str | None = None) -> ImportReport:
+                   template: str | None = None, now_ms: int | None = None) -> ImportReport:
     """Fetch the account's history since ``since`` and bring the workbook up to it.
 
     Into a journal: Positions and Events rows (each event's reason keeps the exchange id, so
@@ -213,14 +213,23 @@ def import_account(exchange: Any, backend: Any, since: str | date | datetime,
     Account sheet's wallet and free balance are the exchange's. One read and one write of
     the workbook, all or nothing. After it, ``parity`` holds one line per open position (the
     journal's replayed size, entry and margin beside the exchange's).
+
+    ``now_ms``: the exchange time the account is read at (epoch ms); blank: the exchange's
+    server time. A recorded account replayed later passes the time it was recorded at, so
+    the exchange's history windows (Binance's 30 days of margin changes) are the recorded
+    ones.
     """
     from leverage_sheets.append import append_rows
     from leverage_sheets.engine import detect_template
 
     since_ms = parse_since(since)
+    if now_ms is not None and (isinstance(now_ms, bool) or not isinstance(now_ms, int)
+                               or now_ms <= since_ms):
+        raise InputError(f"now_ms must be epoch milliseconds after since ({since_ms}), "
+                         f"got {now_ms!r}")
     template = template or detect_template(backend)
     before = _requests(exchange)
-    got = fetch_account(exchange, since_ms)
+    got = fetch_account(exchange, since_ms, now_ms)
     built: dict[str, Any] = {}
     renamed: dict[str, str] = {}
 
