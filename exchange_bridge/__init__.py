@@ -248,7 +248,11 @@ def import_account(exchange: Any, backend: Any, since: str | date | datetime,
     else:
         rows = build_rows(got)
         journal_p, journal_e = rows.positions, [_inputs(e) for e in rows.events]
-    reconciled = reconcile(got, rows.open_positions)
+    # the journal as it stands after the import, replayed, beside the exchange
+    lines = parity(_journal_positions(journal_p),
+                   [{k: e.get(k) for k in journal.INPUT_COLUMNS} for e in journal_e],
+                   rows.open_positions)
+    reconciled = reconcile(got, rows.open_positions, lines)
     if template != "journal":
         report = append_rows(backend, "rebalance",
                              _rebalance_plan(rebalance_rows(rows.open_positions, got.tiers,
@@ -257,11 +261,10 @@ def import_account(exchange: Any, backend: Any, since: str | date | datetime,
                              account=account_figures(exchange, got))
     for p in rows.open_positions:  # the reports name each position as the workbook does
         p.position_id = renamed.get(p.position_id, p.position_id)
+    for line in lines:
+        line.position_id = renamed.get(line.position_id or "", line.position_id)
     return ImportReport(exchange.id, report, rows.open_positions, reconciled, list(rows.notes),
-                        _requests(exchange) - before,
-                        parity(_journal_positions(journal_p),
-                               [{k: e.get(k) for k in journal.INPUT_COLUMNS} for e in journal_e],
-                               rows.open_positions))
+                        _requests(exchange) - before, lines)
 
 
 def _journal_positions(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
