@@ -18,8 +18,8 @@ from typing import Any
 
 from leverage.errors import InputError
 
-from .client import ExchangeError, call, connect, read_credentials, redirect
 from . import parity  # noqa: F401  (journal beside exchange: leverage_exchange.parity)
+from .client import ExchangeError, call, connect, read_credentials, redirect
 from .convert import OpenPosition, Rows, build_rows, row_tag
 from .fetch import Fetched, fetch_account, fetch_open
 from .reconcile import Reconciled, reconcile
