@@ -21,6 +21,7 @@ from leverage import journal
 from leverage.errors import InputError, LeverageError
 from leverage.journal import JournalPosition
 
+from . import parity  # noqa: F401  (journal beside exchange: leverage_exchange.parity)
 from .client import ExchangeError, call, connect, read_credentials, redirect
 from .convert import OpenPosition, Rows, build_rows, row_tag
 from .fetch import Fetched, fetch_account, fetch_open

@@ -443,6 +443,10 @@ def build_rows(got: Fetched, journal_positions: Sequence[Mapping[str, Any]] = ()
         key = (p["symbol"], _leg_of(p))
         out.open_positions.append(_open(got, p, pids.get(key, ""), legs_open[p["symbol"]]))
     out.events.sort(key=lambda e: (e["_t"], e["event"] != "open"))
+    first = {}
+    for e in out.events:
+        first.setdefault(e["position_id"], e["_t"])
+    out.positions.sort(key=lambda p: first.get(p["position_id"], 0))
     return out
 
 
@@ -499,6 +503,16 @@ def _leg_items(got: Fetched, out: Rows, fills: list[dict[str, Any]],
         if len(keys) == 1 and (keys[0] in sizes and abs(
                 next(s for ts, s in reversed(sizes[keys[0]]) if ts <= t)) > _FLAT):
             legs.setdefault(keys[0], []).append(item)
+            if item.kind == "funding" and ex == "bybit" and item.amount:
+                # Bybit pays and credits funding on the available balance, not the isolated
+                # position margin (help centre, "Position Margin": only when the balance
+                # cannot cover it does it come from the position margin); the journal takes
+                # funding from the margin, so the margin is put back beside it
+                back = "add" if item.amount < 0 else "withdraw"
+                legs[keys[0]].append(_Item(
+                    t, back, item.key.replace(" income ", " balance ", 1),
+                    "Bybit settles funding on the available balance: the position margin is "
+                    "unchanged", amount=abs(item.amount)))
             return
         why = "no open position" if len(keys) <= 1 else "both hedge legs open"
         out.notes.append(f"{what} on {symbol} at {_when(t):%Y-%m-%d %H:%M}: {why} on the "
