@@ -25,7 +25,8 @@ from . import parity  # noqa: F401  (journal beside exchange: leverage_exchange.
 from .client import ExchangeError, call, connect, read_credentials, redirect
 from .convert import OpenPosition, Rows, build_rows, row_tag
 from .fetch import Fetched, fetch_account, fetch_open
-from .parity import Parity, parity
+from .parity import Parity
+from .parity import parity as journal_parity
 from .reconcile import Reconciled, reconcile
 
 
@@ -250,7 +251,7 @@ def import_account(exchange: Any, backend: Any, since: str | date | datetime,
         rows = build_rows(got)
         journal_p, journal_e = rows.positions, [_inputs(e) for e in rows.events]
     # the journal as it stands after the import, replayed, beside the exchange
-    lines = parity(_journal_positions(journal_p),
+    lines = journal_parity(_journal_positions(journal_p),
                    [{k: e.get(k) for k in journal.INPUT_COLUMNS} for e in journal_e],
                    rows.open_positions)
     reconciled = reconcile(got, rows.open_positions, lines)
@@ -327,7 +328,6 @@ __all__ = [
     "fetch_open",
     "import_account",
     "journal_key",
-    "parity",
     "parse_since",
     "read_credentials",
     "rebalance_rows",

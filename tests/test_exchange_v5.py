@@ -273,14 +273,14 @@ def test_reconcile_column_in_the_rebalance_workbook(bybit, tmp_path) -> None:
     assert report.sheet.appended["Positions"] == 3
     head, *rows = book.read_ranges(read_ranges_for("rebalance"))[1]
     by = {r[0]: dict(zip(head, r, strict=False)) for r in rows}
-    btc = by["BTCUSDT-L-open"]
+    btc = by["BTCUSDT-L-e-101"]  # the journal's id: its opening fill
     assert btc["Exchange liq. price"] == 54300
     # the sync's gap: our Liq. price (the sheet's, from its maint. rate) against the exchange's
     want = (btc["Liq. price"] - 54300) / 54300
     assert btc["Liq. gap vs exchange"] == pytest.approx(want, rel=1e-12)
     assert btc["Likely cause of the gap"]
     # the exchange shows none ("" on the hedge leg): no gap, and the cause says why
-    eth = by["ETHUSDT-S-open"]
+    eth = by["ETHUSDT-S-e-201"]
     assert eth.get("Exchange liq. price") in (None, "") and eth.get("Liq. gap vs exchange") in (
         None, "")
     assert "shows none" in eth["Likely cause of the gap"]
