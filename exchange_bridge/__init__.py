@@ -176,16 +176,21 @@ def _serial(v: Any) -> float | None:
     return _float(serial_date(v))
 
 
-def _rebalance_plan(rows: list[dict[str, Any]], renamed: dict[str, str]) -> Any:
+def _rebalance_plan(rows: list[dict[str, Any]], renamed: dict[str, str],
+                    notes: list[str]) -> Any:
     """The rebalance rows, each under the id of the workbook row already holding its exchange
     position: the same id, else an imported row (one with a reconcile cause) of the same
-    symbol and side. ``renamed`` gets new id → workbook id."""
+    symbol and side. ``renamed`` gets new id → workbook id; ``notes`` a line per imported
+    row whose position is no longer open (left as it is: the trader removes it)."""
 
     def plan(existing: Mapping[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
         held = existing["Positions"]
         ids = {_key_text(r.get("position_id")) for r in held}
+        new_ids = {_key_text(r["position_id"]) for r in rows}
+        # imported rows (they have a cause) not claimed by an id: each may hold a position
+        # imported under another id (another start date)
         free = [r for r in held if _key_text(r.get("liq_gap_cause"))
-                and _key_text(r.get("position_id"))]
+                and _key_text(r.get("position_id")) not in new_ids | {""}]
         out = []
         for row in rows:
             row = dict(row)
@@ -198,6 +203,8 @@ def _rebalance_plan(rows: list[dict[str, Any]], renamed: dict[str, str]) -> Any:
                     renamed[row["position_id"]] = str(same["position_id"])
                     row["position_id"] = same["position_id"]
             out.append(row)
+        notes.extend(f"{r['position_id']}: not open on the exchange any more; its row is left "
+                     "as it is" for r in free)
         return {"Positions": out}
 
     return plan
@@ -255,17 +262,18 @@ def import_account(exchange: Any, backend: Any, since: str | date | datetime,
                    [{k: e.get(k) for k in journal.INPUT_COLUMNS} for e in journal_e],
                    rows.open_positions)
     reconciled = reconcile(got, rows.open_positions, lines)
+    notes = list(rows.notes)
     if template != "journal":
         report = append_rows(backend, "rebalance",
                              _rebalance_plan(rebalance_rows(rows.open_positions, got.tiers,
-                                                            reconciled), renamed),
+                                                            reconciled), renamed, notes),
                              journal_key, update={"Positions": REBALANCE_UPDATED},
                              account=account_figures(exchange, got))
     for p in rows.open_positions:  # the reports name each position as the workbook does
         p.position_id = renamed.get(p.position_id, p.position_id)
     for line in lines:
         line.position_id = renamed.get(line.position_id or "", line.position_id)
-    return ImportReport(exchange.id, report, rows.open_positions, reconciled, list(rows.notes),
+    return ImportReport(exchange.id, report, rows.open_positions, reconciled, notes,
                         _requests(exchange) - before, lines)
 
 

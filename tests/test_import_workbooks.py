@@ -248,3 +248,15 @@ def test_google_rebalance_import_and_update_in_one_read_and_one_write(fake) -> N
         assert [r["position_id"] for r in rows] == OPEN_IDS
         assert rows[0]["mark_price"] == 61500
         assert not sheets.server_errors
+
+
+def test_a_rebalance_row_whose_position_closed_is_left_and_said(fake, tmp_path) -> None:
+    rebalance = book_at(tmp_path / "rebalance.xlsx", "rebalance")
+    xb.import_account(client(fake), rebalance, SINCE)
+    _, before = rebalance_tables(rebalance)
+    fake.account.positions.pop(0)  # BTC flat on the exchange now (no fill needed for this)
+    report = xb.import_account(client(fake), rebalance, SINCE)
+    _, after = rebalance_tables(rebalance)
+    assert after[0] == before[0]  # the trader decides what to do with the row
+    assert "BTCUSDT-L-101: not open on the exchange any more; its row is left as it is" in \
+        report.notes
