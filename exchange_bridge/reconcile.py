@@ -104,14 +104,14 @@ def reconcile(got: Fetched, positions: list[OpenPosition],
     ``parity``: the import's :func:`leverage_exchange.parity.parity` lines; ours is then the
     liquidation price of the journal's replayed state."""
     lines = {id(x.position): x for x in parity or []}
+    states = [_as_journal(p, lines.get(id(p))) for p in positions]
     out = []
-    for p in positions:
+    for p, q in zip(positions, states, strict=True):
         table, age = _table(got, p.symbol)
         theirs = p.exchange_liq
         line = lines.get(id(p))
-        q = _as_journal(p, line)
         try:
-            ours = our_liq(got, q, table, positions)
+            ours = our_liq(got, q, table, states)
         # a convention the core does not publish (Bybit inverse), or a position the core
         # calls liquidated at once (margin below maintenance at entry): that row only
         except lv.LeverageError as exc:
@@ -119,7 +119,7 @@ def reconcile(got: Fetched, positions: list[OpenPosition],
             continue
         gap = liq_gap(ours, theirs)
         out.append(Reconciled(p, ours, theirs, gap, _cause(got, q, table, age, ours, theirs, gap,
-                                                           positions, line), line))
+                                                           states, line), line))
     return out
 
 

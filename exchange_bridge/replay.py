@@ -1069,7 +1069,8 @@ def sample_okx_account(now_ms: int | None = None) -> OkxAccount:
 __all__ = [
     "API_KEY", "API_SECRET", "DAY_MS", "Account", "BybitAccount", "FakeBinanceFutures",
     "FakeBybit", "FakeOkx", "Logged", "OkxAccount", "ReplayServer", "bracket",
-    "bybit_execution", "coinm_market", "income", "margin_line", "market", "okx_bill",
+    "bybit_execution", "bybit_instrument", "bybit_position", "bybit_risk_limits",
+    "bybit_ticker", "coinm_market", "income", "margin_line", "market", "okx_bill",
     "okx_fill", "position", "sample_account", "sample_bybit_account", "sample_coinm_account",
     "sample_okx_account", "serving", "trade",
 ]
