@@ -100,7 +100,11 @@ def run(out: Path, echo: Any = print) -> int:
         for line in reconcile_lines(exchange_book):
             echo(line)
     echo("")
-    for line in journal_lines(events):
+    cross = set()
+    if exchange_book.exists():
+        cross = {str(r["position_id"]) for r in _rows(exchange_book, layout.REBALANCE_POSITIONS)
+                 if r.get("margin_mode") == "cross"}
+    for line in journal_lines(events, cross):
         echo(line)
     echo("")
     for line in summary_lines(synced["journal"]):
@@ -161,6 +165,8 @@ def reconcile_lines(path: Path) -> list[str]:
              head, "-" * len(head)]
     for r in rows:
         gap = r.get("liq_gap")
+        if isinstance(gap, float) and abs(gap) < 5e-5:
+            gap = 0.0  # a match to the cent prints +0.00%, never -0.00%
         lines.append(
             f"{r['position_id']!s:<16}{r['margin_mode']!s:<10}"
             f"{_num(r.get('liq_price'), ',.2f'):>11}{_num(r.get('exchange_liq_price'), ',.2f'):>11}"
@@ -285,7 +291,11 @@ def _account(path: Path) -> dict[str, Any]:
         book.close()
 
 
-def journal_lines(events: Sequence[dict[str, Any]]) -> list[str]:
+def journal_lines(events: Sequence[dict[str, Any]], cross: set[str] | frozenset[str] = frozenset()
+                  ) -> list[str]:
+    """Each position after its latest event, the rule breaks and the refused rows. ``cross``:
+    ids of positions in cross margin on the exchange, whose liquidation price the journal
+    (isolated margin only) cannot give: said, with where the exchange's figure is."""
     last: dict[str, dict[str, Any]] = {}
     for e in events:
         if e.get("position_id"):
@@ -295,9 +305,15 @@ def journal_lines(events: Sequence[dict[str, Any]]) -> list[str]:
     for pid, e in last.items():
         if e.get("qty_open") in (0, 0.0):
             ccy = e.get("currency") or ""
-            lines.append(f"  {pid:<{w}} closed; realized PnL {_money(e.get('realized_pnl'), ccy)}, "
+            how = "liquidated" if _liquidated(e) else "closed"
+            lines.append(f"  {pid:<{w}} {how}; realized PnL {_money(e.get('realized_pnl'), ccy)}, "
                          f"funding {_money(e.get('funding'), ccy)}, fees "
                          f"{_money(e.get('fees'), ccy)}: net {_money(e.get('net_pnl'), ccy)} {ccy}")
+            continue
+        if pid in cross:
+            lines.append(f"  {pid:<{w}} cross margin on the exchange: the journal counts its "
+                         f"margin alone (liquidation at {_num(e.get('liq_price'), ',.2f')} if "
+                         "isolated); the account's figure is in the Reconcile above")
             continue
         lines.append(
             f"  {pid:<{w}} leverage {_num(e.get('margin_leverage'), '.2f')}x on margin, "
@@ -309,10 +325,17 @@ def journal_lines(events: Sequence[dict[str, Any]]) -> list[str]:
     for e in breaks:
         when = e["date"].strftime("%Y-%m-%d") if isinstance(e.get("date"), dt.datetime) else ""
         lines.append(f"  {when} {e['position_id']} {e['event']}: {e['rule_breaks']}")
-    errors = [e for e in events if e.get("status")]
-    for e in errors:
-        lines.append(f"  refused row: {e['position_id']} {e['event']}: {e['status']}")
+    for e in events:  # a liquidation is applied (the position's end), not refused
+        if e.get("status"):
+            what = "liquidation" if _liquidated(e) else "refused row"
+            lines.append(f"  {what}: {e['position_id']} {e['event']}: {e['status']}")
     return lines
+
+
+def _liquidated(e: dict[str, Any]) -> bool:
+    """The journal's status of the event that liquidated its position (``liquidated at
+    {price}: ...``); any other status is a refused row."""
+    return str(e.get("status") or "").startswith("liquidated at ")
 
 
 # ------------------------------------------------------------------------ chart

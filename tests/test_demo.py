@@ -36,9 +36,14 @@ def test_demo_writes_everything_and_is_idempotent(tmp_path: Path, capsys) -> Non
         openpyxl.load_workbook(path).close()
     assert "Rule breaks found:" in text and "leverage above max" in text
     assert "Portfolio (rebalance-synced.xlsx)" in text
-    # the imported Binance fills carry their USDT commissions: SOL's 0.75 + 0.6825 in its net
-    assert "SOLUSDT-L-301 closed; realized PnL -135.00, funding 0.00, fees 1.43: net -136.43 USDT" \
-        in text
+    # the imported Binance fills carry their USDT commissions: SOL's 0.75 (10 × 150 × 0.05 %)
+    # + 0.675 (10 × 135 × 0.05 %) in its net; its liquidation fill at the bankruptcy price
+    # 135 is beyond the journal's liquidation price 135.54, so the journal marks it
+    # liquidated with its 150 of margin lost
+    assert "SOLUSDT-L-301 liquidated; realized PnL -150.00, funding 0.00, fees 1.43: net " \
+           "-151.43 USDT" in text
+    assert "liquidation: SOLUSDT-L-301 close: liquidated at 135" in text
+    assert "refused row" not in text
     assert "  USDT   3 closed, 1 won (33%)" in text  # the Summary's totals, one currency
     # the R multiple is a mean over the closed positions with a stop (BTC-L1 and ETH-S1; the
     # imported SOL position has none), and says so
