@@ -240,9 +240,12 @@ def summary_lines(path: Path) -> list[str]:
         r, n = t.get("expectancy_r"), with_stop.get(ccy, 0)
         # the R multiple is a mean over the positions with a stop only, which it names
         in_r = f"; {r:.2f}R over the {n} with a stop" if isinstance(r, int | float) else ""
+        gone = t.get("liquidations")
+        liquidated = f", {gone:g} liquidated" if isinstance(gone, int | float) and gone else ""
         lines.append(
             f"  {ccy:<6} {t['closed']:g} closed, {_num(t.get('wins'), 'g')} won "
-            f"({_num(t.get('win_rate'), '.0%')}); expectancy {_money(t.get('expectancy'), ccy)}"
+            f"({_num(t.get('win_rate'), '.0%')}){liquidated}; expectancy "
+            f"{_money(t.get('expectancy'), ccy)}"
             f" a position (all {t['closed']:g}){in_r}; total net PnL "
             f"{_money(t.get('total_net_pnl'), ccy)} {ccy}")
     return lines

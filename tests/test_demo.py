@@ -45,6 +45,7 @@ def test_demo_writes_everything_and_is_idempotent(tmp_path: Path, capsys) -> Non
     assert "liquidation: SOLUSDT-L-301 close: liquidated at 135" in text
     assert "refused row" not in text
     assert "  USDT   3 closed, 1 won (33%)" in text  # the Summary's totals, one currency
+    assert "  USDT   3 closed, 1 won (33%), 1 liquidated;" in text  # SOL
     # the R multiple is a mean over the closed positions with a stop (BTC-L1 and ETH-S1; the
     # imported SOL position has none), and says so
     assert "over the 2 with a stop" in text and "a position (all 3)" in text
