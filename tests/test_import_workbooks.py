@@ -22,9 +22,13 @@ from fake_exchange import (
     API_KEY,
     API_SECRET,
     FakeBinanceFutures,
+    FakeBybit,
+    FakeOkx,
     journal_tables,
     keyed,
     sample_account,
+    sample_bybit_account,
+    sample_okx_account,
 )
 from fake_sheets import FakeSheets, make_client
 
@@ -260,3 +264,28 @@ def test_a_rebalance_row_whose_position_closed_is_left_and_said(fake, tmp_path) 
     assert after[0] == before[0]  # the trader decides what to do with the row
     assert "BTCUSDT-L-101: not open on the exchange any more; its row is left as it is" in \
         report.notes
+
+
+@pytest.mark.parametrize("name", ["bybit", "okx"])
+def test_unified_accounts_fill_the_account_sheet(name, tmp_path) -> None:
+    # Bybit v5 GET /v5/account/wallet-balance: the USDT coin's walletBalance (ccxt's
+    # parse_balance "total"); OKX v5 GET /api/v5/account/balance: the USDT detail's eq/availEq
+    account = sample_bybit_account() if name == "bybit" else sample_okx_account()
+    if name == "bybit":
+        account.wallet_balance = "1234.5"
+    else:
+        account.cash_balance = "1234.5"
+    fake_cls = FakeBybit if name == "bybit" else FakeOkx
+    with fake_cls(account) as fake:
+        ex = xb.connect(name, {**CREDS, "password": "pass"}, api_url=fake.url, timeout_ms=2000,
+                        rate_limit_ms=1)
+        start = xb.convert._when(ex.milliseconds() - 25 * 86_400_000).date().isoformat()
+        book = book_at(tmp_path / f"{name}.xlsx", "rebalance")
+        report = xb.import_account(ex, book, start)
+        items, rows = rebalance_tables(book)
+        assert (items["wallet_balance"], items["free_balance"]) == (1234.5, 1234.5)
+        # the rows carry the journal's ids, the same a journal import gives
+        assert [r["position_id"] for r in rows] == [p.position_id for p in
+                                                    report.open_positions]
+        assert all(p.ok for p in report.parity), [str(p) for p in report.parity]
+        assert not fake.server_errors
