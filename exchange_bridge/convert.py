@@ -491,7 +491,7 @@ def _leg_items(got: Fetched, out: Rows, fills: list[dict[str, Any]],
         for key, path in sizes.items():
             if key[0] != symbol:
                 continue
-            size = next(s for ts, s in reversed(path) if ts <= t)
+            size = next(s for ts, s in reversed(path) if ts < t)
             if abs(size) > _FLAT:
                 found.append(key)
         return found
@@ -501,7 +501,7 @@ def _leg_items(got: Fetched, out: Rows, fills: list[dict[str, Any]],
         if leg != "BOTH":
             keys = [k for k in keys if k[1] == leg] or [(symbol, leg)]
         if len(keys) == 1 and (keys[0] in sizes and abs(
-                next(s for ts, s in reversed(sizes[keys[0]]) if ts <= t)) > _FLAT):
+                next(s for ts, s in reversed(sizes[keys[0]]) if ts < t)) > _FLAT):
             legs.setdefault(keys[0], []).append(item)
             if item.kind == "funding" and ex == "bybit" and item.amount:
                 # Bybit pays and credits funding on the available balance, not the isolated

@@ -549,3 +549,25 @@ def test_okx_scale_in_and_a_position_open_before_the_start() -> None:
             assert rec[0].cause.startswith("fee: the exchange counts the taker fee (0.0500%)")
         # the later start: rolled back to 47.82 × 1.0 / 0.6 + … = 59.70 = 60 − 0.30 funding
         assert (btc[0]["event"], btc[0]["amount"]) == ("open", pytest.approx(59.7))
+
+
+def test_positions_open_before_the_start_each_get_their_own_id_and_open(tmp_path) -> None:
+    # 10 days back: BTCUSDT (opened 20 days back) and ETHUSDT (17) are both open at the start;
+    # each is entered once, with its own id and its own open row
+    from fake_exchange import sample_account
+
+    now = xb.client._ccxt().Exchange.milliseconds() // 1000 * 1000
+    with FakeBinanceFutures(sample_account(now)) as fake:
+        book = sb.open_local(tmp_path / "journal.xlsx")
+        sb.init(book, "journal")
+        report = xb.import_account(client(fake), book, xb.convert._when(
+            now - 10 * DAY_MS).isoformat())
+        positions, events = journal_tables(book)
+    ids = [p["position_id"] for p in positions]
+    assert len(ids) == 2 and ids[0].startswith("BTCUSDT-L-since")
+    assert ids[1].startswith("ETHUSDT-S-since")
+    assert sorted(e["position_id"] for e in events if e["event"] == "open") == sorted(ids)
+    tags = [xb.convert.row_tag(e["reason"]) for e in events]
+    assert len(set(tags)) == len(tags)
+    lines = xb.parity.parity(positions, events, report.open_positions)
+    assert all(x.ok for x in lines), [str(x) for x in lines]
