@@ -571,3 +571,45 @@ def test_positions_open_before_the_start_each_get_their_own_id_and_open(tmp_path
     assert len(set(tags)) == len(tags)
     lines = xb.parity.parity(positions, events, report.open_positions)
     assert all(x.ok for x in lines), [str(x) for x in lines]
+
+
+def test_a_position_closed_since_the_last_import_is_closed_and_the_new_one_opened(
+        tmp_path) -> None:
+    from fake_exchange import sample_account
+
+    from leverage_sheets.append import append_rows
+
+    now = xb.client._ccxt().Exchange.milliseconds() // 1000 * 1000
+    acc = sample_account(now)
+    book = sb.open_local(tmp_path / "journal.xlsx")
+    sb.init(book, "journal")
+    with FakeBinanceFutures(acc) as fake:
+
+        def run() -> xb.Rows:
+            _, rows, _, _ = imported(client(fake), now - 25 * DAY_MS, book)
+            clean = [{k: v for k, v in e.items() if not k.startswith("_")} for e in rows.events]
+            append_rows(book, "journal", {"Positions": rows.positions, "Events": clean},
+                        xb.journal_key)
+            return rows
+
+        run()
+        # BTCUSDT closed (0.006 sold at 63,000, the 47.45 released), then a new long of
+        # 0.002 at 64,000 with its 12.80 margin (128 / 10x): wallet 12.80, liquidation
+        # (12.80 − 128) / (0.002 × 0.004 − 0.002) = 57,831.33
+        t = now - 2 * DAY_MS
+        acc.trades += [trade(104, 9, "BTCUSDT", "SELL", "0.006", "63000.00", t, pnl="18.0"),
+                       trade(105, 10, "BTCUSDT", "BUY", "0.002", "64000.00", t + H)]
+        acc.income += [income(2100 + i, "BTCUSDT", "COMMISSION", "-" + tr["commission"],
+                              tr["time"]) for i, tr in enumerate(acc.trades[-2:])]
+        acc.margin_history += [margin_line("BTCUSDT", 2, "TRADE", "47.45000000", t),
+                               margin_line("BTCUSDT", 1, "TRADE", "12.80000000", t + H)]
+        acc.positions[0] = position("BTCUSDT", "BOTH", "0.002", "64000.00", "61000.00",
+                                    "57831.33", "12.80", 10)
+        rows = run()
+    positions, events = journal_tables(book)
+    btc = [(e["position_id"], e["event"]) for e in events
+           if e["position_id"].startswith("BTCUSDT")]
+    assert btc[-2:] == [("BTCUSDT-L-101", "close"), ("BTCUSDT-L-105", "open")]
+    assert [p["position_id"] for p in positions].count("BTCUSDT-L-101") == 1
+    lines = xb.parity.parity(positions, events, rows.open_positions)
+    assert (lines[0].position_id, lines[0].gaps) == ("BTCUSDT-L-105", [])
