@@ -358,6 +358,7 @@ def journal_open_positions(positions: Sequence[Mapping[str, Any]],
                            events: Sequence[Mapping[str, Any]]) -> list[JournalOpen]:
     """The journal's positions that have an ``open`` row and no ``close`` row, with the date
     of that open and of their latest row (rows with no readable date are left out)."""
+    from leverage.errors import InputError
     from leverage.journal import read_date
 
     by_id = {str(p.get("position_id") or "").strip().casefold(): p for p in positions}
@@ -369,7 +370,7 @@ def journal_open_positions(positions: Sequence[Mapping[str, Any]],
         kind = str(e.get("event") or "").strip().lower()
         try:
             when = read_date(e.get("date"))
-        except Exception:  # a typed row the journal itself flags: not a date to go by
+        except InputError:  # a typed row the journal itself flags: not a date to go by
             continue
         if kind == "open":
             opened.setdefault(pid, when)
@@ -491,7 +492,7 @@ def _leg_items(got: Fetched, out: Rows, fills: list[dict[str, Any]],
         for key, path in sizes.items():
             if key[0] != symbol:
                 continue
-            size = next(s for ts, s in reversed(path) if ts <= t)
+            size = next(s for ts, s in reversed(path) if ts < t)
             if abs(size) > _FLAT:
                 found.append(key)
         return found
@@ -501,7 +502,7 @@ def _leg_items(got: Fetched, out: Rows, fills: list[dict[str, Any]],
         if leg != "BOTH":
             keys = [k for k in keys if k[1] == leg] or [(symbol, leg)]
         if len(keys) == 1 and (keys[0] in sizes and abs(
-                next(s for ts, s in reversed(sizes[keys[0]]) if ts <= t)) > _FLAT):
+                next(s for ts, s in reversed(sizes[keys[0]]) if ts < t)) > _FLAT):
             legs.setdefault(keys[0], []).append(item)
             if item.kind == "funding" and ex == "bybit" and item.amount:
                 # Bybit pays and credits funding on the available balance, not the isolated
@@ -600,6 +601,8 @@ def _journal_segment(got: Fetched, out: Rows, market: dict[str, Any], key: tuple
     else:
         ident = _since_tag(got.since_ms)
     pid = f"{market['id']}-{letter}-{ident}"
+    if any(j.position_id.casefold() == pid.casefold() for j in existing):
+        used.add(pid.casefold())  # the journal has this very position: not one to continue
     cont = None
     if not seg.closed or seg.pre_window:
         cont = next((j for j in existing if j.position_id.casefold() not in used
@@ -652,9 +655,9 @@ def _journal_segment(got: Fetched, out: Rows, market: dict[str, Any], key: tuple
         if abs(it.q) - seg.open_qty > _FLAT:  # a reversal: the new side's share of the fill
             share = Decimal(repr(seg.open_qty)) / Decimal(repr(abs(it.q)))
         entry0, open_t, open_key = it.price, it.t, tag(ex, "trade", ident)
-        margin0 = added_margin(it, qty0, it.price) if share == 1 else (
-            it.add_margin if it.add_margin is not None else
-            (float(core.notional(qty0, it.price, contract)) / lev if lev else None))
+        # a reversal's new side takes the margin line Binance wrote for it, else its own
+        # notional at the leverage setting
+        margin0 = added_margin(it, qty0, it.price)
         open_price = it.price
         open_reason = "imported fill (reversed)" if share != 1 else "imported fill"
         open_fee = fee_of(it, share)

@@ -115,6 +115,21 @@ def parity(journal_positions: Sequence[Mapping[str, Any]],
 
     ``journal_positions``/``journal_events``: rows as the journal sheets hold them (what the
     workbook had plus what the import adds); replayed with :func:`leverage.journal.replay`.
+
+    Worked example: opened 0.01 BTC at 60,000 on 60 USDT, 0.3 funding paid (taken from the
+    margin); the exchange shows 0.01 at 60,000 with a 59.70 wallet, then 59.50:
+
+    >>> pos = [{"position_id": "B", "symbol": "BTCUSDT", "side": "long"}]
+    >>> ev = [{"date": "2026-01-01", "position_id": "B", "event": "open", "price": 60_000,
+    ...        "qty": 0.01, "amount": 60},
+    ...       {"date": "2026-01-02", "position_id": "B", "event": "funding", "amount": -0.3}]
+    >>> ex = OpenPosition("B", "BTC/USDT:USDT", "BTCUSDT", "long", "linear", 0.01, 60_000,
+    ...                   61_000, 610, 59.7, "isolated", False, None, 10, 0.1, "USDT")
+    >>> parity(pos, ev, [ex])[0].ok
+    True
+    >>> ex.margin = 59.5
+    >>> print(parity(pos, ev, [ex])[0])
+    B long: margin: journal 59.7, exchange 59.5, gap +0.2 USDT
     """
     positions = [p for p in journal_positions if str(p.get("position_id") or "").strip()]
     events = list(journal_events)

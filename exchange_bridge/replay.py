@@ -116,6 +116,7 @@ class Account:
     marks: dict[str, str] = field(default_factory=dict)
     symbol_config: list[dict[str, Any]] = field(default_factory=list)
     wallet_balance: str = "1000.00000000"
+    server_time: int | None = None  # the exchange's clock (ms) when recorded; None: now
 
 
 # (default limit, maximum limit, time field) of each list endpoint, from Binance's docs
@@ -261,13 +262,14 @@ class FakeBinanceFutures(ReplayServer):
             return 401, {"code": -2015, "msg": "Invalid API-key, IP, or permissions for "
                                                "action."}, {}
         if path == "/v1/exchangeInfo":
-            return 200, {"timezone": "UTC", "serverTime": _now(), "futuresType": "U_MARGINED",
+            return 200, {"timezone": "UTC", "serverTime": acc.server_time or _now(),
+                         "futuresType": "U_MARGINED",
                          "rateLimits": [], "exchangeFilters": [],
                          "assets": [{"asset": "USDT", "marginAvailable": True,
                                      "autoAssetExchange": "-10000"}],
                          "symbols": acc.markets}, {}
         if path == "/v1/time":
-            return 200, {"serverTime": _now()}, {}
+            return 200, {"serverTime": acc.server_time or _now()}, {}
         if path in ver["positions"]:
             return 200, _by_symbol(acc.positions, params), {}
         if path == "/v1/symbolConfig" and self.api == "fapi":
@@ -420,6 +422,7 @@ def sample_account(now_ms: int | None = None) -> Account:
     t0 = now - 20 * DAY_MS
     h = 3_600_000
     acc = Account(
+        server_time=now_ms,
         markets=[market("BTCUSDT", "BTC"), market("ETHUSDT", "ETH"), market("SOLUSDT", "SOL")],
         brackets=[bracket("BTCUSDT"), bracket("ETHUSDT"), bracket("SOLUSDT")],
         marks={"BTCUSDT": "61000.00", "ETHUSDT": "2900.00", "SOLUSDT": "140.00"},

@@ -27,6 +27,7 @@ from fake_exchange import (
     FakeBybit,
     bracket,
     bybit_instrument,
+    bybit_position,
     bybit_risk_limits,
     bybit_ticker,
     coinm_market,
@@ -45,7 +46,7 @@ import leverage_exchange as xb
 import leverage_sheets as sb
 from leverage import journal
 
-CREDS = {"apiKey": API_KEY, "secret": API_SECRET}
+CREDS = {"apiKey": API_KEY, "secret": API_SECRET, "password": "test-passphrase"}
 H = 3_600_000
 
 
@@ -477,3 +478,138 @@ def test_random_histories_replay_to_the_exchange_state(random_server, steps, cut
     lines = xb.parity.parity(positions, events, rows.open_positions)
     assert all(x.ok for x in lines), [str(x) for x in lines]
     assert len(lines) == (1 if ex.size else 0)
+
+
+# --------------------------------------------------------------------------------------------
+# Bybit and OKX: a scale-in, and a position open before the start date
+
+
+def test_bybit_scale_in_replays_to_bybits_state() -> None:
+    from fake_exchange import bybit_execution, sample_bybit_account
+
+    acc = sample_bybit_account()
+    t0 = int(acc.executions[0]["execTime"])
+    # BTCUSDT: 0.010 at 60,000, a buy of 0.004 at 61,000 (an increase), 0.004 sold at 62,000.
+    # Bybit by hand: avgPrice (0.010 × 60,000 + 0.004 × 61,000) / 0.014 = 60,285.7142857;
+    # positionIM = 0.010 × 60,285.7142857 / 10 = 60.28571429 (the funding came from the
+    # available balance); liquidation = entry − (IM − MM) / qty, MM = 0.5 % × 602.857 =
+    # 3.0142857: 60,285.714 − (60.285714 − 3.014286) / 0.010 = 54,558.57, 54,558.60 in ticks
+    acc.executions.insert(3, bybit_execution("linear", "e-104", "o-7", "BTCUSDT", "Buy",
+                                             "0.004", "61000.00", t0 + DAY_MS))
+    acc.positions[0] = bybit_position("linear", "BTCUSDT", 0, "Buy", "0.010",
+                                      "60285.71428571", "61000.00", "54558.60", "60.62", "10",
+                                      True, t0)
+    acc.positions[0]["positionIM"] = "60.28571429"
+    with FakeBybit(acc) as fake:
+        now = xb.client._ccxt().Exchange.milliseconds()
+        got, rows, positions, events = imported(client(fake, "bybit"), now - 25 * DAY_MS)
+        btc = [(e["event"], e["qty"], e["amount"]) for e in events
+               if e["position_id"] == "BTCUSDT-L-e-101"]
+        assert btc == [("open", 0.01, 60), ("funding", None, -0.3), ("add_margin", None, 0.3),
+                       ("increase", 0.004, pytest.approx(24.4)), ("partial_close", 0.004, None)]
+        lines = xb.parity.parity(positions, events, rows.open_positions)
+        assert all(x.ok for x in lines), [str(x) for x in lines]
+        rec = xb.reconcile(got, rows.open_positions, lines)
+        assert rec[0].position.market_id == "BTCUSDT" and rec[0].cause == "match"
+        # from after the opening fill: rolled back to the start, same final state
+        got, rows, positions, events = imported(client(fake, "bybit"), t0 + 12 * H)
+        pid = next(p["position_id"] for p in positions if p["symbol"] == "BTCUSDT")
+        assert pid.startswith("BTCUSDT-L-since")
+        first = next(e for e in events if e["position_id"] == pid)
+        assert (first["event"], first["qty"], first["amount"]) == (
+            "open", pytest.approx(0.01), pytest.approx(60))
+        lines = xb.parity.parity(positions, events, rows.open_positions)
+        assert all(x.ok for x in lines), [str(x) for x in lines]
+
+
+def test_okx_scale_in_and_a_position_open_before_the_start() -> None:
+    from fake_exchange import FakeOkx, okx_fill, sample_okx_account
+
+    from leverage_exchange.replay import okx_position
+
+    acc = sample_okx_account()
+    t0 = int(acc.fills[0]["ts"])
+    # BTC-USDT-SWAP: the sample's 0.006 BTC (margin 47.82, see sample_okx_account) and a buy of
+    # 0.5 contracts (0.005 BTC) at 61,000 with its 30.50 margin (305 / 10x). OKX by hand:
+    # avgPx (0.006 × 60,000 + 0.005 × 61,000) / 0.011 = 60,454.5454545; margin 78.32;
+    # liquidation (60,454.5454545 − 78.32 / 0.011) / (1 − 0.004 − 0.0005) = 53,575.6
+    acc.fills.append(okx_fill(9007, "104", "o6", "BTC-USDT-SWAP", "buy", "net", "0.5",
+                              "61000.0", t0 + 3 * DAY_MS))
+    acc.positions[0] = okx_position("BTC-USDT-SWAP", "net", "1.1", "60454.5454545",
+                                    "61000.0", "53575.6", "78.32", t=t0 + 3 * DAY_MS)
+    with FakeOkx(acc) as fake:
+        for since in (t0 - DAY_MS, t0 + 12 * H):
+            got, rows, positions, events = imported(client(fake, "okx"), since)
+            lines = xb.parity.parity(positions, events, rows.open_positions)
+            assert all(x.ok for x in lines), [str(x) for x in lines]
+            assert lines[0].margin == pytest.approx(78.32)
+            btc = [e for e in events if e["position_id"] == lines[0].position_id]
+            assert [e["event"] for e in btc][-1] == "increase"
+            rec = xb.reconcile(got, rows.open_positions, lines)
+            assert rec[0].cause.startswith("fee: the exchange counts the taker fee (0.0500%)")
+        # the later start: rolled back to 47.82 × 1.0 / 0.6 + … = 59.70 = 60 − 0.30 funding
+        assert (btc[0]["event"], btc[0]["amount"]) == ("open", pytest.approx(59.7))
+
+
+def test_positions_open_before_the_start_each_get_their_own_id_and_open(tmp_path) -> None:
+    # 10 days back: BTCUSDT (opened 20 days back) and ETHUSDT (17) are both open at the start;
+    # each is entered once, with its own id and its own open row
+    from fake_exchange import sample_account
+
+    now = xb.client._ccxt().Exchange.milliseconds() // 1000 * 1000
+    with FakeBinanceFutures(sample_account(now)) as fake:
+        book = sb.open_local(tmp_path / "journal.xlsx")
+        sb.init(book, "journal")
+        report = xb.import_account(client(fake), book, xb.convert._when(
+            now - 10 * DAY_MS).isoformat())
+        positions, events = journal_tables(book)
+    ids = [p["position_id"] for p in positions]
+    assert len(ids) == 2 and ids[0].startswith("BTCUSDT-L-since")
+    assert ids[1].startswith("ETHUSDT-S-since")
+    assert sorted(e["position_id"] for e in events if e["event"] == "open") == sorted(ids)
+    tags = [xb.convert.row_tag(e["reason"]) for e in events]
+    assert len(set(tags)) == len(tags)
+    lines = xb.parity.parity(positions, events, report.open_positions)
+    assert all(x.ok for x in lines), [str(x) for x in lines]
+
+
+def test_a_position_closed_since_the_last_import_is_closed_and_the_new_one_opened(
+        tmp_path) -> None:
+    from fake_exchange import sample_account
+
+    from leverage_sheets.append import append_rows
+
+    now = xb.client._ccxt().Exchange.milliseconds() // 1000 * 1000
+    acc = sample_account(now)
+    book = sb.open_local(tmp_path / "journal.xlsx")
+    sb.init(book, "journal")
+    with FakeBinanceFutures(acc) as fake:
+
+        def run() -> xb.Rows:
+            _, rows, _, _ = imported(client(fake), now - 25 * DAY_MS, book)
+            clean = [{k: v for k, v in e.items() if not k.startswith("_")} for e in rows.events]
+            append_rows(book, "journal", {"Positions": rows.positions, "Events": clean},
+                        xb.journal_key)
+            return rows
+
+        run()
+        # BTCUSDT closed (0.006 sold at 63,000, the 47.45 released), then a new long of
+        # 0.002 at 64,000 with its 12.80 margin (128 / 10x): wallet 12.80, liquidation
+        # (12.80 − 128) / (0.002 × 0.004 − 0.002) = 57,831.33
+        t = now - 2 * DAY_MS
+        acc.trades += [trade(104, 9, "BTCUSDT", "SELL", "0.006", "63000.00", t, pnl="18.0"),
+                       trade(105, 10, "BTCUSDT", "BUY", "0.002", "64000.00", t + H)]
+        acc.income += [income(2100 + i, "BTCUSDT", "COMMISSION", "-" + tr["commission"],
+                              tr["time"]) for i, tr in enumerate(acc.trades[-2:])]
+        acc.margin_history += [margin_line("BTCUSDT", 2, "TRADE", "47.45000000", t),
+                               margin_line("BTCUSDT", 1, "TRADE", "12.80000000", t + H)]
+        acc.positions[0] = position("BTCUSDT", "BOTH", "0.002", "64000.00", "61000.00",
+                                    "57831.33", "12.80", 10)
+        rows = run()
+    positions, events = journal_tables(book)
+    btc = [(e["position_id"], e["event"]) for e in events
+           if e["position_id"].startswith("BTCUSDT")]
+    assert btc[-2:] == [("BTCUSDT-L-101", "close"), ("BTCUSDT-L-105", "open")]
+    assert [p["position_id"] for p in positions].count("BTCUSDT-L-101") == 1
+    lines = xb.parity.parity(positions, events, rows.open_positions)
+    assert (lines[0].position_id, lines[0].gaps) == ("BTCUSDT-L-105", [])
