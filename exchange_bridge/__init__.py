@@ -137,7 +137,7 @@ def account_figures(exchange: Any, got: Fetched) -> dict[str, float | None]:
     """The rebalance Account inputs the exchange states: ``wallet_balance`` (the cross wallet
     without isolated margin) and ``free_balance`` (what is free for margin moves), in USDT.
 
-    Binance USDⓈ-M (``GET /fapi/v2/account``): ``totalCrossWalletBalance`` and
+    Binance USDⓈ-M (``GET /fapi/v3/account``): ``totalCrossWalletBalance`` and
     ``availableBalance``. Bybit v5 unified and OKX v5: the USDT line of ccxt's
     ``parse_balance`` (Bybit ``walletBalance`` / ``availableToWithdraw``, OKX ``eq`` /
     ``availEq``). COIN-M keeps one wallet per coin: no single figure (None, the sheet keeps
@@ -168,12 +168,6 @@ def _float(v: Any) -> float | None:
 
 def _key_text(v: Any) -> str:
     return str(v if v is not None else "").strip().casefold()
-
-
-def _serial(v: Any) -> float | None:
-    from leverage_sheets.backend import serial_date
-
-    return _float(serial_date(v))
 
 
 def _rebalance_plan(rows: list[dict[str, Any]], renamed: dict[str, str],
@@ -259,8 +253,8 @@ def import_account(exchange: Any, backend: Any, since: str | date | datetime,
         journal_p, journal_e = rows.positions, [_inputs(e) for e in rows.events]
     # the journal as it stands after the import, replayed, beside the exchange
     lines = journal_parity(_journal_positions(journal_p),
-                   [{k: e.get(k) for k in journal.INPUT_COLUMNS} for e in journal_e],
-                   rows.open_positions)
+                           [{k: e.get(k) for k in journal.INPUT_COLUMNS} for e in journal_e],
+                           rows.open_positions)
     reconciled = reconcile(got, rows.open_positions, lines)
     notes = list(rows.notes)
     if template != "journal":
