@@ -19,7 +19,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from leverage.layout import ACCOUNT_INPUT_ROWS, FIRST_DATA_ROW, Sheet
+from leverage.layout import ACCOUNT_INPUT_ROWS, FIRST_DATA_ROW, REBALANCE_ACCOUNT, Sheet
 
 from .backend import Backend, Cell, Grid, Update, a1, serial_date, within_deadline
 from .engine import (
@@ -144,9 +144,10 @@ def append_rows(
     inputs: list[Update] = []
     for sheet, grid in zip(sheets, grids, strict=True):
         grid = [list(r) for r in grid]
-        if sheet.title == "Account" and account:
+        if sheet.title == REBALANCE_ACCOUNT.title and account:
             _set_account(sheet, grid, account, account_at, inputs, report)
-        if (not sheet.keys("input") and not sheet.keys("imported")) or sheet.title == "Account":
+        if (not sheet.keys("input") and not sheet.keys("imported")) or \
+                sheet.title == REBALANCE_ACCOUNT.title:
             merged.append(grid)  # all the sync's (the Summary), or item/value pairs
             continue
         at: dict[str, int] = {}  # key → index in grid of the row holding it

@@ -289,3 +289,21 @@ def test_unified_accounts_fill_the_account_sheet(name, tmp_path) -> None:
                                                     report.open_positions]
         assert all(p.ok for p in report.parity), [str(p) for p in report.parity]
         assert not fake.server_errors
+
+
+@pytest.mark.parametrize(("template", "kwargs", "message"), [
+    ("rebalance", {"update": {"Positions": ["liq_price"]}},
+     "update may rewrite only input or imported columns of Positions, got liq_price"),
+    ("rebalance", {"update": {"Trades": ["qty"]}}, "update must name sheets of the template"),
+    ("rebalance", {"account": {"shortfall": 1.0}}, "account must name Account inputs"),
+    ("journal", {"account": {"wallet_balance": 1.0}}, "account applies to the rebalance"),
+])
+def test_append_rows_refuses_what_it_must_not_write(tmp_path, template, kwargs,
+                                                    message) -> None:
+    from leverage_sheets.append import append_rows
+
+    book = book_at(tmp_path / f"{template}.xlsx", template)
+    before = book.read_ranges(read_ranges_for(template))
+    with pytest.raises(ValueError, match=message):
+        append_rows(book, template, {}, xb.journal_key, **kwargs)
+    assert book.read_ranges(read_ranges_for(template)) == before
