@@ -160,6 +160,19 @@ def test_a_later_start_first_then_the_full_history_continues_the_same_position(f
     assert all(p.ok for p in report.parity), [str(p) for p in report.parity]
 
 
+def test_a_second_rebalance_import_with_another_start_adds_no_row(fake, tmp_path) -> None:
+    rebalance = book_at(tmp_path / "rebalance.xlsx", "rebalance")
+    xb.import_account(client(fake), rebalance, later(fake, 4 * 24))  # ids by the start date
+    _, first = rebalance_tables(rebalance)
+    for since in (SINCE, "2023-06-01", later(fake, 5 * 24)):
+        report = xb.import_account(client(fake), rebalance, since)
+        _, rows = rebalance_tables(rebalance)
+        assert rows == first, since
+        assert report.sheet.appended["Positions"] == 0 and not report.sheet.changed
+        assert [p.position_id for p in report.open_positions] == [r["position_id"] for r in
+                                                                  first]
+
+
 def test_a_rebalance_reimport_updates_the_row_and_keeps_the_traders_cells(fake,
                                                                           tmp_path) -> None:
     path = tmp_path / "rebalance.xlsx"
