@@ -707,10 +707,55 @@ def _journal_segment(got: Fetched, out: Rows, market: dict[str, Any], key: tuple
             break
         events.append(_event(it.t, pid, "partial_close", it.key, reason, it.price,
                              _qty(abs(it.q), market), it.released, fee_of(it)))
+    horizon = got.margin_since
+    if (horizon > got.since_ms and seg.open_item is not None and not seg.closed
+            and now is not None and open_t < horizon):
+        unseen = _unseen_margin(got, market, seg, now, added_margin, margin0, qty0, horizon)
+        if unseen is not None:
+            price = next((it.price for it in reversed(seg.items)
+                          if it.kind == "fill" and it.t < horizon), open_price)
+            events.append(_event(
+                horizon, pid, "add_margin" if unseen > 0 else "withdraw_margin",
+                tag(ex, "unseen", pid), "margin moved before the exchange's margin history "
+                "begins (net: the exchange's margin then, less the journal's)", price, None,
+                abs(unseen)))
     if since_dt is not None:
         events = [e for e in events if e["date"] >= since_dt]
     out.events.extend(events)
     return pid
+
+
+def _unseen_margin(got: Fetched, market: dict[str, Any], seg: _Segment, now: dict[str, Any],
+                   added_margin: Any, margin0: float, qty0: float, horizon: int) -> float | None:
+    """The net margin moved before ``horizon`` (where the exchange's margin history starts:
+    Binance keeps 30 days, OKX 3 months) that the import cannot see: the exchange's margin at
+    the horizon (its now, the later items undone) less the journal's (the open and the
+    earlier items applied). None when it is within the exchange's rounding."""
+    at = _rollback(got, market, seg, now, added_margin,
+                   [it for it in seg.items if it.t >= horizon])
+    if at is None:
+        return None
+    margin, qty = margin0, qty0
+    for it in seg.items:
+        if it.t >= horizon:
+            break
+        if it.kind in ("funding", "add"):
+            margin += it.amount or 0.0
+        elif it.kind == "withdraw":
+            margin -= it.amount or 0.0
+        elif it.q * (1.0 if seg.long else -1.0) > 0:
+            q = _qty(abs(it.q), market)
+            m = added_margin(it, q, it.price)
+            if m is None:
+                return None
+            margin, qty = margin + m, qty + q
+        else:
+            q = _qty(abs(it.q), market)
+            margin -= it.released if it.released is not None else margin * q / qty
+            qty -= q
+    gap = at[2] - margin
+    tolerance = 5e-9 if _contract(market) == "inverse" else 0.005
+    return gap if abs(gap) > tolerance else None
 
 
 def _contract_count(p: dict[str, Any] | None) -> float:
@@ -718,12 +763,14 @@ def _contract_count(p: dict[str, Any] | None) -> float:
 
 
 def _rollback(got: Fetched, market: dict[str, Any], seg: _Segment, now: dict[str, Any],
-              added_margin: Any) -> tuple[float, float, float] | None:
+              added_margin: Any, items: list[_Item] | None = None
+              ) -> tuple[float, float, float] | None:
     """(qty, entry, margin) of a position at the start date: the exchange's state now with
     the window's items undone newest first. Undoing an increase of q' at p: qty −= q',
     entry = the average's inverse, margin −= its margin; a reduction: qty += q', margin +=
     what it released (the margin line, else the closed share of the margin before it);
-    funding and margin moves: margin −= what they added."""
+    funding and margin moves: margin −= what they added. ``items``: those to undo (default:
+    all of the segment's)."""
     contract = _contract(market)
     qty = _qty(_contract_count(now), market)
     entry = float(now["entryPrice"])
@@ -737,7 +784,7 @@ def _rollback(got: Fetched, market: dict[str, Any], seg: _Segment, now: dict[str
         else:
             return None
     s = 1.0 if seg.long else -1.0
-    for it in reversed(seg.items):
+    for it in reversed(seg.items if items is None else items):
         if it.kind in ("funding", "add"):
             margin -= it.amount or 0.0
         elif it.kind == "withdraw":

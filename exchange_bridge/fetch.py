@@ -48,6 +48,9 @@ class Fetched:
     tiers: dict[str, TierTable] = field(default_factory=dict)
     marks: dict[str, float] = field(default_factory=dict)
     wallet_balance: float | None = None  # cross wallet, for cross positions' liquidation
+    # the earliest time the margin history covers (Binance 30 days, OKX 3 months back from
+    # the exchange's now); 0: all of the window
+    margin_since: int = 0
     notes: list[str] = field(default_factory=list)
 
 
@@ -267,6 +270,7 @@ def _fetch_okx(exchange: Any, got: Fetched) -> None:
     if margin_since > got.since_ms:
         got.notes.append("OKX keeps margin changes for 3 months: older adds and withdrawals "
                          "are not in the import")
+    got.margin_since = margin_since
     got.margin = paged_after(exchange, _okx_margin_bills(exchange), margin_since, "billId",
                              {"type": "6", "mgnMode": "isolated"})
     closed = paged_after(exchange, exchange.fetch_positions_history, got.since_ms, "uTime",
@@ -329,7 +333,7 @@ def fetch_account(exchange: Any, since_ms: int, now_ms: int | None = None) -> Fe
                       *(f["symbol"] for f in got.funding if f.get("symbol"))})
     for sym in symbols:
         got.trades.extend(_trades(exchange, sym, traded.get(sym, []), since_ms))
-    margin_since = max(since_ms, now_ms - MARGIN_HISTORY_MS + 60_000)
+    margin_since = got.margin_since = max(since_ms, now_ms - MARGIN_HISTORY_MS + 60_000)
     if margin_since > since_ms:
         got.notes.append("Binance keeps margin changes for 30 days: older adds and withdrawals "
                          "are not in the import")

@@ -613,3 +613,34 @@ def test_a_position_closed_since_the_last_import_is_closed_and_the_new_one_opene
     assert [p["position_id"] for p in positions].count("BTCUSDT-L-101") == 1
     lines = xb.parity.parity(positions, events, rows.open_positions)
     assert (lines[0].position_id, lines[0].gaps) == ("BTCUSDT-L-105", [])
+
+
+def test_margin_moved_before_binances_30_days_is_entered_as_its_net(tmp_path) -> None:
+    # BTCUSDT opened 40 days back (0.02 at 58,000, TRADE 116 at 10x), 25 added 35 days back,
+    # 10 added 5 days back. Binance's margin history keeps 30 days: the 25 (and the opening
+    # line) are not in it. Isolated wallet 116 + 25 + 10 = 151; liquidation
+    # (151 − 0.02 × 58,000) / (0.02 × 0.004 − 0.02) = 50,652.61
+    now = xb.client._ccxt().Exchange.milliseconds() // 1000 * 1000
+    acc = Account(markets=[market("BTCUSDT", "BTC")], brackets=[bracket("BTCUSDT")],
+                  marks={"BTCUSDT": "60000.00"}, server_time=now,
+                  symbol_config=[{"symbol": "BTCUSDT", "marginType": "ISOLATED",
+                                  "isAutoAddMargin": "false", "leverage": 10,
+                                  "maxNotionalValue": "1000000"}])
+    acc.trades = [trade(1, 1, "BTCUSDT", "BUY", "0.020", "58000.00", now - 40 * DAY_MS)]
+    acc.income = [income(1, "BTCUSDT", "COMMISSION", "-" + acc.trades[0]["commission"],
+                         now - 40 * DAY_MS)]
+    acc.margin_history = [
+        margin_line("BTCUSDT", 1, "TRADE", "116.00000000", now - 40 * DAY_MS),
+        margin_line("BTCUSDT", 1, "USER_ADJUST", "25.00000000", now - 35 * DAY_MS),
+        margin_line("BTCUSDT", 1, "USER_ADJUST", "10.00000000", now - 5 * DAY_MS)]
+    acc.positions = [position("BTCUSDT", "BOTH", "0.020", "58000.00", "60000.00", "50652.61",
+                              "151.00", 10)]
+    with FakeBinanceFutures(acc) as fake:
+        got, rows, positions, events = imported(client(fake), now - 45 * DAY_MS)
+    assert [(e["event"], e["amount"]) for e in events] == [
+        ("open", 116), ("add_margin", pytest.approx(25)), ("add_margin", 10)]
+    assert "before the exchange's margin history" in events[1]["reason"]
+    assert events[1]["date"] == xb.convert._when(got.margin_since)
+    lines = xb.parity.parity(positions, events, rows.open_positions)
+    assert all(x.ok for x in lines), [str(x) for x in lines]
+    assert [r.cause for r in xb.reconcile(got, rows.open_positions, lines)] == ["match"]
