@@ -644,3 +644,42 @@ def test_margin_moved_before_binances_30_days_is_entered_as_its_net(tmp_path) ->
     lines = xb.parity.parity(positions, events, rows.open_positions)
     assert all(x.ok for x in lines), [str(x) for x in lines]
     assert [r.cause for r in xb.reconcile(got, rows.open_positions, lines)] == ["match"]
+
+
+def test_coin_margined_scale_in_averages_harmonically() -> None:
+    # BTCUSD_PERP isolated 10x: 10 contracts (1,000 USD) at 50,000 (TRADE 0.002 BTC), 10 more
+    # at 47,000 (TRADE 0.00212766 = 1,000 / 47,000 / 10). Binance's COIN-M entry is the
+    # harmonic average: 2,000 / (1,000 / 50,000 + 1,000 / 47,000) = 48,453.608; wallet
+    # 0.00412766 BTC; liquidation (COIN-M long, MMR 0.4 %, cum 0) =
+    # 2,000 × 1.004 / (0.00412766 + 2,000 / 48,453.608) = 44,224.93
+    from fake_exchange import sample_coinm_account
+
+    now = xb.client._ccxt().Exchange.milliseconds() // 1000 * 1000
+    acc = sample_coinm_account(now)
+    t0 = now - 10 * DAY_MS
+    acc.trades = [{**acc.trades[0], "id": i, "orderId": i, "qty": "10", "price": px,
+                   "baseQty": f"{1000 / float(px):.8f}", "time": t}
+                  for i, px, t in ((1, "50000.0", t0), (2, "47000.0", t0 + DAY_MS))]
+    acc.income = [income(10 + i, "BTCUSD_PERP", "COMMISSION", "-0.00000100", tr["time"])
+                  for i, tr in enumerate(acc.trades)]
+    for r in acc.income:
+        r["asset"] = "BTC"
+    acc.margin_history = [margin_line("BTCUSD_PERP", 1, "TRADE", "0.00200000", t0),
+                          margin_line("BTCUSD_PERP", 1, "TRADE", "0.00212766", t0 + DAY_MS)]
+    for r in acc.margin_history:
+        r["asset"] = "BTC"
+    acc.positions[0].update({"positionAmt": "20", "entryPrice": "48453.60824742",
+                             "liquidationPrice": "44224.93", "isolatedWallet": "0.00412766",
+                             "unRealizedProfit": "0.00206091",
+                             "isolatedMargin": "0.00618857"})
+    with FakeBinanceFutures(acc, api="dapi") as fake:
+        for since in (t0 - DAY_MS, t0 + H):  # the whole history; from after the first fill
+            got, rows, positions, events = imported(client(fake, "binancecoinm"), since)
+            lines = xb.parity.parity(positions, events, rows.open_positions)
+            assert all(x.ok for x in lines), [str(x) for x in lines]
+            assert lines[0].entry == pytest.approx(48453.60824742)
+            assert [r.cause for r in xb.reconcile(got, rows.open_positions, lines)] == ["match"]
+        # rolled back: 2,000 USD less the 1,000 added at 47,000, entry back to 50,000
+        assert [(e["event"], e["price"], e["qty"], e["amount"]) for e in events] == [
+            ("open", pytest.approx(50000), pytest.approx(1000), pytest.approx(0.002)),
+            ("increase", 47000, 1000, 0.00212766)]
