@@ -730,3 +730,25 @@ def test_coin_margined_scale_in_averages_harmonically() -> None:
         assert [(e["event"], e["price"], e["qty"], e["amount"]) for e in events] == [
             ("open", pytest.approx(50000), pytest.approx(1000), pytest.approx(0.002)),
             ("increase", 47000, 1000, 0.00212766)]
+
+
+def test_tier_is_named_only_when_the_two_prices_fall_in_different_tiers() -> None:
+    from leverage.tiers import table_name
+    from leverage_exchange.convert import OpenPosition
+    from leverage_exchange.fetch import Fetched
+
+    table = lv.get_tier_table(table_name("binanceusdm", "BTC/USDT:USDT"))
+    got = Fetched("binanceusdm", 0, 0, {}, tiers={"BTC/USDT:USDT": table})
+
+    def p(theirs: float) -> OpenPosition:
+        # 6 BTC at 60,000 on 58,215: tier 2 at the liquidation price (MMR 0.5 %, 300):
+        # (58,215 + 300 − 360,000) / (6 × 0.005 − 6) = 50,500 (303,000 of notional)
+        return OpenPosition("p", "BTC/USDT:USDT", "BTCUSDT", "long", "linear", 6.0, 60_000.0,
+                            61_000.0, 366_000.0, 58_215.0, "isolated", False, theirs, 10.0)
+
+    # 49,900 × 6 = 299,400: tier 1 (below 300,000), ours in tier 2
+    (line,) = xb.reconcile(got, [p(49_900.0)])
+    assert line.ours == pytest.approx(50_500) and line.cause.startswith("tier: ")
+    # the same gap inside one tier is not called a tier
+    (line,) = xb.reconcile(got, [p(50_800.0)])
+    assert line.cause.startswith("unexplained: ours 50,500.00, the exchange's 50,800.00")
