@@ -405,6 +405,26 @@ def match_open(positions: Sequence[Mapping[str, Any]], events: Sequence[Mapping[
     return max(found, key=lambda j: j.opened) if found else None
 
 
+def shared_id(p: OpenPosition, positions: Sequence[Mapping[str, Any]] = (),
+              events: Sequence[Mapping[str, Any]] = ()) -> str:
+    """The one id of an open exchange position in the journal and the rebalance workbook: the
+    journal's open position of its symbol and side when there is one (:func:`match_open`),
+    else the id the import gave it (``BTCUSDT-L-101``), else ``{market}-{L|S}-open``.
+
+    >>> p = OpenPosition("", "BTC/USDT:USDT", "BTCUSDT", "long", "linear", 1, 1, 1, 1, 1,
+    ...                  "isolated", False, None, None)
+    >>> shared_id(p)
+    'BTCUSDT-L-open'
+    >>> shared_id(p, [{"position_id": "BTCUSDT-L-101", "symbol": "BTCUSDT", "side": "long"}],
+    ...           [{"date": "2024-01-02", "position_id": "BTCUSDT-L-101", "event": "open"}])
+    'BTCUSDT-L-101'
+    """
+    found = match_open(positions, events, p.market_id, p.side)
+    if found is not None:
+        return found.position_id
+    return p.position_id or f"{p.market_id}-{p.side[0].upper()}-open"
+
+
 # -- building the rows -------------------------------------------------------------------------
 
 

@@ -1,8 +1,9 @@
 """Read an account's futures history through ccxt's unified methods, page by page.
 
 Everything an import needs is fetched here (and nothing is written): open positions, margin
-changes, funding, fills, liquidation orders, tiers and mark prices. Each exchange's API sets
-the paging rules:
+changes, funding, fills, liquidation orders, tiers and mark prices. "Now" is the exchange's
+server time (``fetch_time``), never this computer's clock: the windows below count from it.
+Each exchange's API sets the paging rules:
 
 - Binance: fills come in windows of at most 7 days (so fills are only asked for in the weeks
   where the income history shows a commission), margin changes only for the last 30 days.

@@ -370,19 +370,24 @@ def test_hedge_leg_is_named_only_when_both_legs_are_open(scaling) -> None:
 # --------------------------------------------------------------------------------------------
 # Random fills and margin moves through an exchange-bookkeeping simulator written from
 # Binance's rules (not from the import's code): entry is the volume-weighted average of the
-# fills that increase the position; the isolated wallet takes notional / leverage with each
-# increasing fill, releases the closed share with each reducing fill, and moves with margin
-# added or removed and with funding. Importing its account and replaying the journal must end
-# on its size, entry and margin.
+# fills that increase the position (USDⓈ-M: of prices; COIN-M: harmonic, the contracts' USD
+# over their coin value); the isolated wallet takes notional / leverage with each increasing
+# fill, releases the closed share with each reducing fill, and moves with margin added or
+# removed and with funding. Importing its account and replaying the journal must end on its
+# size, entry and margin.
 
 LEV = Decimal(5)
-Q = Decimal("0.001")
+Q = Decimal("0.001")  # USDⓈ-M: BTC a step; COIN-M: one contract of 100 USD a step
+CONTRACT_USD = Decimal(100)
 
 
 class Binance:
-    """One symbol's isolated one-way position kept as Binance keeps it (Decimals, 8 places)."""
+    """One symbol's isolated one-way position kept as Binance keeps it (Decimals, 8 places):
+    BTCUSDT, or BTCUSD_PERP with ``inverse`` (size in contracts, margin in BTC)."""
 
-    def __init__(self) -> None:
+    def __init__(self, inverse: bool = False) -> None:
+        self.inverse = inverse
+        self.symbol = "BTCUSD_PERP" if inverse else "BTCUSDT"
         self.size = Decimal(0)
         self.entry = Decimal(0)
         self.wallet = Decimal(0)
@@ -390,14 +395,28 @@ class Binance:
         self.lines: list[dict] = []
         self.income: list[dict] = []
 
+    def value(self, qty: Decimal, price: Decimal) -> Decimal:
+        """Notional in the margin currency: USDT, or BTC (contracts × 100 USD / price)."""
+        return abs(qty) * CONTRACT_USD / price if self.inverse else abs(qty) * price
+
     def fill(self, t: int, qty: Decimal, price: Decimal) -> None:
         n = len(self.trades) + 1
         side = "BUY" if qty > 0 else "SELL"
-        self.trades.append(trade(n, n, "BTCUSDT", side, f"{abs(qty)}", f"{price}", t))
+        row = trade(n, n, self.symbol, side, f"{abs(qty)}", f"{price}", t)
+        if self.inverse:
+            fee = self.value(qty, price) * Decimal("0.0005")
+            row.update({"pair": "BTCUSD", "marginAsset": "BTC", "commissionAsset": "BTC",
+                        "baseQty": f"{self.value(qty, price):.8f}", "commission": f"{fee:.8f}"})
+            row.pop("quoteQty")
+        self.trades.append(row)
         if self.size == 0 or (self.size > 0) == (qty > 0):
             new = self.size + qty
-            self.entry = (abs(self.size) * self.entry + abs(qty) * price) / abs(new)
-            self._line(t, 1, "TRADE", abs(qty) * price / LEV)
+            if self.inverse:  # harmonic: the contracts' USD over their BTC value
+                self.entry = abs(new) / (abs(self.size) / self.entry + abs(qty) / price
+                                         if self.size else abs(qty) / price)
+            else:
+                self.entry = (abs(self.size) * self.entry + abs(qty) * price) / abs(new)
+            self._line(t, 1, "TRADE", self.value(qty, price) / LEV)
             self.size = new
             return
         closed = min(abs(qty), abs(self.size))
@@ -410,19 +429,19 @@ class Binance:
             self.entry = Decimal(0)
         elif abs(qty) > closed:  # through zero: the rest opens at the fill's price
             self.entry = price
-            self._line(t, 1, "TRADE", abs(self.size) * price / LEV)
+            self._line(t, 1, "TRADE", self.value(self.size, price) / LEV)
 
     def move(self, t: int, amount: Decimal) -> None:
         self._line(t, 1 if amount > 0 else 2, "USER_ADJUST", abs(amount))
 
     def funding(self, t: int, amount: Decimal) -> None:
-        self.income.append(income(len(self.income) + 1, "BTCUSDT", "FUNDING_FEE",
+        self.income.append(income(len(self.income) + 1, self.symbol, "FUNDING_FEE",
                                   f"{amount:.8f}", t))
         self.wallet += amount
 
     def _line(self, t: int, kind: int, delta: str, amount: Decimal) -> None:
         amount = amount.quantize(Decimal("1e-8"))
-        self.lines.append(margin_line("BTCUSDT", kind, delta, f"{amount}", t))
+        self.lines.append(margin_line(self.symbol, kind, delta, f"{amount}", t))
         self.wallet += amount if kind == 1 else -amount
 
 
@@ -431,46 +450,74 @@ step = st.tuples(st.sampled_from(["fill", "fill", "fill", "add", "withdraw", "fu
 
 
 @pytest.fixture(scope="module")
-def random_server() -> Iterator[FakeBinanceFutures]:
-    with FakeBinanceFutures(Account(markets=[market("BTCUSDT", "BTC")])) as fake:
-        yield fake
+def random_servers() -> Iterator[dict[bool, FakeBinanceFutures]]:
+    with FakeBinanceFutures(Account(markets=[market("BTCUSDT", "BTC")])) as usdm, \
+            FakeBinanceFutures(Account(markets=[coinm_market("BTCUSD_PERP", "BTC")]),
+                               api="dapi") as coinm:
+        yield {False: usdm, True: coinm}
 
 
-@settings(max_examples=25, deadline=None,
+def _recorded(ex: Binance) -> Account:
+    """The simulator's account as Binance's endpoints answer it."""
+    mkt = coinm_market(ex.symbol, "BTC") if ex.inverse else market(ex.symbol, "BTC")
+    brackets = ([{"symbol": ex.symbol, "notionalCoef": 1.0, "brackets": [
+        {"bracket": 1, "initialLeverage": 125, "qtyCap": 5, "qtyFloor": 0,
+         "maintMarginRatio": 0.004, "cum": 0.0}]}] if ex.inverse else [bracket(ex.symbol)])
+    acc = Account(
+        markets=[mkt], brackets=brackets, marks={ex.symbol: "60000.00"}, trades=ex.trades,
+        margin_history=ex.lines, wallet_balance="0.1" if ex.inverse else "1000",
+        income=ex.income + [income(1000 + i, ex.symbol, "COMMISSION", "-" + tr["commission"],
+                                   tr["time"]) for i, tr in enumerate(ex.trades)],
+        symbol_config=[{"symbol": ex.symbol, "marginType": "ISOLATED",
+                        "isAutoAddMargin": "false", "leverage": int(LEV),
+                        "maxNotionalValue": "1000000"}])
+    if ex.inverse:
+        for r in acc.income + acc.margin_history:
+            r["asset"] = "BTC"
+    if ex.size:
+        row = position(ex.symbol, "BOTH", f"{ex.size}", f"{ex.entry:.8f}", "60000.00", "0",
+                       f"{ex.wallet:.8f}", int(LEV))
+        if ex.inverse:  # COIN-M: notionalValue in BTC, the uPnL in BTC
+            upnl = ex.size * CONTRACT_USD * (1 / ex.entry - Decimal(1) / 60000)
+            row.update({"notionalValue": f"{ex.value(ex.size, Decimal(60000)):.8f}",
+                        "unRealizedProfit": f"{upnl:.8f}", "marginAsset": "BTC",
+                        "isolatedMargin": f"{ex.wallet + upnl:.8f}"})
+            row.pop("notional")
+        acc.positions = [row]
+    return acc
+
+
+@settings(max_examples=80, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(steps=st.lists(step, min_size=1, max_size=14), cut=st.integers(0, 14))
-def test_random_histories_replay_to_the_exchange_state(random_server, steps, cut) -> None:
+@given(steps=st.lists(step, min_size=1, max_size=14), cut=st.integers(0, 14),
+       inverse=st.booleans())
+def test_random_histories_replay_to_the_exchange_state(random_servers, steps, cut,
+                                                       inverse) -> None:
     now = xb.client._ccxt().Exchange.milliseconds() // 1000 * 1000
     t0 = now - 10 * DAY_MS
-    ex = Binance()
+    ex = Binance(inverse)
+    unit = Decimal(1) if inverse else Q  # a step: one 100 USD contract, or 0.001 BTC
+    coin = Decimal("0.0001") if inverse else Decimal(1)  # margin amounts' scale
     times = []
     for i, (kind, q, dp) in enumerate(steps):
         t = t0 + i * H
         times.append(t)
         price = Decimal(60000 + dp * 5)
         if kind == "fill" and q:
-            ex.fill(t, q * Q, price)
+            ex.fill(t, q * unit, price)
         elif ex.size == 0:
             continue  # no margin moves or funding on a flat position
         elif kind == "add":
-            ex.move(t, Decimal(abs(dp)) / 10 + 1)
+            ex.move(t, (Decimal(abs(dp)) / 10 + 1) * coin)
         elif kind == "withdraw":  # a small share: Binance refuses one near liquidation
-            ex.move(t, -(ex.wallet / 20).quantize(Decimal("0.01")) or Decimal("-0.01"))
+            ex.move(t, -((ex.wallet / 20).quantize(Decimal("1e-8")) or Decimal("1e-8")))
         else:
-            ex.funding(t, Decimal(dp) / 1000)
+            ex.funding(t, Decimal(dp) / 1000 * coin)
     since = times[min(cut, len(times) - 1)] - 1000
-    acc = random_server.account = Account(
-        markets=[market("BTCUSDT", "BTC")], brackets=[bracket("BTCUSDT")],
-        marks={"BTCUSDT": "60000.00"}, trades=ex.trades, margin_history=ex.lines,
-        income=ex.income + [income(1000 + i, "BTCUSDT", "COMMISSION", "-" + tr["commission"],
-                                   tr["time"]) for i, tr in enumerate(ex.trades)],
-        symbol_config=[{"symbol": "BTCUSDT", "marginType": "ISOLATED",
-                        "isAutoAddMargin": "false", "leverage": int(LEV),
-                        "maxNotionalValue": "1000000"}])
-    if ex.size:
-        acc.positions = [position("BTCUSDT", "BOTH", f"{ex.size}", f"{ex.entry:.8f}",
-                                  "60000.00", "0", f"{ex.wallet:.8f}", int(LEV))]
-    _, rows, positions, events = imported(client(random_server), since)
+    server = random_servers[inverse]
+    server.account = _recorded(ex)
+    name = "binancecoinm" if inverse else "binanceusdm"
+    _, rows, positions, events = imported(client(server, name), since)
     result = replay_rows(positions, events)
     assert not [s for s in result.columns["status"] if s], [
         (e["event"], e["reason"], s) for e, s in zip(events, result.columns["status"],
@@ -683,3 +730,25 @@ def test_coin_margined_scale_in_averages_harmonically() -> None:
         assert [(e["event"], e["price"], e["qty"], e["amount"]) for e in events] == [
             ("open", pytest.approx(50000), pytest.approx(1000), pytest.approx(0.002)),
             ("increase", 47000, 1000, 0.00212766)]
+
+
+def test_tier_is_named_only_when_the_two_prices_fall_in_different_tiers() -> None:
+    from leverage.tiers import table_name
+    from leverage_exchange.convert import OpenPosition
+    from leverage_exchange.fetch import Fetched
+
+    table = lv.get_tier_table(table_name("binanceusdm", "BTC/USDT:USDT"))
+    got = Fetched("binanceusdm", 0, 0, {}, tiers={"BTC/USDT:USDT": table})
+
+    def p(theirs: float) -> OpenPosition:
+        # 6 BTC at 60,000 on 58,215: tier 2 at the liquidation price (MMR 0.5 %, 300):
+        # (58,215 + 300 − 360,000) / (6 × 0.005 − 6) = 50,500 (303,000 of notional)
+        return OpenPosition("p", "BTC/USDT:USDT", "BTCUSDT", "long", "linear", 6.0, 60_000.0,
+                            61_000.0, 366_000.0, 58_215.0, "isolated", False, theirs, 10.0)
+
+    # 49,900 × 6 = 299,400: tier 1 (below 300,000), ours in tier 2
+    (line,) = xb.reconcile(got, [p(49_900.0)])
+    assert line.ours == pytest.approx(50_500) and line.cause.startswith("tier: ")
+    # the same gap inside one tier is not called a tier
+    (line,) = xb.reconcile(got, [p(50_800.0)])
+    assert line.cause.startswith("unexplained: ours 50,500.00, the exchange's 50,800.00")
