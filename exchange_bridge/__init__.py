@@ -23,7 +23,7 @@ from leverage.journal import JournalPosition
 
 from . import parity  # noqa: F401  (journal beside exchange: leverage_exchange.parity)
 from .client import ExchangeError, call, connect, read_credentials, redirect
-from .convert import OpenPosition, Rows, build_rows, row_tag
+from .convert import OpenPosition, Rows, build_rows, row_tag, shared_id
 from .fetch import Fetched, fetch_account, fetch_open
 from .parity import Parity
 from .parity import parity as journal_parity
@@ -109,8 +109,9 @@ def rebalance_rows(positions: list[OpenPosition], tiers: Mapping[str, Any],
     """Rows of the rebalance workbook's Positions sheet for the open positions, with the
     exchange's liquidation price and the likely cause of a gap (the sync computes the gap).
 
-    Each row's id is the position's journal id (:attr:`OpenPosition.position_id`), so the
-    journal and the rebalance name one exchange position alike. Target leverage and target
+    Each row's id is :func:`~leverage_exchange.convert.shared_id`: the position's journal id
+    (:attr:`OpenPosition.position_id`), so the journal and the rebalance name one exchange
+    position alike. Target leverage and target
     distance are left blank: the exchange's leverage setting is not a target the trader set,
     and a target nobody asked for would make the sheet suggest margin moves.
     """
@@ -122,7 +123,7 @@ def rebalance_rows(positions: list[OpenPosition], tiers: Mapping[str, Any],
         if table is not None:
             r, a, _ = table.lookup(p.notional)
             mmr, maint = float(r), float(a)
-        rows.append({"position_id": p.position_id or f"{p.market_id}-{p.side[0].upper()}",
+        rows.append({"position_id": shared_id(p),
                      "symbol": p.market_id, "side": p.side, "contract": p.contract,
                      "qty": p.qty, "entry_price": p.entry, "mark_price": p.mark,
                      "margin": p.margin if p.margin_mode == "isolated" else None,
