@@ -5,8 +5,10 @@
 2. Lays the same samples into local workbooks and syncs them, exactly as `leverage sheets sync`
    would a Google spreadsheet (the local .xlsx is the embedded default backend).
 3. Imports a recorded Binance USDⓈ-M account through ccxt from a replay server on 127.0.0.1
-   (no account, no network): its history into the journal, its open positions into the
-   rebalance workbook with the reconcile column (our liquidation price beside the exchange's).
+   (no account, no network): its history into the journal, its open positions (under the
+   journal's ids) and its wallet into a blank rebalance workbook with the reconcile column
+   (our liquidation price beside the exchange's), and checks that the journal reproduces the
+   account: its replayed size, entry and margin beside the exchange's (parity).
 4. Reads back what the sync wrote and prints what a trader checks: each position's leverage,
    liquidation price and distance, the margin moves to its target, the reconcile column, each
    closed position's net PnL (fees included), the journal's rule breaks and the Summary's
@@ -69,7 +71,10 @@ def run(out: Path, echo: Any = print) -> int:
         reports[template] = sync(backend, template)
         synced[template] = path
         written.append(path)
-    imported = import_recorded(synced)
+    exchange_book = out / "rebalance-exchange.xlsx"
+    imported = import_recorded(synced["journal"], exchange_book)
+    if exchange_book.exists():
+        written.append(exchange_book)
     for path in written:
         make_reproducible(path)
     chart = out / "journal-chart.png"
@@ -88,10 +93,18 @@ def run(out: Path, echo: Any = print) -> int:
     for line in portfolio_lines(synced["rebalance"]):
         echo(line)
     echo("")
-    for line in reconcile_lines(synced["rebalance"]):
-        echo(line)
+    if exchange_book.exists():
+        for line in portfolio_lines(exchange_book):
+            echo(line)
+        echo("")
+        for line in reconcile_lines(exchange_book):
+            echo(line)
     echo("")
-    for line in journal_lines(events):
+    cross = set()
+    if exchange_book.exists():
+        cross = {str(r["position_id"]) for r in _rows(exchange_book, layout.REBALANCE_POSITIONS)
+                 if r.get("margin_mode") == "cross"}
+    for line in journal_lines(events, cross):
         echo(line)
     echo("")
     for line in summary_lines(synced["journal"]):
@@ -103,10 +116,12 @@ def run(out: Path, echo: Any = print) -> int:
     return 0
 
 
-def import_recorded(synced: dict[str, Path]) -> list[str]:
-    """``leverage exchange import`` into the synced journal and rebalance workbooks, from a
-    recorded Binance USDⓈ-M account replayed on 127.0.0.1 (real ccxt, no network, no key of
-    anyone's). Returns the lines to print; a missing ccxt is said, not fatal."""
+def import_recorded(journal: Path, rebalance: Path) -> list[str]:
+    """``leverage exchange import`` of a recorded Binance USDⓈ-M account, replayed on
+    127.0.0.1 (real ccxt, no network, no key of anyone's): its history into the synced
+    ``journal``, its open positions and wallet into a new blank ``rebalance`` workbook.
+    Returns the lines to print: what each import wrote, the parity of the journal with the
+    exchange, the notes; a missing ccxt is said, not fatal."""
     try:
         import ccxt  # noqa: F401
     except ImportError:
@@ -114,19 +129,29 @@ def import_recorded(synced: dict[str, Path]) -> list[str]:
     import leverage_exchange as xb
     from leverage_exchange import replay
 
-    account = replay.sample_account(int(RECORDED_UNTIL.timestamp() * 1000))
+    recorded = int(RECORDED_UNTIL.timestamp() * 1000)
+    account = replay.sample_account(recorded)
     creds = {"apiKey": replay.API_KEY, "secret": replay.API_SECRET}
     lines = ["Exchange import: a recorded Binance USDⓈ-M account, replayed on 127.0.0.1 through "
              "ccxt (no account needed)"]
+    rebalance.unlink(missing_ok=True)  # a blank workbook each run: the Account from the exchange
+    backend = open_local(rebalance)
+    init(backend, "rebalance")
     with replay.FakeBinanceFutures(account) as server:
-        for template in ("journal", "rebalance"):
+        for path, book, template in ((journal, open_local(journal), "journal"),
+                                     (rebalance, backend, "rebalance")):
             exchange = xb.connect("binanceusdm", creds, api_url=server.url, rate_limit_ms=1)
-            report = xb.import_account(exchange, open_local(synced[template]),
-                                       FIXED_TIME.date(), template)
+            # read at the time it was recorded: its history windows are the recorded ones
+            report = xb.import_account(exchange, book, FIXED_TIME.date(), template,
+                                       now_ms=recorded)
             added = ", ".join(f"{n} {t}" for t, n in report.sheet.appended.items() if n)
-            lines.append(f"  into {synced[template].name}: {report.exchange_requests} exchange "
+            lines.append(f"  into {path.name}: {report.exchange_requests} exchange "
                          f"requests, added {added or 'nothing'}")
+            lines += [f"  Account {k}: {_num(new, ',.2f')} USDT (the exchange's)"
+                      for k, (_, new) in report.sheet.account.items()]
             if template == "journal":  # what the journal cannot express, said not guessed
+                lines.append("  Parity: the journal's replayed state beside the exchange's")
+                lines += [f"    {p}" for p in report.parity]
                 lines += [f"  note: {n}" for n in report.notes]
     return lines
 
@@ -136,10 +161,12 @@ def reconcile_lines(path: Path) -> list[str]:
     rows = [r for r in _rows(path, layout.REBALANCE_POSITIONS)
             if r.get("liq_gap_cause") or r.get("exchange_liq_price")]
     head = f"{'position':<16}{'mode':<10}{'our liq.':>11}{'exchange':>11}{'gap':>9}  likely cause"
-    lines = ["Reconcile (rebalance-synced.xlsx): our liquidation price beside the exchange's",
+    lines = [f"Reconcile ({path.name}): our liquidation price beside the exchange's",
              head, "-" * len(head)]
     for r in rows:
         gap = r.get("liq_gap")
+        if isinstance(gap, float) and abs(gap) < 5e-5:
+            gap = 0.0  # a match to the cent prints +0.00%, never -0.00%
         lines.append(
             f"{r['position_id']!s:<16}{r['margin_mode']!s:<10}"
             f"{_num(r.get('liq_price'), ',.2f'):>11}{_num(r.get('exchange_liq_price'), ',.2f'):>11}"
@@ -152,6 +179,8 @@ def describe(path: Path) -> str:
     name = path.name
     if name.endswith(".png"):
         return "effective leverage and liquidation distance over time"
+    if "exchange" in name:
+        return "portfolio rebalance of the recorded exchange account (imported)"
     kind = "trading journal" if name.startswith("journal") else "portfolio rebalance"
     if "synced" in name:
         return f"{kind}, values written by the sync (as in Google Sheets)"
@@ -198,16 +227,27 @@ def summary_lines(path: Path) -> list[str]:
     """The Summary sheet's totals per margin currency, for the currencies with a closed
     position (an amount in USDT and one in BTC are never added)."""
     lines = ["Summary (journal-synced.xlsx): closed positions per margin currency"]
+    with_stop: dict[str, int] = {}  # closed positions with an R multiple (a stop), per currency
+    for p in _rows(path, layout.JOURNAL_SUMMARY):
+        if p.get("state") in ("closed", "liquidated") and isinstance(p.get("r_multiple"),
+                                                                     int | float):
+            ccy = str(p.get("currency") or "")
+            with_stop[ccy] = with_stop.get(ccy, 0) + 1
     for t in _rows(path, layout.SUMMARY_TOTALS):
         if not t.get("closed"):
             continue
         ccy = str(t.get("currency") or "")
-        r = t.get("expectancy_r")
+        r, n = t.get("expectancy_r"), with_stop.get(ccy, 0)
+        # the R multiple is a mean over the positions with a stop only, which it names
+        in_r = f"; {r:.2f}R over the {n} with a stop" if isinstance(r, int | float) else ""
+        gone = t.get("liquidations")
+        liquidated = f", {gone:g} liquidated" if isinstance(gone, int | float) and gone else ""
         lines.append(
             f"  {ccy:<6} {t['closed']:g} closed, {_num(t.get('wins'), 'g')} won "
-            f"({_num(t.get('win_rate'), '.0%')}); expectancy {_money(t.get('expectancy'), ccy)}"
-            f" a position{f' ({r:.2f}R)' if isinstance(r, int | float) else ''}; "
-            f"total net PnL {_money(t.get('total_net_pnl'), ccy)} {ccy}")
+            f"({_num(t.get('win_rate'), '.0%')}){liquidated}; expectancy "
+            f"{_money(t.get('expectancy'), ccy)}"
+            f" a position (all {t['closed']:g}){in_r}; total net PnL "
+            f"{_money(t.get('total_net_pnl'), ccy)} {ccy}")
     return lines
 
 
@@ -215,16 +255,21 @@ def portfolio_lines(path: Path) -> list[str]:
     rows = _rows(path, layout.REBALANCE_POSITIONS)
     head = (f"{'position':<16}{'side':<7}{'mode':<10}{'leverage':>10}{'liq. price':>13}"
             f"{'distance':>10}{'target':>9}{'move':>12}{'allocated':>12}  note")
-    lines = ["Portfolio (rebalance-synced.xlsx): margin moves that reach each target", head,
+    lines = [f"Portfolio ({path.name}): margin moves that reach each target", head,
              "-" * len(head)]
     for r in rows:
-        target = (f"{r['target_leverage']:g}x" if r.get("target_leverage")
-                  else f"{_num(r.get('target_liq_distance'), '.0%')} away")
+        if isinstance(r.get("target_leverage"), int | float):
+            target = f"{r['target_leverage']:g}x"
+        elif isinstance(r.get("target_liq_distance"), int | float):
+            target = f"{r['target_liq_distance']:.0%} away"
+        else:
+            target = "none"  # watched, not steered: no move
+        lev = f"{r['leverage']:.2f}x" if isinstance(r.get("leverage"), int | float) else "none"
         move = r.get("move")
         verb = "" if not isinstance(move, int | float) else ("add " if move > 0 else "take ")
         lines.append(
             f"{r['position_id']!s:<16}{r['side']!s:<7}{r['margin_mode']!s:<10}"
-            f"{_num(r.get('leverage'), '.2f')+'x':>10}{_num(r.get('liq_price'), ',.2f'):>13}"
+            f"{lev:>10}{_num(r.get('liq_price'), ',.2f'):>13}"
             f"{_num(r.get('liq_distance'), '.1%'):>10}{target:>9}"
             f"{verb + _num(abs(move) if isinstance(move, int | float) else None, ',.0f'):>12}"
             f"{_num(r.get('allocated'), ',.0f', ''):>12}  {r.get('status') or ''}".rstrip()
@@ -249,7 +294,11 @@ def _account(path: Path) -> dict[str, Any]:
         book.close()
 
 
-def journal_lines(events: Sequence[dict[str, Any]]) -> list[str]:
+def journal_lines(events: Sequence[dict[str, Any]], cross: set[str] | frozenset[str] = frozenset()
+                  ) -> list[str]:
+    """Each position after its latest event, the rule breaks and the refused rows. ``cross``:
+    ids of positions in cross margin on the exchange, whose liquidation price the journal
+    (isolated margin only) cannot give: said, with where the exchange's figure is."""
     last: dict[str, dict[str, Any]] = {}
     for e in events:
         if e.get("position_id"):
@@ -259,9 +308,15 @@ def journal_lines(events: Sequence[dict[str, Any]]) -> list[str]:
     for pid, e in last.items():
         if e.get("qty_open") in (0, 0.0):
             ccy = e.get("currency") or ""
-            lines.append(f"  {pid:<{w}} closed; realized PnL {_money(e.get('realized_pnl'), ccy)}, "
+            how = "liquidated" if _liquidated(e) else "closed"
+            lines.append(f"  {pid:<{w}} {how}; realized PnL {_money(e.get('realized_pnl'), ccy)}, "
                          f"funding {_money(e.get('funding'), ccy)}, fees "
                          f"{_money(e.get('fees'), ccy)}: net {_money(e.get('net_pnl'), ccy)} {ccy}")
+            continue
+        if pid in cross:
+            lines.append(f"  {pid:<{w}} cross margin on the exchange: the journal counts its "
+                         f"margin alone (liquidation at {_num(e.get('liq_price'), ',.2f')} if "
+                         "isolated); the account's figure is in the Reconcile above")
             continue
         lines.append(
             f"  {pid:<{w}} leverage {_num(e.get('margin_leverage'), '.2f')}x on margin, "
@@ -273,10 +328,17 @@ def journal_lines(events: Sequence[dict[str, Any]]) -> list[str]:
     for e in breaks:
         when = e["date"].strftime("%Y-%m-%d") if isinstance(e.get("date"), dt.datetime) else ""
         lines.append(f"  {when} {e['position_id']} {e['event']}: {e['rule_breaks']}")
-    errors = [e for e in events if e.get("status")]
-    for e in errors:
-        lines.append(f"  refused row: {e['position_id']} {e['event']}: {e['status']}")
+    for e in events:  # a liquidation is applied (the position's end), not refused
+        if e.get("status"):
+            what = "liquidation" if _liquidated(e) else "refused row"
+            lines.append(f"  {what}: {e['position_id']} {e['event']}: {e['status']}")
     return lines
+
+
+def _liquidated(e: dict[str, Any]) -> bool:
+    """The journal's status of the event that liquidated its position (``liquidated at
+    {price}: ...``); any other status is a refused row."""
+    return str(e.get("status") or "").startswith("liquidated at ")
 
 
 # ------------------------------------------------------------------------ chart

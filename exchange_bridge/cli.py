@@ -52,22 +52,10 @@ def _backend(args: argparse.Namespace) -> Any:
     return open_google(args.key, args.credentials, policy=RetryPolicy(deadline=args.deadline))
 
 
-def _money(x: float | None) -> str:
-    return "none" if x is None else f"{x:,.2f}"
-
-
 def print_reconcile(rows: list[Any]) -> None:
-    if not rows:
-        print("no open positions")
-        return
-    head = f"{'position':<24} {'mode':<8} {'ours':>12} {'exchange':>12} {'gap':>8}  likely cause"
-    print(head)
-    for r in rows:
-        p = r.position
-        label = p.position_id or f"{p.market_id} {p.side}"
-        gap = "" if r.gap is None else f"{r.gap:+.2%}"
-        print(f"{label:<24} {p.margin_mode:<8} {_money(r.ours):>12} {_money(r.theirs):>12} "
-              f"{gap:>8}  {r.cause}")
+    from . import reconcile_lines
+
+    print("\n".join(reconcile_lines(rows)))
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
@@ -83,8 +71,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
         if created:  # a refused key or no answer leaves no empty journal behind
             Path(args.file).unlink(missing_ok=True)
         raise
-    print(report)
-    print_reconcile(report.reconciled)
+    print(report)  # the sheet's changes, parity per open position, the reconcile lines
     return 0
 
 
@@ -117,7 +104,8 @@ def register(subparsers: Any) -> None:
     ex = subparsers.add_parser("exchange", help="import positions and history from an exchange "
                                                 "(read-only API key), reconcile liquidation")
     sub = ex.add_subparsers(dest="exchange_command", required=True)
-    imp = sub.add_parser("import", help="append the account's positions and history to a journal")
+    imp = sub.add_parser("import", help="bring a journal or rebalance workbook up to the account: "
+                                     "new history appended, open positions updated")
     _client_options(imp)
     imp.add_argument("--since", required=True, help="start date, e.g. 2024-01-01 (UTC)")
     where = imp.add_mutually_exclusive_group(required=True)

@@ -1,29 +1,43 @@
-"""Turn an account's history (:class:`~leverage_exchange.fetch.Fetched`) into journal rows.
+"""Turn an account's history (:class:`~leverage_exchange.fetch.Fetched`) into journal rows
+that reproduce the exchange's positions when the journal replays them.
 
-Fills are replayed per symbol and position leg (``BOTH`` in one-way mode, ``LONG``/``SHORT``
-in hedge mode): a fill from flat opens a position, a fill against it closes part or all of it
-(a fill through zero closes and opens the other way), a fill of a liquidation order is a close
-marked as a liquidation. Margin changes the trader made become ``add_margin`` /
-``withdraw_margin``; funding becomes ``funding``, including the ``FUNDING_FEE`` lines Binance
-lists among margin changes (they are funding taken from an isolated margin, not withdrawals).
+Fills are merged per order and replayed per symbol and position leg (``BOTH`` in one-way mode,
+``LONG``/``SHORT`` in hedge mode). A fill from flat is an ``open``; a fill on the side of the
+position is an ``increase`` (its price, qty, fee and the margin that came with it); a fill
+against it is a ``partial_close`` or ``close`` (a fill through zero closes and opens the other
+way); a fill of a liquidation order is a ``close`` at the fill's price, its reason saying
+liquidation. Margin the trader moved becomes ``add_margin`` / ``withdraw_margin``; funding
+becomes ``funding`` (the journal moves the isolated margin by it), including the
+``FUNDING_FEE`` lines Binance lists among margin changes.
+
+The margin of a fill is the exchange's own figure where it keeps one (Binance isolated writes a
+margin-history line of deltaType ``TRADE`` at the fill: added on an open or increase, released
+on a reduction); else an open or increase takes notional ÷ the symbol's leverage setting (the
+exchange's initial-margin rule) and a reduction releases the closed share of the margin.
+
+A position already open at the start date (``since``) is rolled back to its state then: the
+exchange's size, entry and isolated wallet now, minus the fills, margin moves and funding inside
+the window undone newest first. It is entered as an ``open`` dated at the start, and every
+event inside the window follows it. Times are the exchange's (its server time and each row's
+timestamp), never this computer's clock.
+
 Every row carries the exchange's id in its reason, ``[binanceusdm trade 698759]``, which is how
-a second import recognises what it already wrote.
-
-What the journal cannot say is reported, not guessed: a fill that adds to an open position
-(the journal has no "increase" event), funding or margin moves with no open position, fills
-of a position that was already open before the start date, a fee the exchange charged in
-another currency than the position's margin (BNB, say) or paid back as a rebate.
+a second import recognises what it already wrote. A position's id is its market, leg and
+opening fill (``BTCUSDT-L-101``), or the start date when it opened before every import
+(``BTCUSDT-L-since20240101``); a re-import continues an open journal position of the same
+symbol and side (:func:`match_open`) instead of adding a second one.
 
 Each position's ``margin_currency`` is the market's settle currency as ccxt names it (USDT for
 USDⓈ-M, the coin for COIN-M); each fill's ``fee`` is the fee ccxt parsed from its trades
-(positive: paid), summed per order, when it is in that currency.
+(positive: paid), summed per order, when it is in that currency. What cannot be said is
+reported in the notes, not guessed.
 """
 
 from __future__ import annotations
 
-import bisect
 import math
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -35,6 +49,7 @@ from .fetch import Fetched, margin_mode
 
 TAG = re.compile(r"\[([a-z0-9]+ [a-z_]+ [^\]]+)\]")
 _MATCH_MS = 2_000  # a margin line and the fill or funding it belongs to share a timestamp
+_FLAT = 1e-12
 
 
 def tag(exchange: str, kind: str, ident: Any) -> str:
@@ -59,7 +74,11 @@ def liq_or_none(value: Any) -> float | None:
 
 @dataclass
 class OpenPosition:
-    """An open position as the exchange reports it, sizes recomputed from contracts."""
+    """An open position as the exchange reports it, sizes recomputed from contracts.
+
+    ``margin`` is the isolated WALLET (margin posted, without unrealized PnL): Binance
+    ``isolatedWallet``, Bybit ``positionIM``, OKX ``margin``; 0 for cross positions (they
+    use the account's cross wallet)."""
 
     position_id: str
     symbol: str  # ccxt unified symbol
@@ -75,6 +94,9 @@ class OpenPosition:
     hedged: bool
     exchange_liq: float | None
     leverage: float | None
+    price_tick: float | None = None  # the market's price step (parity rounds entry to it)
+    margin_currency: str = ""
+    legs_open: int = 1  # open legs of the symbol (2: both hedge legs hold a position)
 
 
 @dataclass
@@ -83,16 +105,6 @@ class Rows:
     events: list[dict[str, Any]] = field(default_factory=list)  # journal Events (inputs)
     open_positions: list[OpenPosition] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class _Leg:
-    symbol: str
-    leg: str
-    pos: float = 0.0  # the exchange's signed size
-    jqty: float = 0.0  # the journal's open qty (differs after an increase it cannot show)
-    pid: str | None = None
-    skipping: bool = False  # open before the start date: wait until flat
 
 
 def _when(ms: int) -> datetime:
@@ -117,6 +129,30 @@ def margin_currency(market: dict[str, Any]) -> str:
     ('BTC', '')
     """
     return str(market.get("settle") or "")
+
+
+def avg_entry(contract: str, qty: float, entry: float, add_qty: float, price: float) -> float:
+    """Entry after adding ``add_qty`` at ``price`` to ``qty`` at ``entry``: the exchanges'
+    volume-weighted average, arithmetic for linear (``(q·e + q'·p) / (q + q')``), harmonic for
+    inverse (``(q + q') / (q/e + q'/p)``, qty in contracts' USD).
+
+    >>> avg_entry("linear", 0.01, 60_000, 0.01, 62_000)
+    61000.0
+    >>> round(avg_entry("inverse", 100, 50_000, 100, 60_000), 2)
+    54545.45
+    """
+    if contract == "inverse":
+        return (qty + add_qty) / (qty / entry + add_qty / price)
+    return (qty * entry + add_qty * price) / (qty + add_qty)
+
+
+def _undo_entry(contract: str, qty: float, entry: float, add_qty: float, price: float) -> float:
+    """The entry before an increase of ``add_qty`` at ``price`` that left ``qty`` at ``entry``
+    (the inverse of :func:`avg_entry`)."""
+    before = qty - add_qty
+    if contract == "inverse":
+        return before / (qty / entry - add_qty / price)
+    return (qty * entry - add_qty * price) / before
 
 
 def _event(t: int, pid: str, kind: str, key: str, reason: str, price: float | None = None,
@@ -167,143 +203,37 @@ def _fills(got: Fetched) -> list[dict[str, Any]]:
     return sorted(orders.values(), key=lambda f: (f["t"], str(f["id"])))
 
 
-def build_rows(got: Fetched) -> Rows:
-    """Journal rows (positions and events, in time order) for everything in ``got``."""
-    ex = got.exchange
-    out = Rows(notes=list(got.notes))
-    fills = _fills(got)
-    legs: dict[tuple[str, str], _Leg] = {}
-    now_open = {(p["symbol"], _leg_of(p)): p for p in got.positions}
-    # the size each leg had at the start date: today's size minus the fills since
-    start_size: dict[tuple[str, str], float] = {
-        k: _signed(p) for k, p in now_open.items()
-    }
-    for f in fills:
-        start_size[(f["symbol"], f["leg"])] = start_size.get((f["symbol"], f["leg"]), 0.0) - f["q"]
-    spans: dict[str, list[tuple[int, int | None, str, str]]] = {}  # symbol → (from, to, leg, pid)
-    trade_margin = [m for m in got.margin if _delta(m) == "TRADE" and m.get("type") == "add"]
-    last_price: dict[str, list[tuple[int, float]]] = {}
-
-    def fee_of(f: dict[str, Any], pid: str, share: Decimal = Decimal(1)) -> float | None:
-        """The fill's fee (``share`` of it, for a fill that closes and reverses) in the
-        margin currency, or None (reported) when the exchange did not say it in that one."""
-        why = f["fee_unknown"] or (
-            f"its fees net to a rebate of {-f['fee']}" if f["fee"] < 0 else None)
-        if why:
-            out.notes.append(f"{pid}: fill {f['id']}: {why}; its Fee paid is left blank")
-            return None
-        return float(f["fee"] * share)
-
-    def open_position(leg: _Leg, t: int, long: bool, price: float, qty: float, ident: str,
-                      reason: str, amount: float | None = None,
-                      fill: dict[str, Any] | None = None, share: Decimal = Decimal(1)) -> None:
-        market = got.markets[leg.symbol]
-        pid = f"{market['id']}-{'L' if long else 'S'}-{ident}"
-        if amount is None:
-            notional = float(core.notional(qty, price, _contract(market)))
-            amount = _opening_margin(got, trade_margin, leg, t, notional, market)
-        if amount is None:
-            out.notes.append(f"{pid}: no opening margin known (no margin line, no leverage): "
-                             "not journaled")
-            leg.skipping = True
-            return
-        table = got.tiers.get(leg.symbol)
-        mmr, maint = (core.DEFAULT_MMR, 0.0)
-        if table is not None:
-            notional = core.notional(qty, price, _contract(market))
-            r, a, _ = table.lookup(notional)
-            mmr, maint = float(r), float(a)
-        out.positions.append({"position_id": pid, "symbol": market["id"],
-                              "side": "long" if long else "short",
-                              "contract": _contract(market),
-                              "margin_currency": margin_currency(market), "mmr": mmr,
-                              "maint_amount": maint, "_key": tag(ex, "position", pid)})
-        fee = fee_of(fill, pid, share) if fill is not None else None
-        out.events.append(_event(t, pid, "open", tag(ex, "trade", ident), reason, price, qty,
-                                 amount, fee))
-        leg.pid, leg.jqty = pid, qty
-        spans.setdefault(leg.symbol, []).append((t, None, leg.leg, pid))
-
-    def end_span(leg: _Leg, t: int) -> None:
-        spans[leg.symbol] = [(a, t if (b is None and p == leg.pid) else b, lg, p)
-                             for a, b, lg, p in spans[leg.symbol]]
-        leg.pid, leg.jqty = None, 0.0
-
-    for key, size in start_size.items():
-        leg = legs.setdefault(key, _Leg(*key, pos=size))
-        if abs(size) > 1e-12:
-            leg.skipping = True
-    for f in fills:
-        key = (f["symbol"], f["leg"])
-        leg = legs.setdefault(key, _Leg(*key))
-        last_price.setdefault(f["symbol"], []).append((f["t"], f["price"]))
-        market = got.markets.get(f["symbol"])
-        if market is None:
-            continue
-        q, t, price, ident = f["q"], f["t"], f["price"], str(f["id"])
-        before, leg.pos = leg.pos, leg.pos + q
-        if leg.skipping:
-            if abs(leg.pos) < 1e-12:
-                leg.skipping = False
-                out.notes.append(f"{market['id']} {leg.leg}: fills before it was first flat are "
-                                 "not journaled (the position opened before the start date)")
-            continue
-        liq = f["order"] in got.liquidation_orders
-        if abs(before) < 1e-12:
-            long = q > 0 if leg.leg == "BOTH" else leg.leg == "LONG"
-            open_position(leg, t, long, price, _qty(abs(q), market), ident, "imported fill",
-                          fill=f)
-            continue
-        if leg.pid is None:
-            continue
-        if before * q > 0:  # adds to the position
-            out.notes.append(f"{leg.pid}: fill {ident} adds to the open position; the journal "
-                             "has no increase event, so its qty stays the opening qty (and "
-                             "its fee is not counted)")
-            continue
-        closed = min(abs(q), abs(before))
-        reason = "liquidation" if liq else "imported fill"
-        rest = abs(q) - abs(before)
-        # a fill through zero: its fee split by volume between the close and the new open
-        close_share = Decimal(repr(abs(before))) / Decimal(repr(abs(q))) if rest > 1e-12 \
-            else Decimal(1)
-        if closed >= abs(before) - 1e-12:
-            out.events.append(_event(t, leg.pid, "close", tag(ex, "trade", ident), reason, price,
-                                     fee=fee_of(f, leg.pid, close_share)))
-            end_span(leg, t)
-            if rest > 1e-12:
-                open_position(leg, t, q > 0, price, _qty(rest, market), f"{ident}r",
-                              "imported fill (reversed)", fill=f, share=1 - close_share)
-        else:
-            share = leg.jqty * closed / abs(before)
-            leg.jqty -= share
-            out.events.append(_event(t, leg.pid, "partial_close", tag(ex, "trade", ident),
-                                     reason, price, share, fee=fee_of(f, leg.pid)))
-    # positions open since before the start date: the exchange's state now, dated at the start
-    for key, p in now_open.items():
-        leg = legs[key]
-        if leg.skipping and p["symbol"] in got.markets:
-            market = got.markets[p["symbol"]]
-            long = side_of(p) == "long"
-            leg.skipping = False
-            # dated now: its margin already holds every move and payment since the start
-            open_position(leg, got.now_ms, long, float(p["entryPrice"]),
-                          _qty(abs(_signed(p)), market), _since_tag(got),
-                          "open before the start date: size, entry and margin as the exchange "
-                          "shows them now", amount=_margin_of(p) or _initial(p))
-            out.notes.append(f"{market['id']} {leg.leg}: opened before the start date, so it "
-                             "is entered once, dated now, as the exchange shows it (its fills, "
-                             "margin moves and funding since are in that state)")
-    for p in got.positions:
-        out.open_positions.append(_open(got, p, legs.get((p["symbol"], _leg_of(p)))))
-    _margin_and_funding(got, out, spans, last_price)
-    out.events.sort(key=lambda e: (e["_t"], e["event"] != "open"))
-    return out
+# -- what happened to one leg, in time order ------------------------------------------------
 
 
-def _since_tag(got: Fetched) -> str:
-    """Id of a position entered as it stands: by the start date, or "open" without history."""
-    return f"since{_when(got.since_ms):%Y%m%d}" if got.since_ms > 0 else "open"
+@dataclass
+class _Item:
+    """One thing that changed a leg: a fill, a margin move or a funding payment."""
+
+    t: int
+    kind: str  # fill, add, withdraw, funding
+    key: str  # the exchange id the row keeps
+    reason: str
+    q: float = 0.0  # fill: signed contracts
+    price: float = math.nan
+    amount: float | None = None  # margin moved / funding received (+) or paid (−)
+    fill: dict[str, Any] | None = None
+    add_margin: float | None = None  # margin the exchange added with the fill (TRADE line)
+    released: float | None = None  # margin the exchange released with the fill
+
+
+@dataclass
+class _Segment:
+    """One journal position: the items of a leg from an open (or the start date) to a close
+    (or now)."""
+
+    long: bool
+    items: list[_Item] = field(default_factory=list)
+    open_item: _Item | None = None  # None: open before the start date
+    open_qty: float = 0.0  # contracts opened by open_item (a reversal opens the rest)
+    closed: bool = False
+    pre_window: bool = False
+    broken: bool = False  # open before the start date and closed inside it: not journaled
 
 
 def _delta(m: dict[str, Any]) -> str:
@@ -351,33 +281,552 @@ def _signed(p: dict[str, Any]) -> float:
     return size if side_of(p) == "long" else -size
 
 
-def _margin_of(p: dict[str, Any]) -> float | None:
-    for k in ("collateral", "initialMargin"):
-        v = p.get(k)
-        if v not in (None, "") and float(v) > 0:
+def _num(v: Any) -> float | None:
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+def wallet_margin(exchange: str, p: dict[str, Any]) -> float | None:
+    """An isolated position's margin WITHOUT its unrealized PnL, from the exchange's own field
+    (ccxt's ``collateral`` adds the uPnL, so a liquidation price from it is off):
+
+    - Binance (USDⓈ-M and COIN-M): ``isolatedWallet`` (= ``isolatedMargin`` − ``unRealizedProfit``)
+    - Bybit v5: ``positionIM`` (without it, ccxt's ``initialMargin``: size × entry ÷ leverage)
+    - OKX v5: ``margin``
+
+    None for a cross position or when the exchange gives no figure.
+
+    >>> wallet_margin("binanceusdm", {"marginMode": "isolated", "info": {
+    ...     "isolatedMargin": "15517.54150468", "isolatedWallet": "13200.70726908"}})
+    13200.70726908
+    """
+    if margin_mode(p) != "isolated":
+        return None
+    info = p.get("info") or {}
+    if exchange == "okx":
+        v = _num(info.get("margin"))
+    elif exchange == "bybit":
+        v = _num(info.get("positionIM")) or _num(p.get("initialMargin"))
+    else:
+        v = _num(info.get("isolatedWallet"))
+        if v is None and _num(info.get("isolatedMargin")) is not None:
+            v = float(info["isolatedMargin"]) - (_num(info.get("unRealizedProfit")) or 0.0)
+    return v if v is not None and v > 0 else None
+
+
+def price_tick(market: dict[str, Any]) -> float | None:
+    """The market's price step: ccxt's ``precision.price`` (a tick size in ccxt 4.5's
+    TICK_SIZE mode), else the exchange's ``PRICE_FILTER``/``tickSize``/``tickSz``."""
+    info = market.get("info") or {}
+    for f in info.get("filters") or []:
+        if f.get("filterType") == "PRICE_FILTER" and _num(f.get("tickSize")):
+            return float(f["tickSize"])
+    for v in ((info.get("priceFilter") or {}).get("tickSize"), info.get("tickSz")):
+        if _num(v):
             return float(v)
-    return None
+    p = _num((market.get("precision") or {}).get("price"))
+    return p or None
 
 
-def _initial(p: dict[str, Any]) -> float | None:
-    v = p.get("initialMargin")
-    return float(v) if v not in (None, "") else None
+def _since_tag(since_ms: int) -> str:
+    """The id part of a position entered at the start date: ``since20240101`` (and the time
+    when the start is not midnight)."""
+    if since_ms <= 0:
+        return "open"
+    when = _when(since_ms)
+    return f"since{when:%Y%m%d}" + (f"T{when:%H%M}" if when.hour or when.minute else "")
 
 
-def _opening_margin(got: Fetched, trade_margin: list[dict[str, Any]], leg: _Leg, t: int,
-                    notional: float, market: dict[str, Any]) -> float | None:
-    """Isolated: the margin line Binance writes with the opening fill; else notional ÷
-    the symbol's leverage setting (the exchange's initial-margin rule)."""
-    for m in trade_margin:
+# -- a re-import continues the journal's open positions --------------------------------------
+
+
+@dataclass
+class JournalOpen:
+    """An open position already in the journal: its id, when it opened, its last event."""
+
+    position_id: str
+    symbol: str
+    side: str
+    opened: datetime
+    last: datetime
+
+
+def journal_open_positions(positions: Sequence[Mapping[str, Any]],
+                           events: Sequence[Mapping[str, Any]]) -> list[JournalOpen]:
+    """The journal's positions that have an ``open`` row and no ``close`` row, with the date
+    of that open and of their latest row (rows with no readable date are left out)."""
+    from leverage.errors import InputError
+    from leverage.journal import read_date
+
+    by_id = {str(p.get("position_id") or "").strip().casefold(): p for p in positions}
+    opened: dict[str, datetime] = {}
+    last: dict[str, datetime] = {}
+    closed: set[str] = set()
+    for e in events:
+        pid = str(e.get("position_id") or "").strip().casefold()
+        kind = str(e.get("event") or "").strip().lower()
+        try:
+            when = read_date(e.get("date"))
+        except InputError:  # a typed row the journal itself flags: not a date to go by
+            continue
+        if kind == "open":
+            opened.setdefault(pid, when)
+        elif kind == "close":
+            closed.add(pid)
+        last[pid] = max(last.get(pid, when), when)
+    out = []
+    for pid, when in opened.items():
+        p = by_id.get(pid)
+        if p is None or pid in closed:
+            continue
+        out.append(JournalOpen(str(p.get("position_id")).strip(), str(p.get("symbol") or ""),
+                               str(p.get("side") or "").strip().lower(), when, last[pid]))
+    return out
+
+
+def match_open(positions: Sequence[Mapping[str, Any]], events: Sequence[Mapping[str, Any]],
+               market_id: str, side: str) -> JournalOpen | None:
+    """The journal's open position of ``market_id`` (the exchange's id, ``BTCUSDT``) and
+    ``side`` (long/short), if there is one: the position a re-import continues rather than
+    opening a second one. With several, the one opened last.
+
+    >>> pos = [{"position_id": "BTCUSDT-L-since20240101", "symbol": "BTCUSDT", "side": "long"}]
+    >>> ev = [{"date": "2024-01-01", "position_id": "BTCUSDT-L-since20240101", "event": "open"}]
+    >>> match_open(pos, ev, "BTCUSDT", "long").position_id
+    'BTCUSDT-L-since20240101'
+    >>> match_open(pos, ev, "BTCUSDT", "short") is None
+    True
+    """
+    found = [j for j in journal_open_positions(positions, events)
+             if j.symbol.casefold() == market_id.casefold() and j.side == side]
+    return max(found, key=lambda j: j.opened) if found else None
+
+
+def shared_id(p: OpenPosition, positions: Sequence[Mapping[str, Any]] = (),
+              events: Sequence[Mapping[str, Any]] = ()) -> str:
+    """The one id of an open exchange position in the journal and the rebalance workbook: the
+    journal's open position of its symbol and side when there is one (:func:`match_open`),
+    else the id the import gave it (``BTCUSDT-L-101``), else ``{market}-{L|S}-open``.
+
+    >>> p = OpenPosition("", "BTC/USDT:USDT", "BTCUSDT", "long", "linear", 1, 1, 1, 1, 1,
+    ...                  "isolated", False, None, None)
+    >>> shared_id(p)
+    'BTCUSDT-L-open'
+    >>> shared_id(p, [{"position_id": "BTCUSDT-L-101", "symbol": "BTCUSDT", "side": "long"}],
+    ...           [{"date": "2024-01-02", "position_id": "BTCUSDT-L-101", "event": "open"}])
+    'BTCUSDT-L-101'
+    """
+    found = match_open(positions, events, p.market_id, p.side)
+    if found is not None:
+        return found.position_id
+    return p.position_id or f"{p.market_id}-{p.side[0].upper()}-open"
+
+
+# -- building the rows -------------------------------------------------------------------------
+
+
+def build_rows(got: Fetched, journal_positions: Sequence[Mapping[str, Any]] = (),
+               journal_events: Sequence[Mapping[str, Any]] = ()) -> Rows:
+    """Journal rows (positions and events, in time order) for everything in ``got``.
+
+    ``journal_positions``/``journal_events``: what the workbook already holds; an open
+    position there of the same symbol and side is continued (same id, no second open), and
+    rows dated before its open are left out (its open already holds them)."""
+    out = Rows(notes=list(got.notes))
+    fills = _fills(got)
+    now_open = {(p["symbol"], _leg_of(p)): p for p in got.positions}
+    keys = sorted({*now_open, *((f["symbol"], f["leg"]) for f in fills)})
+    start_size = {k: _signed(now_open[k]) if k in now_open else 0.0 for k in keys}
+    for f in fills:
+        start_size[(f["symbol"], f["leg"])] -= f["q"]
+    items = _leg_items(got, out, fills, start_size)
+    existing = journal_open_positions(journal_positions, journal_events)
+    used: set[str] = set()
+    pids: dict[tuple[str, str], str] = {}
+    for key in keys:
+        market = got.markets.get(key[0])
+        if market is None:
+            continue
+        segments = _segments(key, start_size[key], items.get(key, []))
+        for n, seg in enumerate(segments):
+            is_now = n == len(segments) - 1 and key in now_open and not seg.closed
+            pid = _journal_segment(got, out, market, key, seg, now_open.get(key) if is_now
+                                   else None, existing, used)
+            if is_now and pid:
+                pids[key] = pid
+    legs_open: dict[str, int] = {}
+    for p in got.positions:
+        legs_open[p["symbol"]] = legs_open.get(p["symbol"], 0) + 1
+    for p in got.positions:
+        key = (p["symbol"], _leg_of(p))
+        out.open_positions.append(_open(got, p, pids.get(key, ""), legs_open[p["symbol"]]))
+    out.events.sort(key=lambda e: (e["_t"], e["event"] != "open"))
+    first = {}
+    for e in out.events:
+        first.setdefault(e["position_id"], e["_t"])
+    out.positions.sort(key=lambda p: first.get(p["position_id"], 0))
+    return out
+
+
+def _leg_items(got: Fetched, out: Rows, fills: list[dict[str, Any]],
+               start_size: dict[tuple[str, str], float]) -> dict[tuple[str, str], list[_Item]]:
+    """Each leg's fills, margin moves and funding, in time order. A margin or funding line
+    that names no leg goes to the leg of its symbol open at that time (noted when none or
+    both hedge legs are)."""
+    ex = got.exchange
+    legs: dict[tuple[str, str], list[_Item]] = {}
+    trade_lines = [m for m in got.margin if _delta(m) == "TRADE"]
+    taken: set[int] = set()
+
+    def trade_line(f: dict[str, Any], kind: str) -> float | None:
+        for i, m in enumerate(trade_lines):
+            info = m.get("info") or {}
+            if (i not in taken and m["symbol"] == f["symbol"] and m.get("type") == kind
+                    and abs(int(m["timestamp"]) - int(f["t"])) <= _MATCH_MS
+                    and str(info.get("positionSide") or "BOTH").upper() == f["leg"]):
+                taken.add(i)
+                return abs(float(m["amount"]))
+        return None
+
+    for f in fills:
+        legs.setdefault((f["symbol"], f["leg"]), []).append(_Item(
+            int(f["t"]), "fill", tag(ex, "trade", f["id"]), "imported fill", q=f["q"],
+            price=f["price"], fill=f, add_margin=trade_line(f, "add"),
+            released=trade_line(f, "reduce")))
+    sizes: dict[tuple[str, str], list[tuple[int, float]]] = {}
+    for key, its in legs.items():
+        size = start_size.get(key, 0.0)
+        path = [(-1, size)]
+        for it in its:
+            size += it.q
+            path.append((it.t, size))
+        sizes[key] = path
+    for key, size in start_size.items():
+        sizes.setdefault(key, [(-1, size)])
+
+    def open_at(symbol: str, t: int) -> list[tuple[str, str]]:
+        found = []
+        for key, path in sizes.items():
+            if key[0] != symbol:
+                continue
+            size = next(s for ts, s in reversed(path) if ts < t)
+            if abs(size) > _FLAT:
+                found.append(key)
+        return found
+
+    def place(symbol: str, leg: str, t: int, item: _Item, what: str) -> None:
+        keys = open_at(symbol, t)
+        if leg != "BOTH":
+            keys = [k for k in keys if k[1] == leg] or [(symbol, leg)]
+        if len(keys) == 1 and (keys[0] in sizes and abs(
+                next(s for ts, s in reversed(sizes[keys[0]]) if ts < t)) > _FLAT):
+            legs.setdefault(keys[0], []).append(item)
+            if item.kind == "funding" and ex == "bybit" and item.amount:
+                # Bybit pays and credits funding on the available balance, not the isolated
+                # position margin (help centre, "Position Margin": only when the balance
+                # cannot cover it does it come from the position margin); the journal takes
+                # funding from the margin, so the margin is put back beside it
+                back = "add" if item.amount < 0 else "withdraw"
+                legs[keys[0]].append(_Item(
+                    t, back, item.key.replace(" income ", " balance ", 1),
+                    "Bybit settles funding on the available balance: the position margin is "
+                    "unchanged", amount=abs(item.amount)))
+            return
+        why = "no open position" if len(keys) <= 1 else "both hedge legs open"
+        out.notes.append(f"{what} on {symbol} at {_when(t):%Y-%m-%d %H:%M}: {why} on the "
+                         "exchange then, not journaled")
+
+    income = [(f["symbol"], int(f["timestamp"]), float(f["amount"])) for f in got.funding]
+    for m in got.margin:
         info = m.get("info") or {}
-        if (m["symbol"] == leg.symbol and abs(int(m["timestamp"]) - t) <= _MATCH_MS
-                and str(info.get("positionSide") or "BOTH").upper() == leg.leg):
-            return float(m["amount"])
-    lev = got.leverages.get(leg.symbol)
-    return notional / lev if lev else None
+        delta, t, sym = _delta(m), int(m["timestamp"]), m["symbol"]
+        if delta == "TRADE":
+            continue  # the fill it belongs to carries it
+        amount = abs(float(m["amount"]))
+        market_id = (got.markets.get(sym) or {}).get("id", sym)
+        ident = f"{market_id}-{info['billId']}" if info.get("billId") else \
+            f"{market_id}-{t}-{info.get('type')}"
+        leg = str(info.get("positionSide") or "BOTH").upper()
+        if delta == "FUNDING_FEE":
+            signed = amount if m.get("type") == "add" else -amount
+            if any(s == sym and abs(ts - t) <= _MATCH_MS and abs(a - signed) < 1e-9
+                   for s, ts, a in income):
+                continue  # the same payment from the income history is imported as funding
+            place(sym, leg, t, _Item(t, "funding", tag(ex, "margin", ident),
+                                     "funding (from margin history)", amount=signed), "funding")
+            continue
+        kind = "add" if m.get("type") == "add" else "withdraw"
+        place(sym, leg, t, _Item(t, kind, tag(ex, "margin", ident),
+                                 "imported (price: last fill before it)", amount=amount),
+              "margin change")
+    for f in got.funding:
+        t = int(f["timestamp"])
+        place(f["symbol"], "BOTH", t, _Item(t, "funding", tag(ex, "income", f["id"]),
+                                            "funding fee", amount=float(f["amount"])), "funding")
+    order = {"funding": 0, "add": 1, "withdraw": 1, "fill": 2}
+    for its in legs.values():
+        its.sort(key=lambda it: (it.t, order[it.kind]))
+    return legs
 
 
-def _open(got: Fetched, p: dict[str, Any], leg: _Leg | None) -> OpenPosition:
+def _segments(key: tuple[str, str], start: float, items: list[_Item]) -> list[_Segment]:
+    """Split a leg's items into positions: each from an open (or the start date, if the leg
+    was open then) to the fill that closes it; a fill through zero ends one and starts the
+    next."""
+    segs: list[_Segment] = []
+    size = start
+    leg = key[1]
+    cur: _Segment | None = None
+    if abs(start) > _FLAT:
+        cur = _Segment(long=start > 0, pre_window=True)
+        segs.append(cur)
+    for it in items:
+        if it.kind != "fill":
+            if cur is not None:
+                cur.items.append(it)
+            continue
+        before, size = size, size + it.q
+        if abs(before) <= _FLAT:
+            long = it.q > 0 if leg == "BOTH" else leg == "LONG"
+            cur = _Segment(long=long, open_item=it, open_qty=abs(it.q))
+            segs.append(cur)
+            continue
+        assert cur is not None
+        cur.items.append(it)
+        if abs(size) <= _FLAT or size * before < 0:
+            cur.closed = True
+            if cur.pre_window:
+                cur.broken = True
+            cur = None
+            if abs(size) > _FLAT:  # through zero: the rest opens the other way
+                cur = _Segment(long=size > 0, open_item=it, open_qty=abs(size))
+                segs.append(cur)
+    return segs
+
+
+def _journal_segment(got: Fetched, out: Rows, market: dict[str, Any], key: tuple[str, str],
+                     seg: _Segment, now: dict[str, Any] | None, existing: list[JournalOpen],
+                     used: set[str]) -> str | None:
+    """Write one position's rows; returns its id (None: not journaled)."""
+    ex, contract = got.exchange, _contract(market)
+    side = "long" if seg.long else "short"
+    s = 1.0 if seg.long else -1.0
+    letter = "L" if seg.long else "S"
+    if seg.open_item is not None:
+        reversed_open = abs(seg.open_item.q) - seg.open_qty > _FLAT
+        ident = f"{seg.open_item.fill['id']}" + ("r" if reversed_open else "")
+    else:
+        ident = _since_tag(got.since_ms)
+    pid = f"{market['id']}-{letter}-{ident}"
+    if any(j.position_id.casefold() == pid.casefold() for j in existing):
+        used.add(pid.casefold())  # the journal has this very position: not one to continue
+    cont = None
+    if not seg.closed or seg.pre_window:
+        cont = next((j for j in existing if j.position_id.casefold() not in used
+                     and j.symbol.casefold() == str(market["id"]).casefold() and j.side == side
+                     and (seg.pre_window or j.position_id.casefold() != pid.casefold())), None)
+    if seg.broken and cont is None:
+        out.notes.append(f"{market['id']} {key[1]}: fills before it was first flat are not "
+                         "journaled (the position opened before the start date and closed "
+                         "inside the window; its entry then is not known)")
+        return None
+    since_dt = None
+    if cont is not None:
+        used.add(cont.position_id.casefold())
+        pid, since_dt = cont.position_id, cont.opened
+        out.notes.append(f"{pid}: continued (the journal has it open since "
+                         f"{since_dt:%Y-%m-%d %H:%M}); rows dated before that are left out")
+    events: list[dict[str, Any]] = []
+
+    def fee_of(it: _Item, share: Decimal = Decimal(1)) -> float | None:
+        f = it.fill or {}
+        why = f.get("fee_unknown") or (
+            f"its fees net to a rebate of {-f['fee']}" if f.get("fee", 0) < 0 else None)
+        if why:
+            out.notes.append(f"{pid}: fill {f.get('id')}: {why}; its Fee paid is left blank")
+            return None
+        return float(f["fee"] * share)
+
+    lev = got.leverages.get(key[0])
+
+    def added_margin(it: _Item, qty: float, price: float) -> float | None:
+        if it.add_margin is not None:
+            return it.add_margin
+        return float(core.notional(qty, price, contract)) / lev if lev else None
+
+    # the state at the start: the exchange's now, with the window's items undone newest first
+    if seg.open_item is None:
+        start = _rollback(got, market, seg, now, added_margin) if now is not None else None
+        if start is None:
+            out.notes.append(f"{pid}: its state at the start date is not known: not journaled")
+            return None
+        qty0, entry0, margin0 = start
+        open_t, open_price, open_fee = got.since_ms, entry0, None
+        open_reason = ("open before the start date: size, entry and margin then (the "
+                       "exchange's now, less the fills, margin moves and funding since)")
+        open_key = tag(ex, "start", pid)
+    else:
+        it = seg.open_item
+        qty0 = _qty(seg.open_qty, market)
+        share = Decimal(1)
+        if abs(it.q) - seg.open_qty > _FLAT:  # a reversal: the new side's share of the fill
+            share = Decimal(repr(seg.open_qty)) / Decimal(repr(abs(it.q)))
+        entry0, open_t, open_key = it.price, it.t, tag(ex, "trade", ident)
+        # a reversal's new side takes the margin line Binance wrote for it, else its own
+        # notional at the leverage setting
+        margin0 = added_margin(it, qty0, it.price)
+        open_price = it.price
+        open_reason = "imported fill (reversed)" if share != 1 else "imported fill"
+        open_fee = fee_of(it, share)
+        if margin0 is None:
+            out.notes.append(f"{pid}: no opening margin known (no margin line, no leverage): "
+                             "not journaled")
+            return None
+    if cont is None:
+        table = got.tiers.get(key[0])
+        mmr, maint = (core.DEFAULT_MMR, 0.0)
+        if table is not None:
+            r, a, _ = table.lookup(core.notional(qty0, entry0, contract))
+            mmr, maint = float(r), float(a)
+        out.positions.append({"position_id": pid, "symbol": market["id"], "side": side,
+                              "contract": contract, "margin_currency": margin_currency(market),
+                              "mmr": mmr, "maint_amount": maint, "_key": tag(ex, "position", pid)})
+        events.append(_event(open_t, pid, "open", open_key, open_reason, open_price, qty0,
+                             margin0, open_fee))
+    if seg.open_item is not None:
+        size = s * seg.open_qty
+    else:
+        size = s * _contract_count(now) - sum(it.q for it in seg.items if it.kind == "fill")
+    last_price = open_price
+    for it in seg.items:
+        if it.kind == "funding":
+            events.append(_event(it.t, pid, "funding", it.key, it.reason, amount=it.amount))
+            continue
+        if it.kind in ("add", "withdraw"):
+            events.append(_event(it.t, pid, f"{it.kind}_margin", it.key, it.reason,
+                                 last_price, None, it.amount))
+            continue
+        before, size = size, size + it.q
+        last_price = it.price
+        liq = it.fill is not None and it.fill["order"] in got.liquidation_orders
+        if before * it.q > 0:
+            q = _qty(abs(it.q), market)
+            events.append(_event(it.t, pid, "increase", it.key, it.reason, it.price, q,
+                                 added_margin(it, q, it.price), fee_of(it)))
+            continue
+        reason = "liquidation" if liq else "imported fill"
+        if abs(size) <= _FLAT or size * before < 0:
+            share = Decimal(1)
+            if size * before < 0:
+                share = Decimal(repr(abs(before))) / Decimal(repr(abs(it.q)))
+            events.append(_event(it.t, pid, "close", it.key, reason, it.price,
+                                 fee=fee_of(it, share)))
+            break
+        events.append(_event(it.t, pid, "partial_close", it.key, reason, it.price,
+                             _qty(abs(it.q), market), it.released, fee_of(it)))
+    horizon = got.margin_since
+    if (horizon > got.since_ms and seg.open_item is not None and not seg.closed
+            and now is not None and open_t < horizon):
+        unseen = _unseen_margin(got, market, seg, now, added_margin, margin0, qty0, horizon)
+        if unseen is not None:
+            price = next((it.price for it in reversed(seg.items)
+                          if it.kind == "fill" and it.t < horizon), open_price)
+            events.append(_event(
+                horizon, pid, "add_margin" if unseen > 0 else "withdraw_margin",
+                tag(ex, "unseen", pid), "margin moved before the exchange's margin history "
+                "begins (net: the exchange's margin then, less the journal's)", price, None,
+                abs(unseen)))
+    if since_dt is not None:
+        events = [e for e in events if e["date"] >= since_dt]
+    out.events.extend(events)
+    return pid
+
+
+def _unseen_margin(got: Fetched, market: dict[str, Any], seg: _Segment, now: dict[str, Any],
+                   added_margin: Any, margin0: float, qty0: float, horizon: int) -> float | None:
+    """The net margin moved before ``horizon`` (where the exchange's margin history starts:
+    Binance keeps 30 days, OKX 3 months) that the import cannot see: the exchange's margin at
+    the horizon (its now, the later items undone) less the journal's (the open and the
+    earlier items applied). None when it is within the exchange's rounding."""
+    at = _rollback(got, market, seg, now, added_margin,
+                   [it for it in seg.items if it.t >= horizon])
+    if at is None:
+        return None
+    margin, qty = margin0, qty0
+    for it in seg.items:
+        if it.t >= horizon:
+            break
+        if it.kind in ("funding", "add"):
+            margin += it.amount or 0.0
+        elif it.kind == "withdraw":
+            margin -= it.amount or 0.0
+        elif it.q * (1.0 if seg.long else -1.0) > 0:
+            q = _qty(abs(it.q), market)
+            m = added_margin(it, q, it.price)
+            if m is None:
+                return None
+            margin, qty = margin + m, qty + q
+        else:
+            q = _qty(abs(it.q), market)
+            margin -= it.released if it.released is not None else margin * q / qty
+            qty -= q
+    gap = at[2] - margin
+    tolerance = 5e-9 if _contract(market) == "inverse" else 0.005
+    return gap if abs(gap) > tolerance else None
+
+
+def _contract_count(p: dict[str, Any] | None) -> float:
+    return abs(float((p or {}).get("contracts") or 0))
+
+
+def _rollback(got: Fetched, market: dict[str, Any], seg: _Segment, now: dict[str, Any],
+              added_margin: Any, items: list[_Item] | None = None
+              ) -> tuple[float, float, float] | None:
+    """(qty, entry, margin) of a position at the start date: the exchange's state now with
+    the window's items undone newest first. Undoing an increase of q' at p: qty −= q',
+    entry = the average's inverse, margin −= its margin; a reduction: qty += q', margin +=
+    what it released (the margin line, else the closed share of the margin before it);
+    funding and margin moves: margin −= what they added. ``items``: those to undo (default:
+    all of the segment's)."""
+    contract = _contract(market)
+    qty = _qty(_contract_count(now), market)
+    entry = float(now["entryPrice"])
+    margin = wallet_margin(got.exchange, now)
+    if margin is None:
+        if margin_mode(now) != "isolated":
+            lev = got.leverages.get(now["symbol"]) or _num(now.get("leverage"))
+            if not lev:
+                return None
+            margin = float(core.notional(qty, entry, contract)) / lev
+        else:
+            return None
+    s = 1.0 if seg.long else -1.0
+    for it in reversed(seg.items if items is None else items):
+        if it.kind in ("funding", "add"):
+            margin -= it.amount or 0.0
+        elif it.kind == "withdraw":
+            margin += it.amount or 0.0
+        elif it.q * s > 0:  # an increase
+            q = _qty(abs(it.q), market)
+            m = added_margin(it, q, it.price)
+            if m is None:
+                return None
+            entry = _undo_entry(contract, qty, entry, q, it.price)
+            qty -= q
+            margin -= m
+        else:
+            q = _qty(abs(it.q), market)
+            margin = margin + it.released if it.released is not None else margin * (qty + q) / qty
+            qty += q
+    if qty <= _FLAT or margin <= 0 or not math.isfinite(entry) or entry <= 0:
+        return None
+    return qty, entry, margin
+
+
+def _open(got: Fetched, p: dict[str, Any], pid: str, legs_open: int) -> OpenPosition:
     market = got.markets[p["symbol"]]
     contract = _contract(market)
     qty = _qty(abs(float(p.get("contracts") or 0)), market)
@@ -385,90 +834,14 @@ def _open(got: Fetched, p: dict[str, Any], leg: _Leg | None) -> OpenPosition:
     lev = p.get("leverage")
     mode = margin_mode(p)
     return OpenPosition(
-        position_id=leg.pid if leg and leg.pid else "",
+        position_id=pid,
         symbol=p["symbol"], market_id=market["id"], side=side_of(p), contract=contract,
         qty=qty, entry=float(p["entryPrice"]), mark=mark,
         notional=float(core.notional(qty, mark, contract)),
-        margin=(_margin_of(p) if mode == "isolated" else _initial(p)) or 0.0, margin_mode=mode,
-        hedged=_leg_of(p) != "BOTH", exchange_liq=liq_or_none(p.get("liquidationPrice")),
+        margin=(wallet_margin(got.exchange, p) or 0.0) if mode == "isolated" else 0.0,
+        margin_mode=mode, hedged=_leg_of(p) != "BOTH",
+        exchange_liq=liq_or_none(p.get("liquidationPrice")),
         leverage=float(lev) if lev not in (None, "") else None,
+        price_tick=price_tick(market), margin_currency=margin_currency(market),
+        legs_open=legs_open,
     )
-
-
-class _Holders:
-    """Which journal position of a symbol (and leg) was open at a time: one binary search per
-    leg, as a leg's positions follow one another (a long history has thousands)."""
-
-    def __init__(self, spans: dict[str, list[tuple[int, int | None, str, str]]]) -> None:
-        self.legs: dict[str, dict[str, tuple[list[int], list[tuple[int | None, str]]]]] = {}
-        for symbol, items in spans.items():
-            legs = self.legs.setdefault(symbol, {})
-            for a, b, lg, pid in sorted(items, key=lambda x: x[0]):
-                starts, rest = legs.setdefault(lg, ([], []))
-                starts.append(a)
-                rest.append((b, pid))
-
-    def at(self, symbol: str, t: int, leg: str | None) -> list[str]:
-        out = []
-        for lg, (starts, rest) in self.legs.get(symbol, {}).items():
-            if leg not in (None, "BOTH") and lg != leg:
-                continue
-            i = bisect.bisect_right(starts, t) - 1
-            if i >= 0 and (rest[i][0] is None or t < rest[i][0]):
-                out.append(rest[i][1])
-        return out
-
-
-def _price_at(last_price: dict[str, list[tuple[int, float]]], symbol: str, t: int) -> float | None:
-    before = [p for s, p in last_price.get(symbol, []) if s <= t]
-    return before[-1] if before else None
-
-
-def _margin_and_funding(got: Fetched, out: Rows, spans: dict[str, Any],
-                        last_price: dict[str, list[tuple[int, float]]]) -> None:
-    ex = got.exchange
-    income = [(f["symbol"], int(f["timestamp"]), float(f["amount"])) for f in got.funding]
-
-    holders_at = _Holders(spans).at
-
-    def assign(symbol: str, t: int, leg: str | None, what: str) -> str | None:
-        holders = holders_at(symbol, t, leg)
-        if len(holders) == 1:
-            return holders[0]
-        why = "no open position" if not holders else "both hedge legs open"
-        out.notes.append(f"{what} on {symbol} at {_when(t):%Y-%m-%d %H:%M}: {why} in the "
-                         "journal, not journaled")
-        return None
-
-    for m in got.margin:
-        info = m.get("info") or {}
-        delta, t, sym = _delta(m), int(m["timestamp"]), m["symbol"]
-        amount = abs(float(m["amount"]))
-        market_id = (got.markets.get(sym) or {}).get("id", sym)
-        ident = f"{market_id}-{info['billId']}" if info.get("billId") else \
-            f"{market_id}-{t}-{info.get('type')}"
-        if delta == "TRADE":
-            continue  # margin moved by a fill: the open or close it belongs to carries it
-        if delta == "FUNDING_FEE":
-            signed = amount if m.get("type") == "add" else -amount
-            if any(s == sym and abs(ts - t) <= _MATCH_MS and abs(a - signed) < 1e-9
-                   for s, ts, a in income):
-                continue  # the same payment from the income history is imported as funding
-            pid = assign(sym, t, str(info.get("positionSide") or "BOTH").upper(), "funding")
-            if pid:
-                out.events.append(_event(t, pid, "funding", tag(ex, "margin", ident),
-                                         "funding (from margin history)", amount=signed))
-            continue
-        pid = assign(sym, t, str(info.get("positionSide") or "BOTH").upper(), "margin change")
-        if pid is None:
-            continue
-        kind = "add_margin" if m.get("type") == "add" else "withdraw_margin"
-        price = _price_at(last_price, sym, t) or got.marks.get(sym)
-        out.events.append(_event(t, pid, kind, tag(ex, "margin", ident),
-                                 "imported (price: last fill before it)", price, None, amount))
-    for f in got.funding:
-        t = int(f["timestamp"])
-        pid = assign(f["symbol"], t, None, "funding")
-        if pid:
-            out.events.append(_event(t, pid, "funding", tag(ex, "income", f["id"]), "funding fee",
-                                     amount=float(f["amount"])))

@@ -1,8 +1,9 @@
 """Read an account's futures history through ccxt's unified methods, page by page.
 
 Everything an import needs is fetched here (and nothing is written): open positions, margin
-changes, funding, fills, liquidation orders, tiers and mark prices. Each exchange's API sets
-the paging rules:
+changes, funding, fills, liquidation orders, tiers and mark prices. "Now" is the exchange's
+server time (``fetch_time``), never this computer's clock: the windows below count from it.
+Each exchange's API sets the paging rules:
 
 - Binance: fills come in windows of at most 7 days (so fills are only asked for in the weeks
   where the income history shows a commission), margin changes only for the last 30 days.
@@ -37,7 +38,7 @@ class Fetched:
 
     exchange: str
     since_ms: int
-    now_ms: int
+    now_ms: int  # the exchange's server time when the import began
     markets: dict[str, dict[str, Any]]
     positions: list[dict[str, Any]] = field(default_factory=list)
     margin: list[dict[str, Any]] = field(default_factory=list)
@@ -48,6 +49,9 @@ class Fetched:
     tiers: dict[str, TierTable] = field(default_factory=dict)
     marks: dict[str, float] = field(default_factory=dict)
     wallet_balance: float | None = None  # cross wallet, for cross positions' liquidation
+    # the earliest time the margin history covers (Binance 30 days, OKX 3 months back from
+    # the exchange's now); 0: all of the window
+    margin_since: int = 0
     notes: list[str] = field(default_factory=list)
 
 
@@ -98,7 +102,9 @@ def fetch_open(exchange: Any, since_ms: int = 0, now_ms: int | None = None,
     A hedge-mode leg with no contracts is left out (it is not a flat position of the symbol:
     the other leg may be open)."""
     _supported(exchange)
-    now_ms = now_ms or exchange.milliseconds()
+    # the exchange's clock, not this computer's: windows (Binance's 30 days of margin
+    # history) and the dates of the rows count from it
+    now_ms = now_ms or int(call(exchange, exchange.fetch_time))
     markets = {s: m for s, m in exchange.markets.items() if m.get("contract")}
     got = Fetched(exchange.id, since_ms, now_ms, markets)
     got.positions = [p for params in _families(exchange)
@@ -265,6 +271,7 @@ def _fetch_okx(exchange: Any, got: Fetched) -> None:
     if margin_since > got.since_ms:
         got.notes.append("OKX keeps margin changes for 3 months: older adds and withdrawals "
                          "are not in the import")
+    got.margin_since = margin_since
     got.margin = paged_after(exchange, _okx_margin_bills(exchange), margin_since, "billId",
                              {"type": "6", "mgnMode": "isolated"})
     closed = paged_after(exchange, exchange.fetch_positions_history, got.since_ms, "uTime",
@@ -327,7 +334,7 @@ def fetch_account(exchange: Any, since_ms: int, now_ms: int | None = None) -> Fe
                       *(f["symbol"] for f in got.funding if f.get("symbol"))})
     for sym in symbols:
         got.trades.extend(_trades(exchange, sym, traded.get(sym, []), since_ms))
-    margin_since = max(since_ms, now_ms - MARGIN_HISTORY_MS + 60_000)
+    margin_since = got.margin_since = max(since_ms, now_ms - MARGIN_HISTORY_MS + 60_000)
     if margin_since > since_ms:
         got.notes.append("Binance keeps margin changes for 30 days: older adds and withdrawals "
                          "are not in the import")

@@ -2,19 +2,25 @@
 
 Ours comes from the core under the exchange's own convention (``leverage.liq_price`` with
 ``exchange=`` for isolated margin, ``leverage.cross_liq_price`` for cross) with the tier table
-the exchange returned today. The likely cause of a gap is named from what we know:
+the exchange returned today, from the journal's replayed state when the import gives it
+(:mod:`leverage_exchange.parity`), else from the exchange's size, entry and isolated wallet.
+A cause is named only where its evidence holds:
 
-- ``hedge leg``: a hedge-mode leg in cross margin; the exchange nets both legs' margin.
-- ``other cross positions``: cross margin shared with other positions, whose PnL moves.
+- ``match``: the gap is under 0.05 % of the price.
+- ``journal differs from the exchange``: the replayed size, entry or margin is not the
+  exchange's (the parity line says which and by how much).
+- ``hedge leg``: a cross position whose symbol has BOTH hedge legs open (the exchange nets them).
+- ``other cross positions``: cross margin shared with other open cross positions.
 - ``stale tiers``: no live table; the cached one is older than 30 days.
 - ``tier``: the two prices fall in different tiers of the table.
-- ``fee``: a small gap (< 1%): the exchange keeps a closing fee or rounds its figures.
+- ``fee``: the exchange's figure is ours with the market's taker fee counted as maintenance.
+- otherwise ``unexplained``, with both numbers and the gap.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import leverage as lv
@@ -26,8 +32,7 @@ from .convert import OpenPosition
 from .fetch import Fetched
 
 CONVENTION = {"binanceusdm": "binance", "binancecoinm": "binance", "bybit": "bybit", "okx": "okx"}
-MATCH = 0.001  # a gap under 0.1% of the price is a match
-SMALL = 0.01
+MATCH = 0.0005  # a gap under 0.05% of the price is a match
 
 
 @dataclass
@@ -37,6 +42,7 @@ class Reconciled:
     theirs: float | None
     gap: float | None  # (ours − theirs) / theirs
     cause: str
+    parity: Any = None  # the position's parity line, when the import gave one
 
     def as_row(self) -> dict[str, Any]:
         p = self.position
@@ -57,13 +63,13 @@ def _table(got: Fetched, symbol: str) -> tuple[TierTable | None, int | None]:
 
 
 def our_liq(got: Fetched, p: OpenPosition, table: TierTable | None,
-            positions: list[OpenPosition]) -> float | None:
+            positions: list[OpenPosition], fee_rate: float = 0.0) -> float | None:
     """The core's liquidation price for ``p`` (None: there is none); a cross position shares
     the account's cross wallet with the other cross ``positions``."""
     convention = CONVENTION.get(got.exchange, "binance")
     if p.margin_mode == "isolated":
         value = lv.liq_price(p.side, p.qty, p.entry, p.margin, contract=p.contract, tiers=table,
-                             exchange=convention)
+                             exchange=convention, fee_rate=fee_rate)
     elif got.wallet_balance is None:
         return None  # no cross wallet figure (COIN-M keeps one per coin)
     else:
@@ -83,28 +89,60 @@ def our_liq(got: Fetched, p: OpenPosition, table: TierTable | None,
     return value if math.isfinite(value) else None
 
 
-def reconcile(got: Fetched, positions: list[OpenPosition]) -> list[Reconciled]:
-    """One line per open position: ours, theirs, the gap and its likely cause."""
+def _as_journal(p: OpenPosition, line: Any) -> OpenPosition:
+    """``p`` with the journal's replayed size, entry and margin (when the parity line has them)."""
+    if line is None or line.qty is None:
+        return p
+    margin = line.margin if p.margin_mode == "isolated" else p.margin
+    return replace(p, qty=line.qty, entry=line.entry, margin=margin)
+
+
+def reconcile(got: Fetched, positions: list[OpenPosition],
+              parity: list[Any] | None = None) -> list[Reconciled]:
+    """One line per open position: ours, theirs, the gap and its cause (with evidence).
+
+    ``parity``: the import's :func:`leverage_exchange.parity.parity` lines; ours is then the
+    liquidation price of the journal's replayed state."""
+    lines = {id(x.position): x for x in parity or []}
+    states = [_as_journal(p, lines.get(id(p))) for p in positions]
     out = []
-    for p in positions:
+    for p, q in zip(positions, states, strict=True):
         table, age = _table(got, p.symbol)
         theirs = p.exchange_liq
+        line = lines.get(id(p))
         try:
-            ours = our_liq(got, p, table, positions)
+            ours = our_liq(got, q, table, states)
         # a convention the core does not publish (Bybit inverse), or a position the core
         # calls liquidated at once (margin below maintenance at entry): that row only
         except lv.LeverageError as exc:
-            out.append(Reconciled(p, None, theirs, None, f"not computed: {exc}"))
+            out.append(Reconciled(p, None, theirs, None, f"not computed: {exc}", line))
             continue
         gap = liq_gap(ours, theirs)
-        out.append(Reconciled(p, ours, theirs, gap, _cause(got, p, table, age, ours, theirs, gap,
-                                                           positions)))
+        out.append(Reconciled(p, ours, theirs, gap, _cause(got, q, table, age, ours, theirs, gap,
+                                                           states, line), line))
     return out
+
+
+def _fee_explains(got: Fetched, p: OpenPosition, table: TierTable | None,
+                  positions: list[OpenPosition], theirs: float) -> float | None:
+    """The market's taker fee rate when counting it as maintenance gives the exchange's figure
+    (within the match), else None."""
+    rate = (got.markets.get(p.symbol) or {}).get("taker")
+    if not rate or p.margin_mode != "isolated":
+        return None
+    try:
+        with_fee = our_liq(got, p, table, positions, float(rate))
+    except lv.LeverageError:
+        return None
+    if with_fee is None:
+        return None
+    g = liq_gap(with_fee, theirs)
+    return float(rate) if g is not None and abs(g) < MATCH else None
 
 
 def _cause(got: Fetched, p: OpenPosition, table: TierTable | None, age: int | None,
            ours: float | None, theirs: float | None, gap: float | None,
-           positions: list[OpenPosition]) -> str:
+           positions: list[OpenPosition], line: Any = None) -> str:
     if p.margin_mode != "isolated" and got.wallet_balance is None:
         return "not computed: no single cross wallet balance (one per coin on COIN-M)"
     if ours is None and theirs is None:
@@ -115,8 +153,11 @@ def _cause(got: Fetched, p: OpenPosition, table: TierTable | None, age: int | No
         return "we find none: the margin covers a move to zero"
     if gap is not None and abs(gap) < MATCH:
         return "match"
-    if p.margin_mode != "isolated" and p.hedged:
-        return "hedge leg: the exchange nets both legs of the symbol in cross margin"
+    if line is not None and line.gaps:
+        return "journal differs from the exchange: " + "; ".join(line.gaps)
+    if p.margin_mode != "isolated" and p.hedged and p.legs_open > 1:
+        return "hedge leg: both legs of the symbol are open and the exchange nets them in " \
+               "cross margin"
     if p.margin_mode != "isolated" and any(
         o is not p and o.margin_mode != "isolated" for o in positions
     ):
@@ -127,6 +168,8 @@ def _cause(got: Fetched, p: OpenPosition, table: TierTable | None, age: int | No
                                              else p.qty / ours)) != int(
             table.index(p.qty * theirs if p.contract == "linear" else p.qty / theirs)):
         return "tier: the two prices fall in different tiers"
-    if gap is not None and abs(gap) < SMALL:
-        return "fee: the exchange keeps a closing fee or rounds"
-    return "other: margin moved since the exchange's figure, or a rule we do not model"
+    rate = _fee_explains(got, p, table, positions, theirs)
+    if rate is not None:
+        return f"fee: the exchange counts the taker fee ({rate:.4%}) to close as maintenance"
+    return (f"unexplained: ours {ours:,.2f}, the exchange's {theirs:,.2f}, gap "
+            f"{(gap or 0):+.3%}")

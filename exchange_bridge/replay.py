@@ -80,20 +80,25 @@ def market(symbol: str, base: str, quote: str = "USDT") -> dict[str, Any]:
 
 
 def position(symbol: str, side: str, amt: str, entry: str, mark: str, liq: str,
-             isolated_margin: str, leverage: int = 10, update: int = 0) -> dict[str, Any]:
-    """One ``positionRisk`` row (v3 fields, plus ``leverage``/``marginType`` of v2)."""
+             wallet: str, leverage: int = 10, update: int = 0) -> dict[str, Any]:
+    """One ``positionRisk`` row (v3 fields, plus ``leverage``/``marginType`` of v2).
+
+    ``wallet`` is the isolated wallet (margin posted; "0": a cross position); Binance's
+    ``isolatedMargin`` is it plus the unrealized PnL at the mark."""
     notional = float(amt) * float(mark)
     upnl = (float(mark) - float(entry)) * float(amt) if float(amt) else 0.0
+    isolated = float(wallet) > 0
+    isolated_margin = f"{float(wallet) + upnl:.8f}" if isolated else "0"
     return {
         "symbol": symbol, "positionSide": side, "positionAmt": amt, "entryPrice": entry,
         "breakEvenPrice": entry, "markPrice": mark, "unRealizedProfit": f"{upnl:.8f}",
         "liquidationPrice": liq, "isolatedMargin": isolated_margin,
         "notional": f"{notional:.8f}", "marginAsset": "USDT",
-        "isolatedWallet": isolated_margin, "initialMargin": f"{abs(notional) / leverage:.8f}",
+        "isolatedWallet": wallet, "initialMargin": f"{abs(notional) / leverage:.8f}",
         "maintMargin": "0", "positionInitialMargin": f"{abs(notional) / leverage:.8f}",
         "openOrderInitialMargin": "0", "adl": 1, "bidNotional": "0", "askNotional": "0",
         "updateTime": update, "leverage": str(leverage),
-        "marginType": "isolated" if float(isolated_margin) else "cross",
+        "marginType": "isolated" if isolated else "cross",
     }
 
 
@@ -111,6 +116,7 @@ class Account:
     marks: dict[str, str] = field(default_factory=dict)
     symbol_config: list[dict[str, Any]] = field(default_factory=list)
     wallet_balance: str = "1000.00000000"
+    server_time: int | None = None  # the exchange's clock (ms) when recorded; None: now
 
 
 # (default limit, maximum limit, time field) of each list endpoint, from Binance's docs
@@ -256,13 +262,14 @@ class FakeBinanceFutures(ReplayServer):
             return 401, {"code": -2015, "msg": "Invalid API-key, IP, or permissions for "
                                                "action."}, {}
         if path == "/v1/exchangeInfo":
-            return 200, {"timezone": "UTC", "serverTime": _now(), "futuresType": "U_MARGINED",
+            return 200, {"timezone": "UTC", "serverTime": acc.server_time or _now(),
+                         "futuresType": "U_MARGINED",
                          "rateLimits": [], "exchangeFilters": [],
                          "assets": [{"asset": "USDT", "marginAvailable": True,
                                      "autoAssetExchange": "-10000"}],
                          "symbols": acc.markets}, {}
         if path == "/v1/time":
-            return 200, {"serverTime": _now()}, {}
+            return 200, {"serverTime": acc.server_time or _now()}, {}
         if path in ver["positions"]:
             return 200, _by_symbol(acc.positions, params), {}
         if path == "/v1/symbolConfig" and self.api == "fapi":
@@ -398,11 +405,24 @@ def margin_line(symbol: str, kind: int, delta: str, amount: str, t: int,
 def sample_account(now_ms: int | None = None) -> Account:
     """BTCUSDT isolated one-way (open, funding twice, margin add, partial close, still open),
     ETHUSDT cross hedge mode (an empty LONG leg, an open SHORT), SOLUSDT isolated opened and
-    liquidated. Times are within the last 30 days (Binance keeps margin history that long)."""
+    liquidated. Times are within the last 30 days (Binance keeps margin history that long).
+
+    The exchange's figures follow Binance's rules by hand (bracket 1: MMR 0.4 %, cum 0):
+
+    - BTCUSDT isolated wallet = 60 (TRADE, the opening fill's margin) − 0.30 − 0.25 (funding,
+      taken from the isolated margin) + 20 (added) − 32 (TRADE, released by the partial close)
+      = 47.45; liquidation (Binance USDⓈ-M isolated, one-way) =
+      (47.45 + 0 − 0.006 × 60,000) / (0.006 × 0.004 − 0.006) = 52,300.87.
+    - ETHUSDT cross short, the only cross position, cross wallet 1,000:
+      (1,000 − 0 + 0 + 0 + 0.5 × 3,000) / (0.5 × 0.004 + 0.5) = 4,980.08.
+    - SOLUSDT 10 at 150, isolated margin 150 (TRADE line, 10x): liquidation
+      (150 − 1,500) / (10 × 0.004 − 10) = 135.54; the liquidation order fills at the bankruptcy
+      price 150 − 150 / 10 = 135.00 (Binance closes a liquidated position there), PnL −150."""
     now = now_ms or _now()
     t0 = now - 20 * DAY_MS
     h = 3_600_000
     acc = Account(
+        server_time=now_ms,
         markets=[market("BTCUSDT", "BTC"), market("ETHUSDT", "ETH"), market("SOLUSDT", "SOL")],
         brackets=[bracket("BTCUSDT"), bracket("ETHUSDT"), bracket("SOLUSDT")],
         marks={"BTCUSDT": "61000.00", "ETHUSDT": "2900.00", "SOLUSDT": "140.00"},
@@ -419,11 +439,11 @@ def sample_account(now_ms: int | None = None) -> Account:
         trade(103, 2, "BTCUSDT", "SELL", "0.004", "62000.00", t0 + 2 * DAY_MS, pnl="8.0"),
         trade(201, 3, "ETHUSDT", "SELL", "0.500", "3000.00", t0 + 3 * DAY_MS, "SHORT"),
         trade(301, 4, "SOLUSDT", "BUY", "10", "150.00", t0 + 4 * DAY_MS),
-        trade(302, 5, "SOLUSDT", "SELL", "10", "136.50", t0 + 5 * DAY_MS, pnl="-135.0"),
+        trade(302, 5, "SOLUSDT", "SELL", "10", "135.00", t0 + 5 * DAY_MS, pnl="-150.0"),
     ]
     acc.force_orders = [{"orderId": 5, "symbol": "SOLUSDT", "status": "FILLED",
-                         "clientOrderId": "autoclose-1", "price": "136.50", "avgPrice": "136.50",
-                         "origQty": "10", "executedQty": "10", "cumQuote": "1365",
+                         "clientOrderId": "autoclose-1", "price": "135.00", "avgPrice": "135.00",
+                         "origQty": "10", "executedQty": "10", "cumQuote": "1350",
                          "timeInForce": "IOC", "type": "LIMIT", "reduceOnly": False,
                          "closePosition": False, "side": "SELL", "positionSide": "BOTH",
                          "stopPrice": "0", "workingType": "CONTRACT_PRICE",
@@ -440,12 +460,13 @@ def sample_account(now_ms: int | None = None) -> Account:
         margin_line("BTCUSDT", 2, "FUNDING_FEE", "0.25000000", t0 + 16 * h),  # only here
         margin_line("BTCUSDT", 1, "USER_ADJUST", "20.00000000", t0 + DAY_MS),
         margin_line("BTCUSDT", 2, "TRADE", "32.00000000", t0 + 2 * DAY_MS),
+        margin_line("SOLUSDT", 1, "TRADE", "150.00000000", t0 + 4 * DAY_MS),
     ]
     acc.positions = [
-        position("BTCUSDT", "BOTH", "0.006", "60000.00", "61000.00", "53345.81", "47.45",
+        position("BTCUSDT", "BOTH", "0.006", "60000.00", "61000.00", "52300.87", "47.45",
                  10, t0 + 2 * DAY_MS),
         position("ETHUSDT", "LONG", "0.000", "0.00", "2900.00", "0", "0", 5),
-        position("ETHUSDT", "SHORT", "-0.500", "3000.00", "2900.00", "4890.10", "0", 5,
+        position("ETHUSDT", "SHORT", "-0.500", "3000.00", "2900.00", "4980.08", "0", 5,
                  t0 + 3 * DAY_MS),
     ]
     acc.positions[0]["notional"] = "0"  # a bad figure: the import recomputes it from contracts
@@ -463,7 +484,13 @@ def coinm_market(symbol: str, base: str) -> dict[str, Any]:
 
 def sample_coinm_account(now_ms: int | None = None) -> Account:
     """BTCUSD_PERP isolated: opened with 10 contracts (1,000 USD) at 50,000, 0.002 BTC margin
-    added, 4 contracts closed at 52,000, 6 still open; one funding payment in BTC."""
+    added, 4 contracts closed at 52,000, 6 still open; one funding payment in BTC.
+
+    By Binance's rules, by hand: isolated wallet = 0.002 (TRADE: 1,000 / 50,000 / 10x) + 0.002
+    (added) − 0.000005 (funding) − 0.001598 (TRADE: released by closing 4 of 10 contracts, the
+    closed share of the 0.003995 posted) = 0.002397 BTC; unrealized PnL at the 51,000 mark =
+    600 × (1/50,000 − 1/51,000) = 0.00023529; liquidation (COIN-M isolated long, bracket 1:
+    MMR 0.4 %, cum 0) = 600 × (1 + 0.004) / (0.002397 + 0 + 600 / 50,000) = 41,842.05."""
     now = now_ms or _now()
     t0 = now - 10 * DAY_MS
     acc = Account(
@@ -494,15 +521,16 @@ def sample_coinm_account(now_ms: int | None = None) -> Account:
     acc.margin_history = [
         margin_line("BTCUSD_PERP", 1, "TRADE", "0.00200000", t0),
         margin_line("BTCUSD_PERP", 1, "USER_ADJUST", "0.00200000", t0 + 3_600_000),
+        margin_line("BTCUSD_PERP", 2, "TRADE", "0.00159800", t0 + DAY_MS),
     ]
     for r in acc.margin_history:
         r["asset"] = "BTC"
     acc.positions = [{
         "symbol": "BTCUSD_PERP", "positionAmt": "6", "entryPrice": "50000.0",
-        "breakEvenPrice": "50000.0", "markPrice": "51000.0", "unRealizedProfit": "0.00000470",
-        "liquidationPrice": "41000.5", "leverage": "10", "maxQty": "250",
-        "marginType": "isolated", "isolatedMargin": "0.00240000", "isAutoAddMargin": "false",
-        "positionSide": "BOTH", "notionalValue": "0.01176471", "isolatedWallet": "0.00240000",
+        "breakEvenPrice": "50000.0", "markPrice": "51000.0", "unRealizedProfit": "0.00023529",
+        "liquidationPrice": "41842.05", "leverage": "10", "maxQty": "250",
+        "marginType": "isolated", "isolatedMargin": "0.00263229", "isAutoAddMargin": "false",
+        "positionSide": "BOTH", "notionalValue": "0.01176471", "isolatedWallet": "0.00239700",
         "updateTime": t0 + DAY_MS}]
     return acc
 
@@ -738,7 +766,13 @@ def sample_bybit_account(now_ms: int | None = None) -> BybitAccount:
     """BTCUSDT isolated one-way: opened (two fills of one order), funding, partial close,
     still open; ETHUSDT in hedge mode: an empty long leg (side "") and an open short with no
     liquidation price (liqPrice ""); SOLUSDT opened and liquidated (a ``BustTrade``);
-    BTCUSD inverse: 100 contracts of 1 USD, open, liqPrice "0"."""
+    BTCUSD inverse: 100 contracts of 1 USD, open, liqPrice "0".
+
+    Bybit's figures by hand (help centre: "Liquidation Price Calculation under Isolated Mode",
+    "Position Margin"): BTCUSDT positionIM = 0.006 × 60,000 / 10 = 36 (funding is paid from the
+    available balance, not the position margin, while the balance covers it); liquidation =
+    entry − (IM − MM) / qty = 60,000 − (36 − 0.005 × 360) / 0.006 = 54,300. SOLUSDT 10 at 150,
+    10x: the BustTrade fills at the bankruptcy price 150 − 150 / 10 = 135.00, PnL −150."""
     now = now_ms or _now()
     t0 = now - 20 * DAY_MS
     h = 3_600_000
@@ -765,7 +799,7 @@ def sample_bybit_account(now_ms: int | None = None) -> BybitAccount:
            closed="0.004"),
         ex("linear", "e-201", "o-3", "ETHUSDT", "Sell", "0.50", "3000.00", t0 + 3 * DAY_MS),
         ex("linear", "e-301", "o-4", "SOLUSDT", "Buy", "10", "150.00", t0 + 9 * DAY_MS),
-        ex("linear", "e-302", "o-5", "SOLUSDT", "Sell", "10", "136.50", t0 + 10 * DAY_MS,
+        ex("linear", "e-302", "o-5", "SOLUSDT", "Sell", "10", "135.00", t0 + 10 * DAY_MS,
            "BustTrade", closed="10"),
         ex("inverse", "e-401", "o-6", "BTCUSD", "Buy", "100", "60000.00", t0 + 12 * DAY_MS,
            fee="0.00000090"),
@@ -779,7 +813,7 @@ def sample_bybit_account(now_ms: int | None = None) -> BybitAccount:
         "updatedTime": str(t)}
         for s, o, q, px, entry, kind, pnl, t in (
             ("BTCUSDT", "o-2", "0.004", "62000.00", "60000.00", "Trade", "8", t0 + 2 * DAY_MS),
-            ("SOLUSDT", "o-5", "10", "136.50", "150.00", "BustTrade", "-135",
+            ("SOLUSDT", "o-5", "10", "135.00", "150.00", "BustTrade", "-150",
              t0 + 10 * DAY_MS))]
     acc.positions = [
         bybit_position("linear", "BTCUSDT", 0, "Buy", "0.006", "60000.00", "61000.00",
@@ -986,7 +1020,14 @@ def sample_okx_account(now_ms: int | None = None) -> OkxAccount:
     """BTC-USDT-SWAP isolated net mode (contracts of 0.01 BTC): opened, margin added, funding,
     partial close, still open; ETH-USDT-SWAP cross hedge mode: an open short, no long leg
     (liqPx ""); SOL-USDT-SWAP (1 SOL contracts) opened and liquidated (positions history
-    type 3)."""
+    type 3).
+
+    OKX's figures by hand: BTC isolated margin = 60 (0.01 BTC × 60,000 / 10x) − 0.3 (funding,
+    from the isolated margin) + 20 (added) − 31.88 (the closed share, 0.4 of 1 contract × 0.01
+    BTC = 40 % of the 79.7 posted) = 47.82; liquidation (OKX isolated long, tier 1 MMR 0.4 %,
+    the 0.05 % taker fee to close counted as maintenance) = (60,000 − 47.82 / 0.006) /
+    (1 − 0.004 − 0.0005) = 52,265.2. SOL 10 at 150, 10x: liquidated at the bankruptcy price
+    150 − 150 / 10 = 135.0."""
     now = now_ms or _now()
     t0 = now - 20 * DAY_MS
     h = 3_600_000
@@ -1004,7 +1045,7 @@ def sample_okx_account(now_ms: int | None = None) -> OkxAccount:
         f(9003, "103", "o2", "BTC-USDT-SWAP", "sell", "net", "0.4", "62000.0", t0 + 2 * DAY_MS),
         f(9004, "201", "o3", "ETH-USDT-SWAP", "sell", "short", "5", "3000.0", t0 + 3 * DAY_MS),
         f(9005, "301", "o4", "SOL-USDT-SWAP", "buy", "net", "10", "150.0", t0 + 4 * DAY_MS),
-        f(9006, "302", "o5", "SOL-USDT-SWAP", "sell", "net", "10", "136.5", t0 + 5 * DAY_MS),
+        f(9006, "302", "o5", "SOL-USDT-SWAP", "sell", "net", "10", "135.0", t0 + 5 * DAY_MS),
     ]
     acc.bills = [
         okx_bill(8001, "BTC-USDT-SWAP", "8", "174", "-0.3", t0 + 8 * h),  # funding paid
@@ -1014,13 +1055,13 @@ def sample_okx_account(now_ms: int | None = None) -> OkxAccount:
     acc.positions_history = [{
         "instType": "SWAP", "instId": "SOL-USDT-SWAP", "mgnMode": "isolated", "type": "3",
         "cTime": str(t0 + 4 * DAY_MS), "uTime": str(t0 + 5 * DAY_MS), "openAvgPx": "150.0",
-        "closeAvgPx": "136.5", "posId": "p-sol", "openMaxPos": "10", "closeTotalPos": "10",
-        "realizedPnl": "-135", "fee": "-0.1", "fundingFee": "0", "liqPenalty": "-1.7",
-        "pnl": "-135", "pnlRatio": "-0.9", "posSide": "net", "lever": "10", "direction": "long",
+        "closeAvgPx": "135.0", "posId": "p-sol", "openMaxPos": "10", "closeTotalPos": "10",
+        "realizedPnl": "-150", "fee": "-0.1", "fundingFee": "0", "liqPenalty": "-1.7",
+        "pnl": "-150", "pnlRatio": "-0.9", "posSide": "net", "lever": "10", "direction": "long",
         "triggerPx": "", "uly": "SOL-USDT", "ccy": "USDT", "nonSettleAvgPx": "",
         "settledPnl": ""}]
     acc.positions = [
-        okx_position("BTC-USDT-SWAP", "net", "0.6", "60000.0", "61000.0", "50870.2", "56.0",
+        okx_position("BTC-USDT-SWAP", "net", "0.6", "60000.0", "61000.0", "52265.2", "47.82",
                      t=t0 + 2 * DAY_MS),
         okx_position("ETH-USDT-SWAP", "short", "5", "3000.0", "2900.0", "", "290.0",
                      "cross", "5", t0 + 3 * DAY_MS),
@@ -1031,7 +1072,8 @@ def sample_okx_account(now_ms: int | None = None) -> OkxAccount:
 __all__ = [
     "API_KEY", "API_SECRET", "DAY_MS", "Account", "BybitAccount", "FakeBinanceFutures",
     "FakeBybit", "FakeOkx", "Logged", "OkxAccount", "ReplayServer", "bracket",
-    "bybit_execution", "coinm_market", "income", "margin_line", "market", "okx_bill",
+    "bybit_execution", "bybit_instrument", "bybit_position", "bybit_risk_limits",
+    "bybit_ticker", "coinm_market", "income", "margin_line", "market", "okx_bill",
     "okx_fill", "position", "sample_account", "sample_bybit_account", "sample_coinm_account",
     "sample_okx_account", "serving", "trade",
 ]

@@ -161,8 +161,8 @@ PROMPTS: dict[tuple[str, str], tuple[str, str]] = {
     ),
     ("Positions", "target_leverage"): (
         "Target leverage",
-        "Equity-based leverage you want, > 0 (e.g. 5). Needed unless Target liq. distance is "
-        "given (isolated only).",
+        "Equity-based leverage you want, > 0 (e.g. 5). Blank, with no Target liq. distance: no "
+        "margin move (the position is watched, not steered; imported rows start so).",
     ),
     ("Positions", "target_liq_distance"): (
         "Target liq. distance",

@@ -2,9 +2,10 @@
 
 Inputs, one row per position: ``side, qty, entry_price, mark_price, margin`` (isolated margin;
 ignored for cross), ``margin_mode`` (isolated/cross), ``target_leverage`` or
-``target_liq_distance`` (a fraction; wins when both are given), ``priority`` (1 = funded
-first), ``mmr`` and ``maint_amount``. Account inputs: ``wallet_balance`` (the cross wallet,
-without isolated margins) and ``free_balance`` (what can still be moved into positions).
+``target_liq_distance`` (a fraction; wins when both are given; neither: no move, the row is
+only watched), ``priority`` (1 = funded first), ``mmr`` and ``maint_amount``. Account inputs:
+``wallet_balance`` (the cross wallet, without isolated margins) and ``free_balance`` (what
+can still be moved into positions).
 
 The workbook is USDⓈ-margined: every row must be a linear contract, so that notionals and
 margins add up in one currency.
@@ -154,13 +155,6 @@ def rebalance(
     ]
     side, mode = words["side"], cols["margin_mode"]
     arrays = cols.values
-    for i in range(n):
-        if (
-            status[i] is None
-            and math.isnan(arrays["target_leverage"][i])
-            and math.isnan(arrays["target_liq_distance"][i])
-        ):
-            status[i] = "target_leverage or target_liq_distance is required"
     ok = np.array([s is None for s in status])
     good = np.where(ok, 1.0, np.nan)  # poison bad rows so no total picks them up
     qty, entry, mark = (arrays[k] * good for k in ("qty", "entry_price", "mark_price"))
@@ -201,7 +195,9 @@ def rebalance(
     iso_move = np.where(by_distance, need_for_distance.values - margin, to_lev.values)
     cross_target_equity = np.where(by_distance, np.nan, notional / target_lev)
     cross_move = cross_target_equity - share
-    move = np.where(cross, cross_move, iso_move)
+    # no target typed: the row is watched, not steered (an imported position, say)
+    no_target = ~by_distance & np.isnan(target_lev)
+    move = np.where(no_target, np.nan, np.where(cross, cross_move, iso_move))
 
     # an isolated row whose liquidation price is at or beyond entry: refused, no move
     at_once = iso & np.not_equal(iso_liq.errors, None)
@@ -218,7 +214,7 @@ def rebalance(
             move[i] = np.nan
         elif iso[i] and by_distance[i] and need_for_distance.errors[i] is not None:
             status[i] = need_for_distance.errors[i]
-        elif iso[i] and not by_distance[i] and to_lev.errors[i] is not None:
+        elif iso[i] and not by_distance[i] and not no_target[i] and to_lev.errors[i] is not None:
             status[i] = to_lev.errors[i]
         elif lev.errors[i] is not None:
             status[i] = lev.errors[i]

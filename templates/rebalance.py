@@ -172,8 +172,6 @@ def row_formulas(r: int, mode: str, last: int) -> dict[str, str]:
         *[check for key, rule in COLUMN_RULES.items() for check in (
             F.choice_checks(x[key], key, rule) if hasattr(rule, "words")
             else F.number_checks(typed[key], key, rule))],
-        (f'AND({x["target_leverage"]}="",{typed["target_liq_distance"]}="")',
-         quoted(_rebalance_says(target_leverage=None))),
     ]
     by_distance = f"ISNUMBER({td})"
     wrong_side = f"{s}*({entry}-{tp})<=0"
@@ -239,11 +237,13 @@ def row_formulas(r: int, mode: str, last: int) -> dict[str, str]:
             f'IF(ISNUMBER({x["liq_price"]}),'
             f'{F.liq_distance(mode, s, mark, x["liq_price"])},"")'
         ),
+        # no target typed: no move (the row is watched, not steered)
         "move": ok_only(
-            f'IF({at_once}=1,"",IF({cross}=1,IF({by_distance},"",{notional}/{tl}-{share}),'
+            f'IF({at_once}=1,"",IF(AND(NOT({by_distance}),{tl}=""),"",'
+            f'IF({cross}=1,IF({by_distance},"",{notional}/{tl}-{share}),'
             f'IF({by_distance},IF({wrong_side},"",IF({need_native}<0,"",'
             f"{F.margin_for_liq_price(mode, s, qty, entry, tp, mmr, maint)}-{margin})),"
-            f'IF({reach},"",{F.margin_to_target(mode, notional, margin, tl, upnl)}))))'
+            f'IF({reach},"",{F.margin_to_target(mode, notional, margin, tl, upnl)})))))'
         ),
         "allocated": f'IF(ISNUMBER({move}),IF({move}<0,{move},MIN({move},'
                      f'MAX({_acct("available")}-({before_all}+{before_tie}),0))),"")',
@@ -264,7 +264,7 @@ def row_formulas(r: int, mode: str, last: int) -> dict[str, str]:
                  F.said(WRONG_SIDE, {"5678.25": tp, "1234.5": entry})),
                 (f"IF({iso}=1,IF({by_distance},{need_native}<0,FALSE),FALSE)",
                  F.said(TOO_CLOSE, {"90.25": tp, "-7.75": need_native})),
-                (f"IF({iso}=1,IF({by_distance},FALSE,{reach}),FALSE)",
+                (f'IF({iso}=1,IF({by_distance},FALSE,IF({tl}="",FALSE,{reach})),FALSE)',
                  F.said(OUT_OF_REACH, {"40": tl, "12.5": margin,
                                        "13.25": f"({margin}+{upnl}-{notional}/{tl})"})),
                 (f"IF({cross}=1,{share}<0,FALSE)", F.said(NEGATIVE_SHARE, {"-1234.5": share})),

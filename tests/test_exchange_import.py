@@ -80,12 +80,15 @@ def test_import_fills_the_journal_and_a_second_run_adds_nothing(fake, tmp_path) 
     assert [events[0][k] for k in ("price", "qty", "amount")] == [60000, 0.01, 60]
     # each fill's fee is Binance's commission in USDT (0.05 % of its value in the recorded
     # account), the order's two summed: 0.004 × 60,000 × 0.0005 + 0.006 × 60,000 × 0.0005
-    assert [e["fee"] for e in events] == [0.3, None, None, None, 0.124, 0.75, None, 0.75, 0.6825]
+    assert [e["fee"] for e in events] == [0.3, None, None, None, 0.124, 0.75, None, 0.75, 0.675]
     assert events[4]["fees"] == pytest.approx(0.3 + 0.124)  # BTC's fees so far
     # FUNDING_FEE in the margin history is funding (−0.25), and the one also in the income
     # history (−0.30) is imported once
     assert [e["amount"] for e in events if e["event"] == "funding"] == [-0.3, -0.25, -0.1]
     assert "liquidation" in events[8]["reason"]
+    # the liquidation fill (Binance's bankruptcy price 135.00) is beyond the journal's
+    # liquidation price 135.54 of SOL's state, so the journal marks the position liquidated
+    assert events[8]["status"].startswith("liquidated at 135")
     assert all(xb.convert.row_tag(e["reason"]) for e in events)  # every row keeps its id
     # every row is dated, in time order (the journal replays each position by date)
     dates = [e["date"] for e in events]
@@ -98,8 +101,13 @@ def test_import_fills_the_journal_and_a_second_run_adds_nothing(fake, tmp_path) 
         for e, want in zip(events, result.columns[key], strict=True):
             assert e[key] == pytest.approx(want, nan_ok=True) or (e[key] is None and want != want)
     assert [e["currency"] for e in events] == list(result.columns["currency"]) == ["USDT"] * 9
-    assert not any(e["status"] or e["warnings"] for e in events)  # every row applied, no flag
+    assert not any(e["status"] or e["warnings"] for e in events[:8])  # applied, no flag
     assert sb.sync(book, "journal").changed is False  # nothing left for a sync to fix
+    # the journal reproduces the exchange: size, entry and margin of every open position
+    lines = xb.parity.parity(positions, events, report.open_positions)
+    assert [(x.position_id, x.gaps) for x in lines] == [("BTCUSDT-L-101", []),
+                                                          ("ETHUSDT-S-201", [])]
+    assert [r.cause for r in report.reconciled] == ["match", "match"]
     assert report.sheet.appended == {"Positions": 3, "Events": 9, "Rules": 0}
 
     stamp = (tmp_path / "journal.xlsx").stat().st_mtime_ns
@@ -191,9 +199,14 @@ def test_reconcile_names_a_cause(fake) -> None:
     lines = {r.position.market_id: r for r in xb.reconcile(got, xb.build_rows(got).open_positions)}
     btc, eth = lines["BTCUSDT"], lines["ETHUSDT"]
     # isolated, Binance convention: LP = (margin + cum − qty·entry) / (qty·mmr − qty)
+    # from the isolated WALLET 47.45 (isolatedWallet), not ccxt's collateral (isolatedMargin
+    # 53.45, which holds the uPnL): the exchange's own 52,300.87 to the cent
     assert btc.ours == pytest.approx((47.45 - 0.006 * 60000) / (0.006 * 0.004 - 0.006))
-    assert btc.gap == pytest.approx((btc.ours - 53345.81) / 53345.81)
-    assert eth.cause.startswith("hedge leg")
+    assert round(btc.ours, 2) == btc.theirs == 52300.87 and btc.cause == "match"
+    # ETHUSDT's LONG leg is empty: no hedge leg to net, the cross formula gives Binance's own
+    # (1,000 + 0.5 × 3,000) / (0.5 × 0.004 + 0.5) = 4,980.08
+    assert round(eth.ours, 2) == eth.theirs == 4980.08 and eth.cause == "match"
+    assert eth.position.legs_open == 1
 
 
 def test_refused_key_is_one_clear_line(fake, tmp_path, capsys, monkeypatch) -> None:
@@ -250,38 +263,74 @@ def test_google_import_in_at_most_three_requests(fake) -> None:
 
 
 def test_a_position_opened_before_the_start_date(fake, tmp_path) -> None:
-    # start after BTC's opening fill: its partial close is not journaled, and the position
-    # enters as it stands today (dated now, so the moves before it are not counted twice)
+    # start 12 hours after BTC's opening fill: the position is rolled back to its state then
+    # (the exchange's now less the window's moves, newest first) and every move after it is
+    # journaled, so the replay ends on the exchange's size, entry and margin
     t0 = fake.account.trades[0]["time"]
-    since = xb.convert._when(t0 + 12 * 3_600_000).isoformat()
+    start = xb.convert._when(t0 + 12 * 3_600_000)
     book = journal_book(tmp_path)
-    report = xb.import_account(client(fake), book, since)
-    _, events = journal_tables(book)
+    report = xb.import_account(client(fake), book, start.isoformat())
+    positions, events = journal_tables(book)
     btc = [e for e in events if e["position_id"].startswith("BTCUSDT")]
-    assert [e["event"] for e in btc] == ["open"]
-    # as the exchange shows it now: no fill, so no fee is said
-    assert [btc[0][k] for k in ("price", "qty", "amount", "fee")] == [60000, 0.006, 47.45, None]
-    assert btc[0]["date"]
-    assert any("BTCUSDT BOTH: opened before the start date" in n for n in report.notes)
-    assert any("margin change on BTC/USDT:USDT" in n for n in report.notes)
+    pid = f"BTCUSDT-L-since{start:%Y%m%dT%H%M}"
+    assert {e["position_id"] for e in btc} == {pid}
+    assert [(e["event"], e["price"], e["qty"], e["amount"], e["fee"]) for e in btc] == [
+        # 47.45 now + 32 released by the partial close − 20 added + 0.25 funding paid
+        # = 59.70: the 60 opened with, less the 0.30 funding paid before the start
+        ("open", 60000, 0.01, pytest.approx(59.7), None),
+        ("funding", None, None, -0.25, None),
+        ("add_margin", 60000, None, 20, None),
+        ("partial_close", 62000, 0.004, 32, 0.124),
+    ]
+    assert btc[0]["date"] == pytest.approx(journal.date_serial(start))
+    assert not any(e["status"] for e in btc)
+    lines = xb.parity.parity(positions, events, report.open_positions)
+    assert all(x.ok for x in lines), [str(x) for x in lines]
+
+    # a re-import from further back continues the same position: no second open, no rows
+    # dated before its open (its open holds them)
+    appended, rows = reimport(client(fake), book, SINCE)
+    positions, events = journal_tables(book)
+    assert [p["position_id"] for p in positions if p["symbol"] == "BTCUSDT"] == [pid]
+    assert sum(1 for e in events if e["event"] == "open" and e["position_id"] == pid) == 1
+    assert appended["Events"] == 0
+    assert rows.open_positions[0].position_id == pid
+    # and so does one from later on
+    later = xb.convert._when(t0 + 36 * 3_600_000).isoformat()
+    appended, rows = reimport(client(fake), book, later)
+    assert appended == {"Positions": 0, "Events": 0, "Rules": 0}
+    assert all(x.ok for x in xb.parity.parity(*journal_tables(book), rows.open_positions))
+
+
+def reimport(ex: Any, book: Any, since: str) -> tuple[dict[str, int], xb.Rows]:
+    """An import that hands the workbook's journal to ``build_rows`` (so an open position is
+    continued), appended as ``import_account`` appends."""
+    from leverage_sheets.append import append_rows
+
+    got = xb.fetch_account(ex, xb.parse_since(since))
+    rows = xb.build_rows(got, *journal_tables(book))
+    clean = [{k: v for k, v in e.items() if not k.startswith("_")} for e in rows.events]
+    report = append_rows(book, "journal", {"Positions": rows.positions, "Events": clean},
+                         xb.journal_key)
+    return report.appended, rows
 
 
 def test_import_into_a_rebalance_workbook(fake, tmp_path) -> None:
     book = sb.open_local(tmp_path / "rebalance.xlsx")
     sb.init(book, "rebalance")
-    with pytest.raises(xb.InputError, match="wallet_balance is required"):
-        xb.import_account(client(fake), book, SINCE)  # the trader's own figure: not guessed
-    book.write_ranges([sb.Update("'Account'!B2:B3", [[1000.0], [500.0]])])
+    # a blank Account sheet takes the exchange's cross wallet and free balance
     report = xb.import_account(client(fake), book, SINCE)
     assert report.sheet.appended["Positions"] == 2
     from leverage_sheets.engine import read_ranges_for
 
-    positions = book.read_ranges(read_ranges_for("rebalance"))[1]
+    account, positions = book.read_ranges(read_ranges_for("rebalance"))
+    assert [r[1] for r in account[1:3]] == [1000.0, 1000.0]
     head = positions[0]
     rows = {r[0]: dict(zip(head, r, strict=False)) for r in positions[1:]}
-    assert rows["BTCUSDT-L-open"]["Qty"] == 0.006
-    assert rows["BTCUSDT-L-open"]["Margin mode"] == "isolated"
-    assert rows["ETHUSDT-S-open"]["Side"] == "short"
+    # the journal's ids: one id per exchange position across both workbooks
+    assert rows["BTCUSDT-L-101"]["Qty"] == 0.006
+    assert rows["BTCUSDT-L-101"]["Margin mode"] == "isolated"
+    assert rows["ETHUSDT-S-201"]["Side"] == "short"
     assert xb.import_account(client(fake), book, SINCE).sheet.cells_written == 0
 
 
@@ -290,7 +339,7 @@ def test_cli_reconcile(fake, capsys, monkeypatch) -> None:
     monkeypatch.setenv(xb.client.SECRET_ENV, API_SECRET)
     assert main(["exchange", "reconcile", "--api-url", fake.url]) == 0
     out = capsys.readouterr().out
-    assert "53,345.81" in out and "hedge leg" in out and "likely cause" in out
+    assert "52,300.87" in out and "hedge leg" not in out and "likely cause" in out
 
 
 @pytest.mark.parametrize("bad", ["2024-13-01", "soon", "2999-01-01"])
@@ -315,13 +364,20 @@ def test_coin_margined_import(tmp_path) -> None:
         keys = ("event", "price", "qty", "amount", "fee")
         assert [tuple(e[k] for k in keys) for e in events] == [
             ("open", 50000, 1000, 0.002, 0.000001), ("add_margin", 50000, None, 0.002, None),
-            ("funding", None, None, -0.000005, None), ("partial_close", 52000, 400, None, 0.000001),
+            # the margin Binance released with the close (its TRADE line of type 2)
+            ("funding", None, None, -0.000005, None),
+            ("partial_close", 52000, 400, 0.001598, 0.000001),
         ]
         assert {e["currency"] for e in events} == {"BTC"}
         assert sb.sync(book, "journal").changed is False
         btc = report.open_positions[0]
         assert btc.qty == 600 and btc.notional == pytest.approx(600 / 51000)
-        assert report.reconciled[0].theirs == 41000.5 and report.reconciled[0].ours
+        # Binance's own figure (by hand in sample_coinm_account), from the isolated wallet
+        assert report.reconciled[0].theirs == 41842.05
+        assert round(report.reconciled[0].ours, 2) == 41842.05
+        assert report.reconciled[0].cause == "match"
+        lines = xb.parity.parity(positions, events, report.open_positions)
+        assert [x.gaps for x in lines] == [[]] and lines[0].margin == pytest.approx(0.002397)
         assert all(p.startswith("/dapi/") for p in dapi.paths())
         assert not dapi.server_errors
 
@@ -351,7 +407,9 @@ def test_a_fee_not_in_the_margin_currency_or_a_rebate_is_left_blank_and_said(fak
     assert any(n.startswith("SOLUSDT-L-301: fill 302: its fees net to a rebate of 0.1")
                for n in report.notes)
     assert events[0]["fee"] == 0.3  # the other fills keep theirs
-    assert not any(e["status"] for e in events)
+    # every row applies; SOL's close is its liquidation (at Binance's bankruptcy price)
+    assert [e["position_id"] for e in events if e["status"]] == ["SOLUSDT-L-301"]
+    assert all(e["status"].startswith("liquidated at") for e in events if e["status"])
 
 
 def test_a_fill_through_zero_splits_its_fee_between_the_close_and_the_new_open(fake,

@@ -92,23 +92,31 @@ def test_bybit_import_and_a_second_run_adds_nothing(bybit, tmp_path) -> None:
     assert inputs(events) == [
         # one order, two fills: one open of 0.010 BTC; margin = notional ÷ leverage 10
         ("BTCUSDT-L-e-101", "open", 60000, 0.01, 60, 0.33),
-        # Bybit's execFee 0.30 on a Funding execution is paid: −0.30 in the journal
+        # Bybit's execFee 0.30 on a Funding execution is paid: −0.30 in the journal; Bybit
+        # takes it from the available balance, so the position margin is put back beside it
         ("BTCUSDT-L-e-101", "funding", None, None, -0.3, None),
+        ("BTCUSDT-L-e-101", "add_margin", 60000, None, 0.3, None),
         ("BTCUSDT-L-e-101", "partial_close", 62000, 0.004, None, 0.1364),
         ("ETHUSDT-S-e-201", "open", 3000, 0.5, 300, 0.825),  # leverage 5
         ("SOLUSDT-L-e-301", "open", 150, 10, 150, 0.825),
-        ("SOLUSDT-L-e-301", "close", 136.5, None, None, 0.75075),  # a BustTrade
+        ("SOLUSDT-L-e-301", "close", 135, None, None, 0.7425),  # a BustTrade
         # inverse: 100 contracts of 1 USD; margin and fee in BTC = 100 / 60,000 / 10
         ("BTCUSD-L-e-401", "open", 60000, 100, pytest.approx(100 / 60000 / 10), 0.0000009),
     ]
-    assert [e["currency"] for e in events] == ["USDT"] * 6 + ["BTC"]
-    assert not any(e["status"] for e in events)
-    assert "liquidation" in events[5]["reason"]
+    assert [e["currency"] for e in events] == ["USDT"] * 7 + ["BTC"]
+    # the BustTrade at the bankruptcy price 135 is beyond the journal's liquidation price
+    assert [e["status"][:17] for e in events if e["status"]] == ["liquidated at 135"]
+    assert "liquidation" in events[6]["reason"]
+    # the journal ends on Bybit's size, entry and margin (positionIM 36; the inverse
+    # 0.00016667 BTC = 100 / 60,000 / 10, Bybit's 8 decimals)
+    lines = xb.parity.parity(positions, events, report.open_positions)
+    assert [(x.position_id, x.gaps) for x in lines] == [
+        ("BTCUSDT-L-e-101", []), ("ETHUSDT-S-e-201", []), ("BTCUSD-L-e-401", [])]
     assert any("no history of margin" in n for n in report.notes)
     assert sb.sync(book, "journal").changed is False
     again = xb.import_account(client(bybit, "bybit"), book, since(25))
     assert again.sheet.cells_written == 0 and not again.sheet.changed
-    assert sum(again.sheet.already_there.values()) == 4 + 7
+    assert sum(again.sheet.already_there.values()) == 4 + 8
 
 
 def test_bybit_requests_and_cursor_paging(bybit, tmp_path, monkeypatch) -> None:
@@ -125,7 +133,7 @@ def test_bybit_requests_and_cursor_paging(bybit, tmp_path, monkeypatch) -> None:
     assert {p.get("execType") for p in execs} == {"Trade", "BustTrade", "Funding"}
     # one row a page: BTCUSDT's three fills of week 1 take three pages, by cursor
     assert any(p.get("cursor") for p in execs)
-    assert report.sheet.appended["Events"] == 7
+    assert report.sheet.appended["Events"] == 8
     paths = {e.path for e in bybit.log}
     assert {"/v5/position/list", "/v5/position/closed-pnl", "/v5/market/risk-limit",
             "/v5/market/tickers", "/v5/account/wallet-balance"} <= paths
@@ -168,13 +176,21 @@ def test_okx_import_and_a_second_run_adds_nothing(okx, tmp_path) -> None:
         ("ETH-USDT-SWAP-S-201", "open", 3000, 0.5, 300, 0.01),  # 5 × 0.1 ETH, lever 5
         ("ETH-USDT-SWAP-S-201", "funding", None, None, 0.1, None),
         ("SOL-USDT-SWAP-L-301", "open", 150, 10, 150, 0.01),
-        ("SOL-USDT-SWAP-L-301", "close", 136.5, None, None, 0.01),
+        ("SOL-USDT-SWAP-L-301", "close", 135, None, None, 0.01),
     ]
-    assert not any(e["status"] for e in events)
+    assert [e["status"][:17] for e in events if e["status"]] == ["liquidated at 135"]
     assert "liquidation" in events[7]["reason"]  # positions history type 3
     assert sb.sync(book, "journal").changed is False
+    lines = xb.parity.parity(positions, events, report.open_positions)
+    assert [(x.position_id, x.gaps) for x in lines] == [("BTC-USDT-SWAP-L-101", []),
+                                                          ("ETH-USDT-SWAP-S-201", [])]
+    assert lines[0].margin == pytest.approx(47.82)
     btc = next(r for r in report.reconciled if r.position.market_id == "BTC-USDT-SWAP")
-    assert btc.theirs == 50870.2 and btc.cause == "match"
+    # OKX counts the taker fee to close as maintenance (by hand in sample_okx_account): the
+    # gap is that fee term, and said so
+    assert btc.theirs == 52265.2 and btc.cause.startswith("fee: ")
+    # ours without the fee: (60,000 − 47.82 / 0.006) / (1 − 0.004) = 52,238.96
+    assert round(btc.ours, 2) == 52238.96 and "0.0500%" in btc.cause
     assert btc.position.qty == pytest.approx(0.006)
     again = xb.import_account(client(okx, "okx"), book, "2024-01-01")
     assert again.sheet.cells_written == 0
@@ -208,7 +224,7 @@ def test_a_429_and_a_timeout_are_retried(name, bybit, okx, tmp_path) -> None:
     fake.fail(path, "429")
     fake.fail(other, "timeout")
     report = xb.import_account(ex, journal(tmp_path), since(25))
-    assert report.sheet.appended["Events"] == (7 if name == "bybit" else 8)
+    assert report.sheet.appended["Events"] == 8
     statuses = [e.status for e in fake.log if e.path == path]
     assert statuses[:2] == [429, 200]
 
@@ -257,14 +273,14 @@ def test_reconcile_column_in_the_rebalance_workbook(bybit, tmp_path) -> None:
     assert report.sheet.appended["Positions"] == 3
     head, *rows = book.read_ranges(read_ranges_for("rebalance"))[1]
     by = {r[0]: dict(zip(head, r, strict=False)) for r in rows}
-    btc = by["BTCUSDT-L-open"]
+    btc = by["BTCUSDT-L-e-101"]  # the journal's id: its opening fill
     assert btc["Exchange liq. price"] == 54300
     # the sync's gap: our Liq. price (the sheet's, from its maint. rate) against the exchange's
     want = (btc["Liq. price"] - 54300) / 54300
     assert btc["Liq. gap vs exchange"] == pytest.approx(want, rel=1e-12)
     assert btc["Likely cause of the gap"]
     # the exchange shows none ("" on the hedge leg): no gap, and the cause says why
-    eth = by["ETHUSDT-S-open"]
+    eth = by["ETHUSDT-S-e-201"]
     assert eth.get("Exchange liq. price") in (None, "") and eth.get("Liq. gap vs exchange") in (
         None, "")
     assert "shows none" in eth["Likely cause of the gap"]
