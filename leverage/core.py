@@ -296,7 +296,7 @@ def _flag_above_tier_max(
     fail: Fail, tiers: TierTable, notional: Any, leverage: Any, template: str, **values: Any
 ) -> None:
     """Flag rows whose ``leverage`` is above the max leverage of the tier that holds
-    ``notional`` (a tier with no published maximum allows any)."""
+    ``notional`` (a tier with no published maximum: the nearest published one below it)."""
     top = tiers.max_leverage_at(notional)
     fail.warn(leverage > top, template, lev=leverage, top=top, notional=notional, **values)
 

@@ -217,7 +217,12 @@ def _max_open_kernel(
     # notional (margin currency) whose initial margin plus opening fee uses the whole balance
     notional = balance / (1.0 / leverage + fee_rate)
     if tiers is not None:
-        lev = np.where(np.isnan(tiers.max_leverages), np.inf, tiers.max_leverages)
+        # a band whose max leverage is not published is not known to allow any leverage (it
+        # allows at most what the band below does, maybe less): it never lifts the cap; a
+        # table that publishes none caps nothing
+        published = tiers.max_leverages
+        lev = np.where(np.isnan(published),
+                       -np.inf if np.isfinite(published).any() else np.inf, published)
         caps = np.array([t.max_notional for t in tiers.tiers])
         allowed = lev >= np.asarray(leverage, dtype=float)[..., None]
         # the largest band whose max leverage is at least the chosen one
@@ -251,7 +256,8 @@ def max_open(
     balance``, so ``notional = balance / (1/leverage + fee_rate)``; qty is ``notional/price``
     (linear, base units) or ``notional·price`` (inverse, USD of contracts; balance in coin).
     With ``tiers`` the notional is also capped at the upper bound of the largest band whose
-    max leverage is at least ``leverage`` (a band with no published max leverage allows any).
+    published max leverage is at least ``leverage`` (a band without one is not known to allow
+    any, so it never lifts the cap; a table that publishes none caps nothing).
 
     10,000 USDT at 20x with a 0.05 % fee, BTC at 50,000: ``10,000 / (0.05 + 0.0005) =
     198,019.80`` USDT of notional, 3.9604 BTC.
@@ -537,7 +543,7 @@ def _safe_leverage_kernel(
         # Conservative: at leverage L a position may be as large as the upper bound of the
         # largest band allowed at L; MM/notional is highest there, so the liquidation price
         # is nearest the mark there. Leverage in (next band's max, this band's max].
-        lev = np.where(np.isnan(tiers.max_leverages), np.inf, tiers.max_leverages)
+        lev = tiers.leverage_caps
         bands = []
         for k, t in enumerate(tiers.tiers):
             share = t.maint_amount / t.max_notional if math.isfinite(t.max_notional) else 0.0

@@ -158,6 +158,25 @@ def test_max_open_tier_example_and_errors() -> None:
         max_open(-1, 20_000, 10)
 
 
+def test_max_open_band_without_published_leverage_keeps_the_cap_below() -> None:
+    # binance:BTCUSD_PERP: the 125x band is 0-5 BTC (Binance FAQ, see SOURCES.md); bands 8-10
+    # have no published max leverage, which must not lift the 125x band's cap
+    assert max_open(1, 20_000, 125, tiers="binance:BTCUSD_PERP", contract="inverse") == 100_000
+    rows = [[t.min_notional, t.max_notional, t.mmr, t.max_leverage]
+            for t in lv.get_tier_table("binance:BTCUSD_PERP").tiers]
+    rows[-1][1] = 1e12  # typed rows need a top; the max leverage left blank as in the source
+    assert max_open(1, 20_000, 125, tiers=rows, contract="inverse") == 100_000
+    # a band without a max above a band that allows the leverage: that band's cap holds
+    gap = [[0, 50_000, 0.004, 125], [50_000, 1e6, 0.005, None]]
+    assert max_open(1_000, 20_000, 125, gap) == 2.5
+    # below every published max the unpublished bands allow what the last published one does
+    assert max_open(1, 20_000, 4, tiers="binance:BTCUSD_PERP", contract="inverse") == 80_000
+    # the table is read as "max leverage never rises with size": true of the shipped data
+    for name in ("binance:BTCUSDT", "binance:ETHUSDT", "binance:BTCUSD_PERP", "bybit:BTCUSDT"):
+        caps = [t.max_leverage for t in lv.get_tier_table(name).tiers if t.max_leverage]
+        assert caps == sorted(caps, reverse=True), name
+
+
 # ------------------------------------------------------------ HEDGE_LIQ_PRICE
 @settings(max_examples=300, deadline=None)
 @given(side=sides, qty=qtys, entry=prices, wallet=st.floats(0, 1e6),
