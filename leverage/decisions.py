@@ -861,7 +861,10 @@ def _time_number(v: Any) -> Any:
     if hasattr(v, "to_pydatetime"):
         v = v.to_pydatetime()
     if isinstance(v, _dt.datetime):
-        return (v.replace(tzinfo=None) - _EXCEL_EPOCH) / _dt.timedelta(days=1)
+        # an aware time counts at UTC, as exchanges stamp funding; the offset is subtracted
+        # as a number so a time near year 1 or 9999 does not overflow converting
+        offset = v.utcoffset() or _dt.timedelta(0)
+        return ((v.replace(tzinfo=None) - _EXCEL_EPOCH) - offset) / _dt.timedelta(days=1)
     if isinstance(v, _dt.date):
         return float((v - _EXCEL_EPOCH.date()).days)
     return v
@@ -899,11 +902,14 @@ def _funding_from_history_kernel(
             missing[j] = True
             continue
         gaps = np.diff(t)
-        if gaps.size >= 3:
+        if gaps.size >= 2:
             # a spacing longer than both neighbours is a missing event, not a new interval
-            # (8 h → 1 h changes the spacing once; a gap is a one-off spike)
-            spike = np.zeros(gaps.size, dtype=bool)
-            spike[1:-1] = (gaps[1:-1] > gaps[:-2] * 1.5) & (gaps[1:-1] > gaps[2:] * 1.5)
+            # (8 h → 1 h changes the spacing once; a gap is a one-off spike); the first and
+            # last spacings have one neighbour, and longer than it is a gap too (a spacing
+            # that changes at the very end cannot be told from one: blank, never too little)
+            before = np.concatenate(([0.0], gaps[:-1]))
+            after = np.concatenate((gaps[1:], [0.0]))
+            spike = (gaps > before * 1.5) & (gaps > after * 1.5)
             left, right = t[:-1][spike], t[1:][spike]
             missing[j] |= bool(np.any((left < end[j]) & (right > start[j])))
         # the window must lie within the history (with one interval's slack at either end)
@@ -949,9 +955,10 @@ def _funding_from_history(
     The events are the history's own rows, so the interval may be 8 h, 4 h, 1 h or change
     mid-position. The answer is blank (never 0) when the history cannot give it: a blank rate
     or mark inside the window, a missing event (a spacing more than 1.5× both its
-    neighbours'), or a window that starts or ends beyond the history by more than one
-    interval. ``times``, ``opened`` and ``closed`` are datetimes or spreadsheet date numbers
-    (days); a blank ``opened``/``closed`` means from the first/through the last event.
+    neighbours', or than its one neighbour's at either end), or a window that starts or ends
+    beyond the history by more than one interval. ``times``, ``opened`` and ``closed`` are
+    datetimes (an aware one counts at UTC) or spreadsheet date numbers (days); a blank
+    ``opened``/``closed`` means from the first/through the last event.
 
     Ranges: one column per position (``times``, ``rates``, ``marks`` the same shape; rows
     with a blank time are padding); a block gives one total per column with ``side``,

@@ -469,6 +469,37 @@ def test_funding_from_history_with_a_gap_is_blank_never_zero() -> None:
     assert math.isnan(funding_from_history("long", 2, times, rates, marks, -5.0))
 
 
+def test_funding_from_history_missing_event_at_either_end_is_blank() -> None:
+    h = 1 / 3  # 8 h in days
+    # the events at 4 h .. 8 h (days 4/3 .. 8/3) are missing at the end of the history
+    assert math.isnan(funding_from_history("long", 1, [0, h, 2 * h, 3 * h, 9 * h],
+                                           [1e-4] * 5, [1] * 5))
+    # ... and at its start
+    assert math.isnan(funding_from_history("long", 1, [0, 6 * h, 7 * h, 8 * h, 9 * h],
+                                           [1e-4] * 5, [1] * 5))
+    # a window that leaves the gap out still has an answer
+    early = funding_from_history("long", 1, [0, h, 2 * h, 3 * h, 9 * h], [1e-4] * 5, [1] * 5,
+                                 None, 3 * h)
+    assert early == pytest.approx(-3e-4)
+
+
+def test_funding_from_history_converts_time_zones_to_utc() -> None:
+    import datetime as dt
+
+    utc = dt.UTC
+    plus2 = dt.timezone(dt.timedelta(hours=2))
+    times = [dt.datetime(2026, 11, 1, 8 * i, tzinfo=utc) for i in range(3)]
+    # 10:00 at UTC+2 is 08:00 UTC: the second event is inside the window
+    opened = dt.datetime(2026, 11, 1, 10, tzinfo=plus2)
+    got = funding_from_history("long", 1, times, [1e-4] * 3, [50_000] * 3, opened)
+    assert got == pytest.approx(-2 * 5.0)
+    # the same instants typed at UTC+2 give the same total as at UTC
+    local = [t.astimezone(plus2) for t in times]
+    closed = dt.datetime(2026, 11, 1, 9, tzinfo=utc)
+    assert funding_from_history("long", 1, local, [1e-4] * 3, [50_000] * 3, None, closed) == \
+        pytest.approx(-2 * 5.0)
+
+
 def test_funding_from_history_columns_dates_and_errors() -> None:
     import datetime as dt
 
