@@ -29,6 +29,7 @@ import numpy as np
 
 from ._args import (
     MISSING,
+    VOLATILITY_PERCENT_LIKE,
     Fail,
     Kind,
     Number,
@@ -39,6 +40,7 @@ from ._args import (
     as_column,
     fmt,
     formula,
+    percent_hints,
 )
 from .conventions.base import BELOW_MAINTENANCE, Isolated, below_maintenance_everywhere
 from .core import (
@@ -463,6 +465,18 @@ def _touch_probability(
     return first + second
 
 
+VOLATILITY_AS_PERCENT = "volatility is a fraction a year (0.6 is 60 %)"
+
+
+def flag_volatility(fail: Fail, volatility: Any) -> None:
+    """Flag the rows whose ``volatility`` looks like a percent typed as a number (500 % a
+    year or more, :data:`~leverage._args.VOLATILITY_PERCENT_LIKE`), with what to type."""
+    looks = volatility >= VOLATILITY_PERCENT_LIKE
+    if np.any(looks):
+        fail.warn(looks, VOLATILITY_AS_PERCENT, notes=lambda: percent_hints(
+            like=VOLATILITY_PERCENT_LIKE, volatility=volatility))
+
+
 def _liq_probability_kernel(
     side: np.ndarray, mark_price: np.ndarray, liq_price: np.ndarray, volatility: np.ndarray,
     horizon_days: np.ndarray, drift: np.ndarray,
@@ -508,6 +522,7 @@ def liq_probability(
     >>> liq_probability("short", 20_000, None, 0.6, 7)
     0.0
     """
+    flag_volatility(fail, volatility)
     return _report(fail, _liq_probability_kernel(
         side, mark_price, liq_price, volatility, horizon_days, drift
     ))
@@ -614,6 +629,7 @@ def safe_leverage(
     >>> round(safe_leverage(0.6, 1, 0.01), 1)
     12.1
     """
+    flag_volatility(fail, volatility)
     return _report(fail, _safe_leverage_kernel(
         volatility, horizon_days, max_probability, mmr, side, maint_amount, tiers
     ))

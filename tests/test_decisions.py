@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import re
+import warnings
 
 import numpy as np
 import pytest
@@ -424,6 +426,23 @@ def test_safe_leverage_falls_as_volatility_rises_and_tiers_cap_it() -> None:
         safe_leverage(0.6, 1, 0.01, maint_amount=10)
     with pytest.raises(lv.InputError, match="max_probability must be >= 0 and <= 1, got 2"):
         safe_leverage(0.6, 1, 2)
+
+
+def test_volatility_typed_as_a_percent_is_flagged_with_what_to_type() -> None:
+    hint = "volatility 60 is 6000 %; for 60 % type 0.6 or 60%"
+    with pytest.warns(lv.LeverageWarning, match=re.escape(hint)):
+        liq_probability("long", 20_000, 18_000, 60, 7)
+    res = liq_probability.rows("long", 20_000, 18_000, [0.6, 60, "60%"], 7)
+    assert res.warnings is not None
+    assert res.warnings[0] is None and res.warnings[2] is None
+    assert hint in res.warnings[1]
+    with pytest.warns(lv.LeverageWarning, match=re.escape(hint)):
+        safe_leverage(60, 1, 0.01)
+    # a high but real volatility (300 % a year) is not a typed percent
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        liq_probability("long", 20_000, 18_000, 3, 7)
+        safe_leverage(3, 1, 0.01)
 
 
 # ------------------------------------------------------- FUNDING_FROM_HISTORY
