@@ -48,9 +48,11 @@ from .core import (
     FUNDING_ABOVE,
     FUNDING_FLAG_ABOVE,
     UNDER_A_CONVENTION,
+    WALLET_BALANCE,
     cross_liq_price,
     flag_funding,
     liq_price,
+    tiers_for_contract,
 )
 from .errors import InputError
 from .tiers import TierTable
@@ -104,6 +106,7 @@ TIERS = UNDER_A_CONVENTION["tiers"]
 FEE = UNDER_A_CONVENTION["fee_rate"]
 AT_LEAST_0 = Number(ge=0)
 ANY = Number()
+LINEAR = 0.0  # the contract code of a linear position (HEDGE_LIQ_PRICE's, SAFE_LEVERAGE's)
 PRICE_OR_BLANK = Number(gt=0, blank_means_none=True)
 OR_BLANK = Number(blank_means_none=True)  # "there is none": an open end
 RATE = Rate()  # a fraction, also typed as percent text ("0.01%")
@@ -271,6 +274,7 @@ def max_open(
     >>> max_open(1_000, 20_000, 125, tiers=[[0, 50_000, 0.004, 125], [50_000, 1e6, 0.005, 100]])
     2.5
     """
+    tiers_for_contract(fail, contract, tiers)
     return _report(fail, _max_open_kernel(balance, price, leverage, tiers, fee_rate, contract))
 
 
@@ -359,7 +363,8 @@ def _in_band(notional: np.ndarray, k: int, tiers: TierTable) -> np.ndarray:
 @formula(
     returns_none=True,
     long_qty=AT_LEAST_0, long_entry=PRICE_OR_BLANK, short_qty=AT_LEAST_0,
-    short_entry=PRICE_OR_BLANK, wallet_balance=ANY, other_upnl=ANY, other_maint=AT_LEAST_0,
+    short_entry=PRICE_OR_BLANK, wallet_balance=WALLET_BALANCE, other_upnl=ANY,
+    other_maint=AT_LEAST_0,
     long_mmr=MMR, long_maint_amount=MAINT_AMOUNT, short_mmr=MMR,
     short_maint_amount=MAINT_AMOUNT, tiers=TIERS,
 )
@@ -392,6 +397,7 @@ def hedge_liq_price(
     >>> round(hedge_liq_price(1, 20_000, 0.5, 21_000, 1_000), 2)
     17258.88
     """
+    tiers_for_contract(fail, LINEAR, tiers)
     return _report(fail, _hedge_liq_kernel(
         long_qty, long_entry, short_qty, short_entry, wallet_balance, other_upnl, other_maint,
         long_mmr, long_maint_amount, short_mmr, short_maint_amount, tiers,
@@ -431,13 +437,18 @@ _ERFC_POLY = (-1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806, 0.27
               -1.13520398, 1.48851587, -0.82215223, 0.17087277)
 
 
-def _log_erfc(z: np.ndarray) -> np.ndarray:
-    """``log erfc(z)`` for ``z ≥ 0``."""
+def _log_erfcx(z: np.ndarray) -> np.ndarray:
+    """``log(erfc(z)·e^{z²})`` for ``z ≥ 0`` (no ``z²`` in it: finite for any finite z)."""
     t = 1.0 / (1.0 + 0.5 * z)
     poly = np.full_like(t, _ERFC_POLY[-1])
     for c in _ERFC_POLY[-2::-1]:
         poly = poly * t + c
-    return np.log(t) - z * z + poly
+    return np.log(t) + poly
+
+
+def _log_erfc(z: np.ndarray) -> np.ndarray:
+    """``log erfc(z)`` for ``z ≥ 0``."""
+    return _log_erfcx(z) - z * z
 
 
 def _log_norm_cdf(x: np.ndarray) -> np.ndarray:
@@ -460,9 +471,18 @@ def _touch_probability(
     §1.8; Shreve, Stochastic Calculus for Finance II, 2004, §7.2, by the reflection principle
     and Girsanov): ``Φ((b − μt)/(σ√t)) + e^{2μb/σ²}·Φ((b + μt)/(σ√t))``."""
     sd = sigma * np.sqrt(t)
-    first = _norm_cdf((b - mu * t) / sd)
-    second = np.exp(2.0 * mu * b / (sigma * sigma) + _log_norm_cdf((b + mu * t) / sd))
-    return first + second
+    y = (b - mu * t) / sd
+    x = (b + mu * t) / sd
+    first = _norm_cdf(y)
+    # 2μb/σ² + log Φ(x) with x < 0: log Φ(x) = log ½ + log erfc(−x/√2), whose −x²/2 part
+    # cancels 2μb/σ² exactly into −y²/2; summed as such the two terms are each infinite
+    # (inf − inf) when σ² underflows, though the product is tiny
+    tail = np.log(0.5) + _log_erfcx(np.abs(x) / _SQRT2) - 0.5 * y * y
+    second = np.exp(np.where(x < 0, tail, 2.0 * mu * b / (sigma * sigma) + _log_norm_cdf(x)))
+    p = first + second
+    # what is still unresolved (σ√t so small that a ratio is 0/0): the price moves at the
+    # drift, touching b exactly when μt ≤ b
+    return np.where(np.isnan(p), np.where(mu * t <= b, 1.0, 0.0), p)
 
 
 VOLATILITY_AS_PERCENT = "volatility is a fraction a year (0.6 is 60 %)"
@@ -630,6 +650,7 @@ def safe_leverage(
     12.1
     """
     flag_volatility(fail, volatility)
+    tiers_for_contract(fail, LINEAR, tiers)  # its position is linear (see above)
     return _report(fail, _safe_leverage_kernel(
         volatility, horizon_days, max_probability, mmr, side, maint_amount, tiers
     ))

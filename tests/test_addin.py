@@ -540,6 +540,13 @@ def test_account_shock_bad_column_is_its_own_error_cell(text_errors: None) -> No
     assert got[0][0].startswith("#NUM! the account is already below maintenance")
 
 
+def test_liq_probability_negligible_volatility_is_0_or_1_not_num() -> None:
+    assert call("LIQ_PROBABILITY", cell("long"), cell(20_000), cell(1e-300), cell(1e-300),
+                cell(1)) == [[0.0]]
+    assert call("LIQ_PROBABILITY", cell("long"), cell(20_000), cell(18_000), cell(1e-300),
+                cell(365), cell(-1)) == [[1.0]]
+
+
 def test_funding_from_history_ranges_and_blank_gap() -> None:
     # two positions side by side; the second's history is shorter (padding below)
     t = [[0, 0], [1 / 3, 1 / 24], [2 / 3, None]]

@@ -258,6 +258,27 @@ def test_hedge_example_and_errors() -> None:
     assert "below maintenance" in res.errors[0] and res.errors[1] is None
 
 
+def test_every_tiered_formula_refuses_a_table_of_the_other_contract_and_a_debt() -> None:
+    # one rule for all: what LIQ_PRICE and CROSS_LIQ_PRICE refuse, the others refuse too
+    coin = "binance:BTCUSD_PERP"  # a coin-margined table: notional in BTC
+    other = "is a table for inverse positions"
+    with pytest.raises(lv.InputError, match=other):
+        lv.liq_price("long", 1, 20_000, 1_000, tiers=coin)
+    with pytest.raises(lv.InputError, match=other):
+        hedge_liq_price(1, 20_000, 0.5, 21_000, 1_000, tiers=coin)
+    with pytest.raises(lv.InputError, match=other):
+        max_open(1_000, 20_000, 10, tiers=coin)
+    with pytest.raises(lv.InputError, match=other):
+        safe_leverage(0.6, 1, 0.01, tiers=coin)
+    with pytest.raises(lv.InputError, match="is a table for linear positions"):
+        max_open(1, 20_000, 10, tiers="binance:BTCUSDT", contract="inverse")
+    for wallet in ("wallet_balance must be >= 0, got -100",):
+        with pytest.raises(lv.InputError, match=wallet):
+            lv.cross_liq_price("long", 1, 20_000, -100)
+        with pytest.raises(lv.InputError, match=wallet):
+            hedge_liq_price(1, 20_000, 0.5, 21_000, -100)
+
+
 # -------------------------------------------------------------- ACCOUNT_SHOCK
 positions = st.lists(
     st.tuples(sides, st.floats(0.01, 100), st.floats(100, 100_000), st.floats(0.7, 1.3),
@@ -346,6 +367,15 @@ def test_liq_probability_edges() -> None:
     assert liq_probability("long", 100, 90, 0, 70, -0.5) == 0
     res = liq_probability.rows("long", 20_000, [18_000, 18_000], [0.6, -0.6], 30)
     assert res.errors[1] == "volatility must be >= 0, got -0.6"
+
+
+def test_liq_probability_is_0_or_1_where_the_volatility_is_negligible() -> None:
+    # a volatility so small that σ² underflows: the price moves at the drift
+    assert liq_probability("long", 20_000, 1e-300, 1e-300, 1) == 0
+    assert liq_probability("long", 20_000, 18_000, 1e-170, 365) == 0
+    assert liq_probability("long", 20_000, 18_000, 1e-300, 365, -1) == 1
+    assert liq_probability("short", 20_000, 22_000, 1e-300, 365, 1) == 1
+    assert liq_probability("short", 20_000, 1e300, 1e-300, 1) == 0
 
 
 def test_liq_probability_reads_a_short_as_a_mirrored_long() -> None:
