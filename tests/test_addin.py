@@ -620,6 +620,16 @@ def test_cli_lite_wheel_url(capsys: pytest.CaptureFixture) -> None:
     assert "https://example.org/lev-0.1.0-py3-none-any.whl\n" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("url", ["https://example.org/lev.whl\nevil==1.0",
+                                 "https://example.org/lev.whl\r", "https://ex\x00ample.org/a.whl",
+                                 "https://example.org/\x1b[2Ja.whl"])
+def test_cli_lite_wheel_url_refuses_control_characters(url: str, tmp_path: Any) -> None:
+    args = parse(["addin", "lite", "--wheel-url", url, "--out", str(tmp_path)])
+    with pytest.raises(lv.InputError, match="--wheel-url must not contain control characters"):
+        args.run(args)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_cli_functions_lists_everything(capsys: pytest.CaptureFixture) -> None:
     args = parse(["addin", "functions"])
     assert args.run(args) == 0
