@@ -12,7 +12,6 @@ a command runs, not when ``leverage`` starts.
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +28,11 @@ def _client_options(parser: argparse.ArgumentParser, default: str | None = "bina
     parser.add_argument("--sandbox", action="store_true", help="use the exchange's testnet")
     parser.add_argument("--api-url", help="send every request to this base URL (a proxy or a "
                                           "local test server), keeping each endpoint's path")
-    parser.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
+    parser.add_argument("--timeout", type=seconds, default=10.0, metavar="SECONDS",
+                        help="seconds per request (default: %(default)g)")
 
 
 def _client(args: argparse.Namespace, public: bool = False) -> Any:
-    if not (args.timeout > 0 and math.isfinite(args.timeout)):
-        raise InputError(f"timeout must be > 0 seconds, got {args.timeout}")
     creds = read_credentials(args.key_file)
     return connect(args.exchange, creds, api_url=args.api_url, sandbox=args.sandbox,
                    timeout_ms=int(args.timeout * 1000))

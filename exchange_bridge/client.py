@@ -170,14 +170,17 @@ def call(exchange: Any, fn: Callable[..., T], *args: Any, retries: int = 3, **kw
             raise ExchangeError(f"{name} could not be reached: {type(exc).__name__}") from None
         except ccxt.BaseError as exc:
             raise ExchangeError(f"{name} answered with an error: {_short(exc)}") from None
+        except LeverageError:
+            raise  # already one line (a nested call's): said once, not wrapped again
         except UNEXPECTED as exc:
             raise _unexpected(name, exc) from None
     raise AssertionError("unreachable")  # pragma: no cover
 
 
 # What reading an answer without the fields of its documented format raises (in ccxt, or in
-# our own parsing of what it returns)
-UNEXPECTED = (KeyError, TypeError, ValueError, IndexError, AttributeError)
+# our own parsing of what it returns); OverflowError: a number or time past float or calendar
+# range ("1e400", a time in year 3,170,843)
+UNEXPECTED = (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError)
 
 
 def _unexpected(name: str, exc: Exception) -> ExchangeError:
@@ -187,14 +190,18 @@ def _unexpected(name: str, exc: Exception) -> ExchangeError:
 
 
 def parsing_answers(fn: Callable[..., T]) -> Callable[..., T]:
-    """``fn(exchange, ...)`` with a malformed answer as one :class:`ExchangeError` line."""
+    """``fn(exchange, ...)`` (or ``fn(fetched, ...)``, the answers it read) with a malformed
+    answer as one :class:`ExchangeError` line; a toolkit error passes as it is (said once)."""
 
     @functools.wraps(fn)
     def wrapped(exchange: Any, *args: Any, **kwargs: Any) -> T:
         try:
             return fn(exchange, *args, **kwargs)
+        except LeverageError:
+            raise
         except UNEXPECTED as exc:
-            raise _unexpected(getattr(exchange, "id", "exchange"), exc) from None
+            name = getattr(exchange, "id", None) or getattr(exchange, "exchange", "exchange")
+            raise _unexpected(str(name), exc) from None
 
     return wrapped
 

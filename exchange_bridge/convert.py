@@ -31,6 +31,7 @@ from typing import Any
 
 from leverage import core
 
+from .client import parsing_answers
 from .fetch import Fetched, margin_mode
 
 TAG = re.compile(r"\[([a-z0-9]+ [a-z_]+ [^\]]+)\]")
@@ -96,7 +97,12 @@ class _Leg:
 
 
 def _when(ms: int) -> datetime:
+    if not 0 <= int(ms) < _YEAR_10000_MS:  # past the calendar: an answer we cannot read
+        raise ValueError(f"time {ms} ms is not a date")
     return datetime.fromtimestamp(int(ms) // 1000, UTC).replace(tzinfo=None)
+
+
+_YEAR_10000_MS = 253_402_300_800_000
 
 
 def _contract(market: dict[str, Any]) -> str:
@@ -167,6 +173,7 @@ def _fills(got: Fetched) -> list[dict[str, Any]]:
     return sorted(orders.values(), key=lambda f: (f["t"], str(f["id"])))
 
 
+@parsing_answers
 def build_rows(got: Fetched) -> Rows:
     """Journal rows (positions and events, in time order) for everything in ``got``."""
     ex = got.exchange
