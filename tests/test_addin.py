@@ -630,6 +630,18 @@ def test_cli_lite_wheel_url_refuses_control_characters(url: str, tmp_path: Any) 
     assert list(tmp_path.iterdir()) == []
 
 
+def test_cli_lite_over_a_main_py_that_is_not_utf8(tmp_path: Any) -> None:
+    mine = b"# \xff\xfe written in another encoding\n"
+    (tmp_path / "main.py").write_bytes(mine)
+    args = parse(["addin", "lite", "--out", str(tmp_path)])
+    assert args.run(args) == 0
+    assert (tmp_path / "main.py.bak").read_bytes() == mine  # kept as it was, byte for byte
+    fresh = tmp_path / "fresh"
+    args = parse(["addin", "lite", "--out", str(fresh)])
+    assert args.run(args) == 0
+    assert (tmp_path / "main.py").read_bytes() == (fresh / "main.py").read_bytes()
+
+
 def test_cli_functions_lists_everything(capsys: pytest.CaptureFixture) -> None:
     args = parse(["addin", "functions"])
     assert args.run(args) == 0

@@ -178,3 +178,16 @@ def test_doctor_checks_without_excel(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "xlwings", None)
     found = doctor.check_xlwings()
     assert found.level == "fix" and '"leverage-toolkit[excel]"' in found.text
+
+
+@pytest.mark.parametrize("content", [b"not a zip at all", b"PK\x03\x04" + b"\0" * 40])
+def test_doctor_on_a_file_that_is_not_a_workbook_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture, content: bytes
+) -> None:
+    book = tmp_path / "Leverage.xlsm"
+    book.write_bytes(content)
+    assert main(["addin", "doctor", "--workbook", str(book)]) == 1
+    captured = capsys.readouterr()
+    said = [line for line in captured.out.splitlines() if "Leverage.xlsm" in line]
+    assert len(said) == 1 and said[0].startswith("FIX   Leverage.xlsm is not a workbook"), said
+    assert "Traceback" not in captured.err
