@@ -12,6 +12,7 @@ a command runs, not when ``leverage`` starts.
 from __future__ import annotations
 
 import argparse
+import importlib
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,8 @@ from .client import SUPPORTED, connect, read_credentials
 
 def _client_options(parser: argparse.ArgumentParser, default: str | None = "binanceusdm") -> None:
     parser.add_argument("--exchange", default=default, choices=SUPPORTED,
-                        help="ccxt exchange id (default: %(default)s)")
+                        help="ccxt exchange id " + ("(default: %(default)s)" if default
+                                                    else "(needed by fetch)"))
     parser.add_argument("--key-file", help="JSON file with apiKey and secret (a read-only key)")
     parser.add_argument("--sandbox", action="store_true", help="use the exchange's testnet")
     parser.add_argument("--api-url", help="send every request to this base URL (a proxy or a "
@@ -33,6 +35,9 @@ def _client_options(parser: argparse.ArgumentParser, default: str | None = "bina
 
 
 def _client(args: argparse.Namespace, public: bool = False) -> Any:
+    # ccxt before the key: a trader without the [exchange] extra hears of it first, not
+    # after setting a key (a ModuleNotFoundError: the command names the extra)
+    importlib.import_module("ccxt")
     creds = read_credentials(args.key_file)
     return connect(args.exchange, creds, api_url=args.api_url, sandbox=args.sandbox,
                    timeout_ms=int(args.timeout * 1000))
