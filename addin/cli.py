@@ -53,9 +53,10 @@ def _write(folder: str, name: str, text: str) -> Path:
         raise InputError(f"--out must be a folder, got the file {folder!r}")
     out.mkdir(parents=True, exist_ok=True)
     path = out / name
-    if path.exists() and path.read_text(encoding="utf-8") != text:
+    # compared and kept as bytes: a previous file in another encoding is kept as it was
+    if path.exists() and (old := path.read_bytes()) != text.encode("utf-8"):
         backup = path.with_name(path.name + ".bak")
-        backup.write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+        backup.write_bytes(old)
         print(f"kept the previous {name} as {backup}")
     path.write_text(text, encoding="utf-8")
     return path

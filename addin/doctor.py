@@ -111,15 +111,20 @@ def check_workbook(workbook: Path, udf_module: str) -> list[Finding]:
         return [Finding("fix", f"{workbook} does not exist: "
                                "`leverage addin workbook --out Leverage.xlsm` writes one")]
     found = []
-    with zipfile.ZipFile(workbook) as z:
-        has_vba = "xl/vbaProject.bin" in z.namelist()
+    try:
+        with zipfile.ZipFile(workbook) as z:
+            has_vba = "xl/vbaProject.bin" in z.namelist()
+        rows = conf_sheet_rows(workbook)
+    except Exception as exc:  # anything openpyxl or zipfile raise on a file that is not one
+        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        return [Finding("fix", f"{workbook.name} is not a workbook Excel can open ({reason}): "
+                               "`leverage addin workbook --out Leverage.xlsm` writes one")]
     if has_vba:
         found.append(Finding("ok", f"{workbook.name} can hold the VBA of 'Import Functions'"))
     else:
         found.append(Finding("fix", f"{workbook.name} has no VBA project (.xlsx?): classic "
                                     "xlwings needs a .xlsm: `leverage addin workbook --out "
                                     "Leverage.xlsm`"))
-    rows = conf_sheet_rows(workbook)
     if rows.get("UDF Modules") == udf_module:
         found.append(Finding("ok", f"{XLWINGS_CONF_SHEET} sheet: UDF Modules = {udf_module}"))
     else:

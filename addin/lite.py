@@ -20,6 +20,8 @@ import zipfile
 from pathlib import Path
 from types import ModuleType
 
+from leverage.errors import InputError
+
 # The modules of the add-in package that the Excel functions need (not the CLI helpers).
 ADDIN_MODULES = ("__init__.py", "bridge.py", "udfs.py")
 LITE_REQUIREMENTS = ("xlwings", "numpy", "pydantic")
@@ -106,6 +108,10 @@ from {udfs.__name__} import *  # noqa: E402, F403
 def lite_requirements(wheel_url: str | None = None) -> str:
     """``requirements.txt`` for xlwings Lite: the packages the functions import, unpinned
     (numpy and pydantic come built for Pyodide; Lite pins what it installed itself), or a
-    wheel URL of this toolkit with ``--wheel-url``."""
+    wheel URL of this toolkit with ``--wheel-url`` (one line: a control character such as
+    a newline would add a line of its own to the file, so it is refused)."""
+    if wheel_url is not None and any(ord(c) < 32 or 127 <= ord(c) < 160 for c in wheel_url):
+        raise InputError(f"--wheel-url must not contain control characters (a newline, tab "
+                         f"or the like), got {wheel_url!r}")
     lines = [*LITE_REQUIREMENTS, *([wheel_url] if wheel_url else [])]
     return "".join(f"{line}\n" for line in lines)

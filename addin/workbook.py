@@ -16,7 +16,10 @@ so every sheet, chart, validation and format of the built workbook stays as it w
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
+import shutil
+import stat
 import tempfile
 import zipfile
 from pathlib import Path
@@ -51,7 +54,8 @@ def macro_workbook(
     """Write the ``book`` workbook (``journal`` or ``rebalance``, UDF formulas) as a
     macro-enabled ``out`` (``.xlsm``) with xlwings' quickstart VBA project and an
     ``xlwings.conf`` sheet (``UDF Modules``, and ``Interpreter_Win`` when given).
-    A file already at ``out`` is kept as ``out.bak``."""
+    A file already at ``out`` is kept as ``out.bak``; the new one is written beside it and
+    renamed over it (a symbolic link or read-only ``out`` is refused, never replaced)."""
     try:
         from leverage_templates import build_journal, build_rebalance
     except ModuleNotFoundError as exc:
@@ -65,19 +69,40 @@ def macro_workbook(
         raise InputError(f"book must be one of {', '.join(BOOKS)}, got {book!r}")
     if interpreter is not None and not interpreter.strip():
         raise InputError("interpreter must be a path to python.exe, got an empty text")
+    _check_target(out)
     template = xlwings_template()
     build = build_journal if book == "journal" else build_rebalance
     with tempfile.TemporaryDirectory(prefix="leverage-xlsm-") as tmp:
         built = build(Path(tmp) / f"{book}.xlsx", mode="udf", sample=sample)
-        staged = Path(tmp) / "out.xlsm"
         with zipfile.ZipFile(template) as t:
             vba = t.read(VBA_PART)
-        _convert(built, staged, vba, interpreter)
         out.parent.mkdir(parents=True, exist_ok=True)
-        if out.exists():
-            out.replace(out.with_name(out.name + ".bak"))
-        staged.replace(out)
+        # written beside the target and renamed within its folder: a rename from $TMPDIR
+        # fails across filesystems, and the old file must stay until the new one is whole
+        fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+        os.close(fd)
+        staged = Path(name)
+        try:
+            _convert(built, staged, vba, interpreter)
+            if out.exists():
+                shutil.copy2(out, out.with_name(out.name + ".bak"))
+            os.replace(staged, out)
+        finally:
+            staged.unlink(missing_ok=True)
     return out
+
+
+def _check_target(out: Path) -> None:
+    """Refuse a target that replacing would not write where the user means: a symbolic link
+    (the link would be replaced by a file), something not a file, or a read-only file."""
+    if out.is_symlink():
+        raise InputError(f"--out {str(out)!r} is a symbolic link: name the file it points to "
+                         f"({os.path.realpath(out)!r}) or another file")
+    if out.exists() and not out.is_file():
+        raise InputError(f"--out {str(out)!r} exists and is not a file")
+    if out.exists() and (not out.stat().st_mode & stat.S_IWUSR or not os.access(out, os.W_OK)):
+        raise InputError(f"--out {str(out)!r} is read-only: make it writable or name "
+                         "another file")
 
 
 def _convert(src: Path, dst: Path, vba: bytes, interpreter: str | None) -> None:

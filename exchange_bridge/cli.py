@@ -12,32 +12,40 @@ a command runs, not when ``leverage`` starts.
 from __future__ import annotations
 
 import argparse
-import math
+import importlib
 from pathlib import Path
 from typing import Any
 
 from leverage.errors import InputError
 from leverage_sheets.cli import DEFAULT_DEADLINE, seconds
 
-from .client import SUPPORTED, connect, read_credentials
+from .client import SUPPORTED, Deadline, connect, read_credentials
 
 
 def _client_options(parser: argparse.ArgumentParser, default: str | None = "binanceusdm") -> None:
     parser.add_argument("--exchange", default=default, choices=SUPPORTED,
-                        help="ccxt exchange id (default: %(default)s)")
+                        help="ccxt exchange id " + ("(default: %(default)s)" if default
+                                                    else "(needed by fetch)"))
     parser.add_argument("--key-file", help="JSON file with apiKey and secret (a read-only key)")
     parser.add_argument("--sandbox", action="store_true", help="use the exchange's testnet")
     parser.add_argument("--api-url", help="send every request to this base URL (a proxy or a "
                                           "local test server), keeping each endpoint's path")
-    parser.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
+    parser.add_argument("--timeout", type=seconds, default=10.0, metavar="SECONDS",
+                        help="seconds per request (default: %(default)g)")
+    parser.add_argument(
+        "--deadline", type=seconds, default=DEFAULT_DEADLINE, metavar="SECONDS",
+        help="give up when the exchange part has not finished after SECONDS, retries, "
+             "Retry-After waits and slow answers included (and, for import with --key, the "
+             f"Sheets part likewise) (default {DEFAULT_DEADLINE:g})")
 
 
 def _client(args: argparse.Namespace, public: bool = False) -> Any:
-    if not (args.timeout > 0 and math.isfinite(args.timeout)):
-        raise InputError(f"timeout must be > 0 seconds, got {args.timeout}")
+    # ccxt before the key: a trader without the [exchange] extra hears of it first, not
+    # after setting a key (a ModuleNotFoundError: the command names the extra)
+    importlib.import_module("ccxt")
     creds = read_credentials(args.key_file)
     return connect(args.exchange, creds, api_url=args.api_url, sandbox=args.sandbox,
-                   timeout_ms=int(args.timeout * 1000))
+                   timeout_ms=int(args.timeout * 1000), deadline=Deadline(args.deadline))
 
 
 def _backend(args: argparse.Namespace) -> Any:
@@ -112,9 +120,6 @@ def register(subparsers: Any) -> None:
     where.add_argument("--file", help="local .xlsx workbook (created as a journal if missing)")
     where.add_argument("--key", help="Google spreadsheet ID or URL")
     imp.add_argument("--credentials", help="Google service-account key file (with --key)")
-    imp.add_argument("--deadline", type=seconds, default=DEFAULT_DEADLINE, metavar="SECONDS",
-                     help="with --key: give up when the Sheets part has not finished after "
-                          f"SECONDS, retries included (default {DEFAULT_DEADLINE:g})")
     imp.add_argument("--template", choices=("journal", "rebalance"),
                      help="default: tell from the tabs")
     imp.set_defaults(run=_cmd_import)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import re
 import time
@@ -30,6 +31,42 @@ _MARKET_TYPES = {"bybit": ("linear", "inverse"), "okx": ("swap",)}
 class ExchangeError(LeverageError):
     """The exchange could not be read (refused key, unreachable, kept failing). The message
     is one line and never holds a credential."""
+
+
+RETRY_AFTER_CAP = 60.0
+"""Longest Retry-After honoured without a :class:`Deadline` (seconds); with one, the deadline
+is the bound."""
+
+
+class Deadline:
+    """An overall bound for one exchange command: every request, retry wait and answer read
+    (per-request timeouts alone let a server that sends a byte every 0.25 s, or pages that
+    never end, run forever). The clock starts when it is made; ``clock`` and ``sleep`` are
+    injectable so tests need no wall-clock time.
+
+    >>> Deadline(30, clock=lambda: 100.0).left()
+    30.0
+    """
+
+    def __init__(self, seconds: float, *, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        from leverage_sheets.http import check_seconds
+
+        self.seconds = check_seconds("deadline", seconds)
+        self.clock = clock
+        self.sleep = sleep
+        self.ends_at = clock() + self.seconds
+
+    def left(self) -> float:
+        """Seconds until the deadline (0 or less: passed)."""
+        return self.ends_at - self.clock()
+
+    def passed(self, name: str, doing: str = "") -> ExchangeError:
+        """The error of a command stopped at the deadline."""
+        return ExchangeError(
+            f"{name} did not finish within the deadline of {self.seconds:g} s{doing} (a slow "
+            "or endless answer, or retries): try again later or give --deadline more seconds"
+        )
 
 
 def _ccxt() -> Any:
@@ -99,9 +136,12 @@ def connect(
     sandbox: bool = False,
     timeout_ms: int = 10_000,
     rate_limit_ms: float | None = None,
+    deadline: Deadline | None = None,
 ) -> Any:
     """A ccxt client for ``exchange_id`` with its rate limiter on and markets loaded
-    (``rate_limit_ms``: the limiter's base interval, ccxt's own per exchange by default)."""
+    (``rate_limit_ms``: the limiter's base interval, ccxt's own per exchange by default).
+    With ``deadline`` every request of the client, loading the markets included, ends by it:
+    its connection is cut when the deadline passes, however slowly the answer comes."""
     if exchange_id not in SUPPORTED:
         raise ExchangeError(f"exchange must be one of {', '.join(SUPPORTED)}, got {exchange_id!r}")
     ccxt = _ccxt()
@@ -117,6 +157,11 @@ def connect(
     if rate_limit_ms is not None:
         config["rateLimit"] = rate_limit_ms
     exchange = getattr(ccxt, exchange_id)(config)
+    exchange._leverage_deadline = deadline
+    if deadline is not None:
+        from leverage_sheets.http import _watched
+
+        _watched(exchange.session)  # its connections are noted, for the watchdog to cut
     _count_requests(exchange)
     if sandbox:
         try:
@@ -130,13 +175,30 @@ def connect(
 
 
 def _count_requests(exchange: Any) -> None:
-    """Count HTTP requests (``exchange._leverage_requests``) for reports and the benchmark."""
+    """Count HTTP requests (``exchange._leverage_requests``) for reports and the benchmark,
+    and bound each by the client's :class:`Deadline` when it has one: none starts after it,
+    its timeout is at most what is left, and its connection is cut at the deadline."""
     send = exchange.fetch
     exchange._leverage_requests = 0
+    timeout_ms = exchange.timeout
 
     def counted(*args: Any, **kwargs: Any) -> Any:
+        deadline = getattr(exchange, "_leverage_deadline", None)
+        if deadline is None:
+            exchange._leverage_requests += 1
+            return send(*args, **kwargs)
+        from leverage_sheets.http import _watchdog
+
+        left = deadline.left()
+        if left <= 0:
+            raise deadline.passed(exchange.id)
         exchange._leverage_requests += 1
-        return send(*args, **kwargs)
+        exchange.timeout = min(timeout_ms, left * 1000.0)
+        with _watchdog(left):
+            answer = send(*args, **kwargs)
+        if deadline.left() <= 0:  # the watchdog may have cut it short: not an answer to read
+            raise deadline.passed(exchange.id)
+        return answer
 
     exchange.fetch = counted
 
@@ -146,38 +208,77 @@ def call(exchange: Any, fn: Callable[..., T], *args: Any, retries: int = 3, **kw
     ccxt's errors into one-line :class:`ExchangeError` messages without credentials."""
     ccxt = _ccxt()
     name = getattr(exchange, "id", "exchange")
+    deadline: Deadline | None = getattr(exchange, "_leverage_deadline", None)
     for attempt in range(retries + 1):
         try:
             return fn(*args, **kwargs)
-        except ccxt.PermissionDenied:  # a subclass of AuthenticationError: first
-            raise ExchangeError(f"{name} refused the request: the key lacks read permission "
-                                "for futures") from None
-        except ccxt.AuthenticationError:
+        except LeverageError:
+            raise  # already one line (a nested call's, or the deadline's): said once
+        except Exception as exc:
+            # whatever the cut connection looked like to ccxt: the deadline is the cause
+            if deadline is not None and deadline.left() <= 0:
+                raise deadline.passed(name) from None
+            if isinstance(exc, ccxt.RateLimitExceeded | ccxt.DDoSProtection):
+                limited = True
+            elif isinstance(exc, ccxt.RequestTimeout | ccxt.ExchangeNotAvailable):
+                limited = False
+            else:
+                said = _one_line(ccxt, name, exc)
+                if said is exc:
+                    raise
+                raise said from None
+        if attempt == retries:
+            what = "rate limit" if limited else "no answer"
             raise ExchangeError(
-                f"{name} refused the API key: check it is a valid read-only key for {name} "
-                "(and, for a testnet key, pass --sandbox)"
-            ) from None
-        except (ccxt.RateLimitExceeded, ccxt.DDoSProtection, ccxt.RequestTimeout,
-                ccxt.ExchangeNotAvailable) as exc:
-            if attempt == retries:
-                limited = isinstance(exc, ccxt.RateLimitExceeded | ccxt.DDoSProtection)
-                what = "rate limit" if limited else "no answer"
-                raise ExchangeError(
-                    f"{name} kept failing ({what}) after {retries + 1} tries: try again later"
-                ) from None
-            time.sleep(min(0.5 * 2**attempt, 8.0))
-        except ccxt.NetworkError as exc:
-            raise ExchangeError(f"{name} could not be reached: {type(exc).__name__}") from None
-        except ccxt.BaseError as exc:
-            raise ExchangeError(f"{name} answered with an error: {_short(exc)}") from None
-        except UNEXPECTED as exc:
-            raise _unexpected(name, exc) from None
+                f"{name} kept failing ({what}) after {retries + 1} tries: try again later"
+            )
+        wait = min(0.5 * 2**attempt, 8.0)
+        asked = _retry_after(exchange) if limited else None
+        if asked is not None:
+            wait = max(wait, asked if deadline is not None else min(asked, RETRY_AFTER_CAP))
+        if deadline is not None and wait >= deadline.left():
+            doing = f" (it asked to wait {asked:g} s before retrying)" if asked else ""
+            raise deadline.passed(name, doing)
+        (deadline.sleep if deadline is not None else time.sleep)(wait)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def _retry_after(exchange: Any) -> float | None:
+    """The seconds the last answer's ``Retry-After`` header asks to wait (``None``: none, or
+    an HTTP date or other text: the back-off applies)."""
+    headers = getattr(exchange, "last_response_headers", None) or {}
+    try:
+        text = headers.get("Retry-After")
+        value = float(text) if text is not None else None
+    except (TypeError, ValueError, AttributeError):
+        return None
+    return value if value is not None and math.isfinite(value) and value >= 0 else None
+
+
+def _one_line(ccxt: Any, name: str, exc: Exception) -> Exception:
+    """ccxt's error (or a malformed answer) as one :class:`ExchangeError` line; anything
+    else as it is."""
+    if isinstance(exc, ccxt.PermissionDenied):  # a subclass of AuthenticationError: first
+        return ExchangeError(f"{name} refused the request: the key lacks read permission "
+                             "for futures")
+    if isinstance(exc, ccxt.AuthenticationError):
+        return ExchangeError(
+            f"{name} refused the API key: check it is a valid read-only key for {name} "
+            "(and, for a testnet key, pass --sandbox)"
+        )
+    if isinstance(exc, ccxt.NetworkError):
+        return ExchangeError(f"{name} could not be reached: {type(exc).__name__}")
+    if isinstance(exc, ccxt.BaseError):
+        return ExchangeError(f"{name} answered with an error: {_short(exc)}")
+    if isinstance(exc, UNEXPECTED):
+        return _unexpected(name, exc)
+    return exc
+
+
 # What reading an answer without the fields of its documented format raises (in ccxt, or in
-# our own parsing of what it returns)
-UNEXPECTED = (KeyError, TypeError, ValueError, IndexError, AttributeError)
+# our own parsing of what it returns); OverflowError: a number or time past float or calendar
+# range ("1e400", a time in year 3,170,843)
+UNEXPECTED = (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError)
 
 
 def _unexpected(name: str, exc: Exception) -> ExchangeError:
@@ -187,14 +288,18 @@ def _unexpected(name: str, exc: Exception) -> ExchangeError:
 
 
 def parsing_answers(fn: Callable[..., T]) -> Callable[..., T]:
-    """``fn(exchange, ...)`` with a malformed answer as one :class:`ExchangeError` line."""
+    """``fn(exchange, ...)`` (or ``fn(fetched, ...)``, the answers it read) with a malformed
+    answer as one :class:`ExchangeError` line; a toolkit error passes as it is (said once)."""
 
     @functools.wraps(fn)
     def wrapped(exchange: Any, *args: Any, **kwargs: Any) -> T:
         try:
             return fn(exchange, *args, **kwargs)
+        except LeverageError:
+            raise
         except UNEXPECTED as exc:
-            raise _unexpected(getattr(exchange, "id", "exchange"), exc) from None
+            name = getattr(exchange, "id", None) or getattr(exchange, "exchange", "exchange")
+            raise _unexpected(str(name), exc) from None
 
     return wrapped
 

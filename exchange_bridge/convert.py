@@ -45,6 +45,7 @@ from typing import Any
 
 from leverage import core
 
+from .client import parsing_answers
 from .fetch import Fetched, margin_mode
 
 TAG = re.compile(r"\[([a-z0-9]+ [a-z_]+ [^\]]+)\]")
@@ -107,7 +108,12 @@ class Rows:
     notes: list[str] = field(default_factory=list)
 
 
+_YEAR_10000_MS = 253_402_300_800_000
+
+
 def _when(ms: int) -> datetime:
+    if not 0 <= int(ms) < _YEAR_10000_MS:  # past the calendar: an answer we cannot read
+        raise ValueError(f"time {ms} ms is not a date")
     return datetime.fromtimestamp(int(ms) // 1000, UTC).replace(tzinfo=None)
 
 
@@ -428,6 +434,7 @@ def shared_id(p: OpenPosition, positions: Sequence[Mapping[str, Any]] = (),
 # -- building the rows -------------------------------------------------------------------------
 
 
+@parsing_answers
 def build_rows(got: Fetched, journal_positions: Sequence[Mapping[str, Any]] = (),
                journal_events: Sequence[Mapping[str, Any]] = ()) -> Rows:
     """Journal rows (positions and events, in time order) for everything in ``got``.

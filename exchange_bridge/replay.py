@@ -23,7 +23,10 @@ field. Signed endpoints need ``X-MBX-APIKEY`` and a ``signature``; an unknown ke
 ``-2015`` 401. Lists are filtered by ``symbol``/``startTime``/``endTime`` and cut at ``limit``
 (each endpoint's documented default and maximum), oldest first, so a long history takes pages.
 ``fail(path, "429")`` answers the next request to ``path`` with Binance's ``-1003`` rate limit;
-``fail(path, "timeout")`` stalls it longer than the client waits. Every request is logged.
+``fail(path, "timeout")`` stalls it longer than the client waits; ``"429 retry-after=N"`` is
+the rate limit asking to wait N seconds; ``"trickle"`` sends the whole answer, status line
+first, one byte every 0.25 s (until :meth:`ReplayServer.release` or the client hangs up).
+Every request is logged.
 """
 
 from __future__ import annotations
@@ -147,6 +150,7 @@ class ReplayServer:
         self._faults: dict[str, list[str]] = {}
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
+        self.released = threading.Event()  # ends every "trickle" answer
 
     # -- lifecycle
     def start(self) -> str:
@@ -168,7 +172,12 @@ class ReplayServer:
                          daemon=True).start()
         return self.url
 
+    def release(self) -> None:
+        """End the answers being trickled: the rest is sent at once."""
+        self.released.set()
+
     def stop(self) -> None:
+        self.release()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -219,6 +228,9 @@ class ReplayServer:
         with self._lock:
             self.log.append(Logged(req.command, url.path, params, status))
         data = json.dumps(body).encode()
+        if fault == "trickle":
+            self._trickle(req, status, headers, data)
+            return
         with contextlib.suppress(OSError):
             req.send_response(status)
             req.send_header("Content-Type", "application/json")
@@ -227,6 +239,23 @@ class ReplayServer:
                 req.send_header(k, v)
             req.end_headers()
             req.wfile.write(data)
+
+    def _trickle(self, req: BaseHTTPRequestHandler, status: int, headers: dict[str, str],
+                 data: bytes) -> None:
+        head = "".join(f"{k}: {v}\r\n" for k, v in {
+            "Content-Type": "application/json", "Content-Length": str(len(data)), **headers
+        }.items())
+        raw = f"HTTP/1.1 {status} OK\r\n{head}\r\n".encode() + data
+        with contextlib.suppress(OSError):
+            for i in range(len(raw)):
+                if self.released.is_set():
+                    req.wfile.write(raw[i:])
+                    break
+                req.wfile.write(raw[i:i + 1])
+                req.wfile.flush()
+                self.released.wait(0.25)
+            req.wfile.flush()
+        req.close_connection = True
 
     def _answer(self, req: Any, path: str, params: dict[str, str],
                 fault: str | None) -> tuple[int, Any, dict[str, str]]:
@@ -246,9 +275,10 @@ class FakeBinanceFutures(ReplayServer):
 
     def _answer(self, req: Any, path: str, params: dict[str, str],
                 fault: str | None) -> tuple[int, Any, dict[str, str]]:
-        if fault == "429":
+        if fault is not None and fault.startswith("429"):
+            wait = fault.partition("retry-after=")[2] or "0"
             return 429, {"code": -1003, "msg": "Too many requests; current limit of IP is 2400 "
-                                               "requests per minute."}, {"Retry-After": "0"}
+                                               "requests per minute."}, {"Retry-After": wait}
         acc = self.account
         signed = req.headers.get("X-MBX-APIKEY") == API_KEY and "signature" in params
         prefix = f"/{self.api}"

@@ -389,9 +389,16 @@ def percent_hint(name: str, value: Any) -> str | None:
     return f"{name} {fmt(v)} is {fmt(v * 100)} %; for {fmt(v)} % type {fmt(v / 100)} or {fmt(v)}%"
 
 
-def percent_hints(**rates: Any) -> np.ndarray | None:
-    """Per row, the :func:`percent_hint` of each named rate that looks like a percent, joined
-    with ``"; "`` (``None`` where none does); ``None`` when no row has one. For the notes of
+VOLATILITY_PERCENT_LIKE = 5.0
+"""An annualised volatility at or above this (500 % a year) typed as a number looks like a
+percent typed without the ``%``: ``60`` meant as 60 % is 6,000 %. Crypto's most volatile
+markets stay well below it; 60 % is ``0.6``."""
+
+
+def percent_hints(*, like: float = PERCENT_LIKE, **rates: Any) -> np.ndarray | None:
+    """Per row, the :func:`percent_hint` of each named rate that looks like a percent (its
+    size is ``like`` or more; ``like`` at least :data:`PERCENT_LIKE`), joined with ``"; "``
+    (``None`` where none does); ``None`` when no row has one. For the notes of
     :meth:`Fail.__call__` and :meth:`Fail.warn`."""
     arrays = {k: np.asarray(v, dtype=float) for k, v in rates.items()}
     shape = np.broadcast_shapes(*(a.shape for a in arrays.values()))
@@ -399,7 +406,7 @@ def percent_hints(**rates: Any) -> np.ndarray | None:
     found = False
     for name, arr in arrays.items():
         with np.errstate(invalid="ignore"):
-            looks = np.broadcast_to(np.abs(arr) >= PERCENT_LIKE, shape)
+            looks = np.broadcast_to(np.abs(arr) >= like, shape)
         if not looks.any():
             continue
         found = True

@@ -158,6 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
         register(sub)
     for name, module in missing.items():
         sub.add_parser(name, help=f"(not installed: {install_hint(module, name)})")
+    for command in sub.choices.values():
+        # a description taken from a docstring: its reStructuredText literals as plain text
+        if command.description:
+            command.description = command.description.replace("``", "")
     return parser
 
 
@@ -195,11 +199,31 @@ def extras_providing(module: str) -> list[str]:
     return found
 
 
+def _extras_included(extra: str) -> list[str]:
+    """The extras that ``extra`` installs through this distribution itself
+    (``leverage-toolkit[sheets]; extra == "exchange"``: ``exchange`` includes ``sheets``)."""
+    if not extra:
+        return []
+    try:
+        lines = requires(DISTRIBUTION) or []
+    except PackageNotFoundError:
+        return []
+    found: list[str] = []
+    for line in lines:
+        m = re.match(r"\s*([A-Za-z0-9._-]+)\s*\[([^\]]*)\].*extra\s*==\s*['\"]([^'\"]+)['\"]",
+                     line)
+        if m and m.group(1).replace("_", "-").lower() == DISTRIBUTION and m.group(3) == extra:
+            found += [e.strip() for e in m.group(2).split(",") if e.strip()]
+    return found
+
+
 def install_hint(module: str, command: str = "") -> str:
     """``pip install "leverage-toolkit[sheets]"`` for a missing ``module``; the extra named
     like ``command`` first when several extras install it (openpyxl: sheets, templates)."""
     extras = extras_providing(module)
-    if command in extras:
+    if command in extras or set(extras) & set(_extras_included(command)):
+        # the command's own extra brings the missing one (and whatever else it needs):
+        # naming it says everything missing at once
         extras = [command]
     if not extras:
         return f"the Python package {module!r} is missing: pip install {module}"

@@ -92,11 +92,17 @@ TIERS = PerCall(_tiers, "a tier table, its rows or a shipped table's name")
 EXCHANGE = PerCall(_exchange, "one of " + ", ".join(EXCHANGES))
 
 
-def _tiers_for_contract(fail: Fail, contract: np.ndarray, tiers: TierTable | None) -> None:
+WALLET_BALANCE = Number(ge=0)
+"""The rule of a cross account's wallet balance (CROSS_LIQ_PRICE, HEDGE_LIQ_PRICE): money
+the account holds, never a debt (losses are ``other_upnl``)."""
+
+
+def tiers_for_contract(fail: Fail, contract: Any, tiers: TierTable | None) -> None:
     """A shipped or loaded table knows its contract (a coin-margined table's notional is in
     coin, a linear one's in the quote currency): applying it to the other kind of position
     would pick tiers by a notional in the wrong unit. Tables typed as rows carry no currency
-    and are taken as given."""
+    and are taken as given. The one check of every formula that takes ``tiers``
+    (``contract``: 0 linear, 1 inverse, per row or one for all)."""
     if tiers is None or not tiers.contract:
         return
     table_is_inverse = tiers.contract == "inverse"
@@ -127,7 +133,7 @@ def _under_convention(
     convention = CONVENTIONS[exchange]
     if convention.linear_only:
         _linear_only(fail, contract, exchange)
-    _tiers_for_contract(fail, contract, tiers)
+    tiers_for_contract(fail, contract, tiers)
     return convention, Isolated(
         side, qty, entry_price, mmr, maint_amount, contract, tiers, fee_rate
     )
@@ -296,7 +302,7 @@ def _flag_above_tier_max(
     fail: Fail, tiers: TierTable, notional: Any, leverage: Any, template: str, **values: Any
 ) -> None:
     """Flag rows whose ``leverage`` is above the max leverage of the tier that holds
-    ``notional`` (a tier with no published maximum allows any)."""
+    ``notional`` (a tier with no published maximum: the nearest published one below it)."""
     top = tiers.max_leverage_at(notional)
     fail.warn(leverage > top, template, lev=leverage, top=top, notional=notional, **values)
 
@@ -390,7 +396,7 @@ a percent (the percent hint follows)."""
     side=Side(),
     qty=Number(gt=0),
     entry_price=Number(gt=0),
-    wallet_balance=Number(ge=0),
+    wallet_balance=WALLET_BALANCE,
     other_upnl=Number(),
     other_maint=Number(ge=0),
     mmr=Rate(ge=0, lt=1),
@@ -435,7 +441,7 @@ def cross_liq_price(
     >>> round(cross_liq_price("long", 1, 20_000, 1_000, -200, 50, 0.005), 2)
     19346.73
     """
-    _tiers_for_contract(fail, contract, tiers)
+    tiers_for_contract(fail, contract, tiers)
     shared = wallet_balance + other_upnl - other_maint
     position = Isolated(side, qty, entry_price, mmr, maint_amount, contract, tiers)
     fail_below_maintenance(fail, position, shared)

@@ -29,6 +29,7 @@ import numpy as np
 
 from ._args import (
     MISSING,
+    VOLATILITY_PERCENT_LIKE,
     Fail,
     Kind,
     Number,
@@ -39,6 +40,7 @@ from ._args import (
     as_column,
     fmt,
     formula,
+    percent_hints,
 )
 from .conventions.base import BELOW_MAINTENANCE, Isolated, below_maintenance_everywhere
 from .core import (
@@ -46,9 +48,11 @@ from .core import (
     FUNDING_ABOVE,
     FUNDING_FLAG_ABOVE,
     UNDER_A_CONVENTION,
+    WALLET_BALANCE,
     cross_liq_price,
     flag_funding,
     liq_price,
+    tiers_for_contract,
 )
 from .errors import InputError
 from .tiers import TierTable
@@ -102,6 +106,7 @@ TIERS = UNDER_A_CONVENTION["tiers"]
 FEE = UNDER_A_CONVENTION["fee_rate"]
 AT_LEAST_0 = Number(ge=0)
 ANY = Number()
+LINEAR = 0.0  # the contract code of a linear position (HEDGE_LIQ_PRICE's, SAFE_LEVERAGE's)
 PRICE_OR_BLANK = Number(gt=0, blank_means_none=True)
 OR_BLANK = Number(blank_means_none=True)  # "there is none": an open end
 RATE = Rate()  # a fraction, also typed as percent text ("0.01%")
@@ -217,7 +222,12 @@ def _max_open_kernel(
     # notional (margin currency) whose initial margin plus opening fee uses the whole balance
     notional = balance / (1.0 / leverage + fee_rate)
     if tiers is not None:
-        lev = np.where(np.isnan(tiers.max_leverages), np.inf, tiers.max_leverages)
+        # a band whose max leverage is not published is not known to allow any leverage (it
+        # allows at most what the band below does, maybe less): it never lifts the cap; a
+        # table that publishes none caps nothing
+        published = tiers.max_leverages
+        lev = np.where(np.isnan(published),
+                       -np.inf if np.isfinite(published).any() else np.inf, published)
         caps = np.array([t.max_notional for t in tiers.tiers])
         allowed = lev >= np.asarray(leverage, dtype=float)[..., None]
         # the largest band whose max leverage is at least the chosen one
@@ -251,7 +261,8 @@ def max_open(
     balance``, so ``notional = balance / (1/leverage + fee_rate)``; qty is ``notional/price``
     (linear, base units) or ``notional·price`` (inverse, USD of contracts; balance in coin).
     With ``tiers`` the notional is also capped at the upper bound of the largest band whose
-    max leverage is at least ``leverage`` (a band with no published max leverage allows any).
+    published max leverage is at least ``leverage`` (a band without one is not known to allow
+    any, so it never lifts the cap; a table that publishes none caps nothing).
 
     10,000 USDT at 20x with a 0.05 % fee, BTC at 50,000: ``10,000 / (0.05 + 0.0005) =
     198,019.80`` USDT of notional, 3.9604 BTC.
@@ -263,6 +274,7 @@ def max_open(
     >>> max_open(1_000, 20_000, 125, tiers=[[0, 50_000, 0.004, 125], [50_000, 1e6, 0.005, 100]])
     2.5
     """
+    tiers_for_contract(fail, contract, tiers)
     return _report(fail, _max_open_kernel(balance, price, leverage, tiers, fee_rate, contract))
 
 
@@ -351,7 +363,8 @@ def _in_band(notional: np.ndarray, k: int, tiers: TierTable) -> np.ndarray:
 @formula(
     returns_none=True,
     long_qty=AT_LEAST_0, long_entry=PRICE_OR_BLANK, short_qty=AT_LEAST_0,
-    short_entry=PRICE_OR_BLANK, wallet_balance=ANY, other_upnl=ANY, other_maint=AT_LEAST_0,
+    short_entry=PRICE_OR_BLANK, wallet_balance=WALLET_BALANCE, other_upnl=ANY,
+    other_maint=AT_LEAST_0,
     long_mmr=MMR, long_maint_amount=MAINT_AMOUNT, short_mmr=MMR,
     short_maint_amount=MAINT_AMOUNT, tiers=TIERS,
 )
@@ -384,6 +397,7 @@ def hedge_liq_price(
     >>> round(hedge_liq_price(1, 20_000, 0.5, 21_000, 1_000), 2)
     17258.88
     """
+    tiers_for_contract(fail, LINEAR, tiers)
     return _report(fail, _hedge_liq_kernel(
         long_qty, long_entry, short_qty, short_entry, wallet_balance, other_upnl, other_maint,
         long_mmr, long_maint_amount, short_mmr, short_maint_amount, tiers,
@@ -423,13 +437,18 @@ _ERFC_POLY = (-1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806, 0.27
               -1.13520398, 1.48851587, -0.82215223, 0.17087277)
 
 
-def _log_erfc(z: np.ndarray) -> np.ndarray:
-    """``log erfc(z)`` for ``z ≥ 0``."""
+def _log_erfcx(z: np.ndarray) -> np.ndarray:
+    """``log(erfc(z)·e^{z²})`` for ``z ≥ 0`` (no ``z²`` in it: finite for any finite z)."""
     t = 1.0 / (1.0 + 0.5 * z)
     poly = np.full_like(t, _ERFC_POLY[-1])
     for c in _ERFC_POLY[-2::-1]:
         poly = poly * t + c
-    return np.log(t) - z * z + poly
+    return np.log(t) + poly
+
+
+def _log_erfc(z: np.ndarray) -> np.ndarray:
+    """``log erfc(z)`` for ``z ≥ 0``."""
+    return _log_erfcx(z) - z * z
 
 
 def _log_norm_cdf(x: np.ndarray) -> np.ndarray:
@@ -452,9 +471,30 @@ def _touch_probability(
     §1.8; Shreve, Stochastic Calculus for Finance II, 2004, §7.2, by the reflection principle
     and Girsanov): ``Φ((b − μt)/(σ√t)) + e^{2μb/σ²}·Φ((b + μt)/(σ√t))``."""
     sd = sigma * np.sqrt(t)
-    first = _norm_cdf((b - mu * t) / sd)
-    second = np.exp(2.0 * mu * b / (sigma * sigma) + _log_norm_cdf((b + mu * t) / sd))
-    return first + second
+    y = (b - mu * t) / sd
+    x = (b + mu * t) / sd
+    first = _norm_cdf(y)
+    # 2μb/σ² + log Φ(x) with x < 0: log Φ(x) = log ½ + log erfc(−x/√2), whose −x²/2 part
+    # cancels 2μb/σ² exactly into −y²/2; summed as such the two terms are each infinite
+    # (inf − inf) when σ² underflows, though the product is tiny
+    tail = np.log(0.5) + _log_erfcx(np.abs(x) / _SQRT2) - 0.5 * y * y
+    second = np.exp(np.where(x < 0, tail, 2.0 * mu * b / (sigma * sigma) + _log_norm_cdf(x)))
+    p = first + second
+    # what is still unresolved (σ√t so small that a ratio is 0/0): the price moves at the
+    # drift, touching b exactly when μt ≤ b
+    return np.where(np.isnan(p), np.where(mu * t <= b, 1.0, 0.0), p)
+
+
+VOLATILITY_AS_PERCENT = "volatility is a fraction a year (0.6 is 60 %)"
+
+
+def flag_volatility(fail: Fail, volatility: Any) -> None:
+    """Flag the rows whose ``volatility`` looks like a percent typed as a number (500 % a
+    year or more, :data:`~leverage._args.VOLATILITY_PERCENT_LIKE`), with what to type."""
+    looks = volatility >= VOLATILITY_PERCENT_LIKE
+    if np.any(looks):
+        fail.warn(looks, VOLATILITY_AS_PERCENT, notes=lambda: percent_hints(
+            like=VOLATILITY_PERCENT_LIKE, volatility=volatility))
 
 
 def _liq_probability_kernel(
@@ -502,6 +542,7 @@ def liq_probability(
     >>> liq_probability("short", 20_000, None, 0.6, 7)
     0.0
     """
+    flag_volatility(fail, volatility)
     return _report(fail, _liq_probability_kernel(
         side, mark_price, liq_price, volatility, horizon_days, drift
     ))
@@ -537,7 +578,7 @@ def _safe_leverage_kernel(
         # Conservative: at leverage L a position may be as large as the upper bound of the
         # largest band allowed at L; MM/notional is highest there, so the liquidation price
         # is nearest the mark there. Leverage in (next band's max, this band's max].
-        lev = np.where(np.isnan(tiers.max_leverages), np.inf, tiers.max_leverages)
+        lev = tiers.leverage_caps
         bands = []
         for k, t in enumerate(tiers.tiers):
             share = t.maint_amount / t.max_notional if math.isfinite(t.max_notional) else 0.0
@@ -608,6 +649,8 @@ def safe_leverage(
     >>> round(safe_leverage(0.6, 1, 0.01), 1)
     12.1
     """
+    flag_volatility(fail, volatility)
+    tiers_for_contract(fail, LINEAR, tiers)  # its position is linear (see above)
     return _report(fail, _safe_leverage_kernel(
         volatility, horizon_days, max_probability, mmr, side, maint_amount, tiers
     ))
@@ -855,7 +898,10 @@ def _time_number(v: Any) -> Any:
     if hasattr(v, "to_pydatetime"):
         v = v.to_pydatetime()
     if isinstance(v, _dt.datetime):
-        return (v.replace(tzinfo=None) - _EXCEL_EPOCH) / _dt.timedelta(days=1)
+        # an aware time counts at UTC, as exchanges stamp funding; the offset is subtracted
+        # as a number so a time near year 1 or 9999 does not overflow converting
+        offset = v.utcoffset() or _dt.timedelta(0)
+        return ((v.replace(tzinfo=None) - _EXCEL_EPOCH) - offset) / _dt.timedelta(days=1)
     if isinstance(v, _dt.date):
         return float((v - _EXCEL_EPOCH.date()).days)
     return v
@@ -893,11 +939,14 @@ def _funding_from_history_kernel(
             missing[j] = True
             continue
         gaps = np.diff(t)
-        if gaps.size >= 3:
+        if gaps.size >= 2:
             # a spacing longer than both neighbours is a missing event, not a new interval
-            # (8 h → 1 h changes the spacing once; a gap is a one-off spike)
-            spike = np.zeros(gaps.size, dtype=bool)
-            spike[1:-1] = (gaps[1:-1] > gaps[:-2] * 1.5) & (gaps[1:-1] > gaps[2:] * 1.5)
+            # (8 h → 1 h changes the spacing once; a gap is a one-off spike); the first and
+            # last spacings have one neighbour, and longer than it is a gap too (a spacing
+            # that changes at the very end cannot be told from one: blank, never too little)
+            before = np.concatenate(([0.0], gaps[:-1]))
+            after = np.concatenate((gaps[1:], [0.0]))
+            spike = (gaps > before * 1.5) & (gaps > after * 1.5)
             left, right = t[:-1][spike], t[1:][spike]
             missing[j] |= bool(np.any((left < end[j]) & (right > start[j])))
         # the window must lie within the history (with one interval's slack at either end)
@@ -943,9 +992,10 @@ def _funding_from_history(
     The events are the history's own rows, so the interval may be 8 h, 4 h, 1 h or change
     mid-position. The answer is blank (never 0) when the history cannot give it: a blank rate
     or mark inside the window, a missing event (a spacing more than 1.5× both its
-    neighbours'), or a window that starts or ends beyond the history by more than one
-    interval. ``times``, ``opened`` and ``closed`` are datetimes or spreadsheet date numbers
-    (days); a blank ``opened``/``closed`` means from the first/through the last event.
+    neighbours', or than its one neighbour's at either end), or a window that starts or ends
+    beyond the history by more than one interval. ``times``, ``opened`` and ``closed`` are
+    datetimes (an aware one counts at UTC) or spreadsheet date numbers (days); a blank
+    ``opened``/``closed`` means from the first/through the last event.
 
     Ranges: one column per position (``times``, ``rates``, ``marks`` the same shape; rows
     with a blank time are padding); a block gives one total per column with ``side``,

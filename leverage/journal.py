@@ -181,9 +181,15 @@ def read_date(value: Any, name: str = "date") -> datetime:
     Traceback (most recent call last):
     leverage.errors.InputError: date must be a date, got 'yesterday'
     """
+    # a date in its own terms whose UTC time, or rounding to the second, leaves the calendar
+    # (9999-12-31 23:59:59 at UTC−1) is this cell's error, never an OverflowError
+    beyond = f"{name} must be a date from 0001-01-01 to 9999-12-31 (UTC), got {fmt(value)}"
     if isinstance(value, datetime):
         if value.tzinfo is not None:
-            value = value.astimezone(UTC).replace(tzinfo=None)
+            try:
+                value = value.astimezone(UTC).replace(tzinfo=None)
+            except OverflowError:
+                raise InputError(beyond) from None
         return value
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day)
@@ -194,10 +200,19 @@ def read_date(value: Any, name: str = "date") -> datetime:
         if math.isnan(serial):
             raise InputError(DATE_REQUIRED if name == "date" else f"{name} is required")
         if 1 <= serial < _LAST_SERIAL:
-            return SPREADSHEET_EPOCH + timedelta(seconds=round(serial * 86_400))
+            try:
+                return SPREADSHEET_EPOCH + timedelta(seconds=round(serial * 86_400))
+            except OverflowError:
+                raise InputError(beyond) from None
     elif isinstance(value, str):
+        when: datetime | None = None
         with contextlib.suppress(ValueError):
-            return read_date(datetime.fromisoformat(value.strip()), name)
+            when = datetime.fromisoformat(value.strip())
+        if when is not None:
+            try:
+                return read_date(when, name)
+            except InputError:
+                raise InputError(beyond) from None
     raise InputError(f"{name} must be a date, got {fmt(value)}")
 
 

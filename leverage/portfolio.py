@@ -246,7 +246,7 @@ def rebalance(
     }
     account.update(_account_shock(positions, cross, side, qty, entry, mark, mmr, amount,
                                   wallet_balance))
-    columns["liq_probability"] = _liq_odds(
+    columns["liq_probability"], odds_flags = _liq_odds(
         ok & ~at_once, side, mark, liq, cross_liq.position_rows, cross, volatility,
         horizon_days)
     out = {k: [float(x) for x in v] for k, v in columns.items()}
@@ -254,6 +254,8 @@ def rebalance(
     # flags that do not stop a row: a cross liquidation price beyond entry with a rate that
     # looks like a percent typed as a number (a cross LP beyond entry is otherwise legitimate)
     flags = np.where(cross, cross_liq.warnings, None)
+    # and a volatility that looks like a percent typed as a number (LIQ_PROBABILITY's flag)
+    flags = np.where(np.equal(flags, None), odds_flags, flags)
     out["warnings"] = [w or "" for w in flags]
     return RebalanceResult(out, account)
 
@@ -262,17 +264,20 @@ def _liq_odds(
     ok: np.ndarray, side: np.ndarray, mark: np.ndarray, liq: np.ndarray,
     below: np.ndarray | None, cross: np.ndarray, volatility: float | None,
     horizon_days: float | None,
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     """LIQ_PROBABILITY of each valid row at the account's volatility and horizon (blank
     without them): 0 with no liquidation price, 1 for a cross row already below maintenance
-    at every price."""
+    at every price; and each valid row's flag from it (``None``: none)."""
+    none = np.full(ok.shape, None, dtype=object)
     if volatility is None or horizon_days is None or not ok.any():
-        return np.full(ok.shape, np.nan)
-    odds = liq_probability.rows(np.where(ok, side, 1.0), np.where(ok, mark, 1.0), liq,
-                                volatility, horizon_days).values
+        return np.full(ok.shape, np.nan), none
+    res = liq_probability.rows(np.where(ok, side, 1.0), np.where(ok, mark, 1.0), liq,
+                               volatility, horizon_days)
+    odds = res.values
     if below is not None:
         odds = np.where(cross & np.broadcast_to(below, ok.shape), 1.0, odds)
-    return np.where(ok, odds, np.nan)
+    flags = none if res.warnings is None else np.broadcast_to(res.warnings, ok.shape)
+    return np.where(ok, odds, np.nan), np.where(ok, flags, None)
 
 
 def _account_shock(

@@ -98,6 +98,23 @@ class TierTable(BaseModel):
         return np.array([np.nan if t.max_leverage is None else t.max_leverage for t in self.tiers])
 
     @cached_property
+    def leverage_caps(self) -> np.ndarray:
+        """The most leverage each band may allow: the published max, or for a band without
+        one the nearest published max below it (``inf`` when none is published at or below).
+        Exchanges' max leverage never rises with size, so a band whose maximum the source
+        left out allows at most what the band below does (maybe less: :func:`max_open` does
+        not count on it).
+
+        >>> get_tier_table("binance:BTCUSD_PERP").leverage_caps[-4:].tolist()
+        [4.0, 4.0, 4.0, 4.0]
+        """
+        caps = self.max_leverages.copy()
+        for k in range(len(caps)):
+            if np.isnan(caps[k]):
+                caps[k] = caps[k - 1] if k else np.inf
+        return caps
+
+    @cached_property
     def contract(self) -> str:
         """``"linear"`` or ``"inverse"``: the positions this table is for, from its ccxt
         symbol (``BTC/USD:BTC`` settles in its base coin: inverse) or else its currency (a
@@ -140,14 +157,14 @@ class TierTable(BaseModel):
         return [t.min_notional for t in self.tiers]
 
     def max_leverage_at(self, notional: Any) -> Any:
-        """The max leverage of the tier each notional falls in (``nan``: not published); a
-        float for a float, in plain Python (one row of the scalar path: no arrays)."""
+        """The max leverage of the tier each notional falls in, as :attr:`leverage_caps`
+        (``inf``: none published at or below it); a float for a float, in plain Python (one
+        row of the scalar path: no arrays)."""
         if notional.__class__ is float and notional == notional:
             k = min(max(bisect.bisect_right(self._bounds_list, notional) - 1, 0),
                     len(self.tiers) - 1)
-            top = self.tiers[k].max_leverage
-            return math.nan if top is None else top
-        return self.max_leverages[self.index(notional)]  # one gather, not lookup's three
+            return float(self.leverage_caps[k])
+        return self.leverage_caps[self.index(notional)]  # one gather, not lookup's three
 
     # -- construction ------------------------------------------------------------
     @classmethod

@@ -44,7 +44,7 @@ def _count(text: str) -> int:
     return value
 
 
-def _target(parser: argparse.ArgumentParser) -> None:
+def _target(parser: argparse.ArgumentParser, watch: bool = False) -> None:
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--key", help="Google spreadsheet ID (from its URL: /d/<ID>/edit) or URL")
     where.add_argument("--file", help="local .xlsx workbook instead of Google Sheets")
@@ -55,8 +55,9 @@ def _target(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--deadline", type=seconds, default=DEFAULT_DEADLINE, metavar="SECONDS",
-        help=f"with --key: give up when the command (each run, with --watch) has not finished "
-        f"after SECONDS, retries and slow answers included (default {DEFAULT_DEADLINE:g})",
+        help=f"with --key: give up when the command {'(each run, with --watch) ' if watch else ''}"
+        f"has not finished after SECONDS, retries and slow answers included "
+        f"(default {DEFAULT_DEADLINE:g})",
     )
 
 
@@ -119,7 +120,7 @@ def register(subparsers: Any) -> None:
     p_init.set_defaults(run=_cmd_init)
 
     p_sync = sub.add_parser("sync", help="compute every derived column and write it back")
-    _target(p_sync)
+    _target(p_sync, watch=True)
     p_sync.add_argument(
         "--template", default="auto", choices=("auto", *TEMPLATE_NAMES),
         help="default: tell from the tabs (one extra request)",

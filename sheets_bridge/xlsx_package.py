@@ -23,6 +23,7 @@ import posixpath
 import re
 import stat
 import tempfile
+import time
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -658,6 +659,7 @@ def save_atomically(path: Path, name: str, write: Callable[[IO[bytes]], None],
     if st is not None:
         check_writable(target, name, st)
     directory = target.parent
+    remove_stale_temps(directory, target.name)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
     except OSError as exc:
@@ -682,6 +684,30 @@ def save_atomically(path: Path, name: str, write: Callable[[IO[bytes]], None],
             os.unlink(tmp)
         raise
     _fsync_dir(directory)
+
+
+_RUN_STARTED = time.time()  # a temp file last written before this is no save of this run
+
+
+def remove_stale_temps(directory: Path, name: str) -> None:
+    """Delete what killed saves of ``name`` left in ``directory`` (a kill skips the cleanup
+    of :func:`save_atomically`): regular files named as its temp files are
+    (``.NAME.`` + mkstemp's 8 characters + ``.tmp``) and last written before this run
+    started, so a save running now in another process keeps its file. Best effort: a file
+    that cannot be read or removed stays."""
+    pattern = re.compile(re.escape(f".{name}.") + r"[a-z0-9_]{8}\.tmp")
+    try:
+        entries = os.scandir(directory)
+    except OSError:
+        return
+    with entries:
+        for entry in entries:
+            if not pattern.fullmatch(entry.name):
+                continue
+            with contextlib.suppress(OSError):
+                st = entry.stat(follow_symlinks=False)
+                if stat.S_ISREG(st.st_mode) and st.st_mtime < _RUN_STARTED:
+                    os.unlink(entry.path)
 
 
 def check_writable(target: Path, name: str, st: os.stat_result) -> None:

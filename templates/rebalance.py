@@ -17,7 +17,8 @@ from typing import Any
 from openpyxl.workbook import Workbook
 
 from leverage import core, effective_leverage, margin_for_liq_price, margin_to_target, percent_hint
-from leverage._args import PERCENT_LIKE, fmt
+from leverage._args import PERCENT_LIKE, VOLATILITY_PERCENT_LIKE, fmt
+from leverage.decisions import VOLATILITY_AS_PERCENT
 from leverage.errors import InputError
 from leverage.layout import (
     ACCOUNT_HELPER_ROWS,
@@ -248,11 +249,11 @@ def row_formulas(r: int, mode: str, last: int) -> dict[str, str]:
         "allocated": f'IF(ISNUMBER({move}),IF({move}<0,{move},MIN({move},'
                      f'MAX({_acct("available")}-({before_all}+{before_tie}),0))),"")',
         # the reconcile column; blank unless both prices are there (same in both modes)
-        "warnings": ok_only(
+        "warnings": _first_flag(ok_only(
             f'IF({cross}=1,IF(ISNUMBER({liq}),IF({s}*({liq}-{entry})>=0,IF(ABS({mmr})>='
             f'{PERCENT_LIKE!r},IF({s}=1,{cross_flag(1)},{cross_flag(-1)})&'
             f'{percent_note("mmr", mmr)},""),""),""),"")'
-        ),
+        ), x["liq_probability"]),
         "liq_gap": liq_gap_formula(x["liq_price"], x["exchange_liq_price"]),
         "status": f'IF({used}=0,"",' + nested_if(
             [
@@ -275,6 +276,17 @@ def row_formulas(r: int, mode: str, last: int) -> dict[str, str]:
             '""',
         ) + ")",
     }
+
+
+def _first_flag(cross_flag: str, odds: str) -> str:
+    """The Check column as ``leverage.portfolio.rebalance`` fills it: the cross row's flag,
+    else LIQ_PROBABILITY's flag of a volatility that looks like a percent typed as a number
+    (on the rows whose odds are computed)."""
+    vol = rate_value(_acct("volatility"))
+    volatility_flag = (f'IF(ISNUMBER({odds}),IF(ISNUMBER({vol}),IF({vol}>='
+                       f'{VOLATILITY_PERCENT_LIKE!r},{quoted(VOLATILITY_AS_PERCENT)}&'
+                       f'{percent_note("volatility", vol)},""),""),"")')
+    return f'IF({cross_flag}<>"",{cross_flag},{volatility_flag})'
 
 
 def _shock_and_odds(x: dict[str, str], mode: str) -> dict[str, str]:

@@ -540,6 +540,13 @@ def test_account_shock_bad_column_is_its_own_error_cell(text_errors: None) -> No
     assert got[0][0].startswith("#NUM! the account is already below maintenance")
 
 
+def test_liq_probability_negligible_volatility_is_0_or_1_not_num() -> None:
+    assert call("LIQ_PROBABILITY", cell("long"), cell(20_000), cell(1e-300), cell(1e-300),
+                cell(1)) == [[0.0]]
+    assert call("LIQ_PROBABILITY", cell("long"), cell(20_000), cell(18_000), cell(1e-300),
+                cell(365), cell(-1)) == [[1.0]]
+
+
 def test_funding_from_history_ranges_and_blank_gap() -> None:
     # two positions side by side; the second's history is shorter (padding below)
     t = [[0, 0], [1 / 3, 1 / 24], [2 / 3, None]]
@@ -611,6 +618,28 @@ def test_cli_lite_wheel_url(capsys: pytest.CaptureFixture) -> None:
     args = parse(["addin", "lite", "--wheel-url", "https://example.org/lev-0.1.0-py3-none-any.whl"])
     args.run(args)
     assert "https://example.org/lev-0.1.0-py3-none-any.whl\n" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("url", ["https://example.org/lev.whl\nevil==1.0",
+                                 "https://example.org/lev.whl\r", "https://ex\x00ample.org/a.whl",
+                                 "https://example.org/\x1b[2Ja.whl"])
+def test_cli_lite_wheel_url_refuses_control_characters(url: str, tmp_path: Any) -> None:
+    args = parse(["addin", "lite", "--wheel-url", url, "--out", str(tmp_path)])
+    with pytest.raises(lv.InputError, match="--wheel-url must not contain control characters"):
+        args.run(args)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_lite_over_a_main_py_that_is_not_utf8(tmp_path: Any) -> None:
+    mine = b"# \xff\xfe written in another encoding\n"
+    (tmp_path / "main.py").write_bytes(mine)
+    args = parse(["addin", "lite", "--out", str(tmp_path)])
+    assert args.run(args) == 0
+    assert (tmp_path / "main.py.bak").read_bytes() == mine  # kept as it was, byte for byte
+    fresh = tmp_path / "fresh"
+    args = parse(["addin", "lite", "--out", str(fresh)])
+    assert args.run(args) == 0
+    assert (tmp_path / "main.py").read_bytes() == (fresh / "main.py").read_bytes()
 
 
 def test_cli_functions_lists_everything(capsys: pytest.CaptureFixture) -> None:

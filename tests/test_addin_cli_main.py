@@ -88,3 +88,64 @@ def test_a_closed_pipe_is_no_error() -> None:
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 0
     assert err == ""
+
+
+def test_a_command_whose_extra_brings_the_missing_one_names_its_own() -> None:
+    # [exchange] installs ccxt and [sheets]: asking for [sheets] first, then [exchange],
+    # makes the trader install twice
+    for module in ("gspread", "openpyxl", "ccxt"):
+        assert cli.install_hint(module, "exchange") == (
+            'needs the [exchange] extra: pip install "leverage-toolkit[exchange]"'), module
+
+
+@pytest.fixture
+def exchange_without_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The `exchange` entry point as it loads with only [excel] installed (no gspread)."""
+    (tmp_path / "ex_without_sheets.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'gspread'\", name='gspread')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    real = cli.entry_points
+
+    def entry_points(group: str) -> list[EntryPoint]:
+        eps = [ep for ep in real(group=group) if ep.name != "exchange"]
+        return [*eps, EntryPoint("exchange", "ex_without_sheets:register", group)]
+
+    monkeypatch.setattr(cli, "entry_points", entry_points)
+
+
+@pytest.mark.usefixtures("exchange_without_extra")
+def test_exchange_import_names_everything_missing_at_once(capsys: pytest.CaptureFixture) -> None:
+    assert cli.main(["exchange", "import", "--since", "2024-01-01", "--file", "j.xlsx"]) == 2
+    assert capsys.readouterr().err == ('leverage: error: leverage exchange needs the [exchange] '
+                                       'extra: pip install "leverage-toolkit[exchange]"\n')
+
+
+def test_exchange_without_ccxt_says_so_before_asking_for_a_key(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, tmp_path: Path
+) -> None:
+    pytest.importorskip("leverage_exchange")
+    monkeypatch.setitem(sys.modules, "ccxt", None)  # [sheets] installed, ccxt not
+    for name in ("LEVERAGE_EXCHANGE_KEY", "LEVERAGE_EXCHANGE_SECRET",
+                 "LEVERAGE_EXCHANGE_KEY_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    for argv in (["exchange", "import", "--since", "2024-01-01", "--file",
+                  str(tmp_path / "j.xlsx")], ["exchange", "reconcile"],
+                 ["tiers", "fetch", "--exchange", "binanceusdm"]):
+        assert cli.main(argv) == 2
+        err = capsys.readouterr().err
+        assert "[exchange]" in err and "API key" not in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("argv", "unwanted"), [
+    (["demo", "--help"], "``"),
+    (["tiers", "--help"], "(default: None)"),
+    (["sheets", "init", "--help"], "--watch"),
+])
+def test_help_texts_say_only_what_applies(capsys: pytest.CaptureFixture, argv: list[str],
+                                          unwanted: str) -> None:
+    with pytest.raises(SystemExit) as done:
+        cli.main(argv)
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert unwanted not in out, out

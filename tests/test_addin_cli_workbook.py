@@ -3,10 +3,13 @@ project and an xlwings.conf sheet, keeps the journal as built, and opens in Libr
 
 from __future__ import annotations
 
+import errno
 import math
+import os
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import pytest
@@ -105,6 +108,48 @@ def test_workbook_keeps_a_previous_file(tmp_path: Path, capsys: pytest.CaptureFi
     assert openpyxl.load_workbook(out, keep_vba=True).sheetnames[-1] == "xlwings.conf"
 
 
+def test_workbook_out_on_another_filesystem_than_tmpdir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a rename between two folders is what fails across filesystems ("Invalid cross-device
+    # link"): made to fail here whatever the machine's mounts, so the file must be written
+    # beside the target and renamed within its folder
+    real_replace = os.replace
+
+    def same_folder_only(src: Any, dst: Any) -> None:
+        if Path(src).resolve().parent != Path(dst).resolve().parent:
+            raise OSError(errno.EXDEV, "Invalid cross-device link", str(src), None, str(dst))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", same_folder_only)
+    out = tmp_path / "book" / "Leverage.xlsm"
+    out.parent.mkdir()
+    out.write_bytes(b"mine")
+    assert main(["addin", "workbook", "--out", str(out), "--blank"]) == 0
+    assert openpyxl.load_workbook(out, keep_vba=True).sheetnames[-1] == "xlwings.conf"
+    assert (out.parent / "Leverage.xlsm.bak").read_bytes() == b"mine"
+    assert sorted(p.name for p in out.parent.iterdir()) == ["Leverage.xlsm", "Leverage.xlsm.bak"]
+
+
+def test_workbook_refuses_a_symlink_or_read_only_target(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    real = tmp_path / "real.xlsm"
+    real.write_bytes(b"mine")
+    link = tmp_path / "Leverage.xlsm"
+    link.symlink_to(real)
+    assert main(["addin", "workbook", "--out", str(link), "--blank"]) == 2
+    assert "is a symbolic link" in capsys.readouterr().err
+    assert link.is_symlink() and real.read_bytes() == b"mine"
+    locked = tmp_path / "Locked.xlsm"
+    locked.write_bytes(b"mine")
+    locked.chmod(0o444)
+    assert main(["addin", "workbook", "--out", str(locked), "--blank"]) == 2
+    assert "is read-only" in capsys.readouterr().err
+    assert locked.read_bytes() == b"mine"
+    assert not (tmp_path / "Locked.xlsm.bak").exists()
+
+
 # ------------------------------------------------------------------------------ doctor
 def test_doctor_all_good(xlsm: Path, capsys: pytest.CaptureFixture) -> None:
     code = main(["addin", "doctor", "--workbook", str(xlsm)])
@@ -133,3 +178,16 @@ def test_doctor_checks_without_excel(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "xlwings", None)
     found = doctor.check_xlwings()
     assert found.level == "fix" and '"leverage-toolkit[excel]"' in found.text
+
+
+@pytest.mark.parametrize("content", [b"not a zip at all", b"PK\x03\x04" + b"\0" * 40])
+def test_doctor_on_a_file_that_is_not_a_workbook_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture, content: bytes
+) -> None:
+    book = tmp_path / "Leverage.xlsm"
+    book.write_bytes(content)
+    assert main(["addin", "doctor", "--workbook", str(book)]) == 1
+    captured = capsys.readouterr()
+    said = [line for line in captured.out.splitlines() if "Leverage.xlsm" in line]
+    assert len(said) == 1 and said[0].startswith("FIX   Leverage.xlsm is not a workbook"), said
+    assert "Traceback" not in captured.err

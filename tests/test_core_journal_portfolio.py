@@ -168,6 +168,14 @@ def test_rebalance_moves_and_priority_allocation() -> None:
     assert r.account["shortfall"] == pytest.approx(7_600 - (11_000 - 7_832))
 
 
+def test_rebalance_volatility_typed_as_a_percent_is_in_check() -> None:
+    rows = [{"side": "long", "qty": 1, "entry_price": 60_000, "mark_price": 58_000,
+             "margin": 6_000, "target_leverage": 5}]
+    r = rebalance(rows, 0, 0, volatility=60, horizon_days=7)
+    assert "for 60 % type 0.6 or 60%" in r.columns["warnings"][0]
+    assert rebalance(rows, 0, 0, volatility=0.6, horizon_days=7).columns["warnings"] == [""]
+
+
 def test_rebalance_cross_shares_the_wallet() -> None:
     rows = [
         {"side": "short", "qty": 10, "entry_price": 3_000, "mark_price": 3_100,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import re
+import warnings
 
 import numpy as np
 import pytest
@@ -158,6 +160,25 @@ def test_max_open_tier_example_and_errors() -> None:
         max_open(-1, 20_000, 10)
 
 
+def test_max_open_band_without_published_leverage_keeps_the_cap_below() -> None:
+    # binance:BTCUSD_PERP: the 125x band is 0-5 BTC (Binance FAQ, see SOURCES.md); bands 8-10
+    # have no published max leverage, which must not lift the 125x band's cap
+    assert max_open(1, 20_000, 125, tiers="binance:BTCUSD_PERP", contract="inverse") == 100_000
+    rows = [[t.min_notional, t.max_notional, t.mmr, t.max_leverage]
+            for t in lv.get_tier_table("binance:BTCUSD_PERP").tiers]
+    rows[-1][1] = 1e12  # typed rows need a top; the max leverage left blank as in the source
+    assert max_open(1, 20_000, 125, tiers=rows, contract="inverse") == 100_000
+    # a band without a max above a band that allows the leverage: that band's cap holds
+    gap = [[0, 50_000, 0.004, 125], [50_000, 1e6, 0.005, None]]
+    assert max_open(1_000, 20_000, 125, gap) == 2.5
+    # below every published max the unpublished bands allow what the last published one does
+    assert max_open(1, 20_000, 4, tiers="binance:BTCUSD_PERP", contract="inverse") == 80_000
+    # the table is read as "max leverage never rises with size": true of the shipped data
+    for name in ("binance:BTCUSDT", "binance:ETHUSDT", "binance:BTCUSD_PERP", "bybit:BTCUSDT"):
+        caps = [t.max_leverage for t in lv.get_tier_table(name).tiers if t.max_leverage]
+        assert caps == sorted(caps, reverse=True), name
+
+
 # ------------------------------------------------------------ HEDGE_LIQ_PRICE
 @settings(max_examples=300, deadline=None)
 @given(side=sides, qty=qtys, entry=prices, wallet=st.floats(0, 1e6),
@@ -235,6 +256,27 @@ def test_hedge_example_and_errors() -> None:
         hedge_liq_price(0, None, 1, 100, 10, -200)
     res = hedge_liq_price.rows([0, 0], None, 1, 100, 10, [-200, 0])
     assert "below maintenance" in res.errors[0] and res.errors[1] is None
+
+
+def test_every_tiered_formula_refuses_a_table_of_the_other_contract_and_a_debt() -> None:
+    # one rule for all: what LIQ_PRICE and CROSS_LIQ_PRICE refuse, the others refuse too
+    coin = "binance:BTCUSD_PERP"  # a coin-margined table: notional in BTC
+    other = "is a table for inverse positions"
+    with pytest.raises(lv.InputError, match=other):
+        lv.liq_price("long", 1, 20_000, 1_000, tiers=coin)
+    with pytest.raises(lv.InputError, match=other):
+        hedge_liq_price(1, 20_000, 0.5, 21_000, 1_000, tiers=coin)
+    with pytest.raises(lv.InputError, match=other):
+        max_open(1_000, 20_000, 10, tiers=coin)
+    with pytest.raises(lv.InputError, match=other):
+        safe_leverage(0.6, 1, 0.01, tiers=coin)
+    with pytest.raises(lv.InputError, match="is a table for linear positions"):
+        max_open(1, 20_000, 10, tiers="binance:BTCUSDT", contract="inverse")
+    for wallet in ("wallet_balance must be >= 0, got -100",):
+        with pytest.raises(lv.InputError, match=wallet):
+            lv.cross_liq_price("long", 1, 20_000, -100)
+        with pytest.raises(lv.InputError, match=wallet):
+            hedge_liq_price(1, 20_000, 0.5, 21_000, -100)
 
 
 # -------------------------------------------------------------- ACCOUNT_SHOCK
@@ -327,6 +369,15 @@ def test_liq_probability_edges() -> None:
     assert res.errors[1] == "volatility must be >= 0, got -0.6"
 
 
+def test_liq_probability_is_0_or_1_where_the_volatility_is_negligible() -> None:
+    # a volatility so small that σ² underflows: the price moves at the drift
+    assert liq_probability("long", 20_000, 1e-300, 1e-300, 1) == 0
+    assert liq_probability("long", 20_000, 18_000, 1e-170, 365) == 0
+    assert liq_probability("long", 20_000, 18_000, 1e-300, 365, -1) == 1
+    assert liq_probability("short", 20_000, 22_000, 1e-300, 365, 1) == 1
+    assert liq_probability("short", 20_000, 1e300, 1e-300, 1) == 0
+
+
 def test_liq_probability_reads_a_short_as_a_mirrored_long() -> None:
     # with no drift in the log price (drift = σ²/2), touching ×1.1 and ×(1/1.1) are equally
     # likely
@@ -407,6 +458,23 @@ def test_safe_leverage_falls_as_volatility_rises_and_tiers_cap_it() -> None:
         safe_leverage(0.6, 1, 2)
 
 
+def test_volatility_typed_as_a_percent_is_flagged_with_what_to_type() -> None:
+    hint = "volatility 60 is 6000 %; for 60 % type 0.6 or 60%"
+    with pytest.warns(lv.LeverageWarning, match=re.escape(hint)):
+        liq_probability("long", 20_000, 18_000, 60, 7)
+    res = liq_probability.rows("long", 20_000, 18_000, [0.6, 60, "60%"], 7)
+    assert res.warnings is not None
+    assert res.warnings[0] is None and res.warnings[2] is None
+    assert hint in res.warnings[1]
+    with pytest.warns(lv.LeverageWarning, match=re.escape(hint)):
+        safe_leverage(60, 1, 0.01)
+    # a high but real volatility (300 % a year) is not a typed percent
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        liq_probability("long", 20_000, 18_000, 3, 7)
+        safe_leverage(3, 1, 0.01)
+
+
 # ------------------------------------------------------- FUNDING_FROM_HISTORY
 def _history() -> tuple[list[float], list[float], list[float]]:
     """Three days of 8-hourly events, then the interval drops to 1 h for 12 hours."""
@@ -448,6 +516,37 @@ def test_funding_from_history_with_a_gap_is_blank_never_zero() -> None:
     assert math.isnan(funding_from_history("long", 2, times, rates, no_mark))
     # a window that starts long before the history does: events are missing
     assert math.isnan(funding_from_history("long", 2, times, rates, marks, -5.0))
+
+
+def test_funding_from_history_missing_event_at_either_end_is_blank() -> None:
+    h = 1 / 3  # 8 h in days
+    # the events at 4 h .. 8 h (days 4/3 .. 8/3) are missing at the end of the history
+    assert math.isnan(funding_from_history("long", 1, [0, h, 2 * h, 3 * h, 9 * h],
+                                           [1e-4] * 5, [1] * 5))
+    # ... and at its start
+    assert math.isnan(funding_from_history("long", 1, [0, 6 * h, 7 * h, 8 * h, 9 * h],
+                                           [1e-4] * 5, [1] * 5))
+    # a window that leaves the gap out still has an answer
+    early = funding_from_history("long", 1, [0, h, 2 * h, 3 * h, 9 * h], [1e-4] * 5, [1] * 5,
+                                 None, 3 * h)
+    assert early == pytest.approx(-3e-4)
+
+
+def test_funding_from_history_converts_time_zones_to_utc() -> None:
+    import datetime as dt
+
+    utc = dt.UTC
+    plus2 = dt.timezone(dt.timedelta(hours=2))
+    times = [dt.datetime(2026, 11, 1, 8 * i, tzinfo=utc) for i in range(3)]
+    # 10:00 at UTC+2 is 08:00 UTC: the second event is inside the window
+    opened = dt.datetime(2026, 11, 1, 10, tzinfo=plus2)
+    got = funding_from_history("long", 1, times, [1e-4] * 3, [50_000] * 3, opened)
+    assert got == pytest.approx(-2 * 5.0)
+    # the same instants typed at UTC+2 give the same total as at UTC
+    local = [t.astimezone(plus2) for t in times]
+    closed = dt.datetime(2026, 11, 1, 9, tzinfo=utc)
+    assert funding_from_history("long", 1, local, [1e-4] * 3, [50_000] * 3, None, closed) == \
+        pytest.approx(-2 * 5.0)
 
 
 def test_funding_from_history_columns_dates_and_errors() -> None:

@@ -435,3 +435,44 @@ def test_a_fill_through_zero_splits_its_fee_between_the_close_and_the_new_open(f
         ("SOLUSDT-S-302r", "close", 0.325),
     ]
     assert not any(e["status"] for e in events)
+
+
+def _unreadable(fake: FakeBinanceFutures, tmp_path: Path) -> str:
+    book = journal_book(tmp_path)
+    before = grids(book)
+    with pytest.raises(xb.ExchangeError) as caught:
+        xb.import_account(client(fake), book, SINCE)
+    assert grids(book) == before
+    message = str(caught.value)
+    assert message.count("answered something unexpected") == 1, message  # said once
+    return message
+
+
+def test_a_quantity_beyond_float_range_is_an_unreadable_answer(fake, tmp_path) -> None:
+    fake.account.positions[0]["positionAmt"] = "1e400"
+    _unreadable(fake, tmp_path)
+
+
+@pytest.mark.parametrize("ms", [10**17, 10**20, 10**25])
+def test_a_time_past_the_calendar_is_an_unreadable_answer(fake, tmp_path, ms: int) -> None:
+    fake.account.income[0]["time"] = ms  # a funding payment in year 3,170,843 and beyond
+    _unreadable(fake, tmp_path)
+
+
+@pytest.mark.parametrize("argv", [["exchange", "import", "--since", SINCE, "--file", "j.xlsx"],
+                                  ["exchange", "reconcile"],
+                                  ["tiers", "fetch", "--exchange", "binanceusdm"]])
+def test_a_timeout_out_of_range_is_refused_naming_it(fake, tmp_path, capsys, monkeypatch,
+                                                     argv: list[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(xb.client.KEY_ENV, API_KEY)
+    monkeypatch.setenv(xb.client.SECRET_ENV, API_SECRET)
+    for bad in ("1e308", "inf", "0", "-1"):
+        with pytest.raises(SystemExit) as stopped:  # argparse's refusal
+            main([*argv, "--api-url", fake.url, "--timeout", bad])
+        assert stopped.value.code == 2
+        err = capsys.readouterr().err
+        assert "argument --timeout: must be a number of seconds in (0, 86400]" in err, err
+        assert "Traceback" not in err
+    assert fake.log == []
+    assert list(tmp_path.iterdir()) == []

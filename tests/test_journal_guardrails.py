@@ -4,11 +4,13 @@ status (with the percent hint), and a maintenance rate typed as percent text is 
 from __future__ import annotations
 
 import math
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
 import leverage as lv
-from leverage.journal import LIQUIDATED_AT_ONCE, JournalPosition, replay
+from leverage.errors import InputError
+from leverage.journal import LIQUIDATED_AT_ONCE, JournalPosition, read_date, replay
 
 OPEN = {"date": "2026-01-03", "position_id": "B", "event": "open", "price": 60_000, "qty": 1,
         "amount": 6_000}
@@ -47,3 +49,11 @@ def test_mmr_typed_as_percent_text_is_a_rate(typed: object) -> None:
 def test_other_text_for_the_mmr_is_still_refused_naming_it() -> None:
     with pytest.raises(lv.InputError, match="mmr"):
         JournalPosition.build(position_id="B", side="long", mmr="half a percent")
+
+
+@pytest.mark.parametrize("typed", [2958465.999999999, "9999-12-31T23:59:59-01:00",
+                                   "0001-01-01T00:00:00+01:00",
+                                   datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=1)))])
+def test_read_date_past_the_calendar_is_an_input_error(typed: object) -> None:
+    with pytest.raises(InputError, match="date must be a date from 0001-01-01 to 9999-12-31"):
+        read_date(typed)

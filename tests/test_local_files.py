@@ -177,3 +177,44 @@ def test_a_formula_inside_an_array_range_is_refused(tmp_path: Path) -> None:
     with pytest.raises(sb.LayoutError, match=rf"Events!{col}5 holds a formula"):
         backend.write_ranges([sb.Update(f"'Events'!{col}5:{col}5", [[1.0]])])
     assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("typed", [2958465.999999999, "9999-12-31T23:59:59-01:00",
+                                   "0001-01-01T00:00:00+01:00"])
+def test_a_date_past_the_calendar_is_its_rows_error(tmp_path: Path, typed: object,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    # each is a date in the cell's own terms whose UTC time (or rounding to the second)
+    # leaves 0001-01-01 .. 9999-12-31: that row is refused, the rest computes
+    path = laid_out(tmp_path / "book.xlsx")
+    wb = openpyxl.load_workbook(path)
+    ws = wb["Events"]
+    ws[f"{JOURNAL_EVENTS.letter('date')}4"] = typed  # the sample's first funding row
+    wb.save(path)
+    assert main(["sheets", "sync", "--file", str(path)]) == 0, capsys.readouterr().err
+    ws = openpyxl.load_workbook(path)["Events"]
+    status = ws[f"{JOURNAL_EVENTS.letter('status')}4"].value
+    assert status.startswith("date must be a date from 0001-01-01 to 9999-12-31"), status
+    assert isinstance(ws[f"{JOURNAL_EVENTS.letter('equity')}5"].value, float)
+
+
+def test_a_save_cleans_up_its_own_stale_temp_files_only(tmp_path: Path) -> None:
+    # what a killed save (SIGKILL: no cleanup runs) leaves: ".NAME.<8 random>.tmp" beside it
+    path = laid_out(tmp_path / "book.xlsx")
+    old = os.stat(path).st_mtime - 3_600
+    stale = [tmp_path / ".book.xlsx.k2_9xq0a.tmp", tmp_path / ".book.xlsx.abcdefgh.tmp"]
+    kept = [tmp_path / ".other.xlsx.abcdefgh.tmp",      # another workbook's
+            tmp_path / ".book.xlsx.abcdefgh.tmp.mine",  # not the pattern
+            tmp_path / ".book.xlsx.abc.tmp",            # not mkstemp's 8 characters
+            tmp_path / "book.xlsx.abcdefgh.tmp"]        # not hidden
+    for p in stale + kept:
+        p.write_bytes(b"x" * 1000)
+        os.utime(p, (old, old))
+    running = tmp_path / ".book.xlsx.zzzzzzzz.tmp"  # a save that started after this run did
+    running.write_bytes(b"x")
+    os.utime(running, (os.stat(path).st_mtime + 3_600,) * 2)
+    folder = tmp_path / ".book.xlsx.dirdirdi.tmp"  # only files go
+    folder.mkdir()
+    os.utime(folder, (old, old))
+    sb.sync(sb.open_local(path), "journal")
+    assert not any(p.exists() for p in stale)
+    assert all(p.exists() for p in [*kept, running, folder])

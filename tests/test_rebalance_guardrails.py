@@ -233,3 +233,39 @@ def test_udf_workbook_gives_the_cores_messages_for_each_mistake(tmp_path):
     path = _typed_mistakes(tmp_path / "mistakes.xlsx", "udf")
     _assert_as_core(compute(path, _udfs()), MISTAKES, MISTAKES_WALLET, MISTAKES_FREE,
                     TEXT_MARKET, path)
+
+
+# a volatility typed as 60 meaning 60 %: 6,000 % a year, liquidation all but certain
+PERCENT_MARKET = {"volatility": 60, "horizon_days": 7}
+
+
+def _typed_volatility(path: Path, mode: str) -> Path:
+    typed_workbook(path, mode, [FAR, CLOSE], TIE_WALLET, TIE_FREE)
+    wb = openpyxl.load_workbook(path)
+    for key, v in PERCENT_MARKET.items():
+        wb[ACC.title][f"B{L.account_row(key)}"] = v
+    wb.save(path)
+    return path
+
+
+def _assert_volatility_flagged(values: dict[tuple[str, str], Any]) -> None:
+    from test_templates import same_status
+
+    want = rebalance([FAR, CLOSE], TIE_WALLET, TIE_FREE, **PERCENT_MARKET).columns["warnings"]
+    got = column(values, "warnings", 2)
+    hint = "volatility 60 is 6000 %; for 60 % type 0.6 or 60%"
+    assert all(hint in w for w in want), want
+    for sheet, core in zip(got, want, strict=True):
+        assert same_status(sheet or "", core), f"sheet {sheet!r}, core {core!r}"
+
+
+@pytest.mark.parametrize("mode", ["native", "udf"])
+def test_a_volatility_typed_as_a_percent_is_flagged_in_check(tmp_path, mode):
+    path = _typed_volatility(tmp_path / "vol.xlsx", mode)
+    _assert_volatility_flagged(compute(path, _udfs() if mode == "udf" else None))
+
+
+@needs_lo
+def test_a_volatility_typed_as_a_percent_is_flagged_in_libreoffice(tmp_path):
+    path = _typed_volatility(tmp_path / "vol.xlsx", "native")
+    _assert_volatility_flagged(read_values(recalc_with_libreoffice(path, tmp_path / "lo")))
