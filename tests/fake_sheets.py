@@ -881,7 +881,7 @@ class _Fault:
     kind: str  # "status" | "timeout" | "reset" | "answer"
     status: int = 0
     message: str | None = None
-    seconds: float = 0.0
+    seconds: float | None = 0.0  # "timeout": None holds until clear_faults() or stop()
     applied: bool = False
     body: bytes | None = None  # "answer": sent instead of the real answer
     keep: float | None = None  # "answer": fraction of the body sent
@@ -975,7 +975,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif fault.kind == "answer":
             self._answer(fault, outcome)
         elif fault.kind == "timeout":
-            fake._stopping.wait(fault.seconds)  # stop() cuts the wait short
+            fake._hold(fault.seconds)
             if fault.applied:
                 self._send(outcome.status, outcome.payload)  # a slow success
             self.close_connection = True
@@ -1051,6 +1051,7 @@ class FakeSheets:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._release = threading.Event()  # set by clear_faults() and stop(): held requests go
         self._connections: dict[socket.socket, threading.Thread] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -1059,6 +1060,7 @@ class FakeSheets:
         """Serve on an ephemeral loopback port; returns the base URL."""
         if self._server is None:
             self._stopping.clear()
+            self._release = threading.Event()
             self._server = _Server(self)
             self._thread = threading.Thread(
                 target=self._server.serve_forever,
@@ -1075,6 +1077,7 @@ class FakeSheets:
         if server is None:
             return
         self._stopping.set()
+        self._release.set()
         server.shutdown()
         with self._lock:
             connections = list(self._connections.items())
@@ -1216,12 +1219,14 @@ class FakeSheets:
         self._arm(_Fault("status", status=status, message=message), at, times)
 
     def inject_timeout(
-        self, *, at: int = 0, seconds: float = 1.0, times: int = 1, applied: bool = False
+        self, *, at: int = 0, seconds: float | None = 1.0, times: int = 1, applied: bool = False
     ) -> None:
         """Hold the at-th next request for ``seconds`` (set the client timeout below it), then
         drop the connection. With applied=True the write lands at once and the answer is sent
-        late: the "timed out, but did it happen?" case."""
-        if not 0 < seconds <= MAX_FAULT_SECONDS:
+        late: the "timed out, but did it happen?" case. With ``seconds=None`` the request is
+        held until :meth:`clear_faults` (or :meth:`stop`): however slow a busy machine makes
+        the client, its own timeout is what ends the wait, never the server answering first."""
+        if seconds is not None and not 0 < seconds <= MAX_FAULT_SECONDS:
             raise ValueError(f"seconds must be in (0, {MAX_FAULT_SECONDS}]")
         self._arm(_Fault("timeout", seconds=seconds, applied=applied), at, times)
 
@@ -1263,8 +1268,21 @@ class FakeSheets:
         self._arm(fault, at, times)
 
     def clear_faults(self) -> None:
+        """Disarm the faults not yet met and release the requests held by ``inject_timeout``."""
         with self._lock:
             self._faults.clear()
+            self._release.set()
+            self._release = threading.Event()
+
+    def _hold(self, seconds: float | None) -> None:
+        """A stalled answer: ``seconds``, or until released (MAX_FAULT_SECONDS at most)."""
+        if seconds is not None:
+            self._stopping.wait(seconds)  # stop() cuts the wait short
+            return
+        with self._lock:
+            release = self._release
+        if not self._stopping.is_set():
+            release.wait(MAX_FAULT_SECONDS)
 
     def _arm(self, fault: _Fault, at: int, times: int) -> None:
         if at < 0 or not 1 <= times <= MAX_FAULT_TIMES:
