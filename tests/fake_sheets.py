@@ -1535,13 +1535,14 @@ def make_session(base_url: str, *, token: str = "fake-token") -> requests.Sessio
 def make_client(
     fake: FakeSheets,
     *,
-    timeout: float | None = 5.0,
+    timeout: float | None = 30.0,
     http_client: type[Any] | None = None,
 ) -> gspread.Client:
     """A real ``gspread.Client`` wired to the fake.
 
-    ``timeout`` defaults to 5 s because gspread's own default is none at all (a stalled
-    server would hang the test). ``http_client`` may be ``gspread.BackOffHTTPClient``.
+    ``timeout`` defaults to 30 s because gspread's own default is none at all (a stalled
+    server would hang the test); generous, so a busy machine's slow answer is no failure.
+    ``http_client`` may be ``gspread.BackOffHTTPClient``.
     """
     import gspread
     from google.auth.credentials import AnonymousCredentials
