@@ -33,3 +33,17 @@ class _FolderNamesAreNotPackages:
 
 
 sys.meta_path.insert(0, _FolderNamesAreNotPackages())
+
+
+def _hypothesis_profile() -> None:
+    """No example database (it would be a .hypothesis/ folder in the repository, written by
+    every xdist worker at once) and nothing timed: no per-example deadline and no "too slow"
+    health check, so a busy machine cannot fail a property that holds."""
+    from hypothesis import HealthCheck, settings
+
+    settings.register_profile("leverage-tests", database=None, deadline=None,
+                              suppress_health_check=[HealthCheck.too_slow])
+    settings.load_profile("leverage-tests")
+
+
+_hypothesis_profile()
