@@ -2,6 +2,9 @@
 
 import os
 import sys
+from typing import Any
+
+import pytest
 
 # formulas/schedula print progress bars otherwise.
 os.environ.setdefault("TQDM_DISABLE", "1")
@@ -47,3 +50,42 @@ def _hypothesis_profile() -> None:
 
 
 _hypothesis_profile()
+
+
+# -- pytest-xdist (`make test` runs `-n auto --dist loadfile`) ---------------------------------
+# A file's tests stay on one worker (its module-scoped fixtures are built once), files that
+# share a session fixture go together, and the costliest files start first so that no worker
+# is left with a long file at the end. The costs are seconds of one serial run on a quiet
+# 2-core machine (`pytest --durations=0`); a file missing here just starts after these.
+SAME_WORKER = {"tests/test_packaging.py": "tests/test_addin_cli_lite.py"}  # the Lite venv
+COSTLIEST_FIRST = [
+]
+
+
+def _scope(nodeid: str) -> str:
+    path = nodeid.split("::", 1)[0]
+    return SAME_WORKER.get(path, path)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {path: i for i, path in enumerate(COSTLIEST_FIRST)}
+    # stable: within a file the order is the file's own (some checks run last on purpose)
+    items.sort(key=lambda item: rank.get(_scope(item.nodeid), len(rank)))
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class ByFile(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _scope(nodeid)
+
+        def schedule(self) -> None:
+            self.config.option.loadscopereorder = False  # the order above, not by test count
+            super().schedule()
+
+    return ByFile(config, log)
