@@ -58,11 +58,23 @@ _hypothesis_profile()
 # is left with a long file at the end. The costs are seconds of one serial run on a quiet
 # 2-core machine (`pytest --durations=0`); a file missing here just starts after these.
 SAME_WORKER = {"tests/test_packaging.py": "tests/test_addin_cli_lite.py"}  # the Lite venv
+# Tests that alone outweigh most files (the ``formulas`` engine recalculating a workbook): each
+# is a unit of its own, so the rest of its file can run on the other worker meanwhile.
+ALONE = {
+    "tests/test_templates.py::test_native_journal_with_typed_events_matches_core_in_formulas_engine",
+    "tests/test_templates.py::test_udf_rebalance_matches_core_with_addin_functions",
+    "tests/test_templates.py::test_udf_journal_matches_core_with_addin_functions",
+    "tests/test_templates.py::test_native_rebalance_with_typed_positions_matches_core_in_formulas_engine",
+}
 COSTLIEST_FIRST = [
+    *sorted(ALONE),
 ]
 
 
 def _scope(nodeid: str) -> str:
+    test = nodeid.split("[", 1)[0]
+    if test in ALONE:
+        return test
     path = nodeid.split("::", 1)[0]
     return SAME_WORKER.get(path, path)
 

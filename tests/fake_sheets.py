@@ -882,6 +882,7 @@ class _Fault:
     status: int = 0
     message: str | None = None
     seconds: float | None = 0.0  # "timeout": None holds until clear_faults() or stop()
+    client_timeout: float | None = None  # "timeout": what a make_client() client waits
     applied: bool = False
     body: bytes | None = None  # "answer": sent instead of the real answer
     keep: float | None = None  # "answer": fraction of the body sent
@@ -1219,16 +1220,21 @@ class FakeSheets:
         self._arm(_Fault("status", status=status, message=message), at, times)
 
     def inject_timeout(
-        self, *, at: int = 0, seconds: float | None = 1.0, times: int = 1, applied: bool = False
+        self, *, at: int = 0, seconds: float | None = 1.0, times: int = 1, applied: bool = False,
+        client_timeout: float | None = None,
     ) -> None:
         """Hold the at-th next request for ``seconds`` (set the client timeout below it), then
         drop the connection. With applied=True the write lands at once and the answer is sent
         late: the "timed out, but did it happen?" case. With ``seconds=None`` the request is
         held until :meth:`clear_faults` (or :meth:`stop`): however slow a busy machine makes
-        the client, its own timeout is what ends the wait, never the server answering first."""
+        the client, its own timeout is what ends the wait, never the server answering first.
+        With ``client_timeout``, a client of :func:`make_client` waits that long for the held
+        requests only; its other requests keep their own (generous) timeout, so no healthy
+        answer is raced against a short one."""
         if seconds is not None and not 0 < seconds <= MAX_FAULT_SECONDS:
             raise ValueError(f"seconds must be in (0, {MAX_FAULT_SECONDS}]")
-        self._arm(_Fault("timeout", seconds=seconds, applied=applied), at, times)
+        fault = _Fault("timeout", seconds=seconds, applied=applied, client_timeout=client_timeout)
+        self._arm(fault, at, times)
 
     def inject_reset(self, *, at: int = 0, times: int = 1, applied: bool = False) -> None:
         """Answer the at-th next request with a TCP reset. applied=True applies it first."""
@@ -1273,6 +1279,13 @@ class FakeSheets:
             self._faults.clear()
             self._release.set()
             self._release = threading.Event()
+
+    def client_timeout_for_next(self) -> float | None:
+        """The ``client_timeout`` of a timeout armed for the next request, if any (one client
+        at a time: the next request it sends is the next one the fake receives)."""
+        with self._lock:
+            fault = self._faults.get(self._seq)
+        return fault.client_timeout if fault is not None and fault.kind == "timeout" else None
 
     def _hold(self, seconds: float | None) -> None:
         """A stalled answer: ``seconds``, or until released (MAX_FAULT_SECONDS at most)."""
@@ -1511,11 +1524,14 @@ def _rewrite(url: str, base: str) -> str:
     return url
 
 
-def make_session(base_url: str, *, token: str = "fake-token") -> requests.Session:
+def make_session(
+    base_url: str, *, token: str = "fake-token", fake: FakeSheets | None = None
+) -> requests.Session:
     """A requests.Session that sends Google API calls to ``base_url`` with a Bearer token.
 
     Patching gspread.urls does not work (its modules bind the URLs at import), so the
-    session rewrites each URL instead.
+    session rewrites each URL instead. With ``fake``, a request the fake will hold waits the
+    ``client_timeout`` given to :meth:`FakeSheets.inject_timeout`, if any.
     """
     import requests
 
@@ -1525,6 +1541,12 @@ def make_session(base_url: str, *, token: str = "fake-token") -> requests.Sessio
         ) -> requests.Response:
             text = url.decode() if isinstance(url, bytes) else url
             return super().request(method, _rewrite(text, base_url), *args, **kwargs)
+
+        def send(self, request: Any, **kwargs: Any) -> requests.Response:
+            held = fake.client_timeout_for_next() if fake is not None else None
+            if held is not None:
+                kwargs["timeout"] = held
+            return super().send(request, **kwargs)
 
     session = _FakeSheetsSession()
     session.trust_env = False  # no proxy or ~/.netrc may reroute or re-authenticate loopback
@@ -1549,6 +1571,7 @@ def make_client(
 
     kwargs: dict[str, Any] = {} if http_client is None else {"http_client": http_client}
     # With a session given, gspread's HTTPClient never touches the credentials.
-    client = gspread.Client(auth=AnonymousCredentials(), session=make_session(fake.url), **kwargs)
+    client = gspread.Client(auth=AnonymousCredentials(), session=make_session(fake.url, fake=fake),
+                            **kwargs)
     client.set_timeout(timeout)
     return client

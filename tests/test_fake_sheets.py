@@ -385,6 +385,18 @@ def test_inject_timeout_applied_is_the_ambiguous_case(
     fake.clear_faults()
 
 
+def test_a_client_timeout_applies_to_the_held_request_only(
+    fake: FakeSheets, key: str, client: gspread.Client, ws: gspread.Worksheet
+) -> None:
+    fake.inject_timeout(at=1, seconds=None, client_timeout=0.2)
+    assert ws.acell("A1").value == "id"  # request 0: the client's own (generous) timeout
+    with pytest.raises(requests.exceptions.Timeout):
+        ws.acell("B1")  # request 1: held, and the client waits 0.2 s for it
+    fake.clear_faults()
+    assert client.http_client.timeout == HEALTHY_TIMEOUT
+    assert ws.acell("B1").value == "qty"
+
+
 @pytest.mark.parametrize("applied", [False, True])
 def test_inject_reset_surfaces_as_connection_error(
     fake: FakeSheets, key: str, ws: gspread.Worksheet, applied: bool

@@ -127,7 +127,7 @@ def finished(fake: FakeSheets) -> dict[str, Any]:
     out = {}
     for name, (make, requests) in SCENARIOS.items():
         key, run = make(fake)
-        backend = _backend(fake, key, deadline=60, timeout=10)
+        backend = _backend(fake, key, **GENEROUS)
         run(backend)
         assert backend.requests == requests, name  # the matrix covers every request
         out[name] = _state(fake, key)
@@ -165,7 +165,7 @@ def test_a_fault_at_any_request_leaves_all_or_nothing(
         assert f"within the {DEADLINE:g} s deadline" in str(err.value)
     after = _state(fake, key)
     assert after in (before, finished[scenario]), "half-written spreadsheet"
-    run(_backend(fake, key, deadline=60, timeout=10))  # a re-run completes what is missing
+    run(_backend(fake, key, **GENEROUS))  # a re-run completes what is missing
     assert _state(fake, key, formats=False) == (*finished[scenario][:2], None)
 
 
@@ -207,7 +207,7 @@ def test_a_layout_is_one_request_that_writes_headers_raw(fake: FakeSheets) -> No
     """init = the tab list + one batchUpdate holding the tabs, their formats and their cells
     (was 3 requests: tabs and formats, then the headers in a second write)."""
     key, _ = _init_new(fake)
-    backend = _backend(fake, key, deadline=60, timeout=10)
+    backend = _backend(fake, key, **GENEROUS)
     fake.reset_log()
     sb.init(backend, "journal", sample=True)
     assert [(r.method, r.path.rsplit(":", 1)[-1]) for r in fake.requests] == [
@@ -269,7 +269,7 @@ def test_each_odd_shape_is_named_and_changes_nothing(fake: FakeSheets, shape: st
     before = _state(fake, key)
     fake.inject_answer(body.replace(b"KEY", key.encode()), at=at)
     with pytest.raises(sb.SheetsError, match="not a spreadsheet response at ") as err:
-        run(_backend(fake, key, deadline=60, timeout=10))
+        run(_backend(fake, key, **GENEROUS))
     fake.clear_faults()
     _one_clear_line(str(err.value))
     assert _state(fake, key) == before
