@@ -55,19 +55,41 @@ _hypothesis_profile()
 # -- pytest-xdist (`make test` runs `-n auto --dist loadfile`) ---------------------------------
 # A file's tests stay on one worker (its module-scoped fixtures are built once), files that
 # share a session fixture go together, and the costliest files start first so that no worker
-# is left with a long file at the end. The costs are seconds of one serial run on a quiet
-# 2-core machine (`pytest --durations=0`); a file missing here just starts after these.
+# is left with a long file at the end (`pytest --durations=0` gives the costs); a file missing
+# here just starts after these.
 SAME_WORKER = {"tests/test_packaging.py": "tests/test_addin_cli_lite.py"}  # the Lite venv
 # Tests that alone outweigh most files (the ``formulas`` engine recalculating a workbook): each
 # is a unit of its own, so the rest of its file can run on the other worker meanwhile.
+_T = "tests/test_templates.py::test_"
 ALONE = {
-    "tests/test_templates.py::test_native_journal_with_typed_events_matches_core_in_formulas_engine",
-    "tests/test_templates.py::test_udf_rebalance_matches_core_with_addin_functions",
-    "tests/test_templates.py::test_udf_journal_matches_core_with_addin_functions",
-    "tests/test_templates.py::test_native_rebalance_with_typed_positions_matches_core_in_formulas_engine",
+    f"{_T}udf_journal_matches_core_with_addin_functions",
+    f"{_T}native_journal_with_typed_events_matches_core_in_formulas_engine",
+    f"{_T}native_rebalance_with_typed_positions_matches_core_in_formulas_engine",
+    f"{_T}udf_rebalance_matches_core_with_addin_functions",
 }
-COSTLIEST_FIRST = [
-    *sorted(ALONE),
+COSTLIEST_FIRST = [  # seconds of one worker, `-n 2` beside other jobs (load 7-9), 2026-12-07
+    f"{_T}udf_journal_matches_core_with_addin_functions",  # 203
+    f"{_T}native_journal_with_typed_events_matches_core_in_formulas_engine",  # 202
+    "tests/test_templates.py",  # 197
+    "tests/test_hostile_corpus.py",  # 175
+    "tests/test_sheets_bridge.py",  # 169
+    f"{_T}native_rebalance_with_typed_positions_matches_core_in_formulas_engine",  # 124
+    "tests/test_addin.py",  # 120
+    "tests/test_rebalance_guardrails.py",  # 119
+    f"{_T}udf_rebalance_matches_core_with_addin_functions",  # 117
+    "tests/test_fast_path.py",  # 97
+    "tests/test_google_faults.py",  # 73
+    "tests/test_addin_cli_lite.py",  # 65, with tests/test_packaging.py 37
+    "tests/test_journal_workbook.py",  # 65
+    "tests/test_exchange_v5.py",  # 51
+    "tests/test_addin_cli_workbook.py",  # 50
+    "tests/test_sheets_charts.py",  # 50
+    "tests/test_local_package.py",  # 47
+    "tests/test_demo.py",  # 38
+    "tests/test_workbook_guidance.py",  # 35
+    "tests/test_sheets_mistakes.py",  # 34
+    "tests/test_local_files.py",  # 31
+    "tests/test_decisions.py",  # 31
 ]
 
 
