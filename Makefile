@@ -28,9 +28,16 @@ libreoffice:
 demo: $(STAMP)
 	$(BIN)/leverage demo --out out
 
+# One pytest worker a core (pytest-xdist). --dist loadfile keeps each test file on one worker,
+# so its module-scoped fixtures (built workbooks, fake servers) are made once; tests/conftest.py
+# starts the costliest files first and keeps files that share a session fixture together.
+PYTEST_WORKERS ?= auto
 test: $(STAMP) libreoffice
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	@# pytest's exit 5 is "no tests collected": a broken collection, never a pass
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadfile; \
+		status=$$?; [ $$status -ne 5 ] || echo "make test: pytest collected no tests" >&2; \
+		exit $$status
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -2,6 +2,9 @@
 
 import os
 import sys
+from typing import Any
+
+import pytest
 
 # formulas/schedula print progress bars otherwise.
 os.environ.setdefault("TQDM_DISABLE", "1")
@@ -33,3 +36,90 @@ class _FolderNamesAreNotPackages:
 
 
 sys.meta_path.insert(0, _FolderNamesAreNotPackages())
+
+
+def _hypothesis_profile() -> None:
+    """No example database (it would be a .hypothesis/ folder in the repository, written by
+    every xdist worker at once) and nothing timed: no per-example deadline and no "too slow"
+    health check, so a busy machine cannot fail a property that holds."""
+    from hypothesis import HealthCheck, settings
+
+    settings.register_profile("leverage-tests", database=None, deadline=None,
+                              suppress_health_check=[HealthCheck.too_slow])
+    settings.load_profile("leverage-tests")
+
+
+_hypothesis_profile()
+
+
+# -- pytest-xdist (`make test` runs `-n auto --dist loadfile`) ---------------------------------
+# A file's tests stay on one worker (its module-scoped fixtures are built once), files that
+# share a session fixture go together, and the costliest files start first so that no worker
+# is left with a long file at the end (`pytest --durations=0` gives the costs); a file missing
+# here just starts after these.
+SAME_WORKER = {"tests/test_packaging.py": "tests/test_addin_cli_lite.py"}  # the Lite venv
+# Tests that alone outweigh most files (the ``formulas`` engine recalculating a workbook): each
+# is a unit of its own, so the rest of its file can run on the other worker meanwhile.
+_T = "tests/test_templates.py::test_"
+ALONE = {
+    f"{_T}udf_journal_matches_core_with_addin_functions",
+    f"{_T}native_journal_with_typed_events_matches_core_in_formulas_engine",
+    f"{_T}native_rebalance_with_typed_positions_matches_core_in_formulas_engine",
+    f"{_T}udf_rebalance_matches_core_with_addin_functions",
+}
+COSTLIEST_FIRST = [  # seconds of one worker, `-n 2` beside other jobs (load 7-9), 2026-12-07
+    f"{_T}udf_journal_matches_core_with_addin_functions",  # 203
+    f"{_T}native_journal_with_typed_events_matches_core_in_formulas_engine",  # 202
+    "tests/test_templates.py",  # 197
+    "tests/test_hostile_corpus.py",  # 175
+    "tests/test_sheets_bridge.py",  # 169
+    f"{_T}native_rebalance_with_typed_positions_matches_core_in_formulas_engine",  # 124
+    "tests/test_addin.py",  # 120
+    "tests/test_rebalance_guardrails.py",  # 119
+    f"{_T}udf_rebalance_matches_core_with_addin_functions",  # 117
+    "tests/test_fast_path.py",  # 97
+    "tests/test_google_faults.py",  # 73
+    "tests/test_addin_cli_lite.py",  # 65, with tests/test_packaging.py 37
+    "tests/test_journal_workbook.py",  # 65
+    "tests/test_exchange_v5.py",  # 51
+    "tests/test_addin_cli_workbook.py",  # 50
+    "tests/test_sheets_charts.py",  # 50
+    "tests/test_local_package.py",  # 47
+    "tests/test_demo.py",  # 38
+    "tests/test_workbook_guidance.py",  # 35
+    "tests/test_sheets_mistakes.py",  # 34
+    "tests/test_local_files.py",  # 31
+    "tests/test_decisions.py",  # 31
+]
+
+
+def _scope(nodeid: str) -> str:
+    test = nodeid.split("[", 1)[0]
+    if test in ALONE:
+        return test
+    path = nodeid.split("::", 1)[0]
+    return SAME_WORKER.get(path, path)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {path: i for i, path in enumerate(COSTLIEST_FIRST)}
+    # stable: within a file the order is the file's own (some checks run last on purpose)
+    items.sort(key=lambda item: rank.get(_scope(item.nodeid), len(rank)))
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class ByFile(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _scope(nodeid)
+
+        def schedule(self) -> None:
+            self.config.option.loadscopereorder = False  # the order above, not by test count
+            super().schedule()
+
+    return ByFile(config, log)

@@ -881,7 +881,8 @@ class _Fault:
     kind: str  # "status" | "timeout" | "reset" | "answer"
     status: int = 0
     message: str | None = None
-    seconds: float = 0.0
+    seconds: float | None = 0.0  # "timeout": None holds until clear_faults() or stop()
+    client_timeout: float | None = None  # "timeout": what a make_client() client waits
     applied: bool = False
     body: bytes | None = None  # "answer": sent instead of the real answer
     keep: float | None = None  # "answer": fraction of the body sent
@@ -975,7 +976,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif fault.kind == "answer":
             self._answer(fault, outcome)
         elif fault.kind == "timeout":
-            fake._stopping.wait(fault.seconds)  # stop() cuts the wait short
+            fake._hold(fault.seconds)
             if fault.applied:
                 self._send(outcome.status, outcome.payload)  # a slow success
             self.close_connection = True
@@ -1051,6 +1052,7 @@ class FakeSheets:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._release = threading.Event()  # set by clear_faults() and stop(): held requests go
         self._connections: dict[socket.socket, threading.Thread] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -1059,6 +1061,7 @@ class FakeSheets:
         """Serve on an ephemeral loopback port; returns the base URL."""
         if self._server is None:
             self._stopping.clear()
+            self._release = threading.Event()
             self._server = _Server(self)
             self._thread = threading.Thread(
                 target=self._server.serve_forever,
@@ -1075,6 +1078,7 @@ class FakeSheets:
         if server is None:
             return
         self._stopping.set()
+        self._release.set()
         server.shutdown()
         with self._lock:
             connections = list(self._connections.items())
@@ -1216,14 +1220,21 @@ class FakeSheets:
         self._arm(_Fault("status", status=status, message=message), at, times)
 
     def inject_timeout(
-        self, *, at: int = 0, seconds: float = 1.0, times: int = 1, applied: bool = False
+        self, *, at: int = 0, seconds: float | None = 1.0, times: int = 1, applied: bool = False,
+        client_timeout: float | None = None,
     ) -> None:
         """Hold the at-th next request for ``seconds`` (set the client timeout below it), then
         drop the connection. With applied=True the write lands at once and the answer is sent
-        late: the "timed out, but did it happen?" case."""
-        if not 0 < seconds <= MAX_FAULT_SECONDS:
+        late: the "timed out, but did it happen?" case. With ``seconds=None`` the request is
+        held until :meth:`clear_faults` (or :meth:`stop`): however slow a busy machine makes
+        the client, its own timeout is what ends the wait, never the server answering first.
+        With ``client_timeout``, a client of :func:`make_client` waits that long for the held
+        requests only; its other requests keep their own (generous) timeout, so no healthy
+        answer is raced against a short one."""
+        if seconds is not None and not 0 < seconds <= MAX_FAULT_SECONDS:
             raise ValueError(f"seconds must be in (0, {MAX_FAULT_SECONDS}]")
-        self._arm(_Fault("timeout", seconds=seconds, applied=applied), at, times)
+        fault = _Fault("timeout", seconds=seconds, applied=applied, client_timeout=client_timeout)
+        self._arm(fault, at, times)
 
     def inject_reset(self, *, at: int = 0, times: int = 1, applied: bool = False) -> None:
         """Answer the at-th next request with a TCP reset. applied=True applies it first."""
@@ -1263,8 +1274,28 @@ class FakeSheets:
         self._arm(fault, at, times)
 
     def clear_faults(self) -> None:
+        """Disarm the faults not yet met and release the requests held by ``inject_timeout``."""
         with self._lock:
             self._faults.clear()
+            self._release.set()
+            self._release = threading.Event()
+
+    def client_timeout_for_next(self) -> float | None:
+        """The ``client_timeout`` of a timeout armed for the next request, if any (one client
+        at a time: the next request it sends is the next one the fake receives)."""
+        with self._lock:
+            fault = self._faults.get(self._seq)
+        return fault.client_timeout if fault is not None and fault.kind == "timeout" else None
+
+    def _hold(self, seconds: float | None) -> None:
+        """A stalled answer: ``seconds``, or until released (MAX_FAULT_SECONDS at most)."""
+        if seconds is not None:
+            self._stopping.wait(seconds)  # stop() cuts the wait short
+            return
+        with self._lock:
+            release = self._release
+        if not self._stopping.is_set():
+            release.wait(MAX_FAULT_SECONDS)
 
     def _arm(self, fault: _Fault, at: int, times: int) -> None:
         if at < 0 or not 1 <= times <= MAX_FAULT_TIMES:
@@ -1493,11 +1524,14 @@ def _rewrite(url: str, base: str) -> str:
     return url
 
 
-def make_session(base_url: str, *, token: str = "fake-token") -> requests.Session:
+def make_session(
+    base_url: str, *, token: str = "fake-token", fake: FakeSheets | None = None
+) -> requests.Session:
     """A requests.Session that sends Google API calls to ``base_url`` with a Bearer token.
 
     Patching gspread.urls does not work (its modules bind the URLs at import), so the
-    session rewrites each URL instead.
+    session rewrites each URL instead. With ``fake``, a request the fake will hold waits the
+    ``client_timeout`` given to :meth:`FakeSheets.inject_timeout`, if any.
     """
     import requests
 
@@ -1508,6 +1542,12 @@ def make_session(base_url: str, *, token: str = "fake-token") -> requests.Sessio
             text = url.decode() if isinstance(url, bytes) else url
             return super().request(method, _rewrite(text, base_url), *args, **kwargs)
 
+        def send(self, request: Any, **kwargs: Any) -> requests.Response:
+            held = fake.client_timeout_for_next() if fake is not None else None
+            if held is not None:
+                kwargs["timeout"] = held
+            return super().send(request, **kwargs)
+
     session = _FakeSheetsSession()
     session.trust_env = False  # no proxy or ~/.netrc may reroute or re-authenticate loopback
     session.headers["Authorization"] = f"Bearer {token}"
@@ -1517,19 +1557,21 @@ def make_session(base_url: str, *, token: str = "fake-token") -> requests.Sessio
 def make_client(
     fake: FakeSheets,
     *,
-    timeout: float | None = 5.0,
+    timeout: float | None = 30.0,
     http_client: type[Any] | None = None,
 ) -> gspread.Client:
     """A real ``gspread.Client`` wired to the fake.
 
-    ``timeout`` defaults to 5 s because gspread's own default is none at all (a stalled
-    server would hang the test). ``http_client`` may be ``gspread.BackOffHTTPClient``.
+    ``timeout`` defaults to 30 s because gspread's own default is none at all (a stalled
+    server would hang the test); generous, so a busy machine's slow answer is no failure.
+    ``http_client`` may be ``gspread.BackOffHTTPClient``.
     """
     import gspread
     from google.auth.credentials import AnonymousCredentials
 
     kwargs: dict[str, Any] = {} if http_client is None else {"http_client": http_client}
     # With a session given, gspread's HTTPClient never touches the credentials.
-    client = gspread.Client(auth=AnonymousCredentials(), session=make_session(fake.url), **kwargs)
+    client = gspread.Client(auth=AnonymousCredentials(), session=make_session(fake.url, fake=fake),
+                            **kwargs)
     client.set_timeout(timeout)
     return client

@@ -31,19 +31,23 @@ from leverage.cli import main
 from leverage_exchange import fetch as xfetch
 from leverage_exchange.convert import liq_or_none
 
+# A stalled request is held far longer than the client waits, so the client's timeout is
+# what fires; the healthy requests of the same test share that timeout: 3 s is many times what
+# one takes on a busy 2-core machine. Where no stall is armed the timeout is generous.
+TIMEOUT_MS, STALL, HEALTHY_MS = 3_000, 10.0, 30_000
 CREDS = {"apiKey": API_KEY, "secret": API_SECRET}
 SINCE = "2024-01-01"
 
 
 @pytest.fixture
 def fake() -> Iterator[FakeBinanceFutures]:
-    with FakeBinanceFutures(sample_account(), stall_seconds=1.5) as server:
+    with FakeBinanceFutures(sample_account(), stall_seconds=STALL) as server:
         yield server
     assert not server.server_errors
 
 
 def client(fake: FakeBinanceFutures, **kw: Any) -> Any:
-    return xb.connect("binanceusdm", CREDS, api_url=fake.url, timeout_ms=1000,
+    return xb.connect("binanceusdm", CREDS, api_url=fake.url, timeout_ms=TIMEOUT_MS,
                       rate_limit_ms=1, **kw)
 
 
@@ -213,7 +217,7 @@ def test_refused_key_is_one_clear_line(fake, tmp_path, capsys, monkeypatch) -> N
     monkeypatch.setenv(xb.client.KEY_ENV, "wrong-key-123")
     monkeypatch.setenv(xb.client.SECRET_ENV, "wrong-secret-456")
     code = main(["exchange", "import", "--since", SINCE, "--file", str(tmp_path / "j.xlsx"),
-                 "--api-url", fake.url, "--timeout", "2"])
+                 "--api-url", fake.url, "--timeout", "30"])
     err = capsys.readouterr().err
     assert code == 2
     assert err.count("\n") == 1 and "refused the API key" in err
@@ -350,7 +354,7 @@ def test_since_is_checked(bad) -> None:
 
 def test_coin_margined_import(tmp_path) -> None:
     with FakeBinanceFutures(sample_coinm_account(), api="dapi") as dapi:
-        ex = xb.connect("binancecoinm", CREDS, api_url=dapi.url, timeout_ms=2000,
+        ex = xb.connect("binancecoinm", CREDS, api_url=dapi.url, timeout_ms=HEALTHY_MS,
                         rate_limit_ms=1)
         book = journal_book(tmp_path)
         report = xb.import_account(ex, book, SINCE)

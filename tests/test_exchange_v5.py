@@ -30,26 +30,30 @@ from leverage.cli import main
 from leverage_exchange import fetch as xfetch
 from leverage_sheets.engine import read_ranges_for
 
+# A stalled request is held far longer than the client waits, so the client's timeout is
+# what fires; the healthy requests of the same test share that timeout: 3 s is many times what
+# one takes on a busy 2-core machine.
+TIMEOUT_MS, STALL = 3_000, 10.0
 CREDS = {"apiKey": API_KEY, "secret": API_SECRET, "password": "test-passphrase"}
 H = 3_600_000
 
 
 @pytest.fixture
 def bybit() -> Iterator[FakeBybit]:
-    with FakeBybit(sample_bybit_account(), stall_seconds=1.5) as server:
+    with FakeBybit(sample_bybit_account(), stall_seconds=STALL) as server:
         yield server
     assert not server.server_errors
 
 
 @pytest.fixture
 def okx() -> Iterator[FakeOkx]:
-    with FakeOkx(sample_okx_account(), stall_seconds=1.5) as server:
+    with FakeOkx(sample_okx_account(), stall_seconds=STALL) as server:
         yield server
     assert not server.server_errors
 
 
 def client(fake: ReplayServer, name: str) -> Any:
-    return xb.connect(name, CREDS, api_url=fake.url, timeout_ms=1000, rate_limit_ms=1)
+    return xb.connect(name, CREDS, api_url=fake.url, timeout_ms=TIMEOUT_MS, rate_limit_ms=1)
 
 
 def since(days: int) -> str:
@@ -236,7 +240,7 @@ def test_refused_key_is_one_line(name, bybit, okx, tmp_path, capsys, monkeypatch
     monkeypatch.setenv(xb.client.SECRET_ENV, "wrong-secret-456")
     monkeypatch.setenv(xb.client.PASSWORD_ENV, "wrong-pass-789")
     code = main(["exchange", "import", "--exchange", name, "--since", "2024-01-01",
-                 "--file", str(tmp_path / "j.xlsx"), "--api-url", fake.url, "--timeout", "2"])
+                 "--file", str(tmp_path / "j.xlsx"), "--api-url", fake.url, "--timeout", "30"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "refused the API key" in err
     assert "wrong-key-123" not in err and "wrong-secret-456" not in err

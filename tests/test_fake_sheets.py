@@ -33,9 +33,14 @@ def key(fake: FakeSheets) -> str:
     return fake.create_spreadsheet("Journal", sheets={"Trades": TRADES, QUOTED: [["x"]]})
 
 
+# Generous: a healthy answer is never raced against the clock (a busy machine is slow); the
+# timeout tests shorten it for the one request the fake holds until released.
+HEALTHY_TIMEOUT = 30
+
+
 @pytest.fixture
 def client(fake: FakeSheets) -> gspread.Client:
-    return make_client(fake, timeout=2)
+    return make_client(fake, timeout=HEALTHY_TIMEOUT)
 
 
 @pytest.fixture
@@ -360,21 +365,36 @@ def test_inject_timeout_surfaces_as_requests_timeout(
     fake: FakeSheets, key: str, client: gspread.Client, ws: gspread.Worksheet
 ) -> None:
     client.set_timeout(0.2)
-    fake.inject_timeout(seconds=1.0)
+    fake.inject_timeout(seconds=None)  # held until clear_faults(): the client's timeout fires
     with pytest.raises(requests.exceptions.Timeout):
         ws.update(values=[["changed"]], range_name="A1")
     assert fake.values(key, "Trades")[0][0] == "id"
+    client.set_timeout(HEALTHY_TIMEOUT)
     assert ws.acell("A1").value == "id"  # other connections are served meanwhile
+    fake.clear_faults()
 
 
 def test_inject_timeout_applied_is_the_ambiguous_case(
     fake: FakeSheets, key: str, client: gspread.Client, ws: gspread.Worksheet
 ) -> None:
     client.set_timeout(0.2)
-    fake.inject_timeout(seconds=0.5, applied=True)
+    fake.inject_timeout(seconds=None, applied=True)
     with pytest.raises(requests.exceptions.Timeout):
         ws.update(values=[["changed"]], range_name="A1")
     assert fake.values(key, "Trades")[0][0] == "changed"  # the write landed all the same
+    fake.clear_faults()
+
+
+def test_a_client_timeout_applies_to_the_held_request_only(
+    fake: FakeSheets, key: str, client: gspread.Client, ws: gspread.Worksheet
+) -> None:
+    fake.inject_timeout(at=1, seconds=None, client_timeout=0.2)
+    assert ws.acell("A1").value == "id"  # request 0: the client's own (generous) timeout
+    with pytest.raises(requests.exceptions.Timeout):
+        ws.acell("B1")  # request 1: held, and the client waits 0.2 s for it
+    fake.clear_faults()
+    assert client.http_client.timeout == HEALTHY_TIMEOUT
+    assert ws.acell("B1").value == "qty"
 
 
 @pytest.mark.parametrize("applied", [False, True])
@@ -414,11 +434,12 @@ def test_requests_without_bearer_token_get_401(fake: FakeSheets, key: str) -> No
     url = f"{fake.url}/v4/spreadsheets/{key}"
     with requests.Session() as bare:
         bare.trust_env = False
-        res = bare.get(url, timeout=2)
+        res = bare.get(url, timeout=HEALTHY_TIMEOUT)
     assert res.status_code == 401
     assert res.json()["error"]["status"] == "UNAUTHENTICATED"
     with make_session(fake.url) as session:
-        res = session.get(f"https://sheets.googleapis.com/v4/spreadsheets/{key}", timeout=2)
+        res = session.get(f"https://sheets.googleapis.com/v4/spreadsheets/{key}",
+                          timeout=HEALTHY_TIMEOUT)
     assert res.json()["sheets"][0]["properties"]["title"] == "Trades"
 
 
@@ -440,9 +461,10 @@ def test_stop_is_prompt_with_stalled_and_idle_connections() -> None:
     fake = FakeSheets()
     fake.start()
     key = fake.create_spreadsheet("Journal")
-    client = make_client(fake, timeout=0.2)
+    client = make_client(fake, timeout=HEALTHY_TIMEOUT)
     ws = client.open_by_key(key).sheet1  # leaves an idle keep-alive connection
-    fake.inject_timeout(seconds=30)
+    client.set_timeout(0.2)
+    fake.inject_timeout(seconds=None)  # held until stop(): stop must not wait for it
     with pytest.raises(requests.exceptions.Timeout):
         ws.acell("A1")
     started = time.monotonic()

