@@ -16,6 +16,7 @@ from . import (
     core_bench,
     exchange_bench,
     import_bench,
+    init_bench,
     sheets_bench,
     templates_bench,
 )
@@ -37,6 +38,7 @@ def main() -> int:
         addin_bench.workbook_recalc,
         sheets_bench.sync_requests,
         sheets_bench.local_sync,
+        init_bench.init_memory,
         templates_bench.journal_build,
         import_bench.import_times,
         exchange_bench.import_requests,

@@ -17,7 +17,7 @@ recomputes the chart data from them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
 from leverage import journal
@@ -41,6 +41,8 @@ POSITION_LABEL = "Position ID"
 CURRENCY_LABEL = "Equity curve: margin currency"
 
 Flavour = Literal["google", "excel"]
+Part = Literal["all", "labels", "data"]
+_ROW_MARK = "\x00"  # stands for the row number in a formula cut around it
 
 
 class Formula(str):
@@ -88,7 +90,7 @@ def chart_width(slots: int) -> int:
     return data_column(slots) + len(EQUITY_SERIES) - 1
 
 
-def _events(key: str, row: int | None = None) -> str:
+def _events(key: str, row: int | str | None = None) -> str:
     col = JOURNAL_EVENTS.letter(key)
     if row is None:
         return f"{JOURNAL_EVENTS.title}!${col}${FIRST_DATA_ROW}:${col}"
@@ -123,7 +125,7 @@ def _google_equity(pick: str, key: str) -> str:
     return _google_filtered(_summary(key), _summary("closed"), conditions)
 
 
-def _excel_slot(pick: str, row: int, key: str) -> str:
+def _excel_slot(pick: str, row: int | str, key: str) -> str:
     ok = (f"AND({_events('position_id', row)}={pick},ISNUMBER({_events('qty_open', row)}),"
           f"{_events('qty_open', row)}>0,ISNUMBER({_events('effective_leverage', row)}))")
     return f"=IF({ok},{_events(key, row)},NA())"
@@ -147,43 +149,73 @@ def _excel_equity(pick: str, row: int, key: str, x_cell: str) -> str:
     return f"=IFERROR(INDEX({rng('equity_after')},MATCH({x_cell},{keyed},0)),NA())"
 
 
+def chart_cells(positions: Sequence[Any], currency: str | None, flavour: Flavour,
+                data_rows: int = 1000, part: Part = "all") -> Iterator[tuple[int, int, Any]]:
+    """The filled cells of the Charts tab, as (row, column, value), 1-based, row by row and
+    left to right: each slot's label and picked id (the first ``positions`` ids prefilled;
+    an unfilled slot's id is None), the equity curve's currency, and the chart-data columns
+    (``flavour``: ``google`` formulas over open-ended ranges, or ``excel`` formulas on
+    ``data_rows`` rows). ``part``: ``labels`` for column A and row 1 only, ``data`` for the
+    chart data below row 1 only.
+
+    Only the filled cells: the tab is ``slots x 20`` rows by ``3 x slots`` columns, mostly
+    empty, so a grid of it grows with the square of the positions (5,000 positions: 1.5
+    billion cells), while the filled cells grow with positions x ``data_rows``.
+    """
+    slots = slot_count(len(positions))
+    picks = [*positions, *[None] * slots][:slots]
+    labels: dict[int, Any] = {}  # row -> column A
+    for k, pid in enumerate(picks):
+        labels[slot_row(k)] = POSITION_LABEL
+        labels[slot_row(k) + 1] = pid
+    labels[slot_row(slots)] = CURRENCY_LABEL
+    labels[slot_row(slots) + 1] = currency
+    picked = [f"$A${slot_row(k) + 1}" for k in range(slots + 1)]
+    height = max(slot_row(slots) + 1,
+                 1 + (max(data_rows, EQUITY_ROWS) if flavour == "excel" else 1))
+    # the last row holding chart data: rows below it hold slot labels only
+    last_data = FIRST_DATA_ROW if flavour == "google" else max(data_rows, EQUITY_ROWS) + 1
+    # Each excel slot formula cut around its row number, so a cell costs one join (a
+    # journal of 100,000 events has 15 million of them)
+    cut = {(k, key): _excel_slot(picked[k], _ROW_MARK, key).split(_ROW_MARK)
+           for k in range(slots) for key, _ in SLOT_SERIES} if flavour == "excel" else {}
+    for r in range(1, height + 1):
+        if r in labels and part != "data":
+            yield r, 1, labels[r]
+        if (r == 1 and part == "data") or (r > 1 and part == "labels"):
+            continue
+        row = str(r)
+        for k in range(slots + 1 if r <= last_data else 0):
+            equity = k == slots
+            series = EQUITY_SERIES if equity else SLOT_SERIES
+            first = data_column(k)
+            if r == 1:
+                for j, (_key, label) in enumerate(series):
+                    yield r, first + j, label if equity else f"{label} ({k + 1})"
+            elif flavour == "google":
+                if r == FIRST_DATA_ROW:
+                    for j, (key, _) in enumerate(series):
+                        yield r, first + j, Formula(_google_equity(picked[k], key) if equity
+                                                    else _google_slot(picked[k], key))
+            elif equity:
+                if r < EQUITY_ROWS + FIRST_DATA_ROW:
+                    x_cell = f"{column_letter(first)}{r}"
+                    for j, (key, _) in enumerate(series):
+                        yield r, first + j, ArrayFormula(_excel_equity(picked[k], r, key, x_cell))
+            elif r < data_rows + FIRST_DATA_ROW:
+                for j, (key, _) in enumerate(series):
+                    yield r, first + j, Formula(row.join(cut[k, key]))
+
+
 def chart_rows(positions: Sequence[Any], currency: str | None, flavour: Flavour,
                data_rows: int = 1000) -> list[list[Any]]:
-    """The Charts tab from row 1: each slot's label and picked id (the first ``positions``
-    ids prefilled), the equity curve's currency, and the chart-data columns (``flavour``:
-    ``google`` formulas over open-ended ranges, or ``excel`` formulas on ``data_rows`` rows)."""
+    """The Charts tab from row 1 as a grid (None: an empty cell) of :func:`chart_cells`."""
     slots = slot_count(len(positions))
     height = max(slot_row(slots) + 1,
                  1 + (max(data_rows, EQUITY_ROWS) if flavour == "excel" else 1))
     grid: list[list[Any]] = [[None] * chart_width(slots) for _ in range(height)]
-    picks = [*positions, *[None] * slots][:slots]
-    for k, pid in enumerate(picks):
-        grid[slot_row(k) - 1][0] = POSITION_LABEL
-        grid[slot_row(k)][0] = pid
-    grid[slot_row(slots) - 1][0] = CURRENCY_LABEL
-    grid[slot_row(slots)][0] = currency
-    for k in range(slots + 1):
-        equity = k == slots
-        series = EQUITY_SERIES if equity else SLOT_SERIES
-        first = data_column(k) - 1
-        pick = f"$A${slot_row(k) + 1}"
-        for j, (_key, label) in enumerate(series):
-            grid[0][first + j] = label if equity else f"{label} ({k + 1})"
-        if flavour == "google":
-            for j, (key, _) in enumerate(series):
-                grid[1][first + j] = Formula(
-                    _google_equity(pick, key) if equity else _google_slot(pick, key))
-            continue
-        if equity:
-            x_col = column_letter(first + 1)
-            for r in range(FIRST_DATA_ROW, EQUITY_ROWS + FIRST_DATA_ROW):
-                for j, (key, _) in enumerate(series):
-                    grid[r - 1][first + j] = ArrayFormula(
-                        _excel_equity(pick, r, key, f"{x_col}{r}"))
-            continue
-        for r in range(FIRST_DATA_ROW, data_rows + FIRST_DATA_ROW):
-            for j, (key, _) in enumerate(series):
-                grid[r - 1][first + j] = Formula(_excel_slot(pick, r, key))
+    for r, c, value in chart_cells(positions, currency, flavour, data_rows):
+        grid[r - 1][c - 1] = value
     return grid
 
 

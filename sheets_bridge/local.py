@@ -11,15 +11,18 @@ target), then ``os.replace``, so a crash leaves the old file or the new one.
 from __future__ import annotations
 
 import copy
+import functools
 import io
 import os
-from collections.abc import Sequence
+import zipfile
+import zlib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import openpyxl
 from openpyxl.chart import Reference, ScatterChart, Series
 from openpyxl.formatting.rule import FormulaRule
+from openpyxl.reader.excel import ExcelReader
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.workbook import Workbook
@@ -38,14 +41,15 @@ from leverage.layout import (
     account_format,
 )
 
+from . import streamed
 from .backend import Grid, LayoutError, SheetsError, Update, parse_a1
 from .charts import (
     CHARTS_SHEET,
     DATA_COLUMN,
     EQUITY_ROWS,
     Formula,
+    chart_cells,
     chart_picks,
-    chart_rows,
     chart_tabs,
     chart_width,
     data_column,
@@ -62,7 +66,7 @@ from .content import (
     prompts,
 )
 from .engine import sync_cells
-from .xlsx_package import Package, WorkbookFileError, Writes, patch_sheet, save_atomically
+from .xlsx_package import Package, WorkbookFileError, Writes, save_atomically
 
 _FORMATTED_ROWS = 1000  # rows laid out with number formats, as a new Google sheet has
 
@@ -162,9 +166,13 @@ class XlsxBackend:
     def lay_out(self, template: str, rows: dict[str, Grid]) -> None:
         sheets = bridge_sheets(template)
         fresh = not self.path.exists()
-        book = Workbook() if fresh else self._open_for_layout(template)
+        # rows openpyxl writes one at a time when the file is saved, never held as cells
+        sources: dict[Any, streamed.RowSource] = {}
         if fresh:
+            book = Workbook()
             book.remove(book.active)
+        else:
+            book, sources = self._open_for_layout(template)
         for title in (INSTRUCTIONS_SHEET, *chart_tabs(template)):
             if title in book.sheetnames:
                 ws = book[title]
@@ -182,16 +190,19 @@ class XlsxBackend:
                 ws = book.create_sheet(sheet.title)
             _format(ws, sheet)
             grid = rows.get(sheet.title, [])
-            _write_block(ws, 2, 1, grid[1:])
+            sources[ws] = _write_block(ws, 2, 1, grid[1:])
             _write_block(ws, 1, 1, grid[:1])  # the header keeps its own style
         for title in chart_tabs(template):
             if title not in book.sheetnames:  # else the trader's picks and our charts stay
-                _charts(book.create_sheet(title), *chart_picks(rows))
-        self._save(book.save)
+                ws = book.create_sheet(title)
+                sources[ws] = _charts(ws, *chart_picks(rows))
+        self._save(lambda f: streamed.save(book, f, sources))
 
-    def _open_for_layout(self, template: str) -> Workbook:
+    def _open_for_layout(self, template: str) -> tuple[Workbook, dict[Any, streamed.RowSource]]:
         """The existing workbook in openpyxl, refused (nothing changed) when a tab name clashes
-        with the template's or when openpyxl's save would lose a part of it."""
+        with the template's or when openpyxl's save would lose a part of it; and the rows
+        below row 1 of the tabs init only formats (the data tabs, the Charts tab), left out
+        of openpyxl's load and read back from the file, a row at a time, when it is saved."""
         package = self._load()
         _refuse_case_clash(package.titles, template)
         self._refuse_unsyncable(package, template)
@@ -202,15 +213,24 @@ class XlsxBackend:
                 "the whole file, and cannot keep them): nothing was changed. Lay the template "
                 "out in a new file, or remove them first; `leverage sheets sync` keeps them"
             )
+        vba = self.path.suffix.lower() == ".xlsm"
+        # .xlsm: openpyxl copies the package's other parts from what it loaded, so it gets all
+        hollowed = {} if vba else _hollowed(package, template)
         try:
-            return openpyxl.load_workbook(io.BytesIO(package.data),
-                                          keep_vba=self.path.suffix.lower() == ".xlsm")
+            reader = ExcelReader(io.BytesIO(_with_parts(package, hollowed)), keep_vba=vba)
+            reader.read()
         except Exception as exc:  # openpyxl raises many kinds for a part it cannot model
             raise WorkbookFileError(
                 f"workbook {self.name!r} cannot be laid out: openpyxl cannot read it "
                 f"({type(exc).__name__}: {str(exc)[:200]}); nothing was changed"
             ) from None
-
+        book = reader.wb
+        sources: dict[Any, streamed.RowSource] = {}
+        for title, (part, (_xml, kept)) in hollowed.items():
+            sources[book[title]] = streamed.original_rows(
+                book, book[title], functools.partial(package.zip.open, part),
+                reader.shared_strings, kept)
+        return book, sources
 
     def _refuse_unsyncable(self, package: Package, template: str) -> None:
         """Refuse (nothing changed) a workbook the sync would refuse: a cell the sync writes
@@ -218,26 +238,69 @@ class XlsxBackend:
         columns) or lies in a merged range. Laying it out first would only stack a second set
         of drop-downs and highlights on a file no sync can update."""
         sheets = bridge_sheets(template)
-        grids = {
-            s.title: package.read(s.title, 1, None, 1, len(s.columns))
-            for s in sheets if package.sheets.get(s.title)
-        }
+        # row 1 and the row count only: the sync's cells are those columns of every row
+        heads = {s.title: package.read(s.title, 1, 1, 1, len(s.columns))[0]
+                 for s in sheets if package.sheets.get(s.title)}
         # a tab with other headers is refused for that, by name, further on
         headers = {s.title: s.headers for s in sheets}
-        grids = {t: g for t, g in grids.items()
-                 if g and [("" if v is None else str(v).strip()) for v in g[0]]
-                 + [""] * (len(headers[t]) - len(g[0])) == headers[t]}
-        cells = sync_cells(template, [grids.get(s.title, []) for s in sheets])
-        for title in grids:
-            writes: Writes = {}
-            for r, c in cells.get(title, []):
-                writes.setdefault(r, {})[c] = None
+        titles = [t for t, row in heads.items()
+                  if any(v is not None for v in row)
+                  and [("" if v is None else str(v).strip()) for v in row] == headers[t]]
+        heights = {t: package.height(t) for t in titles}
+        # the sync's cells of the first data row (a stand-in grid of that height: sync_cells
+        # counts its rows); a data tab's are the same columns down to its last row
+        probe = sync_cells(template, [[[]] * min(heights.get(s.title, 0), FIRST_DATA_ROW)
+                                      for s in sheets])
+        for title in titles:
+            rows = sorted({r for r, _c in probe.get(title, [])})
+            if not rows:
+                continue
+            columns = sorted({c for r, c in probe[title] if r == rows[0]})
+            last = rows[-1] if title == "Account" else heights[title]  # Account: fixed rows
             try:
-                patch_sheet(package.sheet_xml(title), title, writes)
+                package.check_writable(title, rows[0], last, columns)
             except LayoutError as exc:
                 raise LayoutError(
                     f"init changed nothing: workbook {self.name!r} cannot be synced, because {exc}"
                 ) from None
+
+
+def _hollowed(package: Package, template: str) -> dict[str, tuple[str, tuple[bytes, int]]]:
+    """Title -> (part, (the part without its rows below row 1, last row kept)) of each tab
+    whose rows init keeps as they are: the Charts tab, and the data tabs whose row 1 is the
+    layout's (the Rules and Account tabs get number formats below row 1: loaded whole)."""
+    out: dict[str, tuple[str, tuple[bytes, int]]] = {}
+    kept = [s for s in bridge_sheets(template) if s.title not in ("Rules", "Account")]
+    headers = {s.title: s.headers for s in kept}
+    for title in (*headers, *chart_tabs(template)):
+        part = package.sheets.get(title)
+        if not part:
+            continue
+        if title in headers:
+            row = package.read(title, 1, 1, 1, len(headers[title]))[0]
+            if ["" if v is None else str(v).strip() for v in row] != headers[title]:
+                continue  # refused further on, by name
+        try:
+            cut = streamed.hollow(functools.partial(package.zip.open, part))
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError):
+            continue  # loaded whole: openpyxl names what is wrong with it
+        if cut is not None:
+            out[title] = (part, cut)
+    return out
+
+
+def _with_parts(package: Package, hollowed: dict[str, tuple[str, tuple[bytes, int]]]) -> bytes:
+    """The package's bytes, with the hollowed worksheet parts in place of the originals
+    (stored, not compressed: openpyxl reads it once, at once)."""
+    if not hollowed:
+        return package.data
+    new = {part: xml for part, (xml, _kept) in hollowed.values()}
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED, allowZip64=True) as z:
+        for info in package.zip.infolist():
+            data = new.get(info.filename)
+            z.writestr(info.filename, data if data is not None else package.zip.read(info))
+    return out.getvalue()
 
 
 def _refuse_case_clash(titles: list[str], template: str) -> None:
@@ -255,20 +318,41 @@ def _refuse_case_clash(titles: list[str], template: str) -> None:
             )
 
 
-def _write_block(ws: Any, first_row: int, first_col: int, values: Grid) -> None:
+def _write_block(ws: Any, first_row: int, first_col: int, values: Grid) -> streamed.RowSource:
     """Write rows of values; a cell created here takes its column's style (number format,
-    fill), as a cell the trader types into would."""
+    fill), as a cell the trader types into would.
+
+    The rows below the sheet's last held cell are returned as rows to stream when the file
+    is saved (a cell each as it is written) rather than held as cells."""
     width = max((len(row) for row in values), default=0)
+    styles: dict[int, Any] = {}
     for c in range(first_col, first_col + width):
         dim = ws.column_dimensions.get(get_column_letter(c))
-        style = dim._style if dim is not None and dim.has_style else None
-        for r, row in enumerate(values, start=first_row):
+        if dim is not None and dim.has_style:
+            styles[c] = dim._style
+    held = max((r for r, _c in ws._cells), default=0) - first_row + 1
+    for c in range(first_col, first_col + width):
+        style = styles.get(c)
+        for r, row in enumerate(values[:max(held, 0)], start=first_row):
             if c - first_col >= len(row):
                 continue
             cell = ws.cell(row=r, column=c)
             if style is not None and not cell.has_style:
                 cell._style = copy.copy(style)
             _set_raw(cell, row[c - first_col])
+
+    def cells() -> Iterator[tuple[int, int, Any]]:
+        for r, row in enumerate(values[max(held, 0):], start=first_row + max(held, 0)):
+            for c, value in enumerate(row, start=first_col):
+                yield r, c, value
+
+    def make(cell: Any, value: Any) -> None:
+        style = styles.get(cell.column)
+        if style is not None:
+            cell._style = copy.copy(style)
+        _set_raw(cell, value)
+
+    return streamed.built_rows(ws, cells, make)
 
 
 def _set_raw(cell: Any, value: Any) -> None:
@@ -375,21 +459,19 @@ def _instructions(book: Workbook, template: str) -> None:
     ws.freeze_panes = "A2"
 
 
-def _charts(ws: Any, picks: list[Any], currency: str | None) -> None:
+def _charts(ws: Any, picks: list[Any], currency: str | None) -> streamed.RowSource:
     """The Charts tab of a local journal: the slots, their chart data (one formula per
     formatted row, #N/A where a row is not plotted) in hidden columns, and per slot a chart
     of equity-based leverage and one of liquidation distance; the equity curve last."""
-    grid = chart_rows(picks, currency, "excel", _FORMATTED_ROWS)
     slots = slot_count(len(picks))
-    for r, row in enumerate(grid, start=1):
-        for c, value in enumerate(row, start=1):
-            cell = ws.cell(row=r, column=c) if value is not None else None
-            if isinstance(value, ArrayFormulaCell):
-                cell.value = ArrayFormula(cell.coordinate, str(value))
-            elif isinstance(value, Formula):
-                cell.value = str(value)
-            elif cell is not None:
-                _set_raw(cell, value)
+    # the filled cells only (the tab's grid grows with the square of the positions); the
+    # chart data (3 formulas a row per slot) is made a row at a time as the file is saved
+    for r, c, value in chart_cells(picks, currency, "excel", _FORMATTED_ROWS, "labels"):
+        if value is not None:
+            _chart_value(ws.cell(row=r, column=c), value)
+    data = streamed.built_rows(
+        ws, lambda: chart_cells(picks, currency, "excel", _FORMATTED_ROWS, "data"),
+        _chart_value)
     ws.column_dimensions["A"].width = 24
     title, text = PROMPTS[(CHARTS_SHEET, "position_id")]
     ids = f"{L.JOURNAL_POSITIONS.title}!$A${FIRST_DATA_ROW}:$A${_FORMATTED_ROWS + 1}"
@@ -420,6 +502,16 @@ def _charts(ws: Any, picks: list[Any], currency: str | None) -> None:
                           equity, FIRST_DATA_ROW + EQUITY_ROWS - 1, L.MONEY, "Net PnL",
                           "Closed"),
                  f"C{slot_row(slots)}")
+    return data
+
+
+def _chart_value(cell: Any, value: Any) -> None:
+    if isinstance(value, ArrayFormulaCell):
+        cell.value = ArrayFormula(cell.coordinate, str(value))
+    elif isinstance(value, Formula):
+        cell.value = str(value)
+    else:
+        _set_raw(cell, value)
 
 
 def _scatter(ws: Any, title: str, x: int, y: int, last: int, y_format: str,

@@ -584,6 +584,44 @@ class Package:
         end = max(rows, default=first_row - 1) if last_row is None else last_row
         return [rows.get(r, [None] * width) for r in range(first_row, end + 1)]
 
+    def height(self, title: str) -> int:
+        """The number of the last row holding cells (0: none), as :meth:`read` counts it."""
+        sheet = self._sheet(title)
+
+        def scan() -> int:
+            return max((row.number for row in sheet.rows() if row.body is not None), default=0)
+
+        return int(self._guard(scan))
+
+    def check_writable(self, title: str, first_row: int, last_row: int,
+                       columns: list[int]) -> None:
+        """Raise the :class:`LayoutError` :func:`patch_sheet` raises for writing ``columns``
+        of rows ``first_row`` to ``last_row`` (a cell holding a formula, or in a merged range
+        or array formula), without building the patched sheet or a dict of every cell."""
+        sheet = self._sheet(title)
+
+        class Block(dict):  # type: ignore[type-arg]  # the rows of writes, made on asking
+            def get(self, r: int, default: Any = ()) -> Any:
+                return columns if first_row <= r <= last_row else default
+
+        _check_writes(sheet, title, Block())
+        wanted = set(columns)
+
+        def scan() -> str | None:  # the first cell holding a formula (raised out of _guard)
+            for row in sheet.rows():
+                if row.number > last_row:
+                    break
+                if row.number < first_row:
+                    continue
+                for col, m in sheet.cells(row):
+                    if col in wanted and sheet.has_formula(m):
+                        return f"{title}!{get_column_letter(col)}{row.number}"
+            return None
+
+        found = self._guard(scan)
+        if found is not None:
+            raise _formula_refusal(found)
+
     def patched(self, writes: dict[str, Writes]) -> Callable[[IO[bytes]], None]:
         """A writer of the whole package with ``writes`` (title -> cells) applied. Every
         refusal happens here, before the caller opens any file."""
@@ -621,11 +659,25 @@ class Package:
             if drawing and _SHAPE.search(self.zip.read(n)) and "text boxes or shapes" not in lost:
                 lost.append("text boxes or shapes")
         for part in filter(None, self.sheets.values()):
-            for uri in _EXT_URI.findall(self.zip.read(part)):
+            for uri in self._ext_uris(part):
                 what = _EXTENSIONS.get(uri, "Excel extension data (extLst)")
                 if what not in lost:
                     lost.append(what)
         return lost
+
+    def _ext_uris(self, part: str) -> set[bytes]:
+        """The ``<ext uri>`` of a sheet part, read a megabyte at a time: a journal's Charts
+        tab holds hundreds of megabytes of formulas."""
+        found: set[bytes] = set()
+        carry = b""
+        with self.zip.open(part) as src:
+            while chunk := src.read(1 << 20):
+                text = carry + chunk
+                found.update(_EXT_URI.findall(text))
+                # a tag cut at the chunk's end is searched again with the next chunk
+                cut = text.rfind(b"<")
+                carry = text[cut:] if cut >= 0 and len(text) - cut < 4096 else b""
+        return found
 
 
 def _full_calc_on_load(workbook_xml: bytes) -> bytes:
