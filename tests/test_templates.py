@@ -34,7 +34,7 @@ needs_lo = pytest.mark.skipif(not libreoffice_available(), reason="LibreOffice n
 
 UDF_NAMES = ("NOTIONAL", "UNREALIZED_PNL", "EFFECTIVE_LEVERAGE", "LIQ_PRICE", "LIQ_DISTANCE",
              "CROSS_LIQ_PRICE", "MARGIN_TO_TARGET", "MARGIN_FOR_LIQ_PRICE", "MAINT_MARGIN",
-             "ACCOUNT_SHOCK", "LIQ_PROBABILITY", "AVG_ENTRY")
+             "ACCOUNT_SHOCK", "LIQ_PROBABILITY")
 ERRORS = ("#NAME?", "#VALUE!", "#DIV/0!", "#REF!", "#N/A", "#NUM!", "#NULL!", "Err:")
 
 
