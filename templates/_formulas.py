@@ -54,14 +54,14 @@ def effective_leverage(mode: str, notional_: str, margin: str, upnl: str | None 
     return f"{notional_}/{margin}" if upnl is None else f"{notional_}/({margin}+{upnl})"
 
 
-def avg_entry(mode: str, qty: str, entry: str, add_qty: str, add_price: str,
-              contract: str | None = None) -> str:
+def native_avg_entry(qty: str, entry: str, add_qty: str, add_price: str,
+                     contract: str | None = None) -> str:
     """Average entry after adding ``add_qty`` at ``add_price`` (``leverage.avg_entry``), as
     its kernel computes it: ``w = 1 / (1 + qty/add_qty)``; linear ``entry + w·(add_price −
     entry)``, inverse (qty in USD of contracts) ``1 / ((1 − w)/entry + w/add_price)``; the
-    caller checks ``add_qty`` and the prices are > 0."""
-    if mode == "udf":
-        return f"AVG_ENTRY({qty},{entry},{add_qty},{add_price}{_opt(contract)})"
+    caller checks ``add_qty`` and the prices are > 0. Native only: the journal's steps carry
+    it to the next step, which an add-in column call over the table cannot feed (it would
+    read its own results)."""
     w = f"(1/(1+{qty}/{add_qty}))"
     linear = f"{entry}+{w}*({add_price}-{entry})"
     if contract is None:

@@ -815,7 +815,7 @@ def _row_formulas(x: dict[str, str], mode: str) -> dict[str, str]:
             # native in both modes, as the liquidation checks: the state a step carries to
             # the next never goes through an add-in column call, whose one array formula
             # over the table would read its own results (a circular reference)
-            F.avg_entry("native", pq, pe, qty, price, contract))),
+            F.native_avg_entry(pq, pe, qty, price, contract))),
         "h_a_qty": blank_unless_used(all_of(fields_ok, by_kind(kind, {
             "open": qty, "increase": f"{pq}+{qty}", "add_margin": pq, "withdraw_margin": pq,
             "partial_close": f"{pq}-{qty}", "close": "0", "funding": pq}))),
