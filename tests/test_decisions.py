@@ -337,6 +337,7 @@ def test_account_shock_already_below_maintenance_is_an_error() -> None:
 
 
 # ------------------------------------------------------------ LIQ_PROBABILITY
+@pytest.mark.filterwarnings("ignore::leverage.errors.LeverageWarning")  # 500 %+ a year
 @settings(max_examples=300, deadline=None)
 @given(side=sides, mark=prices, dist=st.floats(0.001, 0.9), vol=st.floats(0.05, 3),
        days=st.floats(0.1, 365), drift=st.floats(-2, 2), more=st.floats(1.01, 3))
