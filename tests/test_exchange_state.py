@@ -402,7 +402,12 @@ class Binance:
     def fill(self, t: int, qty: Decimal, price: Decimal) -> None:
         n = len(self.trades) + 1
         side = "BUY" if qty > 0 else "SELL"
-        row = trade(n, n, self.symbol, side, f"{abs(qty)}", f"{price}", t)
+        pnl = Decimal(0)
+        if self.size and (self.size > 0) != (qty > 0):  # Binance's realizedPnl of the close
+            closed = min(abs(qty), abs(self.size)) * (1 if self.size > 0 else -1)
+            pnl = (closed * CONTRACT_USD * (1 / self.entry - 1 / price) if self.inverse
+                   else closed * (price - self.entry))
+        row = trade(n, n, self.symbol, side, f"{abs(qty)}", f"{price}", t, pnl=f"{pnl:.8f}")
         if self.inverse:
             fee = self.value(qty, price) * Decimal("0.0005")
             row.update({"pair": "BTCUSD", "marginAsset": "BTC", "commissionAsset": "BTC",
