@@ -194,9 +194,13 @@ def _fills(got: Fetched) -> list[dict[str, Any]]:
         key = (tr["symbol"], leg, str(tr.get("order") or tr.get("id")))
         f = orders.setdefault(key, {"symbol": tr["symbol"], "leg": leg, "t": tr["timestamp"],
                                     "id": tr.get("id"), "order": key[2], "q": 0.0, "cost": 0.0,
-                                    "fee": Decimal(0), "fee_unknown": None})
+                                    "fee": Decimal(0), "fee_unknown": None, "pnl": 0.0})
         f["q"] += sign * float(tr["amount"])
         f["cost"] += float(tr["amount"]) * float(tr["price"])
+        # Binance's realizedPnl of a closing fill: how the entry of a position opened before
+        # the start date is known when it closes inside the window
+        pnl = _num((tr.get("info") or {}).get("realizedPnl"))
+        f["pnl"] = None if pnl is None or f["pnl"] is None else f["pnl"] + pnl
         _add_fee(f, tr, margin_currency(got.markets.get(tr["symbol"]) or {}))
     for f in orders.values():
         f["price"] = f["cost"] / abs(f["q"]) if f["q"] else math.nan
@@ -233,7 +237,8 @@ class _Segment:
     open_qty: float = 0.0  # contracts opened by open_item (a reversal opens the rest)
     closed: bool = False
     pre_window: bool = False
-    broken: bool = False  # open before the start date and closed inside it: not journaled
+    broken: bool = False  # open before the start date and closed inside the window
+    start: float = 0.0  # signed contracts at the start date (open before it)
 
 
 def _delta(m: dict[str, Any]) -> str:
@@ -581,7 +586,7 @@ def _segments(key: tuple[str, str], start: float, items: list[_Item]) -> list[_S
     leg = key[1]
     cur: _Segment | None = None
     if abs(start) > _FLAT:
-        cur = _Segment(long=start > 0, pre_window=True)
+        cur = _Segment(long=start > 0, pre_window=True, start=start)
         segs.append(cur)
     for it in items:
         if it.kind != "fill":
@@ -628,11 +633,6 @@ def _journal_segment(got: Fetched, out: Rows, market: dict[str, Any], key: tuple
         cont = next((j for j in existing if j.position_id.casefold() not in used
                      and j.symbol.casefold() == str(market["id"]).casefold() and j.side == side
                      and (seg.pre_window or j.position_id.casefold() != pid.casefold())), None)
-    if seg.broken and cont is None:
-        out.notes.append(f"{market['id']} {key[1]}: fills before it was first flat are not "
-                         "journaled (the position opened before the start date and closed "
-                         "inside the window; its entry then is not known)")
-        return None
     since_dt = None
     if cont is not None:
         used.add(cont.position_id.casefold())
@@ -657,9 +657,23 @@ def _journal_segment(got: Fetched, out: Rows, market: dict[str, Any], key: tuple
             return it.add_margin
         return float(core.notional(qty, price, contract)) / lev if lev else None
 
-    # the state at the start: the exchange's now, with the window's items undone newest first
+    # the state at the start: the exchange's now (or, for one closed inside the window, the
+    # state its closing fill shows), with the window's items undone newest first
     if seg.open_item is None:
-        start = _rollback(got, market, seg, now, added_margin) if now is not None else None
+        if seg.broken:
+            start = _before_close(got, market, seg, added_margin)
+        else:
+            start = _rollback(got, market, seg, now, added_margin) if now is not None else None
+        if start is None and cont is not None:
+            # the journal's own open holds the start: only a price for the margin rows
+            first = next((it.price for it in seg.items if it.kind == "fill"), None)
+            start = (0.0, first or got.marks.get(key[0]) or math.nan, 0.0)
+        if start is None and seg.broken:
+            out.notes.append(
+                f"{market['id']} {key[1]}: fills before it was first flat are not "
+                "journaled (the position opened before the start date and closed inside "
+                "the window; the exchange does not say its entry or margin then)")
+            return None
         if start is None:
             out.notes.append(f"{pid}: its state at the start date is not known: not journaled")
             return None
@@ -786,11 +800,7 @@ def _rollback(got: Fetched, market: dict[str, Any], seg: _Segment, now: dict[str
               added_margin: Any, items: list[_Item] | None = None
               ) -> tuple[float, float, float] | None:
     """(qty, entry, margin) of a position at the start date: the exchange's state now with
-    the window's items undone newest first. Undoing an increase of q' at p: qty −= q',
-    entry = the average's inverse, margin −= its margin; a reduction: qty += q', margin +=
-    what it released (the margin line, else the closed share of the margin before it);
-    funding and margin moves: margin −= what they added. ``items``: those to undo (default:
-    all of the segment's)."""
+    the window's items (``items``; default: all of the segment's) undone newest first."""
     contract = _contract(market)
     qty = _qty(_contract_count(now), market)
     entry = float(now["entryPrice"])
@@ -803,8 +813,51 @@ def _rollback(got: Fetched, market: dict[str, Any], seg: _Segment, now: dict[str
             margin = float(core.notional(qty, entry, contract)) / lev
         else:
             return None
+    return _undo(market, seg, (qty, entry, margin), seg.items if items is None else items,
+                 added_margin)
+
+
+def _before_close(got: Fetched, market: dict[str, Any], seg: _Segment,
+                  added_margin: Any) -> tuple[float, float, float] | None:
+    """(qty, entry, margin) at the start date of a position open then and closed inside the
+    window, from its closing fill: the qty it closed, the entry its realized PnL implies
+    (linear ``entry = price − pnl / (s·qty)``, inverse ``1/entry = 1/price + pnl / (s·qty)``)
+    and the margin the exchange released with it (Binance's TRADE line; a cross position:
+    its notional at the leverage setting); the earlier items undone. None when the exchange
+    does not say the PnL or the margin."""
+    fills = [i for i, it in enumerate(seg.items) if it.kind == "fill"]
+    if not fills:
+        return None
+    last = seg.items[fills[-1]]
+    pnl = (last.fill or {}).get("pnl")
+    contract, s = _contract(market), (1.0 if seg.long else -1.0)
+    before = abs(seg.start + sum(it.q for it in seg.items[:fills[-1]] if it.kind == "fill"))
+    if pnl is None or before <= _FLAT:
+        return None
+    qty = _qty(before, market)
+    if contract == "inverse":
+        entry = 1.0 / (1.0 / last.price + pnl / (s * qty))
+    else:
+        entry = last.price - pnl / (s * qty)
+    margin = last.released
+    if margin is None:
+        lev = got.leverages.get(last.fill["symbol"]) if last.fill else None
+        if not lev or got.exchange not in ("binanceusdm", "binancecoinm"):
+            return None
+        margin = float(core.notional(qty, entry, contract)) / lev
+    return _undo(market, seg, (qty, entry, margin), seg.items[:fills[-1]], added_margin)
+
+
+def _undo(market: dict[str, Any], seg: _Segment, state: tuple[float, float, float],
+          items: list[_Item], added_margin: Any) -> tuple[float, float, float] | None:
+    """``state`` with ``items`` undone newest first. Undoing an increase of q' at p: qty −= q',
+    entry = the average's inverse, margin −= its margin; a reduction: qty += q', margin +=
+    what it released (the margin line, else the closed share of the margin before it);
+    funding and margin moves: margin −= what they added."""
+    contract = _contract(market)
+    qty, entry, margin = state
     s = 1.0 if seg.long else -1.0
-    for it in reversed(seg.items if items is None else items):
+    for it in reversed(items):
         if it.kind in ("funding", "add"):
             margin -= it.amount or 0.0
         elif it.kind == "withdraw":

@@ -402,7 +402,12 @@ class Binance:
     def fill(self, t: int, qty: Decimal, price: Decimal) -> None:
         n = len(self.trades) + 1
         side = "BUY" if qty > 0 else "SELL"
-        row = trade(n, n, self.symbol, side, f"{abs(qty)}", f"{price}", t)
+        pnl = Decimal(0)
+        if self.size and (self.size > 0) != (qty > 0):  # Binance's realizedPnl of the close
+            closed = min(abs(qty), abs(self.size)) * (1 if self.size > 0 else -1)
+            pnl = (closed * CONTRACT_USD * (1 / self.entry - 1 / price) if self.inverse
+                   else closed * (price - self.entry))
+        row = trade(n, n, self.symbol, side, f"{abs(qty)}", f"{price}", t, pnl=f"{pnl:.8f}")
         if self.inverse:
             fee = self.value(qty, price) * Decimal("0.0005")
             row.update({"pair": "BTCUSD", "marginAsset": "BTC", "commissionAsset": "BTC",
@@ -752,3 +757,56 @@ def test_tier_is_named_only_when_the_two_prices_fall_in_different_tiers() -> Non
     # the same gap inside one tier is not called a tier
     (line,) = xb.reconcile(got, [p(50_800.0)])
     assert line.cause.startswith("unexplained: ours 50,500.00, the exchange's 50,800.00")
+
+
+def test_a_position_open_at_the_start_and_closed_inside_the_window(tmp_path) -> None:
+    # start between SOL's open (10 at 150) and its liquidation (at 135.00, realizedPnl −150):
+    # the entry then is the closing fill's price less its PnL per unit, 135 + 150 / 10 = 150;
+    # the margin Binance's 10x takes on 1,500 of notional, 150
+    from fake_exchange import sample_account
+
+    from leverage_sheets.append import append_rows
+
+    now = xb.client._ccxt().Exchange.milliseconds() // 1000 * 1000
+    acc = sample_account(now)
+    t0 = now - 20 * DAY_MS
+    with FakeBinanceFutures(acc) as fake:
+        _, _, positions, events = imported(client(fake), t0 + 4 * DAY_MS + H)
+        sol = [(e["event"], e["price"], e["qty"], e["amount"]) for e in events
+               if e["position_id"].startswith("SOLUSDT")]
+        assert sol == [("open", pytest.approx(150), 10, 150), ("close", 135, None, None)]
+        result = replay_rows(positions, events)
+        i = next(i for i, e in enumerate(events) if e["event"] == "close")
+        assert result.columns["status"][i].startswith("liquidated at 135")
+        assert result.columns["realized_pnl"][i] == pytest.approx(-150)
+
+        # a journal that has BTC open from an earlier import (rolled back to t0 + 12 h) sees
+        # it closed: the close is added to that position, no second BTC position
+        book = sb.open_local(tmp_path / "journal.xlsx")
+        sb.init(book, "journal")
+
+        def run(since: int) -> None:
+            _, rows, _, _ = imported(client(fake), since, book)
+            clean = [{k: v for k, v in e.items() if not k.startswith("_")} for e in rows.events]
+            append_rows(book, "journal", {"Positions": rows.positions, "Events": clean},
+                        xb.journal_key)
+
+        run(t0 + 12 * H)
+        t = now - DAY_MS
+        acc.trades.append(trade(104, 9, "BTCUSDT", "SELL", "0.006", "63000.00", t,
+                                pnl="18.0"))
+        acc.income.append(income(2200, "BTCUSDT", "COMMISSION", "-0.18900000", t))
+        acc.margin_history.append(margin_line("BTCUSDT", 2, "TRADE", "47.45000000", t))
+        acc.positions.pop(0)
+        run(t0 + 12 * H)
+    positions, events = journal_tables(book)
+    btc = [(e["position_id"], e["event"]) for e in events
+           if e["position_id"].startswith("BTCUSDT")]
+    assert len({pid for pid, _ in btc}) == 1 and btc[-1][1] == "close"
+    assert [p["position_id"] for p in positions if p["symbol"] == "BTCUSDT"] == [btc[0][0]]
+    result = replay_rows(positions, events)
+    i = next(i for i, e in enumerate(events) if e["event"] == "close"
+             and e["position_id"] == btc[0][0])
+    # realized: 0.004 × (62,000 − 60,000) + 0.006 × (63,000 − 60,000) = 26
+    assert result.columns["realized_pnl"][i] == pytest.approx(26)
+    assert not result.columns["status"][i]
