@@ -148,8 +148,8 @@ PROMPTS: dict[tuple[str, str], tuple[str, str]] = {
     ("Positions", "mark_price"): ("Mark price", "Mark price now, > 0 (the exchange's mark)."),
     ("Positions", "margin"): (
         "Isolated margin",
-        "Margin posted on an isolated position now, in USDT (>= 0). Ignored for cross "
-        "(cross positions share the wallet).",
+        "Margin posted on an isolated position now, in USDT (>= 0); required for isolated "
+        "(blank is not 0). Ignored for cross (cross positions share the wallet).",
     ),
     ("Positions", "margin_mode"): (
         "Margin mode",
@@ -244,7 +244,10 @@ INSTRUCTIONS: dict[str, tuple[tuple[str, str], ...]] = {
         ("Account tab",
          "Type the cross wallet balance (without isolated margins) and the free balance "
          "available for margin moves, in USDT; volatility (annualised) and horizon (days) "
-         "give each position's chance of touching liquidation. The rest is computed."),
+         "give each position's chance of touching liquidation. The rest is computed. "
+         "Totals check names the rows left out of the totals (an input error: out of every "
+         "total; no margin move: out of the move totals), or the Account value that is "
+         "refused; a blank balance is never read as 0."),
         ("Positions tab",
          "One row per position: Side, Qty, Entry and Mark price, Isolated margin, Margin "
          "mode, a Target leverage or (isolated) a Target liq. distance, Priority, and the "

@@ -338,6 +338,9 @@ ACCOUNT_INPUT_ROWS: tuple[tuple[str, str], ...] = (
     ("horizon_days", "Horizon (days) for liq. probability"),
 )
 ACCOUNT_OUTPUT_ROWS: tuple[tuple[str, str], ...] = (
+    # the totals' own status: the rows left out of them, by name (portfolio.rows_left_out),
+    # or an Account input refused as the sync refuses it
+    ("totals_check", "Totals check (rows left out)"),
     ("total_notional", "Total notional"),
     ("total_equity", "Total equity"),
     ("account_leverage", "Account leverage"),
@@ -356,7 +359,7 @@ def account_format(key: str) -> str:
     shock position's id)."""
     return {"account_leverage": LEV, "worst_liq_distance": RATE, "volatility": RATE,
             "account_shock": RATE, "horizon_days": "0.##",
-            "shock_position": "General"}.get(key, USD)
+            "shock_position": "General", "totals_check": "General"}.get(key, USD)
 
 
 TEMPLATES = {
@@ -420,10 +423,16 @@ REBALANCE_HELPERS = Helpers(
         ("rank_distance", "(helper) liq. distance for ranking equal priorities"),
         ("iso_liq", "(helper) isolated liq. price as typed (at or beyond entry included)"),
         ("at_once", "(helper) isolated and liquidated at once (1)"),
+        # the rows left out of the totals, named on the Account sheet's Totals check
+        ("left_out", "(helper) input error: left out of every total (1)"),
+        ("no_move", "(helper) a Status and no margin move: left out of the moves (1)"),
+        ("left_out_names", "(helper) rows left out of every total, down to this one"),
+        ("no_move_names", "(helper) rows left out of the moves, down to this one"),
     ),
 )
 
 ACCOUNT_HELPER_ROWS: tuple[tuple[str, str], ...] = (
+    ("account_error", "(helper) the first Account input refused, as the sync says it"),
     ("cross_notional", "(helper) cross notional"),
     ("cross_upnl", "(helper) cross unrealized PnL"),
     ("cross_maint", "(helper) cross maint. margin"),

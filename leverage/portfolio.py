@@ -37,10 +37,13 @@ Per position:
 * ``liq_probability``: :func:`~leverage.liq_probability` at the account's ``volatility`` and
   ``horizon_days`` (optional inputs; blank without them).
 
-Account, besides the totals: ``account_shock``, :func:`~leverage.account_shock` over the cross
-rows (the move of every mark that liquidates the cross account), and ``shock_position``, the
-cross row whose maintenance margin minus PnL at that move is largest (docs/FORMULAS.md,
-section "Portfolio rebalance").
+A blank ``margin`` is none, never 0: an isolated row with one gets :data:`MARGIN_REQUIRED`.
+
+Account, besides the totals: ``totals_check``, the rows left out of the totals by name
+(:func:`rows_left_out`; "" when none is); ``account_shock``, :func:`~leverage.account_shock`
+over the cross rows (the move of every mark that liquidates the cross account), and
+``shock_position``, the cross row whose maintenance margin minus PnL at that move is largest
+(docs/FORMULAS.md, section "Portfolio rebalance").
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ import numpy as np
 from . import core
 from ._args import Kind, Number, Rate, _Choice, check_columns
 from .decisions import account_shock, liq_probability
+from .errors import InputError
 
 OUTPUT_COLUMNS = (
     "notional",
@@ -112,7 +116,8 @@ COLUMN_RULES: dict[str, Kind] = {
     "qty": core.QTY,
     "entry_price": core.PRICE,
     "mark_price": core.PRICE,
-    "margin": core.MARGIN.with_default(0.0),
+    # a blank is read as none: required for isolated rows, not read for cross ones
+    "margin": core.MARGIN.with_default(math.nan),
     "target_leverage": Number(gt=0, blank_means_none=True),
     "target_liq_distance": Rate(ge=0, lt=1, blank_means_none=True),
     "priority": Number(default=1.0),
@@ -133,13 +138,43 @@ ACCOUNT_RULES: dict[str, Kind] = {
 """The rule of each Account input (a blank volatility or horizon: no liq. probability)."""
 
 ALREADY_BELOW = "the cross account is already below maintenance margin at today's marks"
+MARGIN_REQUIRED = "margin is required (blank) for an isolated position"
+"""A blank Isolated margin on an isolated row: a blank never counts as 0 (cross rows do not
+read the margin)."""
+
+
+def rows_left_out(errors: Sequence[str], no_move: Sequence[str]) -> str:
+    """The totals' check: the rows left out of them, by name, or "" when none is.
+
+    ``errors``: rows whose inputs were refused (left out of every total); ``no_move``: rows
+    whose inputs passed but that got a Status and no margin move (left out of the move
+    totals: Total margin moves needed, Total allocated, Shortfall).
+
+    >>> rows_left_out(["P1", "row 9"], [])
+    '2 rows with errors left out of every total: P1, row 9'
+    >>> rows_left_out([], ["P2"])
+    '1 row with no margin move left out of the move totals: P2'
+    """
+    def said(names: Sequence[str], what: str) -> str:
+        rows = "row" if len(names) == 1 else "rows"
+        return f"{len(names)} {rows} with {what}: {', '.join(names)}"
+
+    parts = [said(errors, "errors left out of every total")] if errors else []
+    if no_move:
+        parts.append(said(no_move, "no margin move left out of the move totals"))
+    return "; ".join(parts)
 
 
 def rebalance(
     positions: Sequence[Mapping[str, Any]], wallet_balance: float, free_balance: float,
-    volatility: float | None = None, horizon_days: float | None = None,
+    volatility: float | None = None, horizon_days: float | None = None, *,
+    row_labels: Sequence[str] | None = None,
 ) -> RebalanceResult:
-    """Compute the rebalance table (see the module docstring for every rule)."""
+    """Compute the rebalance table (see the module docstring for every rule).
+
+    ``row_labels``: how the totals' check names a row without a ``position_id`` (the sync
+    passes "row 7", the sheet row); default "row k", k counting ``positions`` from 1.
+    """
     given = {"wallet_balance": wallet_balance, "free_balance": free_balance,
              "volatility": volatility, "horizon_days": horizon_days}
     for name, v in given.items():
@@ -155,6 +190,8 @@ def rebalance(
     side, mode = words["side"], cols["margin_mode"]
     arrays = cols.values
     for i in range(n):
+        if status[i] is None and mode[i] == 0 and math.isnan(arrays["margin"][i]):
+            status[i] = MARGIN_REQUIRED
         if (
             status[i] is None
             and math.isnan(arrays["target_leverage"][i])
@@ -259,7 +296,33 @@ def rebalance(
     # looks like a percent typed as a number (a cross LP beyond entry is otherwise legitimate)
     flags = np.where(cross, cross_liq.warnings, None)
     out["warnings"] = [w or "" for w in flags]
+    names = _row_names(positions, row_labels)
+    account["totals_check"] = rows_left_out(
+        [names[i] for i in range(n) if not ok[i]],
+        [names[i] for i in range(n) if ok[i] and status[i] is not None
+         and not math.isfinite(move[i])])
     return RebalanceResult(out, account)
+
+
+def _row_names(positions: Sequence[Mapping[str, Any]],
+               labels: Sequence[str] | None) -> list[str]:
+    """Each row's name in the totals' check: its position_id as text, else its label."""
+    if labels is not None and len(labels) != len(positions):
+        raise InputError(f"row_labels must name each of the {len(positions)} positions, "
+                         f"got {len(labels)}")
+    out = []
+    for i, p in enumerate(positions):
+        pid = p.get("position_id")
+        text = "" if pid is None else _id_text(pid)
+        out.append(text or (labels[i] if labels is not None else f"row {i + 1}"))
+    return out
+
+
+def _id_text(pid: Any) -> str:
+    """A position id as the sheets show it: 7 -> "7", 7.5 -> "7.5", text stripped."""
+    if isinstance(pid, float) and pid.is_integer():
+        return str(int(pid))
+    return str(pid).strip()
 
 
 def _liq_odds(

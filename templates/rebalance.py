@@ -31,7 +31,15 @@ from leverage.layout import (
     account_format,
     account_row,
 )
-from leverage.portfolio import ALREADY_BELOW, COLUMN_RULES, LINEAR_ONLY, rebalance
+from leverage.portfolio import (
+    ACCOUNT_RULES,
+    ALREADY_BELOW,
+    COLUMN_RULES,
+    LINEAR_ONLY,
+    MARGIN_REQUIRED,
+    rebalance,
+    rows_left_out,
+)
 
 from . import _formulas as F
 from ._book import (
@@ -165,13 +173,17 @@ def row_formulas(r: int, mode: str, last: int) -> dict[str, str]:
     typed = {k: rate_value(x[k]) if k in RATE_COLUMNS else x[k]
              for k in REBALANCE_POSITIONS.keys("input")}
     contract_is = F.choice_value(contract_in, core.CONTRACT)
+    account_error = _acct("account_error")
     checks = [
+        # an Account input the sync would refuse: every row refused with its message
+        (f'{account_error}<>""', account_error),
         *F.choice_checks(side_in, "side", core.SIDE),
         *F.choice_checks(contract_in, "contract", core.CONTRACT),
         (f'IF({contract_in}="",FALSE,{contract_is}=1)', quoted(LINEAR_ONLY)),
         *[check for key, rule in COLUMN_RULES.items() for check in (
             F.choice_checks(x[key], key, rule) if hasattr(rule, "words")
             else F.number_checks(typed[key], key, rule))],
+        (f'IF({x["margin"]}="",TRIM({mode_in})<>"cross",FALSE)', quoted(MARGIN_REQUIRED)),
         (f'AND({x["target_leverage"]}="",{typed["target_liq_distance"]}="")',
          quoted(_rebalance_says(target_leverage=None))),
     ]
@@ -201,6 +213,7 @@ def row_formulas(r: int, mode: str, last: int) -> dict[str, str]:
 
     return {
         **_shock_and_odds(x, mode),
+        **_left_out(x, r),
         "h_used": f"IF(LEN({inputs})=0,0,1)",
         "h_side": f'IF({used}=0,"",{F.choice_value(side_in, core.SIDE, "0")})',
         "h_error": f'IF({used}=0,"",{nested_if(checks, chr(34) * 2)})',
@@ -277,6 +290,60 @@ def row_formulas(r: int, mode: str, last: int) -> dict[str, str]:
     }
 
 
+def _left_out(x: dict[str, str], r: int) -> dict[str, str]:
+    """The helpers that name the rows left out of the totals (``portfolio.rows_left_out``):
+    a flag per kind (an input error: out of every total; a Status and no margin move: out of
+    the move totals) and, for each, the names so far down the sheet (its last row holds
+    them all). A row is named by its Position ID, else by its sheet row."""
+    used, err, pid = x["h_used"], x["h_error"], x["position_id"]
+    name = f'IF(TRIM({pid}&"")="","row "&ROW(),TRIM({pid}&""))'
+
+    def names(flag: str, key: str) -> str:
+        letter = REBALANCE_HELPERS.letter(key)
+        before = '""' if r == FIRST_DATA_ROW else f"{letter}{r - 1}"
+        return f'IF({flag}=1,IF({before}="",{name},{before}&", "&{name}),{before})'
+
+    return {
+        "h_left_out": f'IF({used}=0,0,IF({err}<>"",1,0))',
+        "h_no_move": f'IF({used}=0,0,IF({err}<>"",0,IF({x["status"]}="",0,'
+                     f'IF(ISNUMBER({x["move"]}),0,1))))',
+        "h_left_out_names": names(x["h_left_out"], "left_out_names"),
+        "h_no_move_names": names(x["h_no_move"], "no_move_names"),
+    }
+
+
+def _totals_check(last: int) -> str:
+    """The totals' check: the refused Account input, else ``portfolio.rows_left_out`` in its
+    words (the probe's names and counts replaced by the sheet's)."""
+    def part(flag: str, names: str, probe: str) -> str:
+        count = f"SUM({_col(flag, last, True)})"
+        text = rows_left_out(*([["Zq8"], []] if probe == "errors" else [[], ["Zq8"]]))
+        said = F.said(text, {"1 row": f'{count}&IF({count}=1," row"," rows")',
+                              "Zq8": f"{POSITIONS}!${REBALANCE_HELPERS.letter(names)}${last}"})
+        return f'IF({count}=0,"",{said})'
+
+    errors = part("left_out", "left_out_names", "errors")
+    no_move = part("no_move", "no_move_names", "no_move")
+    both = rows_left_out(["Zq8"], ["Zq8"])
+    joint = both[len(rows_left_out(["Zq8"], [])):-len(rows_left_out([], ["Zq8"]))]
+    return (f'IF({_acct("account_error")}<>"",{_acct("account_error")},'
+            f'{errors}&IF(AND({errors}<>"",{no_move}<>""),{quoted(joint)},"")&{no_move})')
+
+
+def _account_error() -> str:
+    """The first Account input the sync refuses, in its words: ``Account!B3 (free_balance):
+    free_balance must be >= 0, got -500`` (sheets_bridge.engine reads them by
+    ``portfolio.ACCOUNT_RULES``); "" when every one is fine."""
+    checks: list[tuple[str, str]] = []
+    for key, rule in ACCOUNT_RULES.items():
+        ref = _acct(key)
+        where = quoted(f"{ACCOUNT}!B{account_row(key)} ({key}): ")
+        typed = rate_value(ref) if key == "volatility" else ref
+        checks += [(cond, f"{where}&{says}") for cond, says in
+                   F.number_checks(typed, key, rule)]  # type: ignore[arg-type]
+    return nested_if(checks, '""')
+
+
 def _shock_and_odds(x: dict[str, str], mode: str) -> dict[str, str]:
     """Row formulas of the account-shock helpers and the liquidation probability column
     (``leverage.portfolio._account_shock`` and ``_liq_odds``)."""
@@ -328,7 +395,8 @@ def account_formulas(last: int, mode: str = "native") -> dict[str, str]:
 
     wallet, free = _acct("wallet_balance"), _acct("free_balance")
     cross, iso = col("cross", True), col("isolated", True)
-    return {
+    refused = _acct("account_error")
+    shown = {
         "total_notional": f"SUM({col('notional')})",
         "total_equity": f"{wallet}+SUM({col('unrealized_pnl')})"
                         f"+SUMIFS({col('margin', True)},{iso},1)",
@@ -338,12 +406,21 @@ def account_formulas(last: int, mode: str = "native") -> dict[str, str]:
         "total_move": f"SUM({col('move')})",
         "total_allocated": f"SUM({col('allocated')})",
         "shortfall": f"{_acct('total_move')}-{_acct('total_allocated')}",
+        **{k: v for k, v in _shock_account_formulas(last, mode).items()
+           if k in ("account_shock", "shock_position")},
+    }
+    return {
+        # no total at all while an Account input is refused (the sync writes none)
+        **{k: f'IF({refused}<>"","",{v})' for k, v in shown.items()},
+        "totals_check": _totals_check(last),
+        "account_error": _account_error(),
         "cross_notional": f"SUMIFS({col('notional')},{cross},1)",
         "cross_upnl": f"SUMIFS({col('unrealized_pnl')},{cross},1)",
         "cross_maint": f"SUMIFS({col('maint_margin')},{cross},1)",
         "cross_equity": f"{wallet}+{_acct('cross_upnl')}",
         "available": f'{free}-SUMIFS({col("move")},{col("move")},"<0")',
-        **_shock_account_formulas(last, mode),
+        **{k: v for k, v in _shock_account_formulas(last, mode).items()
+           if k in ("shock_base", "shock_slope")},
     }
 
 
