@@ -158,7 +158,8 @@ PROMPTS: dict[tuple[str, str], tuple[str, str]] = {
     ("Positions", "target_leverage"): (
         "Target leverage",
         "Equity-based leverage you want, > 0 (e.g. 5). Needed unless Target liq. distance is "
-        "given (isolated only).",
+        "given (isolated only). Cross rows share one equity: the cross account is brought "
+        "to the lowest cross target; a cross row asking for another is flagged in Check.",
     ),
     ("Positions", "target_liq_distance"): (
         "Target liq. distance",
@@ -260,6 +261,12 @@ INSTRUCTIONS: dict[str, tuple[tuple[str, str], ...]] = {
          "Notional, unrealized PnL, maintenance margin, leverage on equity, liquidation "
          "price and distance, the margin move to reach the target (> 0 add, < 0 withdraw), "
          "the amount allocated, Check, Status, and the liquidation probability."),
+        ("Cross rows",
+         "Cross positions share one equity, so the cross account has one leverage: a cross "
+         "row's Leverage (equity; cross: account) is the whole cross account's, the same on "
+         "every cross row. The moves bring the cross account to one target, the lowest Target "
+         "leverage of its rows, each row taking its share by notional; a cross row that asked "
+         "for another target gets a note in Check, since its own cannot be met alone."),
         ("Who is funded first", TIE_RULE + " Withdrawals always go through. An amber "
          "Allocated cell got less than its move: the free balance ran out."),
         ("Colours", _COLOURS),

@@ -26,9 +26,12 @@ Per position:
   ``"0.5%"`` is 0.005.
 * ``move``: isolated, :func:`~leverage.margin_to_target` on equity (or, with a target
   distance, :func:`~leverage.margin_for_liq_price` at ``mark × (1 − s × distance)`` minus the
-  margin posted). Cross, the position's share of the cross transfer
-  ``Σ notional_i / target_i − cross equity``, each row's share being
-  ``notional_i / target_i − cross_equity × notional_i / Σ notional``.
+  margin posted). Cross positions share one equity, so the cross account has one leverage
+  (every cross row's ``leverage`` is the account's, ``Σ notional / cross equity``) and one
+  target ``T``, the lowest ``target_leverage`` of its rows: a row's move is its share of the
+  cross transfer ``Σ notional / T − cross equity``,
+  ``notional_i / T − cross_equity × notional_i / Σ notional``. A cross row whose own target is
+  not ``T`` gets :func:`cross_target_note` in Check (its target cannot be met alone).
 * ``allocated``: withdrawals (negative moves) always go through and add to the money
   available; adds are funded in priority order from ``free_balance + Σ withdrawals`` until
   it runs out; the last one funded may be partial. Among equal priorities the position
@@ -56,7 +59,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from . import core
-from ._args import Kind, Number, Rate, _Choice, check_columns
+from ._args import Kind, Number, Rate, _Choice, check_columns, fmt
 from .decisions import account_shock, liq_probability
 from .errors import InputError
 
@@ -141,6 +144,18 @@ ALREADY_BELOW = "the cross account is already below maintenance margin at today'
 MARGIN_REQUIRED = "margin is required (blank) for an isolated position"
 """A blank Isolated margin on an isolated row: a blank never counts as 0 (cross rows do not
 read the margin)."""
+
+
+def cross_target_note(account_target: float, own_target: float) -> str:
+    """The Check of a cross row whose Target leverage is not its cross account's (the
+    lowest cross target): the rows share one equity, so the account has one leverage.
+
+    >>> cross_target_note(3, 4)[-55:]
+    "the lowest cross target; this row's 4x is not met alone"
+    """
+    return (f"cross positions share one equity, so one leverage: the moves bring the cross "
+            f"account to {fmt(account_target)}x, the lowest cross target; this row's "
+            f"{fmt(own_target)}x is not met alone")
 
 
 def rows_left_out(errors: Sequence[str], no_move: Sequence[str]) -> str:
@@ -236,7 +251,12 @@ def rebalance(
         notional, margin, np.where(by_distance, 1.0, target_lev), upnl
     )
     iso_move = np.where(by_distance, need_for_distance.values - margin, to_lev.values)
-    cross_target_equity = np.where(by_distance, np.nan, notional / target_lev)
+    # one equity, one leverage: every cross row's move takes the cross account to one
+    # target, the lowest Target leverage of its rows (the safest asked for); rows that
+    # asked for another are flagged in Check
+    cross_targets = target_lev[cross & ~by_distance]
+    cross_target = float(cross_targets.min()) if cross_targets.size else math.nan
+    cross_target_equity = np.where(by_distance, np.nan, notional / cross_target)
     cross_move = cross_target_equity - share
     move = np.where(cross, cross_move, iso_move)
 
@@ -295,7 +315,12 @@ def rebalance(
     # flags that do not stop a row: a cross liquidation price beyond entry with a rate that
     # looks like a percent typed as a number (a cross LP beyond entry is otherwise legitimate)
     flags = np.where(cross, cross_liq.warnings, None)
-    out["warnings"] = [w or "" for w in flags]
+    apart = cross & ~by_distance & (target_lev != cross_target)
+    out["warnings"] = [
+        "; ".join(w for w in (flags[i], cross_target_note(cross_target, target_lev[i])
+                              if apart[i] else None) if w)
+        for i in range(n)
+    ]
     names = _row_names(positions, row_labels)
     account["totals_check"] = rows_left_out(
         [names[i] for i in range(n) if not ok[i]],

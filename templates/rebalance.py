@@ -1,7 +1,9 @@
 """The portfolio-rebalance workbook: Account (balances and account figures) and Positions.
 
 Formulas follow :func:`leverage.portfolio.rebalance` (see its docstring): cross positions share
-the cross equity in proportion to notional; each row's margin move reaches its target; adds
+the cross equity in proportion to notional, and their moves bring the cross account to one
+target, the lowest cross Target leverage (hidden ``cross_target`` helpers, a MIN); each
+isolated row's margin move reaches its own target; adds
 are funded by priority from the free balance plus withdrawals. The allocation of a row is
 ``min(move, max(available − Σ moves of the adds ranked before it, 0))``, the closed form of
 the core's running balance, written with ``SUMIFS`` so it works in every engine. In udf mode
@@ -37,6 +39,7 @@ from leverage.portfolio import (
     COLUMN_RULES,
     LINEAR_ONLY,
     MARGIN_REQUIRED,
+    cross_target_note,
     rebalance,
     rows_left_out,
 )
@@ -90,6 +93,7 @@ CROSS_BY_DISTANCE = _rebalance_says(margin_mode="cross", target_liq_distance=0.5
 AT_ONCE = {1: core.liq_price.rows(1, 1, 1200, 24, 0.04, 0).errors[()],  # at 1225
            -1: core.liq_price.rows(-1, 1, 1200, 22, 0.04, 0).errors[()]}  # at 1175
 HINT_PROBE = F.HINT_PROBE
+CROSS_TARGET = cross_target_note(3.25, 4.75)  # the account's target, the row's
 
 
 def _cross_beyond_entry(side: int) -> tuple[str, str]:
@@ -150,6 +154,8 @@ def row_formulas(r: int, mode: str, last: int) -> dict[str, str]:
     mmr, maint, share, tp = x["h_mmr"], x["h_maint"], x["h_share"], x["h_target_price"]
     notional, upnl, mm = x["notional"], x["unrealized_pnl"], x["maint_margin"]
     move, liq, iso_liq, at_once = x["move"], x["liq_price"], x["h_iso_liq"], x["h_at_once"]
+    flag, target_flag, cross_target = x["h_cross_flag"], x["h_target_flag"], \
+        _acct("cross_target")
 
     def at_once_says(side: int) -> str:
         shown = {1: ("24", "48", "1225"), -1: ("22", "48", "1175")}[side]
@@ -253,7 +259,7 @@ def row_formulas(r: int, mode: str, last: int) -> dict[str, str]:
             f'{F.liq_distance(mode, s, mark, x["liq_price"])},"")'
         ),
         "move": ok_only(
-            f'IF({at_once}=1,"",IF({cross}=1,IF({by_distance},"",{notional}/{tl}-{share}),'
+            f'IF({at_once}=1,"",IF({cross}=1,IF({by_distance},"",{notional}/{cross_target}-{share}),'
             f'IF({by_distance},IF({wrong_side},"",IF({need_native}<0,"",'
             f"{F.margin_for_liq_price(mode, s, qty, entry, tp, mmr, maint)}-{margin})),"
             f'IF({reach},"",{F.margin_to_target(mode, notional, margin, tl, upnl)}))))'
@@ -261,11 +267,18 @@ def row_formulas(r: int, mode: str, last: int) -> dict[str, str]:
         "allocated": f'IF(ISNUMBER({move}),IF({move}<0,{move},MIN({move},'
                      f'MAX({_acct("available")}-({before_all}+{before_tie}),0))),"")',
         # the reconcile column; blank unless both prices are there (same in both modes)
-        "warnings": ok_only(
+        "h_cross_flag": ok_only(
             f'IF({cross}=1,IF(ISNUMBER({liq}),IF({s}*({liq}-{entry})>=0,IF(ABS({mmr})>='
             f'{PERCENT_LIKE!r},IF({s}=1,{cross_flag(1)},{cross_flag(-1)})&'
             f'{percent_note("mmr", mmr)},""),""),""),"")'
         ),
+        # the cross account's one target: a cross row that asked for another is flagged
+        "h_cross_target": f'IF({cross}=1,IF({by_distance},"",{tl}),"")',
+        "h_target_flag": ok_only(
+            f'IF({cross}=1,IF({by_distance},"",IF({tl}<>{cross_target},'
+            f'{F.said(CROSS_TARGET, {"3.25": cross_target, "4.75": tl})},"")),"")'),
+        "warnings": ok_only(f'{flag}&IF(AND({flag}<>"",{target_flag}<>""),"; ","")'
+                            f'&{target_flag}'),
         "liq_gap": liq_gap_formula(x["liq_price"], x["exchange_liq_price"]),
         "status": f'IF({used}=0,"",' + nested_if(
             [
@@ -418,6 +431,8 @@ def account_formulas(last: int, mode: str = "native") -> dict[str, str]:
         "cross_upnl": f"SUMIFS({col('unrealized_pnl')},{cross},1)",
         "cross_maint": f"SUMIFS({col('maint_margin')},{cross},1)",
         "cross_equity": f"{wallet}+{_acct('cross_upnl')}",
+        "cross_target": f'IF(COUNT({col("cross_target", True)})=0,"",'
+                        f'MIN({col("cross_target", True)}))',
         "available": f'{free}-SUMIFS({col("move")},{col("move")},"<0")',
         **{k: v for k, v in _shock_account_formulas(last, mode).items()
            if k in ("shock_base", "shock_slope")},
