@@ -247,8 +247,8 @@ INSTRUCTIONS: dict[str, tuple[tuple[str, str], ...]] = {
          "available for margin moves, in USDT; volatility (annualised) and horizon (days) "
          "give each position's chance of touching liquidation. The rest is computed. "
          "Totals check names the rows left out of the totals (an input error: out of every "
-         "total; no margin move: out of the move totals), or the Account value that is "
-         "refused; a blank balance is never read as 0."),
+         "total; no margin move: out of the move totals; no liq. price: out of the worst "
+         "distance), or the Account value that is refused; a blank balance is never 0."),
         ("Positions tab",
          "One row per position: Side, Qty, Entry and Mark price, Isolated margin, Margin "
          "mode, a Target leverage or (isolated) a Target liq. distance, Priority, and the "

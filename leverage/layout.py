@@ -433,6 +433,8 @@ REBALANCE_HELPERS = Helpers(
         ("no_move", "(helper) a Status and no margin move: left out of the moves (1)"),
         ("left_out_names", "(helper) rows left out of every total, down to this one"),
         ("no_move_names", "(helper) rows left out of the moves, down to this one"),
+        ("no_distance", "(helper) a Status and no liq. price: out of the worst distance (1)"),
+        ("no_distance_names", "(helper) rows left out of the worst distance, down to this one"),
         # cross rows share one target, the lowest of theirs (portfolio.cross_target_note)
         ("cross_target", "(helper) a cross row's target leverage"),
         ("cross_flag", "(helper) Check: cross liq. price beyond entry, mmr like a percent"),

@@ -158,25 +158,29 @@ def cross_target_note(account_target: float, own_target: float) -> str:
             f"{fmt(own_target)}x is not met alone")
 
 
-def rows_left_out(errors: Sequence[str], no_move: Sequence[str]) -> str:
+def rows_left_out(errors: Sequence[str], no_move: Sequence[str],
+                  no_distance: Sequence[str] = ()) -> str:
     """The totals' check: the rows left out of them, by name, or "" when none is.
 
     ``errors``: rows whose inputs were refused (left out of every total); ``no_move``: rows
     whose inputs passed but that got a Status and no margin move (left out of the move
-    totals: Total margin moves needed, Total allocated, Shortfall).
+    totals: Total margin moves needed, Total allocated, Shortfall); ``no_distance``: rows
+    whose inputs passed but that got a Status and no liquidation price (liquidated at once:
+    left out of the worst liquidation distance).
 
     >>> rows_left_out(["P1", "row 9"], [])
     '2 rows with errors left out of every total: P1, row 9'
-    >>> rows_left_out([], ["P2"])
-    '1 row with no margin move left out of the move totals: P2'
+    >>> rows_left_out([], ["P2"], ["P2"]).split("; ")[1]
+    '1 row with no liq. price left out of the worst liq. distance: P2'
     """
     def said(names: Sequence[str], what: str) -> str:
         rows = "row" if len(names) == 1 else "rows"
         return f"{len(names)} {rows} with {what}: {', '.join(names)}"
 
-    parts = [said(errors, "errors left out of every total")] if errors else []
-    if no_move:
-        parts.append(said(no_move, "no margin move left out of the move totals"))
+    parts = [said(names, what) for names, what in (
+        (errors, "errors left out of every total"),
+        (no_move, "no margin move left out of the move totals"),
+        (no_distance, "no liq. price left out of the worst liq. distance")) if names]
     return "; ".join(parts)
 
 
@@ -325,7 +329,9 @@ def rebalance(
     account["totals_check"] = rows_left_out(
         [names[i] for i in range(n) if not ok[i]],
         [names[i] for i in range(n) if ok[i] and status[i] is not None
-         and not math.isfinite(move[i])])
+         and not math.isfinite(move[i])],
+        [names[i] for i in range(n) if ok[i] and status[i] is not None
+         and not math.isfinite(dist[i])])
     return RebalanceResult(out, account)
 
 

@@ -306,8 +306,9 @@ def row_formulas(r: int, mode: str, last: int) -> dict[str, str]:
 def _left_out(x: dict[str, str], r: int) -> dict[str, str]:
     """The helpers that name the rows left out of the totals (``portfolio.rows_left_out``):
     a flag per kind (an input error: out of every total; a Status and no margin move: out of
-    the move totals) and, for each, the names so far down the sheet (its last row holds
-    them all). A row is named by its Position ID, else by its sheet row."""
+    the move totals; a Status and no liq. price: out of the worst distance) and, for each,
+    the names so far down the sheet (its last row holds them all). A row is named by its
+    Position ID, else by its sheet row."""
     used, err, pid = x["h_used"], x["h_error"], x["position_id"]
     name = f'IF(TRIM({pid}&"")="","row "&ROW(),TRIM({pid}&""))'
 
@@ -320,27 +321,33 @@ def _left_out(x: dict[str, str], r: int) -> dict[str, str]:
         "h_left_out": f'IF({used}=0,0,IF({err}<>"",1,0))',
         "h_no_move": f'IF({used}=0,0,IF({err}<>"",0,IF({x["status"]}="",0,'
                      f'IF(ISNUMBER({x["move"]}),0,1))))',
+        "h_no_distance": f'IF({used}=0,0,IF({err}<>"",0,IF({x["status"]}="",0,'
+                         f'IF(ISNUMBER({x["liq_distance"]}),0,1))))',
         "h_left_out_names": names(x["h_left_out"], "left_out_names"),
         "h_no_move_names": names(x["h_no_move"], "no_move_names"),
+        "h_no_distance_names": names(x["h_no_distance"], "no_distance_names"),
     }
 
 
 def _totals_check(last: int) -> str:
     """The totals' check: the refused Account input, else ``portfolio.rows_left_out`` in its
     words (the probe's names and counts replaced by the sheet's)."""
-    def part(flag: str, names: str, probe: str) -> str:
-        count = f"SUM({_col(flag, last, True)})"
-        text = rows_left_out(*([["Zq8"], []] if probe == "errors" else [[], ["Zq8"]]))
+    kinds = ("left_out", "no_move", "no_distance")
+
+    def part(k: int) -> str:
+        count = f"SUM({_col(kinds[k], last, True)})"
+        text = rows_left_out(*[["Zq8"] if j == k else [] for j in range(3)])
         said = F.said(text, {"1 row": f'{count}&IF({count}=1," row"," rows")',
-                              "Zq8": f"{POSITIONS}!${REBALANCE_HELPERS.letter(names)}${last}"})
+                              "Zq8": f"{POSITIONS}!${REBALANCE_HELPERS.letter(kinds[k] + '_names')}"
+                                     f"${last}"})
         return f'IF({count}=0,"",{said})'
 
-    errors = part("left_out", "left_out_names", "errors")
-    no_move = part("no_move", "no_move_names", "no_move")
-    both = rows_left_out(["Zq8"], ["Zq8"])
-    joint = both[len(rows_left_out(["Zq8"], [])):-len(rows_left_out([], ["Zq8"]))]
-    return (f'IF({_acct("account_error")}<>"",{_acct("account_error")},'
-            f'{errors}&IF(AND({errors}<>"",{no_move}<>""),{quoted(joint)},"")&{no_move})')
+    parts = [part(k) for k in range(3)]
+    joint = quoted(rows_left_out(["Zq8"], ["Zq8"]).split("Zq8")[1][:2])  # "; "
+    text = parts[0]
+    for k in (1, 2):
+        text = f'{text}&IF(AND({"&".join(parts[:k])}<>"",{parts[k]}<>""),{joint},"")&{parts[k]}'
+    return f'IF({_acct("account_error")}<>"",{_acct("account_error")},{text})'
 
 
 def _account_error() -> str:

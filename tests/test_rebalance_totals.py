@@ -42,7 +42,8 @@ def _trader_rows() -> tuple[list[dict[str, Any]], float, float]:
 ROWS, WALLET, FREE = _trader_rows()
 LABELS = [f"row {L.FIRST_DATA_ROW + i}" for i in range(len(ROWS))]  # sheet rows
 CHECK = ("2 rows with errors left out of every total: P1, P5; "
-         "1 row with no margin move left out of the move totals: row 8")
+         "1 row with no margin move left out of the move totals: row 8; "
+         "1 row with no liq. price left out of the worst liq. distance: row 8")
 
 
 def test_the_core_names_the_rows_left_out_of_the_totals():
@@ -58,6 +59,9 @@ def test_the_core_names_the_rows_left_out_of_the_totals():
     assert clean.account["totals_check"] == ""
     # without labels an unnamed row is named by its place in the list
     assert rebalance(ROWS, WALLET, FREE).account["totals_check"].endswith(": row 7")
+    # a row liquidated at once has no liq. price: the worst distance does not see it
+    assert r.account["worst_liq_distance"] == pytest.approx(min(
+        d for d in r.columns["liq_distance"] if d == d))
 
 
 def test_a_blank_isolated_margin_is_required_never_zero():
@@ -198,8 +202,10 @@ def test_the_sync_writes_the_totals_check(kind: str, fake: FakeSheets, tmp_path:
     report = sb.sync(backend, "rebalance")
     assert report.rows_with_errors == 3
     if kind == "google":
-        grid = fake.values(key, ACC.title)
+        grid, rows = fake.values(key, ACC.title), fake.values(key, POS.title)
     else:
-        grid = [[c.value for c in row] for row in openpyxl.load_workbook(path)[ACC.title]
-                .iter_rows()]
+        book = openpyxl.load_workbook(path)
+        grid, rows = ([[c.value for c in row] for row in book[title].iter_rows()]
+                      for title in (ACC.title, POS.title))
     assert grid[L.account_row("totals_check") - 1][1] == CHECK
+    assert rows[1 + 4][POS.index("status")] == MARGIN_REQUIRED  # P5: blank, not 0
