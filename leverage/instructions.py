@@ -152,8 +152,8 @@ PROMPTS: dict[tuple[str, str], tuple[str, str]] = {
     ("Positions", "mark_price"): ("Mark price", "Mark price now, > 0 (the exchange's mark)."),
     ("Positions", "margin"): (
         "Isolated margin",
-        "Margin posted on an isolated position now, in USDT (>= 0). Ignored for cross "
-        "(cross positions share the wallet).",
+        "Margin posted on an isolated position now, in USDT (>= 0); required for isolated "
+        "(blank is not 0). Ignored for cross (cross positions share the wallet).",
     ),
     ("Positions", "margin_mode"): (
         "Margin mode",
@@ -162,7 +162,8 @@ PROMPTS: dict[tuple[str, str], tuple[str, str]] = {
     ("Positions", "target_leverage"): (
         "Target leverage",
         "Equity-based leverage you want, > 0 (e.g. 5). Blank, with no Target liq. distance: no "
-        "margin move (the position is watched, not steered; imported rows start so).",
+        "margin move (watched, not steered). Cross rows share one equity: the account is "
+        "brought to the lowest cross target; a cross row asking for another is flagged.",
     ),
     ("Positions", "target_liq_distance"): (
         "Target liq. distance",
@@ -259,7 +260,10 @@ INSTRUCTIONS: dict[str, tuple[tuple[str, str], ...]] = {
         ("Account tab",
          "Type the cross wallet balance (without isolated margins) and the free balance "
          "available for margin moves, in USDT; volatility (annualised) and horizon (days) "
-         "give each position's chance of touching liquidation. The rest is computed."),
+         "give each position's chance of touching liquidation. The rest is computed. "
+         "Totals check names the rows left out of the totals (an input error: out of every "
+         "total; no margin move: out of the move totals; no liq. price: out of the worst "
+         "distance), or the Account value that is refused; a blank balance is never 0."),
         ("Positions tab",
          "One row per position: Side, Qty, Entry and Mark price, Isolated margin, Margin "
          "mode, a Target leverage or (isolated) a Target liq. distance, Priority, and the "
@@ -272,6 +276,12 @@ INSTRUCTIONS: dict[str, tuple[tuple[str, str], ...]] = {
          "Notional, unrealized PnL, maintenance margin, leverage on equity, liquidation "
          "price and distance, the margin move to reach the target (> 0 add, < 0 withdraw), "
          "the amount allocated, Check, Status, and the liquidation probability."),
+        ("Cross rows",
+         "Cross positions share one equity, so the cross account has one leverage: a cross "
+         "row's Leverage (equity; cross: account) is the whole cross account's, the same on "
+         "every cross row. The moves bring the cross account to one target, the lowest Target "
+         "leverage of its rows, each row taking its share by notional; a cross row that asked "
+         "for another target gets a note in Check, since its own cannot be met alone."),
         ("Who is funded first", TIE_RULE + " Withdrawals always go through. An amber "
          "Allocated cell got less than its move: the free balance ran out."),
         ("Colours", _COLOURS),

@@ -297,10 +297,15 @@ REBALANCE_POSITIONS = Sheet(
         Column("notional", "Notional", "computed", USD, 12),
         Column("unrealized_pnl", "Unrealized PnL", "computed", USD, 12),
         Column("maint_margin", "Maint. margin", "computed", USD, 11),
-        Column("leverage", "Leverage (equity)", "computed", LEV, 10),
+        # a cross row's equity is its share of the cross equity: its leverage is the account's
+        Column("leverage", "Leverage (equity; cross: account)", "computed", LEV, 12,
+               "isolated: notional / (margin + PnL); cross: the whole cross account's, "
+               "cross notional / cross equity, the same on every cross row"),
         Column("liq_price", "Liq. price", "computed", PRICE, 11),
         Column("liq_distance", "Liq. distance", "computed", RATE, 10),
-        Column("move", "Margin move", "computed", USD, 12, "> 0 add, < 0 withdraw"),
+        Column("move", "Margin move", "computed", USD, 12,
+               "> 0 add, < 0 withdraw; cross: this row's share of the move that brings the "
+               "cross account to its target (the lowest cross Target leverage)"),
         Column("allocated", "Allocated", "computed", USD, 12),
         Column("warnings", "Check", "computed", width=36,
                note="flags that do not stop the row (e.g. a rate that looks like a percent)"),
@@ -341,6 +346,9 @@ ACCOUNT_INPUT_ROWS: tuple[tuple[str, str], ...] = (
     ("horizon_days", "Horizon (days) for liq. probability"),
 )
 ACCOUNT_OUTPUT_ROWS: tuple[tuple[str, str], ...] = (
+    # the totals' own status: the rows left out of them, by name (portfolio.rows_left_out),
+    # or an Account input refused as the sync refuses it
+    ("totals_check", "Totals check (rows left out)"),
     ("total_notional", "Total notional"),
     ("total_equity", "Total equity"),
     ("account_leverage", "Account leverage"),
@@ -359,7 +367,7 @@ def account_format(key: str) -> str:
     shock position's id)."""
     return {"account_leverage": LEV, "worst_liq_distance": RATE, "volatility": RATE,
             "account_shock": RATE, "horizon_days": "0.##",
-            "shock_position": "General"}.get(key, USD)
+            "shock_position": "General", "totals_check": "General"}.get(key, USD)
 
 
 TEMPLATES = {
@@ -423,14 +431,27 @@ REBALANCE_HELPERS = Helpers(
         ("rank_distance", "(helper) liq. distance for ranking equal priorities"),
         ("iso_liq", "(helper) isolated liq. price as typed (at or beyond entry included)"),
         ("at_once", "(helper) isolated and liquidated at once (1)"),
+        # the rows left out of the totals, named on the Account sheet's Totals check
+        ("left_out", "(helper) input error: left out of every total (1)"),
+        ("no_move", "(helper) a Status and no margin move: left out of the moves (1)"),
+        ("left_out_names", "(helper) rows left out of every total, down to this one"),
+        ("no_move_names", "(helper) rows left out of the moves, down to this one"),
+        ("no_distance", "(helper) a Status and no liq. price: out of the worst distance (1)"),
+        ("no_distance_names", "(helper) rows left out of the worst distance, down to this one"),
+        # cross rows share one target, the lowest of theirs (portfolio.cross_target_note)
+        ("cross_target", "(helper) a cross row's target leverage"),
+        ("cross_flag", "(helper) Check: cross liq. price beyond entry, mmr like a percent"),
+        ("target_flag", "(helper) Check: this cross row's target is not the account's"),
     ),
 )
 
 ACCOUNT_HELPER_ROWS: tuple[tuple[str, str], ...] = (
+    ("account_error", "(helper) the first Account input refused, as the sync says it"),
     ("cross_notional", "(helper) cross notional"),
     ("cross_upnl", "(helper) cross unrealized PnL"),
     ("cross_maint", "(helper) cross maint. margin"),
     ("cross_equity", "(helper) cross equity"),
+    ("cross_target", "(helper) the cross account's target: the lowest cross target"),
     ("available", "(helper) money for adds (free balance + withdrawals)"),
     ("shock_base", "(helper) account shock C = wallet - sum of cross s*qty*entry - maint"),
     ("shock_slope", "(helper) account shock D = sum of cross qty*mark*(s - mmr)"),

@@ -27,9 +27,12 @@ Per position:
   ``"0.5%"`` is 0.005.
 * ``move``: isolated, :func:`~leverage.margin_to_target` on equity (or, with a target
   distance, :func:`~leverage.margin_for_liq_price` at ``mark × (1 − s × distance)`` minus the
-  margin posted). Cross, the position's share of the cross transfer
-  ``Σ notional_i / target_i − cross equity``, each row's share being
-  ``notional_i / target_i − cross_equity × notional_i / Σ notional``.
+  margin posted). Cross positions share one equity, so the cross account has one leverage
+  (every cross row's ``leverage`` is the account's, ``Σ notional / cross equity``) and one
+  target ``T``, the lowest ``target_leverage`` of its rows: a row's move is its share of the
+  cross transfer ``Σ notional / T − cross equity``,
+  ``notional_i / T − cross_equity × notional_i / Σ notional``. A cross row whose own target is
+  not ``T`` gets :func:`cross_target_note` in Check (its target cannot be met alone).
 * ``allocated``: withdrawals (negative moves) always go through and add to the money
   available; adds are funded in priority order from ``free_balance + Σ withdrawals`` until
   it runs out; the last one funded may be partial. Among equal priorities the position
@@ -38,10 +41,13 @@ Per position:
 * ``liq_probability``: :func:`~leverage.liq_probability` at the account's ``volatility`` and
   ``horizon_days`` (optional inputs; blank without them).
 
-Account, besides the totals: ``account_shock``, :func:`~leverage.account_shock` over the cross
-rows (the move of every mark that liquidates the cross account), and ``shock_position``, the
-cross row whose maintenance margin minus PnL at that move is largest (docs/FORMULAS.md,
-section "Portfolio rebalance").
+A blank ``margin`` is none, never 0: an isolated row with one gets :data:`MARGIN_REQUIRED`.
+
+Account, besides the totals: ``totals_check``, the rows left out of the totals by name
+(:func:`rows_left_out`; "" when none is); ``account_shock``, :func:`~leverage.account_shock`
+over the cross rows (the move of every mark that liquidates the cross account), and
+``shock_position``, the cross row whose maintenance margin minus PnL at that move is largest
+(docs/FORMULAS.md, section "Portfolio rebalance").
 """
 
 from __future__ import annotations
@@ -54,8 +60,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from . import core
-from ._args import Kind, Number, Rate, _Choice, check_columns
+from ._args import Kind, Number, Rate, _Choice, check_columns, fmt
 from .decisions import account_shock, liq_probability
+from .errors import InputError
 
 OUTPUT_COLUMNS = (
     "notional",
@@ -113,7 +120,8 @@ COLUMN_RULES: dict[str, Kind] = {
     "qty": core.QTY,
     "entry_price": core.PRICE,
     "mark_price": core.PRICE,
-    "margin": core.MARGIN.with_default(0.0),
+    # a blank is read as none: required for isolated rows, not read for cross ones
+    "margin": core.MARGIN.with_default(math.nan),
     "target_leverage": Number(gt=0, blank_means_none=True),
     "target_liq_distance": Rate(ge=0, lt=1, blank_means_none=True),
     "priority": Number(default=1.0),
@@ -134,13 +142,59 @@ ACCOUNT_RULES: dict[str, Kind] = {
 """The rule of each Account input (a blank volatility or horizon: no liq. probability)."""
 
 ALREADY_BELOW = "the cross account is already below maintenance margin at today's marks"
+MARGIN_REQUIRED = "margin is required (blank) for an isolated position"
+"""A blank Isolated margin on an isolated row: a blank never counts as 0 (cross rows do not
+read the margin)."""
+
+
+def cross_target_note(account_target: float, own_target: float) -> str:
+    """The Check of a cross row whose Target leverage is not its cross account's (the
+    lowest cross target): the rows share one equity, so the account has one leverage.
+
+    >>> cross_target_note(3, 4)[-55:]
+    "the lowest cross target; this row's 4x is not met alone"
+    """
+    return (f"cross positions share one equity, so one leverage: the moves bring the cross "
+            f"account to {fmt(account_target)}x, the lowest cross target; this row's "
+            f"{fmt(own_target)}x is not met alone")
+
+
+def rows_left_out(errors: Sequence[str], no_move: Sequence[str],
+                  no_distance: Sequence[str] = ()) -> str:
+    """The totals' check: the rows left out of them, by name, or "" when none is.
+
+    ``errors``: rows whose inputs were refused (left out of every total); ``no_move``: rows
+    whose inputs passed but that got a Status and no margin move (left out of the move
+    totals: Total margin moves needed, Total allocated, Shortfall); ``no_distance``: rows
+    whose inputs passed but that got a Status and no liquidation price (liquidated at once:
+    left out of the worst liquidation distance).
+
+    >>> rows_left_out(["P1", "row 9"], [])
+    '2 rows with errors left out of every total: P1, row 9'
+    >>> rows_left_out([], ["P2"], ["P2"]).split("; ")[1]
+    '1 row with no liq. price left out of the worst liq. distance: P2'
+    """
+    def said(names: Sequence[str], what: str) -> str:
+        rows = "row" if len(names) == 1 else "rows"
+        return f"{len(names)} {rows} with {what}: {', '.join(names)}"
+
+    parts = [said(names, what) for names, what in (
+        (errors, "errors left out of every total"),
+        (no_move, "no margin move left out of the move totals"),
+        (no_distance, "no liq. price left out of the worst liq. distance")) if names]
+    return "; ".join(parts)
 
 
 def rebalance(
     positions: Sequence[Mapping[str, Any]], wallet_balance: float, free_balance: float,
-    volatility: float | None = None, horizon_days: float | None = None,
+    volatility: float | None = None, horizon_days: float | None = None, *,
+    row_labels: Sequence[str] | None = None,
 ) -> RebalanceResult:
-    """Compute the rebalance table (see the module docstring for every rule)."""
+    """Compute the rebalance table (see the module docstring for every rule).
+
+    ``row_labels``: how the totals' check names a row without a ``position_id`` (the sync
+    passes "row 7", the sheet row); default "row k", k counting ``positions`` from 1.
+    """
     given = {"wallet_balance": wallet_balance, "free_balance": free_balance,
              "volatility": volatility, "horizon_days": horizon_days}
     for name, v in given.items():
@@ -155,6 +209,9 @@ def rebalance(
     ]
     side, mode = words["side"], cols["margin_mode"]
     arrays = cols.values
+    for i in range(n):
+        if status[i] is None and mode[i] == 0 and math.isnan(arrays["margin"][i]):
+            status[i] = MARGIN_REQUIRED
     ok = np.array([s is None for s in status])
     good = np.where(ok, 1.0, np.nan)  # poison bad rows so no total picks them up
     qty, entry, mark = (arrays[k] * good for k in ("qty", "entry_price", "mark_price"))
@@ -193,7 +250,12 @@ def rebalance(
         notional, margin, np.where(by_distance, 1.0, target_lev), upnl
     )
     iso_move = np.where(by_distance, need_for_distance.values - margin, to_lev.values)
-    cross_target_equity = np.where(by_distance, np.nan, notional / target_lev)
+    # one equity, one leverage: every cross row's move takes the cross account to one
+    # target, the lowest Target leverage of its rows (the safest asked for); rows that
+    # asked for another are flagged in Check
+    cross_targets = target_lev[cross & ~by_distance & ~np.isnan(target_lev)]
+    cross_target = float(cross_targets.min()) if cross_targets.size else math.nan
+    cross_target_equity = np.where(by_distance, np.nan, notional / cross_target)
     cross_move = cross_target_equity - share
     # no target typed: the row is watched, not steered (an imported position, say)
     no_target = ~by_distance & np.isnan(target_lev)
@@ -256,8 +318,41 @@ def rebalance(
     flags = np.where(cross, cross_liq.warnings, None)
     # and a volatility that looks like a percent typed as a number (LIQ_PROBABILITY's flag)
     flags = np.where(np.equal(flags, None), odds_flags, flags)
-    out["warnings"] = [w or "" for w in flags]
+    apart = cross & ~by_distance & ~no_target & (target_lev != cross_target)
+    out["warnings"] = [
+        "; ".join(w for w in (flags[i], cross_target_note(cross_target, target_lev[i])
+                              if apart[i] else None) if w)
+        for i in range(n)
+    ]
+    names = _row_names(positions, row_labels)
+    account["totals_check"] = rows_left_out(
+        [names[i] for i in range(n) if not ok[i]],
+        [names[i] for i in range(n) if ok[i] and status[i] is not None
+         and not math.isfinite(move[i])],
+        [names[i] for i in range(n) if ok[i] and status[i] is not None
+         and not math.isfinite(dist[i])])
     return RebalanceResult(out, account)
+
+
+def _row_names(positions: Sequence[Mapping[str, Any]],
+               labels: Sequence[str] | None) -> list[str]:
+    """Each row's name in the totals' check: its position_id as text, else its label."""
+    if labels is not None and len(labels) != len(positions):
+        raise InputError(f"row_labels must name each of the {len(positions)} positions, "
+                         f"got {len(labels)}")
+    out = []
+    for i, p in enumerate(positions):
+        pid = p.get("position_id")
+        text = "" if pid is None else _id_text(pid)
+        out.append(text or (labels[i] if labels is not None else f"row {i + 1}"))
+    return out
+
+
+def _id_text(pid: Any) -> str:
+    """A position id as the sheets show it: 7 -> "7", 7.5 -> "7.5", text stripped."""
+    if isinstance(pid, float) and pid.is_integer():
+        return str(int(pid))
+    return str(pid).strip()
 
 
 def _liq_odds(

@@ -378,7 +378,9 @@ def _plan_rebalance(grids: list[Grid]) -> _Plan:
                 values[k] = _as_text(values[k])
         rows.append(values)
         at.append(r)
-    result = portfolio.rebalance(rows, **balances)
+    # the totals' check names a row without a position id by its sheet row
+    labels = [f"row {FIRST_DATA_ROW + r}" for r in at]
+    result = portfolio.rebalance(rows, **balances, row_labels=labels)
     columns = dict(result.columns)
     # the reconcile column: our liquidation price against the one the exchange showed
     theirs = positions_sheet.index("exchange_liq_price")

@@ -1,7 +1,9 @@
 """The portfolio-rebalance workbook: Account (balances and account figures) and Positions.
 
 Formulas follow :func:`leverage.portfolio.rebalance` (see its docstring): cross positions share
-the cross equity in proportion to notional; each row's margin move reaches its target; adds
+the cross equity in proportion to notional, and their moves bring the cross account to one
+target, the lowest cross Target leverage (hidden ``cross_target`` helpers, a MIN); each
+isolated row's margin move reaches its own target; adds
 are funded by priority from the free balance plus withdrawals. The allocation of a row is
 ``min(move, max(available − Σ moves of the adds ranked before it, 0))``, the closed form of
 the core's running balance, written with ``SUMIFS`` so it works in every engine. In udf mode
@@ -32,7 +34,16 @@ from leverage.layout import (
     account_format,
     account_row,
 )
-from leverage.portfolio import ALREADY_BELOW, COLUMN_RULES, LINEAR_ONLY, rebalance
+from leverage.portfolio import (
+    ACCOUNT_RULES,
+    ALREADY_BELOW,
+    COLUMN_RULES,
+    LINEAR_ONLY,
+    MARGIN_REQUIRED,
+    cross_target_note,
+    rebalance,
+    rows_left_out,
+)
 
 from . import _formulas as F
 from ._book import (
@@ -83,6 +94,7 @@ CROSS_BY_DISTANCE = _rebalance_says(margin_mode="cross", target_liq_distance=0.5
 AT_ONCE = {1: core.liq_price.rows(1, 1, 1200, 24, 0.04, 0).errors[()],  # at 1225
            -1: core.liq_price.rows(-1, 1, 1200, 22, 0.04, 0).errors[()]}  # at 1175
 HINT_PROBE = F.HINT_PROBE
+CROSS_TARGET = cross_target_note(3.25, 4.75)  # the account's target, the row's
 
 
 def _cross_beyond_entry(side: int) -> tuple[str, str]:
@@ -143,6 +155,9 @@ def row_formulas(r: int, mode: str, last: int) -> dict[str, str]:
     mmr, maint, share, tp = x["h_mmr"], x["h_maint"], x["h_share"], x["h_target_price"]
     notional, upnl, mm = x["notional"], x["unrealized_pnl"], x["maint_margin"]
     move, liq, iso_liq, at_once = x["move"], x["liq_price"], x["h_iso_liq"], x["h_at_once"]
+    flag, target_flag, cross_target = x["h_cross_flag"], x["h_target_flag"], \
+        _acct("cross_target")
+    first = _first_flag(flag, x["liq_probability"])  # the core's first flag of the row
 
     def at_once_says(side: int) -> str:
         shown = {1: ("24", "48", "1225"), -1: ("22", "48", "1175")}[side]
@@ -166,13 +181,17 @@ def row_formulas(r: int, mode: str, last: int) -> dict[str, str]:
     typed = {k: rate_value(x[k]) if k in RATE_COLUMNS else x[k]
              for k in REBALANCE_POSITIONS.keys("input")}
     contract_is = F.choice_value(contract_in, core.CONTRACT)
+    account_error = _acct("account_error")
     checks = [
+        # an Account input the sync would refuse: every row refused with its message
+        (f'{account_error}<>""', account_error),
         *F.choice_checks(side_in, "side", core.SIDE),
         *F.choice_checks(contract_in, "contract", core.CONTRACT),
         (f'IF({contract_in}="",FALSE,{contract_is}=1)', quoted(LINEAR_ONLY)),
         *[check for key, rule in COLUMN_RULES.items() for check in (
             F.choice_checks(x[key], key, rule) if hasattr(rule, "words")
             else F.number_checks(typed[key], key, rule))],
+        (f'IF({x["margin"]}="",TRIM({mode_in})<>"cross",FALSE)', quoted(MARGIN_REQUIRED)),
     ]
     by_distance = f"ISNUMBER({td})"
     wrong_side = f"{s}*({entry}-{tp})<=0"
@@ -200,6 +219,7 @@ def row_formulas(r: int, mode: str, last: int) -> dict[str, str]:
 
     return {
         **_shock_and_odds(x, mode),
+        **_left_out(x, r),
         "h_used": f"IF(LEN({inputs})=0,0,1)",
         "h_side": f'IF({used}=0,"",{F.choice_value(side_in, core.SIDE, "0")})',
         "h_error": f'IF({used}=0,"",{nested_if(checks, chr(34) * 2)})',
@@ -241,7 +261,7 @@ def row_formulas(r: int, mode: str, last: int) -> dict[str, str]:
         # no target typed: no move (the row is watched, not steered)
         "move": ok_only(
             f'IF({at_once}=1,"",IF(AND(NOT({by_distance}),{tl}=""),"",'
-            f'IF({cross}=1,IF({by_distance},"",{notional}/{tl}-{share}),'
+            f'IF({cross}=1,IF({by_distance},"",{notional}/{cross_target}-{share}),'
             f'IF({by_distance},IF({wrong_side},"",IF({need_native}<0,"",'
             f"{F.margin_for_liq_price(mode, s, qty, entry, tp, mmr, maint)}-{margin})),"
             f'IF({reach},"",{F.margin_to_target(mode, notional, margin, tl, upnl)})))))'
@@ -249,11 +269,19 @@ def row_formulas(r: int, mode: str, last: int) -> dict[str, str]:
         "allocated": f'IF(ISNUMBER({move}),IF({move}<0,{move},MIN({move},'
                      f'MAX({_acct("available")}-({before_all}+{before_tie}),0))),"")',
         # the reconcile column; blank unless both prices are there (same in both modes)
-        "warnings": _first_flag(ok_only(
+        "h_cross_flag": ok_only(
             f'IF({cross}=1,IF(ISNUMBER({liq}),IF({s}*({liq}-{entry})>=0,IF(ABS({mmr})>='
             f'{PERCENT_LIKE!r},IF({s}=1,{cross_flag(1)},{cross_flag(-1)})&'
             f'{percent_note("mmr", mmr)},""),""),""),"")'
-        ), x["liq_probability"]),
+        ),
+        # the cross account's one target: a cross row that asked for another is flagged (a
+        # row with no target is watched, not steered: it asks for none)
+        "h_cross_target": f'IF({cross}=1,IF({by_distance},"",{tl}),"")',
+        "h_target_flag": ok_only(
+            f'IF({cross}=1,IF(OR({by_distance},{tl}=""),"",IF({tl}<>{cross_target},'
+            f'{F.said(CROSS_TARGET, {"3.25": cross_target, "4.75": tl})},"")),"")'),
+        "warnings": ok_only(f'{first}&IF(AND({first}<>"",{target_flag}<>""),"; ","")'
+                            f'&{target_flag}'),
         "liq_gap": liq_gap_formula(x["liq_price"], x["exchange_liq_price"]),
         "status": f'IF({used}=0,"",' + nested_if(
             [
@@ -287,6 +315,67 @@ def _first_flag(cross_flag: str, odds: str) -> str:
                        f'{VOLATILITY_PERCENT_LIKE!r},{quoted(VOLATILITY_AS_PERCENT)}&'
                        f'{percent_note("volatility", vol)},""),""),"")')
     return f'IF({cross_flag}<>"",{cross_flag},{volatility_flag})'
+
+
+def _left_out(x: dict[str, str], r: int) -> dict[str, str]:
+    """The helpers that name the rows left out of the totals (``portfolio.rows_left_out``):
+    a flag per kind (an input error: out of every total; a Status and no margin move: out of
+    the move totals; a Status and no liq. price: out of the worst distance) and, for each,
+    the names so far down the sheet (its last row holds them all). A row is named by its
+    Position ID, else by its sheet row."""
+    used, err, pid = x["h_used"], x["h_error"], x["position_id"]
+    name = f'IF(TRIM({pid}&"")="","row "&ROW(),TRIM({pid}&""))'
+
+    def names(flag: str, key: str) -> str:
+        letter = REBALANCE_HELPERS.letter(key)
+        before = '""' if r == FIRST_DATA_ROW else f"{letter}{r - 1}"
+        return f'IF({flag}=1,IF({before}="",{name},{before}&", "&{name}),{before})'
+
+    return {
+        "h_left_out": f'IF({used}=0,0,IF({err}<>"",1,0))',
+        "h_no_move": f'IF({used}=0,0,IF({err}<>"",0,IF({x["status"]}="",0,'
+                     f'IF(ISNUMBER({x["move"]}),0,1))))',
+        "h_no_distance": f'IF({used}=0,0,IF({err}<>"",0,IF({x["status"]}="",0,'
+                         f'IF(ISNUMBER({x["liq_distance"]}),0,1))))',
+        "h_left_out_names": names(x["h_left_out"], "left_out_names"),
+        "h_no_move_names": names(x["h_no_move"], "no_move_names"),
+        "h_no_distance_names": names(x["h_no_distance"], "no_distance_names"),
+    }
+
+
+def _totals_check(last: int) -> str:
+    """The totals' check: the refused Account input, else ``portfolio.rows_left_out`` in its
+    words (the probe's names and counts replaced by the sheet's)."""
+    kinds = ("left_out", "no_move", "no_distance")
+
+    def part(k: int) -> str:
+        count = f"SUM({_col(kinds[k], last, True)})"
+        text = rows_left_out(*[["Zq8"] if j == k else [] for j in range(3)])
+        said = F.said(text, {"1 row": f'{count}&IF({count}=1," row"," rows")',
+                              "Zq8": f"{POSITIONS}!${REBALANCE_HELPERS.letter(kinds[k] + '_names')}"
+                                     f"${last}"})
+        return f'IF({count}=0,"",{said})'
+
+    parts = [part(k) for k in range(3)]
+    joint = quoted(rows_left_out(["Zq8"], ["Zq8"]).split("Zq8")[1][:2])  # "; "
+    text = parts[0]
+    for k in (1, 2):
+        text = f'{text}&IF(AND({"&".join(parts[:k])}<>"",{parts[k]}<>""),{joint},"")&{parts[k]}'
+    return f'IF({_acct("account_error")}<>"",{_acct("account_error")},{text})'
+
+
+def _account_error() -> str:
+    """The first Account input the sync refuses, in its words: ``Account!B3 (free_balance):
+    free_balance must be >= 0, got -500`` (sheets_bridge.engine reads them by
+    ``portfolio.ACCOUNT_RULES``); "" when every one is fine."""
+    checks: list[tuple[str, str]] = []
+    for key, rule in ACCOUNT_RULES.items():
+        ref = _acct(key)
+        where = quoted(f"{ACCOUNT}!B{account_row(key)} ({key}): ")
+        typed = rate_value(ref) if key == "volatility" else ref
+        checks += [(cond, f"{where}&{says}") for cond, says in
+                   F.number_checks(typed, key, rule)]  # type: ignore[arg-type]
+    return nested_if(checks, '""')
 
 
 def _shock_and_odds(x: dict[str, str], mode: str) -> dict[str, str]:
@@ -340,7 +429,8 @@ def account_formulas(last: int, mode: str = "native") -> dict[str, str]:
 
     wallet, free = _acct("wallet_balance"), _acct("free_balance")
     cross, iso = col("cross", True), col("isolated", True)
-    return {
+    refused = _acct("account_error")
+    shown = {
         "total_notional": f"SUM({col('notional')})",
         "total_equity": f"{wallet}+SUM({col('unrealized_pnl')})"
                         f"+SUMIFS({col('margin', True)},{iso},1)",
@@ -350,12 +440,23 @@ def account_formulas(last: int, mode: str = "native") -> dict[str, str]:
         "total_move": f"SUM({col('move')})",
         "total_allocated": f"SUM({col('allocated')})",
         "shortfall": f"{_acct('total_move')}-{_acct('total_allocated')}",
+        **{k: v for k, v in _shock_account_formulas(last, mode).items()
+           if k in ("account_shock", "shock_position")},
+    }
+    return {
+        # no total at all while an Account input is refused (the sync writes none)
+        **{k: f'IF({refused}<>"","",{v})' for k, v in shown.items()},
+        "totals_check": _totals_check(last),
+        "account_error": _account_error(),
         "cross_notional": f"SUMIFS({col('notional')},{cross},1)",
         "cross_upnl": f"SUMIFS({col('unrealized_pnl')},{cross},1)",
         "cross_maint": f"SUMIFS({col('maint_margin')},{cross},1)",
         "cross_equity": f"{wallet}+{_acct('cross_upnl')}",
+        "cross_target": f'IF(COUNT({col("cross_target", True)})=0,"",'
+                        f'MIN({col("cross_target", True)}))',
         "available": f'{free}-SUMIFS({col("move")},{col("move")},"<0")',
-        **_shock_account_formulas(last, mode),
+        **{k: v for k, v in _shock_account_formulas(last, mode).items()
+           if k in ("shock_base", "shock_slope")},
     }
 
 

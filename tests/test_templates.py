@@ -664,7 +664,7 @@ def test_blank_workbooks_have_formula_rows_and_no_data(tmp_path):
     assert str(ev[f"{L.JOURNAL_EVENTS.letter('margin')}201"].value).startswith("=")
     acct = openpyxl.load_workbook(r)["Account"]
     total = acct[f"B{L.account_row('total_notional')}"].value
-    assert acct["B2"].value is None and str(total).startswith("=SUM(")
+    assert acct["B2"].value is None and str(total).startswith("=") and "SUM(" in str(total)
     assert acct[f"B{L.account_row('volatility')}"].value is None  # typed by the trader
 
 
