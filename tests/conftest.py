@@ -39,10 +39,21 @@ sys.meta_path.insert(0, _FolderNamesAreNotPackages())
 
 
 def _hypothesis_profile() -> None:
-    """No example database (it would be a .hypothesis/ folder in the repository, written by
-    every xdist worker at once) and nothing timed: no per-example deadline and no "too slow"
-    health check, so a busy machine cannot fail a property that holds."""
+    """No example database and nothing timed: no per-example deadline and no "too slow"
+    health check, so a busy machine cannot fail a property that holds. Hypothesis's own caches
+    go to a folder of this process's, not to a .hypothesis/ in the repository that every
+    xdist worker would write at once."""
+    import atexit
+    import shutil
+    import tempfile
+
     from hypothesis import HealthCheck, settings
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        home = tempfile.mkdtemp(prefix="hypothesis-")
+        atexit.register(shutil.rmtree, home, True)
+        set_hypothesis_home_dir(home)
 
     settings.register_profile("leverage-tests", database=None, deadline=None,
                               suppress_health_check=[HealthCheck.too_slow])
