@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 
 from leverage.errors import LeverageError
 
+from . import answers
+
 KEY_ENV = "LEVERAGE_EXCHANGE_KEY"
 SECRET_ENV = "LEVERAGE_EXCHANGE_SECRET"
 PASSWORD_ENV = "LEVERAGE_EXCHANGE_PASSWORD"  # OKX's API passphrase
@@ -130,13 +132,18 @@ def connect(
 
 
 def _count_requests(exchange: Any) -> None:
-    """Count HTTP requests (``exchange._leverage_requests``) for reports and the benchmark."""
+    """Count HTTP requests (``exchange._leverage_requests``) for reports and the benchmark,
+    and check each answer's body is the JSON its API documents (:func:`answers.check_body`:
+    ccxt hands an HTML page or a cut-off body on as a string)."""
     send = exchange.fetch
     exchange._leverage_requests = 0
 
-    def counted(*args: Any, **kwargs: Any) -> Any:
+    def counted(url: str, method: str = "GET", *args: Any, **kwargs: Any) -> Any:
         exchange._leverage_requests += 1
-        return send(*args, **kwargs)
+        exchange._leverage_last_method = method
+        answer = send(url, method, *args, **kwargs)
+        answers.check_body(exchange, url, method, answer)
+        return answer
 
     exchange.fetch = counted
 
@@ -146,9 +153,15 @@ def call(exchange: Any, fn: Callable[..., T], *args: Any, retries: int = 3, **kw
     ccxt's errors into one-line :class:`ExchangeError` messages without credentials."""
     ccxt = _ccxt()
     name = getattr(exchange, "id", "exchange")
+    method = answers.reads(fn)
     for attempt in range(retries + 1):
         try:
-            return fn(*args, **kwargs)
+            exchange._leverage_reading = method  # for the messages of answers.check_body
+            answer = fn(*args, **kwargs)
+            answers.check_answer(exchange, method, answer)  # garbage is an error, not data
+            return answer
+        except answers.BadAnswer:
+            raise
         except ccxt.PermissionDenied:  # a subclass of AuthenticationError: first
             raise ExchangeError(f"{name} refused the request: the key lacks read permission "
                                 "for futures") from None
@@ -169,9 +182,11 @@ def call(exchange: Any, fn: Callable[..., T], *args: Any, retries: int = 3, **kw
         except ccxt.NetworkError as exc:
             raise ExchangeError(f"{name} could not be reached: {type(exc).__name__}") from None
         except ccxt.BaseError as exc:
-            raise ExchangeError(f"{name} answered with an error: {_short(exc)}") from None
+            answers.check_error_body(exchange)  # garbage read as an error: say it is garbage
+            raise ExchangeError(f"{name} answered with an error{_reading(method, exchange)}: "
+                                f"{_short(exc)}") from None
         except UNEXPECTED as exc:
-            raise _unexpected(name, exc) from None
+            raise _unexpected(name, exc, method, exchange) from None
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -180,9 +195,17 @@ def call(exchange: Any, fn: Callable[..., T], *args: Any, retries: int = 3, **kw
 UNEXPECTED = (KeyError, TypeError, ValueError, IndexError, AttributeError)
 
 
-def _unexpected(name: str, exc: Exception) -> ExchangeError:
+def _reading(method: str, exchange: Any) -> str:
+    """`` to GET /fapi/v1/income (reading funding, fetch_funding_history)``: what was asked."""
+    endpoint = answers.where(exchange)
+    to = f" to {endpoint}" if endpoint else ""
+    return f"{to} (reading {answers.READS.get(method, method)}, {method})" if method else to
+
+
+def _unexpected(name: str, exc: Exception, method: str = "", exchange: Any = None) -> ExchangeError:
     return ExchangeError(
-        f"{name} answered something unexpected ({type(exc).__name__}: {_short(exc)})"
+        f"{name} answered something unexpected{_reading(method, exchange)} "
+        f"({type(exc).__name__}: {_short(exc)})"
     )
 
 
@@ -193,6 +216,8 @@ def parsing_answers(fn: Callable[..., T]) -> Callable[..., T]:
     def wrapped(exchange: Any, *args: Any, **kwargs: Any) -> T:
         try:
             return fn(exchange, *args, **kwargs)
+        except LeverageError:  # already one line (ExchangeError, answers.BadAnswer)
+            raise
         except UNEXPECTED as exc:
             raise _unexpected(getattr(exchange, "id", "exchange"), exc) from None
 
