@@ -139,8 +139,9 @@ def check_body(exchange: Any, url: str, method: str, answer: Any) -> None:
         if not isinstance(answer.get("data"), list):
             raise bad(f"{what} is not OKX's {{code, data}} object: {_shown(answer)}")
         return
-    if any(path.endswith(p) for p in _BINANCE_LISTS) and not isinstance(answer, list):
-        raise bad(f"{what} is not a list: {_shown(answer)}")
+    one = path.endswith("/leverageBracket") and isinstance(answer, dict) and "brackets" in answer
+    if any(path.endswith(p) for p in _BINANCE_LISTS) and not isinstance(answer, list) and not one:
+        raise bad(f"{what} is not a list: {_shown(answer)}")  # one symbol's brackets: a dict
     for suffix, key in _BINANCE_FIELDS.items():
         if path.endswith(suffix) and not (isinstance(answer, dict) and key in answer):
             raise bad(f"{what} has no {key!r}: {_shown(answer)}")
@@ -203,13 +204,15 @@ def _check_leaves(answer: Any, no_nulls: bool, now_ms: int,
                 negative = False  # "" (none) is Bybit's and OKX's blank
             if negative:
                 raise bad(f"has {key} {_shown(v)} (must be >= 0)")
+        if key in _STATE_TIMES and v == "":
+            continue  # Bybit's and OKX's blank: no such time (a perpetual's next delivery)
         if key in _EVENT_TIMES or key in _STATE_TIMES:
             try:
                 t = float(v)
             except (TypeError, ValueError):
                 raise bad(f"has {key} {_shown(v)}, not a time") from None
             if key in _STATE_TIMES and t == 0:
-                continue
+                continue  # never updated
             if not FIRST_MS <= t <= now_ms + DAY_MS:
                 raise bad(f"has {key} {_shown(v)}: {_date(t)}, outside 2017-01-01 to the "
                           "exchange's clock plus a day")

@@ -136,3 +136,28 @@ def test_reconcile_on_a_spoiled_position_list_says_so(
     assert err.count("\n") == 1
     assert err.startswith("leverage: error: binanceusdm sent a bad answer to GET "
                           "/fapi/v3/positionRisk (reading open positions, fetch_positions): ")
+
+
+@pytest.mark.parametrize(("exchange", "url", "body"), [
+    # a hedge leg never traded: Binance sends updateTime 0 (USDⓈ-M docs, GET /fapi/v3/positionRisk)
+    ("binanceusdm", "http://h/fapi/v3/positionRisk",
+     [{"symbol": "BTCUSDT", "positionAmt": "0", "entryPrice": "0.0", "updateTime": 0}]),
+    # a perpetual's tickers: nextFundingTime, deliveryTime blank or 0 (Bybit v5 docs, tickers)
+    ("bybit", "http://h/v5/market/tickers",
+     {"retCode": 0, "retMsg": "OK", "time": 1717200000000, "result": {"list": [
+         {"symbol": "BTCUSDT", "markPrice": "61000", "nextFundingTime": "",
+          "deliveryTime": "0"}]}}),
+    # OKX leaves figures it does not have blank: lever "" and liqPx "" (OKX v5 docs, positions)
+    ("okx", "http://h/api/v5/account/positions",
+     {"code": "0", "msg": "", "data": [{"instId": "BTC-USDT-SWAP", "lever": "", "liqPx": "",
+                                        "uTime": "1717200000000", "cTime": "0"}]}),
+    # an error answer is ccxt's to raise, not garbage (OKX's 51001: instrument does not exist)
+    ("okx", "http://h/api/v5/public/mark-price", {"code": "51001", "msg": "x", "data": []}),
+])
+def test_honest_blanks_and_zeros_are_not_garbage(exchange: str, url: str, body: Any) -> None:
+    from types import SimpleNamespace
+
+    from leverage_exchange.answers import check_body
+
+    stand_in = SimpleNamespace(id=exchange, last_response_headers={})  # this machine's clock
+    check_body(stand_in, url, "GET", body)  # raises BadAnswer on garbage
