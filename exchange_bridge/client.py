@@ -18,6 +18,8 @@ from typing import Any, TypeVar
 
 from leverage.errors import LeverageError
 
+from . import answers
+
 KEY_ENV = "LEVERAGE_EXCHANGE_KEY"
 SECRET_ENV = "LEVERAGE_EXCHANGE_SECRET"
 PASSWORD_ENV = "LEVERAGE_EXCHANGE_PASSWORD"  # OKX's API passphrase
@@ -177,27 +179,32 @@ def connect(
 def _count_requests(exchange: Any) -> None:
     """Count HTTP requests (``exchange._leverage_requests``) for reports and the benchmark,
     and bound each by the client's :class:`Deadline` when it has one: none starts after it,
-    its timeout is at most what is left, and its connection is cut at the deadline."""
+    its timeout is at most what is left, and its connection is cut at the deadline. Each
+    answer's body must be the JSON its API documents (:func:`answers.check_body`: ccxt hands
+    an HTML page or a cut-off body on as a string)."""
     send = exchange.fetch
     exchange._leverage_requests = 0
     timeout_ms = exchange.timeout
 
-    def counted(*args: Any, **kwargs: Any) -> Any:
+    def counted(url: str, method: str = "GET", *args: Any, **kwargs: Any) -> Any:
         deadline = getattr(exchange, "_leverage_deadline", None)
+        exchange._leverage_last_method = method
         if deadline is None:
             exchange._leverage_requests += 1
-            return send(*args, **kwargs)
-        from leverage_sheets.http import _watchdog
+            answer = send(url, method, *args, **kwargs)
+        else:
+            from leverage_sheets.http import _watchdog
 
-        left = deadline.left()
-        if left <= 0:
-            raise deadline.passed(exchange.id)
-        exchange._leverage_requests += 1
-        exchange.timeout = min(timeout_ms, left * 1000.0)
-        with _watchdog(left):
-            answer = send(*args, **kwargs)
-        if deadline.left() <= 0:  # the watchdog may have cut it short: not an answer to read
-            raise deadline.passed(exchange.id)
+            left = deadline.left()
+            if left <= 0:
+                raise deadline.passed(exchange.id)
+            exchange._leverage_requests += 1
+            exchange.timeout = min(timeout_ms, left * 1000.0)
+            with _watchdog(left):
+                answer = send(url, method, *args, **kwargs)
+            if deadline.left() <= 0:  # the watchdog may have cut it short: not an answer
+                raise deadline.passed(exchange.id)
+        answers.check_body(exchange, url, method, answer)
         return answer
 
     exchange.fetch = counted
@@ -209,11 +216,15 @@ def call(exchange: Any, fn: Callable[..., T], *args: Any, retries: int = 3, **kw
     ccxt = _ccxt()
     name = getattr(exchange, "id", "exchange")
     deadline: Deadline | None = getattr(exchange, "_leverage_deadline", None)
+    method = answers.reads(fn)
     for attempt in range(retries + 1):
         try:
-            return fn(*args, **kwargs)
+            exchange._leverage_reading = method  # for the messages of answers.check_body
+            answer = fn(*args, **kwargs)
+            answers.check_answer(exchange, method, answer)  # garbage is an error, not data
+            return answer
         except LeverageError:
-            raise  # already one line (a nested call's, or the deadline's): said once
+            raise  # already one line (a nested call's, the deadline's, a bad answer's)
         except Exception as exc:
             # whatever the cut connection looked like to ccxt: the deadline is the cause
             if deadline is not None and deadline.left() <= 0:
@@ -223,7 +234,7 @@ def call(exchange: Any, fn: Callable[..., T], *args: Any, retries: int = 3, **kw
             elif isinstance(exc, ccxt.RequestTimeout | ccxt.ExchangeNotAvailable):
                 limited = False
             else:
-                said = _one_line(ccxt, name, exc)
+                said = _one_line(ccxt, name, exc, method, exchange)
                 if said is exc:
                     raise
                 raise said from None
@@ -255,9 +266,10 @@ def _retry_after(exchange: Any) -> float | None:
     return value if value is not None and math.isfinite(value) and value >= 0 else None
 
 
-def _one_line(ccxt: Any, name: str, exc: Exception) -> Exception:
-    """ccxt's error (or a malformed answer) as one :class:`ExchangeError` line; anything
-    else as it is."""
+def _one_line(ccxt: Any, name: str, exc: Exception, method: str = "",
+              exchange: Any = None) -> Exception:
+    """ccxt's error (or a malformed answer) as one :class:`ExchangeError` line naming what
+    was being read; anything else as it is."""
     if isinstance(exc, ccxt.PermissionDenied):  # a subclass of AuthenticationError: first
         return ExchangeError(f"{name} refused the request: the key lacks read permission "
                              "for futures")
@@ -269,9 +281,11 @@ def _one_line(ccxt: Any, name: str, exc: Exception) -> Exception:
     if isinstance(exc, ccxt.NetworkError):
         return ExchangeError(f"{name} could not be reached: {type(exc).__name__}")
     if isinstance(exc, ccxt.BaseError):
-        return ExchangeError(f"{name} answered with an error: {_short(exc)}")
+        answers.check_error_body(exchange)  # garbage read as an error: say it is garbage
+        return ExchangeError(f"{name} answered with an error{_reading(method, exchange)}: "
+                             f"{_short(exc)}")
     if isinstance(exc, UNEXPECTED):
-        return _unexpected(name, exc)
+        return _unexpected(name, exc, method, exchange)
     return exc
 
 
@@ -281,9 +295,17 @@ def _one_line(ccxt: Any, name: str, exc: Exception) -> Exception:
 UNEXPECTED = (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError)
 
 
-def _unexpected(name: str, exc: Exception) -> ExchangeError:
+def _reading(method: str, exchange: Any) -> str:
+    """`` to GET /fapi/v1/income (reading funding, fetch_funding_history)``: what was asked."""
+    endpoint = answers.where(exchange)
+    to = f" to {endpoint}" if endpoint else ""
+    return f"{to} (reading {answers.READS.get(method, method)}, {method})" if method else to
+
+
+def _unexpected(name: str, exc: Exception, method: str = "", exchange: Any = None) -> ExchangeError:
     return ExchangeError(
-        f"{name} answered something unexpected ({type(exc).__name__}: {_short(exc)})"
+        f"{name} answered something unexpected{_reading(method, exchange)} "
+        f"({type(exc).__name__}: {_short(exc)})"
     )
 
 
@@ -295,7 +317,7 @@ def parsing_answers(fn: Callable[..., T]) -> Callable[..., T]:
     def wrapped(exchange: Any, *args: Any, **kwargs: Any) -> T:
         try:
             return fn(exchange, *args, **kwargs)
-        except LeverageError:
+        except LeverageError:  # already one line (ExchangeError, answers.BadAnswer)
             raise
         except UNEXPECTED as exc:
             name = getattr(exchange, "id", None) or getattr(exchange, "exchange", "exchange")

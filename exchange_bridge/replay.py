@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -138,6 +139,52 @@ _VERSIONS = {
 }
 
 
+# Spoiled 200 answers ``fail(path, kind)`` injects: what a proxy, a captive portal or a broken
+# exchange node has been seen to send instead of the API's JSON (issue 20, item 3)
+GARBAGE = ("html", "truncated", "null", "empty-object", "text", "nan", "negative",
+           "null-numbers", "year-3000")
+_NUMBER = re.compile(r"^-?\d+(\.\d+)?([eE][-+]?\d+)?$")
+YEAR_3000_MS = 32_503_680_000_000  # 3000-01-01T00:00:00Z
+
+
+def garbage(kind: str, body: Any) -> tuple[bytes, str]:
+    """The body (and its Content-Type) of a spoiled answer of ``kind`` for the honest ``body``:
+    an HTML error page, the JSON cut in half, ``null``, ``{}``, plain text, or the honest JSON
+    with every number (numbers and numeric strings) NaN, negated, null, or with every
+    millisecond timestamp (2001 to 2096) moved to the year 3000."""
+    text = json.dumps(body)
+    fixed = {
+        "html": (b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body>"
+                 b"<h1>502 Bad Gateway</h1><hr><center>nginx</center></body></html>", "text/html"),
+        "truncated": (text[: max(1, len(text) // 2)].encode(), "application/json"),
+        "null": (b"null", "application/json"),
+        "empty-object": (b"{}", "application/json"),
+        "text": (b"upstream connect error or disconnect/reset before headers", "text/plain"),
+    }
+    if kind in fixed:
+        return fixed[kind]
+
+    def spoil(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: spoil(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [spoil(x) for x in v]
+        number = (isinstance(v, int | float) and not isinstance(v, bool)) or (
+            isinstance(v, str) and _NUMBER.match(v) is not None)
+        if not number:
+            return v
+        if kind == "nan":
+            return "NaN" if isinstance(v, str) else float("nan")
+        if kind == "null-numbers":
+            return None
+        if kind == "negative":
+            return v if float(v) <= 0 else (f"-{v}" if isinstance(v, str) else -v)
+        stamp = 1e12 <= float(v) < 4e12  # year-3000: timestamps in ms only
+        return (str(YEAR_3000_MS) if isinstance(v, str) else YEAR_3000_MS) if stamp else v
+
+    return json.dumps(spoil(body)).encode(), "application/json"
+
+
 class ReplayServer:
     """The HTTP side every fake exchange shares: serving, the request log, injected faults.
     A subclass answers requests in ``_answer`` (status, JSON body, headers)."""
@@ -198,7 +245,8 @@ class ReplayServer:
 
     # -- test controls
     def fail(self, path: str, *faults: str) -> None:
-        """Answer the next requests to ``path`` with these faults: ``"429"`` or ``"timeout"``."""
+        """Answer the next requests to ``path`` with these faults: ``"429"``, ``"timeout"``,
+        or one of :data:`GARBAGE` (a 200 whose body is spoiled)."""
         with self._lock:
             self._faults.setdefault(path, []).extend(faults)
 
@@ -228,12 +276,15 @@ class ReplayServer:
         with self._lock:
             self.log.append(Logged(req.command, url.path, params, status))
         data = json.dumps(body).encode()
+        content_type = "application/json"
+        if fault in GARBAGE and status == 200:  # the answer's body, spoiled (issue 20)
+            data, content_type = garbage(fault, body)
         if fault == "trickle":
             self._trickle(req, status, headers, data)
             return
         with contextlib.suppress(OSError):
             req.send_response(status)
-            req.send_header("Content-Type", "application/json")
+            req.send_header("Content-Type", content_type)
             req.send_header("Content-Length", str(len(data)))
             for k, v in headers.items():
                 req.send_header(k, v)

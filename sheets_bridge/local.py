@@ -416,13 +416,16 @@ HEADER_LINE_POINTS = 13  # one line of the default 11 pt font
 
 
 def _prompt(ws: Any, ref: str, title: str, text: str, listed: Any = None,
-            formula: str | None = None) -> None:
+            formula: str | None = None, index: dict[str, Any] | None = None) -> None:
     """The input prompt on ``ref``, in the one validation of that range: a re-run of init
-    (or a drop-down an older init laid out) gets the prompt added, never a second rule."""
-    for dv in ws.data_validations.dataValidation:
-        if str(dv.sqref) == ref:
-            break
-    else:
+    (or a drop-down an older init laid out) gets the prompt added, never a second rule.
+    ``index``: the sheet's validations by range, kept up to date here, for a caller adding
+    many (the Charts tab: one a slot, so a scan of the list each would grow with the square
+    of the positions)."""
+    if index is None:
+        index = {str(v.sqref): v for v in ws.data_validations.dataValidation}
+    dv = index.get(ref)
+    if dv is None:
         if listed is not None:
             error_title, error = L.choice_message(listed)
             dv = DataValidation(type="list", formula1='"' + ",".join(listed.choices) + '"',
@@ -434,6 +437,7 @@ def _prompt(ws: Any, ref: str, title: str, text: str, listed: Any = None,
             dv = DataValidation(allow_blank=True)  # any value: the prompt is all it adds
         dv.add(ref)
         ws.add_data_validation(dv)
+        index[ref] = dv
     dv.promptTitle, dv.prompt, dv.showInputMessage = title, text, True
 
 
@@ -475,13 +479,14 @@ def _charts(ws: Any, picks: list[Any], currency: str | None) -> streamed.RowSour
     ws.column_dimensions["A"].width = 24
     title, text = PROMPTS[(CHARTS_SHEET, "position_id")]
     ids = f"{L.JOURNAL_POSITIONS.title}!$A${FIRST_DATA_ROW}:$A${_FORMATTED_ROWS + 1}"
+    index = {str(v.sqref): v for v in ws.data_validations.dataValidation}
     for k in range(slots + 1):
         label = ws.cell(row=slot_row(k), column=1)
         label.font = Font(bold=True)
         label.alignment = Alignment(wrap_text=True)
         ws.cell(row=slot_row(k) + 1, column=1).fill = _solid(L.INPUT_FILL)
         if k < slots:
-            _prompt(ws, f"A{slot_row(k) + 1}", title, text, formula=ids)
+            _prompt(ws, f"A{slot_row(k) + 1}", title, text, formula=ids, index=index)
         else:  # the currencies the Summary's totals list
             col = L.SUMMARY_TOTALS.letter("currency")
             dv = DataValidation(type="list", allow_blank=True, formula1=(

@@ -80,9 +80,14 @@ def hollow(read: Callable[[], IO[bytes]]) -> tuple[bytes, int] | None:
             if not chunk:
                 return None
             rest = rest[-len(end_tag):] + chunk
+    if _BINDS_CELLS.search(tail):
+        return None
     return head[:cut] + tail, keep
 
 
+# Parts after the cell data that openpyxl's loader binds to cells (a hyperlink's cell, the
+# cells of a merged range): a sheet holding them is loaded whole, so its cells are as before
+_BINDS_CELLS = re.compile(rb"<(?:\w+:)?(?:hyperlinks|mergeCells)\b")
 _ROW = re.compile(rb"\s*<(?:\w+:)?row\b([^>]*?)(/?)>")
 _R = re.compile(rb'(?:^|\s)r\s*=\s*["\'](\d+)["\']')
 

@@ -73,3 +73,24 @@ def test_chart_cells_grow_with_positions_not_their_square() -> None:
         labels = slots + positions + 2  # "Position ID" each, the ids, the currency's two
         assert len(filled) == slots * 3 * 1000 + 2 * 500 + slots * 3 + 2 + labels
         assert len(cells) == len({(r, c) for r, c, _v in cells})  # no cell twice
+
+
+def test_a_tab_with_links_or_merged_cells_keeps_them_through_init(tmp_path: Path) -> None:
+    """openpyxl binds a hyperlink and a merged range to their cells as it loads: such a tab is
+    loaded whole (not streamed), so init keeps the trader's link, note and merge."""
+    import openpyxl
+
+    path = tmp_path / "journal.xlsx"
+    sb.init(sb.open_local(path), "journal", sample=True)
+    book = openpyxl.load_workbook(path)
+    ws = book["Events"]
+    ws["AH5"] = "see"
+    ws["AH5"].hyperlink = "https://example.com/trade/5"
+    ws.merge_cells("AI6:AJ7")
+    ws["AI6"] = "note"
+    book.save(path)
+    sb.init(sb.open_local(path), "journal")
+    ws = openpyxl.load_workbook(path)["Events"]
+    assert (ws["AH5"].value, ws["AH5"].hyperlink.target) == ("see", "https://example.com/trade/5")
+    assert ws["AI6"].value == "note"
+    assert [str(r) for r in ws.merged_cells.ranges] == ["AI6:AJ7"]
