@@ -16,13 +16,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from leverage.conventions import CCXT_IDS
 from leverage.errors import LeverageError
 
 KEY_ENV = "LEVERAGE_EXCHANGE_KEY"
 SECRET_ENV = "LEVERAGE_EXCHANGE_SECRET"
 PASSWORD_ENV = "LEVERAGE_EXCHANGE_PASSWORD"  # OKX's API passphrase
 KEY_FILE_ENV = "LEVERAGE_EXCHANGE_KEY_FILE"
-SUPPORTED = ("binanceusdm", "binancecoinm", "bybit", "okx")
+SUPPORTED = tuple(CCXT_IDS)  # every convention's ccxt ids (leverage.conventions)
 _HOST = re.compile(r"^https?://[^/]+")
 T = TypeVar("T")
 _MARKET_TYPES = {"bybit": ("linear", "inverse"), "okx": ("swap",)}

@@ -19,12 +19,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from leverage.conventions import CONVENTIONS
 from leverage.tiers import TierTable, tables_from_ccxt
 
-from .client import ExchangeError, call, parsing_answers
+from .client import SUPPORTED, ExchangeError, call, parsing_answers
 
-BINANCE = ("binanceusdm", "binancecoinm")  # the same API rules under /fapi and /dapi
-IMPORTS = (*BINANCE, "bybit", "okx")
+BINANCE = CONVENTIONS["binance"].ccxt_ids  # the same API rules under /fapi and /dapi
+IMPORTS = SUPPORTED
 DAY_MS = 86_400_000
 TRADE_WINDOW_MS = 7 * DAY_MS
 MARGIN_HISTORY_MS = 30 * DAY_MS
