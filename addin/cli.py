@@ -123,7 +123,8 @@ def _cmd_workbook(args: argparse.Namespace) -> int:
 def _cmd_doctor(args: argparse.Namespace) -> int:
     from .doctor import diagnose
 
-    findings = diagnose(UDF_MODULE, Path(args.workbook) if args.workbook else None)
+    findings = diagnose(UDF_MODULE, Path(args.workbook) if args.workbook else None,
+                        Path(args.lite) if args.lite else None)
     for finding in findings:
         print(finding.line())
     to_fix = sum(f.level == "fix" for f in findings)
@@ -181,6 +182,8 @@ def register(subparsers: Any) -> None:
     workbook.set_defaults(run=_cmd_workbook)
     doctor = sub.add_parser("doctor", help="check the Excel set-up and say what to fix")
     doctor.add_argument("--workbook", help="also check this workbook (.xlsm)")
+    doctor.add_argument("--lite", help="also check this xlwings Lite folder (main.py, "
+                                       "requirements.txt)")
     doctor.set_defaults(run=_cmd_doctor)
     functions = sub.add_parser("functions", help="list the Excel functions and their arguments")
     functions.set_defaults(run=_cmd_functions)
