@@ -20,17 +20,6 @@ from leverage.errors import InputError
 
 UDF_MODULE = "leverage_addin.udfs"
 
-# main.py when the toolkit is installed from a wheel URL (--wheel-url): a plain import.
-LITE_MAIN_FROM_WHEEL = f'''"""Leverage functions: =EFFECTIVE_LEVERAGE(...), =LIQ_PRICE(...)
-and 14 more.
-
-Importing them here registers them with xlwings Lite (category "Leverage").
-"""
-
-from {UDF_MODULE} import *  # noqa: F403
-'''
-
-
 def conf_rows(interpreter: str | None = None) -> list[tuple[str, str]]:
     """The (key, value) settings classic xlwings needs, as in an ``xlwings.conf`` sheet."""
     rows = [("UDF Modules", UDF_MODULE)]
@@ -92,10 +81,10 @@ def _cmd_desktop(args: argparse.Namespace) -> int:
 def _cmd_lite(args: argparse.Namespace) -> int:
     from leverage.cli import package_version
 
-    from .lite import lite_main, lite_requirements
+    from .lite import lite_main, lite_main_from_wheel, lite_requirements
 
     requirements = lite_requirements(args.wheel_url)
-    main = LITE_MAIN_FROM_WHEEL if args.wheel_url else lite_main(package_version())
+    main = lite_main_from_wheel() if args.wheel_url else lite_main(package_version())
     if args.out:
         for name, text in (("main.py", main), ("requirements.txt", requirements)):
             print(f"wrote {_write(args.out, name, text)}")
