@@ -50,3 +50,17 @@ def test_fee_rate_help_names_the_fee_counting_conventions() -> None:
     for name in CONVENTIONS:
         assert (re.search(rf"\b{name}\b", help_text) is not None) == (name in FEE_COUNTS), name
     assert udfs.ARG_DOCS["exchange"].endswith(", ".join(CONVENTIONS))
+
+
+HOOKS = ("MARKET_TYPES", "FUNDING_ON_BALANCE", "MARGIN_FROM_LEVERAGE", "families",
+         "cross_wallet", "balances", "wallet_margin", "rates", "history")
+
+
+def test_every_convention_has_a_fetch_module_with_every_hook() -> None:
+    # what differs between exchanges in an import lives in fetch_<convention>.py (see the
+    # doc of leverage_exchange.fetch): a new exchange is its convention, its fetch module
+    # and its registry line
+    for ccxt_id, name in CCXT_IDS.items():
+        module = fetch.venue(ccxt_id)
+        assert module.__name__ == f"leverage_exchange.fetch_{name}"
+        assert [h for h in HOOKS if not hasattr(module, h)] == [], name
