@@ -56,3 +56,10 @@ dist: $(STAMP)
 
 clean:
 	rm -rf $(VENV) out dist build .pytest_cache .ruff_cache
+
+# lite/: the xlwings Lite main.py and requirements.txt kept in the repository (and the sdist)
+# for Excel on Mac or the web without Python; written again from the current sources.
+.PHONY: lite
+lite: $(STAMP)
+	rm -f lite/main.py lite/requirements.txt
+	$(BIN)/leverage addin lite --out lite

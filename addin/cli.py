@@ -20,17 +20,6 @@ from leverage.errors import InputError
 
 UDF_MODULE = "leverage_addin.udfs"
 
-# main.py when the toolkit is installed from a wheel URL (--wheel-url): a plain import.
-LITE_MAIN_FROM_WHEEL = f'''"""Leverage functions: =EFFECTIVE_LEVERAGE(...), =LIQ_PRICE(...)
-and 14 more.
-
-Importing them here registers them with xlwings Lite (category "Leverage").
-"""
-
-from {UDF_MODULE} import *  # noqa: F403
-'''
-
-
 def conf_rows(interpreter: str | None = None) -> list[tuple[str, str]]:
     """The (key, value) settings classic xlwings needs, as in an ``xlwings.conf`` sheet."""
     rows = [("UDF Modules", UDF_MODULE)]
@@ -92,10 +81,10 @@ def _cmd_desktop(args: argparse.Namespace) -> int:
 def _cmd_lite(args: argparse.Namespace) -> int:
     from leverage.cli import package_version
 
-    from .lite import lite_main, lite_requirements
+    from .lite import lite_main, lite_main_from_wheel, lite_requirements
 
     requirements = lite_requirements(args.wheel_url)
-    main = LITE_MAIN_FROM_WHEEL if args.wheel_url else lite_main(package_version())
+    main = lite_main_from_wheel() if args.wheel_url else lite_main(package_version())
     if args.out:
         for name, text in (("main.py", main), ("requirements.txt", requirements)):
             print(f"wrote {_write(args.out, name, text)}")
@@ -123,7 +112,8 @@ def _cmd_workbook(args: argparse.Namespace) -> int:
 def _cmd_doctor(args: argparse.Namespace) -> int:
     from .doctor import diagnose
 
-    findings = diagnose(UDF_MODULE, Path(args.workbook) if args.workbook else None)
+    findings = diagnose(UDF_MODULE, Path(args.workbook) if args.workbook else None,
+                        Path(args.lite) if args.lite else None)
     for finding in findings:
         print(finding.line())
     to_fix = sum(f.level == "fix" for f in findings)
@@ -181,6 +171,8 @@ def register(subparsers: Any) -> None:
     workbook.set_defaults(run=_cmd_workbook)
     doctor = sub.add_parser("doctor", help="check the Excel set-up and say what to fix")
     doctor.add_argument("--workbook", help="also check this workbook (.xlsm)")
+    doctor.add_argument("--lite", help="also check this xlwings Lite folder (main.py, "
+                                       "requirements.txt)")
     doctor.set_defaults(run=_cmd_doctor)
     functions = sub.add_parser("functions", help="list the Excel functions and their arguments")
     functions.set_defaults(run=_cmd_functions)

@@ -105,6 +105,22 @@ from {udfs.__name__} import *  # noqa: E402, F403
 '''
 
 
+def lite_main_from_wheel() -> str:
+    """``main.py`` when the toolkit is installed from a wheel URL (``--wheel-url``): a plain
+    import of the functions, which registers them with xlwings Lite."""
+    from . import udfs
+
+    names = list(udfs.__all__)
+    return f'''"""Leverage functions: ={names[0]}(...), =LIQ_PRICE(...)
+and {len(names) - 2} more.
+
+Importing them here registers them with xlwings Lite (category "Leverage").
+"""
+
+from {udfs.__name__} import *  # noqa: F403
+'''
+
+
 def lite_requirements(wheel_url: str | None = None) -> str:
     """``requirements.txt`` for xlwings Lite: the packages the functions import, unpinned
     (numpy and pydantic come built for Pyodide; Lite pins what it installed itself), or a

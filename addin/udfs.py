@@ -23,6 +23,7 @@ from typing import Any
 from xlwings import arg, func
 
 import leverage as lv
+from leverage.conventions import FEE_COUNTS
 
 from .bridge import call, call_ranges, call_tier, excel_runtime
 
@@ -52,7 +53,7 @@ ARG_DOCS: dict[str, str] = {
     "tiers": "Tier table: a range (min, max, mmr, [maint_amount], max_leverage) or a name "
              "like binance:BTCUSDT; replaces mmr and maint_amount",
     "exchange": "Liquidation convention: " + ", ".join(lv.EXCHANGES),
-    "fee_rate": "Taker fee rate added to mmr (okx convention only)",
+    "fee_rate": "Taker fee rate added to mmr (" + ", ".join(FEE_COUNTS) + " convention only)",
     "target_leverage": "Leverage to reach, > 0",
     "target_liq_price": "Liquidation price wanted, on the losing side of entry",
     "max_leverage": "Highest leverage allowed, > 0",

@@ -24,7 +24,7 @@ from leverage.journal import JournalPosition
 from . import parity  # noqa: F401  (journal beside exchange: leverage_exchange.parity)
 from .client import ExchangeError, call, connect, read_credentials, redirect
 from .convert import OpenPosition, Rows, build_rows, row_tag, shared_id
-from .fetch import Fetched, fetch_account, fetch_open
+from .fetch import Fetched, fetch_account, fetch_open, venue
 from .parity import Parity
 from .parity import parity as journal_parity
 from .reconcile import Reconciled, reconcile
@@ -145,17 +145,7 @@ def account_figures(exchange: Any, got: Fetched) -> dict[str, float | None]:
     what it has). The cross wallet is the one the reconcile used (``got.wallet_balance``)
     when the fetch had it.
     """
-    if exchange.id == "binancecoinm":
-        return {"wallet_balance": None, "free_balance": None}
-    balance = call(exchange, exchange.fetch_balance)
-    info = balance.get("info") or {}
-    if exchange.id == "binanceusdm":
-        wallet, free = info.get("totalCrossWalletBalance"), info.get("availableBalance")
-    else:
-        usdt = balance.get("USDT") or {}
-        wallet, free = usdt.get("total"), usdt.get("free")
-    if got.wallet_balance is not None:
-        wallet = got.wallet_balance
+    wallet, free = venue(exchange.id).balances(exchange, got.wallet_balance)
     return {"wallet_balance": _float(wallet), "free_balance": _float(free)}
 
 

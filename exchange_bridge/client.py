@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from leverage.conventions import CCXT_IDS
 from leverage.errors import LeverageError
 
 from . import answers
@@ -24,10 +25,9 @@ KEY_ENV = "LEVERAGE_EXCHANGE_KEY"
 SECRET_ENV = "LEVERAGE_EXCHANGE_SECRET"
 PASSWORD_ENV = "LEVERAGE_EXCHANGE_PASSWORD"  # OKX's API passphrase
 KEY_FILE_ENV = "LEVERAGE_EXCHANGE_KEY_FILE"
-SUPPORTED = ("binanceusdm", "binancecoinm", "bybit", "okx")
+SUPPORTED = tuple(CCXT_IDS)  # every convention's ccxt ids (leverage.conventions)
 _HOST = re.compile(r"^https?://[^/]+")
 T = TypeVar("T")
-_MARKET_TYPES = {"bybit": ("linear", "inverse"), "okx": ("swap",)}
 
 
 class ExchangeError(LeverageError):
@@ -154,8 +154,11 @@ def connect(
         "options": {"fetchCurrencies": False},
         **(credentials or {}),
     }
-    if exchange_id in _MARKET_TYPES:  # futures only: spot and option lists are not read
-        config["options"]["fetchMarkets"] = {"types": list(_MARKET_TYPES[exchange_id])}
+    from .fetch import venue  # here: the fetch modules import this one
+
+    market_types = venue(exchange_id).MARKET_TYPES
+    if market_types:  # futures only: spot and option lists are not read
+        config["options"]["fetchMarkets"] = {"types": list(market_types)}
     if rate_limit_ms is not None:
         config["rateLimit"] = rate_limit_ms
     exchange = getattr(ccxt, exchange_id)(config)

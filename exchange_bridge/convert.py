@@ -46,7 +46,7 @@ from typing import Any
 from leverage import core
 
 from .client import parsing_answers
-from .fetch import Fetched, margin_mode
+from .fetch import Fetched, margin_mode, venue
 
 TAG = re.compile(r"\[([a-z0-9]+ [a-z_]+ [^\]]+)\]")
 _MATCH_MS = 2_000  # a margin line and the fill or funding it belongs to share a timestamp
@@ -302,7 +302,8 @@ def _num(v: Any) -> float | None:
 
 def wallet_margin(exchange: str, p: dict[str, Any]) -> float | None:
     """An isolated position's margin WITHOUT its unrealized PnL, from the exchange's own field
-    (ccxt's ``collateral`` adds the uPnL, so a liquidation price from it is off):
+    (ccxt's ``collateral`` adds the uPnL, so a liquidation price from it is off), which the
+    exchange's fetch module reads (``wallet_margin``):
 
     - Binance (USDⓈ-M and COIN-M): ``isolatedWallet`` (= ``isolatedMargin`` − ``unRealizedProfit``)
     - Bybit v5: ``positionIM`` (without it, ccxt's ``initialMargin``: size × entry ÷ leverage)
@@ -316,15 +317,7 @@ def wallet_margin(exchange: str, p: dict[str, Any]) -> float | None:
     """
     if margin_mode(p) != "isolated":
         return None
-    info = p.get("info") or {}
-    if exchange == "okx":
-        v = _num(info.get("margin"))
-    elif exchange == "bybit":
-        v = _num(info.get("positionIM")) or _num(p.get("initialMargin"))
-    else:
-        v = _num(info.get("isolatedWallet"))
-        if v is None and _num(info.get("isolatedMargin")) is not None:
-            v = float(info["isolatedMargin"]) - (_num(info.get("unRealizedProfit")) or 0.0)
+    v = venue(exchange).wallet_margin(p)
     return v if v is not None and v > 0 else None
 
 
@@ -489,6 +482,7 @@ def _leg_items(got: Fetched, out: Rows, fills: list[dict[str, Any]],
     that names no leg goes to the leg of its symbol open at that time (noted when none or
     both hedge legs are)."""
     ex = got.exchange
+    funding_on_balance = venue(ex).FUNDING_ON_BALANCE
     legs: dict[tuple[str, str], list[_Item]] = {}
     trade_lines = [m for m in got.margin if _delta(m) == "TRADE"]
     taken: set[int] = set()
@@ -536,7 +530,7 @@ def _leg_items(got: Fetched, out: Rows, fills: list[dict[str, Any]],
         if len(keys) == 1 and (keys[0] in sizes and abs(
                 next(s for ts, s in reversed(sizes[keys[0]]) if ts < t)) > _FLAT):
             legs.setdefault(keys[0], []).append(item)
-            if item.kind == "funding" and ex == "bybit" and item.amount:
+            if item.kind == "funding" and funding_on_balance and item.amount:
                 # Bybit pays and credits funding on the available balance, not the isolated
                 # position margin (help centre, "Position Margin": only when the balance
                 # cannot cover it does it come from the position margin); the journal takes
@@ -849,7 +843,7 @@ def _before_close(got: Fetched, market: dict[str, Any], seg: _Segment,
     margin = last.released
     if margin is None:
         lev = got.leverages.get(last.fill["symbol"]) if last.fill else None
-        if not lev or got.exchange not in ("binanceusdm", "binancecoinm"):
+        if not lev or not venue(got.exchange).MARGIN_FROM_LEVERAGE:
             return None
         margin = float(core.notional(qty, entry, contract)) / lev
     return _undo(market, seg, (qty, entry, margin), seg.items[:fills[-1]], added_margin)

@@ -25,13 +25,14 @@ from typing import Any
 
 import leverage as lv
 from leverage import core
+from leverage.conventions import CCXT_IDS
 from leverage.portfolio import liq_gap
 from leverage.tiers import STALE_AFTER_DAYS, TierTable, cache_age_days, table_name
 
 from .convert import OpenPosition
 from .fetch import Fetched
 
-CONVENTION = {"binanceusdm": "binance", "binancecoinm": "binance", "bybit": "bybit", "okx": "okx"}
+CONVENTION = CCXT_IDS  # ccxt id → the convention of its liquidation price
 MATCH = 0.0005  # a gap under 0.05% of the price is a match
 
 

@@ -14,6 +14,8 @@ True
 """
 
 from ._args import (
+    PERCENT_LIKE,
+    VOLATILITY_PERCENT_LIKE,
     Columns,
     Contract,
     Flag,
@@ -23,6 +25,7 @@ from ._args import (
     RowResults,
     Side,
     check_columns,
+    fmt,
     percent_hint,
 )
 from .conventions import CONVENTIONS, Convention
@@ -84,6 +87,8 @@ __all__ = [
     "CONVENTIONS",
     "DEFAULT_MMR",
     "EXCHANGES",
+    "PERCENT_LIKE",
+    "VOLATILITY_PERCENT_LIKE",
     "Columns",
     "Contract",
     "Convention",
@@ -108,6 +113,7 @@ __all__ = [
     "check_columns",
     "cross_liq_price",
     "effective_leverage",
+    "fmt",
     "funding_apr",
     "funding_cost",
     "funding_from_history",

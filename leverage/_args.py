@@ -875,6 +875,8 @@ def formula(
         # the scalar fast path on its own (None: not taken), for the tests that compare it
         strict.fast_path = fast if plain else lambda args, kwargs: None  # type: ignore[attr-defined]
         strict.rules = rules  # type: ignore[attr-defined]
+        # one answer per row (a column call in a workbook), with the scalar fast path above
+        strict.per_row = True  # type: ignore[attr-defined]
         return strict
 
     return decorate

@@ -728,6 +728,9 @@ def gap_loss(
     return np.maximum(-(margin + pnl), 0.0)
 
 
+# three columns, not one answer per row; not built by ``formula`` (no scalar fast path)
+tier.per_row = False  # type: ignore[attr-defined]
+
 CATALOGUE: dict[str, Any] = {
     "EFFECTIVE_LEVERAGE": effective_leverage,
     "NOTIONAL": notional,
@@ -747,7 +750,11 @@ CATALOGUE: dict[str, Any] = {
     "TIER": tier,
 }
 """Excel name → Python function, in the order of docs/FORMULAS.md: the first edition here,
-then the second edition's (:mod:`leverage.decisions`, added at the end of this module)."""
+then the second edition's (:mod:`leverage.decisions`, added at the end of this module).
+
+Each function's ``per_row`` says whether it answers one value per row (built by
+:func:`~leverage._args.formula`, with a scalar fast path): a workbook lifts those into one
+column call. The others (``TIER``'s three columns, the functions over ranges) are not."""
 
 
 # The rules of the arguments most inputs share, as the formulas hold them (defaults

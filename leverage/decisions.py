@@ -797,6 +797,7 @@ def ranged(**kinds: Kind) -> Callable[[Callable[..., tuple[RowResults, bool]]], 
         strict.rows = lambda *a, **k: bound(a, k)[0]  # type: ignore[attr-defined]
         strict.rules = rules  # type: ignore[attr-defined]
         strict.over_ranges = True  # type: ignore[attr-defined]  # one answer per column
+        strict.per_row = False  # type: ignore[attr-defined]  # (and no scalar fast path)
         return strict
 
     return decorate

@@ -166,7 +166,7 @@ BEYOND_LIQUIDATION = "beyond_liquidation"  # a withdrawal or increase that would
 
 DATE_REQUIRED = "date is required: type when the event happened"
 SPREADSHEET_EPOCH = datetime(1899, 12, 30)  # day 0 of spreadsheet serial dates (1900 system)
-_LAST_SERIAL = 2_958_466  # 10000-01-01: past the last day a spreadsheet shows
+LAST_SERIAL = 2_958_466  # 10000-01-01: past the last day a spreadsheet shows
 
 
 def read_date(value: Any, name: str = "date") -> datetime:
@@ -199,7 +199,7 @@ def read_date(value: Any, name: str = "date") -> datetime:
         serial = float(value)
         if math.isnan(serial):
             raise InputError(DATE_REQUIRED if name == "date" else f"{name} is required")
-        if 1 <= serial < _LAST_SERIAL:
+        if 1 <= serial < LAST_SERIAL:
             try:
                 return SPREADSHEET_EPOCH + timedelta(seconds=round(serial * 86_400))
             except OverflowError:

@@ -302,8 +302,6 @@ _FIELDS = {
     "mmr": ("maintenanceMarginRate", "maintenanceMarginRatio", "maintMarginRatio"),
     "lev": ("maxLeverage", "initialLeverage"),
 }
-# ccxt exchange ids that share one family's table names (USDⓈ-M and COIN-M are both Binance).
-_FAMILY = {"binanceusdm": "binance", "binancecoinm": "binance", "okx": "okx", "bybit": "bybit"}
 STALE_AFTER_DAYS = 30
 CACHE_ENV = "LEVERAGE_TIERS_CACHE"
 
@@ -335,6 +333,14 @@ def _ccxt_number(v: Any, label: str) -> float | None:
     return x
 
 
+def _family(exchange: str) -> str:
+    """The family whose table names a ccxt id shares (USDⓈ-M and COIN-M are both Binance):
+    its convention's name, from the registry; any other name is its own family."""
+    from .conventions import CCXT_IDS  # here, not on top: the conventions import this module
+
+    return CCXT_IDS.get(exchange, exchange)
+
+
 def table_name(exchange: str, symbol: str) -> str:
     """The one name of a tier table: ``family:BASEQUOTE``, from a ccxt id and a symbol.
 
@@ -352,7 +358,7 @@ def table_name(exchange: str, symbol: str) -> str:
     exchange, symbol = exchange.strip(), symbol.strip()
     if not exchange and ":" in symbol and "/" not in symbol.split(":", 1)[0]:
         exchange, symbol = symbol.split(":", 1)
-    family = _FAMILY.get(exchange.lower(), exchange.lower())
+    family = _family(exchange.lower())
     if "/" in symbol:
         base, rest = symbol.split("/", 1)
         quote, _, settle_expiry = rest.partition(":")

@@ -236,8 +236,3 @@ def chart_picks(rows: dict[str, list[list[Any]]]) -> tuple[list[Any], str | None
             except LeverageError:
                 continue
     return ids, currency
-
-
-def data_letters(k: int, slots: int) -> list[str]:
-    series = EQUITY_SERIES if k == slots else SLOT_SERIES
-    return [column_letter(data_column(k) + j) for j in range(len(series))]

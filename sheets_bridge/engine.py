@@ -149,10 +149,6 @@ def _same(old: Cell, new: Cell) -> bool:
     return type(old) is type(new) and old == new
 
 
-def _cell_name(sheet: Sheet, key: str, row: int) -> str:
-    return f"{sheet.title}!{sheet.letter(key)}{row}"
-
-
 # ------------------------------------------------------------------------ layout checks
 
 

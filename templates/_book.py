@@ -622,10 +622,9 @@ def xlwings_conf_sheet(wb: Workbook, udf_module: str) -> Any:
 # evaluate it once for the whole range; it covers the table's formula rows (fixed, like the
 # native formulas), and Excel does not let a user edit one cell of it.
 
-NOT_PER_ROW = frozenset({"TIER", "ACCOUNT_SHOCK", "FUNDING_FROM_HISTORY"})
-"""Add-in functions whose answer is not one cell per row (TIER gives three columns; the
-other two reduce ranges to one answer per column): never lifted into a column call."""
-ROW_FUNCTIONS = frozenset(CATALOGUE) - NOT_PER_ROW
+ROW_FUNCTIONS = frozenset(name for name, f in CATALOGUE.items() if f.per_row)
+"""Add-in functions with one answer per row (the catalogue's ``per_row``): the others (TIER's
+three columns, the functions over ranges) are never lifted into a column call."""
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*\(")
 # A relative cell reference of the data sheet (``K2``, ``K\x01``), not part of a name, a

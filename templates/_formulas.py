@@ -20,8 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import leverage as lv
-from leverage import Kind, Number, check_columns
-from leverage._args import fmt
+from leverage import Kind, Number, check_columns, fmt
 
 from ._book import nested_if, quoted
 

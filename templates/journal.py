@@ -54,15 +54,14 @@ from openpyxl.utils import get_column_letter
 from openpyxl.workbook import Workbook
 from openpyxl.worksheet.formula import ArrayFormula
 
-from leverage import Number, percent_hint
-from leverage._args import PERCENT_LIKE
+from leverage import PERCENT_LIKE, Number, percent_hint
 from leverage.core import SIDE
 from leverage.errors import LeverageError
 from leverage.instructions import PROMPTS
 from leverage.journal import (
-    _LAST_SERIAL,
     CASH_FLOW,
     FEE,
+    LAST_SERIAL,
     OPTIONAL_PRICE,
     PRICE,
     out_of_order_message,
@@ -680,7 +679,7 @@ def _date_value(ref: str) -> str:
     t = f"TRIM({ref})"
     iso = f'IF(LEN({t})<10,FALSE,AND(MID({t},5,1)="-",MID({t},8,1)="-"))'
     clock = f'IF(LEN({t})>10,TIMEVALUE(MID({t},12,99)),0)'
-    number = f'IF({ref}>=1,IF({ref}<{_LAST_SERIAL},{ref},""),"")'
+    number = f'IF({ref}>=1,IF({ref}<{LAST_SERIAL},{ref},""),"")'
     return (f'IF(ISNUMBER({ref}),{number},IF(ISTEXT({ref}),IF({iso},'
             f'IFERROR(DATEVALUE(LEFT({t},10))+{clock},""),""),""))')
 

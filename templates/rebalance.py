@@ -18,8 +18,16 @@ from typing import Any
 
 from openpyxl.workbook import Workbook
 
-from leverage import core, effective_leverage, margin_for_liq_price, margin_to_target, percent_hint
-from leverage._args import PERCENT_LIKE, VOLATILITY_PERCENT_LIKE, fmt
+from leverage import (
+    PERCENT_LIKE,
+    VOLATILITY_PERCENT_LIKE,
+    core,
+    effective_leverage,
+    fmt,
+    margin_for_liq_price,
+    margin_to_target,
+    percent_hint,
+)
 from leverage.decisions import VOLATILITY_AS_PERCENT
 from leverage.errors import InputError
 from leverage.layout import (

@@ -8,7 +8,7 @@ import pytest
 
 import leverage as lv
 from leverage.journal import replay
-from leverage.models import Account, AdjustmentRule, Position
+from leverage.models import AdjustmentRule
 from leverage.portfolio import rebalance
 from leverage.rules import RULE_TEXT
 
@@ -113,31 +113,6 @@ def test_withdraw_rule() -> None:
 def test_bad_rule_values_are_rejected() -> None:
     with pytest.raises(lv.InputError, match="max_leverage"):
         AdjustmentRule.build(max_leverage=-1)
-
-
-def test_position_model_uses_the_core() -> None:
-    p = Position(side="long", qty=1, entry_price=60_000, mark_price=58_000, margin=6_000)
-    assert p.notional == 58_000
-    assert p.effective_leverage == pytest.approx(58_000 / 4_000)
-    assert p.margin_leverage == pytest.approx(58_000 / 6_000)
-    assert p.liq_price == lv.liq_price("long", 1, 60_000, 6_000)
-    assert p.with_margin(7_000).margin == 7_000
-    assert p.margin_to_target(5) == pytest.approx(58_000 / 5 - 4_000)
-    with pytest.raises(lv.InputError, match="qty"):
-        Position.build(side="long", qty=-1, entry_price=1, mark_price=1, margin=1)
-    with pytest.raises(lv.InputError, match="side must be long or short"):
-        Position.build(side="up", qty=1, entry_price=1, mark_price=1, margin=1)
-
-
-def test_account_cross_liq_price_matches_the_formula() -> None:
-    a = Position(side="long", qty=1, entry_price=20_000, mark_price=20_000, margin=0,
-                 margin_mode="cross")
-    b = Position(side="short", qty=10, entry_price=3_000, mark_price=3_100, margin=0,
-                 margin_mode="cross")
-    acct = Account(wallet_balance=5_000, positions=(a, b))
-    # for a: others' upnl = -10 * 100 = -1,000, others' MM = 31,000 * 0.005 = 155
-    assert acct.cross_liq_price(0) == lv.cross_liq_price("long", 1, 20_000, 5_000, -1_000, 155)
-    assert acct.liq_prices()[0] == acct.cross_liq_price(0)
 
 
 def test_rebalance_moves_and_priority_allocation() -> None:

@@ -24,9 +24,9 @@ from leverage._args import Contract, Flag, Number, PerCall, Rate, Side
 pytestmark = pytest.mark.filterwarnings("ignore::leverage.LeverageWarning")
 
 # Functions over ranges (and TIER, which returns a row) are not built by ``formula``: they
-# have no scalar fast path, and their scalar calls are the array path.
-NO_FAST_PATH = {"ACCOUNT_SHOCK", "FUNDING_FROM_HISTORY", "TIER"}
-FAST = sorted(name for name in lv.CATALOGUE if name not in NO_FAST_PATH)
+# have no scalar fast path (the catalogue's ``per_row`` is False), and their scalar calls
+# are the array path.
+FAST = sorted(name for name, f in lv.CATALOGUE.items() if f.per_row)
 
 TIER_ROWS = [[0, 50_000, 0.004, 125], [50_000, 1e6, 0.005, 100]]
 PER_CALL = {
@@ -239,3 +239,11 @@ def test_one_row_of_fields_reads_as_the_columns_do(data: Any) -> None:
     for name in ROW_RULES:
         a, b = float(got[name]), float(want[name])
         assert _same(("value", a), ("value", b)), (name, row, a, b)
+
+
+def test_per_row_flag_is_the_fast_path() -> None:
+    # the catalogue's flag is what the templates lift into column calls and what this file
+    # tests: it must say which functions the formula wrapper built
+    for name, fn in lv.CATALOGUE.items():
+        assert fn.per_row is hasattr(fn, "fast_path"), name
+    assert {n for n, f in lv.CATALOGUE.items() if not f.per_row} >= {"TIER"}

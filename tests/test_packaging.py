@@ -99,3 +99,14 @@ def test_installed_wheel_names_the_missing_extras(installed: tuple[Path, dict[st
                                f'extra: pip install "leverage-toolkit[{extra}]"\n'), command
     done = run(installed, "addin", "workbook", "--out", "x.xlsm")
     assert done.returncode == 2 and "[templates]" in done.stderr, done.stderr
+
+
+def test_sdist_carries_the_xlwings_lite_files(dist: tuple[Path, str]) -> None:
+    import tarfile
+
+    sdist = next(dist[0].glob("leverage_toolkit-*.tar.gz"))
+    with tarfile.open(sdist) as tar:
+        for name in ("main.py", "requirements.txt"):
+            member = next(m for m in tar.getmembers() if m.name.endswith(f"/lite/{name}"))
+            kept = tar.extractfile(member)
+            assert kept is not None and kept.read() == (ROOT / "lite" / name).read_bytes(), name

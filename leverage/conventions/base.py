@@ -47,6 +47,10 @@ class Convention:
     title: ClassVar[str]  # the source's title
     source: ClassVar[str]  # the source's URL
     linear_only: ClassVar[bool] = False  # the published formula is for USDT-margined positions
+    fee_counts: ClassVar[bool] = False  # the taker fee (``fee_rate``) counts as maintenance
+    # the ccxt exchange ids whose positions follow this rule (and that ``leverage exchange``
+    # imports from): the one place an exchange's ids are written
+    ccxt_ids: ClassVar[tuple[str, ...]] = ()
 
     def liq_price(self, position: Isolated, margin: Any) -> np.ndarray:
         """The isolated liquidation price for ``margin`` posted; nan where there is none."""

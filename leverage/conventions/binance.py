@@ -27,7 +27,8 @@ class Binance(Convention):
     title = "Binance FAQ: How to Calculate Liquidation Price of USDⓈ-M Futures Contracts"
     source = "https://www.binance.com/en/support/faq/b3c689c1f50a44cabb3a84e663b81d93"
 
-    fee_counts: bool = False  # Binance's published formula has no fee term
+    ccxt_ids = ("binanceusdm", "binancecoinm")  # the same rules under /fapi and /dapi
+    fee_counts = False  # Binance's published formula has no fee term
 
     def _as_published(self, position: Isolated) -> Isolated:
         if self.fee_counts or (position.fee_rate.__class__ is float and position.fee_rate == 0):

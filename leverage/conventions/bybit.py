@@ -29,6 +29,7 @@ class Bybit(Convention):
     title = "Bybit help centre: Liquidation Price (USDT Contract)"
     source = "https://www.bybit.com/en-US/help-center/s/article/Liquidation-Price-USDT-Contract"
     linear_only = True
+    ccxt_ids = ("bybit",)
 
     def liq_price(self, position: Isolated, margin: Any) -> np.ndarray:
         p = position

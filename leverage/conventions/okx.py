@@ -15,3 +15,4 @@ class Okx(Binance):
     source = "https://www.okx.com/help-center/6997123251341"
     linear_only = True
     fee_counts = True
+    ccxt_ids = ("okx",)
