@@ -56,7 +56,7 @@ from openpyxl.worksheet.formula import ArrayFormula
 
 from leverage import Number, percent_hint
 from leverage._args import PERCENT_LIKE
-from leverage.core import SIDE
+from leverage.core import MAINT_AMOUNT, MMR, SIDE
 from leverage.errors import LeverageError
 from leverage.instructions import PROMPTS
 from leverage.journal import (
@@ -421,6 +421,7 @@ def _pre_error_formula(x: dict[str, str]) -> str:
         (f"{x['h_pos']}=0", F.said(_replay_says(OPEN, positions=False),
                                    {PROBE_ID: f"TRIM({x['position_id']})"})),
         (f"{x['h_side']}=0", quoted(f"side on the {POSITIONS} sheet {SIDE.describe()}")),
+        *_position_checks(x, pid_shown),
         (f"{kind}=0", F.said(_replay_says(("zq9", None, None, None)), {"zq9": word})),
         *_date_checks(x),
         (when("open", had), quoted(_replay_says(OPEN, OPEN))),
@@ -449,6 +450,25 @@ def _pre_error_formula(x: dict[str, str]) -> str:
         *F.number_checks(x["fee"], "fee", FEE),
     ]
     return f'IF({x["h_used"]}=0,"",{nested_if(checks, chr(34) * 2)})'
+
+
+INVALID_POSITION = "position {pid} is invalid on the {sheet} sheet (row {row}): {why}"
+"""The sync's words for every row of a position its Positions row cannot give
+(sheets_bridge/engine.py ``_read_journal_positions``; tests/test_journal_bad_rate.py holds
+the two to the same text)."""
+
+
+def _position_checks(x: dict[str, str], pid_shown: str) -> list[tuple[str, str]]:
+    """The Positions row's rate and amount as the core reads them (``MMR``, ``MAINT_AMOUNT``):
+    text it cannot read (``0,4%``, ``abc``) or a value out of bounds refuses every row of the
+    position with the sync's message, where a blank liquidation price would say "none"."""
+    row = f"({x['h_pos']}+{FIRST_DATA_ROW - 1})"
+    prefix = F.said(INVALID_POSITION.format(pid="'zq8'", sheet=POSITIONS, row="77", why=""),
+                    {"zq8": pid_shown, "77": row})
+    return [(cond, f"{prefix}&{message}")
+            for ref, key, rule in ((x["h_mmr"], "mmr", MMR),
+                                   (x["h_maint"], "maint_amount", MAINT_AMOUNT))
+            for cond, message in F.number_checks(ref, key, rule)]
 
 
 def _field_error_formula(x: dict[str, str]) -> str:
