@@ -53,6 +53,7 @@ from openpyxl.styles import Alignment
 from openpyxl.utils import get_column_letter
 from openpyxl.workbook import Workbook
 from openpyxl.worksheet.formula import ArrayFormula
+from openpyxl.worksheet.pagebreak import Break
 
 from leverage import Number, percent_hint
 from leverage._args import PERCENT_LIKE
@@ -1301,6 +1302,7 @@ workbook, by design."""
 MAX_CHART_SLOTS = 8  # per-position charts on the Charts sheet, at most
 EQUITY_CURRENCIES = 3  # equity-curve series: the first currencies of the totals
 SLOT_ROWS = 24  # sheet rows per chart slot on the Charts sheet
+CHARTS_PER_PAGE = 2  # slots a printed Charts page holds (a page break after each pair)
 LEVERAGE_SERIES, DISTANCE_SERIES = "Leverage (equity)", "Liq. distance"
 EQUITY_CHART_ROW = TOTAL_ROWS + 4  # Summary row the equity curve starts at, under the totals
 EQUITY_NOTES = {
@@ -1404,7 +1406,10 @@ def _scatter(data: Any, x_col: int, first: int, last: int, series: list[tuple[in
     xs = Reference(data, min_col=x_col, min_row=first, max_row=last)
     for k, (column, name) in enumerate(series, start=colour):
         ys = Reference(data, min_col=column, min_row=first, max_row=last)
-        s = Series(ys, xs, title=name)
+        # a label read from a cell goes in as it is: Series(title=) would write its repr
+        s = Series(ys, xs, title=name if isinstance(name, str) else None)
+        if isinstance(name, SeriesLabel):
+            s.tx = name
         s.smooth = False
         s.marker.symbol = "circle"
         s.marker.size = 5
@@ -1435,7 +1440,14 @@ def _position_chart(data: Any, j: int, rows: int) -> ScatterChart:
     dist.y_axis.axId = 200
     dist.y_axis.crosses = "max"
     dist.y_axis.majorGridlines = None
+    # the distance series on its own x axis, hidden: one shared with the leverage's would be
+    # drawn (and titled "Date") a second time along the top
+    dist.x_axis.axId = 100
     dist.x_axis.title = None
+    dist.x_axis.delete = True
+    dist.y_axis.crossAx = 100
+    # 0 to 100 %: an empty slot shows an empty 0-100 % axis, not the app's 0-1200 %
+    dist.y_axis.scaling.min, dist.y_axis.scaling.max = 0, 1
     lev += dist
     return lev
 
@@ -1542,6 +1554,8 @@ def build_journal(
     data, data_rows = _chart_data_sheet(wb, slots, rows, position_rows)
     for j in range(slots):
         charts.add_chart(_position_chart(data, j, rows), f"A{slot_row(j) + 1}")
+        if j and j % CHARTS_PER_PAGE == 0:  # a printed page holds two charts whole
+            charts.row_breaks.append(Break(id=slot_row(j) - 1))
     _equity_chart(summary, data, slots, position_rows)
     if mode == "udf":
         xlwings_conf_sheet(wb, UDF_MODULE)
