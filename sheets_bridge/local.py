@@ -512,8 +512,11 @@ def _charts(ws: Any, picks: list[Any], currency: str | None) -> streamed.RowSour
         date, lev, dist = (data_column(k) + j for j in range(3))
         ws.add_chart(_scatter(ws, f"Slot {k + 1}: leverage (equity), open rows only", date, lev,
                               last, L.LEV, "Leverage (equity)"), f"C{slot_row(k)}")
-        ws.add_chart(_scatter(ws, f"Slot {k + 1}: liquidation distance, open rows only", date,
-                              dist, last, L.RATE, "Liq. distance"), f"L{slot_row(k)}")
+        distance = _scatter(ws, f"Slot {k + 1}: liquidation distance, open rows only", date,
+                            dist, last, L.RATE, "Liq. distance")
+        # 0 to 100 %: an empty slot shows an empty 0-100 % axis, not the app's 0-1200 %
+        distance.y_axis.scaling.min, distance.y_axis.scaling.max = 0, 1
+        ws.add_chart(distance, f"L{slot_row(k)}")
     closed, equity = data_column(slots), data_column(slots) + 1
     ws.add_chart(_scatter(ws, "Equity curve: cumulative net PnL of closed positions", closed,
                           equity, FIRST_DATA_ROW + EQUITY_ROWS - 1, L.MONEY, "Net PnL",

@@ -115,3 +115,13 @@ def test_synced_tabs_print_one_page_wide_with_breaks_between_charts(synced):
     breaks = [b.id for b in wb[J.CHARTS_SHEET].row_breaks.brk]
     assert breaks and all((b + 1 - charts.slot_row(0)) % charts.SLOT_ROWS == 0
                           for b in breaks)
+
+
+def test_synced_distance_charts_show_0_to_100_percent(synced):
+    """An empty slot's liquidation-distance chart shows 0-100 %, not the app's 0-1200 %."""
+    import zipfile
+
+    with zipfile.ZipFile(synced) as z:
+        xmls = [z.read(n).decode() for n in z.namelist() if n.startswith("xl/charts/chart")]
+    dist = [x for x in xmls if "liquidation distance" in x]
+    assert dist and all('<min val="0"/>' in x and '<max val="1"/>' in x for x in dist)
