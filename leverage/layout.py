@@ -118,6 +118,10 @@ MONEY = "#,##0.00####"
 # 2-4 under 100, 2 from 100 on. Two conditions and a default section, which Excel,
 # LibreOffice and Google Sheets all accept (Google allows at most two conditions).
 PRICE = "[<1]0.0000####;[<100]0.00##;#,##0.00"
+# A computed price (a liquidation price) has no typed digits to keep, only float noise past
+# them: a fixed count of decimals by size, as a price of that size is quoted: 8 under 0.01
+# (SHIB), 4 under 1 (0.6789 next to an entry of 0.6200), 2 from 1 on (54,216.87).
+COMPUTED_PRICE = "[<0.01]0.00000000;[<1]0.0000;#,##0.00"
 QTY = "0.########"
 RATE = "0.00%"
 LEV = '0.00"x"'
@@ -172,7 +176,7 @@ JOURNAL_EVENTS = Sheet(
                "notional / margin committed"),
         Column("effective_leverage", "Leverage (equity)", "computed", LEV, 10,
                "notional / (margin + unrealized PnL)"),
-        Column("liq_price", "Liq. price", "computed", PRICE, 11),
+        Column("liq_price", "Liq. price", "computed", COMPUTED_PRICE, 11),
         Column("liq_distance", "Liq. distance", "computed", RATE, 10),
         Column("realized_pnl", "Realized PnL", "computed", MONEY, 13),
         Column("funding", "Funding so far", "computed", MONEY, 13),
@@ -182,7 +186,7 @@ JOURNAL_EVENTS = Sheet(
         Column("r_multiple", "R multiple", "computed", R_MULTIPLE, 9,
                "net PnL / initial risk (qty x distance from entry to stop; an increase "
                "can raise it)"),
-        Column("rule_breaks", "Rule breaks", "computed", width=64),
+        Column("rule_breaks", "Rule breaks", "computed", width=96),
         Column("warnings", "Check", "computed", width=44),
         Column("status", "Status", "computed", width=44),
     ),
@@ -301,7 +305,7 @@ REBALANCE_POSITIONS = Sheet(
         Column("leverage", "Leverage (equity; cross: account)", "computed", LEV, 12,
                "isolated: notional / (margin + PnL); cross: the whole cross account's, "
                "cross notional / cross equity, the same on every cross row"),
-        Column("liq_price", "Liq. price", "computed", PRICE, 11),
+        Column("liq_price", "Liq. price", "computed", COMPUTED_PRICE, 11),
         Column("liq_distance", "Liq. distance", "computed", RATE, 10),
         Column("move", "Margin move", "computed", USD, 12,
                "> 0 add, < 0 withdraw; cross: this row's share of the move that brings the "

@@ -28,6 +28,8 @@ from openpyxl.utils import get_column_letter
 from openpyxl.workbook import Workbook
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.formula import ArrayFormula
+from openpyxl.worksheet.pagebreak import Break
+from openpyxl.worksheet.properties import PageSetupProperties
 
 from leverage import layout as L
 from leverage.errors import InputError
@@ -196,6 +198,8 @@ class XlsxBackend:
             if title not in book.sheetnames:  # else the trader's picks and our charts stay
                 ws = book.create_sheet(title)
                 sources[ws] = _charts(ws, *chart_picks(rows))
+        for title in (INSTRUCTIONS_SHEET, *(s.title for s in sheets), *chart_tabs(template)):
+            _print_setup(book[title])  # ours only: the trader's own tabs keep theirs
         self._save(lambda f: streamed.save(book, f, sources))
 
     def _open_for_layout(self, template: str) -> tuple[Workbook, dict[Any, streamed.RowSource]]:
@@ -441,6 +445,14 @@ def _prompt(ws: Any, ref: str, title: str, text: str, listed: Any = None,
     dv.promptTitle, dv.prompt, dv.showInputMessage = title, text, True
 
 
+def _print_setup(ws: Any) -> None:
+    """Landscape, one page wide and as many long as it takes, as the built workbooks print:
+    a tab without it prints its columns across page after page."""
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
+    ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
+
+
 def _instructions(book: Workbook, template: str) -> None:
     """The Instructions tab, first: ours, so written afresh on every init."""
     guide = instructions(template)
@@ -496,12 +508,20 @@ def _charts(ws: Any, picks: list[Any], currency: str | None) -> streamed.RowSour
     for c in range(DATA_COLUMN, chart_width(slots) + 1):
         ws.column_dimensions[get_column_letter(c)].hidden = True
     last = _FORMATTED_ROWS + 1
+    # what prints: the slots and the equity curve, a page each (the chart data's formula
+    # rows below would print as blank pages)
+    ws.print_area = f"A1:{get_column_letter(DATA_COLUMN - 1)}{slot_row(slots + 1) - 1}"
+    for k in range(1, slots + 1):
+        ws.row_breaks.append(Break(id=slot_row(k) - 1))
     for k in range(slots):
         date, lev, dist = (data_column(k) + j for j in range(3))
         ws.add_chart(_scatter(ws, f"Slot {k + 1}: leverage (equity), open rows only", date, lev,
                               last, L.LEV, "Leverage (equity)"), f"C{slot_row(k)}")
-        ws.add_chart(_scatter(ws, f"Slot {k + 1}: liquidation distance, open rows only", date,
-                              dist, last, L.RATE, "Liq. distance"), f"L{slot_row(k)}")
+        distance = _scatter(ws, f"Slot {k + 1}: liquidation distance, open rows only", date,
+                            dist, last, L.RATE, "Liq. distance")
+        # 0 to 100 %: an empty slot shows an empty 0-100 % axis, not the app's 0-1200 %
+        distance.y_axis.scaling.min, distance.y_axis.scaling.max = 0, 1
+        ws.add_chart(distance, f"L{slot_row(k)}")
     closed, equity = data_column(slots), data_column(slots) + 1
     ws.add_chart(_scatter(ws, "Equity curve: cumulative net PnL of closed positions", closed,
                           equity, FIRST_DATA_ROW + EQUITY_ROWS - 1, L.MONEY, "Net PnL",

@@ -547,17 +547,24 @@ def rate_value(ref: str) -> str:
     """A rate cell as the core reads it: a number as it is, percent text ("0.5%", " 0.5 %",
     "-0.01%") as its fraction, a blank cell as "" (a formula's IF would turn it into 0);
     any other text stays that text, so the checks that follow report it as the core does.
-    Only text ending in "%" is converted: VALUE alone would also read "1/2" as a date.
+    Only text ending in "%" whose other characters are digits, ".", "e", "E", "+" and "-" is
+    converted, as the core's percent text: VALUE alone would also read "1/2" as a date and
+    "0,4" as 4 or a date, where the core refuses them.
 
-    >>> print(rate_value("M2").replace('M2," ",""', "t").replace(",IF", ",\\nIF"))
+    >>> lines = rate_value("M2").replace('M2," ",""', "t").replace(",IF", ",\\nIF")
+    >>> print("\\n".join(lines.splitlines()[:4]))
     IF(ISNUMBER(M2),M2,
     IF(M2="","",
     IF(RIGHT(SUBSTITUTE(t),1)="%",
-    IFERROR(VALUE(LEFT(SUBSTITUTE(t),LEN(SUBSTITUTE(t))-1))/100,M2),M2)))
+    IF(SUBSTITUTE(SUBSTITUTE(SUBSTITUTE(SUBSTITUTE(SUBSTITUTE(SUBSTITUTE(SUBSTITUTE(SUBSTITUTE(SUBSTITUTE(SUBSTITUTE(SUBSTITUTE(SUBSTITUTE(SUBSTITUTE(SUBSTITUTE(SUBSTITUTE(LEFT(SUBSTITUTE(t),LEN(SUBSTITUTE(t))-1),"0",""),"1",""),"2",""),"3",""),"4",""),"5",""),"6",""),"7",""),"8",""),"9",""),".",""),"e",""),"E",""),"+",""),"-","")="",
     """
     t = f'SUBSTITUTE({ref}," ","")'
+    number = f"LEFT({t},LEN({t})-1)"
+    rest = number
+    for c in "0123456789.eE+-":  # what is left once the characters of a number are gone
+        rest = f'SUBSTITUTE({rest},"{c}","")'
     return (f'IF(ISNUMBER({ref}),{ref},IF({ref}="","",IF(RIGHT({t},1)="%",'
-            f"IFERROR(VALUE(LEFT({t},LEN({t})-1))/100,{ref}),{ref})))")
+            f'IF({rest}="",IFERROR(VALUE({number})/100,{ref}),{ref}),{ref})))')
 
 
 def number_validation(ws: Any, cells: str, what: str, minimum: float = 0.0) -> DataValidation:

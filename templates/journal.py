@@ -53,9 +53,10 @@ from openpyxl.styles import Alignment
 from openpyxl.utils import get_column_letter
 from openpyxl.workbook import Workbook
 from openpyxl.worksheet.formula import ArrayFormula
+from openpyxl.worksheet.pagebreak import Break
 
 from leverage import PERCENT_LIKE, Number, percent_hint
-from leverage.core import SIDE
+from leverage.core import MAINT_AMOUNT, MMR, SIDE
 from leverage.errors import LeverageError
 from leverage.instructions import PROMPTS
 from leverage.journal import (
@@ -420,6 +421,7 @@ def _pre_error_formula(x: dict[str, str]) -> str:
         (f"{x['h_pos']}=0", F.said(_replay_says(OPEN, positions=False),
                                    {PROBE_ID: f"TRIM({x['position_id']})"})),
         (f"{x['h_side']}=0", quoted(f"side on the {POSITIONS} sheet {SIDE.describe()}")),
+        *_position_checks(x, pid_shown),
         (f"{kind}=0", F.said(_replay_says(("zq9", None, None, None)), {"zq9": word})),
         *_date_checks(x),
         (when("open", had), quoted(_replay_says(OPEN, OPEN))),
@@ -448,6 +450,25 @@ def _pre_error_formula(x: dict[str, str]) -> str:
         *F.number_checks(x["fee"], "fee", FEE),
     ]
     return f'IF({x["h_used"]}=0,"",{nested_if(checks, chr(34) * 2)})'
+
+
+INVALID_POSITION = "position {pid} is invalid on the {sheet} sheet (row {row}): {why}"
+"""The sync's words for every row of a position its Positions row cannot give
+(sheets_bridge/engine.py ``_read_journal_positions``; tests/test_journal_bad_rate.py holds
+the two to the same text)."""
+
+
+def _position_checks(x: dict[str, str], pid_shown: str) -> list[tuple[str, str]]:
+    """The Positions row's rate and amount as the core reads them (``MMR``, ``MAINT_AMOUNT``):
+    text it cannot read (``0,4%``, ``abc``) or a value out of bounds refuses every row of the
+    position with the sync's message, where a blank liquidation price would say "none"."""
+    row = f"({x['h_pos']}+{FIRST_DATA_ROW - 1})"
+    prefix = F.said(INVALID_POSITION.format(pid="'zq8'", sheet=POSITIONS, row="77", why=""),
+                    {"zq8": pid_shown, "77": row})
+    return [(cond, f"{prefix}&{message}")
+            for ref, key, rule in ((x["h_mmr"], "mmr", MMR),
+                                   (x["h_maint"], "maint_amount", MAINT_AMOUNT))
+            for cond, message in F.number_checks(ref, key, rule)]
 
 
 def _field_error_formula(x: dict[str, str]) -> str:
@@ -1280,6 +1301,7 @@ workbook, by design."""
 MAX_CHART_SLOTS = 8  # per-position charts on the Charts sheet, at most
 EQUITY_CURRENCIES = 3  # equity-curve series: the first currencies of the totals
 SLOT_ROWS = 24  # sheet rows per chart slot on the Charts sheet
+CHARTS_PER_PAGE = 2  # slots a printed Charts page holds (a page break after each pair)
 LEVERAGE_SERIES, DISTANCE_SERIES = "Leverage (equity)", "Liq. distance"
 EQUITY_CHART_ROW = TOTAL_ROWS + 4  # Summary row the equity curve starts at, under the totals
 EQUITY_NOTES = {
@@ -1383,7 +1405,10 @@ def _scatter(data: Any, x_col: int, first: int, last: int, series: list[tuple[in
     xs = Reference(data, min_col=x_col, min_row=first, max_row=last)
     for k, (column, name) in enumerate(series, start=colour):
         ys = Reference(data, min_col=column, min_row=first, max_row=last)
-        s = Series(ys, xs, title=name)
+        # a label read from a cell goes in as it is: Series(title=) would write its repr
+        s = Series(ys, xs, title=name if isinstance(name, str) else None)
+        if isinstance(name, SeriesLabel):
+            s.tx = name
         s.smooth = False
         s.marker.symbol = "circle"
         s.marker.size = 5
@@ -1414,7 +1439,14 @@ def _position_chart(data: Any, j: int, rows: int) -> ScatterChart:
     dist.y_axis.axId = 200
     dist.y_axis.crosses = "max"
     dist.y_axis.majorGridlines = None
+    # the distance series on its own x axis, hidden: one shared with the leverage's would be
+    # drawn (and titled "Date") a second time along the top
+    dist.x_axis.axId = 100
     dist.x_axis.title = None
+    dist.x_axis.delete = True
+    dist.y_axis.crossAx = 100
+    # 0 to 100 %: an empty slot shows an empty 0-100 % axis, not the app's 0-1200 %
+    dist.y_axis.scaling.min, dist.y_axis.scaling.max = 0, 1
     lev += dist
     return lev
 
@@ -1521,6 +1553,8 @@ def build_journal(
     data, data_rows = _chart_data_sheet(wb, slots, rows, position_rows)
     for j in range(slots):
         charts.add_chart(_position_chart(data, j, rows), f"A{slot_row(j) + 1}")
+        if j and j % CHARTS_PER_PAGE == 0:  # a printed page holds two charts whole
+            charts.row_breaks.append(Break(id=slot_row(j) - 1))
     _equity_chart(summary, data, slots, position_rows)
     if mode == "udf":
         xlwings_conf_sheet(wb, UDF_MODULE)

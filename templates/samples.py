@@ -78,9 +78,12 @@ def sample_journal() -> tuple[list[Row], list[Row], dict[str, float]]:
         "close_if_loss_beyond": 0.8,
         "min_liq_distance": 0.05,
         "add_within_buffer": 0.1,
+        # a 10 % chance of touching the liquidation price within 3 days (a weekend held
+        # through) at BTC's ~60 % annualised volatility: it fires at the dip, where the
+        # liquidation price is ~5 % away, not on a 10x open 10 % away
         "max_liq_probability": 0.1,
         "volatility": SAMPLE_VOLATILITY,
-        "horizon_days": SAMPLE_HORIZON_DAYS,
+        "horizon_days": JOURNAL_HORIZON_DAYS,
     }
     return positions, events, rules
 
@@ -93,6 +96,7 @@ def _event(date: dt.datetime, pid: str, event: str, price: float | None, qty: fl
 
 SAMPLE_VOLATILITY = 0.6  # annualised, for the sample's liquidation probability
 SAMPLE_HORIZON_DAYS = 7.0
+JOURNAL_HORIZON_DAYS = 3.0  # the sample journal's probability rule (its rule values)
 
 
 def sample_portfolio() -> tuple[list[Row], float, float]:

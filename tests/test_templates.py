@@ -454,6 +454,18 @@ def test_sample_journal_tells_a_story_with_rule_breaks():
     assert RULE_TEXT["max_liq_probability"] in "; ".join(flagged)
 
 
+def test_the_sample_probability_rule_fires_only_at_the_dip():
+    """Issue 20, item 17: the liquidation probability rule means something in the sample:
+    the core flags only BTC-L1's two rows at the dip (57,000 and 54,000, its liquidation
+    price 5-8 % away), not its 10x open nor the funding at 61,000 (~10 % away)."""
+    positions, events, rules = templates.sample_journal()
+    result = _journal_expected(positions, events, rules)
+    flagged = [(e["position_id"], e["event"], e["price"])
+               for e, b in zip(events, result["rule_breaks"], strict=True)
+               if RULE_TEXT["max_liq_probability"] in b]
+    assert flagged == [("BTC-L1", "add_margin", 57_000), ("BTC-L1", "funding", 54_000)]
+
+
 # ------------------------------------------------------------------ rebalance
 TYPED_PORTFOLIO = [
     {"position_id": "X1", "symbol": "ADAUSDT", "side": "long", "contract": "inverse",

@@ -115,15 +115,20 @@ def test_wrapped_lines_breaks_at_words_and_long_words():
 
 
 @needs_lo
-def test_libreoffice_shows_prices_with_enough_significant_digits(tmp_path):
-    """The layout's price format as LibreOffice displays it (a CSV export of the formatted
-    text): SHIB, DOGE and BTC prices each readable."""
-    prices = {0.00001234: "0.00001234", 0.16: "0.1600", 0.137374: "0.137374",
-              0.675248: "0.675248", 1.5: "1.50", 87.8894472: "87.8894", 123.456789: "123.46",
-              60_000: "60,000.00", 100_502.51256: "100,502.51"}
+@pytest.mark.parametrize(("fmt", "prices"), [
+    (L.PRICE, {0.00001234: "0.00001234", 0.16: "0.1600", 0.137374: "0.137374",
+               0.675248: "0.675248", 1.5: "1.50", 87.8894472: "87.8894",
+               123.456789: "123.46", 60_000: "60,000.00", 100_502.51256: "100,502.51"}),
+    # a computed (liquidation) price: a price's decimals, not the float's (issue 20, item 18)
+    (L.COMPUTED_PRICE, {0.0000111111: "0.00001111", 0.678901234: "0.6789", 0.62: "0.6200",
+                        2.67891: "2.68", 54_216.867469: "54,216.87"}),
+], ids=["typed", "computed"])
+def test_libreoffice_shows_prices_with_enough_significant_digits(tmp_path, fmt, prices):
+    """The layout's price formats as LibreOffice displays them (a CSV export of the
+    formatted text): SHIB, DOGE and BTC prices each readable."""
     wb = openpyxl.Workbook()
     for i, v in enumerate(prices, start=1):
-        wb.active.cell(i, 1, v).number_format = L.PRICE
+        wb.active.cell(i, 1, v).number_format = fmt
     src = tmp_path / "prices.xlsx"
     wb.save(src)
     profile = tmp_path / f"profile-{uuid.uuid4().hex[:8]}"
@@ -143,7 +148,8 @@ def test_every_price_column_uses_the_price_format():
         for sheet in sheets:
             for col in sheet.columns:
                 if col.key.endswith("price") or col.key == "price":
-                    assert col.number_format == L.PRICE, (sheet.title, col.key)
+                    want = L.COMPUTED_PRICE if col.key == "liq_price" else L.PRICE
+                    assert col.number_format == want, (sheet.title, col.key)
 
 
 def test_built_workbooks_keep_the_price_format(tmp_path):
@@ -151,4 +157,4 @@ def test_built_workbooks_keep_the_price_format(tmp_path):
     ws = openpyxl.load_workbook(path)[L.REBALANCE_POSITIONS.title]
     for key in ("entry_price", "mark_price", "liq_price", "exchange_liq_price"):
         cell = ws[f"{L.REBALANCE_POSITIONS.letter(key)}{L.FIRST_DATA_ROW}"]
-        assert cell.number_format == L.PRICE, key
+        assert cell.number_format == (L.COMPUTED_PRICE if key == "liq_price" else L.PRICE), key
