@@ -33,8 +33,8 @@ from leverage_exchange import fetch as xfetch
 from leverage_exchange.convert import liq_or_none
 
 # A stalled request is held far longer than the client waits, so the client's timeout is
-# what fires; the healthy requests of the same test share that timeout: 3 s is many times what
-# one takes on a busy 2-core machine. Where no stall is armed the timeout is generous.
+# what fires; only the tests that arm a stall use the short timeout (its healthy requests share
+# it: 3 s is many times what one takes on a busy 2-core machine). Elsewhere it is generous.
 TIMEOUT_MS, STALL, HEALTHY_MS = 3_000, 10.0, 30_000
 CREDS = {"apiKey": API_KEY, "secret": API_SECRET}
 SINCE = "2024-01-01"
@@ -47,8 +47,8 @@ def fake() -> Iterator[FakeBinanceFutures]:
     assert not server.server_errors
 
 
-def client(fake: FakeBinanceFutures, **kw: Any) -> Any:
-    return xb.connect("binanceusdm", CREDS, api_url=fake.url, timeout_ms=TIMEOUT_MS,
+def client(fake: FakeBinanceFutures, timeout_ms: float = HEALTHY_MS, **kw: Any) -> Any:
+    return xb.connect("binanceusdm", CREDS, api_url=fake.url, timeout_ms=timeout_ms,
                       rate_limit_ms=1, **kw)
 
 
@@ -169,7 +169,7 @@ def test_long_histories_are_paged(fake, tmp_path, monkeypatch) -> None:
 
 
 def test_a_429_and_a_timeout_are_retried(fake, tmp_path) -> None:
-    ex = client(fake)
+    ex = client(fake, timeout_ms=TIMEOUT_MS)  # the stall is held longer than this
     fake.fail("/fapi/v1/income", "429")
     fake.fail("/fapi/v1/userTrades", "timeout")
     report = xb.import_account(ex, journal_book(tmp_path), SINCE)

@@ -51,7 +51,7 @@ H = 3_600_000
 
 
 def client(fake: Any, name: str = "binanceusdm") -> Any:
-    return xb.connect(name, CREDS, api_url=fake.url, timeout_ms=2000, rate_limit_ms=1)
+    return xb.connect(name, CREDS, api_url=fake.url, timeout_ms=30_000, rate_limit_ms=1)
 
 
 def imported(ex: Any, since_ms: int, book: Any = None) -> tuple[Any, xb.Rows, list, list]:

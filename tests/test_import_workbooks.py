@@ -51,7 +51,7 @@ def fake() -> Iterator[FakeBinanceFutures]:
 
 
 def client(fake: FakeBinanceFutures) -> Any:
-    return xb.connect("binanceusdm", CREDS, api_url=fake.url, timeout_ms=2000, rate_limit_ms=1)
+    return xb.connect("binanceusdm", CREDS, api_url=fake.url, timeout_ms=30_000, rate_limit_ms=1)
 
 
 def book_at(path: Path, template: str) -> Any:
@@ -290,7 +290,7 @@ def test_unified_accounts_fill_the_account_sheet(name, tmp_path) -> None:
         account.cash_balance = "1234.5"
     fake_cls = FakeBybit if name == "bybit" else FakeOkx
     with fake_cls(account) as fake:
-        ex = xb.connect(name, {**CREDS, "password": "pass"}, api_url=fake.url, timeout_ms=2000,
+        ex = xb.connect(name, {**CREDS, "password": "pass"}, api_url=fake.url, timeout_ms=30_000,
                         rate_limit_ms=1)
         start = xb.convert._when(ex.milliseconds() - 25 * 86_400_000).date().isoformat()
         book = book_at(tmp_path / f"{name}.xlsx", "rebalance")
