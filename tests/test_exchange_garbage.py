@@ -103,7 +103,7 @@ def test_a_spoiled_answer_stops_the_import_and_changes_no_byte(
     with _serve(name) as fake:
         fake.fail(path, *[kind] * 50)  # every request to it (a page of rows may come later)
         code = main(["exchange", "import", "--exchange", name, "--since", "2024-01-01",
-                     "--file", str(journal), "--api-url", fake.url, "--timeout", "2"])
+                     "--file", str(journal), "--api-url", fake.url, "--timeout", "30"])
     out, err = capsys.readouterr()
     assert not fake.server_errors
     assert code == 2, out
@@ -130,7 +130,7 @@ def test_reconcile_on_a_spoiled_position_list_says_so(
     """It used to print "no open positions" for an HTML page from a proxy."""
     with _serve("binanceusdm") as fake:
         fake.fail("/fapi/v3/positionRisk", kind)
-        code = main(["exchange", "reconcile", "--api-url", fake.url, "--timeout", "2"])
+        code = main(["exchange", "reconcile", "--api-url", fake.url, "--timeout", "30"])
     out, err = capsys.readouterr()
     assert code == 2 and "no open positions" not in out
     assert err.count("\n") == 1
