@@ -11,7 +11,6 @@ ccxt is imported only when a client is made (:func:`connect`).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -24,7 +23,7 @@ from leverage.journal import JournalPosition
 from . import parity  # noqa: F401  (journal beside exchange: leverage_exchange.parity)
 from .client import ExchangeError, call, connect, read_credentials, redirect
 from .convert import OpenPosition, Rows, build_rows, row_tag, shared_id
-from .fetch import Fetched, fetch_account, fetch_open, venue
+from .fetch import Fetched, fetch_account, fetch_open, num, venue
 from .parity import Parity
 from .parity import parity as journal_parity
 from .reconcile import Reconciled, reconcile
@@ -146,15 +145,7 @@ def account_figures(exchange: Any, got: Fetched) -> dict[str, float | None]:
     when the fetch had it.
     """
     wallet, free = venue(exchange.id).balances(exchange, got.wallet_balance)
-    return {"wallet_balance": _float(wallet), "free_balance": _float(free)}
-
-
-def _float(v: Any) -> float | None:
-    try:
-        x = float(v)
-    except (TypeError, ValueError):
-        return None
-    return x if math.isfinite(x) else None
+    return {"wallet_balance": num(wallet), "free_balance": num(free)}
 
 
 def _key_text(v: Any) -> str:

@@ -47,6 +47,7 @@ from leverage import core
 
 from .client import parsing_answers
 from .fetch import Fetched, margin_mode, venue
+from .fetch import num as _num
 
 TAG = re.compile(r"\[([a-z0-9]+ [a-z_]+ [^\]]+)\]")
 _MATCH_MS = 2_000  # a margin line and the fill or funding it belongs to share a timestamp
@@ -290,14 +291,6 @@ def side_of(p: dict[str, Any]) -> str:
 def _signed(p: dict[str, Any]) -> float:
     size = abs(float(p.get("contracts") or 0))
     return size if side_of(p) == "long" else -size
-
-
-def _num(v: Any) -> float | None:
-    try:
-        x = float(v)
-    except (TypeError, ValueError):
-        return None
-    return x if math.isfinite(x) else None
 
 
 def wallet_margin(exchange: str, p: dict[str, Any]) -> float | None:
