@@ -35,8 +35,8 @@ from ._util import (
     table,
     verdict,
 )
-from .decisions_bench import _phi
-from .decisions_bench import _rows as _probability_rows
+from .planning_bench import _phi
+from .planning_bench import _rows as _probability_rows
 
 TIERS = "binance:BTCUSDT"
 SAMPLE = 5_000

@@ -1,5 +1,6 @@
 """Benchmark 7: importing a long exchange history, through real ccxt against the loopback
-replay server (``leverage_exchange.replay``): requests made and wall time for 10,000 rows."""
+recorded-exchange server (``leverage_exchange.recorded_exchange``): requests made and wall
+time for 10,000 rows."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ RATE_LIMIT_MS = 5  # ccxt's limiter stays on; 5 ms between requests instead of B
 def _long_binance_account(rows: int) -> Any:
     """One BTCUSDT isolated position opened and closed ``rows // 10`` times within 25 days,
     each open with 8 funding payments: 2 fills + 8 fundings = 10 history rows a cycle."""
-    from leverage_exchange import replay as r
+    from leverage_exchange import recorded_exchange as r
 
     now = r._now()
     t0 = now - 25 * r.DAY_MS
@@ -42,7 +43,7 @@ def import_requests() -> str:
     """7. Exchange import of 10,000 history rows (fills and funding) into a new local journal."""
     import leverage_exchange as xb
     import leverage_sheets as sb
-    from leverage_exchange import replay as r
+    from leverage_exchange import recorded_exchange as r
 
     out = []
     for n in (1_000, 10_000):

@@ -4,8 +4,8 @@
    modes: plain spreadsheet formulas (open anywhere) and Excel add-in formulas.
 2. Lays the same samples into local workbooks and syncs them, exactly as `leverage sheets sync`
    would a Google spreadsheet (the local .xlsx is the embedded default backend).
-3. Imports a recorded Binance USDⓈ-M account through ccxt from a replay server on 127.0.0.1
-   (no account, no network): its history into the journal, its open positions (under the
+3. Imports a recorded Binance USDⓈ-M account through ccxt from a recorded-exchange server on
+   127.0.0.1 (no account, no network): its history into the journal, its open positions (under the
    journal's ids) and its wallet into a blank rebalance workbook with the reconcile column
    (our liquidation price beside the exchange's), and checks that the journal reproduces the
    account: its replayed size, entry and margin beside the exchange's (parity).
@@ -117,7 +117,7 @@ def run(out: Path, echo: Any = print) -> int:
 
 
 def import_recorded(journal: Path, rebalance: Path) -> list[str]:
-    """``leverage exchange import`` of a recorded Binance USDⓈ-M account, replayed on
+    """``leverage exchange import`` of a recorded Binance USDⓈ-M account, served on
     127.0.0.1 (real ccxt, no network, no key of anyone's): its history into the synced
     ``journal``, its open positions and wallet into a new blank ``rebalance`` workbook.
     Returns the lines to print: what each import wrote, the parity of the journal with the
@@ -127,17 +127,17 @@ def import_recorded(journal: Path, rebalance: Path) -> list[str]:
     except ImportError:
         return ["Exchange import: skipped (pip install 'leverage-toolkit[exchange]' for ccxt)"]
     import leverage_exchange as xb
-    from leverage_exchange import replay
+    from leverage_exchange import recorded_exchange
 
     recorded = int(RECORDED_UNTIL.timestamp() * 1000)
-    account = replay.sample_account(recorded)
-    creds = {"apiKey": replay.API_KEY, "secret": replay.API_SECRET}
-    lines = ["Exchange import: a recorded Binance USDⓈ-M account, replayed on 127.0.0.1 through "
+    account = recorded_exchange.sample_account(recorded)
+    creds = {"apiKey": recorded_exchange.API_KEY, "secret": recorded_exchange.API_SECRET}
+    lines = ["Exchange import: a recorded Binance USDⓈ-M account, served on 127.0.0.1 through "
              "ccxt (no account needed)"]
     rebalance.unlink(missing_ok=True)  # a blank workbook each run: the Account from the exchange
     backend = open_local(rebalance)
     init(backend, "rebalance")
-    with replay.FakeBinanceFutures(account) as server:
+    with recorded_exchange.FakeBinanceFutures(account) as server:
         for path, book, template in ((journal, open_local(journal), "journal"),
                                      (rebalance, backend, "rebalance")):
             exchange = xb.connect("binanceusdm", creds, api_url=server.url, rate_limit_ms=1)

@@ -28,9 +28,9 @@ from ._args import (
     fmt,
     percent_hint,
 )
+from .catalogue import CATALOGUE
 from .conventions import CONVENTIONS, Convention
 from .core import (
-    CATALOGUE,
     DEFAULT_MMR,
     EXCHANGES,
     TierRow,
@@ -52,7 +52,15 @@ from .core import (
     tier_rows,
     unrealized_pnl,
 )
-from .decisions import (
+from .errors import (
+    InputError,
+    LeverageError,
+    LeverageWarning,
+    PositionError,
+    Problem,
+    TierTableError,
+)
+from .planning import (
     account_shock,
     avg_entry,
     funding_apr,
@@ -62,14 +70,6 @@ from .decisions import (
     liq_probability,
     max_open,
     safe_leverage,
-)
-from .errors import (
-    InputError,
-    LeverageError,
-    LeverageWarning,
-    PositionError,
-    Problem,
-    TierTableError,
 )
 from .tiers import (
     Tier,

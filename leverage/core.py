@@ -731,7 +731,7 @@ def gap_loss(
 # three columns, not one answer per row; not built by ``formula`` (no scalar fast path)
 tier.per_row = False  # type: ignore[attr-defined]
 
-CATALOGUE: dict[str, Any] = {
+FIRST_EDITION: dict[str, Any] = {
     "EFFECTIVE_LEVERAGE": effective_leverage,
     "NOTIONAL": notional,
     "UNREALIZED_PNL": unrealized_pnl,
@@ -749,12 +749,8 @@ CATALOGUE: dict[str, Any] = {
     "MAINT_MARGIN": maint_margin,
     "TIER": tier,
 }
-"""Excel name → Python function, in the order of docs/FORMULAS.md: the first edition here,
-then the second edition's (:mod:`leverage.decisions`, added at the end of this module).
-
-Each function's ``per_row`` says whether it answers one value per row (built by
-:func:`~leverage._args.formula`, with a scalar fast path): a workbook lifts those into one
-column call. The others (``TIER``'s three columns, the functions over ranges) are not."""
+"""Excel name → Python function, first edition, in the order of docs/FORMULAS.md (the whole
+list, with the planning formulas, is :data:`leverage.catalogue.CATALOGUE`)."""
 
 
 # The rules of the arguments most inputs share, as the formulas hold them (defaults
@@ -768,9 +764,3 @@ MAINT_AMOUNT = liq_price.rules["maint_amount"]
 CONTRACT = liq_price.rules["contract"]
 NOTIONAL = maint_margin.rules["notional"]
 
-
-# The second edition is built on the formulas above (leverage.decisions imports this module),
-# so it joins the catalogue once they exist.
-from .decisions import SECOND_EDITION  # noqa: E402
-
-CATALOGUE.update(SECOND_EDITION)

@@ -65,9 +65,9 @@ from . import core
 from ._args import Kind, Number, check_columns, fmt
 from .conventions import CONVENTIONS
 from .conventions.base import Isolated
-from .decisions import avg_entry, liq_probability
 from .errors import InputError, Problem
 from .models import AdjustmentRule, _contract_word, _Model, _side_word, checked
+from .planning import avg_entry, liq_probability
 from .rules import SEPARATOR
 
 _JOURNAL_CONVENTION = CONVENTIONS["binance"]  # the journal's liquidation price: core.liq_price's

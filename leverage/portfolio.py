@@ -61,8 +61,8 @@ import numpy as np
 
 from . import core
 from ._args import Kind, Number, Rate, _Choice, check_columns, fmt
-from .decisions import account_shock, liq_probability
 from .errors import InputError
+from .planning import account_shock, liq_probability
 
 OUTPUT_COLUMNS = (
     "notional",

@@ -28,7 +28,6 @@ from leverage import (
     margin_to_target,
     percent_hint,
 )
-from leverage.decisions import VOLATILITY_AS_PERCENT
 from leverage.errors import InputError
 from leverage.layout import (
     ACCOUNT_HELPER_ROWS,
@@ -42,6 +41,7 @@ from leverage.layout import (
     account_format,
     account_row,
 )
+from leverage.planning import VOLATILITY_AS_PERCENT
 from leverage.portfolio import (
     ACCOUNT_RULES,
     ALREADY_BELOW,

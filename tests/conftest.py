@@ -100,7 +100,7 @@ COSTLIEST_FIRST = [  # seconds of one worker, `-n 2` beside other jobs (load 7-9
     "tests/test_workbook_guidance.py",  # 35
     "tests/test_sheets_mistakes.py",  # 34
     "tests/test_local_files.py",  # 31
-    "tests/test_decisions.py",  # 31
+    "tests/test_planning.py",  # 31
 ]
 
 

@@ -1,12 +1,13 @@
-"""The loopback exchanges the tests use: they live in the package (``leverage_exchange.replay``),
-since ``leverage demo`` and the benchmark replay the same recorded accounts. Also how the
-exchange tests read an imported journal: by column key, never by position."""
+"""The loopback exchanges the tests use: they live in the package
+(``leverage_exchange.recorded_exchange``), since ``leverage demo`` and the benchmark replay the
+same recorded accounts. Also how the exchange tests read an imported journal: by column key,
+never by position."""
 
 from typing import Any
 
 from leverage import layout as L
-from leverage_exchange.replay import *  # noqa: F403
-from leverage_exchange.replay import __all__ as _replay_all
+from leverage_exchange.recorded_exchange import *  # noqa: F403
+from leverage_exchange.recorded_exchange import __all__ as _recorded_all
 
 
 def keyed(grid: list[list[Any]], sheet: L.Sheet) -> list[dict[str, Any]]:
@@ -31,4 +32,4 @@ def journal_tables(book: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]
             keyed(by_title[L.JOURNAL_EVENTS.title], L.JOURNAL_EVENTS))
 
 
-__all__ = [*_replay_all, "journal_tables", "keyed"]
+__all__ = [*_recorded_all, "journal_tables", "keyed"]

@@ -479,7 +479,7 @@ def test_second_edition_known_values() -> None:
         "FUNDING_FROM_HISTORY": (-30, 9), "FUNDING_APR": (0.1095, 6),
         "LIQ_PROBABILITY": (0.216, 3), "SAFE_LEVERAGE": (12.1, 1),
     }
-    assert set(got) == set(lv.decisions.SECOND_EDITION)
+    assert set(got) == set(lv.planning.SECOND_EDITION)
     for name, grid in got.items():
         assert len(grid) == 1 and len(grid[0]) == 1, name
         assert isinstance(grid[0][0], float), (name, grid)

@@ -1,13 +1,12 @@
 """Garbage from an exchange is an error, never data (issue 20, item 3).
 
 Real ccxt against the loopback exchanges, each endpoint the import reads answering 200 with a
-spoiled body (``ReplayServer.fail(path, kind)``, kinds in ``replay.GARBAGE``): an HTML error
-page, the JSON cut in half, ``null``, ``{}``, plain text, or the honest JSON with every number
-NaN, negated or null, or every millisecond timestamp in the year 3000. Before, each ended with
-exit 0 and a journal unlike the honest import's (an HTML ``positionRisk`` read as "no open
-positions"). Now: exit 2, one line naming the exchange, the endpoint and what was wrong, and
-the journal's bytes as they were.
-"""
+spoiled body (``ReplayServer.fail(path, kind)``, kinds in ``recorded_exchange.GARBAGE``): an
+HTML error page, the JSON cut in half, ``null``, ``{}``, plain text, or the honest JSON with
+every number NaN, negated or null, or every millisecond timestamp in the year 3000. Before, each
+ended with exit 0 and a journal unlike the honest import's (an HTML ``positionRisk`` read as "no
+open positions"). Now: exit 2, one line naming the exchange, the endpoint and what was wrong,
+and the journal's bytes as they were."""
 
 from __future__ import annotations
 
@@ -25,7 +24,7 @@ import leverage_exchange as xb
 import leverage_sheets as sb
 from leverage.cli import main
 from leverage_exchange import cli as xcli
-from leverage_exchange.replay import (
+from leverage_exchange.recorded_exchange import (
     API_KEY,
     API_SECRET,
     GARBAGE,

@@ -2,9 +2,9 @@
 exchange's wallet field, scale-ins as ``increase``, a position open before the start date
 rolled back, flips, liquidations, cross beside isolated; then parity and reconcile.
 
-Real ccxt against the loopback servers (``leverage_exchange.replay``). The exchange's numbers
-are the exchanges' own: answers quoted in ccxt 4.5's sources, or worked by hand from the
-exchange's published formula in the comment beside them.
+Real ccxt against the loopback servers (``leverage_exchange.recorded_exchange``). The
+exchange's numbers are the exchanges' own: answers quoted in ccxt 4.5's sources, or worked
+by hand from the exchange's published formula in the comment beside them.
 """
 
 from __future__ import annotations
@@ -577,7 +577,7 @@ def test_bybit_scale_in_replays_to_bybits_state() -> None:
 def test_okx_scale_in_and_a_position_open_before_the_start() -> None:
     from fake_exchange import FakeOkx, okx_fill, sample_okx_account
 
-    from leverage_exchange.replay import okx_position
+    from leverage_exchange.recorded_exchange import okx_position
 
     acc = sample_okx_account()
     t0 = int(acc.fills[0]["ts"])

@@ -1,5 +1,6 @@
 """Import from Bybit (v5 linear and inverse) and OKX (v5 swaps): real ccxt against the loopback
-servers in ``leverage_exchange.replay``, which answer in each exchange's documented JSON."""
+servers in ``leverage_exchange.recorded_exchange``, which answer in each exchange's documented
+JSON."""
 
 from __future__ import annotations
 

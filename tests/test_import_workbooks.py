@@ -1,8 +1,8 @@
 """An import into the journal and into the rebalance workbook names one exchange position
 alike, and a re-import updates the position it finds instead of adding a second one.
 
-Real ccxt against the loopback Binance USDⓈ-M server (``leverage_exchange.replay``), the local
-.xlsx backend and the fake Google Sheets server. The recorded account (``sample_account``):
+Real ccxt against the loopback Binance USDⓈ-M server (``leverage_exchange.recorded_exchange``), the
+local .xlsx backend and the fake Google Sheets server. The recorded account (``sample_account``):
 BTCUSDT isolated long 0.006 at 60,000 (opened by trade 101), ETHUSDT cross short 0.5 at 3,000
 (trade 201), SOLUSDT opened and liquidated; the cross wallet is 1,000 USDT.
 """

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from xl_engine import compute
 
 import leverage_templates as templates
-from leverage import decisions
 from leverage import layout as L
+from leverage import planning
 from leverage.errors import InputError
 from leverage.journal import replay
 from leverage.models import AdjustmentRule
@@ -72,7 +72,7 @@ def test_liq_probability_column_is_the_core_function_per_row():
     positions, wallet, free = templates.sample_portfolio()
     res = rebalance(positions, wallet, free, 0.6, 7)
     side = [1 if p["side"] == "long" else -1 for p in positions]
-    want = decisions.liq_probability(side, [p["mark_price"] for p in positions],
+    want = planning.liq_probability(side, [p["mark_price"] for p in positions],
                                      res.columns["liq_price"], 0.6, 7)
     assert res.columns["liq_probability"] == pytest.approx(list(want), rel=1e-15)
     blank = rebalance(positions, wallet, free).columns["liq_probability"]
@@ -105,7 +105,7 @@ def test_add_within_buffer_flags_only_adds_that_leave_liquidation_close():
 def test_max_liq_probability_needs_volatility_and_horizon():
     assert _journal(AdjustmentRule(max_liq_probability=0.01)) == [""] * 4
     breaks = _journal(AdjustmentRule(max_liq_probability=0.2, volatility=0.8, horizon_days=7))
-    odds = [decisions.liq_probability("long", m, liq, 0.8, 7)
+    odds = [planning.liq_probability("long", m, liq, 0.8, 7)
             for m, liq in ((100, 90.45), (95, 91.46))]
     assert odds[0] > 0.2 and odds[1] > 0.2
     assert breaks[:2] == [RULE_TEXT["max_liq_probability"]] * 2 and breaks[2] == ""
@@ -129,7 +129,7 @@ def test_native_liq_probability_matches_the_core_in_the_formulas_engine(tmp_path
     wb.save(tmp_path / "p.xlsx")
     got = compute(tmp_path / "p.xlsx")
     for r, (s, mark, liq, vol, days) in enumerate(CASES, start=1):
-        want = decisions.liq_probability(s, mark, liq, vol, days)
+        want = planning.liq_probability(s, mark, liq, vol, days)
         assert got[("P", f"F{r}")] == pytest.approx(want, abs=1e-6), CASES[r - 1]
 
 

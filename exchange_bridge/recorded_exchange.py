@@ -1,4 +1,5 @@
-"""Loopback exchanges that replay a recorded account in each exchange's documented JSON:
+"""Recorded exchanges on loopback: servers that answer with a recorded account in each
+exchange's documented JSON:
 Binance USDⓈ-M / COIN-M (:class:`FakeBinanceFutures`), Bybit v5 (:class:`FakeBybit`) and OKX v5
 (:class:`FakeOkx`). The tests, ``leverage demo`` and the benchmark import through them.
 

@@ -1,4 +1,5 @@
-"""Second edition: the decisions around an open position.
+"""Planning around an open position: adding to it, how much to open, hedges, account shocks,
+funding history, the odds of a liquidation and a safe leverage (the second edition).
 
 AVG_ENTRY, LIQ_AFTER_ADD, MAX_OPEN, HEDGE_LIQ_PRICE, ACCOUNT_SHOCK, FUNDING_FROM_HISTORY,
 FUNDING_APR, LIQ_PROBABILITY and SAFE_LEVERAGE, in snake_case with the catalogue's argument
@@ -1048,7 +1049,7 @@ SECOND_EDITION: dict[str, Any] = {
     "SAFE_LEVERAGE": safe_leverage,
 }
 """Excel name → Python function, second edition, in the catalogue's order (they follow the
-first edition in :data:`leverage.CATALOGUE`)."""
+first edition in :data:`leverage.catalogue.CATALOGUE`)."""
 
 # cross_liq_price is the one-leg case of hedge_liq_price (tests check they agree)
 __all__ = [*(f.__name__ for f in SECOND_EDITION.values()), "SECOND_EDITION", "Failure",

@@ -1,6 +1,6 @@
 """LIQ_PROBABILITY over 1,000,000 rows against a plain-numpy floor doing the same arithmetic.
 
-Self-contained: ``python -c "from bench.decisions_bench import liq_probability_vs_floor as f;
+Self-contained: ``python -c "from bench.planning_bench import liq_probability_vs_floor as f;
 print(f())"``. Runs alternate (ours, floor, ours, floor, ...) so both see the same machine
 load; the line reports the medians and the median of the per-pair ratios. Nothing here asserts
 a time.

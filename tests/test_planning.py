@@ -1,4 +1,4 @@
-"""Second edition (leverage.decisions): published examples, invariants, and a Monte Carlo check."""
+"""Second edition (leverage.planning): published examples, invariants, and a Monte Carlo check."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import leverage as lv
-from leverage.decisions import (
+from leverage.planning import (
     SECOND_EDITION,
     account_shock,
     avg_entry,

@@ -1,0 +1,27 @@
+"""The catalogue: every formula by its Excel name, in the order of docs/FORMULAS.md.
+
+It lives in a module of its own so that :mod:`leverage.core` (the first edition) and
+:mod:`leverage.planning` (the second, built on the first) import each other in one direction
+only. Everything that lists functions (the add-in, the workbooks, the docs tests) reads it.
+
+Each function's ``per_row`` says whether it answers one value per row (built by
+:func:`~leverage._args.formula`, with a scalar fast path): a workbook lifts those into one
+column call. The others (``TIER``'s three columns, the functions over ranges) are not.
+
+>>> list(CATALOGUE)[:3]
+['EFFECTIVE_LEVERAGE', 'NOTIONAL', 'UNREALIZED_PNL']
+>>> CATALOGUE["TIER"].per_row, CATALOGUE["LIQ_PRICE"].per_row
+(False, True)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .core import FIRST_EDITION
+from .planning import SECOND_EDITION
+
+CATALOGUE: dict[str, Any] = {**FIRST_EDITION, **SECOND_EDITION}
+"""Excel name → Python function: the first edition, then the second."""
+
+__all__ = ["CATALOGUE"]
