@@ -329,6 +329,10 @@ def liq_price(
       ``LP = entry − s × (margin − MM) / qty``.
     * ``exchange="okx"`` (linear): the taker ``fee_rate`` counts as maintenance,
       ``LP = (entry − s·margin/qty) / (1 − s·(mmr + fee_rate))``.
+    * ``exchange="bitget"`` (linear): as okx, with ``maint_amount`` Bitget's tiered offset,
+      ``LP = (margin + maint_amount − s·qty·entry) / (qty·(mmr + fee_rate − s))``.
+    * ``exchange="gate"`` (linear): as okx; Gate counts the contract's listed taker rate
+      (0.075 %), not the account's own fee, as ``fee_rate``.
 
     ``margin`` is the isolated margin posted (initial margin plus any margin added, minus
     any withdrawn), in margin currency. With ``tiers``, ``mmr`` and ``maint_amount`` are

@@ -16,13 +16,17 @@ from __future__ import annotations
 
 from .base import Convention
 from .binance import Binance
+from .bitget import Bitget
 from .bybit import Bybit
+from .gate import Gate
 from .okx import Okx
 
 CONVENTIONS: dict[str, Convention] = {
     "binance": Binance(),
     "bybit": Bybit(),
     "okx": Okx(),
+    "bitget": Bitget(),
+    "gate": Gate(),
 }
 
 CCXT_IDS: dict[str, str] = {i: name for name, c in CONVENTIONS.items() for i in c.ccxt_ids}
