@@ -116,7 +116,19 @@ def check_body(exchange: Any, url: str, method: str, answer: Any) -> None:
     family = getattr(exchange, "id", "")
     binance = family in ("binanceusdm", "binancecoinm")
     _check_leaves(answer, binance and not path.endswith("/exchangeInfo"), server_ms(exchange),
-                  lambda problem: bad(f"{what} {problem}"))
+                  lambda problem: bad(f"{what} {problem}"), family)
+    if family == "bitget":
+        code = answer.get("code") if isinstance(answer, dict) else None
+        if not (isinstance(code, str) and code.isdigit()):
+            raise bad(f"{what} has no code (digits as text): {_shown(answer)}")
+        if code != "00000":
+            return  # Bitget's error (ccxt raises it)
+        if "data" not in answer:
+            raise bad(f"{what} is not Bitget's {{code, data}} object: {_shown(answer)}")
+        return
+    if family == "gate":
+        _check_gate(path, answer, bad)
+        return
     if family == "bybit":
         code = answer.get("retCode") if isinstance(answer, dict) else None
         if not isinstance(code, int) or isinstance(code, bool):
@@ -149,6 +161,21 @@ def check_body(exchange: Any, url: str, method: str, answer: Any) -> None:
         raise bad(f"{what} has no 'markPrice': {_shown(answer)}")
 
 
+# Gate v4's answers (no envelope): the endpoint's own container, and its key fields
+_GATE_OBJECTS = {"/spot/time": "server_time", "/futures/usdt/accounts": "total",
+                 "/account/detail": "key"}
+
+
+def _check_gate(path: str, answer: Any, bad: Callable[[str], BadAnswer]) -> None:
+    for suffix, key in _GATE_OBJECTS.items():
+        if path.endswith(suffix):
+            if not (isinstance(answer, dict) and key in answer):
+                raise bad(f"the body has no {key!r}: {_shown(answer)}")
+            return
+    if "/futures/" in path and not isinstance(answer, list):
+        raise bad(f"the body is not a list: {_shown(answer)}")
+
+
 # Times of an event (a fill, a payment, a bill): required to be a real date when present.
 # ccxt drops a row whose time is before ``since`` (a negative, null or zero time) without a
 # word, so these are checked in the body, before ccxt parses it.
@@ -174,11 +201,19 @@ _NOT_FINITE = frozenset({"nan", "-nan", "inf", "-inf", "+inf", "infinity", "-inf
                          "+infinity"})
 
 
+# Gate v4: sizes are signed (a short's is negative); times are seconds
+_GATE_SIGNED = frozenset({"size", "close_size", "left"})
+_GATE_TIMES = frozenset({"time", "create_time", "update_time", "open_time", "server_time"})
+
+
 def _check_leaves(answer: Any, no_nulls: bool, now_ms: int,
-                  bad: Callable[[str], BadAnswer]) -> None:
+                  bad: Callable[[str], BadAnswer], family: str = "") -> None:
     """Every value of the body: no NaN or infinity (as a number or as text), event times
     between 2017 and the exchange's clock plus a day, and (``no_nulls``: Binance, which
     never sends null in these answers) no null, which ccxt reads as "none"."""
+    if family == "gate":
+        _check_gate_leaves(answer, now_ms, bad)
+        return
     stack: list[tuple[str, Any]] = [("", answer)]
     while stack:
         key, v = stack.pop()
@@ -218,6 +253,38 @@ def _check_leaves(answer: Any, no_nulls: bool, now_ms: int,
                           "exchange's clock plus a day")
 
 
+def _check_gate_leaves(answer: Any, now_ms: int, bad: Callable[[str], BadAnswer]) -> None:
+    """Gate's body: no NaN or infinity; prices, rates and bounds not negative (sizes are
+    signed); times (seconds, ``server_time`` ms) from 2017 to the clock plus a day, 0 or
+    blank: never."""
+    stack: list[tuple[str, Any]] = [("", answer)]
+    while stack:
+        key, v = stack.pop()
+        if isinstance(v, dict):
+            stack.extend(v.items())
+            continue
+        if isinstance(v, list):
+            stack.extend((key, x) for x in v)
+            continue
+        if v is None or isinstance(v, bool):
+            continue
+        if (isinstance(v, float) and not math.isfinite(v)) or (
+                isinstance(v, str) and v.strip().lower() in _NOT_FINITE):
+            raise bad(f"has {key or 'a value'} {_shown(v)}")
+        try:
+            x = float(v)
+        except (TypeError, ValueError):
+            continue
+        if key in _GATE_TIMES and x not in (0.0,):
+            ms = x if key == "server_time" else x * 1000
+            if not FIRST_MS <= ms <= now_ms + DAY_MS:
+                raise bad(f"has {key} {_shown(v)}: {_date(ms)}, outside 2017-01-01 to the "
+                          "exchange's clock plus a day")
+        elif (key in _NOT_NEGATIVE or key.endswith(("price", "_rate", "risk_limit"))) and \
+                key not in _GATE_SIGNED and x < 0 and not key.endswith("fee_rate"):
+            raise bad(f"has {key} {_shown(v)} (must be >= 0)")
+
+
 def _date(ms: float) -> str:
     return time.strftime("%Y-%m-%d", time.gmtime(min(max(ms, -1e14), 1e14) / 1000))
 
@@ -226,7 +293,7 @@ def check_error_body(exchange: Any) -> None:
     """When ccxt raised an exchange error: raise :class:`BadAnswer` instead if the body it
     read is not the API's error either (Bybit's and OKX's always carry a numeric code; ccxt
     reads ``{}`` or a null code as an error without a word of what came)."""
-    if getattr(exchange, "id", "") not in ("bybit", "okx"):
+    if getattr(exchange, "id", "") not in ("bybit", "okx", "bitget"):
         return  # Binance's errors have no one shape to check against
     body = getattr(exchange, "last_json_response", None)
     if body is None:
@@ -315,7 +382,8 @@ def _positions(c: _Checker, answer: Any) -> None:
             c.number(p, "entryPrice", label, "> 0", required=True)
         c.number(p, "markPrice", label, "> 0")
         c.number(p, "liquidationPrice", label, ">= 0")
-        c.number(p, "leverage", label, "> 0")
+        # Gate's leverage 0 is cross margin
+        c.number(p, "leverage", label, ">= 0" if c.exchange.id == "gate" else "> 0")
         c.number(p, "contractSize", label, "> 0")
         c.number(p, "notional", label)
         for key in ("collateral", "initialMargin", "maintenanceMargin"):

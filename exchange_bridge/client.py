@@ -157,6 +157,9 @@ def connect(
     from .fetch import venue  # here: the fetch modules import this one
 
     market_types = venue(exchange_id).MARKET_TYPES
+    # ccxt options an exchange needs for a futures import (Gate, Bitget: defaultType swap, so
+    # fetch_balance reads the futures account, not spot)
+    config["options"].update(getattr(venue(exchange_id), "OPTIONS", {}))
     if market_types:  # futures only: spot and option lists are not read
         config["options"]["fetchMarkets"] = {"types": list(market_types)}
     if rate_limit_ms is not None:

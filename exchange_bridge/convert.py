@@ -254,14 +254,32 @@ def _delta(m: dict[str, Any]) -> str:
 
 def _leg_of(p: dict[str, Any]) -> str:
     """The position's leg: BOTH (one-way mode), LONG or SHORT (hedge mode) from Binance's
-    ``positionSide``, Bybit's ``positionIdx`` (1, 2) or OKX's ``posSide`` (long, short)."""
+    ``positionSide``, Bybit's ``positionIdx`` (1, 2), OKX's ``posSide`` (long, short),
+    Bitget's ``holdSide`` in ``hedge_mode`` or Gate's ``mode`` (dual_long, dual_short)."""
     info = p.get("info") or {}
     if info.get("positionSide"):
         return str(info["positionSide"]).upper()
+    if str(info.get("posMode")) == "hedge_mode":  # Bitget: holdSide, or the leg a fill names
+        return _bitget_leg(info)
+    if str(info.get("mode")) in ("dual_long", "dual_short"):  # Gate's hedge-mode positions
+        return "LONG" if info["mode"] == "dual_long" else "SHORT"
     idx = str(info.get("positionIdx", ""))
     if idx in ("1", "2"):
         return "LONG" if idx == "1" else "SHORT"
     return {"long": "LONG", "short": "SHORT"}.get(str(info.get("posSide", "")).lower(), "BOTH")
+
+
+def _bitget_leg(info: dict[str, Any]) -> str:
+    """A Bitget hedge-mode position's or fill's leg: ``holdSide``, else the leg the fill's
+    ``tradeSide`` names (``burst_close_long``), else its ``side``: in hedge mode Bitget's side
+    names the leg (buy: long, sell: short), for opens and closes alike."""
+    hold = str(info.get("holdSide") or "").lower()
+    trade_side = str(info.get("tradeSide") or "").lower()
+    if not hold and trade_side.endswith(("close_long", "close_short")):
+        hold = trade_side.rsplit("_", 1)[1]
+    if not hold:
+        hold = "long" if str(info.get("side") or "").lower() == "buy" else "short"
+    return "LONG" if hold == "long" else "SHORT"
 
 
 def _trade_leg(tr: dict[str, Any], hedged: bool) -> str:
@@ -269,9 +287,10 @@ def _trade_leg(tr: dict[str, Any], hedged: bool) -> str:
     (``closedSize`` > 0) is on the other side's leg."""
     info = tr.get("info") or {}
     leg = _leg_of(tr)
-    if leg != "BOTH" or not hedged or "closedSize" not in info:
+    closed = info.get("closedSize", info.get("close_size"))  # Bybit; Gate (signed)
+    if leg != "BOTH" or not hedged or closed is None:
         return leg
-    closes = float(info.get("closedSize") or 0) > 0
+    closes = abs(float(closed or 0)) > 0
     return "LONG" if (tr["side"] == "buy") != closes else "SHORT"
 
 
@@ -301,6 +320,7 @@ def wallet_margin(exchange: str, p: dict[str, Any]) -> float | None:
     - Binance (USDⓈ-M and COIN-M): ``isolatedWallet`` (= ``isolatedMargin`` − ``unRealizedProfit``)
     - Bybit v5: ``positionIM`` (without it, ccxt's ``initialMargin``: size × entry ÷ leverage)
     - OKX v5: ``margin``
+    - Bitget v2: ``marginSize``; Gate v4: ``margin`` (with Gate's close-fee reserve)
 
     None for a cross position or when the exchange gives no figure.
 

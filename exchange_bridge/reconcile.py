@@ -14,6 +14,7 @@ A cause is named only where its evidence holds:
 - ``stale tiers``: no live table; the cached one is older than 30 days.
 - ``tier``: the two prices fall in different tiers of the table.
 - ``fee``: the exchange's figure is ours with the market's taker fee counted as maintenance.
+  (Bitget and Gate count it in their published forms: ours includes it, :func:`close_fee`.)
 - otherwise ``unexplained``, with both numbers and the gap.
 """
 
@@ -25,12 +26,12 @@ from typing import Any
 
 import leverage as lv
 from leverage import core
-from leverage.conventions import CCXT_IDS
+from leverage.conventions import CCXT_IDS, CONVENTIONS
 from leverage.portfolio import liq_gap
 from leverage.tiers import STALE_AFTER_DAYS, TierTable, cache_age_days, table_name
 
 from .convert import OpenPosition
-from .fetch import Fetched
+from .fetch import Fetched, venue
 
 CONVENTION = CCXT_IDS  # ccxt id → the convention of its liquidation price
 MATCH = 0.0005  # a gap under 0.05% of the price is a match
@@ -84,8 +85,15 @@ def our_liq(got: Fetched, p: OpenPosition, table: TierTable | None,
                 maint += o.notional * float(r) - float(a)
             else:
                 maint += o.notional * core.DEFAULT_MMR
-        value = lv.cross_liq_price(p.side, p.qty, p.entry, got.wallet_balance or 0.0, upnl, maint,
-                                   contract=p.contract, tiers=table)
+        shared = (got.wallet_balance or 0.0) + upnl - maint
+        if fee_rate and CONVENTIONS[convention].fee_counts:
+            # Bitget's and Gate's cross forms: the isolated one, with the fee, on the shared
+            # margin (the core's cross_liq_price is Binance's, without a fee term)
+            value = lv.liq_price(p.side, p.qty, p.entry, shared, contract=p.contract,
+                                 tiers=table, exchange=convention, fee_rate=fee_rate)
+        else:
+            value = lv.cross_liq_price(p.side, p.qty, p.entry, got.wallet_balance or 0.0, upnl,
+                                       maint, contract=p.contract, tiers=table)
     value = float(value)
     return value if math.isfinite(value) else None
 
@@ -112,7 +120,7 @@ def reconcile(got: Fetched, positions: list[OpenPosition],
         theirs = p.exchange_liq
         line = lines.get(id(p))
         try:
-            ours = our_liq(got, q, table, states)
+            ours = our_liq(got, q, table, states, close_fee(got, q))
         # a convention the core does not publish (Bybit inverse), or a position the core
         # calls liquidated at once (margin below maintenance at entry): that row only
         except lv.LeverageError as exc:
@@ -122,6 +130,15 @@ def reconcile(got: Fetched, positions: list[OpenPosition],
         out.append(Reconciled(p, ours, theirs, gap, _cause(got, q, table, age, ours, theirs, gap,
                                                            states, line), line))
     return out
+
+
+def close_fee(got: Fetched, p: OpenPosition) -> float:
+    """The close-fee rate the exchange's own liquidation price counts, where its fetch module
+    names one (``close_fee_rate``: Bitget's and Gate's listed taker rate of the contract);
+    0 elsewhere (OKX's fee is then found as a cause, ``fee``)."""
+    rate = getattr(venue(got.exchange), "close_fee_rate", None)
+    market = got.markets.get(p.symbol)
+    return float(rate(market) or 0.0) if rate is not None and market is not None else 0.0
 
 
 def _fee_explains(got: Fetched, p: OpenPosition, table: TierTable | None,
