@@ -152,9 +152,9 @@ def history(exchange: Any, got: Fetched) -> None:
 def _margin_bills(exchange: Any, business: str) -> Callable[..., list[dict[str, Any]]]:
     """Bitget's margin moves (the bills of ``businessType`` ``business``, one of
     :data:`MARGIN_BILLS`) as ccxt's margin modifications. ccxt has no unified method for
-    them on Bitget: the bills are asked for
-    through ccxt's own endpoint method and parsed here. A bill names no leg: the import puts
-    it on the symbol's open leg (and says so when both hedge legs are open)."""
+    them on Bitget: the bills are asked for through ccxt's own endpoint method and parsed
+    here. A bill names no leg: the import puts it on the symbol's open leg (and says so when
+    both hedge legs are open)."""
 
     def fetch_margin_adjustment_history(symbol: str, since: int, limit: int,
                                         params: dict[str, Any]) -> list[dict[str, Any]]:

@@ -237,7 +237,8 @@ def sample_gate_account(now_ms: int | None = None) -> GateAccount:
     (funding) + 12.6945 (scale-in of 20 at 63,000: 126 / 10 + 126 × 0.075 %) − 12.1915 (the
     closed third, 20 of 60) = 24.383; entry (240 + 126) / 0.006 = 61,000; liquidation
     (61,000 − 24.383 / 0.004) / (1 − (0.004 + 0.00075)) = 55,166.29. SOL 10 at 150 (10x):
-    margin 15 + 1.125, liquidated, the liquidation order filled at 135."""
+    margin 150 + 1.125, liquidated at (150 − 151.125 / 10) / (1 − 0.00475) = 135.53, the
+    liquidation order filled at 135."""
     now = now_ms or _now()
     t0 = now - 20 * DAY_MS
     h = 3_600_000
@@ -267,8 +268,8 @@ def sample_gate_account(now_ms: int | None = None) -> GateAccount:
     ]
     acc.liquidates = [{
         "time": (t0 + 5 * DAY_MS) // 1000, "contract": "SOL_USDT", "leverage": "10",
-        "size": 10, "margin": "16.125", "entry_price": "150", "liq_price": "136.31",
-        "mark_price": "136.3", "order_id": "o7", "order_price": "135", "fill_price": "135",
+        "size": 10, "margin": "151.125", "entry_price": "150", "liq_price": "135.53",
+        "mark_price": "135.5", "order_id": "o7", "order_price": "135", "fill_price": "135",
         "left": 0}]
     acc.positions = [
         gate_position("BTC_USDT", "40", "61000", "61500", "55166.29", "24.383", "10",
