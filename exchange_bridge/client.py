@@ -23,7 +23,7 @@ from . import answers
 
 KEY_ENV = "LEVERAGE_EXCHANGE_KEY"
 SECRET_ENV = "LEVERAGE_EXCHANGE_SECRET"
-PASSWORD_ENV = "LEVERAGE_EXCHANGE_PASSWORD"  # OKX's API passphrase
+PASSWORD_ENV = "LEVERAGE_EXCHANGE_PASSWORD"  # OKX's and Bitget's API passphrase
 KEY_FILE_ENV = "LEVERAGE_EXCHANGE_KEY_FILE"
 SUPPORTED = tuple(CCXT_IDS)  # every convention's ccxt ids (leverage.conventions)
 _HOST = re.compile(r"^https?://[^/]+")
@@ -82,9 +82,10 @@ def _ccxt() -> Any:
 
 
 def read_credentials(key_file: str | os.PathLike[str] | None = None) -> dict[str, str]:
-    """``apiKey``/``secret`` (and OKX's ``password``) from a JSON key file (``key_file`` or
-    ``$LEVERAGE_EXCHANGE_KEY_FILE``), else from ``$LEVERAGE_EXCHANGE_KEY`` and
-    ``$LEVERAGE_EXCHANGE_SECRET``. Messages name where the key was looked for, never its value."""
+    """``apiKey``/``secret`` (and OKX's or Bitget's ``password``) from a JSON key file
+    (``key_file`` or ``$LEVERAGE_EXCHANGE_KEY_FILE``), else from ``$LEVERAGE_EXCHANGE_KEY``
+    and ``$LEVERAGE_EXCHANGE_SECRET``. Messages name where the key was looked for, never its
+    value."""
     path = key_file or os.environ.get(KEY_FILE_ENV)
     if path:
         try:

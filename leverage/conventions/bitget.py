@@ -14,6 +14,8 @@ position value 330,000; tier 1 up to 200,000 at 0.40 %, tier 2 at 0.50 %; taker 
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from .binance import Binance
 
 
@@ -26,4 +28,4 @@ class Bitget(Binance):
     maint_source = "https://www.bitget.com/support/articles/12560603841952"
     linear_only = True  # the published Coin-M form needs the coin's index price as well
     fee_counts = True  # TakerFeeRatio sits beside MMR in the published formula
-    ccxt_ids = ("bitget",)
+    ccxt_ids: ClassVar[tuple[str, ...]] = ("bitget",)

@@ -24,6 +24,8 @@ would give 60.05. Gate's support says the same ("Taker rate = 0.075%").
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from .binance import Binance
 
 CLOSE_FEE_RATE = 0.00075
@@ -37,5 +39,5 @@ class Gate(Binance):
     source = "https://www.gate.io/help/futures/futures/27724/liquidation-price-bankruptcy-price"
     linear_only = True  # the inverse (BTC_USD) form is not implemented
     fee_counts = True
-    ccxt_ids = ("gate",)  # ccxt 4.5 has no gateio alias any more
+    ccxt_ids: ClassVar[tuple[str, ...]] = ("gate",)  # ccxt 4.5 has no gateio alias
 
