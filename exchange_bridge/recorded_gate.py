@@ -19,19 +19,23 @@ the answers quoted in ccxt's sources (ts/src/gate.ts comments; ts/src/test/stati
 gate.json: the LTC_USDT position, the swap fill, the BTC_USD contract): numbers as strings,
 times in seconds (fills with milliseconds as decimals). Lists are newest first, filtered by
 ``contract``, ``from``/``to`` (seconds) and ``type``, and cut at ``offset``/``limit`` (default
-100, at most 1000), so a long history takes pages. Private endpoints need the ``KEY``,
-``SIGN`` and ``Timestamp`` headers; an unknown key gets Gate's 401 ``INVALID_KEY``.
+100, at most 1000), so a long history takes pages. Private endpoints check Gate's signature
+(``KEY``, ``Timestamp`` and ``SIGN``, the hex HMAC-SHA512 of the request: :func:`_signed`);
+anything else gets Gate's 401 ``INVALID_KEY``.
 ``fail(path, "429")`` answers with Gate's ``TOO_MANY_REQUESTS``; the other faults are
 :meth:`ReplayServer.fail`'s.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
-from .recorded_exchange import API_KEY, DAY_MS, ReplayServer
+from .recorded_exchange import API_KEY, API_SECRET, DAY_MS, ReplayServer
 
 PREFIX = "/api/v4"
 FUTURES = "/api/v4/futures/usdt"
@@ -105,9 +109,7 @@ class FakeGate(ReplayServer):
         if path == f"{FUTURES}/tickers":
             return 200, [_ticker(c) for c in acc.contracts
                          if params.get("contract") in (None, c["name"])], {}
-        signed = (req.headers.get("KEY") == API_KEY and req.headers.get("SIGN")
-                  and req.headers.get("Timestamp"))
-        if not signed:
+        if not _signed(req, path):
             return 401, _error("INVALID_KEY", "Invalid key provided"), {}
         if path == f"{PREFIX}/account/detail":
             return 200, {"user_id": 10406147, "ip_whitelist": [], "currency_pairs": [],
@@ -126,6 +128,20 @@ class FakeGate(ReplayServer):
         if path == f"{FUTURES}/liquidates":
             return 200, _list(acc.liquidates, params, "time"), {}
         return 404, _error("NOT_FOUND", f"{path} not found"), {}
+
+
+def _signed(req: Any, path: str) -> bool:
+    """Gate's APIv4 signature: ``SIGN`` = hex HMAC-SHA512 under the secret of method, path,
+    the query as sent (unescaped), the hex SHA-512 of the body ("" for a GET) and
+    ``Timestamp``, one a line; ``KEY`` the key."""
+    headers = req.headers
+    if headers.get("KEY") != API_KEY or not headers.get("Timestamp"):
+        return False
+    query = unquote(urlsplit(req.path).query)
+    payload = "\n".join((req.command, path, query, hashlib.sha512(b"").hexdigest(),
+                          headers["Timestamp"]))
+    want = hmac.new(API_SECRET.encode(), payload.encode(), hashlib.sha512).hexdigest()
+    return hmac.compare_digest(want, headers.get("SIGN") or "")
 
 
 def _futures_account(total: str, isolated: float) -> dict[str, Any]:

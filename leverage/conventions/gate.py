@@ -14,7 +14,9 @@ of 0.1 LTC at 74.35, margin 1.49257625, maintenance_rate 0.01, Gate's ``liq_pric
 ``1 − (0.01 + r) = (74.35 − 1.49257625 / 0.1) / 60.07`` gives ``r = 0.00075`` (60.07 ± 0.005
 bounds it to 0.00066-0.00083), while the same account's own taker fee is 0.05 % (its LTC_USDT
 swap fill in the same file: fee 0.003421 on 6.842 USDT; its order's ``tkfr`` 0.0005), which
-would give 60.05. Gate's support says the same ("Taker rate = 0.075%").
+would give 60.05. Gate's support says the same ("Taker rate = 0.075%"). The position's
+margin shows the rate too: Gate posts notional ÷ leverage plus a close-fee reserve,
+7.435 / 5 + 7.435 × 0.00075 = 1.49257625 exactly.
 
 >>> import leverage as lv
 >>> round(lv.liq_price("long", 0.1, 74.35, 1.49257625, 0.01, exchange="gate",
