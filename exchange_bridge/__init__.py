@@ -140,9 +140,10 @@ def account_figures(exchange: Any, got: Fetched) -> dict[str, float | None]:
     Binance USDⓈ-M (``GET /fapi/v3/account``): ``totalCrossWalletBalance`` and
     ``availableBalance``. Bybit v5 unified and OKX v5: the USDT line of ccxt's
     ``parse_balance`` (Bybit ``walletBalance`` / ``availableToWithdraw``, OKX ``eq`` /
-    ``availEq``). COIN-M keeps one wallet per coin: no single figure (None, the sheet keeps
-    what it has). The cross wallet is the one the reconcile used (``got.wallet_balance``)
-    when the fetch had it.
+    ``availEq``); Bitget v2 ``accountEquity − unrealizedPL − isolatedMargin`` / ``available``;
+    Gate v4 ``total − isolated_position_margin`` / ``available``. COIN-M keeps one wallet
+    per coin: no single figure (None, the sheet keeps what it has). The cross wallet is the
+    one the reconcile used (``got.wallet_balance``) when the fetch had it.
     """
     wallet, free = venue(exchange.id).balances(exchange, got.wallet_balance)
     return {"wallet_balance": num(wallet), "free_balance": num(free)}

@@ -17,7 +17,10 @@ exchange convention, ``fetch_<convention>.py`` (:func:`venue`: the convention of
 - ``rates(exchange, got, symbols)``: tiers, marks and leverage settings;
 - ``history(exchange, got)``: fills, funding, margin changes and liquidations, then the rates;
 - ``FUNDING_ON_BALANCE``: funding is paid from the available balance, not the position margin;
-- ``MARGIN_FROM_LEVERAGE``: a position's margin may be taken as its notional ÷ its leverage.
+- ``MARGIN_FROM_LEVERAGE``: a position's margin may be taken as its notional ÷ its leverage;
+- optional ``OPTIONS``: ccxt options the client is made with (Bitget, Gate: ``defaultType``
+  swap); optional ``close_fee_rate(market)``: the fee rate the exchange's own liquidation
+  price counts, which the reconcile's price counts too (Bitget, Gate).
 """
 
 from __future__ import annotations

@@ -254,7 +254,9 @@ def sample_gate_account(now_ms: int | None = None) -> GateAccount:
     closed third, 20 of 60) = 24.383; entry (240 + 126) / 0.006 = 61,000; liquidation
     (61,000 − 24.383 / 0.004) / (1 − (0.004 + 0.00075)) = 55,166.29. SOL 10 at 150 (10x):
     margin 150 + 1.125, liquidated at (150 − 151.125 / 10) / (1 − 0.00475) = 135.53, the
-    liquidation order filled at 135."""
+    liquidation order filled at 135. The ETH legs' ``liq_price`` are figures of the shape
+    Gate sends, not worked out: Gate nets cross hedge legs, and the reconcile says so (cause
+    "hedge leg") instead of comparing."""
     now = now_ms or _now()
     t0 = now - 20 * DAY_MS
     h = 3_600_000
