@@ -764,7 +764,11 @@ def rules_reader(path: Path) -> RulesFn:
 def with_overrides(base: AdjustmentRule | None, overrides: Mapping[str, Any]) -> AdjustmentRule:
     """``base`` with ``overrides`` (rule name → value) in place, checked as the sheet's."""
     values = {k: v for k, v in (base or AdjustmentRule()).model_dump().items() if v is not None}
-    values.update(overrides)
+    for k, v in overrides.items():  # typed on a command line: "8" is 8, "10%" stays a rate
+        try:
+            values[k] = float(v) if isinstance(v, str) else v
+        except ValueError:
+            values[k] = v
     return AdjustmentRule.build(**values)
 
 
