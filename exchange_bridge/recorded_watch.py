@@ -21,8 +21,9 @@ from typing import Any
 
 from .recorded_exchange import DAY_MS, Account, FakeBinanceFutures, sample_account
 
-Step = Mapping[str, float] | None
-"""One step of a script: symbol → mark, or None for an outage."""
+Step = Mapping[str, float | None] | None
+"""One step of a script: symbol → mark (None: its position is gone, closed or liquidated),
+or None for an outage."""
 
 
 class ScriptedBinance(FakeBinanceFutures):
@@ -61,10 +62,13 @@ class ScriptedBinance(FakeBinanceFutures):
 
     def _apply(self, marks: Mapping[str, float]) -> None:
         acc = self.account
-        acc.marks = {**self._recorded_marks, **{s: f"{m:.2f}" for s, m in marks.items()}}
+        acc.marks = {**self._recorded_marks,
+                     **{s: f"{m:.2f}" for s, m in marks.items() if m is not None}}
         rows = []
         for rec in self._recorded:
             row = dict(rec)
+            if row["symbol"] in marks and marks[row["symbol"]] is None:
+                continue  # closed (Binance lists no open position of it)
             mark = marks.get(row["symbol"])
             if mark is not None:
                 amt, entry = float(row["positionAmt"]), float(row["entryPrice"])

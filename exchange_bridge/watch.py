@@ -379,6 +379,7 @@ class Watcher:
         # each cycle's exchange part ends within the interval (retries and slow answers
         # included), so a stuck cycle never delays the next one
         self.cycle_deadline = cycle_deadline or max(min(self.interval, 120.0), 10.0)
+        self._last_rule: AdjustmentRule | None = None
         self._tiers: dict[str, Any] = {}
         self._tiers_at: datetime | None = None
         self._share_balance()
@@ -444,7 +445,7 @@ class Watcher:
         free = figures.get("free_balance")
         rule = self._rule(report)
         try:
-            views = position_views(rows, wallet or 0.0, free or 0.0, rule)
+            views = position_views(rows, wallet or 0.0, free or 0.0, rule or AdjustmentRule())
         except LeverageError as exc:  # the account figures refused: said, the watch goes on
             report.error = f"positions not computed: {exc}"
             views = []
@@ -456,11 +457,25 @@ class Watcher:
         return report
 
     def _rule(self, report: CycleReport) -> AdjustmentRule | None:
+        """The rules now; when they cannot be read (a bad cell typed overnight), the last
+        ones read, and an alert once (then a recovery when they read again)."""
+        st, now = self.state, report.at
         try:
-            return self._rules()
+            rule = self._rules()
         except LeverageError as exc:
             report.error = f"rules not read: {exc}"
-            return None
+            if "rules:read" not in st.fired:
+                st.fired["rules:read"] = {"since": now.isoformat(), "value": None}
+                kept = ("the watch goes on with the rules it read last" if self._last_rule
+                        else "no rule is checked until they read")
+                self._send(Alert("stale", "rules:read", "the Rules cannot be read",
+                                 f"{exc}\nFix the cell: {kept}.", now), report)
+            return self._last_rule
+        if st.fired.pop("rules:read", None) is not None:
+            self._send(Alert("recovery", "rules:read", "the Rules read again",
+                             "The alerts follow the Rules as they are now.", now), report)
+        self._last_rule = rule
+        return rule
 
     def _send(self, alert: Alert, report: CycleReport) -> None:
         report.alerts.append(alert)
@@ -579,6 +594,8 @@ class Watcher:
                     self._send(self._recovery(v, name, float(limit), value, now), report)
         for key in sorted(set(st.fired) - seen):
             pid, _, name = key.rpartition(":")
+            if name not in WATCHED_RULES:
+                continue  # not a position's (rules:read)
             if any(v.position_id == pid for v in views):
                 continue  # open, its rule removed or not measurable this cycle: kept
             del st.fired[key]

@@ -244,6 +244,37 @@ def test_once_runs_remember_what_they_said(clock, tmp_path) -> None:
     assert saved["fired"] == {} and saved["failures"] == 0
 
 
+def test_a_closed_position_clears_its_alert_and_unreadable_rules_are_said(clock,
+                                                                          tmp_path) -> None:
+    server = start([{"BTCUSDT": 55_000.0}, {"BTCUSDT": None}, {"BTCUSDT": None}], clock)
+    broken = {"now": False}
+
+    def rules() -> AdjustmentRule:
+        if broken["now"]:
+            raise LeverageError("Rules!B9 (min_liq_distance): must be a rate, got 'ten'")
+        return AdjustmentRule.build(min_liq_distance=0.10)
+
+    sink = Collect()
+    w = watcher(server, rebalance_book(tmp_path), sink, clock, rules=rules)
+    try:
+        w.run_cycle()
+        clock.sleep(60)
+        broken["now"] = True
+        w.run_cycle()  # the rules break: said once, the last rules still apply
+        clock.sleep(60)
+        w.run_cycle()
+        broken["now"] = False
+        clock.sleep(60)
+        w.run_cycle()
+    finally:
+        server.stop()
+    assert sink.kinds() == [("breach", f"{BTC}:min_liq_distance"), ("stale", "rules:read"),
+                            ("recovery", f"{BTC}:min_liq_distance"),
+                            ("recovery", "rules:read")]
+    assert "no longer open" in sink.got[2].title
+    assert "Rules!B9" in sink.got[1].body
+
+
 def test_a_state_file_that_is_not_the_watchs_is_refused(tmp_path) -> None:
     bad = tmp_path / "state.json"
     bad.write_text("{not json")
