@@ -467,3 +467,21 @@ def test_bad_arguments_are_refused_with_their_name(tmp_path) -> None:
     with pytest.raises(LeverageError, match="stale_after must be a whole number >= 1"):
         xw.Watcher(None, None, Collect(), stale_after=0)
 
+
+
+def test_the_demo_watch_prints_the_alerts_and_leaves_the_workbook_as_it_was(tmp_path) -> None:
+    import leverage_demo as demo
+
+    journal = tmp_path / "journal.xlsx"
+    sb.init(sb.open_local(journal), "journal", sample=True)  # its Rules: buffer 5 %, max 12x
+    book = rebalance_book(tmp_path)
+    before = book.path.read_bytes()
+    lines = demo.watch_recorded(journal, book.path)
+    assert book.path.read_bytes() == before
+    text = "\n".join(lines)
+    # 5 % of 55,000 below: 52,250; 0.006 × 60,000 − 52,250 × 0.005976 = 47.75, 47.45 posted
+    assert "00:06 [breach] BTCUSDT-L-open: liquidation closer than the buffer (distance " \
+           "4.91%, buffer 5.00%); add 0.30 USDT" in text
+    assert "00:16 [stale] data stale since 2024-03-01 00:13 UTC" in text
+    assert [line.split("]")[0].split("[")[1] for line in lines if "] " in line] == [
+        "breach", "breach", "breach", "recovery", "recovery", "recovery", "stale", "recovery"]
