@@ -121,8 +121,9 @@ def towards_liquidation(steps_per_leg: int = 6) -> list[Step]:
 
 def many_positions(count: int, now_ms: int | None = None) -> Account:
     """An account of ``count`` isolated long positions (one market each, Binance's bracket
-    table), for the benchmark: each 0.01 contracts at 100, 0.2 posted, marked at 101."""
-    from .recorded_exchange import bracket, market, position
+    table), for the benchmark: each 0.01 contracts at 100, 0.2 posted, marked at 101;
+    liquidation (0.2 − 0.01 × 100) / (0.01 × 0.004 − 0.01) = 80.32 (bracket 1)."""
+    from .recorded_exchange import _now, bracket, market, position
 
     acc = Account(server_time=now_ms, wallet_balance="10000.00000000")
     for i in range(count):
@@ -130,8 +131,8 @@ def many_positions(count: int, now_ms: int | None = None) -> Account:
         acc.markets.append(market(sym, f"C{i:03d}"))
         acc.brackets.append(bracket(sym))
         acc.marks[sym] = "101.00"
-        acc.positions.append(position(sym, "BOTH", "0.010", "100.00", "101.00", "90.36",
-                                      "0.20", 5, (now_ms or 0) - DAY_MS))
+        acc.positions.append(position(sym, "BOTH", "0.010", "100.00", "101.00", "80.32",
+                                      "0.20", 5, (now_ms or _now()) - DAY_MS))
     return acc
 
 
