@@ -3,7 +3,7 @@
 An :class:`Alert` is what the watch loop wants to say; :class:`Channels` says it on every
 channel the trader configured and reports which ones failed. Channels other than the terminal
 go through `apprise <https://github.com/caronc/apprise>`_ (one URL per channel), imported only
-when such a channel is configured (``pip install 'leverage-toolkit[watch]'``).
+when such a channel is configured (``pip install "leverage-toolkit[watch]"``).
 
 Configuration (both sources add up, duplicates are dropped):
 
@@ -35,7 +35,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
@@ -50,7 +50,7 @@ KINDS = ("breach", "recovery", "stale", "write_failed", "summary", "started", "s
 # Seconds a channel gets for one alert, above apprise's own socket timeouts (4 s HTTP, 15 s SMTP
 # connect) so that they, not this cut-off, normally end a dead channel.
 DEFAULT_TIMEOUT = 20.0
-INSTALL_HINT = "pip install 'leverage-toolkit[watch]'"
+INSTALL_HINT = 'the [watch] extra: pip install "leverage-toolkit[watch]"'
 
 # apprise's notify types colour the message (Slack/Discord) and pick the desktop icon.
 _NOTIFY_TYPE = {
@@ -232,7 +232,7 @@ def _import_apprise() -> ModuleType:
         import apprise
     except ImportError as exc:
         raise LeverageError(
-            f"alert channels other than the terminal need apprise: {INSTALL_HINT}"
+            f"alert channels other than the terminal need apprise, {INSTALL_HINT}"
         ) from exc
     return apprise
 
@@ -456,3 +456,41 @@ class Channels:
         finally:
             channel.busy.clear()
         outcome[index] = ok
+
+
+def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
+    """``python -m leverage_exchange.notify [--alerts FILE]``: send one test alert on every
+    configured channel and say which failed (exit 1), so a new channel is tried before the
+    night it matters."""
+    import argparse
+
+    out = sys.stdout if out is None else out
+    parser = argparse.ArgumentParser(
+        prog="python -m leverage_exchange.notify",
+        description=f"Send a test alert on the terminal, --alerts FILE and ${ENV_VAR}.",
+    )
+    parser.add_argument("--alerts", type=Path, default=None, help="one apprise URL a line")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
+                        help="seconds each channel gets (default %(default)s)")
+    args = parser.parse_args(argv)
+    try:
+        channels = Channels.from_config(args.alerts, terminal=out, timeout=args.timeout)
+        channels.check()
+    except LeverageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    test = Alert(
+        kind="started",
+        key="test",
+        title="leverage: test alert",
+        body="If you read this, alerts of `leverage watch` reach you here.",
+        at=datetime.now(UTC),
+    )
+    failed = channels.send(test)
+    for name in channels.describe():
+        print(f"{'FAILED' if name in failed else 'sent  '}  {name}", file=out)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -26,6 +26,7 @@ from fake_channels import ServiceProxy, SmtpServer, TestPki, WebhookReceiver
 
 from leverage.errors import InputError, LeverageError
 from leverage_exchange.notify import ENV_VAR, Alert, Channels, desktop_scheme
+from leverage_exchange.notify import main as notify_main
 
 # Made-up credentials in each service's documented shape (apprise's URL formats).
 TG_TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
@@ -83,7 +84,7 @@ def test_no_channel_at_all_is_refused_by_check() -> None:
 def test_apprise_is_imported_only_for_other_channels(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "apprise", None)  # as if not installed
     assert Channels.from_config(env={}, terminal=io.StringIO()).describe() == ["terminal"]
-    hint = r"need apprise: pip install 'leverage-toolkit\[watch\]'"
+    hint = r'need apprise, the \[watch\] extra: pip install "leverage-toolkit\[watch\]"'
     with pytest.raises(LeverageError, match=hint):
         Channels.from_config(env={ENV_VAR: "json://127.0.0.1:9/x"}, terminal=None)
 
@@ -256,7 +257,7 @@ def test_a_failing_raising_or_hanging_channel_does_not_block_the_others(
 
     port = world.hooks.port
     urls = (
-        f"json://127.0.0.1:{port}/hang/{HOOK_SECRET} json://127.0.0.1:{port}/fail "
+        f"json://127.0.0.1:{port}/hang/{HOOK_SECRET}?rto=60 json://127.0.0.1:{port}/fail "
         f"boomtest://{HOOK_SECRET}@x json://127.0.0.1:{port}/ok"
     )
     out = io.StringIO()
@@ -271,7 +272,8 @@ def test_a_failing_raising_or_hanging_channel_does_not_block_the_others(
     paths = [r.path for r in world.hooks.wait_for(before + 3)[before:]]
     assert sorted(paths) == sorted([f"/hang/{HOOK_SECRET}", "/fail", "/ok"])
     assert BREACH.title in out.getvalue()
-    # Still hanging: the next alert skips it at once rather than starting a second thread.
+    # Still hanging (its read timeout is 60 s): the next alert skips it at once rather than
+    # starting a second thread.
     assert channels.send(BREACH) == [hang, fail, raising]
     assert f"alert channel {hang} is still busy" in caplog.text
     assert HOOK_SECRET not in caplog.text
@@ -282,3 +284,30 @@ def test_a_failing_raising_or_hanging_channel_does_not_block_the_others(
     assert alone.send(BREACH) == alone.describe()
     with pytest.raises(LeverageError, match="no alert channel delivered the latest alert"):
         alone.check()
+
+
+def test_test_alert_command_says_which_channel_failed(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    port = world.hooks.port
+    alerts = tmp_path / "alerts.txt"
+    alerts.write_text(f"json://127.0.0.1:{port}/ok/{HOOK_SECRET}\njson://127.0.0.1:{port}/fail\n")
+    out = io.StringIO()
+    before = len(world.hooks.requests)
+    assert notify_main(["--alerts", str(alerts)], out=out) == 1
+    assert out.getvalue().endswith(
+        f"sent    terminal\nsent    json://127.0.0.1:{port}/…\n"
+        f"FAILED  json://127.0.0.1:{port}/… (#3)\n"
+    )
+    assert "STARTED: leverage: test alert" in out.getvalue()
+    received = world.hooks.wait_for(before + 2)[before:]
+    assert sorted(r.path for r in received) == ["/fail", f"/ok/{HOOK_SECRET}"]
+    assert all(json.loads(r.body)["title"] == "leverage: test alert" for r in received)
+
+    alerts.write_text(f"foo://{HOOK_SECRET}\n")
+    assert notify_main(["--alerts", str(alerts)], out=out) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"error: alerts file {alerts} line 1: unknown channel scheme 'foo://'")
+    assert HOOK_SECRET not in error
