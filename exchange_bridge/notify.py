@@ -196,9 +196,10 @@ def _secrets_of(plugin: Any, scheme: str) -> set[str]:
 
 
 def _crude_secrets(url: str) -> set[str]:
-    """Every piece of a URL apprise could not load: used only to mask error text."""
+    """Every piece of a URL not loaded yet, whole and split, to mask what apprise logs about
+    it while parsing it."""
     rest = _SCHEME.sub("", url)
-    return {p for p in re.split(r"[/:@?&=#,]+", rest) if len(p) >= 3}
+    return {rest, *re.split(r"[/:@?&=#,]+", rest)}
 
 
 # --------------------------------------------------------------------------- channels
@@ -304,19 +305,22 @@ def _apprise_channel(
             f"{source.where}: '{scheme}://' cannot deliver on this system"
             + (f" ({details})" if details else "")
         )
+    # While apprise parses the URL, nothing yet says which pieces are secret: every piece is
+    # masked in what it logs (its reasons for refusing a URL go into the error below).
+    parsing = _Redactor()
+    parsing.add(_crude_secrets(url))
     captured: list[str] = []
     handler = _ListHandler(captured)
     apprise_log = logging.getLogger("apprise")
+    apprise_log.addFilter(parsing)
     apprise_log.addHandler(handler)
     try:
         plugin = apprise.Apprise.instantiate(url, asset=asset)
     finally:
         apprise_log.removeHandler(handler)
+        apprise_log.removeFilter(parsing)
     if plugin is None:
-        secrets = _crude_secrets(url)
         why = "; ".join(m for m in captured if m)
-        for secret in sorted(secrets, key=len, reverse=True):
-            why = why.replace(secret, "****")
         raise LeverageError(
             f"{source.where}: malformed '{scheme}://' URL" + (f" ({why})" if why else "")
         )

@@ -89,7 +89,10 @@ def test_apprise_is_imported_only_for_other_channels(monkeypatch: pytest.MonkeyP
         Channels.from_config(env={ENV_VAR: "json://127.0.0.1:9/x"}, terminal=None)
 
 
-def test_bad_config_names_the_line_and_hides_secrets(tmp_path: Path) -> None:
+def test_bad_config_names_the_line_and_hides_secrets(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     alerts = tmp_path / "alerts.txt"
     alerts.write_text(f"# mine\n\njson://127.0.0.1:9/{HOOK_SECRET}\nfoo://{MAIL_PASSWORD}@x\n")
     with pytest.raises(LeverageError) as error:
@@ -102,6 +105,10 @@ def test_bad_config_names_the_line_and_hides_secrets(tmp_path: Path) -> None:
     with pytest.raises(LeverageError, match=r"line 1: malformed 'tgram://' URL") as error:
         Channels.from_config(alerts, env={})
     assert TG_TOKEN[:9] not in str(error.value)
+    alerts.write_text(f"mailtos://{MAIL_USER}:{MAIL_PASSWORD}@\n")  # no server
+    with pytest.raises(LeverageError, match=r"line 1: malformed 'mailtos://' URL") as error:
+        Channels.from_config(alerts, env={})
+    assert MAIL_PASSWORD not in str(error.value)
     alerts.write_text(f"{MAIL_PASSWORD}\n")
     with pytest.raises(LeverageError, match="line 1: expected a channel URL") as error:
         Channels.from_config(alerts, env={})
@@ -110,6 +117,9 @@ def test_bad_config_names_the_line_and_hides_secrets(tmp_path: Path) -> None:
         Channels.from_config(tmp_path / "missing.txt", env={})
     with pytest.raises(LeverageError, match=rf"\${ENV_VAR} item 2: unknown channel scheme 'nope://'"):
         Channels.from_config(env={ENV_VAR: "json://127.0.0.1:9/a, nope://x"})
+    assert "Unparseable" in caplog.text  # apprise did say why, and masked
+    for secret in (TG_TOKEN[:9], MAIL_PASSWORD, HOOK_SECRET):
+        assert secret not in caplog.text, secret
 
 
 def test_env_urls_split_on_commas_and_spaces_and_duplicates_drop() -> None:
