@@ -58,19 +58,7 @@ from leverage.rules import RULE_TEXT
 
 from .client import Deadline
 from .convert import OpenPosition
-
-try:  # the notification layer's own type (exchange_bridge.notify)
-    from .notify import Alert
-except ImportError:  # pragma: no cover - the same shape until exchange_bridge.notify is there
-
-    @dataclass(frozen=True)
-    class Alert:  # type: ignore[no-redef]
-        kind: str  # breach | recovery | stale | write_failed | summary | started | stopped
-        key: str  # stable dedupe key: "BTCUSDT-L-101:min_liq_distance", "exchange:stale"
-        title: str  # one line
-        body: str  # plain text, several lines
-        at: datetime  # UTC
-
+from .notify import Alert
 
 HYSTERESIS = 0.10
 """A fired rule re-arms once its value is back past the threshold by this fraction of it."""
