@@ -32,7 +32,9 @@ def _channels(args: argparse.Namespace) -> Any:
     except ImportError:
         raise LeverageError("leverage watch needs the alert channels (leverage_exchange.notify), "
                             "which this installation lacks") from None
-    channels = Channels.from_config(Path(args.alerts) if args.alerts else None)
+    # sys.stdout as it is now (the default binds the one of import time)
+    channels = Channels.from_config(Path(args.alerts) if args.alerts else None,
+                                    terminal=sys.stdout)
     channels.check()  # a watch that cannot alert exits here, not blind later
     return channels
 

@@ -31,7 +31,6 @@ from leverage.errors import LeverageError
 from leverage.models import AdjustmentRule
 from leverage_exchange import recorded_watch as rw
 from leverage_exchange import watch as xw
-from leverage_exchange import watch_cli
 
 CREDS = {"apiKey": API_KEY, "secret": API_SECRET}
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -366,25 +365,28 @@ def test_rules_come_from_the_journals_rules_sheet_and_edits_are_picked_up(tmp_pa
         read()
 
 
-def test_cli_once_and_a_watch_that_cannot_alert_refuses(clock, tmp_path, monkeypatch,
-                                                        capsys) -> None:
+def test_cli_once_alerts_on_the_terminal_and_a_watch_that_cannot_alert_refuses(
+        clock, tmp_path, monkeypatch, capsys) -> None:
     server = start([{"BTCUSDT": 55_000.0}], clock)
-    sink = Collect()
-    monkeypatch.setattr(watch_cli, "_channels", lambda args: (sink.check(), sink)[1])
+    monkeypatch.delenv("LEVERAGE_ALERT_URLS", raising=False)
     monkeypatch.setenv("LEVERAGE_EXCHANGE_KEY", API_KEY)
     monkeypatch.setenv("LEVERAGE_EXCHANGE_SECRET", API_SECRET)
     book = tmp_path / "rebalance.xlsx"
     args = ["watch", "--api-url", server.url, "--file", str(book), "--once",
-            "--rule", "min_liq_distance=10%"]
+            "--rule", "min_liq_distance=10%", "--rule", "max_leverage=40"]
     try:
         assert main(args) == 0
+        out = capsys.readouterr().out
+        assert "BREACH: BTCUSDT-L-open: liquidation closer than the buffer (distance 4.91%" in out
+        assert "1 alert(s)" in out and "leverage above max" not in out
         assert main(args) == 0  # the second run remembers the first's alert
-        assert sink.kinds() == [("breach", f"{BTC}:min_liq_distance")]
+        assert "BREACH" not in capsys.readouterr().out
         assert (tmp_path / "rebalance.watch-state.json").exists()
         server.clear_log()
-        sink.fail_check = True
-        assert main(args) == 2
-        assert "no alert channel can deliver" in capsys.readouterr().err
+        alerts = tmp_path / "alerts.txt"
+        alerts.write_text("foo://not-a-channel\n")
+        assert main([*args, "--alerts", str(alerts)]) == 2
+        assert "line 1: unknown channel scheme 'foo://'" in capsys.readouterr().err
         assert server.log == []  # refused before reading anything
     finally:
         server.stop()
@@ -395,7 +397,7 @@ def test_cli_refuses_a_journal_as_the_watched_workbook(tmp_path, monkeypatch, ca
     sb.init(sb.open_local(journal), "journal")
     server = rw.ScriptedBinance(rw.watch_account(), [{"BTCUSDT": 61_000.0}])
     server.start()
-    monkeypatch.setattr(watch_cli, "_channels", lambda args: Collect())
+    monkeypatch.delenv("LEVERAGE_ALERT_URLS", raising=False)
     monkeypatch.setenv("LEVERAGE_EXCHANGE_KEY", API_KEY)
     monkeypatch.setenv("LEVERAGE_EXCHANGE_SECRET", API_SECRET)
     try:
@@ -403,6 +405,17 @@ def test_cli_refuses_a_journal_as_the_watched_workbook(tmp_path, monkeypatch, ca
     finally:
         server.stop()
     assert "give the journal with --rules" in capsys.readouterr().err
+
+
+def test_channels_that_cannot_deliver_stop_the_watch_before_it_runs(tmp_path) -> None:
+    server = rw.ScriptedBinance(rw.watch_account(), [{"BTCUSDT": 61_000.0}])
+    server.start()
+    try:
+        with pytest.raises(LeverageError, match="no alert channel can deliver"):
+            xw.watch(client(server), rebalance_book(tmp_path), Collect(fail_check=True))
+        assert [p for p in server.paths() if "positionRisk" in p] == []
+    finally:
+        server.stop()
 
 
 CHILD = textwrap.dedent("""
@@ -435,30 +448,38 @@ CHILD = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
-def test_a_kill_mid_watch_leaves_the_workbook_whole(tmp_path, sig) -> None:
-    book = rebalance_book(tmp_path)
-    state = tmp_path / "state.json"
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(book.path), str(state)],
-                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    assert child.stdout is not None
+def test_ctrl_c_or_kill_9_mid_watch_leaves_the_workbook_whole(tmp_path) -> None:
+    # two watches at once (one process start's cost): one gets SIGINT (Ctrl-C), one SIGKILL
+    children = {}
+    for sig in (signal.SIGINT, signal.SIGKILL):
+        folder = tmp_path / sig.name
+        folder.mkdir()
+        book = rebalance_book(folder)
+        children[sig] = (folder, book.path, subprocess.Popen(
+            [sys.executable, "-c", CHILD, str(book.path), str(folder / "state.json")],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"}))
     try:
-        for _ in range(5):  # a few cycles written: the kill falls amid the next one
-            assert child.stdout.readline().strip() == "cycle"
-        child.send_signal(sig)
-        child.wait(timeout=60)
+        for sig, (_, _, child) in children.items():
+            assert child.stdout is not None
+            for _ in range(5):  # a few cycles written: the signal falls amid the next one
+                assert child.stdout.readline().strip() == "cycle"
+            child.send_signal(sig)
+        for _, _, child in children.values():
+            child.wait(timeout=60)
     finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-    rows = _positions(sb.open_local(book.path))  # opens: old or new, never half
-    assert {r["symbol"] for r in rows} == {"BTCUSDT", "ETHUSDT"}
-    mark = next(r["mark_price"] for r in rows if r["symbol"] == "BTCUSDT")
-    assert 55_000 <= mark <= 61_000 and not math.isnan(mark)
-    json.loads(state.read_text())  # the state too
-    # a temporary state file is left only by a kill amid its write
-    assert not list(tmp_path.glob(".state.json.*")) or sig == signal.SIGKILL
+        for _, _, child in children.values():
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+    for sig, (folder, path, _) in children.items():
+        rows = _positions(sb.open_local(path))  # opens: the old workbook or the new, never half
+        assert {r["symbol"] for r in rows} == {"BTCUSDT", "ETHUSDT"}, sig
+        mark = next(r["mark_price"] for r in rows if r["symbol"] == "BTCUSDT")
+        assert 55_000 <= mark <= 61_000 and not math.isnan(mark), sig
+        json.loads((folder / "state.json").read_text())  # the state too
+        # a temporary state file is left only by a kill amid its write
+        assert not list(folder.glob(".state.json.*")) or sig == signal.SIGKILL
 
 
 def test_bad_arguments_are_refused_with_their_name(tmp_path) -> None:
