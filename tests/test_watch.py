@@ -274,6 +274,35 @@ def test_a_closed_position_clears_its_alert_and_unreadable_rules_are_said(clock,
     assert "Rules!B9" in sink.got[1].body
 
 
+def test_a_cross_position_is_told_what_to_move_into_the_cross_wallet(clock, tmp_path) -> None:
+    # ETHUSDT: cross short 0.5 at 3,000, marked 2,900, the only cross position of a 1,000 USDT
+    # wallet (liquidation 4,980.08, distance 71.7 %); BTCUSDT isolated, at 61,000
+    server = start([{"BTCUSDT": 61_000.0, "ETHUSDT": 2_900.0}], clock)
+    try:
+        sink = Collect()
+        report = watcher(server, rebalance_book(tmp_path), sink, clock,
+                         rules=AdjustmentRule.build(min_liq_distance=0.75, max_leverage=1.2)
+                         ).run_cycle()
+    finally:
+        server.stop()
+    eth = {a.key.split(":")[1]: a for a in sink.got if a.key.startswith("ETHUSDT")}
+    assert sorted(eth) == ["max_leverage", "min_liq_distance"]
+
+    def added(alert: Any) -> float:
+        return float(alert.body.split("To restore it: add ")[1].split(" USDT")[0].replace(",", ""))
+
+    buffer = added(eth["min_liq_distance"])
+    assert "to the cross wallet" in eth["min_liq_distance"].body
+    # the forward check: with that much more in the wallet, the core's cross liquidation
+    # price is 75 % above the mark (2,900 × 1.75 = 5,075), to the cent
+    liq = core.cross_liq_price("short", 0.5, 3_000, 1_000 + buffer, 0.0, 0.0, 0.004)
+    assert liq == pytest.approx(5_075, abs=0.01 / 0.5)
+    # the cross account's one leverage, 1,450 / (wallet + PnL 50), down to 1.2x
+    lev = added(eth["max_leverage"])
+    assert 1_450 / (1_000 + lev + 50) == pytest.approx(1.2, abs=1e-3)
+    assert [p.margin_mode for p in report.positions] == ["isolated", "cross"]
+
+
 def test_a_state_file_that_is_not_the_watchs_is_refused(tmp_path) -> None:
     bad = tmp_path / "state.json"
     bad.write_text("{not json")
@@ -480,6 +509,24 @@ def test_ctrl_c_or_kill_9_mid_watch_leaves_the_workbook_whole(tmp_path) -> None:
         json.loads((folder / "state.json").read_text())  # the state too
         # a temporary state file is left only by a kill amid its write
         assert not list(folder.glob(".state.json.*")) or sig == signal.SIGKILL
+
+
+def test_cli_without_once_says_when_it_starts_and_stops(clock, tmp_path, monkeypatch,
+                                                       capsys) -> None:
+    server = start([{"BTCUSDT": 61_000.0}], clock)
+    monkeypatch.delenv("LEVERAGE_ALERT_URLS", raising=False)
+    monkeypatch.setenv("LEVERAGE_EXCHANGE_KEY", API_KEY)
+    monkeypatch.setenv("LEVERAGE_EXCHANGE_SECRET", API_SECRET)
+    try:  # one cycle: no wait after it
+        assert main(["watch", "--api-url", server.url, "--file", str(tmp_path / "r.xlsx"),
+                     "--cycles", "1", "--rule", "max_leverage=20"]) == 0
+    finally:
+        server.stop()
+    out = capsys.readouterr().out
+    assert "STARTED: watch started" in out and "rules: max_leverage=20.0" in out
+    assert "channels: terminal" in out
+    assert "STOPPED: watch stopped: 1 cycles done" in out
+    assert out.index("STARTED") < out.index("2 open") < out.index("STOPPED")
 
 
 def test_bad_arguments_are_refused_with_their_name(tmp_path) -> None:
