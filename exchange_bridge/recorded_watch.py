@@ -60,7 +60,7 @@ class ScriptedBinance(FakeBinanceFutures):
         self._apply(marks)
         return super()._answer(req, path, params, fault)
 
-    def _apply(self, marks: Mapping[str, float]) -> None:
+    def _apply(self, marks: Mapping[str, float | None]) -> None:
         acc = self.account
         acc.marks = {**self._recorded_marks,
                      **{s: f"{m:.2f}" for s, m in marks.items() if m is not None}}

@@ -389,15 +389,18 @@ class Watcher:
 
     def _read(self, now: datetime) -> tuple[list[OpenPosition], dict[str, float | None], Any]:
         from . import account_figures, build_rows, reconcile
+        from .client import call
         from .fetch import fetch_open, rates_of
 
         self._balance_cache.clear()
-        if self._tiers_at is None or now - self._tiers_at >= TIER_REFRESH:
-            self._tiers, self._tiers_at = {}, now
         ticks = now.timestamp()
         self.exchange._leverage_deadline = Deadline(
             self.cycle_deadline, clock=lambda: ticks + (self.clock() - now).total_seconds(),
             sleep=self.sleep)
+        if self._tiers_at is None or now - self._tiers_at >= TIER_REFRESH:
+            if self._tiers_at is not None:  # a day on: markets listed since are known too
+                call(self.exchange, self.exchange.load_markets, True)
+            self._tiers, self._tiers_at = {}, now
         got = fetch_open(self.exchange, now_ms=int(now.timestamp() * 1000), rates=False)
         got.tiers.update(self._tiers)
         rates_of(self.exchange, got, sorted({p["symbol"] for p in got.positions}))
