@@ -19,6 +19,7 @@ from . import (
     init_bench,
     sheets_bench,
     templates_bench,
+    watch_bench,
 )
 from ._util import targets_summary
 
@@ -42,6 +43,7 @@ def main() -> int:
         templates_bench.journal_build,
         import_bench.import_times,
         exchange_bench.import_requests,
+        watch_bench.watch_cycle,
         targets_summary,
     ]
     only = set(sys.argv[1:])

@@ -9,7 +9,11 @@
    journal's ids) and its wallet into a blank rebalance workbook with the reconcile column
    (our liquidation price beside the exchange's), and checks that the journal reproduces the
    account: its replayed size, entry and margin beside the exchange's (parity).
-4. Reads back what the sync wrote and prints what a trader checks: each position's leverage,
+4. Watches that account for 24 one-minute cycles of accelerated fake time while BTCUSDT's
+   mark slides towards its liquidation, gaps through the journal's buffer, recovers and the
+   exchange goes quiet (``leverage watch``, into a throw-away copy of the rebalance workbook,
+   with the journal's own Rules), and prints the alerts it would send.
+5. Reads back what the sync wrote and prints what a trader checks: each position's leverage,
    liquidation price and distance, the margin moves to its target, the reconcile column, each
    closed position's net PnL (fees included), the journal's rule breaks and the Summary's
    totals per margin currency; draws effective leverage and liquidation distance over time.
@@ -90,6 +94,10 @@ def run(out: Path, echo: Any = print) -> int:
     for line in imported:
         echo(line)
     echo("")
+    if exchange_book.exists():
+        for line in watch_recorded(synced["journal"], exchange_book):
+            echo(line)
+        echo("")
     for line in portfolio_lines(synced["rebalance"]):
         echo(line)
     echo("")
@@ -154,6 +162,69 @@ def import_recorded(journal: Path, rebalance: Path) -> list[str]:
                 lines += [f"    {p}" for p in report.parity]
                 lines += [f"  note: {n}" for n in report.notes]
     return lines
+
+
+def watch_recorded(journal: Path, rebalance: Path, cycles: int = 24) -> list[str]:
+    """``leverage watch`` over the recorded account, in fake time (a minute a cycle, no
+    wait): BTCUSDT's mark follows ``recorded_watch.towards_liquidation``, the alerts follow
+    the Rules of ``journal`` and go into the lines returned (as the terminal channel would
+    print them). It writes into a temporary copy of ``rebalance``: the demo's files stay as
+    they are."""
+    try:
+        import ccxt  # noqa: F401
+    except ImportError:
+        return ["Watch: skipped (pip install 'leverage-toolkit[exchange]' for ccxt)"]
+    import shutil
+    import tempfile
+
+    import leverage_exchange as xb
+    from leverage_exchange import recorded_exchange, recorded_watch
+    from leverage_exchange.watch import Watcher, rules_from_workbook
+
+    start = RECORDED_UNTIL
+    now = [start]
+
+    class Printed:  # the alerts as lines, in the shape of leverage_exchange.notify.Channels
+        def __init__(self) -> None:
+            self.lines: list[str] = []
+
+        def send(self, alert: Any) -> list[str]:
+            self.lines.append(f"  {alert.at:%H:%M} [{alert.kind}] {alert.title}")
+            self.lines += [f"      {line}" for line in alert.body.splitlines()]
+            return []
+
+        def check(self) -> None:
+            return None
+
+        def describe(self) -> list[str]:
+            return ["demo"]
+
+    def sleep(seconds: float) -> None:
+        now[0] += dt.timedelta(seconds=seconds)
+
+    recorded = int(start.timestamp() * 1000)
+    script = recorded_watch.towards_liquidation()
+    creds = {"apiKey": recorded_exchange.API_KEY, "secret": recorded_exchange.API_SECRET}
+    rule = rules_from_workbook(open_local(journal))
+    out = Printed()
+    with tempfile.TemporaryDirectory() as tmp, recorded_watch.ScriptedBinance(
+            recorded_watch.watch_account(recorded), script,
+            step=lambda: int((now[0] - start).total_seconds() // 60)) as server:
+        copy = Path(tmp) / rebalance.name
+        shutil.copyfile(rebalance, copy)
+        exchange = xb.connect("binanceusdm", creds, api_url=server.url, rate_limit_ms=1)
+        watcher = Watcher(exchange, open_local(copy), out, rules=rule, interval=60,
+                          stale_after=3, clock=lambda: now[0], sleep=sleep)
+        reports = watcher.run(cycles)
+    lines = [f"Watch: {cycles} one-minute cycles of the recorded account in fake time "
+             f"(`leverage watch`), the journal's Rules (min_liq_distance "
+             f"{rule.min_liq_distance:.0%}, max_leverage {rule.max_leverage:g}x); BTCUSDT's "
+             "mark drifts from 61,000 to 58,500, gaps to 55,000, slides to 54,000, recovers "
+             "to 60,000, then the exchange does not answer for 6 cycles",
+             f"  {sum(r.exchange_requests for r in reports)} exchange requests, "
+             f"{sum(1 for r in reports if r.cells_written)} cycles wrote the sheet; "
+             "the alerts it would send:"]
+    return lines + (out.lines or ["  none"])
 
 
 def reconcile_lines(path: Path) -> list[str]:

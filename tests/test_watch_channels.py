@@ -1,0 +1,174 @@
+"""A simulated day of ``leverage watch`` through every alert channel, end to end on loopback.
+
+Real ccxt reads the scripted-marks Binance (``leverage_exchange.recorded_watch``); real gspread
+writes the loopback Google Sheets server (tests/fake_sheets.py); the alerts go through
+``leverage_exchange.notify.Channels`` to the terminal, a generic JSON webhook, email (SMTP with
+STARTTLS and AUTH, aiosmtpd), Telegram, Discord and Slack (apprise's own plugins, their hosts
+played by the TLS proxy of tests/fake_channels.py). A fake clock: the day runs in seconds.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("ccxt")
+pytest.importorskip("apprise")
+
+from fake_channels import ServiceProxy, SmtpServer, TestPki, WebhookReceiver
+from fake_exchange import API_KEY, API_SECRET
+from fake_sheets import FakeSheets, make_client
+
+import leverage_exchange as xb
+import leverage_sheets as sb
+from leverage.models import AdjustmentRule
+from leverage_exchange import recorded_watch as rw
+from leverage_exchange.notify import Channels
+from leverage_exchange.watch import Watcher, parse_hhmm
+
+# Made-up credentials in each service's documented shape (as tests/test_notify.py)
+TG_TOKEN, TG_CHAT = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw", "987654321"
+DISCORD_ID, DISCORD_TOKEN = "112233445566", "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
+SLACK_A, SLACK_B, SLACK_C = "T1JJ3T3L2", "A1BRTD4JD", "TIiajkdnlazkcOXrIdevi7FQ"
+MAIL_USER, MAIL_PASSWORD = "alerts", "p4ssw0rd-Very-Secret"
+HOOK_SECRET = "hk-7f3e9a1c2b"
+
+T0 = datetime(2026, 12, 7, tzinfo=UTC)
+INTERVAL = 20 * 60  # a cycle every 20 minutes: 72 cycles a day
+BTC = "BTCUSDT-L-open"
+
+
+def day_script() -> list[rw.Step]:
+    """72 cycles: quiet until 06:00, a slow drift into the 10 % buffer until 09:00, a gap
+    through it, a recovery by noon, an outage of 2 hours in the afternoon, quiet again."""
+    def at(m: float) -> rw.Step:
+        return {"BTCUSDT": m, "ETHUSDT": 2_900.0}
+
+    quiet = [at(61_000.0)] * 18  # 00:00 to 05:40
+    drift = [at(m) for m in rw.drift(61_000, 58_200, 9)]  # 06:00 to 08:40, 10.1 % at the end
+    gap = [at(55_000.0), at(54_500.0), at(55_500.0)]  # 09:00 to 09:40
+    back = [at(m) for m in rw.drift(56_500, 60_000, 6)]  # 10:00 to 11:40
+    calm = [at(60_000.0)] * 12  # 12:00 to 15:40
+    outage: list[rw.Step] = [None] * 6  # 16:00 to 17:40
+    evening = [at(60_500.0)] * 18  # 18:00 to 23:40
+    return quiet + drift + gap + back + calm + outage + evening
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
+    folder = tmp_path_factory.mktemp("channels")
+    pki = TestPki(folder)
+    hooks, proxy = WebhookReceiver(), ServiceProxy(pki)
+    smtp = SmtpServer(pki, MAIL_USER, MAIL_PASSWORD)
+    alerts = folder / "alerts.txt"
+    alerts.write_text(
+        f"json://127.0.0.1:{hooks.port}/hook/{HOOK_SECRET}\n"
+        f"mailtos://{MAIL_USER}:{MAIL_PASSWORD}@127.0.0.1:{smtp.port}"
+        "?to=trader@example.org&from=alerts@example.org&mode=starttls\n"
+        f"tgram://{TG_TOKEN}/{TG_CHAT}\n"
+        f"discord://{DISCORD_ID}/{DISCORD_TOKEN}\n"
+        f"slack://{SLACK_A}/{SLACK_B}/{SLACK_C}/#alerts\n")
+    with pytest.MonkeyPatch.context() as env:
+        for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTP_PROXY"):
+            env.delenv(name, raising=False)
+        env.setenv("HTTPS_PROXY", proxy.url)
+        env.setenv("NO_PROXY", "127.0.0.1,localhost")
+        env.setenv("REQUESTS_CA_BUNDLE", str(pki.ca_file))
+        env.setenv("SSL_CERT_FILE", str(pki.ca_file))
+        # apprise spaces two sends to one email server by 5.5 s and to Slack by 1.2 s (real
+        # time, its plugins' request_rate_per_sec): kept in use, but a day of fake time here
+        from apprise.plugins.email import NotifyEmail
+        from apprise.plugins.slack import NotifySlack
+
+        env.setattr(NotifyEmail, "request_rate_per_sec", 0)
+        env.setattr(NotifySlack, "request_rate_per_sec", 0)
+        try:
+            yield {"hooks": hooks, "proxy": proxy, "smtp": smtp, "alerts": alerts}
+        finally:
+            hooks.close()
+            proxy.close()
+            smtp.close()
+
+
+def test_a_simulated_day_through_every_channel(world: dict[str, object]) -> None:
+    hooks, proxy, smtp = world["hooks"], world["proxy"], world["smtp"]
+    assert isinstance(hooks, WebhookReceiver) and isinstance(proxy, ServiceProxy)
+    assert isinstance(smtp, SmtpServer) and isinstance(world["alerts"], Path)
+    now = [T0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += timedelta(seconds=seconds)
+
+    script = day_script()
+    assert len(script) == 72
+    terminal = io.StringIO()
+    channels = Channels.from_config(world["alerts"], env={}, terminal=terminal)
+    channels.check()
+    rule = AdjustmentRule.build(min_liq_distance=0.10, max_leverage=10)
+    server = rw.ScriptedBinance(rw.watch_account(), script,
+                                step=lambda: int((now[0] - T0).total_seconds() // INTERVAL))
+    server.start()
+    per_cycle: list[tuple[int, int]] = []
+    try:
+        with FakeSheets() as sheets:
+            key = sheets.create_spreadsheet("Rebalance")
+            book = sb.open_google(key, client=make_client(sheets, timeout=10))
+            sb.init(book, "rebalance")
+            exchange = xb.connect("binanceusdm", {"apiKey": API_KEY, "secret": API_SECRET},
+                                  api_url=server.url, timeout_ms=30_000, rate_limit_ms=1)
+            watcher = Watcher(exchange, book, channels, rules=rule, interval=INTERVAL,
+                              stale_after=3, clock=lambda: now[0], sleep=sleep,
+                              daily_summary=parse_hhmm("23:30"))
+            seen = [len(sheets.requests)]  # from the watch's first cycle on
+
+            def count(_report: object) -> None:
+                log = sheets.requests[seen[0]:]
+                seen[0] += len(log)
+                per_cycle.append((len(log), sum(r.method in ("POST", "PUT") for r in log)))
+
+            reports = watcher.run(72, on_cycle=count)
+            assert not sheets.server_errors
+    finally:
+        server.stop()
+    assert not server.server_errors
+    expected = [
+        ("breach", f"{BTC}:min_liq_distance", "09:00"), ("breach", f"{BTC}:max_leverage", "09:00"),
+        ("recovery", f"{BTC}:min_liq_distance", "11:20"),
+        ("recovery", f"{BTC}:max_leverage", "11:20"),
+        ("stale", "exchange:stale", "16:40"), ("recovery", "exchange:stale", "18:00"),
+        ("summary", "summary:2026-12-07", "23:40"),
+    ]
+    sent = [a for r in reports for a in r.alerts]
+    assert [(a.kind, a.key, f"{a.at:%H:%M}") for a in sent] == expected
+    assert [r.failed_channels for r in reports if r.failed_channels] == []
+    breach = sent[0]
+    assert "add 16.74 USDT to the position" in breach.body  # see test_watch: 64.19 − 47.45
+    assert "covers it" in breach.body
+    assert sent[4].title.startswith("data stale since 2026-12-07 15:40 UTC")
+    # the Sheets quota: one read and at most one write a cycle (none while the exchange is out)
+    assert all(n <= 2 and w <= 1 for n, w in per_cycle)
+    assert [n for n, _ in per_cycle[48:54]] == [0] * 6
+
+    titles = [a.title for a in sent]
+    hooked = [json.loads(h.body)["title"] for h in hooks.wait_for(len(sent))]
+    assert hooked == titles
+    mails = smtp.wait_for(len(sent))
+    subjects = [message_from_bytes(m.body, policy=policy.default)["Subject"] for m in mails]
+    assert subjects == titles
+    by_host: dict[str, list[str]] = {}
+    for r in proxy.wait_for(3 * len(sent)):
+        by_host.setdefault(r.host, []).append(r.text())
+    assert sorted(by_host) == ["api.telegram.org", "discord.com", "hooks.slack.com"]
+    for host, bodies in by_host.items():
+        assert len(bodies) == len(sent), host
+        assert sum("add 16.74 USDT" in b for b in bodies) == 1, host  # the breach, once
+    printed = terminal.getvalue()
+    assert printed.count("BREACH: ") == 2 and printed.count("STALE: ") == 1
+    for secret in (TG_TOKEN, DISCORD_TOKEN, SLACK_C, MAIL_PASSWORD, HOOK_SECRET):
+        assert secret not in printed
