@@ -329,6 +329,9 @@ def liq_price(
       ``LP = entry − s × (margin − MM) / qty``.
     * ``exchange="okx"`` (linear): the taker ``fee_rate`` counts as maintenance,
       ``LP = (entry − s·margin/qty) / (1 − s·(mmr + fee_rate))``.
+    * ``exchange="hyperliquid"`` (linear, USDC): Binance's linear form with
+      ``mmr = 1 / (2 × the asset's max leverage)`` (maintenance is half the initial margin at
+      max leverage), or its margin table as ``tiers``.
 
     ``margin`` is the isolated margin posted (initial margin plus any margin added, minus
     any withdrawn), in margin currency. With ``tiers``, ``mmr`` and ``maint_amount`` are

@@ -17,12 +17,14 @@ from __future__ import annotations
 from .base import Convention
 from .binance import Binance
 from .bybit import Bybit
+from .hyperliquid import Hyperliquid
 from .okx import Okx
 
 CONVENTIONS: dict[str, Convention] = {
     "binance": Binance(),
     "bybit": Bybit(),
     "okx": Okx(),
+    "hyperliquid": Hyperliquid(),
 }
 
 CCXT_IDS: dict[str, str] = {i: name for name, c in CONVENTIONS.items() for i in c.ccxt_ids}
