@@ -646,10 +646,19 @@ def _journal_segment(got: Fetched, out: Rows, market: dict[str, Any], key: tuple
 
     lev = got.leverages.get(key[0])
 
+    fee_from_margin = getattr(venue(ex), "FEE_FROM_MARGIN", False)
+
     def added_margin(it: _Item, qty: float, price: float) -> float | None:
         if it.add_margin is not None:
             return it.add_margin
-        return float(core.notional(qty, price, contract)) / lev if lev else None
+        if not lev:
+            return None
+        margin = float(core.notional(qty, price, contract)) / lev
+        f = it.fill or {}
+        if fee_from_margin and not f.get("fee_unknown") and f.get("q"):
+            # Hyperliquid: the fee of the qty opened comes out of the margin it posts
+            margin -= float(f["fee"]) * qty / _qty(abs(f["q"]), market)
+        return margin
 
     # the state at the start: the exchange's now (or, for one closed inside the window, the
     # state its closing fill shows), with the window's items undone newest first

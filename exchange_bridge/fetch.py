@@ -18,6 +18,10 @@ exchange convention, ``fetch_<convention>.py`` (:func:`venue`: the convention of
 - ``history(exchange, got)``: fills, funding, margin changes and liquidations, then the rates;
 - ``FUNDING_ON_BALANCE``: funding is paid from the available balance, not the position margin;
 - ``MARGIN_FROM_LEVERAGE``: a position's margin may be taken as its notional ÷ its leverage.
+
+and, where the exchange needs them: ``FEE_FROM_MARGIN`` (an open's fee comes out of the margin
+it posts), ``journal_market(market)`` (the market as the journal names it), ``BY_ADDRESS`` (the
+account is read by wallet address, with no API key).
 """
 
 from __future__ import annotations
@@ -147,9 +151,11 @@ def fetch_open(exchange: Any, since_ms: int = 0, now_ms: int | None = None,
     # the exchange's clock, not this computer's: windows (Binance's 30 days of margin
     # history) and the dates of the rows count from it
     now_ms = now_ms or int(call(exchange, exchange.fetch_time))
-    markets = {s: m for s, m in exchange.markets.items() if m.get("contract")}
-    got = Fetched(exchange.id, since_ms, now_ms, markets)
     rules = venue(exchange.id)
+    # the market as the journal names it (Hyperliquid: the coin, not ccxt's asset index)
+    named = getattr(rules, "journal_market", None) or (lambda m: m)
+    markets = {s: named(m) for s, m in exchange.markets.items() if m.get("contract")}
+    got = Fetched(exchange.id, since_ms, now_ms, markets)
     got.positions = [p for params in rules.families(exchange)
                      for p in call(exchange, exchange.fetch_positions, params=params) if _size(p)]
     for p in got.positions:
