@@ -19,8 +19,9 @@ exchange convention, ``fetch_<convention>.py`` (:func:`venue`: the convention of
 - ``FUNDING_ON_BALANCE``: funding is paid from the available balance, not the position margin;
 - ``MARGIN_FROM_LEVERAGE``: a position's margin may be taken as its notional ÷ its leverage.
 
-and, where the exchange needs them: ``FEE_FROM_MARGIN`` (an open's fee comes out of the margin
-it posts), ``journal_market(market)`` (the market as the journal names it), ``BY_ADDRESS`` (the
+and, where the exchange needs them: ``FEE_FROM_MARGIN`` (an isolated open's fee comes out of the
+margin it posts), ``UNSEEN_MARGIN`` (the reason of the net margin line of moves the exchange does
+not list), ``journal_market(market)`` (the market as the journal names it), ``BY_ADDRESS`` (the
 account is read by wallet address, with no API key).
 """
 
@@ -59,6 +60,7 @@ class Fetched:
     trades: list[dict[str, Any]] = field(default_factory=list)
     liquidation_orders: set[str] = field(default_factory=set)
     leverages: dict[str, float] = field(default_factory=dict)
+    margin_modes: dict[str, str] = field(default_factory=dict)  # symbol → isolated / cross
     tiers: dict[str, TierTable] = field(default_factory=dict)
     marks: dict[str, float] = field(default_factory=dict)
     wallet_balance: float | None = None  # cross wallet, for cross positions' liquidation
@@ -161,6 +163,7 @@ def fetch_open(exchange: Any, since_ms: int = 0, now_ms: int | None = None,
     for p in got.positions:
         if p.get("leverage"):
             got.leverages.setdefault(p["symbol"], float(p["leverage"]))
+        got.margin_modes.setdefault(p["symbol"], margin_mode(p))
     if any(margin_mode(p) != "isolated" for p in got.positions):
         wallet = rules.cross_wallet(exchange, call(exchange, exchange.fetch_balance))
         got.wallet_balance = None if wallet in (None, "") else float(wallet)

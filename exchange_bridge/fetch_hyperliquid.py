@@ -40,6 +40,8 @@ MARGIN_FROM_LEVERAGE = True  # margin at an open is the notional ÷ the leverage
 # 48.94405 = 24.454895, Hyperliquid's marginUsed at zero PnL)
 FEE_FROM_MARGIN = True
 BY_ADDRESS = True  # read by wallet address: no API key
+UNSEEN_MARGIN = ("isolated margin added or removed (net: the exchange's margin now, less the "
+                 "journal's): Hyperliquid's API lists no margin moves")
 
 
 def journal_market(market: dict[str, Any]) -> dict[str, Any]:
@@ -133,36 +135,44 @@ def rates(exchange: Any, got: Fetched, todo: list[str]) -> None:
         if mark is not None and mark > 0:
             got.marks[s] = mark
         if s not in got.leverages:
-            lev = _leverage_setting(exchange, coin)
+            setting = _leverage_setting(exchange, coin)
+            lev = num(setting.get("value"))
             if lev:
                 got.leverages[s] = lev
+            if setting.get("type") in ("isolated", "cross"):
+                got.margin_modes.setdefault(s, str(setting["type"]))
     got.tiers.update({s: t for s, t in tables_from_ccxt(raw).items() if s in todo})
 
 
-def _leverage_setting(exchange: Any, coin: str) -> float | None:
+def _leverage_setting(exchange: Any, coin: str) -> dict[str, Any]:
+    """The coin's leverage setting today (``{"type": "isolated", "value": 5}``)."""
+
     def leverage_setting() -> Any:
         return exchange.publicPostInfo({"type": "activeAssetData",
                                         "user": exchange.walletAddress, "coin": coin})
 
     answer = call(exchange, leverage_setting)
-    return num(((answer or {}).get("leverage") or {}).get("value"))
+    return (answer or {}).get("leverage") or {}
 
 
 def paged_by_time(exchange: Any, fetch: Callable[..., list[dict[str, Any]]], since: int,
                   until: int, key: Callable[[dict[str, Any]], Any]) -> list[dict[str, Any]]:
-    """Every row from ``since`` to ``until`` (ms): each page starts at the last row's time,
-    rows already read (by ``key``) dropped, until a page brings nothing new."""
+    """Every row from ``since`` to ``until`` (ms): each page starts at the last row's time
+    (rows sharing it are asked for again and dropped by ``key``); a page of nothing new moves
+    past that time, and an empty page ends it. The page size is the server's: no count of rows
+    says a page was the last."""
     out: list[dict[str, Any]] = []
     seen: set[Any] = set()
-    while True:
+    while since <= until:
         page = call(exchange, fetch, since=since, params={"until": until})
+        if not page:
+            break
         fresh = [r for r in page if key(r) not in seen]
-        if not fresh:
-            return out
         out.extend(fresh)
         seen.update(key(r) for r in fresh)
         last = max(int(r["timestamp"]) for r in page)
-        since = last if last > since else since + 1
+        since = last if fresh and last > since else max(last, since) + 1
+    return out
 
 
 def history(exchange: Any, got: Fetched) -> None:
