@@ -165,12 +165,14 @@ def asset_ctx(mark: str) -> dict[str, Any]:
 
 
 def fill(tid: int, oid: int, coin: str, side: str, sz: float, px: float, t: int, direction: str,
-         start: float, closed_pnl: float = 0.0) -> dict[str, Any]:
-    """One ``userFills`` row: ``side`` B (buy) or A (sell), the taker fee at :data:`TAKER`."""
+         start: float, closed_pnl: float = 0.0, liquidation: dict[str, str] | None = None
+         ) -> dict[str, Any]:
+    """One ``userFills`` row: ``side`` B (buy) or A (sell), the taker fee at :data:`TAKER`;
+    ``liquidation``: ``{liquidatedUser, markPx, method}`` on a fill of a liquidation."""
     return {"coin": coin, "px": _s(px), "sz": _s(sz), "side": side, "time": t,
             "startPosition": _s(start), "dir": direction, "closedPnl": _s(closed_pnl),
             "hash": f"0x{tid:064x}", "oid": oid, "crossed": True, "fee": _s(px * sz * TAKER),
-            "tid": tid, "feeToken": "USDC", "liquidation": None, "twapId": None}
+            "tid": tid, "feeToken": "USDC", "liquidation": liquidation, "twapId": None}
 
 
 def funding_row(coin: str, usdc: float, szi: float, t: int) -> dict[str, Any]:
@@ -212,7 +214,7 @@ def sample_hyperliquid_account(now_ms: int | None = None) -> HyperliquidAccount:
     added (Hyperliquid's ledger does not list it), a partial close, still open; ETH cross short
     at 5x, open; SOL cross long at 10x opened before the import's start (its fill 10 days
     before ``t0``), funding inside it; DOGE isolated at 5x: a long flipped short by one order,
-    then closed.
+    then closed; AVAX isolated at 10x: a long liquidated.
 
     The figures by Hyperliquid's rules, taker fee 0.035 %, the fee of an isolated open taken
     from the margin it posts:
@@ -227,13 +229,16 @@ def sample_hyperliquid_account(now_ms: int | None = None) -> HyperliquidAccount:
       at 150 (mark 140, −1,000): account value 2,050; maintenance 0.5 × 2,900 / 50 (ETH 25x)
       + 100 × 140 / 40 (SOL 20x) = 29 + 350 = 379; ``margin_available`` 1,671. ETH: 2,900 +
       1,671 / 0.5 / 1.02 = 6,176.4706; SOL: 140 − 1,671 / 100 / 0.975 = 122.8615.
+    - AVAX 10 at 30, 10x: margin 30 − 0.105 = 29.895; AVAX 10x: ``l = 1/20``, liquidation
+      (30 − 29.895 / 10) / 0.95 = 28.4321; the liquidation's fill at 28.40.
     """
     now = now_ms or _now()
     t0 = now - 20 * DAY_MS
     h = 3_600_000
     acc = HyperliquidAccount(
         universe=[universe_asset("BTC", 40, 5, 56), universe_asset("ETH", 25, 4, 55),
-                  universe_asset("SOL", 20, 2), universe_asset("DOGE", 10, 0)],
+                  universe_asset("SOL", 20, 2), universe_asset("DOGE", 10, 0),
+                  universe_asset("AVAX", 10, 2)],
         margin_tables=[
             [55, {"description": "tiered 25x", "marginTiers": [
                 {"lowerBound": "0.0", "maxLeverage": 25},
@@ -241,9 +246,11 @@ def sample_hyperliquid_account(now_ms: int | None = None) -> HyperliquidAccount:
             [56, {"description": "tiered 40x", "marginTiers": [
                 {"lowerBound": "0.0", "maxLeverage": 40},
                 {"lowerBound": "150000000.0", "maxLeverage": 20}]}]],
-        ctxs=[asset_ctx("61500.0"), asset_ctx("2900.0"), asset_ctx("140.0"), asset_ctx("0.1")],
+        ctxs=[asset_ctx("61500.0"), asset_ctx("2900.0"), asset_ctx("140.0"), asset_ctx("0.1"),
+              asset_ctx("27.0")],
         leverages={"BTC": {"type": "isolated", "value": 10}, "ETH": {"type": "cross", "value": 5},
-                   "SOL": {"type": "cross", "value": 10}, "DOGE": {"type": "isolated", "value": 5}},
+                   "SOL": {"type": "cross", "value": 10}, "DOGE": {"type": "isolated", "value": 5},
+                   "AVAX": {"type": "isolated", "value": 10}},
     )
     acc.fills = [
         fill(90, 900, "SOL", "B", 100, 150.0, t0 - 10 * DAY_MS, "Open Long", 0),
@@ -255,6 +262,9 @@ def sample_hyperliquid_account(now_ms: int | None = None) -> HyperliquidAccount:
         fill(301, 1005, "DOGE", "B", 1000, 0.1, t0 + 5 * DAY_MS, "Open Long", 0),
         fill(302, 1006, "DOGE", "A", 1500, 0.11, t0 + 6 * DAY_MS, "Long > Short", 1000, 10.0),
         fill(303, 1007, "DOGE", "B", 500, 0.105, t0 + 7 * DAY_MS, "Close Short", -500, 2.5),
+        fill(401, 1008, "AVAX", "B", 10, 30.0, t0 + 8 * DAY_MS, "Open Long", 0),
+        fill(402, 1009, "AVAX", "A", 10, 28.4, t0 + 9 * DAY_MS, "Close Long", 10, -16.0,
+             {"liquidatedUser": ADDRESS, "markPx": "28.43", "method": "market"}),
     ]
     acc.funding = [
         funding_row("BTC", -0.12, 0.01, t0 + 8 * h),
