@@ -46,19 +46,22 @@ def _client(args: argparse.Namespace, public: bool = False) -> Any:
     # ccxt before the key: a trader without the [exchange] extra hears of it first, not
     # after setting a key (a ModuleNotFoundError: the command names the extra)
     importlib.import_module("ccxt")
-    creds = _credentials(args)
+    creds = _credentials(args, public)
     return connect(args.exchange, creds, api_url=args.api_url, sandbox=args.sandbox,
                    timeout_ms=int(args.timeout * 1000), deadline=Deadline(args.deadline))
 
 
-def _credentials(args: argparse.Namespace) -> dict[str, str]:
+def _credentials(args: argparse.Namespace, public: bool = False) -> dict[str, str]:
     """A key for the exchanges that need one; the wallet address (and no key, whatever the
-    environment holds) for one read by address (Hyperliquid)."""
+    environment holds) for one read by address (Hyperliquid), which a ``public`` command
+    (public endpoints only) may leave out."""
     from .fetch import venue
 
     by_address = bool(args.exchange) and getattr(venue(args.exchange), "BY_ADDRESS", False)
     address = getattr(args, "address", None)
     if by_address:
+        if address is None and public:
+            return {}
         if address is None:
             raise InputError(f"address is required for {args.exchange}: --address 0x... (the "
                              "account's wallet address; no API key is needed)")
