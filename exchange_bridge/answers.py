@@ -22,6 +22,7 @@ unified method and the endpoint's path, never its signed query) and what was wro
 from __future__ import annotations
 
 import email.utils
+import json
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -47,6 +48,10 @@ READS = {
     "fetch_mark_prices": "mark prices",
     "fetch_tickers": "mark prices",
     "fetch_leverages": "leverage settings",
+    # Hyperliquid's info requests read through ccxt's endpoint method (fetch_hyperliquid.py)
+    "account_summary": "the account summary",
+    "margin_tables_and_marks": "margin tables and mark prices",
+    "leverage_setting": "leverage settings",
 }
 
 
@@ -71,7 +76,20 @@ def where(exchange: Any) -> str:
     if "://" in path:
         path = "/" + path.split("://", 1)[1].partition("/")[2]
     method = getattr(exchange, "_leverage_last_method", "") or "GET"
-    return f"{method} {path}" if path else ""
+    return f"{method} {path}{_info_type(exchange)}" if path else ""
+
+
+def _info_type(exchange: Any) -> str:
+    """`` clearinghouseState``: the request type of a Hyperliquid ``POST /info`` (one path for
+    every request, the type in its JSON body); blank for other exchanges."""
+    if getattr(exchange, "id", "") != "hyperliquid":
+        return ""
+    try:
+        body = json.loads(getattr(exchange, "last_request_body", None) or "")
+    except (TypeError, ValueError):
+        return ""
+    kind = body.get("type") if isinstance(body, dict) else None
+    return f" {kind}" if isinstance(kind, str) else ""
 
 
 def _shown(value: Any, limit: int = 60) -> str:
@@ -101,22 +119,27 @@ def check_body(exchange: Any, url: str, method: str, answer: Any) -> None:
     """Raise :class:`BadAnswer` unless ``answer`` (what ccxt's ``fetch`` decoded from the
     body of a 200) is the JSON container ``url``'s API documents."""
     path = url.split("?", 1)[0]
-    endpoint = f"{method} /{path.split('://', 1)[-1].partition('/')[2]}"
+    endpoint = f"{method} /{path.split('://', 1)[-1].partition('/')[2]}{_info_type(exchange)}"
     what = "the body"
 
     def bad(problem: str) -> BadAnswer:
         return _fail(exchange, endpoint, problem)
 
+    family = getattr(exchange, "id", "")
+    if family == "hyperliquid" and endpoint.endswith(" userAbstraction") and isinstance(
+            answer, str) and answer.strip('"').isalpha():
+        return  # the account's mode, a JSON string ("default")
     if not isinstance(answer, dict | list):
         text = answer.decode("utf-8", "replace") if isinstance(answer, bytes) else answer
         kind = "an HTML page" if "<html" in str(text).lower()[:500] else "not JSON"
         if str(text).strip() == "null":
             kind = "null"
         raise bad(f"{what} is {kind}: {_shown(text)}")
-    family = getattr(exchange, "id", "")
     binance = family in ("binanceusdm", "binancecoinm")
     _check_leaves(answer, binance and not path.endswith("/exchangeInfo"), server_ms(exchange),
-                  lambda problem: bad(f"{what} {problem}"), family)
+                  lambda problem: bad(f"{what} {problem}"), family,
+                  _NOT_NEGATIVE | _HYPERLIQUID_NOT_NEGATIVE if family == "hyperliquid"
+                  else _NOT_NEGATIVE)
     if family == "bitget":
         code = answer.get("code") if isinstance(answer, dict) else None
         if not (isinstance(code, str) and code.isdigit()):
@@ -125,6 +148,9 @@ def check_body(exchange: Any, url: str, method: str, answer: Any) -> None:
             return  # Bitget's error (ccxt raises it)
         if "data" not in answer:
             raise bad(f"{what} is not Bitget's {{code, data}} object: {_shown(answer)}")
+        return
+    if family == "hyperliquid":
+        _check_hyperliquid(endpoint.rpartition(" ")[2], answer, bad)
         return
     if family == "gate":
         _check_gate(path, answer, bad)
@@ -206,8 +232,36 @@ _GATE_SIGNED = frozenset({"size", "close_size", "left"})
 _GATE_TIMES = frozenset({"time", "create_time", "update_time", "open_time", "server_time"})
 
 
+# Hyperliquid's POST /info: the container each request type documents (a list, or an object
+# with these fields)
+_HYPERLIQUID_LISTS = frozenset({"userFills", "userFillsByTime", "userFunding",
+                                "userNonFundingLedgerUpdates", "metaAndAssetCtxs"})
+_HYPERLIQUID_FIELDS = {"clearinghouseState": ("assetPositions", "crossMarginSummary"),
+                       "meta": ("universe",), "exchangeStatus": ("time",),
+                       "activeAssetData": ("leverage",)}
+# its prices, sizes and margins (``szi`` and ``startPosition`` are signed: a short is negative)
+_HYPERLIQUID_NOT_NEGATIVE = frozenset({"px", "sz", "entryPx", "liquidationPx", "marginUsed",
+                                       "oraclePx", "accountValue", "withdrawable",
+                                       "lowerBound"})
+
+
+def _check_hyperliquid(kind: str, answer: Any, bad: Callable[[str], BadAnswer]) -> None:
+    """``answer`` is the container Hyperliquid documents for the request type ``kind``
+    (``metaAndAssetCtxs``: ``[meta, asset contexts]``)."""
+    if kind in _HYPERLIQUID_LISTS and not isinstance(answer, list):
+        raise bad(f"the body is not a list: {_shown(answer)}")
+    if kind == "metaAndAssetCtxs" and not (
+            len(answer) == 2 and isinstance(answer[0], dict) and "universe" in answer[0]
+            and isinstance(answer[1], list)):
+        raise bad(f"the body is not [meta, asset contexts]: {_shown(answer)}")
+    for key in _HYPERLIQUID_FIELDS.get(kind, ()):
+        if not (isinstance(answer, dict) and key in answer):
+            raise bad(f"the body has no {key!r}: {_shown(answer)}")
+
+
 def _check_leaves(answer: Any, no_nulls: bool, now_ms: int,
-                  bad: Callable[[str], BadAnswer], family: str = "") -> None:
+                  bad: Callable[[str], BadAnswer], family: str = "",
+                  not_negative: frozenset[str] = _NOT_NEGATIVE) -> None:
     """Every value of the body: no NaN or infinity (as a number or as text), event times
     between 2017 and the exchange's clock plus a day, and (``no_nulls``: Binance, which
     never sends null in these answers) no null, which ccxt reads as "none"."""
@@ -232,7 +286,7 @@ def _check_leaves(answer: Any, no_nulls: bool, now_ms: int,
         if (isinstance(v, float) and not math.isfinite(v)) or (
                 isinstance(v, str) and v.strip().lower() in _NOT_FINITE):
             raise bad(f"has {key or 'a value'} {_shown(v)}")
-        if key in _NOT_NEGATIVE and isinstance(v, int | float | str):
+        if key in not_negative and isinstance(v, int | float | str):
             try:
                 negative = float(v) < 0
             except ValueError:

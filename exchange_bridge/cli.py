@@ -5,8 +5,9 @@
     leverage tiers fetch --exchange binanceusdm
 
 The API key comes from $LEVERAGE_EXCHANGE_KEY and $LEVERAGE_EXCHANGE_SECRET, or a JSON key
-file (--key-file or $LEVERAGE_EXCHANGE_KEY_FILE). Use a read-only key. ccxt is imported when
-a command runs, not when ``leverage`` starts.
+file (--key-file or $LEVERAGE_EXCHANGE_KEY_FILE). Use a read-only key. Hyperliquid needs no
+key: ``--exchange hyperliquid --address 0x...`` reads the account by its wallet address. ccxt
+is imported when a command runs, not when ``leverage`` starts.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 from leverage.errors import InputError
 from leverage_sheets.cli import DEFAULT_DEADLINE, seconds
 
-from .client import SUPPORTED, Deadline, connect, read_credentials
+from .client import SUPPORTED, Deadline, connect, read_credentials, wallet_credentials
 
 
 def _client_options(parser: argparse.ArgumentParser, default: str | None = "binanceusdm") -> None:
@@ -27,6 +28,8 @@ def _client_options(parser: argparse.ArgumentParser, default: str | None = "bina
                         help="ccxt exchange id " + ("(default: %(default)s)" if default
                                                     else "(needed by fetch)"))
     parser.add_argument("--key-file", help="JSON file with apiKey and secret (a read-only key)")
+    parser.add_argument("--address", help="wallet address (0x + 40 hex digits): hyperliquid "
+                                          "is read by address alone, with no API key")
     parser.add_argument("--sandbox", action="store_true", help="use the exchange's testnet")
     parser.add_argument("--api-url", help="send every request to this base URL (a proxy or a "
                                           "local test server), keeping each endpoint's path")
@@ -43,9 +46,30 @@ def _client(args: argparse.Namespace, public: bool = False) -> Any:
     # ccxt before the key: a trader without the [exchange] extra hears of it first, not
     # after setting a key (a ModuleNotFoundError: the command names the extra)
     importlib.import_module("ccxt")
-    creds = read_credentials(args.key_file)
+    creds = _credentials(args, public)
     return connect(args.exchange, creds, api_url=args.api_url, sandbox=args.sandbox,
                    timeout_ms=int(args.timeout * 1000), deadline=Deadline(args.deadline))
+
+
+def _credentials(args: argparse.Namespace, public: bool = False) -> dict[str, str]:
+    """A key for the exchanges that need one; the wallet address (and no key, whatever the
+    environment holds) for one read by address (Hyperliquid), which a ``public`` command
+    (public endpoints only) may leave out."""
+    from .fetch import venue
+
+    by_address = bool(args.exchange) and getattr(venue(args.exchange), "BY_ADDRESS", False)
+    address = getattr(args, "address", None)
+    if by_address:
+        if address is None and public:
+            return {}
+        if address is None:
+            raise InputError(f"address is required for {args.exchange}: --address 0x... (the "
+                             "account's wallet address; no API key is needed)")
+        return wallet_credentials(address)
+    if address is not None:
+        raise InputError(f"address is only for an exchange read by wallet address "
+                         f"(hyperliquid), not {args.exchange}: use its API key")
+    return read_credentials(args.key_file)
 
 
 def _backend(args: argparse.Namespace) -> Any:

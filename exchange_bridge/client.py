@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from leverage.conventions import CCXT_IDS
-from leverage.errors import LeverageError
+from leverage.errors import InputError, LeverageError
 
 from . import answers
 
@@ -111,6 +111,25 @@ def read_credentials(key_file: str | os.PathLike[str] | None = None) -> dict[str
     if os.environ.get(PASSWORD_ENV):
         creds["password"] = os.environ[PASSWORD_ENV]
     return creds
+
+
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+
+
+def wallet_credentials(address: Any) -> dict[str, str]:
+    """``{"walletAddress": address}``: how ccxt reads an account by its public wallet address
+    alone (Hyperliquid's info endpoint needs no key). The address must be ``0x`` and 40 hex
+    digits.
+
+    >>> wallet_credentials("0x" + "ab" * 20)["walletAddress"][:6]
+    '0xabab'
+    """
+    text = address.strip() if isinstance(address, str) else address
+    if not isinstance(text, str) or not _ADDRESS.match(text):
+        shown = repr(text if not isinstance(text, str) or len(text) <= 60 else text[:60] + "…")
+        raise InputError(f"address must be a wallet address, 0x followed by 40 hex digits "
+                         f"(42 characters), got {shown}")
+    return {"walletAddress": text}
 
 
 def redirect(exchange: Any, base_url: str) -> None:

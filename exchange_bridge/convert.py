@@ -666,10 +666,20 @@ def _journal_segment(got: Fetched, out: Rows, market: dict[str, Any], key: tuple
 
     lev = got.leverages.get(key[0])
 
+    fee_from_margin = (getattr(venue(ex), "FEE_FROM_MARGIN", False)
+                       and got.margin_modes.get(key[0]) == "isolated")
+
     def added_margin(it: _Item, qty: float, price: float) -> float | None:
         if it.add_margin is not None:
             return it.add_margin
-        return float(core.notional(qty, price, contract)) / lev if lev else None
+        if not lev:
+            return None
+        margin = float(core.notional(qty, price, contract)) / lev
+        f = it.fill or {}
+        if fee_from_margin and not f.get("fee_unknown") and f.get("q"):
+            # Hyperliquid: the fee of the qty opened comes out of the margin it posts
+            margin -= float(f["fee"]) * qty / _qty(abs(f["q"]), market)
+        return margin
 
     # the state at the start: the exchange's now (or, for one closed inside the window, the
     # state its closing fill shows), with the window's items undone newest first
@@ -756,21 +766,25 @@ def _journal_segment(got: Fetched, out: Rows, market: dict[str, Any], key: tuple
         events.append(_event(it.t, pid, "partial_close", it.key, reason, it.price,
                              _qty(abs(it.q), market), it.released, fee_of(it)))
     horizon = got.margin_since
+    # a cross position's margin is the account's: only an isolated one has moves to net
     if (horizon > got.since_ms and seg.open_item is not None and not seg.closed
-            and now is not None and open_t < horizon):
+            and now is not None and open_t < horizon and margin_mode(now) == "isolated"):
         unseen = _unseen_margin(got, market, seg, now, added_margin, margin0, qty0, horizon)
         if unseen is not None:
             price = next((it.price for it in reversed(seg.items)
                           if it.kind == "fill" and it.t < horizon), open_price)
             events.append(_event(
                 horizon, pid, "add_margin" if unseen > 0 else "withdraw_margin",
-                tag(ex, "unseen", pid), "margin moved before the exchange's margin history "
-                "begins (net: the exchange's margin then, less the journal's)", price, None,
-                abs(unseen)))
+                tag(ex, "unseen", pid), getattr(venue(ex), "UNSEEN_MARGIN", UNSEEN_MARGIN),
+                price, None, abs(unseen)))
     if since_dt is not None:
         events = [e for e in events if e["date"] >= since_dt]
     out.events.extend(events)
     return pid
+
+
+UNSEEN_MARGIN = ("margin moved before the exchange's margin history begins (net: the exchange's "
+                 "margin then, less the journal's)")
 
 
 def _unseen_margin(got: Fetched, market: dict[str, Any], seg: _Segment, now: dict[str, Any],

@@ -17,10 +17,15 @@ exchange convention, ``fetch_<convention>.py`` (:func:`venue`: the convention of
 - ``rates(exchange, got, symbols)``: tiers, marks and leverage settings;
 - ``history(exchange, got)``: fills, funding, margin changes and liquidations, then the rates;
 - ``FUNDING_ON_BALANCE``: funding is paid from the available balance, not the position margin;
-- ``MARGIN_FROM_LEVERAGE``: a position's margin may be taken as its notional ÷ its leverage;
-- optional ``OPTIONS``: ccxt options the client is made with (Bitget, Gate: ``defaultType``
-  swap); optional ``close_fee_rate(market)``: the fee rate the exchange's own liquidation
-  price counts, which the reconcile's price counts too (Bitget, Gate).
+- ``MARGIN_FROM_LEVERAGE``: a position's margin may be taken as its notional ÷ its leverage.
+
+and, where the exchange needs them: ``OPTIONS`` (ccxt options the client is made with: Bitget,
+Gate ``defaultType`` swap), ``close_fee_rate(market)`` (the fee rate the exchange's own
+liquidation price counts, which the reconcile's price counts too: Bitget, Gate),
+``FEE_FROM_MARGIN`` (an isolated open's fee comes out of the margin it posts), ``UNSEEN_MARGIN``
+(the reason of the net margin line of moves the exchange does not list),
+``journal_market(market)`` (the market as the journal names it), ``BY_ADDRESS`` (the account
+is read by wallet address, with no API key).
 """
 
 from __future__ import annotations
@@ -58,6 +63,7 @@ class Fetched:
     trades: list[dict[str, Any]] = field(default_factory=list)
     liquidation_orders: set[str] = field(default_factory=set)
     leverages: dict[str, float] = field(default_factory=dict)
+    margin_modes: dict[str, str] = field(default_factory=dict)  # symbol → isolated / cross
     tiers: dict[str, TierTable] = field(default_factory=dict)
     marks: dict[str, float] = field(default_factory=dict)
     wallet_balance: float | None = None  # cross wallet, for cross positions' liquidation
@@ -150,14 +156,17 @@ def fetch_open(exchange: Any, since_ms: int = 0, now_ms: int | None = None,
     # the exchange's clock, not this computer's: windows (Binance's 30 days of margin
     # history) and the dates of the rows count from it
     now_ms = now_ms or int(call(exchange, exchange.fetch_time))
-    markets = {s: m for s, m in exchange.markets.items() if m.get("contract")}
-    got = Fetched(exchange.id, since_ms, now_ms, markets)
     rules = venue(exchange.id)
+    # the market as the journal names it (Hyperliquid: the coin, not ccxt's asset index)
+    named = getattr(rules, "journal_market", None) or (lambda m: m)
+    markets = {s: named(m) for s, m in exchange.markets.items() if m.get("contract")}
+    got = Fetched(exchange.id, since_ms, now_ms, markets)
     got.positions = [p for params in rules.families(exchange)
                      for p in call(exchange, exchange.fetch_positions, params=params) if _size(p)]
     for p in got.positions:
         if p.get("leverage"):
             got.leverages.setdefault(p["symbol"], float(p["leverage"]))
+        got.margin_modes.setdefault(p["symbol"], margin_mode(p))
     if any(margin_mode(p) != "isolated" for p in got.positions):
         wallet = rules.cross_wallet(exchange, call(exchange, exchange.fetch_balance))
         got.wallet_balance = None if wallet in (None, "") else float(wallet)

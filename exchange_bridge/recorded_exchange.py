@@ -51,7 +51,7 @@ DAY_MS = 86_400_000
 class Logged(NamedTuple):
     method: str
     path: str
-    params: dict[str, str]
+    params: dict[str, Any]
     status: int
 
 
@@ -264,9 +264,17 @@ class ReplayServer:
         params = dict(parse_qsl(url.query, keep_blank_values=True))
         length = int(req.headers.get("Content-Length") or 0)
         if length:
-            params.update(parse_qsl(req.rfile.read(length).decode(), keep_blank_values=True))
+            raw = req.rfile.read(length).decode()
+            if "json" in str(req.headers.get("Content-Type") or ""):
+                params.update(self._json_body(raw))  # an API that posts JSON (Hyperliquid)
+            else:
+                params.update(parse_qsl(raw, keep_blank_values=True))
         with self._lock:
-            fault = self._faults[url.path].pop(0) if self._faults.get(url.path) else None
+            fault = None
+            for key in self._fault_keys(url.path, params):
+                if self._faults.get(key):
+                    fault = self._faults[key].pop(0)
+                    break
         if fault == "timeout":
             time.sleep(self.stall_seconds)
         try:
@@ -292,6 +300,21 @@ class ReplayServer:
             req.end_headers()
             req.wfile.write(data)
 
+    @staticmethod
+    def _json_body(raw: str) -> dict[str, Any]:
+        """A JSON request body's fields (``{"_body": raw}`` when it is not a JSON object: the
+        subclass answers it as the API answers a body it cannot read)."""
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return {"_body": raw}
+        return body if isinstance(body, dict) else {"_body": raw}
+
+    def _fault_keys(self, path: str, params: dict[str, Any]) -> tuple[str, ...]:
+        """Where an armed fault for this request is looked up, most specific first (an API
+        with one path for every request keys them by the request too)."""
+        return (path,)
+
     def _trickle(self, req: BaseHTTPRequestHandler, status: int, headers: dict[str, str],
                  data: bytes) -> None:
         head = "".join(f"{k}: {v}\r\n" for k, v in {
@@ -309,7 +332,7 @@ class ReplayServer:
             req.wfile.flush()
         req.close_connection = True
 
-    def _answer(self, req: Any, path: str, params: dict[str, str],
+    def _answer(self, req: Any, path: str, params: dict[str, Any],
                 fault: str | None) -> tuple[int, Any, dict[str, str]]:
         raise NotImplementedError  # pragma: no cover
 

@@ -333,6 +333,9 @@ def liq_price(
       ``LP = (margin + maint_amount − s·qty·entry) / (qty·(mmr + fee_rate − s))``.
     * ``exchange="gate"`` (linear): as okx; Gate counts the contract's listed taker rate
       (0.075 %), not the account's own fee, as ``fee_rate``.
+    * ``exchange="hyperliquid"`` (linear, USDC): Binance's linear form with
+      ``mmr = 1 / (2 × the asset's max leverage)`` (maintenance is half the initial margin at
+      max leverage), or its margin table as ``tiers``.
 
     ``margin`` is the isolated margin posted (initial margin plus any margin added, minus
     any withdrawn), in margin currency. With ``tiers``, ``mmr`` and ``maint_amount`` are

@@ -19,6 +19,7 @@ from .binance import Binance
 from .bitget import Bitget
 from .bybit import Bybit
 from .gate import Gate
+from .hyperliquid import Hyperliquid
 from .okx import Okx
 
 CONVENTIONS: dict[str, Convention] = {
@@ -27,6 +28,7 @@ CONVENTIONS: dict[str, Convention] = {
     "okx": Okx(),
     "bitget": Bitget(),
     "gate": Gate(),
+    "hyperliquid": Hyperliquid(),
 }
 
 CCXT_IDS: dict[str, str] = {i: name for name, c in CONVENTIONS.items() for i in c.ccxt_ids}
