@@ -98,7 +98,8 @@ def test_check_columns_reads_records_and_mappings_by_the_formulas_rules() -> Non
 
 
 def test_exchanges_come_from_the_convention_registry() -> None:
-    assert lv.EXCHANGES == tuple(lv.CONVENTIONS) == ("binance", "bybit", "okx", "hyperliquid")
+    assert lv.EXCHANGES == tuple(lv.CONVENTIONS) == ("binance", "bybit", "okx", "bitget", "gate",
+                                                    "hyperliquid")
     for name, convention in lv.CONVENTIONS.items():
         assert convention.name == name
         assert convention.source.startswith("https://") and convention.title
