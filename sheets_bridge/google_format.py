@@ -23,6 +23,7 @@ from leverage.layout import (
     buffer_cell,
     highlight_formula,
     role_fill,
+    wraps,
 )
 
 from .charts import (
@@ -107,6 +108,8 @@ def format_requests(sheet: Sheet, sheet_id: int, height: int, new: bool = True) 
             fmt["numberFormat"] = number
         if col.role == "computed":
             fmt["backgroundColor"] = color(COMPUTED_FILL)
+        if wraps(col):  # Google grows a row to its wrapped text
+            fmt["wrapStrategy"] = "WRAP"
         if fmt:
             out.append(_repeat(box(sheet_id, first, height, i, i + 1), fmt))
     out.append(_row_height(sheet_id, 0, HEADER_LINE_PIXELS * header_lines(sheet) + 8))
@@ -212,6 +215,8 @@ def chart_requests(sheet_id: int, slots: int) -> list[Request]:
         label = slot_row(k) - 1
         out.append(_repeat(box(sheet_id, label, label + 1, 0, 1), {
             "textFormat": {"bold": True}, "wrapStrategy": "WRAP"}))
+        out.append(_repeat(box(sheet_id, label + 2, label + 3, 0, 1), {
+            "wrapStrategy": "WRAP", "verticalAlignment": "TOP"}))  # the empty chart's note
         pick = box(sheet_id, label + 1, label + 2, 0, 1)
         out.append(_repeat(pick, {"backgroundColor": color(INPUT_FILL)}))
         if k < slots:
@@ -251,9 +256,13 @@ def _chart(sheet_id: int, k: int, slots: int, label_row: int) -> Request:
         title = f"Slot {k + 1}: leverage and liquidation distance (open rows only)"
         series = [{"series": _series(sheet_id, first + 1), "targetAxis": "LEFT_AXIS"},
                   {"series": _series(sheet_id, first + 2), "targetAxis": "RIGHT_AXIS"}]
+        # both from 0 (EXPLICIT: an unset max falls back to the scale Google picks for the
+        # data, so nothing is cut off and an empty chart is not stretched)
         axes = [{"position": "BOTTOM_AXIS", "title": "Date"},
-                {"position": "LEFT_AXIS", "title": "Leverage (equity), x"},
-                {"position": "RIGHT_AXIS", "title": "Liq. distance"}]
+                {"position": "LEFT_AXIS", "title": "Leverage (equity), x",
+                 "viewWindowOptions": {"viewWindowMin": 0, "viewWindowMode": "EXPLICIT"}},
+                {"position": "RIGHT_AXIS", "title": "Liq. distance",
+                 "viewWindowOptions": {"viewWindowMin": 0, "viewWindowMode": "EXPLICIT"}}]
     return {"addChart": {"chart": {
         "spec": {
             "title": title,
