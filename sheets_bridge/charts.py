@@ -189,7 +189,7 @@ def chart_cells(positions: Sequence[Any], currency: str | None, flavour: Flavour
         labels[slot_row(k) + 2] = Formula(_empty_note(data_column(k) + 1, last_row,
                                                       EMPTY_NOTES[k == slots]))
     picked = [f"$A${slot_row(k) + 1}" for k in range(slots + 1)]
-    height = max(slot_row(slots) + 1,
+    height = max(slot_row(slots) + 2,  # the equity slot's note the lowest label
                  1 + (max(data_rows, EQUITY_ROWS) if flavour == "excel" else 1))
     # the last row holding chart data: rows below it hold slot labels only
     last_data = FIRST_DATA_ROW if flavour == "google" else max(data_rows, EQUITY_ROWS) + 1
@@ -229,7 +229,7 @@ def chart_rows(positions: Sequence[Any], currency: str | None, flavour: Flavour,
                data_rows: int = 1000) -> list[list[Any]]:
     """The Charts tab from row 1 as a grid (None: an empty cell) of :func:`chart_cells`."""
     slots = slot_count(len(positions))
-    height = max(slot_row(slots) + 1,
+    height = max(slot_row(slots) + 2,  # the equity slot's note the lowest label
                  1 + (max(data_rows, EQUITY_ROWS) if flavour == "excel" else 1))
     grid: list[list[Any]] = [[None] * chart_width(slots) for _ in range(height)]
     for r, c, value in chart_cells(positions, currency, flavour, data_rows):

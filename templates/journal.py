@@ -1482,11 +1482,15 @@ def _position_chart(data: Any, j: int, rows: int) -> ScatterChart:
     return lev
 
 
+EMPTY_SLOT_NOTE = "No points to draw: pick a position with events (its open rows are drawn)."
+
+
 def _charts_sheet(wb: Workbook, positions: Sequence[Mapping[str, Any]], slots: int,
-                  position_rows: int) -> Any:
+                  position_rows: int, rows: int) -> Any:
     """One chart per slot, each under a Position ID cell (a drop-down of the Positions) the
     trader can change: leverage and liquidation distance of that position, event by event
-    in date order, while it is open."""
+    in date order, while it is open. Beside the cell, a note while the chart has no point
+    (``rows``: the chart data's rows), so an empty chart does not print as a bare grid."""
     ws = prepare_sheet(wb, CHARTS_SHEET, [14.0, 16.0] + [12.0] * 14, freeze=None,
                        header_height=None)
     ws.print_options.gridLines = False
@@ -1514,7 +1518,10 @@ def _charts_sheet(wb: Workbook, positions: Sequence[Mapping[str, Any]], slots: i
         chosen = mk.cell(ids[j] if j < len(ids) else None, fill=INPUT_FILL)
         if j < len(ids):
             chosen.data_type = "s"  # an id is text, never a formula
-        ws.append([mk.cell("Position ID", font=HEADER_FONT), chosen])
+        lev = get_column_letter(2 + 2 * j)  # the slot's leverage column (_position_chart)
+        points = f"'{CHART_DATA_SHEET}'!${lev}${FIRST_DATA_ROW}:${lev}${FIRST_DATA_ROW + rows - 1}"
+        ws.append([mk.cell("Position ID", font=HEADER_FONT), chosen,
+                   mk.cell(f'=IF(COUNT({points})=0,"{EMPTY_SLOT_NOTE}","")')])
         row += 1
     return ws
 
@@ -1581,7 +1588,7 @@ def build_journal(
                         (JOURNAL_EVENTS, FIRST_DATA_ROW + rows - 1),
                         (JOURNAL_RULES, rule_row(RULE_ROWS[-1][0]))):
         input_prompts(wb[sheet.title], sheet, FIRST_DATA_ROW, last)
-    charts = _charts_sheet(wb, positions, slots, position_rows)
+    charts = _charts_sheet(wb, positions, slots, position_rows, rows)
     data, data_rows = _chart_data_sheet(wb, slots, rows, position_rows)
     for j in range(slots):
         charts.add_chart(_position_chart(data, j, rows), f"A{slot_row(j) + 1}")

@@ -276,3 +276,18 @@ def test_synced_journal_prints_money_at_two_decimals_and_coin_at_eight(synced_pd
     btc = next(line for line in lines if line.startswith("BTC-INV") and " open" in line)
     assert "0.00713267" in btc
     assert text.count("No points to draw") >= 2  # slots 4 and 5 have no position yet
+
+
+def test_built_charts_say_when_a_slot_has_no_point(built):
+    """Beside each slot's Position ID, a formula shows a note while the slot's leverage
+    column of the chart data holds no number (an empty slot printed a bare grid)."""
+    ws = openpyxl.load_workbook(built)[J.CHARTS_SHEET]
+    data = openpyxl.load_workbook(built)[J.CHART_DATA_SHEET]
+    slots = 0
+    while ws.cell(row=J.slot_row(slots), column=1).value == "Position ID":
+        note = ws.cell(row=J.slot_row(slots), column=3).value
+        lev = openpyxl.utils.get_column_letter(2 + 2 * slots)
+        assert J.EMPTY_SLOT_NOTE in note and f"COUNT('{J.CHART_DATA_SHEET}'!${lev}$2:" in note
+        assert data.cell(row=1, column=2 + 2 * slots).value  # a series' header there
+        slots += 1
+    assert slots >= 5
