@@ -10,7 +10,8 @@ prints the counts the document reports, as Markdown, over the code of the checko
   OKX linear) against an oracle that knows only the definition (equity equals maintenance
   margin) and finds the price by bisection, never the closed forms of ``leverage.core``;
 * ``suites``: the fault matrices kept as tests (Google faults, exchange garbage answers,
-  exchange deadlines and trickles, bad command lines, formula injection through the sync),
+  exchange deadlines and trickles, bad command lines, broken files, and the package patcher
+  with its formula-injection and kept-Excel-parts cases),
   counted case by case from pytest's JUnit report;
 * ``kill9``: ``leverage sheets sync --file`` killed with SIGKILL at random moments of a
   sync: the workbook afterwards must open and hold either the values before or after
@@ -45,6 +46,7 @@ SUITES = (
     "tests/test_sheets_cli_bad_args.py",
     "tests/test_sheets_mistakes.py",
     "tests/test_local_files.py",
+    "tests/test_local_package.py",
 )
 
 
@@ -56,6 +58,8 @@ def corpus() -> dict[str, Any]:
                                "tests/test_hostile_corpus.py"], cwd=ROOT, env=env,
                               capture_output=True, text=True, check=False)
         out: dict[str, Any] = json.loads(counts.read_text()) if counts.exists() else {}
+    for key in ("tracebacks", "wrong numbers"):  # counted only when they happen
+        out.setdefault(key, 0)
     out["pytest"] = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else "no output"
     return out
 
@@ -150,21 +154,30 @@ def oracle(rows: int, seed: int = 20) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ fault suites
-def suites(files: tuple[str, ...] = SUITES) -> dict[str, dict[str, int]]:
-    out = {}
+def suites(files: tuple[str, ...] = SUITES) -> dict[str, dict[str, Any]]:
+    """Each file's cases, failures, errors and skips, and the same per test function (a
+    parametrized matrix is one function: its cases are the fault runs)."""
+    out: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for f in files:
             report = Path(tmp) / "junit.xml"
             subprocess.run([PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                             f"--junitxml={report}", f], cwd=ROOT, capture_output=True,
                            check=False)
-            counts = {"cases": 0, "failed": 0, "errors": 0, "skipped": 0}
+            counts: dict[str, Any] = {"cases": 0, "failed": 0, "errors": 0, "skipped": 0}
+            by_test: dict[str, list[int]] = {}
             if report.exists():
-                for suite in ET.parse(report).getroot().iter("testsuite"):
-                    counts["cases"] += int(suite.get("tests", 0))
-                    counts["failed"] += int(suite.get("failures", 0))
-                    counts["errors"] += int(suite.get("errors", 0))
-                    counts["skipped"] += int(suite.get("skipped", 0))
+                for case in ET.parse(report).getroot().iter("testcase"):
+                    name = case.get("name", "?").split("[")[0]
+                    bad = case.find("failure") is not None or case.find("error") is not None
+                    counts["cases"] += 1
+                    counts["failed"] += case.find("failure") is not None
+                    counts["errors"] += case.find("error") is not None
+                    counts["skipped"] += case.find("skipped") is not None
+                    tally = by_test.setdefault(name, [0, 0])
+                    tally[0] += 1
+                    tally[1] += bad
+            counts["by test (cases, failed)"] = by_test
             out[f] = counts
     return out
 
