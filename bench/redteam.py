@@ -227,7 +227,7 @@ def kill9(runs: int, events: int = 1000, seed: int = 9) -> dict[str, Any]:
             shutil.copy(base, target)
             proc = subprocess.Popen([leverage, "sheets", "sync", "--file", str(target)],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(rng.uniform(0.2, 1.1) * took)
+            time.sleep(rng.uniform(0.5, 1.5) * took)  # before, during and after the save
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             got = _members(target)
@@ -281,7 +281,7 @@ def main(argv: list[str]) -> int:
         elif part == "suites":
             result = suites()
         elif part == "kill9":
-            result = kill9(3 if quick else 40, 300 if quick else 1000)
+            result = kill9(3 if quick else 60, 300 if quick else 1000)
         else:
             print(f"unknown part {part!r}: corpus, oracle, suites or kill9", file=sys.stderr)
             return 2
