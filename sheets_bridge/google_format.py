@@ -247,6 +247,7 @@ def _series(sheet_id: int, col: int) -> dict[str, Any]:
 def _chart(sheet_id: int, k: int, slots: int, label_row: int) -> Request:
     first = data_column(k) - 1
     equity = k == slots
+    axes: list[dict[str, Any]]
     if equity:
         title = "Equity curve: cumulative net PnL of closed positions"
         series = [{"series": _series(sheet_id, first + 1), "targetAxis": "LEFT_AXIS"}]
