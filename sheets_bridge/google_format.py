@@ -232,8 +232,8 @@ def chart_requests(sheet_id: int, slots: int) -> list[Request]:
         out.append(_chart(sheet_id, k, slots, label))
     for k in range(slots + 1):  # the charts' axes show the data's formats
         for j, pattern in enumerate(series_formats(k == slots)):
-            col = data_column(k) - 1 + j
-            out.append(_repeat(box(sheet_id, 1, None, col, col + 1),
+            c = data_column(k) - 1 + j
+            out.append(_repeat(box(sheet_id, 1, None, c, c + 1),
                                {"numberFormat": number_format(pattern)}))
     return out
 
