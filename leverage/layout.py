@@ -110,9 +110,17 @@ HEADER_ROW = 1
 FIRST_DATA_ROW = 2
 
 USD = "#,##0.00"  # the rebalance workbook is USDⓈ-margined only
-# The journal mixes USDⓈ and coin-margined (inverse) positions: coin amounts need more places,
-# but a repeating fraction must not overflow the column into ###.
-MONEY = "#,##0.00####"
+# Money shows 2 decimals, the minus sign written out. A format that switches decimals by size
+# ("[<1]...") loses the minus sign of a small negative amount in LibreOffice (a conditional
+# section's sign is the app's to add, and each app decides otherwise), and Google Sheets
+# cannot switch a cell's format by its row. So the column format is fixed, and the journal's
+# coin-margined rows (a currency without "USD" in its name: BTC, ETH) take COIN_MONEY by a
+# conditional format in Excel and LibreOffice (see coin_money); Google shows them at 2
+# decimals, the cell holding the full amount.
+MONEY = "#,##0.00;-#,##0.00"
+COIN_MONEY = "#,##0.00000000;-#,##0.00000000"
+# What the trader types keeps its own digits (no float noise to hide): up to 6 decimals.
+TYPED_MONEY = "#,##0.00####"
 # Prices from SHIB (0.00001234) through DOGE (0.16) to BTC (60,000.00), each with enough
 # significant digits and no wider than 10 characters up to 999,999: 4-8 decimals under 1,
 # 2-4 under 100, 2 from 100 on. Two conditions and a default section, which Excel,
@@ -144,7 +152,7 @@ JOURNAL_POSITIONS = Sheet(
         Column("margin_currency", "Margin currency", "input", width=10,
                note="blank: quote (USDT) for linear, coin (BTC) for inverse"),
         Column("mmr", "Maint. margin rate", "input", RATE, 12),
-        Column("maint_amount", "Maint. amount", "input", MONEY, 12),
+        Column("maint_amount", "Maint. amount", "input", TYPED_MONEY, 12),
         Column("stop_price", "Stop price", "input", PRICE, 11,
                "planned stop: sets the initial risk of the R multiple"),
     ),
@@ -159,11 +167,11 @@ JOURNAL_EVENTS = Sheet(
         Column("event", "Event", "input", width=15, choices=EVENT_TYPES),
         Column("price", "Price", "input", PRICE, 11),
         Column("qty", "Qty", "input", QTY, 9),
-        Column("amount", "Amount (margin or cash)", "input", MONEY, 13,
+        Column("amount", "Amount (margin or cash)", "input", TYPED_MONEY, 13,
                "open: initial margin; increase: margin added (blank: at the open's "
                "leverage); add/withdraw: margin moved; partial close: margin released; "
                "funding: cash (- paid, + received), paid from the margin"),
-        Column("fee", "Fee paid", "input", MONEY, 10, "in the margin currency; blank: 0"),
+        Column("fee", "Fee paid", "input", TYPED_MONEY, 10, "in the margin currency; blank: 0"),
         Column("reason", "Reason", "input", width=40),
         Column("currency", "Currency", "computed", width=9),
         Column("qty_open", "Open qty", "computed", QTY, 9),
@@ -186,7 +194,7 @@ JOURNAL_EVENTS = Sheet(
         Column("r_multiple", "R multiple", "computed", R_MULTIPLE, 9,
                "net PnL / initial risk (qty x distance from entry to stop; an increase "
                "can raise it)"),
-        Column("rule_breaks", "Rule breaks", "computed", width=96),
+        Column("rule_breaks", "Rule breaks", "computed", width=60),
         Column("warnings", "Check", "computed", width=44),
         Column("status", "Status", "computed", width=44),
     ),
@@ -214,7 +222,7 @@ JOURNAL_RULES = Sheet(
 
 RULE_ROWS: tuple[tuple[str, str, str], ...] = (
     ("max_leverage", "0.00", "Flag any event after which equity-based leverage is above this."),
-    ("max_margin_per_event", MONEY, "Flag a margin add larger than this in one event."),
+    ("max_margin_per_event", TYPED_MONEY, "Flag a margin add larger than this in one event."),
     ("max_adds_while_losing", "0",
      "Flag the add after this many margin adds to a losing position."),
     ("add_only_below_pnl", RATE,
@@ -513,3 +521,37 @@ def choice_message(column: Column) -> tuple[str, str]:
     outside ``column.choices``."""
     return (f"Not a valid {column.header.lower()}",
             f"{column.header} must be one of: {', '.join(column.choices)}.")
+
+
+# ------------------------------------------------------------ print look
+WRAPPED = frozenset({"reason", "rule_breaks", "warnings", "status", "liq_gap_cause", "meaning"})
+"""Keys of the text columns whose cells wrap (every backend), so a long flag or message shows
+whole in a column narrow enough to print: rows grow to their text where the app sizes them
+(Excel, LibreOffice and Google size a row that has no height of its own)."""
+
+
+def wraps(column: Column) -> bool:
+    """Whether ``column``'s cells wrap their text (:data:`WRAPPED`)."""
+    return column.key in WRAPPED
+
+
+def coin_money(sheet: Sheet) -> tuple[str, tuple[str, ...]] | None:
+    """(formula, keys) of ``sheet``'s coin-margined money: the computed :data:`MONEY` columns
+    of a sheet with a ``currency`` column, and a conditional-format formula (no ``=``, for
+    the first data row, the currency column absolute so one rule serves every key) that
+    holds on a row whose currency is a coin: not blank, no "USD" in its name (BTC, not USDT,
+    USDC or USD). Excel and LibreOffice show those cells at :data:`COIN_MONEY`'s 8 decimals
+    (0.00713300 BTC, not 0.01); Google's conditional formats cannot set a number format, so
+    there they keep 2. None: the sheet has no such columns.
+
+    >>> coin_money(JOURNAL_SUMMARY)
+    ('AND($C2<>"",ISERROR(SEARCH("USD",$C2)))', ('net_pnl', 'equity_after'))
+    """
+    if "currency" not in sheet.keys("computed"):
+        return None
+    keys = tuple(c.key for c in sheet.columns
+                 if c.role == "computed" and c.number_format == MONEY)
+    if not keys:
+        return None
+    cell = f"${sheet.letter('currency')}{FIRST_DATA_ROW}"
+    return f'AND({cell}<>"",ISERROR(SEARCH("USD",{cell})))', keys

@@ -149,6 +149,18 @@ def _excel_equity(pick: str, row: int, key: str, x_cell: str) -> str:
     return f"=IFERROR(INDEX({rng('equity_after')},MATCH({x_cell},{keyed},0)),NA())"
 
 
+EMPTY_NOTES = ("No points to draw: pick a Position ID above (its open rows are drawn).",
+               "No points to draw: pick a margin currency with closed positions above.")
+
+
+def _empty_note(column: int, last_row: int | None, note: str) -> str:
+    """A formula showing ``note`` while the chart-data ``column`` holds no number (rows 2 to
+    ``last_row``; None: open-ended, Google's form)."""
+    col = column_letter(column)
+    cells = f"${col}${FIRST_DATA_ROW}:${col}" + ("" if last_row is None else f"${last_row}")
+    return f'=IF(COUNT({cells})=0,"{note}","")'
+
+
 def chart_cells(positions: Sequence[Any], currency: str | None, flavour: Flavour,
                 data_rows: int = 1000, part: Part = "all") -> Iterator[tuple[int, int, Any]]:
     """The filled cells of the Charts tab, as (row, column, value), 1-based, row by row and
@@ -158,9 +170,11 @@ def chart_cells(positions: Sequence[Any], currency: str | None, flavour: Flavour
     ``data_rows`` rows). ``part``: ``labels`` for column A and row 1 only, ``data`` for the
     chart data below row 1 only.
 
-    Only the filled cells: the tab is ``slots x 20`` rows by ``3 x slots`` columns, mostly
-    empty, so a grid of it grows with the square of the positions (5,000 positions: 1.5
-    billion cells), while the filled cells grow with positions x ``data_rows``.
+    Under each picked id, a note that shows while its chart has no point (an empty chart
+    otherwise prints as a bare grid). Only the filled cells: the tab is ``slots x 20`` rows
+    by ``3 x slots`` columns, mostly empty, so a grid of it grows with the square of the
+    positions (5,000 positions: 1.5 billion cells), while the filled cells grow with
+    positions x ``data_rows``.
     """
     slots = slot_count(len(positions))
     picks = [*positions, *[None] * slots][:slots]
@@ -170,8 +184,12 @@ def chart_cells(positions: Sequence[Any], currency: str | None, flavour: Flavour
         labels[slot_row(k) + 1] = pid
     labels[slot_row(slots)] = CURRENCY_LABEL
     labels[slot_row(slots) + 1] = currency
+    last_row = None if flavour == "google" else FIRST_DATA_ROW + max(data_rows, EQUITY_ROWS) - 1
+    for k in range(slots + 1):  # an empty chart says why, beside it
+        labels[slot_row(k) + 2] = Formula(_empty_note(data_column(k) + 1, last_row,
+                                                      EMPTY_NOTES[k == slots]))
     picked = [f"$A${slot_row(k) + 1}" for k in range(slots + 1)]
-    height = max(slot_row(slots) + 1,
+    height = max(slot_row(slots) + 2,  # the equity slot's note the lowest label
                  1 + (max(data_rows, EQUITY_ROWS) if flavour == "excel" else 1))
     # the last row holding chart data: rows below it hold slot labels only
     last_data = FIRST_DATA_ROW if flavour == "google" else max(data_rows, EQUITY_ROWS) + 1
@@ -211,7 +229,7 @@ def chart_rows(positions: Sequence[Any], currency: str | None, flavour: Flavour,
                data_rows: int = 1000) -> list[list[Any]]:
     """The Charts tab from row 1 as a grid (None: an empty cell) of :func:`chart_cells`."""
     slots = slot_count(len(positions))
-    height = max(slot_row(slots) + 1,
+    height = max(slot_row(slots) + 2,  # the equity slot's note the lowest label
                  1 + (max(data_rows, EQUITY_ROWS) if flavour == "excel" else 1))
     grid: list[list[Any]] = [[None] * chart_width(slots) for _ in range(height)]
     for r, c, value in chart_cells(positions, currency, flavour, data_rows):

@@ -23,6 +23,7 @@ from leverage.layout import (
     buffer_cell,
     highlight_formula,
     role_fill,
+    wraps,
 )
 
 from .charts import (
@@ -107,6 +108,8 @@ def format_requests(sheet: Sheet, sheet_id: int, height: int, new: bool = True) 
             fmt["numberFormat"] = number
         if col.role == "computed":
             fmt["backgroundColor"] = color(COMPUTED_FILL)
+        if wraps(col):  # Google grows a row to its wrapped text
+            fmt["wrapStrategy"] = "WRAP"
         if fmt:
             out.append(_repeat(box(sheet_id, first, height, i, i + 1), fmt))
     out.append(_row_height(sheet_id, 0, HEADER_LINE_PIXELS * header_lines(sheet) + 8))
@@ -212,6 +215,8 @@ def chart_requests(sheet_id: int, slots: int) -> list[Request]:
         label = slot_row(k) - 1
         out.append(_repeat(box(sheet_id, label, label + 1, 0, 1), {
             "textFormat": {"bold": True}, "wrapStrategy": "WRAP"}))
+        out.append(_repeat(box(sheet_id, label + 2, label + 3, 0, 1), {
+            "wrapStrategy": "WRAP", "verticalAlignment": "TOP"}))  # the empty chart's note
         pick = box(sheet_id, label + 1, label + 2, 0, 1)
         out.append(_repeat(pick, {"backgroundColor": color(INPUT_FILL)}))
         if k < slots:
@@ -227,8 +232,8 @@ def chart_requests(sheet_id: int, slots: int) -> list[Request]:
         out.append(_chart(sheet_id, k, slots, label))
     for k in range(slots + 1):  # the charts' axes show the data's formats
         for j, pattern in enumerate(series_formats(k == slots)):
-            col = data_column(k) - 1 + j
-            out.append(_repeat(box(sheet_id, 1, None, col, col + 1),
+            c = data_column(k) - 1 + j
+            out.append(_repeat(box(sheet_id, 1, None, c, c + 1),
                                {"numberFormat": number_format(pattern)}))
     return out
 
@@ -242,6 +247,7 @@ def _series(sheet_id: int, col: int) -> dict[str, Any]:
 def _chart(sheet_id: int, k: int, slots: int, label_row: int) -> Request:
     first = data_column(k) - 1
     equity = k == slots
+    axes: list[dict[str, Any]]
     if equity:
         title = "Equity curve: cumulative net PnL of closed positions"
         series = [{"series": _series(sheet_id, first + 1), "targetAxis": "LEFT_AXIS"}]
@@ -251,9 +257,13 @@ def _chart(sheet_id: int, k: int, slots: int, label_row: int) -> Request:
         title = f"Slot {k + 1}: leverage and liquidation distance (open rows only)"
         series = [{"series": _series(sheet_id, first + 1), "targetAxis": "LEFT_AXIS"},
                   {"series": _series(sheet_id, first + 2), "targetAxis": "RIGHT_AXIS"}]
+        # both from 0 (EXPLICIT: an unset max falls back to the scale Google picks for the
+        # data, so nothing is cut off and an empty chart is not stretched)
         axes = [{"position": "BOTTOM_AXIS", "title": "Date"},
-                {"position": "LEFT_AXIS", "title": "Leverage (equity), x"},
-                {"position": "RIGHT_AXIS", "title": "Liq. distance"}]
+                {"position": "LEFT_AXIS", "title": "Leverage (equity), x",
+                 "viewWindowOptions": {"viewWindowMin": 0, "viewWindowMode": "EXPLICIT"}},
+                {"position": "RIGHT_AXIS", "title": "Liq. distance",
+                 "viewWindowOptions": {"viewWindowMin": 0, "viewWindowMode": "EXPLICIT"}}]
     return {"addChart": {"chart": {
         "spec": {
             "title": title,

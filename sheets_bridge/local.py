@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from openpyxl.chart import Reference, ScatterChart, Series
-from openpyxl.formatting.rule import FormulaRule
+from openpyxl.formatting.rule import FormulaRule, Rule
 from openpyxl.reader.excel import ExcelReader
 from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.styles.differential import DifferentialStyle
+from openpyxl.styles.numbers import NumberFormat
 from openpyxl.utils import get_column_letter
 from openpyxl.workbook import Workbook
 from openpyxl.worksheet.datavalidation import DataValidation
@@ -497,6 +499,9 @@ def _charts(ws: Any, picks: list[Any], currency: str | None) -> streamed.RowSour
         label.font = Font(bold=True)
         label.alignment = Alignment(wrap_text=True)
         ws.cell(row=slot_row(k) + 1, column=1).fill = _solid(L.INPUT_FILL)
+        # the empty chart's note wraps down column A's empty rows, beside the chart
+        ws.cell(row=slot_row(k) + 2, column=1).alignment = Alignment(wrap_text=True,
+                                                                     vertical="top")
         if k < slots:
             _prompt(ws, f"A{slot_row(k) + 1}", title, text, formula=ids, index=index)
         else:  # the currencies the Summary's totals list
@@ -585,3 +590,19 @@ def _highlight(ws: Any, sheet: Sheet, last: int) -> None:
             font = Font(color=h.text) if h.text else None
             ws.conditional_formatting.add(
                 ref, FormulaRule(formula=[formula], fill=_solid(h.fill), font=font))
+    # the coin-margined rows' money at a coin's decimals (the Summary holds two tables)
+    parts = (L.JOURNAL_SUMMARY, L.SUMMARY_TOTALS) if sheet.title == L.SUMMARY_SHEET else (sheet,)
+    for part in parts:
+        found = L.coin_money(part)
+        if found is None:
+            continue
+        formula, keys = found
+        ref = " ".join(f"{part.letter(k)}{FIRST_DATA_ROW}:{part.letter(k)}{last}" for k in keys)
+        if ref not in present:
+            dxf = DifferentialStyle(numFmt=NumberFormat(numFmtId=COIN_MONEY_ID,
+                                                        formatCode=L.COIN_MONEY))
+            ws.conditional_formatting.add(ref, Rule(type="expression", dxf=dxf,
+                                                    formula=[formula]))
+
+
+COIN_MONEY_ID = 399  # the coin rule's own number format id, above those openpyxl gives cells

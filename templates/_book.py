@@ -29,9 +29,10 @@ from lxml import etree
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell._writer import write_cell
 from openpyxl.compat import safe_string
-from openpyxl.formatting.rule import FormulaRule
+from openpyxl.formatting.rule import FormulaRule, Rule
 from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.styles.numbers import is_date_format
+from openpyxl.styles.differential import DifferentialStyle
+from openpyxl.styles.numbers import NumberFormat, is_date_format
 from openpyxl.utils import get_column_letter
 from openpyxl.utils.datetime import to_excel
 from openpyxl.workbook import Workbook
@@ -384,6 +385,21 @@ def wrapped_lines(text: str, width: float, char: float = 1.0) -> int:
     return max(lines, 1)
 
 
+def text_heights(sheet: Sheet, rows: Iterable[Mapping[str, Any]]) -> dict[int, float]:
+    """Height (points) of each of ``rows`` (0-based index: a row's texts by layout key)
+    whose wrapped columns (:data:`leverage.layout.WRAPPED`) need more than one line at the
+    layout's widths; rows of one line keep the default height. The apps do not size a row
+    to a formula's text as they open a file, so the rows of a sample are sized here."""
+    columns = [c for c in sheet.columns if L.wraps(c)]
+    out = {}
+    for i, row in enumerate(rows):
+        lines = max([wrapped_lines(str(row[c.key]), c.width) for c in columns
+                     if row.get(c.key) not in (None, "")] or [1])
+        if lines > 1:
+            out[i] = lines * LINE_HEIGHT + 3
+    return out
+
+
 def header_height(sheet: Sheet, widths: Sequence[float] | None = None) -> float:
     """Height (points) of a header row that shows each of ``sheet``'s headers whole, wrapped
     in its column (``widths``: the columns' widths, default the layout's)."""
@@ -449,6 +465,30 @@ def highlights(ws: Any, sheet: Sheet, last: int) -> None:
                            fill=solid(h.fill), font=Font(color=h.text) if h.text else None)
         ws.conditional_formatting.add(f"{sheet.letter(h.key)}{FIRST_DATA_ROW}:"
                                       f"{sheet.letter(h.key)}{last}", rule)
+    coin_money(ws, sheet, last)
+
+
+COIN_MONEY_ID = 399  # a number format id of the rule's own, above those openpyxl numbers cells
+
+
+def coin_money_rule(formula: str) -> Rule:
+    """A conditional format that shows a cell at :data:`leverage.layout.COIN_MONEY`'s
+    decimals where ``formula`` holds (Excel and LibreOffice both read a number format in a
+    conditional format's style)."""
+    dxf = DifferentialStyle(numFmt=NumberFormat(numFmtId=COIN_MONEY_ID,
+                                                formatCode=L.COIN_MONEY))
+    return Rule(type="expression", dxf=dxf, formula=[formula])
+
+
+def coin_money(ws: Any, sheet: Sheet, last: int, first: int = FIRST_DATA_ROW) -> None:
+    """Rows ``first``..``last`` of ``sheet``'s money columns at a coin's 8 decimals where the
+    row's currency is a coin (:func:`leverage.layout.coin_money`)."""
+    found = L.coin_money(sheet)
+    if found is None:
+        return
+    formula, keys = found
+    ws.conditional_formatting.add(" ".join(f"{sheet.letter(k)}{first}:{sheet.letter(k)}{last}"
+                                           for k in keys), coin_money_rule(formula))
 
 
 def _rows_covered(dv: DataValidation, column: int, first: int, last: int) -> list[range]:

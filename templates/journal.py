@@ -79,6 +79,7 @@ from leverage.layout import (
     RULE_ROWS,
     SUMMARY_SHEET,
     SUMMARY_TOTALS,
+    WRAPPED,
     Helpers,
     rule_row,
 )
@@ -100,6 +101,7 @@ from ._book import (
     all_of,
     check_mode,
     check_rows,
+    coin_money,
     data_sheet,
     drop_downs,
     fill_row,
@@ -114,6 +116,7 @@ from ._book import (
     quoted,
     rate_value,
     save_with_streamed_rows,
+    text_heights,
     xlwings_conf_sheet,
     xml_text,
 )
@@ -953,7 +956,6 @@ def _row_formulas(x: dict[str, str], mode: str) -> dict[str, str]:
 
 
 # ------------------------------------------------------------------ writing
-WRAPPED: tuple[str, ...] = ()  # rows keep one line: wrapped text overlaps in print
 
 
 def _positions_sheet(wb: Workbook, positions: Sequence[Mapping[str, Any]], rows: int) -> None:
@@ -1019,15 +1021,18 @@ class SharedRows:
     :data:`ROW`), so a row of ~100 formulas is ~5 KB of XML, not ~15 KB."""
 
     def __init__(self, ws: Any, first_row: int, masters: str, children: str,
-                 input_cells: list[str]) -> None:
+                 input_cells: list[str], heights: Mapping[int, float] | None = None) -> None:
         self.ws, self.first_row, self.input_cells = ws, first_row, input_cells
         self.masters, self.children = masters, children
+        self.heights = dict(heights or {})  # item index -> row height in points
 
     def __iter__(self) -> Iterator[str]:
         for i, cells in enumerate(self.input_cells):
             r = self.first_row + i
             formulas = self.masters if i == 0 else fill_row(self.children, r)
-            yield f'<row r="{r}">{cells}{formulas}</row>'
+            h = self.heights.get(i)
+            size = "" if h is None else f' ht="{h:g}" customHeight="1"'
+            yield f'<row r="{r}"{size}>{cells}{formulas}</row>'
 
     def size_hint(self) -> int:
         per_row = len(fill_row(self.children, self.first_row + len(self.input_cells))) + 20
@@ -1060,12 +1065,32 @@ def shared_rows(ws: Any, mk: CellMaker, first: int, last: int, columns: list[For
     return SharedRows(ws, first, "".join(masters), "".join(children), input_cells)
 
 
+def _event_texts(positions: Sequence[Mapping[str, Any]], events: Sequence[Mapping[str, Any]],
+                 rule_values: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Each event's wrapped texts as the workbook will show them: its reason, and the rule
+    breaks, check and status the core's replay gives (the formulas compute the same), so
+    its row can be sized for them."""
+    texts: list[dict[str, Any]] = [{"reason": ev.get("reason")} for ev in events]
+    try:
+        rule = AdjustmentRule.build(**{k: v for k, v in rule_values.items() if v is not None})
+        columns = replay(positions, events, rule).columns
+    except LeverageError:  # the workbook shows why; its rows keep the reasons' heights
+        return texts
+    for key in ("rule_breaks", "warnings", "status"):
+        for row, text in zip(texts, columns[key], strict=True):
+            row[key] = text
+    return texts
+
+
 def _events_sheet(
-    wb: Workbook, events: Sequence[Mapping[str, Any]], rows: int, mode: str, position_rows: int
+    wb: Workbook, events: Sequence[Mapping[str, Any]], rows: int, mode: str, position_rows: int,
+    heights: Mapping[int, float] | None = None,
 ) -> SharedRows | None:
     """The Events sheet: its header, then (if openpyxl writes through lxml) its rows come
     back as :class:`SharedRows` for :func:`save_with_streamed_rows`; otherwise openpyxl
-    writes every cell (``None``)."""
+    writes every cell (``None``). ``heights``: points of the rows (0-based) whose wrapped
+    text takes more than one line."""
+    heights = dict(heights or {})
     sheet, helpers = JOURNAL_EVENTS, HELPERS
     calls = column_calls(mode, position_rows, rows)
     call_list = calls.calls if calls is not None else []
@@ -1103,6 +1128,8 @@ def _events_sheet(
                       for _, key, fmt, align in computed]
             if i == 0:  # the add-in's column calls: one array formula each, over all rows
                 cells += [mk.cell(array) for _, array in arrays]
+            if i in heights:
+                ws.row_dimensions[r].height = heights[i]
             ws.append(cells)
         return None
     input_cells = [
@@ -1111,7 +1138,9 @@ def _events_sheet(
         for i in range(rows)
     ]
     columns = [(column, formulas[key], fmt, align) for column, key, fmt, align in computed]
-    return shared_rows(ws, mk, first, last, columns, input_cells, arrays)
+    streamed = shared_rows(ws, mk, first, last, columns, input_cells, arrays)
+    streamed.heights = heights
+    return streamed
 
 
 def _cell_value(v: Any) -> Any:
@@ -1268,6 +1297,8 @@ def _summary_sheet(wb: Workbook, rows: int, position_rows: int) -> Any:
     ws = prepare_sheet(wb, SUMMARY_SHEET, widths, hidden_from=SUMMARY_HELPERS_FROM,
                        print_to=(SUMMARY_HELPERS_FROM - 2, FIRST_DATA_ROW + position_rows - 1))
     mk = CellMaker(ws)
+    coin_money(ws, JOURNAL_SUMMARY, FIRST_DATA_ROW + position_rows - 1)
+    coin_money(ws, SUMMARY_TOTALS, FIRST_DATA_ROW + TOTAL_ROWS - 1)
     header = [*header_cells(mk, JOURNAL_SUMMARY), mk.cell(None),
               *header_cells(mk, SUMMARY_TOTALS), mk.cell(None)]
     header += [mk.cell(h, fill=HELPER_FILL, font=HEADER_FONT, align=HEADER_ALIGN)
@@ -1451,11 +1482,15 @@ def _position_chart(data: Any, j: int, rows: int) -> ScatterChart:
     return lev
 
 
+EMPTY_SLOT_NOTE = "No points to draw: pick a position with events (its open rows are drawn)."
+
+
 def _charts_sheet(wb: Workbook, positions: Sequence[Mapping[str, Any]], slots: int,
-                  position_rows: int) -> Any:
+                  position_rows: int, rows: int) -> Any:
     """One chart per slot, each under a Position ID cell (a drop-down of the Positions) the
     trader can change: leverage and liquidation distance of that position, event by event
-    in date order, while it is open."""
+    in date order, while it is open. Beside the cell, a note while the chart has no point
+    (``rows``: the chart data's rows), so an empty chart does not print as a bare grid."""
     ws = prepare_sheet(wb, CHARTS_SHEET, [14.0, 16.0] + [12.0] * 14, freeze=None,
                        header_height=None)
     ws.print_options.gridLines = False
@@ -1483,7 +1518,10 @@ def _charts_sheet(wb: Workbook, positions: Sequence[Mapping[str, Any]], slots: i
         chosen = mk.cell(ids[j] if j < len(ids) else None, fill=INPUT_FILL)
         if j < len(ids):
             chosen.data_type = "s"  # an id is text, never a formula
-        ws.append([mk.cell("Position ID", font=HEADER_FONT), chosen])
+        lev = get_column_letter(2 + 2 * j)  # the slot's leverage column (_position_chart)
+        points = f"'{CHART_DATA_SHEET}'!${lev}${FIRST_DATA_ROW}:${lev}${FIRST_DATA_ROW + rows - 1}"
+        ws.append([mk.cell("Position ID", font=HEADER_FONT), chosen,
+                   mk.cell(f'=IF(COUNT({points})=0,"{EMPTY_SLOT_NOTE}","")')])
         row += 1
     return ws
 
@@ -1542,14 +1580,15 @@ def build_journal(
     wb = Workbook(write_only=True)
     instructions_sheet(wb, "journal")  # the first tab
     _positions_sheet(wb, positions, position_rows)
-    streamed = _events_sheet(wb, events, rows, mode, position_rows)
+    heights = text_heights(JOURNAL_EVENTS, _event_texts(positions, events, rule_values))
+    streamed = _events_sheet(wb, events, rows, mode, position_rows, heights)
     summary = _summary_sheet(wb, rows, position_rows)
     _rules_sheet(wb, rule_values)
     for sheet, last in ((JOURNAL_POSITIONS, FIRST_DATA_ROW + position_rows - 1),
                         (JOURNAL_EVENTS, FIRST_DATA_ROW + rows - 1),
                         (JOURNAL_RULES, rule_row(RULE_ROWS[-1][0]))):
         input_prompts(wb[sheet.title], sheet, FIRST_DATA_ROW, last)
-    charts = _charts_sheet(wb, positions, slots, position_rows)
+    charts = _charts_sheet(wb, positions, slots, position_rows, rows)
     data, data_rows = _chart_data_sheet(wb, slots, rows, position_rows)
     for j in range(slots):
         charts.add_chart(_position_chart(data, j, rows), f"A{slot_row(j) + 1}")

@@ -28,7 +28,7 @@ from leverage import (
     margin_to_target,
     percent_hint,
 )
-from leverage.errors import InputError
+from leverage.errors import InputError, LeverageError
 from leverage.layout import (
     ACCOUNT_HELPER_ROWS,
     ACCOUNT_INPUT_ROWS,
@@ -40,6 +40,7 @@ from leverage.layout import (
     USD,
     account_format,
     account_row,
+    wraps,
 )
 from leverage.planning import VOLATILITY_AS_PERCENT
 from leverage.portfolio import (
@@ -57,6 +58,7 @@ from . import _formulas as F
 from ._book import (
     COMPUTED_FILL,
     INPUT_FILL,
+    WRAP,
     CellMaker,
     ColumnCalls,
     check_mode,
@@ -72,6 +74,7 @@ from ._book import (
     prepare_sheet,
     quoted,
     rate_value,
+    text_heights,
     xlwings_conf_sheet,
 )
 
@@ -488,8 +491,30 @@ def _account_sheet(wb: Workbook, inputs: Mapping[str, Any], last: int, mode: str
     input_prompts(ws, sheet, FIRST_DATA_ROW, FIRST_DATA_ROW + len(ACCOUNT_INPUT_ROWS) - 1)
 
 
+def _position_texts(positions: Sequence[Mapping[str, Any]],
+                    inputs: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Each position's wrapped texts as the workbook will show them: the Check and Status
+    the core's rebalance gives (the formulas compute the same) and the imported cause of a
+    gap, so its row can be sized for them."""
+    texts: list[dict[str, Any]] = [{"liq_gap_cause": p.get("liq_gap_cause")}
+                                   for p in positions]
+    wallet, free = inputs["wallet_balance"], inputs["free_balance"]
+    if wallet is None or free is None:
+        return texts
+    try:
+        columns = rebalance(positions, wallet, free, inputs["volatility"],
+                            inputs["horizon_days"]).columns
+    except LeverageError:  # the workbook shows why; rows keep one line
+        return texts
+    for key in ("warnings", "status"):
+        for row, text in zip(texts, columns[key], strict=True):
+            row[key] = text
+    return texts
+
+
 def _positions_sheet(
-    wb: Workbook, positions: Sequence[Mapping[str, Any]], rows: int, mode: str
+    wb: Workbook, positions: Sequence[Mapping[str, Any]], rows: int, mode: str,
+    heights: Mapping[int, float] | None = None,
 ) -> None:
     sheet, helpers = REBALANCE_POSITIONS, REBALANCE_HELPERS
     calls = column_calls(mode, rows)
@@ -510,11 +535,15 @@ def _positions_sheet(
         fs = row_formulas(r, mode, last)
         if calls is not None:
             fs = calls.lift(fs, r)
-        cells = [mk.cell("=" + fs[c.key], formats[c.key]) if c.role == "computed"
-                 else mk.text(p.get(c.key), formats[c.key]) for c in sheet.columns]
+        cells = [mk.cell("=" + fs[c.key], formats[c.key], align=WRAP if wraps(c) else None)
+                 if c.role == "computed"
+                 else mk.text(p.get(c.key), formats[c.key], align=WRAP if wraps(c) else None)
+                 for c in sheet.columns]
         cells += [mk.cell("=" + fs["h_" + k]) for k in helpers.helper_keys()]
         if i == 0:  # the add-in's column calls: one array formula each, over all rows
             cells += [mk.cell(c.formula(first, last)) for c in call_list]
+        if heights and i in heights:
+            ws.row_dimensions[r].height = heights[i]
         ws.append(cells)
 
 
@@ -573,7 +602,8 @@ def build_rebalance(
     wb = Workbook(write_only=True)
     instructions_sheet(wb, "rebalance")
     _account_sheet(wb, inputs, last, mode)
-    _positions_sheet(wb, positions, rows, mode)
+    _positions_sheet(wb, positions, rows, mode,
+                     text_heights(REBALANCE_POSITIONS, _position_texts(positions, inputs)))
     if mode == "udf":
         xlwings_conf_sheet(wb, UDF_MODULE)
     out = Path(path)

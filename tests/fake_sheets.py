@@ -763,6 +763,26 @@ def _chart_source(book: _Book, data: Any, where: str) -> None:
                                  "have length of 1")
 
 
+_VIEW_WINDOW_MODES = frozenset({"DEFAULT_VIEW_WINDOW_MODE", "VIEW_WINDOW_MODE_UNSUPPORTED",
+                                "EXPLICIT", "PRETTY"})
+
+
+def _check_view_window(options: Any) -> None:
+    """ChartAxisViewWindowOptions: viewWindowMin/Max numbers, min below max, a known mode."""
+    if options is None:
+        return
+    if not isinstance(options, dict):
+        raise _ApiError(400, "Invalid viewWindowOptions: expected an object")
+    if options.get("viewWindowMode", "DEFAULT_VIEW_WINDOW_MODE") not in _VIEW_WINDOW_MODES:
+        raise _ApiError(400, f"Invalid viewWindowMode: {options.get('viewWindowMode')}")
+    bounds = [options.get(k) for k in ("viewWindowMin", "viewWindowMax")]
+    for b in bounds:
+        if b is not None and (isinstance(b, bool) or not isinstance(b, int | float)):
+            raise _ApiError(400, f"Invalid viewWindowOptions bound: {b!r}")
+    if None not in bounds and bounds[0] >= bounds[1]:
+        raise _ApiError(400, "viewWindowMin must be below viewWindowMax")
+
+
 def _req_add_chart(book: _Book, payload: dict[str, Any]) -> dict[str, Any]:
     """Checked against the shapes Google documents (basic charts only), then kept on its sheet:
     ``FakeSheets.charts`` lists them."""
@@ -790,6 +810,7 @@ def _req_add_chart(book: _Book, payload: dict[str, Any]) -> dict[str, Any]:
     for axis in basic.get("axis") or []:
         if axis.get("position") not in _AXES:
             raise _ApiError(400, f"Invalid axis position: {axis.get('position')}")
+        _check_view_window(axis.get("viewWindowOptions"))
     anchor = ((chart.get("position") or {}).get("overlayPosition") or {}).get("anchorCell")
     if not isinstance(anchor, dict):
         raise _ApiError(400, "FakeSheets places charts by position.overlayPosition.anchorCell")

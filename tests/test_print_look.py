@@ -69,14 +69,86 @@ def test_liquidation_prices_show_the_decimals_of_a_price_of_their_size():
     assert "#" not in fmt.split(";")[1]  # no optional digits: float noise never shows
 
 
-def test_rule_break_text_fits_its_column():
-    """The sample's rule-break texts, as the core replays them (three rules at once), fit
-    the column (a width in characters of the default font)."""
-    width = L.JOURNAL_EVENTS.columns[L.JOURNAL_EVENTS.index("rule_breaks")].width
+def test_rule_break_text_wraps_in_a_row_tall_enough(built):
+    """The sample's texts, as the core replays them (three rule breaks at once), wrap in
+    their columns, and each row is tall enough for its longest text: LibreOffice does not
+    grow a row to a formula's text as it opens the file, so the text was cut off or ran
+    over the next row."""
+    from leverage_templates._book import LINE_HEIGHT, wrapped_lines
+
     positions, events, rules = templates.sample_journal()
-    texts = replay(positions, events, AdjustmentRule.build(**rules)).columns["rule_breaks"]
-    widest = max(texts, key=len)
-    assert widest.count(SEPARATOR) == 2 and width >= len(widest), (width, widest)
+    columns = replay(positions, events, AdjustmentRule.build(**rules)).columns
+    assert max(columns["rule_breaks"], key=len).count(SEPARATOR) == 2
+    ws = openpyxl.load_workbook(built)[L.JOURNAL_EVENTS.title]
+    wrapped = [c for c in L.JOURNAL_EVENTS.columns if L.wraps(c)]
+    assert {"rule_breaks", "warnings", "status", "reason"} <= {c.key for c in wrapped}
+    tall = 0
+    for i, ev in enumerate(events):
+        r = L.FIRST_DATA_ROW + i
+        texts = {"reason": ev.get("reason"),
+                 **{k: columns[k][i] for k in ("rule_breaks", "warnings", "status")}}
+        lines = max(wrapped_lines(str(t), c.width) for c in wrapped
+                    if (t := texts.get(c.key)))
+        for c in wrapped:
+            assert ws.cell(row=r, column=L.JOURNAL_EVENTS.index(c.key) + 1).alignment.wrap_text
+        if lines > 1:
+            tall += 1
+            assert (ws.row_dimensions[r].height or 0) >= lines * LINE_HEIGHT, (r, texts)
+    assert tall >= 3
+
+
+def test_rebalance_check_text_wraps_in_a_row_tall_enough(tmp_path):
+    """P4's Check (the cross target note, ~150 characters) wraps in a row sized for it."""
+    from leverage.portfolio import rebalance
+    from leverage_templates._book import LINE_HEIGHT, wrapped_lines
+
+    path = templates.build_rebalance(tmp_path / "r.xlsx", mode="native")
+    ws = openpyxl.load_workbook(path)[L.REBALANCE_POSITIONS.title]
+    rows, wallet, free = templates.sample_portfolio()
+    checks = rebalance(rows, wallet, free).columns["warnings"]
+    i = max(range(len(rows)), key=lambda j: len(checks[j] or ""))
+    col = L.REBALANCE_POSITIONS.columns[L.REBALANCE_POSITIONS.index("warnings")]
+    lines = wrapped_lines(checks[i], col.width)
+    cell = ws.cell(row=L.FIRST_DATA_ROW + i, column=L.REBALANCE_POSITIONS.index("warnings") + 1)
+    assert lines >= 3 and cell.alignment.wrap_text
+    assert ws.row_dimensions[L.FIRST_DATA_ROW + i].height >= lines * LINE_HEIGHT
+
+
+def test_money_shows_two_decimals_with_its_sign_and_coin_rows_eight():
+    """769.725833 USDT shows 769.73: one fixed format (no size condition: LibreOffice drops
+    the minus sign of a small negative amount in a conditional section), the minus written;
+    the coin-margined rows (BTC) switch to 8 decimals by a conditional format."""
+    for sheet in (L.JOURNAL_EVENTS, L.JOURNAL_SUMMARY, L.SUMMARY_TOTALS):
+        for c in sheet.columns:
+            if c.role == "computed" and c.number_format.startswith("#,##0"):
+                assert c.number_format == L.MONEY == "#,##0.00;-#,##0.00", (sheet.title, c.key)
+    assert "[" not in L.MONEY and "[" not in L.COIN_MONEY
+    assert L.COIN_MONEY.split(";")[0].split(".")[1] == "0" * 8
+    formula, keys = L.coin_money(L.SUMMARY_TOTALS)
+    assert keys == ("expectancy", "total_net_pnl")
+    assert f"${L.SUMMARY_TOTALS.letter('currency')}2" in formula
+
+
+def _coin_rules(ws) -> dict[str, str]:
+    """Each conditional format's ranges -> its number format, for those that set one."""
+    out = {}
+    for cf in ws.conditional_formatting:
+        for rule in cf.rules:
+            if rule.dxf is not None and rule.dxf.numFmt is not None:
+                out[str(cf.sqref)] = rule.dxf.numFmt.formatCode
+    return out
+
+
+@pytest.mark.parametrize("which", ["built", "synced"])
+def test_workbooks_show_coin_money_at_eight_decimals(which, request):
+    wb = openpyxl.load_workbook(request.getfixturevalue(which))
+    for sheet in (L.JOURNAL_EVENTS, L.JOURNAL_SUMMARY, L.SUMMARY_TOTALS):
+        rules = _coin_rules(wb[sheet.title])
+        _formula, keys = L.coin_money(sheet)
+        ref = next(r for r in rules if r.startswith(f"{sheet.letter(keys[0])}2:"))
+        assert rules[ref] == L.COIN_MONEY
+        assert {part.split(":")[0] for part in ref.split()} == {f"{sheet.letter(k)}2"
+                                                                  for k in keys}
 
 
 def test_position_chart_has_one_date_title_and_a_bounded_distance_axis(built):
@@ -125,3 +197,97 @@ def test_synced_distance_charts_show_0_to_100_percent(synced):
         xmls = [z.read(n).decode() for n in z.namelist() if n.startswith("xl/charts/chart")]
     dist = [x for x in xmls if "liquidation distance" in x]
     assert dist and all('<min val="0"/>' in x and '<max val="1"/>' in x for x in dist)
+
+
+def test_google_layout_wraps_texts_and_draws_charts_from_zero_with_a_note_when_empty():
+    """Through the fake Google server: the text columns wrap on every data row, the position
+    charts' axes start at 0 with the top left to Google (EXPLICIT without a max: scaled to
+    the data, not a fixed 0-1200 %), and each slot has a note cell saying when its chart has
+    no point."""
+    from fake_sheets import FakeSheets, make_client
+
+    from leverage_sheets.charts import EMPTY_NOTES, slot_count, slot_row
+
+    with FakeSheets() as fake:
+        key = fake.create_spreadsheet("look")
+        sb.init(sb.open_google(key, client=make_client(fake)), "journal", sample=True)
+        requests = fake.batch_requests(key)
+        ids = {t: fake.sheet_properties(key, t)["sheetId"] for t in ("Events", "Charts")}
+        charts = fake.charts(key, "Charts")
+        values = fake.values(key, "Charts")
+        formulas = [fake.is_formula(key, "Charts", f"A{slot_row(k) + 2}") for k in range(3)]
+    wrapped = {(r["repeatCell"]["range"]["startColumnIndex"])
+               for r in requests if "repeatCell" in r
+               and r["repeatCell"]["range"]["sheetId"] == ids["Events"]
+               and r["repeatCell"]["range"].get("startRowIndex") == 1
+               and r["repeatCell"]["cell"]["userEnteredFormat"].get("wrapStrategy") == "WRAP"}
+    assert wrapped == {i for i, c in enumerate(L.JOURNAL_EVENTS.columns) if L.wraps(c)}
+    positions = 3
+    slots = slot_count(positions)
+    assert len(charts) == slots + 1
+    for chart in charts[:slots]:
+        for axis in chart["spec"]["basicChart"]["axis"]:
+            if axis["position"] != "BOTTOM_AXIS":
+                assert axis["viewWindowOptions"] == {"viewWindowMin": 0,
+                                                     "viewWindowMode": "EXPLICIT"}
+    assert all(formulas)
+    notes = [values[slot_row(k) + 1][0] for k in range(slots)]
+    assert all(EMPTY_NOTES[0] in str(n) for n in notes), notes
+
+
+@pytest.fixture(scope="module")
+def synced_pdf(synced, tmp_path_factory) -> tuple[int, str]:
+    """The synced sample journal printed by headless LibreOffice as it is (no print area
+    trimmed): its page count and text."""
+    import shutil
+    import subprocess
+
+    if not all(shutil.which(t) for t in ("soffice", "pdfinfo", "pdftotext")):
+        pytest.skip("needs LibreOffice and poppler")
+    out = tmp_path_factory.mktemp("look-pdf")
+    profile = (out / "profile").as_uri()
+    subprocess.run(["soffice", f"-env:UserInstallation={profile}", "--headless", "--norestore",
+                    "--convert-to", "pdf", "--outdir", str(out), str(synced)],
+                   capture_output=True, timeout=300, check=True)
+    pdf = out / (synced.stem + ".pdf")
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True)
+    pages = int(re.search(r"^Pages:\s+(\d+)", info.stdout, re.M)[1])
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True,
+                          text=True, check=True).stdout
+    return pages, text
+
+
+def test_synced_journal_prints_a_page_a_tab_and_a_chart_slot_a_page(synced_pdf):
+    """29 pages before: Instructions, Positions, Events, Summary and Rules a page each, then
+    the Charts tab one slot (leverage and distance charts side by side) a page, and the
+    equity curve: 5 + 5 slots + 1 = 11 for the sample's 3 positions."""
+    pages, _text = synced_pdf
+    assert pages == 5 + 5 + 1
+
+
+def test_synced_journal_prints_money_at_two_decimals_and_coin_at_eight(synced_pdf):
+    """As printed: the USDT expectancy 1,145.405 shows 1,145.40 or 1,145.41 (never 3 or more
+    decimals), the BTC position's net PnL 0.00713267 whole, empty slots say so."""
+    _pages, text = synced_pdf
+    lines = text.splitlines()
+    summary = next(line for line in lines if line.startswith("BTC-L1") and " win " in line)
+    assert re.search(r"\b1,145\.4[01]\b", summary) and "1,145.405" not in summary
+    assert not re.search(r"\d\.\d{3,}", summary), summary
+    btc = next(line for line in lines if line.startswith("BTC-INV") and " open" in line)
+    assert "0.00713267" in btc
+    assert text.count("No points to draw") >= 2  # slots 4 and 5 have no position yet
+
+
+def test_built_charts_say_when_a_slot_has_no_point(built):
+    """Beside each slot's Position ID, a formula shows a note while the slot's leverage
+    column of the chart data holds no number (an empty slot printed a bare grid)."""
+    ws = openpyxl.load_workbook(built)[J.CHARTS_SHEET]
+    data = openpyxl.load_workbook(built)[J.CHART_DATA_SHEET]
+    slots = 0
+    while ws.cell(row=J.slot_row(slots), column=1).value == "Position ID":
+        note = ws.cell(row=J.slot_row(slots), column=3).value
+        lev = openpyxl.utils.get_column_letter(2 + 2 * slots)
+        assert J.EMPTY_SLOT_NOTE in note and f"COUNT('{J.CHART_DATA_SHEET}'!${lev}$2:" in note
+        assert data.cell(row=1, column=2 + 2 * slots).value  # a series' header there
+        slots += 1
+    assert slots >= 5

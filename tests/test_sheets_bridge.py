@@ -650,7 +650,8 @@ def test_init_highlights_once_in_a_local_workbook(tmp_path: Path) -> None:
         sb.init(sb.open_local(path), "journal", sample=True)
     ws = openpyxl.load_workbook(path)["Events"]
     rules = [(str(cf.sqref), r.formula[0]) for cf in ws.conditional_formatting for r in cf.rules]
-    assert len(rules) == len(JOURNAL_EVENTS.highlights)
+    # the highlights, and the coin-margined rows' money format
+    assert len(rules) == len(JOURNAL_EVENTS.highlights) + 1
     d = JOURNAL_EVENTS.letter("liq_distance")
     assert (f"{d}2:{d}1001", f"AND(ISNUMBER({d}2),ISNUMBER(Rules!$B$8),{d}2<Rules!$B$8)") in rules
 
@@ -660,9 +661,21 @@ def test_init_highlights_once_in_a_local_workbook(tmp_path: Path) -> None:
 
 
 def _excel_rules(ws: Any) -> set[tuple[str, str, str]]:
-    """(range, formula, fill colour) of every conditional format of an openpyxl sheet."""
-    return {(str(cf.sqref), r.formula[0], r.dxf.fill.fgColor.rgb[-6:])
+    """(range, formula, fill colour or number format) of every conditional format of an
+    openpyxl sheet."""
+    return {(str(cf.sqref), r.formula[0],
+             r.dxf.fill.fgColor.rgb[-6:] if r.dxf.fill is not None else r.dxf.numFmt.formatCode)
             for cf in ws.conditional_formatting for r in cf.rules}
+
+
+def _coin_rules(sheet: Any) -> int:
+    """Conditional number formats of ``sheet``'s coin-margined money (the Summary's two
+    tables each have one)."""
+    from leverage import layout as L
+
+    parts = ((L.JOURNAL_SUMMARY, L.SUMMARY_TOTALS) if sheet.title == L.SUMMARY_SHEET
+             else (sheet,))
+    return sum(L.coin_money(p) is not None for p in parts)
 
 
 def test_rebalance_amber_highlight_reaches_both_synced_sheets(
@@ -707,7 +720,7 @@ def test_synced_and_built_workbooks_share_highlights_and_drop_downs(
 
         assert rules(built[sheet.title]) == rules(synced[sheet.title])
         assert lists(built[sheet.title]) == lists(synced[sheet.title])
-        assert len(rules(synced[sheet.title])) == len(sheet.highlights)
+        assert len(rules(synced[sheet.title])) == len(sheet.highlights) + _coin_rules(sheet)
 
 
 def test_the_bridge_imports_without_lxml(tmp_path: Path) -> None:

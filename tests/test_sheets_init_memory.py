@@ -58,7 +58,8 @@ def test_init_of_a_journal_holds_no_sheet_of_cells(tmp_path: Path) -> None:
     assert _rows_below_header(path, charts) == before
     book = zipfile.ZipFile(path).read(charts)
     slots = slot_count(EVENTS // 20)
-    assert book.count(b"<f>") == slots * 3 * 1000  # each slot's chart data, on 1,000 rows
+    # each slot's chart data, on 1,000 rows, and each chart's "no points" note
+    assert book.count(b"<f>") == slots * 3 * 1000 + slots + 1
     assert re.search(rb'<dimension ref="A1:[A-Z]+1001"/>', book)
 
 
@@ -70,7 +71,8 @@ def test_chart_cells_grow_with_positions_not_their_square() -> None:
         slots = slot_count(positions)
         cells = list(chart_cells([f"P{i}" for i in range(positions)], "USDT", "excel", 1000))
         filled = [c for c in cells if c[2] is not None]
-        labels = slots + positions + 2  # "Position ID" each, the ids, the currency's two
+        # "Position ID" each, the ids, the currency's two, an empty chart's note each
+        labels = slots + positions + 2 + slots + 1
         assert len(filled) == slots * 3 * 1000 + 2 * 500 + slots * 3 + 2 + labels
         assert len(cells) == len({(r, c) for r, c, _v in cells})  # no cell twice
 
