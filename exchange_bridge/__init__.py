@@ -143,9 +143,18 @@ def account_figures(exchange: Any, got: Fetched) -> dict[str, float | None]:
     ``availEq``). COIN-M keeps one wallet per coin: no single figure (None, the sheet keeps
     what it has). The cross wallet is the one the reconcile used (``got.wallet_balance``)
     when the fetch had it.
+
+    An account the exchange liquidates on its ratio (Bybit's unified account in cross or
+    portfolio margin, Binance portfolio margin) also gives ``account_equity``,
+    ``account_maint`` (USD) and ``liq_threshold`` (equity ÷ maintenance at liquidation: 1
+    Bybit, 1.05 Binance), from which the sheet shows the account ratio and ACCOUNT_SHOCK.
     """
     wallet, free = venue(exchange.id).balances(exchange, got.wallet_balance)
-    return {"wallet_balance": num(wallet), "free_balance": num(free)}
+    return {"wallet_balance": num(wallet), "free_balance": num(free),
+            # an account liquidated on its ratio (fetch: ``ratio_account``); None elsewhere
+            # (the sheet keeps what it has)
+            "account_equity": got.account_equity, "account_maint": got.account_maint,
+            "liq_threshold": got.liq_threshold}
 
 
 def _key_text(v: Any) -> str:
@@ -239,6 +248,8 @@ def import_account(exchange: Any, backend: Any, since: str | date | datetime,
                            rows.open_positions)
     reconciled = reconcile(got, rows.open_positions, lines)
     notes = list(rows.notes)
+    if got.ratio_account:
+        notes.append(got.ratio_account)
     if template != "journal":
         report = append_rows(backend, "rebalance",
                              _rebalance_plan(rebalance_rows(rows.open_positions, got.tiers,

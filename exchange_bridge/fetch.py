@@ -17,7 +17,10 @@ exchange convention, ``fetch_<convention>.py`` (:func:`venue`: the convention of
 - ``rates(exchange, got, symbols)``: tiers, marks and leverage settings;
 - ``history(exchange, got)``: fills, funding, margin changes and liquidations, then the rates;
 - ``FUNDING_ON_BALANCE``: funding is paid from the available balance, not the position margin;
-- ``MARGIN_FROM_LEVERAGE``: a position's margin may be taken as its notional ÷ its leverage.
+- ``MARGIN_FROM_LEVERAGE``: a position's margin may be taken as its notional ÷ its leverage;
+- ``ratio_account(exchange, got)`` (optional): where the exchange liquidates the account on its
+  ratio rather than per position (Bybit's unified account in cross or portfolio margin,
+  Binance portfolio margin), its equity, maintenance margin and threshold into ``got``.
 """
 
 from __future__ import annotations
@@ -58,6 +61,14 @@ class Fetched:
     tiers: dict[str, TierTable] = field(default_factory=dict)
     marks: dict[str, float] = field(default_factory=dict)
     wallet_balance: float | None = None  # cross wallet, for cross positions' liquidation
+    # an account the exchange liquidates on its ratio (unified / portfolio margin): its
+    # equity and maintenance margin (USD) as the exchange states them, the equity ÷
+    # maintenance at which it liquidates, and what the account is, in the exchange's words;
+    # None / "": an account liquidated per position
+    account_equity: float | None = None
+    account_maint: float | None = None
+    liq_threshold: float | None = None
+    ratio_account: str = ""
     # the earliest time the margin history covers (Binance 30 days, OKX 3 months back from
     # the exchange's now); 0: all of the window
     margin_since: int = 0
@@ -155,6 +166,9 @@ def fetch_open(exchange: Any, since_ms: int = 0, now_ms: int | None = None,
     for p in got.positions:
         if p.get("leverage"):
             got.leverages.setdefault(p["symbol"], float(p["leverage"]))
+    on_ratio = getattr(rules, "ratio_account", None)
+    if on_ratio is not None:
+        on_ratio(exchange, got)
     if any(margin_mode(p) != "isolated" for p in got.positions):
         wallet = rules.cross_wallet(exchange, call(exchange, exchange.fetch_balance))
         got.wallet_balance = None if wallet in (None, "") else float(wallet)

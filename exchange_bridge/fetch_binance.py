@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from leverage.portfolio import BINANCE_PM_THRESHOLD
 from leverage.tiers import tables_from_ccxt
 
 from .client import call
@@ -100,3 +101,36 @@ def _trades(exchange: Any, symbol: str, stamps: Iterable[int], since_ms: int) ->
         out.extend(paged(exchange, exchange.fetch_my_trades, start, PAGE["trades"],
                          until=start + TRADE_WINDOW_MS - 1, symbol=symbol))
     return out
+
+
+def portfolio_margin(exchange: Any) -> bool:
+    """The client speaks to a Binance portfolio-margin account: ccxt's ``portfolioMargin``
+    option (``connect(..., portfolio_margin=True)``, ``--portfolio-margin``). Binance does
+    not say it on the futures API, and a portfolio-margin key cannot use /fapi, so it is the
+    trader's word."""
+    return bool((getattr(exchange, "options", None) or {}).get("portfolioMargin"))
+
+
+def ratio_account(exchange: Any, got: Fetched) -> None:
+    """Binance portfolio margin: ``GET /papi/v1/account`` gives ``accountEquity`` and
+    ``accountMaintMargin`` (USD) and ``uniMMR`` = adjusted equity ÷ maintenance; Binance
+    liquidates at uniMMR ≤ 105 % (FAQ "What Is the Unified Account Maintenance Margin Ratio
+    (uniMMR)": ∑adjustedEquity = ∑Equity − ∑OpenLoss). The equity taken is the one uniMMR
+    divides (``uniMMR × accountMaintMargin``) when Binance states both, so the sheet's ratio
+    is the exchange's; else ``accountEquity``."""
+    if not portfolio_margin(exchange) or exchange.id != "binanceusdm":
+        return
+    acct = call(exchange, exchange.papi_get_account) or {}
+    equity, maint = num(acct.get("accountEquity")), num(acct.get("accountMaintMargin"))
+    uni = num(acct.get("uniMMR"))
+    if maint is None or (equity is None and uni is None):
+        got.notes.append("Binance portfolio margin without its equity or maintenance margin "
+                         "(/papi/v1/account): no account ratio")
+        return
+    adjusted = uni * maint if uni is not None and maint > 0 else equity
+    if equity is not None and adjusted is not None and abs(adjusted - equity) > 0.01:
+        got.notes.append(f"Binance's uniMMR counts {equity - adjusted:,.2f} USD of open loss "
+                         f"off the account equity {equity:,.2f}")
+    got.account_equity, got.account_maint = adjusted, maint
+    got.liq_threshold = BINANCE_PM_THRESHOLD
+    got.ratio_account = "Binance portfolio margin: liquidated when uniMMR falls to 105%"
