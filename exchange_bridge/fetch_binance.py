@@ -29,6 +29,9 @@ def families(exchange: Any) -> list[dict[str, Any]]:
 def cross_wallet(exchange: Any, balance: dict[str, Any]) -> Any:
     # USDⓈ-M has one cross wallet; COIN-M one per coin, so no single figure (None)
     info = balance.get("info") or {}
+    if isinstance(info, list):  # portfolio margin (GET /papi/v1/balance): one row per asset
+        usdt = next((r for r in info if isinstance(r, dict) and r.get("asset") == "USDT"), {})
+        return usdt.get("umWalletBalance")
     return info.get("totalCrossWalletBalance") or info.get("totalWalletBalance")
 
 
@@ -38,6 +41,11 @@ def balances(exchange: Any, wallet: float | None) -> tuple[Any, Any]:
     keeps one wallet per coin: no single figure."""
     if exchange.id == "binancecoinm":
         return None, None
+    if portfolio_margin(exchange):
+        # the UM wallet; portfolio margin states no free balance for margin moves (its
+        # positions are all cross): the sheet keeps the trader's figure
+        return (cross_wallet(exchange, call(exchange, exchange.fetch_balance))
+                if wallet is None else wallet), None
     info = call(exchange, exchange.fetch_balance).get("info") or {}
     return (info.get("totalCrossWalletBalance") if wallet is None else wallet,
             info.get("availableBalance"))
