@@ -19,6 +19,7 @@ from typing import Any
 from leverage import journal
 from leverage.errors import InputError, LeverageError
 from leverage.journal import JournalPosition
+from leverage.portfolio import account_ratio
 
 from . import parity  # noqa: F401  (journal beside exchange: leverage_exchange.parity)
 from .client import ExchangeError, call, connect, read_credentials, redirect
@@ -85,6 +86,10 @@ class ImportReport:
 
 def _money(x: float | None) -> str:
     return "none" if x is None else f"{x:,.2f}"
+
+
+def _percent(x: float) -> str:
+    return f"{x:.2%}" if x == x else "none"
 
 
 def reconcile_lines(rows: list[Reconciled]) -> list[str]:
@@ -249,7 +254,11 @@ def import_account(exchange: Any, backend: Any, since: str | date | datetime,
     reconciled = reconcile(got, rows.open_positions, lines)
     notes = list(rows.notes)
     if got.ratio_account:
-        notes.append(got.ratio_account)
+        ratio = account_ratio(got.account_equity, got.account_maint, got.liq_threshold)
+        notes.append(f"{got.ratio_account}; now account MM rate "
+                     f"{_percent(ratio['account_mm_rate'])}, uniMMR {_percent(ratio['uni_mmr'])} "
+                     f"(equity {_money(got.account_equity)}, maintenance "
+                     f"{_money(got.account_maint)} USD)")
     if template != "journal":
         report = append_rows(backend, "rebalance",
                              _rebalance_plan(rebalance_rows(rows.open_positions, got.tiers,
