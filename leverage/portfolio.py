@@ -48,6 +48,13 @@ Account, besides the totals: ``totals_check``, the rows left out of the totals b
 over the cross rows (the move of every mark that liquidates the cross account), and
 ``shock_position``, the cross row whose maintenance margin minus PnL at that move is largest
 (docs/FORMULAS.md, section "Portfolio rebalance").
+
+An account the exchange liquidates on its ratio (Bybit's unified account in cross or
+portfolio margin, Binance portfolio margin) adds three Account inputs, the exchange's
+``account_equity`` and ``account_maint`` and the ``liq_threshold`` (equity ÷ maintenance at
+liquidation, blank 1): the Account gets ``account_mm_rate`` and ``uni_mmr``
+(:func:`account_ratio`) and ``account_shock`` reaches the threshold from the exchange's
+figures (docs/FORMULAS.md, "Accounts liquidated on their ratio").
 """
 
 from __future__ import annotations
@@ -157,6 +164,10 @@ BINANCE_PM_THRESHOLD = 1.05
 the Unified Account Maintenance Margin Ratio (uniMMR)")."""
 
 ALREADY_BELOW = "the cross account is already below maintenance margin at today's marks"
+ALREADY_AT_RATIO = ("the account is already at or past the exchange's liquidation ratio at "
+                    "today's marks")
+"""``account_shock`` of an account liquidated on its ratio whose equity is already below
+``liq_threshold`` × maintenance."""
 MARGIN_REQUIRED = "margin is required (blank) for an isolated position"
 """A blank Isolated margin on an isolated row: a blank never counts as 0 (cross rows do not
 read the margin)."""
@@ -218,8 +229,11 @@ def rebalance(
              "volatility": volatility, "horizon_days": horizon_days,
              "account_equity": account_equity, "account_maint": account_maint,
              "liq_threshold": liq_threshold}
+    read: dict[str, float] = {}
     for name, v in given.items():
-        check_columns({name: v}, **{name: ACCOUNT_RULES[name]}).raise_first()
+        cols = check_columns({name: v}, **{name: ACCOUNT_RULES[name]})
+        cols.raise_first()
+        read[name] = float(cols[name])  # "105%" as 1.05; a blank as nan
     n = len(positions)
     words = check_columns(positions, side=core.SIDE, contract=core.CONTRACT)
     cols = check_columns(positions, **COLUMN_RULES)
@@ -327,7 +341,8 @@ def rebalance(
         "move": move,
         "allocated": allocated,
     }
-    ratio = account_ratio(account_equity, account_maint, liq_threshold)
+    equity, maint = read["account_equity"], read["account_maint"]
+    ratio = account_ratio(equity, maint, read["liq_threshold"])
     account.update({k: ratio[k] for k in ("account_mm_rate", "uni_mmr")})
     shock_wallet, threshold = wallet_balance, 1.0
     if ratio["on_ratio"]:
@@ -335,10 +350,9 @@ def rebalance(
         # move with the marks, the rest of the account (other collateral, the exchange's
         # maintenance beyond the rows') is held as it is
         threshold = ratio["threshold"]
-        shock_wallet = float(account_equity) - cross_upnl - threshold * (  # type: ignore[arg-type]
-            float(account_maint) - cross_mm)  # type: ignore[arg-type]
+        shock_wallet = equity - cross_upnl - threshold * (maint - cross_mm)
     account.update(_account_shock(positions, cross, side, qty, entry, mark, mmr, amount,
-                                  shock_wallet, threshold))
+                                  shock_wallet, threshold, ratio["on_ratio"]))
     columns["liq_probability"], odds_flags = _liq_odds(
         ok & ~at_once, side, mark, liq, cross_liq.position_rows, cross, volatility,
         horizon_days)
@@ -409,7 +423,7 @@ def _liq_odds(
 def _account_shock(
     positions: Sequence[Mapping[str, Any]], cross: np.ndarray, side: np.ndarray,
     qty: np.ndarray, entry: np.ndarray, mark: np.ndarray, mmr: np.ndarray, amount: np.ndarray,
-    wallet_balance: float, threshold: float = 1.0,
+    wallet_balance: float, threshold: float = 1.0, on_ratio: bool = False,
 ) -> dict[str, Any]:
     """``account_shock``: ACCOUNT_SHOCK (direction either, at ``threshold``) over the valid
     cross rows, or
@@ -423,7 +437,8 @@ def _account_shock(
     if not shock.ok.all():
         if shock.position_rows is None or not shock.position_rows.any():
             shock.raise_first()  # every row was validated above: a bug, never hidden
-        return {"account_shock": ALREADY_BELOW, "shock_position": ""}
+        return {"account_shock": ALREADY_AT_RATIO if on_ratio else ALREADY_BELOW,
+                "shock_position": ""}
     move = float(shock.values)
     if math.isnan(move):
         return {"account_shock": move, "shock_position": ""}
@@ -455,13 +470,12 @@ def account_ratio(account_equity: float | None, account_maint: float | None,
     >>> r["account_mm_rate"], r["uni_mmr"], r["threshold"], r["on_ratio"]
     (0.25, 4.0, 1.05, True)
     """
-    def given(v: float | None) -> bool:
-        return v is not None and math.isfinite(float(v))
+    def finite(v: float | None) -> float:
+        return float(v) if v is not None and math.isfinite(float(v)) else math.nan
 
-    on_ratio = given(account_equity) and given(account_maint)
-    eq = float(account_equity) if given(account_equity) else math.nan  # type: ignore[arg-type]
-    mm = float(account_maint) if given(account_maint) else math.nan  # type: ignore[arg-type]
-    k = float(liq_threshold) if given(liq_threshold) else 1.0  # type: ignore[arg-type]
+    eq, mm, k = finite(account_equity), finite(account_maint), finite(liq_threshold)
+    on_ratio = math.isfinite(eq) and math.isfinite(mm)
+    k = k if math.isfinite(k) else 1.0
     return {"account_mm_rate": mm / eq if on_ratio and eq > 0 else math.nan,
             "uni_mmr": eq / mm if on_ratio and mm > 0 else math.nan,
             "threshold": k, "on_ratio": on_ratio}

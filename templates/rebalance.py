@@ -44,6 +44,7 @@ from leverage.layout import (
 from leverage.planning import VOLATILITY_AS_PERCENT
 from leverage.portfolio import (
     ACCOUNT_RULES,
+    ALREADY_AT_RATIO,
     ALREADY_BELOW,
     COLUMN_RULES,
     LINEAR_ONLY,
@@ -434,7 +435,8 @@ def _shock_account_formulas(last: int, mode: str) -> dict[str, str]:
                         f"{_acct('cross_maint')}),{_acct('wallet_balance')})",
         "shock_base": f"{wallet}-SUM({col('shock_base', True)})",
         "shock_slope": f"SUM({col('shock_slope', True)})",
-        "account_shock": f"IF({base}+{slope}<0,{quoted(ALREADY_BELOW)},{move})",
+        "account_shock": f"IF({base}+{slope}<0,IF({on_ratio},{quoted(ALREADY_AT_RATIO)},"
+                         f"{quoted(ALREADY_BELOW)}),{move})",
         "shock_position": f'IF(COUNT({use})=0,"",'
                           f'TRIM(INDEX({col("position_id")},MATCH(MAX({use}),{use},0))&""))',
     }

@@ -217,6 +217,22 @@ def test_account_shock_threshold_in_the_core() -> None:
         lv.account_shock(*args, threshold=0)
 
 
+def test_an_account_past_its_ratio_says_so() -> None:
+    from leverage.portfolio import ALREADY_AT_RATIO
+
+    rows = _bybit_rows()
+    # uniMMR 300 / 290 = 103 %: past Binance's 105 % though above maintenance
+    past = rebalance(rows, 5_000.0, 0.0, account_equity=300.0, account_maint=290.0,
+                     liq_threshold="105%").account
+    assert past["account_shock"] == ALREADY_AT_RATIO and past["shock_position"] == ""
+    assert past["uni_mmr"] == pytest.approx(300 / 290)
+    at_100 = rebalance(rows, 5_000.0, 0.0, account_equity=300.0, account_maint=290.0).account
+    assert isinstance(at_100["account_shock"], float)  # 103 % is above Bybit's 100 %
+    with pytest.raises(lv.InputError, match="liq_threshold must be"):
+        rebalance(rows, 5_000.0, 0.0, account_equity=300.0, account_maint=290.0,
+                  liq_threshold=105)
+
+
 def _bybit_rows() -> list[dict[str, Any]]:
     return [{"position_id": f"{s}-{idx}", "symbol": s, "side": "long" if side == "Buy"
              else "short", "contract": "linear", "qty": float(size), "entry_price": float(avg),
@@ -275,3 +291,21 @@ def test_addin_workbook_passes_the_threshold_to_account_shock(tmp_path: Path) ->
     while isinstance(got, list):  # the add-in answers a 1 × 1 range
         (got,) = got
     assert float(got) == pytest.approx(_core_account()["account_shock"], rel=1e-12)
+
+
+def test_cli_portfolio_margin_flag(capsys, monkeypatch) -> None:
+    from leverage.cli import main
+
+    monkeypatch.setenv(xb.client.KEY_ENV, API_KEY)
+    monkeypatch.setenv(xb.client.SECRET_ENV, API_SECRET)
+    with FakeBinancePortfolio(sample_portfolio_account()) as fake:
+        code = main(["exchange", "reconcile", "--exchange", "binanceusdm",
+                     "--portfolio-margin", "--api-url", fake.url, "--timeout", "30"])
+        out = capsys.readouterr().out
+        assert code == 0, out
+        assert "/papi/v1/um/positionRisk" in fake.paths()
+    assert out.count("no per-position liquidation price: the account ratio decides") == 3
+    # the flag is Binance USDⓈ-M's only: refused in one line before any request
+    assert main(["exchange", "reconcile", "--exchange", "bybit", "--portfolio-margin",
+                 "--api-url", "http://127.0.0.1:9", "--timeout", "1"]) == 2
+    assert "portfolio_margin applies to binanceusdm" in capsys.readouterr().err
