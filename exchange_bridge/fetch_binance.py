@@ -87,12 +87,15 @@ def history(exchange: Any, got: Fetched) -> None:
     for sym in symbols:
         got.trades.extend(_trades(exchange, sym, traded.get(sym, []), since_ms))
     margin_since = got.margin_since = max(since_ms, now_ms - MARGIN_HISTORY_MS + 60_000)
-    if margin_since > since_ms:
+    if margin_since > since_ms and not portfolio_margin(exchange):
         got.notes.append("Binance keeps margin changes for 30 days: older adds and withdrawals "
                          "are not in the import")
     for sym in symbols:
-        got.margin.extend(paged(exchange, exchange.fetch_margin_adjustment_history, margin_since,
-                                PAGE["margin"], symbol=sym))
+        # portfolio margin's UM positions are all cross: no isolated margin moves to read (and
+        # ccxt reads them from /fapi, which a portfolio-margin key may not reach)
+        if not portfolio_margin(exchange):
+            got.margin.extend(paged(exchange, exchange.fetch_margin_adjustment_history,
+                                    margin_since, PAGE["margin"], symbol=sym))
         liq = paged(exchange, exchange.fetch_my_liquidations, since_ms, 100, symbol=sym)
         got.liquidation_orders.update(str((x.get("info") or {}).get("orderId")) for x in liq)
     rates_of(exchange, got, symbols)

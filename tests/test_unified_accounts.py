@@ -157,7 +157,8 @@ def binance_pm(tmp_path_factory: Any) -> Any:
                         portfolio_margin=True)
         paths = {e.path for e in fake.log}
         assert not fake.server_errors, fake.server_errors
-    assert {"/papi/v1/account", "/papi/v1/um/positionRisk"} <= paths
+    assert {"/papi/v1/account", "/papi/v1/um/positionRisk", "/papi/v1/um/income"} <= paths
+    assert "/fapi/v1/positionMargin/history" not in paths  # all cross: no margin moves
 
 
 def test_binance_portfolio_margin_uni_mmr_and_shock(binance_pm) -> None:
