@@ -97,6 +97,7 @@ ARG_DOCS: dict[str, str] = {
     "interval_hours": "Hours between funding events, > 0 (8, 4, 1)",
     "volatility": "Annualised volatility as a fraction (0.6 = 60%), >= 0",
     "horizon_days": "Horizon in days (>= 0)",
+    "threshold": "Equity / maintenance at which the exchange liquidates (Binance PM 1.05)",
     "drift": "Annual drift of the price as a fraction",
     "max_probability": "Highest liquidation probability accepted, 0 to 1 (0.01 = 1%)",
 }
@@ -288,10 +289,10 @@ def HEDGE_LIQ_PRICE(long_qty, long_entry, short_qty, short_entry, wallet_balance
 @_args(lv.account_shock,
        wallet_balance="Cross wallet balance of the account (one per column of the ranges)")
 def ACCOUNT_SHOCK(sides, qtys, entry_prices, mark_prices, wallet_balance, mmrs=None,
-                  maint_amounts=None, direction=None):
+                  maint_amounts=None, direction=None, threshold=None):
     """Move of all marks (-0.12 = 12% lower) at which the cross account hits maintenance."""
     return call_ranges(lv.account_shock, sides, qtys, entry_prices, mark_prices,
-                       wallet_balance, mmrs, maint_amounts, direction)
+                       wallet_balance, mmrs, maint_amounts, direction, threshold)
 
 
 @func(category=CATEGORY)

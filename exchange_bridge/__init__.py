@@ -19,6 +19,7 @@ from typing import Any
 from leverage import journal
 from leverage.errors import InputError, LeverageError
 from leverage.journal import JournalPosition
+from leverage.portfolio import account_ratio
 
 from . import parity  # noqa: F401  (journal beside exchange: leverage_exchange.parity)
 from .client import ExchangeError, call, connect, read_credentials, redirect
@@ -87,6 +88,10 @@ def _money(x: float | None) -> str:
     return "none" if x is None else f"{x:,.2f}"
 
 
+def _percent(x: float) -> str:
+    return f"{x:.2%}" if x == x else "none"
+
+
 def reconcile_lines(rows: list[Reconciled]) -> list[str]:
     """The reconcile table: per open position our liquidation price, the exchange's, the
     gap ``(ours − theirs) / theirs`` and its cause."""
@@ -144,9 +149,18 @@ def account_figures(exchange: Any, got: Fetched) -> dict[str, float | None]:
     Gate v4 ``total − isolated_position_margin`` / ``available``. COIN-M keeps one wallet
     per coin: no single figure (None, the sheet keeps what it has). The cross wallet is the
     one the reconcile used (``got.wallet_balance``) when the fetch had it.
+
+    An account the exchange liquidates on its ratio (Bybit's unified account in cross or
+    portfolio margin, Binance portfolio margin) also gives ``account_equity``,
+    ``account_maint`` (USD) and ``liq_threshold`` (equity ÷ maintenance at liquidation: 1
+    Bybit, 1.05 Binance), from which the sheet shows the account ratio and ACCOUNT_SHOCK.
     """
     wallet, free = venue(exchange.id).balances(exchange, got.wallet_balance)
-    return {"wallet_balance": num(wallet), "free_balance": num(free)}
+    return {"wallet_balance": num(wallet), "free_balance": num(free),
+            # an account liquidated on its ratio (fetch: ``ratio_account``); None elsewhere
+            # (the sheet keeps what it has)
+            "account_equity": got.account_equity, "account_maint": got.account_maint,
+            "liq_threshold": got.liq_threshold}
 
 
 def _key_text(v: Any) -> str:
@@ -240,6 +254,12 @@ def import_account(exchange: Any, backend: Any, since: str | date | datetime,
                            rows.open_positions)
     reconciled = reconcile(got, rows.open_positions, lines)
     notes = list(rows.notes)
+    if got.ratio_account:
+        ratio = account_ratio(got.account_equity, got.account_maint, got.liq_threshold)
+        notes.append(f"{got.ratio_account}; now account MM rate "
+                     f"{_percent(ratio['account_mm_rate'])}, uniMMR {_percent(ratio['uni_mmr'])} "
+                     f"(equity {_money(got.account_equity)}, maintenance "
+                     f"{_money(got.account_maint)} USD)")
     if template != "journal":
         report = append_rows(backend, "rebalance",
                              _rebalance_plan(rebalance_rows(rows.open_positions, got.tiers,

@@ -181,6 +181,8 @@ def check_body(exchange: Any, url: str, method: str, answer: Any) -> None:
     if any(path.endswith(p) for p in _BINANCE_LISTS) and not isinstance(answer, list) and not one:
         raise bad(f"{what} is not a list: {_shown(answer)}")  # one symbol's brackets: a dict
     for suffix, key in _BINANCE_FIELDS.items():
+        if suffix == "/account" and path.endswith("/papi/v1/account"):
+            key = "uniMMR"  # portfolio margin's account: its ratio, no asset list
         if path.endswith(suffix) and not (isinstance(answer, dict) and key in answer):
             raise bad(f"{what} has no {key!r}: {_shown(answer)}")
     if path.endswith("/premiumIndex") and isinstance(answer, dict) and "markPrice" not in answer:
@@ -526,7 +528,14 @@ def _leverages(c: _Checker, answer: Any) -> None:
 def _balance(c: _Checker, answer: Any) -> None:
     if not isinstance(answer, Mapping):
         raise c.fail(f"the balance is not an object: {_shown(answer)}")
-    info = answer.get("info") if isinstance(answer.get("info"), Mapping) else {}
+    raw = answer.get("info")
+    if c.exchange.id == "binanceusdm" and isinstance(raw, list):
+        # portfolio margin (GET /papi/v1/balance): one row per asset, the UM wallet in each
+        for row in raw:
+            c.number(row if isinstance(row, Mapping) else {}, "umWalletBalance",
+                     "an asset of the account", ">= 0", required=True)
+        return
+    info = raw if isinstance(raw, Mapping) else {}
     if c.exchange.id == "binanceusdm":  # one cross wallet (COIN-M: one per coin)
         key = "totalCrossWalletBalance" if "totalCrossWalletBalance" in info else \
             "totalWalletBalance"

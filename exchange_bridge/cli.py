@@ -33,6 +33,9 @@ def _client_options(parser: argparse.ArgumentParser, default: str | None = "bina
     parser.add_argument("--sandbox", action="store_true", help="use the exchange's testnet")
     parser.add_argument("--api-url", help="send every request to this base URL (a proxy or a "
                                           "local test server), keeping each endpoint's path")
+    parser.add_argument("--portfolio-margin", action="store_true",
+                        help="a Binance portfolio-margin account (USDⓈ-M through /papi; the "
+                             "Account sheet gets its uniMMR)")
     parser.add_argument("--timeout", type=seconds, default=10.0, metavar="SECONDS",
                         help="seconds per request (default: %(default)g)")
     parser.add_argument(
@@ -48,7 +51,8 @@ def _client(args: argparse.Namespace, public: bool = False) -> Any:
     importlib.import_module("ccxt")
     creds = _credentials(args, public)
     return connect(args.exchange, creds, api_url=args.api_url, sandbox=args.sandbox,
-                   timeout_ms=int(args.timeout * 1000), deadline=Deadline(args.deadline))
+                   timeout_ms=int(args.timeout * 1000), deadline=Deadline(args.deadline),
+                   portfolio_margin=args.portfolio_margin)
 
 
 def _credentials(args: argparse.Namespace, public: bool = False) -> dict[str, str]:

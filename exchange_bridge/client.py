@@ -159,13 +159,19 @@ def connect(
     timeout_ms: int = 10_000,
     rate_limit_ms: float | None = None,
     deadline: Deadline | None = None,
+    portfolio_margin: bool = False,
 ) -> Any:
     """A ccxt client for ``exchange_id`` with its rate limiter on and markets loaded
     (``rate_limit_ms``: the limiter's base interval, ccxt's own per exchange by default).
     With ``deadline`` every request of the client, loading the markets included, ends by it:
-    its connection is cut when the deadline passes, however slowly the answer comes."""
+    its connection is cut when the deadline passes, however slowly the answer comes.
+    ``portfolio_margin``: a Binance portfolio-margin account (ccxt's ``portfolioMargin``
+    option: the account's futures through /papi; Binance USDⓈ-M only)."""
     if exchange_id not in SUPPORTED:
         raise ExchangeError(f"exchange must be one of {', '.join(SUPPORTED)}, got {exchange_id!r}")
+    if portfolio_margin and exchange_id != "binanceusdm":
+        raise ExchangeError(f"portfolio_margin applies to binanceusdm (Binance portfolio "
+                            f"margin), got {exchange_id!r}")
     ccxt = _ccxt()
     config: dict[str, Any] = {
         "enableRateLimit": True,
@@ -184,6 +190,8 @@ def connect(
         config["options"]["fetchMarkets"] = {"types": list(market_types)}
     if rate_limit_ms is not None:
         config["rateLimit"] = rate_limit_ms
+    if portfolio_margin:
+        config["options"]["portfolioMargin"] = True
     exchange = getattr(ccxt, exchange_id)(config)
     exchange._leverage_deadline = deadline
     if deadline is not None:

@@ -25,7 +25,10 @@ liquidation price counts, which the reconcile's price counts too: Bitget, Gate),
 ``FEE_FROM_MARGIN`` (an isolated open's fee comes out of the margin it posts), ``UNSEEN_MARGIN``
 (the reason of the net margin line of moves the exchange does not list),
 ``journal_market(market)`` (the market as the journal names it), ``BY_ADDRESS`` (the account
-is read by wallet address, with no API key).
+is read by wallet address, with no API key), ``ratio_account(exchange, got)`` (where the
+exchange liquidates the account on its ratio rather than per position: Bybit's unified account
+in cross or portfolio margin, Binance portfolio margin; its equity, maintenance margin and
+threshold into ``got``).
 """
 
 from __future__ import annotations
@@ -67,6 +70,14 @@ class Fetched:
     tiers: dict[str, TierTable] = field(default_factory=dict)
     marks: dict[str, float] = field(default_factory=dict)
     wallet_balance: float | None = None  # cross wallet, for cross positions' liquidation
+    # an account the exchange liquidates on its ratio (unified / portfolio margin): its
+    # equity and maintenance margin (USD) as the exchange states them, the equity ÷
+    # maintenance at which it liquidates, and what the account is, in the exchange's words;
+    # None / "": an account liquidated per position
+    account_equity: float | None = None
+    account_maint: float | None = None
+    liq_threshold: float | None = None
+    ratio_account: str = ""
     # the earliest time the margin history covers (Binance 30 days, OKX 3 months back from
     # the exchange's now); 0: all of the window
     margin_since: int = 0
@@ -167,6 +178,9 @@ def fetch_open(exchange: Any, since_ms: int = 0, now_ms: int | None = None,
         if p.get("leverage"):
             got.leverages.setdefault(p["symbol"], float(p["leverage"]))
         got.margin_modes.setdefault(p["symbol"], margin_mode(p))
+    on_ratio = getattr(rules, "ratio_account", None)
+    if on_ratio is not None:
+        on_ratio(exchange, got)
     if any(margin_mode(p) != "isolated" for p in got.positions):
         wallet = rules.cross_wallet(exchange, call(exchange, exchange.fetch_balance))
         got.wallet_balance = None if wallet in (None, "") else float(wallet)

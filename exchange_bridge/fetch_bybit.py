@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from leverage.portfolio import BYBIT_UTA_THRESHOLD
 from leverage.tiers import tables_from_ccxt
 
 from .client import call
@@ -91,3 +92,44 @@ def history(exchange: Any, got: Fetched) -> None:
     got.notes.append("Bybit's API keeps no history of margin added or removed: adds and "
                      "withdrawals are not in the import")
     rates_of(exchange, got, got.traded_symbols())
+
+
+RATIO_MODES = {"REGULAR_MARGIN": "cross margin", "PORTFOLIO_MARGIN": "portfolio margin"}
+"""The unified account's margin modes (``GET /v5/account/info`` ``marginMode``) in which Bybit
+liquidates the account when its account MM rate reaches 100 %; in ``ISOLATED_MARGIN`` each
+position has its own liquidation price."""
+
+
+def ratio_account(exchange: Any, got: Fetched) -> None:
+    """A unified trading account in cross or portfolio margin: ``GET /v5/account/wallet-balance``
+    (``accountType`` UNIFIED; ccxt's ``fetch_balance`` keeps it in ``info``) gives
+    ``totalMaintenanceMargin`` and the equity Bybit's account MM rate divides it by:
+    ``totalMarginBalance`` in cross margin, ``totalEquity`` in portfolio margin (help centre,
+    "Glossary (Unified Trading Account)": Account MM Rate = Total Maintenance Margin /
+    (Margin Balance − Haircut Loss + Order Loss); the haircut and order losses are not in the
+    API). The maintenance and equity are taken, not ``accountMMRate``, which Bybit rounds to
+    4 decimals (ccxt's quoted answer: maintenance 0.38106773 on 18,070.33 shows "0"); a
+    rate that disagrees beyond that rounding is noted."""
+    mode = str(((call(exchange, exchange.private_get_v5_account_info) or {}).get("result")
+                or {}).get("marginMode") or "")
+    if mode not in RATIO_MODES:
+        return
+    info = call(exchange, exchange.fetch_balance).get("info") or {}
+    rows = (info.get("result") or {}).get("list") or []
+    acct = next((r for r in rows if r.get("accountType") == "UNIFIED"), None)
+    if acct is None:
+        return
+    equity = num(acct.get("totalMarginBalance" if mode == "REGULAR_MARGIN" else "totalEquity"))
+    maint = num(acct.get("totalMaintenanceMargin"))
+    if equity is None or maint is None:
+        got.notes.append(f"Bybit unified account ({RATIO_MODES[mode]}) without its equity or "
+                         "maintenance margin in the wallet balance: no account ratio")
+        return
+    got.account_equity, got.account_maint = equity, maint
+    got.liq_threshold = BYBIT_UTA_THRESHOLD
+    got.ratio_account = (f"Bybit unified trading account, {RATIO_MODES[mode]}: liquidated when "
+                         "the account MM rate reaches 100%")
+    rate = num(acct.get("accountMMRate"))
+    if rate is not None and equity > 0 and abs(maint / equity - rate) > 0.00005 + 1e-12:
+        got.notes.append(f"Bybit's account MM rate {rate:.2%} is not its maintenance ÷ margin "
+                         f"balance ({maint / equity:.2%}): haircut or order losses count in it")

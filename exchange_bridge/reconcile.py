@@ -6,6 +6,9 @@ the exchange returned today, from the journal's replayed state when the import g
 (:mod:`leverage_exchange.parity`), else from the exchange's size, entry and isolated wallet.
 A cause is named only where its evidence holds:
 
+- ``no per-position liquidation price``: a cross position of an account the exchange
+  liquidates on its ratio (Bybit's unified account in cross or portfolio margin, Binance
+  portfolio margin) when the exchange gives it no price: nothing to compare with.
 - ``match``: the gap is under 0.05 % of the price.
 - ``journal differs from the exchange``: the replayed size, entry or margin is not the
   exchange's (the parity line says which and by how much).
@@ -158,9 +161,19 @@ def _fee_explains(got: Fetched, p: OpenPosition, table: TierTable | None,
     return float(rate) if g is not None and abs(g) < MATCH else None
 
 
+def on_ratio_cause(got: Fetched) -> str:
+    """The cause of a cross position in an account the exchange liquidates on its ratio
+    (Bybit unified cross / portfolio margin, Binance portfolio margin) that has no
+    liquidation price of its own."""
+    return (f"no per-position liquidation price: the account ratio decides ({got.ratio_account}"
+            "; see the Account sheet's account ratio and ACCOUNT_SHOCK); the exchange shows none")
+
+
 def _cause(got: Fetched, p: OpenPosition, table: TierTable | None, age: int | None,
            ours: float | None, theirs: float | None, gap: float | None,
            positions: list[OpenPosition], line: Any = None) -> str:
+    if p.margin_mode != "isolated" and got.ratio_account and theirs is None:
+        return on_ratio_cause(got)
     if p.margin_mode != "isolated" and got.wallet_balance is None:
         return "not computed: no single cross wallet balance (one per coin on COIN-M)"
     if ours is None and theirs is None:

@@ -144,7 +144,8 @@ PROMPTS: dict[tuple[str, str], tuple[str, str]] = {
     ("Account", "value"): (
         "Value",
         "Balances in USDT. Volatility: annualised fraction, 0.6 or 60%. Horizon: days. "
-        "Volatility and horizon blank: no liq. probability.",
+        "Volatility and horizon blank: no liq. probability. Account equity and maintenance: "
+        "unified / portfolio margin only (blank otherwise).",
     ),
     # ---------------------------------------------------------------- rebalance Positions
     ("Positions", "qty"): ("Qty", "Position size in coins, > 0 (as the exchange shows it)."),
@@ -263,7 +264,11 @@ INSTRUCTIONS: dict[str, tuple[tuple[str, str], ...]] = {
          "give each position's chance of touching liquidation. The rest is computed. "
          "Totals check names the rows left out of the totals (an input error: out of every "
          "total; no margin move: out of the move totals; no liq. price: out of the worst "
-         "distance), or the Account value that is refused; a blank balance is never 0."),
+         "distance), or the Account value that is refused; a blank balance is never 0. "
+         "An account liquidated on its ratio (Bybit unified cross or portfolio margin, "
+         "Binance portfolio margin): the exchange's account equity, maintenance margin and "
+         "threshold (the import fills them) give the account MM rate, uniMMR and the move "
+         "of all marks that reaches the threshold."),
         ("Positions tab",
          "One row per position: Side, Qty, Entry and Mark price, Isolated margin, Margin "
          "mode, a Target leverage or (isolated) a Target liq. distance, Priority, and the "

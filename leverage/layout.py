@@ -356,6 +356,11 @@ ACCOUNT_INPUT_ROWS: tuple[tuple[str, str], ...] = (
     ("free_balance", "Free balance available for margin moves"),
     ("volatility", "Volatility (annualised) for liq. probability"),
     ("horizon_days", "Horizon (days) for liq. probability"),
+    # unified / portfolio-margin accounts (liquidated on the account ratio): the exchange's
+    # figures; blank for an account liquidated per position
+    ("account_equity", "Account equity (unified / portfolio margin, as the exchange states)"),
+    ("account_maint", "Account maintenance margin (as the exchange states)"),
+    ("liq_threshold", "Liquidated at equity ÷ maintenance of (blank: 100%; Binance PM 105%)"),
 )
 ACCOUNT_OUTPUT_ROWS: tuple[tuple[str, str], ...] = (
     # the totals' own status: the rows left out of them, by name (portfolio.rows_left_out),
@@ -370,6 +375,8 @@ ACCOUNT_OUTPUT_ROWS: tuple[tuple[str, str], ...] = (
     ("shortfall", "Shortfall (needed but not funded)"),
     ("account_shock", "Move of all marks that liquidates the cross account"),
     ("shock_position", "Cross position using most of the buffer at that move"),
+    ("account_mm_rate", "Account MM rate = maintenance ÷ equity (Bybit UTA: liquidated at 100%)"),
+    ("uni_mmr", "uniMMR = equity ÷ maintenance (Binance PM: liquidated at ≤ 105%)"),
 )
 """Account sheet: label in column A, value in column B; inputs first, then computed rows
 (rows 2.. for inputs, then the computed rows right after)."""
@@ -378,7 +385,8 @@ def account_format(key: str) -> str:
     """Number format of an Account row's value (USD unless a leverage, a rate, days or the
     shock position's id)."""
     return {"account_leverage": LEV, "worst_liq_distance": RATE, "volatility": RATE,
-            "account_shock": RATE, "horizon_days": "0.##",
+            "account_shock": RATE, "horizon_days": "0.##", "account_mm_rate": RATE,
+            "uni_mmr": RATE, "liq_threshold": RATE,
             "shock_position": "General", "totals_check": "General"}.get(key, USD)
 
 
@@ -466,7 +474,10 @@ ACCOUNT_HELPER_ROWS: tuple[tuple[str, str], ...] = (
     ("cross_target", "(helper) the cross account's target: the lowest cross target"),
     ("available", "(helper) money for adds (free balance + withdrawals)"),
     ("shock_base", "(helper) account shock C = wallet - sum of cross s*qty*entry - maint"),
-    ("shock_slope", "(helper) account shock D = sum of cross qty*mark*(s - mmr)"),
+    ("shock_slope", "(helper) account shock D = sum of cross qty*mark*(s - k*mmr)"),
+    ("shock_threshold", "(helper) k: equity / maintenance at liquidation (1 unless on ratio)"),
+    ("shock_wallet", "(helper) the shock's wallet: cross wallet, or the exchange's equity "
+                     "less cross PnL and k * maintenance beyond the rows'"),
 )
 """Account sheet rows right after ``ACCOUNT_OUTPUT_ROWS`` (hidden in the built workbook)."""
 

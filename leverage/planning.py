@@ -808,13 +808,14 @@ def ranged(**kinds: Kind) -> Callable[[Callable[..., tuple[RowResults, bool]]], 
 def _account_shock_kernel(
     sides: np.ndarray, qtys: np.ndarray, entry_prices: np.ndarray, mark_prices: np.ndarray,
     wallet_balance: np.ndarray, mmrs: np.ndarray, maint_amounts: np.ndarray, direction: str,
+    threshold: np.ndarray | float = 1.0,
 ) -> Kernel:
     """Rows are positions (qty 0 = none), columns accounts; one move per column."""
-    # At marks × (1 + m): equity − MM = C + D·(1 + m), linear in m, so one root at most.
-    c = wallet_balance - np.sum(sides * qtys * entry_prices, axis=0) + np.sum(
+    # At marks × (1 + m): equity − k·MM = C + D·(1 + m), linear in m, so one root at most.
+    c = wallet_balance - np.sum(sides * qtys * entry_prices, axis=0) + threshold * np.sum(
         np.where(qtys > 0, maint_amounts, 0.0), axis=0)
-    d = np.sum(qtys * mark_prices * (sides - mmrs), axis=0)
-    now = c + d  # equity − maintenance at today's marks
+    d = np.sum(qtys * mark_prices * (sides - threshold * mmrs), axis=0)
+    now = c + d  # equity − k × maintenance at today's marks
     factor = -c / d
     move = np.where((factor > 0) & np.isfinite(factor), factor - 1.0, np.nan)
     if direction == "down":
@@ -832,16 +833,25 @@ def _account_shock_kernel(
 
 _account_shock_ranged = ranged(
     sides=SIDE, qtys=AT_LEAST_0, entry_prices=PRICE, mark_prices=PRICE, wallet_balance=ANY,
-    mmrs=MMR, maint_amounts=MAINT_AMOUNT, direction=DIRECTION,
+    mmrs=MMR, maint_amounts=MAINT_AMOUNT, direction=DIRECTION, threshold=Number(gt=0),
 )
 
 
 def _account_shock(
     sides: Any, qtys: Any, entry_prices: Any, mark_prices: Any, wallet_balance: Any,
     mmrs: Any = DEFAULT_MMR, maint_amounts: Any = 0.0, direction: Any = "either",
+    threshold: Any = 1.0,
 ) -> tuple[RowResults, bool]:
     """The uniform move ``m`` of every mark (each mark × (1 + m); −0.12 = all prices 12 %
-    lower) at which a cross account's equity equals its total maintenance margin (linear).
+    lower) at which a cross account's equity equals its total maintenance margin (linear),
+    or ``threshold`` times it.
+
+    ``threshold``: the equity ÷ maintenance ratio at which the exchange liquidates the
+    account (default 1: equity = maintenance, Bybit's unified account at account MM rate
+    100 %; Binance portfolio margin liquidates at uniMMR = equity ÷ maintenance ≤ 1.05, so
+    1.05). With it, ``C = wallet_balance − Σ s·qty·entry + threshold·Σ maint_amount`` and
+    ``D = Σ qty·mark·(s − threshold·mmr)``; the error below compares equity with
+    ``threshold`` × maintenance.
 
     Equity ``wallet_balance + Σ s·qty·(mark·(1+m) − entry)`` meets maintenance
     ``Σ (qty·mark·(1+m)·mmr − maint_amount)`` where ``C + D·(1 + m) = 0`` with
@@ -864,11 +874,18 @@ def _account_shock(
     >>> round(account_shock(["long", "short"], [1, 10], [20_000, 1_500], [21_000, 1_400],
     ...                     2_000), 4)
     -0.5604
+
+    The same book liquidated at equity ÷ maintenance = 1.05: ``D = 21,000 × (1 − 1.05 ×
+    0.005) − 14,000 × (1 + 1.05 × 0.005) = 6,816.25``, ``m = 3,000/6,816.25 − 1``:
+
+    >>> round(account_shock(["long", "short"], [1, 10], [20_000, 1_500], [21_000, 1_400],
+    ...                     2_000, threshold=1.05), 4)
+    -0.5599
     """
     r = _Ranges("account_shock", _account_shock.rules,
                 {"sides": sides, "qtys": qtys, "entry_prices": entry_prices,
                  "mark_prices": mark_prices, "mmrs": mmrs, "maint_amounts": maint_amounts},
-                {"wallet_balance": wallet_balance})
+                {"wallet_balance": wallet_balance, "threshold": threshold})
     direction = r.per_call("direction", direction)
     q = r.cells("qtys", blank=0.0)
     pad = q == 0
@@ -878,11 +895,12 @@ def _account_shock(
     mmr = r.cells("mmrs", pad)
     amt = r.cells("maint_amounts", pad)
     wb = r.per_column("wallet_balance")
+    k = r.per_column("threshold")
     z = np.where(pad, 0.0, 1.0)
     with np.errstate(all="ignore"):
         values, failures = _account_shock_kernel(
             np.where(pad, 0.0, s), q * z, np.where(pad, 0.0, e), np.where(pad, 0.0, m), wb,
-            np.where(pad, 0.0, mmr), np.where(pad, 0.0, amt), direction)
+            np.where(pad, 0.0, mmr), np.where(pad, 0.0, amt), direction, k)
     return r.result(values, failures)
 
 

@@ -48,6 +48,13 @@ Account, besides the totals: ``totals_check``, the rows left out of the totals b
 over the cross rows (the move of every mark that liquidates the cross account), and
 ``shock_position``, the cross row whose maintenance margin minus PnL at that move is largest
 (docs/FORMULAS.md, section "Portfolio rebalance").
+
+An account the exchange liquidates on its ratio (Bybit's unified account in cross or
+portfolio margin, Binance portfolio margin) adds three Account inputs, the exchange's
+``account_equity`` and ``account_maint`` and the ``liq_threshold`` (equity ÷ maintenance at
+liquidation, blank 1): the Account gets ``account_mm_rate`` and ``uni_mmr``
+(:func:`account_ratio`) and ``account_shock`` reaches the threshold from the exchange's
+figures (docs/FORMULAS.md, "Accounts liquidated on their ratio").
 """
 
 from __future__ import annotations
@@ -138,10 +145,29 @@ ACCOUNT_RULES: dict[str, Kind] = {
     "free_balance": core.MARGIN,
     "volatility": Rate(ge=0, blank_means_none=True),
     "horizon_days": Number(ge=0, blank_means_none=True),
+    # an account the exchange liquidates on its ratio (unified / portfolio margin): blank
+    # when it is not one
+    "account_equity": Number(blank_means_none=True),
+    "account_maint": Number(ge=0, blank_means_none=True),
+    "liq_threshold": Rate(ge=1, le=2, blank_means_none=True),
 }
-"""The rule of each Account input (a blank volatility or horizon: no liq. probability)."""
+"""The rule of each Account input (a blank volatility or horizon: no liq. probability; a
+blank account equity or maintenance: the account is not liquidated on its ratio; a blank
+threshold is 1)."""
+
+BYBIT_UTA_THRESHOLD = 1.0
+"""Bybit's unified trading account (cross or portfolio margin) is liquidated when its account
+maintenance margin rate (maintenance ÷ equity) reaches 100 %: equity ÷ maintenance = 1
+(help centre, "Trading Rules: Liquidation Process (Unified Trading Account)")."""
+BINANCE_PM_THRESHOLD = 1.05
+"""Binance portfolio margin liquidates at uniMMR = equity ÷ maintenance ≤ 105 % (FAQ, "What Is
+the Unified Account Maintenance Margin Ratio (uniMMR)")."""
 
 ALREADY_BELOW = "the cross account is already below maintenance margin at today's marks"
+ALREADY_AT_RATIO = ("the account is already at or past the exchange's liquidation ratio at "
+                    "today's marks")
+"""``account_shock`` of an account liquidated on its ratio whose equity is already below
+``liq_threshold`` × maintenance."""
 MARGIN_REQUIRED = "margin is required (blank) for an isolated position"
 """A blank Isolated margin on an isolated row: a blank never counts as 0 (cross rows do not
 read the margin)."""
@@ -187,18 +213,27 @@ def rows_left_out(errors: Sequence[str], no_move: Sequence[str],
 
 def rebalance(
     positions: Sequence[Mapping[str, Any]], wallet_balance: float, free_balance: float,
-    volatility: float | None = None, horizon_days: float | None = None, *,
+    volatility: float | None = None, horizon_days: float | None = None,
+    account_equity: float | None = None, account_maint: float | None = None,
+    liq_threshold: float | None = None, *,
     row_labels: Sequence[str] | None = None,
 ) -> RebalanceResult:
     """Compute the rebalance table (see the module docstring for every rule).
 
+    ``account_equity``, ``account_maint``, ``liq_threshold``: an account the exchange
+    liquidates on its ratio (see :func:`account_ratio`); blank: it is not one.
     ``row_labels``: how the totals' check names a row without a ``position_id`` (the sync
     passes "row 7", the sheet row); default "row k", k counting ``positions`` from 1.
     """
     given = {"wallet_balance": wallet_balance, "free_balance": free_balance,
-             "volatility": volatility, "horizon_days": horizon_days}
+             "volatility": volatility, "horizon_days": horizon_days,
+             "account_equity": account_equity, "account_maint": account_maint,
+             "liq_threshold": liq_threshold}
+    read: dict[str, float] = {}
     for name, v in given.items():
-        check_columns({name: v}, **{name: ACCOUNT_RULES[name]}).raise_first()
+        cols = check_columns({name: v}, **{name: ACCOUNT_RULES[name]})
+        cols.raise_first()
+        read[name] = float(cols[name])  # "105%" as 1.05; a blank as nan
     n = len(positions)
     words = check_columns(positions, side=core.SIDE, contract=core.CONTRACT)
     cols = check_columns(positions, **COLUMN_RULES)
@@ -306,8 +341,18 @@ def rebalance(
         "move": move,
         "allocated": allocated,
     }
+    equity, maint = read["account_equity"], read["account_maint"]
+    ratio = account_ratio(equity, maint, read["liq_threshold"])
+    account.update({k: ratio[k] for k in ("account_mm_rate", "uni_mmr")})
+    shock_wallet, threshold = wallet_balance, 1.0
+    if ratio["on_ratio"]:
+        # the exchange's equity and maintenance now; the cross rows' PnL and maintenance
+        # move with the marks, the rest of the account (other collateral, the exchange's
+        # maintenance beyond the rows') is held as it is
+        threshold = ratio["threshold"]
+        shock_wallet = equity - cross_upnl - threshold * (maint - cross_mm)
     account.update(_account_shock(positions, cross, side, qty, entry, mark, mmr, amount,
-                                  wallet_balance))
+                                  shock_wallet, threshold, ratio["on_ratio"]))
     columns["liq_probability"], odds_flags = _liq_odds(
         ok & ~at_once, side, mark, liq, cross_liq.position_rows, cross, volatility,
         horizon_days)
@@ -378,27 +423,62 @@ def _liq_odds(
 def _account_shock(
     positions: Sequence[Mapping[str, Any]], cross: np.ndarray, side: np.ndarray,
     qty: np.ndarray, entry: np.ndarray, mark: np.ndarray, mmr: np.ndarray, amount: np.ndarray,
-    wallet_balance: float,
+    wallet_balance: float, threshold: float = 1.0, on_ratio: bool = False,
 ) -> dict[str, Any]:
-    """``account_shock``: ACCOUNT_SHOCK (direction either) over the valid cross rows, or
+    """``account_shock``: ACCOUNT_SHOCK (direction either, at ``threshold``) over the valid
+    cross rows, or
     :data:`ALREADY_BELOW`; ``shock_position``: the id of the cross row whose maintenance
     margin minus PnL at that move is largest (these amounts add up to the wallet balance at
     the move, so it is the position that uses most of the account's buffer)."""
     shock = account_shock.rows(np.where(cross, side, 1.0), np.where(cross, qty, 0.0),
                                np.where(cross, entry, 1.0), np.where(cross, mark, 1.0),
                                wallet_balance, np.where(cross, mmr, 0.0),
-                               np.where(cross, amount, 0.0), "either")
+                               np.where(cross, amount, 0.0), "either", threshold)
     if not shock.ok.all():
         if shock.position_rows is None or not shock.position_rows.any():
             shock.raise_first()  # every row was validated above: a bug, never hidden
-        return {"account_shock": ALREADY_BELOW, "shock_position": ""}
+        return {"account_shock": ALREADY_AT_RATIO if on_ratio else ALREADY_BELOW,
+                "shock_position": ""}
     move = float(shock.values)
     if math.isnan(move):
         return {"account_shock": move, "shock_position": ""}
     moved = mark * (1.0 + move)
-    use = np.where(cross, qty * moved * mmr - amount - side * qty * (moved - entry), -np.inf)
+    use = np.where(cross, threshold * (qty * moved * mmr - amount)
+                   - side * qty * (moved - entry), -np.inf)
     pid = positions[int(np.argmax(use))].get("position_id")
     return {"account_shock": move, "shock_position": "" if pid is None else str(pid).strip()}
+
+
+def account_ratio(account_equity: float | None, account_maint: float | None,
+                  liq_threshold: float | None = None) -> dict[str, Any]:
+    """The account ratio of an account the exchange liquidates as a whole (Bybit's unified
+    trading account in cross or portfolio margin, Binance portfolio margin), both ways round
+    as each exchange states it:
+
+    - ``account_mm_rate`` = maintenance ÷ equity (Bybit's ``accountMMRate``; liquidated when
+      it reaches 100 %, :data:`BYBIT_UTA_THRESHOLD`);
+    - ``uni_mmr`` = equity ÷ maintenance (Binance's ``uniMMR``; liquidated at ≤ 105 %,
+      :data:`BINANCE_PM_THRESHOLD`).
+
+    ``liq_threshold``: equity ÷ maintenance at which the exchange liquidates (blank: 1).
+    ``on_ratio``: both figures are given (the account is liquidated on its ratio); a ratio
+    with a zero or negative denominator is nan (blank). Units: fractions (1.05 = 105 %).
+
+    Equity 10,000 and maintenance 2,500: account MM rate 25 %, uniMMR 4 (400 %).
+
+    >>> r = account_ratio(10_000, 2_500, 1.05)
+    >>> r["account_mm_rate"], r["uni_mmr"], r["threshold"], r["on_ratio"]
+    (0.25, 4.0, 1.05, True)
+    """
+    def finite(v: float | None) -> float:
+        return float(v) if v is not None and math.isfinite(float(v)) else math.nan
+
+    eq, mm, k = finite(account_equity), finite(account_maint), finite(liq_threshold)
+    on_ratio = math.isfinite(eq) and math.isfinite(mm)
+    k = k if math.isfinite(k) else 1.0
+    return {"account_mm_rate": mm / eq if on_ratio and eq > 0 else math.nan,
+            "uni_mmr": eq / mm if on_ratio and mm > 0 else math.nan,
+            "threshold": k, "on_ratio": on_ratio}
 
 
 def rank_distance(liq_distance: float) -> float:

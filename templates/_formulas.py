@@ -184,17 +184,17 @@ def liq_probability(
 
 def account_shock(
     mode: str, base: str, slope: str, sides: str, qtys: str, entries: str, marks: str,
-    wallet: str, mmrs: str, maint_amounts: str,
+    wallet: str, mmrs: str, maint_amounts: str, threshold: str | None = None,
 ) -> str:
     """The uniform move of every mark at which the cross account's equity meets its
-    maintenance margin (``leverage.account_shock``, direction either): with
-    ``C = base`` (wallet − Σ s·qty·entry + Σ maint_amount) and ``D = slope``
-    (Σ qty·mark·(s − mmr)), ``m = −C/D − 1``, blank unless ``−C/D > 0``. The caller checks
-    ``C + D ≥ 0`` (not already below maintenance). The ranges (rows with qty 0 are not in
+    maintenance margin, or ``threshold`` times it (``leverage.account_shock``, direction
+    either): with ``C = base`` (wallet − Σ s·qty·entry + k·Σ maint_amount) and ``D = slope``
+    (Σ qty·mark·(s − k·mmr)), ``m = −C/D − 1``, blank unless ``−C/D > 0``. The caller checks
+    ``C + D ≥ 0`` (not already below the threshold). The ranges (rows with qty 0 are not in
     the account) are the add-in's arguments; native mode needs only ``C`` and ``D``."""
     if mode == "udf":
         return (f'ACCOUNT_SHOCK({sides},{qtys},{entries},{marks},{wallet},{mmrs},'
-                f'{maint_amounts},"either")')
+                f'{maint_amounts},"either"{_opt(threshold)})')
     return f'IF({slope}=0,"",IF(-{base}/{slope}>0,-{base}/{slope}-1,""))'
 
 

@@ -45,6 +45,7 @@ from leverage.layout import (
 from leverage.planning import VOLATILITY_AS_PERCENT
 from leverage.portfolio import (
     ACCOUNT_RULES,
+    ALREADY_AT_RATIO,
     ALREADY_BELOW,
     COLUMN_RULES,
     LINEAR_ONLY,
@@ -383,7 +384,7 @@ def _account_error() -> str:
     for key, rule in ACCOUNT_RULES.items():
         ref = _acct(key)
         where = quoted(f"{ACCOUNT}!B{account_row(key)} ({key}): ")
-        typed = rate_value(ref) if key == "volatility" else ref
+        typed = rate_value(ref) if key in ("volatility", "liq_threshold") else ref
         checks += [(cond, f"{where}&{says}") for cond, says in
                    F.number_checks(typed, key, rule)]  # type: ignore[arg-type]
     return nested_if(checks, '""')
@@ -398,13 +399,14 @@ def _shock_and_odds(x: dict[str, str], mode: str) -> dict[str, str]:
     shock, vol, days = _acct("account_shock"), rate_value(_acct("volatility")), \
         _acct("horizon_days")
     moved = f"{mark}*(1+{shock})"
+    k = _acct("shock_threshold")
     liq = x["liq_price"]
     odds = F.liq_probability(mode, s, mark, liq, vol, days)
     return {
         "h_shock_qty": f"IF({used}=0,0,IF({cross}=1,{qty},0))",
-        "h_shock_base": f"IF({in_shock},{s}*{qty}*{entry}-{maint},0)",
-        "h_shock_slope": f"IF({in_shock},{qty}*{mark}*({s}-{mmr}),0)",
-        "h_shock_use": f'IF({in_shock},IF(ISNUMBER({shock}),{qty}*{moved}*{mmr}-{maint}'
+        "h_shock_base": f"IF({in_shock},{s}*{qty}*{entry}-{k}*{maint},0)",
+        "h_shock_slope": f"IF({in_shock},{qty}*{mark}*({s}-{k}*{mmr}),0)",
+        "h_shock_use": f'IF({in_shock},IF(ISNUMBER({shock}),{k}*({qty}*{moved}*{mmr}-{maint})'
                        f'-{s}*{qty}*({moved}-{entry}),""),"")',
         # a blank liq. price on a cross short is an account below maintenance at every price
         "liq_probability": f'IF({used}=0,"",IF({err}<>"","",IF({x["h_at_once"]}=1,"",'
@@ -421,13 +423,23 @@ def _shock_account_formulas(last: int, mode: str) -> dict[str, str]:
         return _col(key, last, helper)
 
     base, slope, use = _acct("shock_base"), _acct("shock_slope"), col("shock_use", True)
+    wallet, k = _acct("shock_wallet"), _acct("shock_threshold")
     move = F.account_shock(mode, base, slope, col("side", True), col("shock_qty", True),
-                           col("entry_price"), col("mark_price"), _acct("wallet_balance"),
-                           col("mmr", True), col("maint", True))
+                           col("entry_price"), col("mark_price"), wallet,
+                           col("mmr", True), col("maint", True), k)
+    # an account liquidated on its ratio (portfolio.account_ratio): the exchange's equity
+    # and maintenance, the threshold typed or 1
+    eq, mm = _acct("account_equity"), _acct("account_maint")
+    on_ratio = f"AND(ISNUMBER({eq}),ISNUMBER({mm}))"
+    typed_k = rate_value(_acct("liq_threshold"))
     return {
-        "shock_base": f"{_acct('wallet_balance')}-SUM({col('shock_base', True)})",
+        "shock_threshold": f"IF({on_ratio},IF(ISNUMBER({typed_k}),{typed_k},1),1)",
+        "shock_wallet": f"IF({on_ratio},{eq}-{_acct('cross_upnl')}-{k}*({mm}-"
+                        f"{_acct('cross_maint')}),{_acct('wallet_balance')})",
+        "shock_base": f"{wallet}-SUM({col('shock_base', True)})",
         "shock_slope": f"SUM({col('shock_slope', True)})",
-        "account_shock": f"IF({base}+{slope}<0,{quoted(ALREADY_BELOW)},{move})",
+        "account_shock": f"IF({base}+{slope}<0,IF({on_ratio},{quoted(ALREADY_AT_RATIO)},"
+                         f"{quoted(ALREADY_BELOW)}),{move})",
         "shock_position": f'IF(COUNT({use})=0,"",'
                           f'TRIM(INDEX({col("position_id")},MATCH(MAX({use}),{use},0))&""))',
     }
@@ -453,6 +465,7 @@ def account_formulas(last: int, mode: str = "native") -> dict[str, str]:
         "shortfall": f"{_acct('total_move')}-{_acct('total_allocated')}",
         **{k: v for k, v in _shock_account_formulas(last, mode).items()
            if k in ("account_shock", "shock_position")},
+        **_ratio_formulas(),
     }
     return {
         # no total at all while an Account input is refused (the sync writes none)
@@ -467,8 +480,17 @@ def account_formulas(last: int, mode: str = "native") -> dict[str, str]:
                         f'MIN({col("cross_target", True)}))',
         "available": f'{free}-SUMIFS({col("move")},{col("move")},"<0")',
         **{k: v for k, v in _shock_account_formulas(last, mode).items()
-           if k in ("shock_base", "shock_slope")},
+           if k in ("shock_base", "shock_slope", "shock_threshold", "shock_wallet")},
     }
+
+
+def _ratio_formulas() -> dict[str, str]:
+    """The account ratio both ways round (``leverage.portfolio.account_ratio``): blank unless
+    both of the exchange's figures are there and the denominator is > 0."""
+    eq, mm = _acct("account_equity"), _acct("account_maint")
+    both = f"AND(ISNUMBER({eq}),ISNUMBER({mm}))"
+    return {"account_mm_rate": f'IF({both},IF({eq}>0,{mm}/{eq},""),"")',
+            "uni_mmr": f'IF({both},IF({mm}>0,{eq}/{mm},""),"")'}
 
 
 def _account_sheet(wb: Workbook, inputs: Mapping[str, Any], last: int, mode: str) -> None:
@@ -487,7 +509,7 @@ def _account_sheet(wb: Workbook, inputs: Mapping[str, Any], last: int, mode: str
         ws.row_dimensions[account_row(key)].hidden = True
         ws.append([mk.cell(label), mk.cell("=" + fs[key], USD)])
     for key, _ in ACCOUNT_INPUT_ROWS:
-        number_validation(ws, f"B{account_row(key)}", key)
+        number_validation(ws, f"B{account_row(key)}", key, 1.0 if key == "liq_threshold" else 0.0)
     input_prompts(ws, sheet, FIRST_DATA_ROW, FIRST_DATA_ROW + len(ACCOUNT_INPUT_ROWS) - 1)
 
 
