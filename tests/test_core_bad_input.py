@@ -27,7 +27,7 @@ from leverage.cli import main as cli_main
          "contract must be linear or inverse, got 'spot'"),
         (lambda: lv.liq_price("long", 1, 100, 10, mmr=1.5), "mmr must be >= 0 and < 1, got 1.5"),
         (lambda: lv.liq_price("long", 1, 100, 10, exchange="ftx"),
-         "exchange must be one of binance, bybit, okx, got 'ftx'"),
+         "exchange must be one of binance, bybit, okx, bitget, gate, hyperliquid, got 'ftx'"),
         (lambda: lv.liq_price("long", 1, 100, 10, tiers="binance:NOPE"),
          "tiers must be a known table name"),
         (lambda: lv.liq_price("long", 1, 100, 10, contract="inverse", exchange="bybit"),

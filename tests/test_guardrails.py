@@ -25,6 +25,7 @@ from test_addin import call, cell  # Excel's calls, as xlwings Server makes them
 
 import leverage as lv
 from leverage.cli import main
+from leverage.conventions import FEE_COUNTS
 from leverage_addin import bridge
 
 HINT = "mmr 0.5 is 50 %; for 0.5 % type 0.005 or 0.5%"
@@ -206,9 +207,9 @@ def test_an_isolated_liquidation_price_is_never_at_or_beyond_entry(
         return
     assert "liquidated at once" in error
     # exactly the positions whose margin does not exceed maintenance at entry (as counted by
-    # the convention: okx adds the fee), up to rounding
+    # the convention: okx, bitget and gate add the fee), up to rounding
     rate, amount, _ = lv.tier(tiers, qty * entry) if tiers else (mmr, 0.0, None)
-    maint = qty * entry * (rate + (fee if exchange == "okx" else 0.0)) - amount
+    maint = qty * entry * (rate + (fee if exchange in FEE_COUNTS else 0.0)) - amount
     assert margin <= maint * (1 + 1e-9)
     # and the hint is there exactly when a typed rate looks like a percent
     looks = tiers is None and mmr >= 0.05

@@ -260,7 +260,10 @@ def test_rebalance_gets_the_cross_wallet_and_withdrawable(fake: FakeHyperliquid,
     # crossMarginSummary.accountValue 2,050 less the cross PnL (+50 − 1,000): 3,000
     assert got.wallet_balance == pytest.approx(3000)
     assert xb.account_figures(ex, got) == {"wallet_balance": pytest.approx(3000),
-                                           "free_balance": pytest.approx(360)}
+                                           "free_balance": pytest.approx(360),
+                                           # liquidated per position, not on an account ratio
+                                           "account_equity": None, "account_maint": None,
+                                           "liq_threshold": None}
     rows = xb.rebalance_rows(report.open_positions, got.tiers)
     assert [(r["position_id"], r["margin_mode"], r["margin"], r["exchange_liq_price"])
             for r in rows] == [
