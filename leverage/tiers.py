@@ -805,6 +805,11 @@ def symbol_table(symbol: Any, family: str = SYMBOL_FAMILY) -> TierTable | None:
     return table
 
 
+def is_blank(value: Any) -> bool:
+    """A cell with nothing typed: None, or text of only spaces."""
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
 def symbol_rate(symbol: Any, notional: float,
                 family: str = SYMBOL_FAMILY) -> tuple[float, float] | None:
     """``(mmr, maint_amount)`` of the tier the position's ``notional`` falls in, from its
