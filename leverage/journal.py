@@ -303,19 +303,28 @@ def _id(value: Any) -> str:
     return str(value or "").strip().casefold()
 
 
+def with_symbol_tier(position: JournalPosition, mmr: Any, maint_amount: Any) -> JournalPosition:
+    """``position`` as its Positions row reads: a blank ``mmr`` (as typed) on a Symbol with a
+    tier table (:func:`leverage.tiers.symbol_table`) takes the rate of the tier its notional
+    at entry falls in, event by event, and the tier's amount unless ``maint_amount`` is typed;
+    otherwise the position as built (a blank rate without a table: the default rate)."""
+    if not is_blank(mmr):
+        return position
+    table = symbol_table(position.symbol)
+    if table is None:
+        return position
+    return position.model_copy(update={"tiers": table, "typed_amount": not is_blank(maint_amount)})
+
+
 def _specs(
     positions: Sequence[JournalPosition | Mapping[str, Any]],
 ) -> dict[str, JournalPosition]:
     specs: dict[str, JournalPosition] = {}
     for p in positions:
-        jp = p if isinstance(p, JournalPosition) else JournalPosition.build(**dict(p))
-        if not isinstance(p, JournalPosition) and is_blank(p.get("mmr")):
-            # a blank rate: the Symbol's tier, when it has a table (else the default rate)
-            table = symbol_table(jp.symbol)
-            if table is not None:
-                jp = jp.model_copy(update={"tiers": table,
-                                           "typed_amount": not is_blank(p.get("maint_amount"))})
-        specs[_id(jp.position_id)] = jp
+        if not isinstance(p, JournalPosition):
+            p = with_symbol_tier(JournalPosition.build(**dict(p)), p.get("mmr"),
+                                 p.get("maint_amount"))
+        specs[_id(p.position_id)] = p
     return specs
 
 

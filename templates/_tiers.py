@@ -36,7 +36,7 @@ from ._book import CellMaker, prepare_sheet, quoted
 
 TIERS = "Tiers"
 OPEN_END = 1e300  # the last tier's upper bound: beyond the table the last tier applies
-SPARE_ROWS = 200  # blank rows the lookups cover, for tables a trader pastes
+LAST_ROW = 3001  # the lookups read rows 2..LAST_ROW: the tables and room to paste more
 
 DOCUMENTED_SYMBOLS = (
     "BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT", "DOGEUSDT", "ADAUSDT", "AVAXUSDT",
@@ -78,13 +78,11 @@ def tier_rows(names: Iterable[str]) -> list[list[Any]]:
     return rows
 
 
-def last_row(rows: list[list[Any]]) -> int:
-    """The last Tiers row the lookups read: the tables' rows and :data:`SPARE_ROWS`."""
-    return 1 + len(rows) + SPARE_ROWS
-
-
 def add_tier_sheet(wb: Workbook, rows: list[list[Any]]) -> None:
     """Write the Tiers sheet (write-only workbook) with ``rows`` (:func:`tier_rows`)."""
+    if len(rows) > LAST_ROW - 1:
+        raise ValueError(f"the Tiers sheet holds at most {LAST_ROW - 1} tiers, got {len(rows)}: "
+                         "build the workbook with fewer symbols")
     ws = prepare_sheet(wb, TIERS, [20, 16, 16, 12, 14, 10], freeze="A2", landscape=False)
     mk = CellMaker(ws)
     ws.append([mk.cell(h) for h in HEADERS])
@@ -97,7 +95,7 @@ def _col(letter: str, last: int) -> str:
     return f"{TIERS}!${letter}$2:${letter}${last}"
 
 
-def table_row_formula(symbol: str, last: int) -> str:
+def table_row_formula(symbol: str, last: int = LAST_ROW) -> str:
     """native: the Tiers sheet row of the Symbol's first tier (0: no table there)."""
     names = _col("A", last)
     s = f"TRIM({symbol})"
@@ -105,7 +103,7 @@ def table_row_formula(symbol: str, last: int) -> str:
             f"*ROW({names}))))")
 
 
-def table_name_formula(mode: str, symbol: str, table_row: str, last: int) -> str:
+def table_name_formula(mode: str, symbol: str, table_row: str, last: int = LAST_ROW) -> str:
     """The table's name ("" when none): native from the Tiers sheet; udf ``exchange:SYMBOL``
     (a bare symbol is Binance's)."""
     if mode == "udf":
@@ -116,7 +114,8 @@ def table_name_formula(mode: str, symbol: str, table_row: str, last: int) -> str
     return f'IF({table_row}=0,"",INDEX({TIERS}!$A$1:$A${last},{table_row}))'
 
 
-def tier_value_formula(mode: str, name: str, notional: str, what: str, last: int) -> str:
+def tier_value_formula(mode: str, name: str, notional: str, what: str,
+                       last: int = LAST_ROW) -> str:
     """The rate (``what="mmr"``) or amount (``"maint"``) of the tier ``notional`` falls in,
     from table ``name``; "" when there is no table or no notional."""
     if mode == "udf":

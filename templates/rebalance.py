@@ -151,7 +151,7 @@ def liq_gap_formula(ours: str, theirs: str) -> str:
             f'IF({ours}>0,({ours}-{theirs})/{theirs},""),""),""),"")')
 
 
-def row_formulas(r: int, mode: str, last: int, tiers_last: int = 1 + T.SPARE_ROWS
+def row_formulas(r: int, mode: str, last: int, tiers_last: int = T.LAST_ROW
                  ) -> dict[str, str]:
     """Computed and helper formulas of Positions row ``r`` (keys: layout keys and
     ``h_<helper>``), without the leading ``=``; ``last`` is the last formula row,
@@ -593,7 +593,7 @@ def build_rebalance(
     _account_sheet(wb, inputs, last, mode)
     tier_rows = T.tier_rows(T.sheet_tables(p.get("symbol") for p in positions)) \
         if mode == "native" else []
-    _positions_sheet(wb, positions, rows, mode, T.last_row(tier_rows))
+    _positions_sheet(wb, positions, rows, mode, T.LAST_ROW)
     if mode == "udf":
         xlwings_conf_sheet(wb, UDF_MODULE)
     else:  # the tables the blank rates are looked up in
