@@ -626,6 +626,11 @@ def table_date(name: str) -> date | None:
     return _FETCHED.get(key)
 
 
+def shipped_tables() -> list[TierTable]:
+    """The curated snapshot's tables (``leverage/data/tiers_snapshot.json``)."""
+    return list(_snapshot().values())
+
+
 def tier_table_names() -> list[str]:
     """Names accepted as ``tiers`` (``exchange:SYMBOL``): fetched, shipped, and every
     Binance USDⓈ-M symbol of the full snapshot."""

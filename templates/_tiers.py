@@ -9,8 +9,8 @@ override, flagged in Check when it is more than 2x off the tier's (``override_no
 - native mode: a ``Tiers`` sheet carries the tables (one row per tier: table, from, to,
   rate, amount, max leverage) and SUMPRODUCT lookups read it, functions every engine has
   (Excel, LibreOffice, Google Sheets, the ``formulas`` engine). It holds
-  :data:`DOCUMENTED_SYMBOLS`, every table shipped in the curated snapshot or fetched into the
-  cache at build time, and the tables of the symbols the workbook is built with. A symbol
+  :data:`DOCUMENTED_SYMBOLS`, every table of the curated snapshot, and the tables of the
+  symbols the workbook is built with (each the freshest at build time: fetched or shipped). A symbol
   the sheet does not hold gets the default rate there (paste its rows, from
   ``leverage tiers NAME``, below the others to add it).
 - udf mode: the add-in's ``TIER(tiers, notional)`` with ``tiers = "exchange:SYMBOL"``, one
@@ -28,8 +28,8 @@ from leverage.tiers import (
     OVERRIDE_NOTE,
     SYMBOL_FAMILY,
     get_tier_table,
+    shipped_tables,
     symbol_table,
-    tier_table_names,
 )
 
 from ._book import CellMaker, prepare_sheet, quoted
@@ -51,19 +51,14 @@ HEADERS = ("Table", "From notional", "To notional", "Maint. margin rate", "Maint
 
 
 def sheet_tables(symbols: Iterable[Any] = ()) -> list[str]:
-    """The table names a native workbook's Tiers sheet holds (see the module docstring)."""
-    names: dict[str, str] = {}
-    wanted = [*DOCUMENTED_SYMBOLS, *symbols]
-    for symbol in wanted:
+    """The table names a native workbook's Tiers sheet holds: the curated snapshot's
+    (``leverage/data/tiers_snapshot.json``), and the freshest table of each of
+    :data:`DOCUMENTED_SYMBOLS` and ``symbols`` (the workbook's own) that has one."""
+    names = {t.name.lower(): t.name for t in shipped_tables()}
+    for symbol in (*DOCUMENTED_SYMBOLS, *symbols):
         table = symbol_table(symbol)
         if table is not None:
             names.setdefault(table.name.lower(), table.name)
-    for name in tier_table_names():
-        if not name.lower().startswith(SYMBOL_FAMILY + ":") or name.count(":") > 1:
-            continue
-        table = get_tier_table(name)
-        if "freqtrade==2026.9 (file date" not in table.source:  # curated or fetched
-            names.setdefault(name.lower(), name)
     return sorted(names.values())
 
 
