@@ -24,6 +24,7 @@ from .client import ExchangeError, call
 
 KEYED = frozenset({"binanceusdm", "binancecoinm"})
 """The exchanges whose tiers ccxt reads only with an API key."""
+PARAMS: dict[str, dict[str, str]] = {"gate": {"type": "swap"}}  # ccxt's default there: spot
 
 
 def _symbols(exchange: Any, wanted: Sequence[str] | None) -> list[str]:
@@ -63,7 +64,8 @@ def fetch_tiers(exchange: Any, wanted: Sequence[str] | None = None) -> dict[str,
         return out
     has = exchange.has
     if has.get("fetchLeverageTiers") and (not wanted or exchange.id in KEYED):
-        fetched = call(exchange, exchange.fetch_leverage_tiers, symbols if wanted else None)
+        fetched = call(exchange, exchange.fetch_leverage_tiers, symbols if wanted else None,
+                       params=PARAMS.get(exchange.id, {}))
         return {s: t for s, t in fetched.items() if s in symbols}
     if has.get("fetchMarketLeverageTiers"):
         return {s: call(exchange, exchange.fetch_market_leverage_tiers, s) for s in symbols}

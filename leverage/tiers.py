@@ -382,7 +382,8 @@ def tables_from_ccxt(data: Mapping[str, Any], exchange: str = "") -> dict[str, T
     Each tier has ``minNotional, maxNotional, maintenanceMarginRate, maxLeverage`` (older
     ccxt: ``notionalFloor, notionalCap, maintenanceMarginRatio``), numbers or decimal strings,
     and an exchange-specific ``info``; the maintenance amount is read from ``info.cum``
-    (Binance) or ``info.mmDeduction`` (Bybit) when present, else derived for continuity.
+    (Binance), ``info.mmDeduction`` (Bybit) or ``info.deduction`` (Gate) when present, else
+    derived for continuity.
     A last tier without ``maxNotional`` is open-ended; a tier that starts at the previous
     tier's maximum + 1 (OKX counts whole contracts) continues it without a gap. Tables are
     keyed by the name they were given (``exchange:SYMBOL``); :func:`get_tier_table` also
@@ -404,7 +405,9 @@ def tables_from_ccxt(data: Mapping[str, Any], exchange: str = "") -> dict[str, T
                 info = t.get("info") or {}
                 if not isinstance(info, Mapping):
                     info = {}
-                cum = info.get("cum", info.get("mmDeduction"))
+                # the maintenance amount: Binance's cum, Bybit's mmDeduction, Gate's deduction
+                cum = next((info[k] for k in ("cum", "mmDeduction", "deduction")
+                            if info.get(k) not in (None, "")), None)
                 lo = _ccxt_number(_field(t, "min"), "minNotional")
                 if raw and lo is not None and raw[-1][1] is not None and lo - raw[-1][1] == 1:
                     lo = raw[-1][1]  # OKX: [0, 500], [501, 1000]: the band continues

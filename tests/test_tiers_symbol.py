@@ -204,3 +204,27 @@ def test_cli_shows_the_age_of_a_table(capsys):
     assert _cli(["tiers", "binance:SOLUSDT"]) == 0
     out = capsys.readouterr().out
     assert "dated 2026-09-29" in out and "days old" in out
+
+
+def test_gate_tiers_fetch_with_no_key_through_ccxt():
+    """Gate's convention comes from another module; its public tiers already work: a real
+    ccxt ``gate`` against the loopback Gate (documented shapes: exchange_bridge/recorded_tiers)."""
+    ccxt = pytest.importorskip("ccxt")
+    from leverage_exchange.client import redirect
+    from leverage_exchange.recorded_tiers import FakeGate, sample_gate_account
+    from leverage_exchange.tiers_fetch import fetch_tiers
+
+    with FakeGate(sample_gate_account()) as fake:
+        gate = ccxt.gate({"options": {"fetchMarkets": {"types": ["swap"]}, "fetchCurrencies": False},
+                          "timeout": 30_000})
+        redirect(gate, fake.url)
+        gate.load_markets()
+        fetched = fetch_tiers(gate)
+        assert all(not p.startswith("/api/v4/futures/usdt/positions") for p in fake.paths())
+    assert sorted(fetched) == ["BTC/USDT:USDT", "ETH/USDT:USDT"]
+    tiers_mod.save_tier_cache("gate", fetched)
+    table = lv.get_tier_table("gate:BTCUSDT")
+    # Gate's deduction is the maintenance amount: 2,000 from 1,000,000 on
+    assert [(t.min_notional, t.mmr, t.maint_amount, t.max_leverage) for t in table.tiers] == [
+        (0, 0.004, 0, 125), (1_000_000, 0.006, 2000, 83.33)]
+    assert tiers_mod.symbol_rate("gate:BTCUSDT", 1_500_000.0) == (0.006, 2000.0)
