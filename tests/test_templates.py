@@ -642,7 +642,7 @@ def test_journal_workbook_features(tmp_path, mode):
     expected = ["Positions", "Events", L.SUMMARY_SHEET, "Rules", journal.CHARTS_SHEET,
                 journal.CHART_DATA_SHEET]
     assert [n for n in wb.sheetnames if n != "Instructions"] == expected + (
-        [L.XLWINGS_CONF_SHEET] if mode == "udf" else [])
+        [L.XLWINGS_CONF_SHEET] if mode == "udf" else ["Tiers"])
     assert wb[journal.CHART_DATA_SHEET].sheet_state == "hidden"
     ev = wb[L.JOURNAL_EVENTS.title]
     assert [c.value for c in ev[1]][: len(L.JOURNAL_EVENTS.columns)] == L.JOURNAL_EVENTS.headers

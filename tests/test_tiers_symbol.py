@@ -215,8 +215,7 @@ def test_gate_tiers_fetch_with_no_key_through_ccxt():
     from leverage_exchange.tiers_fetch import fetch_tiers
 
     with FakeGate(sample_gate_account()) as fake:
-        gate = ccxt.gate({"options": {"fetchMarkets": {"types": ["swap"]}, "fetchCurrencies": False},
-                          "timeout": 30_000})
+        gate = ccxt.gate({"options": {"fetchMarkets": {"types": ["swap"]}}, "timeout": 30_000})
         redirect(gate, fake.url)
         gate.load_markets()
         fetched = fetch_tiers(gate)
