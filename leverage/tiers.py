@@ -604,8 +604,9 @@ def _lookup(key: str) -> TierTable | None:
     """The table of a key: the registry's, or the full Binance snapshot's when the registry
     has none or only a fetch older than the snapshot."""
     table = _registry().get(key)
-    if table is None or (_FETCHED.get(key) is not None and table is not _snapshot().get(key)
-                         and _FETCHED[key] < full_snapshot_date()):
+    fetched = _FETCHED.get(key)
+    if table is None or (fetched is not None and table is not _snapshot().get(key)
+                         and fetched < full_snapshot_date()):
         return _from_full(key) or table
     return table
 
