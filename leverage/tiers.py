@@ -574,13 +574,15 @@ rows), gzip'd; its ``_meta`` names the source and date (leverage/data/SOURCES.md
 
 
 @lru_cache(maxsize=1)
-def _binance_full() -> tuple[dict[str, list[list[float | None]]], dict[str, str]]:
-    """The full Binance snapshot as raw rows by table key, and its ``_meta``; a table is
-    built only when a name asks for it (900 tables would cost every start-up)."""
+def _binance_full() -> tuple[dict[str, tuple[str, list[list[float | None]]]], dict[str, str]]:
+    """The full Binance snapshot as (settle currency, raw rows) by table key, and its
+    ``_meta``; a table is built only when a name asks for it (900 tables would cost every
+    start-up)."""
     data = json.loads(gzip.decompress(resources.files("leverage").joinpath(BINANCE_FULL)
                                       .read_bytes()))
     meta = data.pop("_meta")
-    return {_key(table_name("binanceusdm", s)): rows for s, rows in data.items()}, meta
+    return {_key(table_name("binanceusdm", s)): (s.rsplit(":", 1)[1].split("-")[0], rows)
+            for s, rows in data.items()}, meta
 
 
 _FULL_TABLES: dict[str, TierTable] = {}
@@ -588,13 +590,16 @@ _FULL_TABLES: dict[str, TierTable] = {}
 
 def _from_full(key: str) -> TierTable | None:
     raw, meta = _binance_full()
-    rows = raw.get(key)
-    if rows is None:
+    if key not in raw:
         return None
+    settle, rows = raw[key]
     table = _FULL_TABLES.get(key)
     if table is None:
         name = "binance:" + key.split(":", 1)[1].upper()
-        table = _table_from_raw([list(r) for r in rows], name=name, currency="",
+        # every market of the file is USDⓈ-margined: linear (ETH/BTC:BTC too, so its
+        # settle coin is not written as the currency, which would read as coin-margined)
+        table = _table_from_raw([list(r) for r in rows], name=name,
+                                currency=settle if settle in QUOTE_CURRENCIES else "",
                                 source=f"{meta['source']} ({meta['date']})")
         _FULL_TABLES[key] = table
     return table
@@ -804,7 +809,8 @@ def symbol_table_name(symbol: Any, family: str = SYMBOL_FAMILY) -> str:
 def symbol_table(symbol: Any, family: str = SYMBOL_FAMILY) -> TierTable | None:
     """The tier table of a Symbol cell (see :func:`symbol_table_name`), or None when no
     table of that name is shipped or fetched: an unknown symbol is not an error, the row
-    then needs a typed rate."""
+    then needs a typed rate. The Symbol names the market, so its table is used whatever the
+    row's Contract says (``BTCUSD_PERP`` is Binance's coin-margined BTC perpetual)."""
     name = symbol_table_name(symbol, family)
     if not name:
         return None
