@@ -8,7 +8,12 @@ Gate (API v4, ``https://api.gateio.ws/api/v4``):
 - ``GET /api/v4/futures/{settle}/risk_limit_tiers``  tiers (``fetch_leverage_tiers``: pages of
   ``limit`` contracts from ``offset``; ``contract=`` for one)
 
-Rows are Gate's documented shapes: the contract as quoted in ccxt's ``gate.py``
+Hyperliquid (``https://api.hyperliquid.xyz``): ``POST /info`` with ``{"type": "meta"}``
+(universe and margin tables) and ``{"type": "metaAndAssetCtxs"}`` (``load_markets``), shapes
+of Hyperliquid's docs (Info endpoint, Perpetuals: "Retrieve perpetuals metadata", "...asset
+contexts").
+
+Gate rows are Gate's documented shapes: the contract as quoted in ccxt's ``gate.py``
 (``parse_contract_market``), the tier as in ccxt's ``fetch_market_leverage_tiers`` comment
 and Gate's "List risk limit tiers" (``tier, risk_limit, initial_rate, maintenance_rate,
 leverage_max, contract, deduction``).
@@ -16,6 +21,7 @@ leverage_max, contract, deduction``).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,3 +89,46 @@ class FakeGate(ReplayServer):
             page = set(names[offset:offset + limit])
             return 200, [t for t in rows if t["contract"] in page], {}
         return 404, {"label": "NOT_FOUND", "message": f"{path} not found"}, {}
+
+
+# ------------------------------------------------------------------ Hyperliquid
+HYPERLIQUID_META: dict[str, Any] = {
+    # Hyperliquid docs, "Retrieve perpetuals metadata (universe and margin tables)": BTC and
+    # ETH on table 50 (one tier, 50x), a tiered table 51 (10x, then 5x from 3,000,000)
+    "universe": [{"name": "BTC", "szDecimals": 5, "maxLeverage": 50, "marginTableId": 50},
+                 {"name": "ETH", "szDecimals": 4, "maxLeverage": 50, "marginTableId": 50},
+                 {"name": "HPOS", "szDecimals": 0, "maxLeverage": 10, "marginTableId": 51}],
+    "marginTables": [
+        [50, {"description": "", "marginTiers": [{"lowerBound": "0.0", "maxLeverage": 50}]}],
+        [51, {"description": "tiered 10x", "marginTiers": [
+            {"lowerBound": "0.0", "maxLeverage": 10},
+            {"lowerBound": "3000000.0", "maxLeverage": 5}]}]],
+}
+
+
+def _asset_ctx(mark: str) -> dict[str, Any]:
+    """An asset context as ``metaAndAssetCtxs`` lists it (Hyperliquid's documented fields)."""
+    return {"dayNtlVlm": "1169046.29406", "funding": "0.0000125", "impactPxs": [mark, mark],
+            "markPx": mark, "midPx": mark, "openInterest": "688.11", "oraclePx": mark,
+            "premium": "0.00031774", "prevDayPx": mark}
+
+
+class FakeHyperliquid(ReplayServer):
+    """Hyperliquid's public ``POST /info`` on 127.0.0.1 (``meta``, ``metaAndAssetCtxs``,
+    an empty ``spotMeta``)."""
+
+    def _answer(self, req: Any, path: str, params: dict[str, str],
+                fault: str | None) -> tuple[int, Any, dict[str, str]]:
+        # the base class reads a body as a form: a JSON body is its one key
+        body = json.loads(next(iter(params))) if len(params) == 1 else {}
+        if path != "/info":
+            return 404, {"error": f"{path} not found"}, {}
+        kind = body.get("type")
+        if kind == "meta":
+            return 200, HYPERLIQUID_META, {}
+        if kind == "spotMeta":  # ccxt's currency list asks: no spot tokens here
+            return 200, {"tokens": [], "universe": []}, {}
+        if kind == "metaAndAssetCtxs":
+            return 200, [HYPERLIQUID_META, [_asset_ctx("61000.0"), _asset_ctx("2900.0"),
+                                            _asset_ctx("14.3")]], {}
+        return 422, {"error": f"unknown info type {kind!r}"}, {}

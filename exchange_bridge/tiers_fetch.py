@@ -8,9 +8,9 @@ the exchange publishes them.
 - Gate (``GET /futures/usdt/risk_limit_tiers``) and Bitget (``GET /api/v2/mix/market/
   query-position-lever``): public too, ccxt ``fetch_leverage_tiers`` /
   ``fetch_market_leverage_tiers``, as soon as their conventions are registered.
-- Hyperliquid: ccxt reads no tiers; its ``meta`` gives each asset's ``maxLeverage``, and its
-  maintenance margin is half the initial margin at that leverage: one tier of rate
-  ``1 / (2 × maxLeverage)``.
+- Hyperliquid: ccxt reads no tiers; ``POST /info {"type": "meta"}`` (public) gives each
+  asset's margin table (or only its ``maxLeverage``), and its maintenance margin is half the
+  initial margin at a tier's maximum leverage: rate ``1 / (2 × maxLeverage)``.
 - Binance: ``/fapi/v1/leverageBracket`` needs a key; without one the shipped snapshot of every
   USDⓈ-M symbol answers (leverage/data/SOURCES.md).
 """
@@ -49,8 +49,7 @@ def fetch_tiers(exchange: Any, wanted: Sequence[str] | None = None) -> dict[str,
     (default: every active linear perpetual) from ``exchange``, a connected ccxt client."""
     symbols = _symbols(exchange, wanted)
     if exchange.id == "hyperliquid":
-        return {s: _one_tier(exchange.market(s)) for s in symbols
-                if _one_tier(exchange.market(s))}
+        return _hyperliquid_tiers(exchange, symbols)
     if exchange.id == "okx":
         from .fetch_okx import okx_tiers_in_notional
 
@@ -72,12 +71,34 @@ def fetch_tiers(exchange: Any, wanted: Sequence[str] | None = None) -> dict[str,
     raise ExchangeError(f"ccxt reads no leverage tiers of {exchange.id}")
 
 
-def _one_tier(market: dict[str, Any]) -> list[dict[str, Any]]:
-    """Hyperliquid: one tier, maintenance rate ``1 / (2 × maxLeverage)`` (half the initial
-    margin at the asset's maximum leverage); [] without a maximum."""
-    most = ((market.get("limits") or {}).get("leverage") or {}).get("max")
-    if not most:
-        return []
-    return [{"tier": 1, "currency": market.get("quote"), "minNotional": 0, "maxNotional": None,
-             "maintenanceMarginRate": 0.5 / float(most), "maxLeverage": float(most),
-             "info": {"maxLeverage": most}}]
+def _hyperliquid_tiers(exchange: Any, symbols: list[str]) -> dict[str, Any]:
+    """Hyperliquid's ``POST /info {"type": "meta"}``: each asset's margin table
+    (``marginTables``, by the asset's ``marginTableId``: tiers from ``lowerBound`` at up to
+    ``maxLeverage``), else one tier at its ``maxLeverage``. Maintenance margin is half the
+    initial margin at a tier's maximum leverage: rate ``1 / (2 × maxLeverage)``; the
+    maintenance amount follows from continuity (Hyperliquid's "maintenance deduction")."""
+    meta = call(exchange, exchange.publicPostInfo, {"type": "meta"})
+    tables = {int(t[0]): (t[1] or {}).get("marginTiers") or []
+              for t in meta.get("marginTables") or [] if isinstance(t, list) and len(t) == 2}
+    universe = meta.get("universe") or []
+    out: dict[str, Any] = {}
+    for s in symbols:
+        market = exchange.market(s)
+        asset = universe[int(market["id"])] if str(market["id"]).isdigit() \
+            and int(market["id"]) < len(universe) else market.get("info") or {}
+        tiers = tables.get(int(asset.get("marginTableId", -1)), []) or [
+            {"lowerBound": "0", "maxLeverage": asset.get("maxLeverage")}]
+        rows = []
+        for k, t in enumerate(tiers):
+            most = float(t.get("maxLeverage") or 0)
+            if most <= 0:
+                break
+            upper = tiers[k + 1].get("lowerBound") if k + 1 < len(tiers) else None
+            rows.append({"tier": k + 1, "currency": market.get("quote"),
+                         "minNotional": float(t.get("lowerBound") or 0),
+                         "maxNotional": None if upper is None else float(upper),
+                         "maintenanceMarginRate": 0.5 / most, "maxLeverage": most,
+                         "info": dict(t)})
+        if rows:
+            out[s] = rows
+    return out

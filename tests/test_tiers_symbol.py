@@ -227,3 +227,27 @@ def test_gate_tiers_fetch_with_no_key_through_ccxt():
     assert [(t.min_notional, t.mmr, t.maint_amount, t.max_leverage) for t in table.tiers] == [
         (0, 0.004, 0, 125), (1_000_000, 0.006, 2000, 83.33)]
     assert tiers_mod.symbol_rate("gate:BTCUSDT", 1_500_000.0) == (0.006, 2000.0)
+
+
+def test_hyperliquid_margin_tables_with_no_key_through_ccxt():
+    """Hyperliquid's public ``meta``: maintenance rate = half the initial margin at a tier's
+    maximum leverage (50x: 1 %; the tiered table 10x then 5x: 5 %, then 10 % from 3M with
+    the continuity deduction 3,000,000 × (0.10 − 0.05) = 150,000)."""
+    ccxt = pytest.importorskip("ccxt")
+    from leverage_exchange.client import redirect
+    from leverage_exchange.recorded_tiers import FakeHyperliquid
+    from leverage_exchange.tiers_fetch import fetch_tiers
+
+    with FakeHyperliquid(None) as fake:
+        hl = ccxt.hyperliquid({"options": {"fetchMarkets": {"types": ["swap"]}},
+                               "timeout": 30_000})
+        redirect(hl, fake.url)
+        hl.load_markets()
+        fetched = fetch_tiers(hl)
+    assert sorted(fetched) == ["BTC/USDC:USDC", "ETH/USDC:USDC", "HPOS/USDC:USDC"]
+    tiers_mod.save_tier_cache("hyperliquid", fetched)
+    btc = lv.get_tier_table("hyperliquid:BTCUSDC")
+    assert [(t.mmr, t.max_leverage) for t in btc.tiers] == [(0.01, 50)]
+    hpos = lv.get_tier_table("hyperliquid:HPOSUSDC")
+    assert [(t.min_notional, t.mmr, t.maint_amount) for t in hpos.tiers] == [
+        (0, 0.05, 0), (3_000_000, 0.1, pytest.approx(150_000))]
