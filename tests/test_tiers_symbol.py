@@ -251,3 +251,19 @@ def test_hyperliquid_margin_tables_with_no_key_through_ccxt():
     hpos = lv.get_tier_table("hyperliquid:HPOSUSDC")
     assert [(t.min_notional, t.mmr, t.maint_amount) for t in hpos.tiers] == [
         (0, 0.05, 0), (3_000_000, 0.1, pytest.approx(150_000))]
+
+
+def test_addin_reads_the_symbols_tier_through_xlwings_server():
+    """The add-in workbooks pass ``tiers="exchange:SYMBOL"`` to TIER and the rate it gives to
+    LIQ_PRICE: through xlwings.server, as Excel calls them, the row of BTC_BIG gets the
+    core's liquidation price."""
+    pytest.importorskip("xlwings")
+    from test_addin import call, cell
+
+    got = call("TIER", cell("binance:BTCUSDT"), cell(20 * 60_000))
+    mmr, amount = got[0][0], got[0][1]
+    assert (mmr, amount) == (0.0065, 1500)
+    liq = call("LIQ_PRICE", cell("long"), cell(20), cell(60_000), cell(200_000), cell(mmr),
+               cell(amount))
+    core = rebalance([BTC_BIG], 1_000, 1_000).columns["liq_price"][0]
+    assert liq[0][0] == pytest.approx(core, rel=1e-12)
