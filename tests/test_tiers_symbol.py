@@ -267,3 +267,29 @@ def test_addin_reads_the_symbols_tier_through_xlwings_server():
                cell(amount))
     core = rebalance([BTC_BIG], 1_000, 1_000).columns["liq_price"][0]
     assert liq[0][0] == pytest.approx(core, rel=1e-12)
+
+
+def test_local_sync_of_a_journal_takes_the_tier_too(tmp_path):
+    import datetime as dt
+
+    import openpyxl
+
+    import leverage_sheets as sb
+    from leverage.layout import JOURNAL_EVENTS as E
+    from leverage.layout import JOURNAL_POSITIONS as P
+
+    path = tmp_path / "j.xlsx"
+    sb.init(sb.open_local(path), "journal")
+    wb = openpyxl.load_workbook(path)
+    pos = {"position_id": "T1", "symbol": "BTCUSDT", "side": "long"}  # rate left blank
+    ev = {"date": dt.datetime(2026, 1, 2), "position_id": "T1", "event": "open",
+          "price": 60_000, "qty": 20, "amount": 200_000}
+    for key, v in pos.items():
+        wb[P.title].cell(2, P.index(key) + 1, v)
+    for key, v in ev.items():
+        wb[E.title].cell(2, E.index(key) + 1, v)
+    wb.save(path)
+    assert sb.sync(sb.open_local(path), "journal").changed
+    got = openpyxl.load_workbook(path, data_only=True)[E.title][f"{E.letter('liq_price')}2"]
+    assert got.value == pytest.approx(lv.liq_price("long", 20, 60_000, 200_000, 0.0065, 1500),
+                                      rel=1e-9)
