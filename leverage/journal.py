@@ -363,9 +363,13 @@ class _State:
         Symbol."""
         if self.tiers is None or not (self.qty > 0 and self.entry > 0):
             return self.mmr, self.maint_amount
+        return self.tier_rate(self.tiers, self.typed_amount)
+
+    def tier_rate(self, table: TierTable, typed_amount: bool = False) -> tuple[float, float]:
+        """``(mmr, maint_amount)`` of ``table``'s tier at the notional at entry."""
         notional = self.qty / self.entry if self.inverse else self.qty * self.entry
-        mmr, amount, _ = self.tiers.lookup(notional)
-        return float(mmr), self.maint_amount if self.typed_amount else float(amount)
+        mmr, amount = table.rate_at(notional)
+        return mmr, self.maint_amount if typed_amount else amount
 
     def liq(self) -> float:
         """The liquidation price now (nan: there is none); the number even where margin is
@@ -693,6 +697,7 @@ def _replay_position(
     # a typed rate is the trader's override: checked against the Symbol's tier on every row
     # the position is open, at its notional at entry there
     checked_against = symbol_table(spec.symbol) if spec.tiers is None else None
+    checked_at: tuple[tuple[float, float], str] = ((math.nan, math.nan), "")
     for at in order:
         when, i = at
         kind = kinds[i]
@@ -729,8 +734,10 @@ def _replay_position(
             open_rows.append(i)
             states.append(st)
             if checked_against is not None:
-                tier = _State(**{**vars(st), "tiers": checked_against}).rates()[0]
-                note = override_note(st.mmr, tier, checked_against.name)
+                if checked_at[0] != (st.qty, st.entry):  # the state changed: check again
+                    checked_at = ((st.qty, st.entry), override_note(
+                        st.mmr, st.tier_rate(checked_against)[0], checked_against.name))
+                note = checked_at[1]
                 if note:
                     cols["warnings"][i] = "; ".join(w for w in (cols["warnings"][i], note) if w)
         else:

@@ -167,6 +167,14 @@ class TierTable(BaseModel):
             return float(self.leverage_caps[k])
         return self.leverage_caps[self.index(notional)]  # one gather, not lookup's three
 
+    def rate_at(self, notional: float) -> tuple[float, float]:
+        """``(mmr, maint_amount)`` of the tier ``notional`` (a float) falls in, in plain
+        Python (one row of the journal's replay: no arrays); beyond the table, the last."""
+        k = min(max(bisect.bisect_right(self._bounds_list, notional) - 1, 0),
+                len(self.tiers) - 1)
+        tier = self.tiers[k]
+        return tier.mmr, tier.maint_amount
+
     # -- construction ------------------------------------------------------------
     @classmethod
     def from_rows(cls, rows: Any, name: str = "") -> TierTable:
@@ -372,6 +380,7 @@ def table_name(exchange: str, symbol: str) -> str:
     return f"{family}:{symbol}" if family else symbol
 
 
+@lru_cache(maxsize=8192)  # names repeat: every row of a journal looks its symbol up
 def _key(name: str) -> str:
     return table_name("", name).lower()
 
@@ -797,6 +806,11 @@ def symbol_table_name(symbol: Any, family: str = SYMBOL_FAMILY) -> str:
     >>> symbol_table_name(" btcusdt "), symbol_table_name("bybit:ETHUSDT")
     ('binance:BTCUSDT', 'bybit:ETHUSDT')
     """
+    return _symbol_table_name(symbol, family) if isinstance(symbol, str) else ""
+
+
+@lru_cache(maxsize=4096)  # a journal names the same few symbols on every row
+def _symbol_table_name(symbol: str, family: str) -> str:
     if not isinstance(symbol, str) or not symbol.strip():
         return ""
     text = symbol.strip()
@@ -814,8 +828,9 @@ def symbol_table(symbol: Any, family: str = SYMBOL_FAMILY) -> TierTable | None:
     name = symbol_table_name(symbol, family)
     if not name:
         return None
-    table = _lookup(_key(name))
-    if table is not None:
+    key = _key(name)
+    table = _lookup(key)
+    if table is not None and _FETCHED.get(key) is not None:
         get_tier_table(name)  # the warning of a stale cached table
     return table
 
@@ -842,8 +857,7 @@ def symbol_rate(symbol: Any, notional: float,
     table = symbol_table(symbol, family)
     if table is None or not isinstance(notional, int | float) or not math.isfinite(notional):
         return None
-    mmr, amount, _ = table.lookup(abs(float(notional)))
-    return float(mmr), float(amount)
+    return table.rate_at(abs(float(notional)))
 
 
 OVERRIDE_NOTE = ("maint. margin rate differs from the tier of {name} by more than 2x: check "
