@@ -1,7 +1,11 @@
 """Replay a trading journal: the state of each position after every event, and its review.
 
 Positions (one row each): ``position_id, symbol, side, contract, margin_currency, mmr,
-maint_amount, stop_price``. Every amount of a position (margin, PnL, fees, funding) is in its
+maint_amount, stop_price``. A blank ``mmr`` on a position whose ``symbol`` has a tier table
+(:func:`with_symbol_tier`) follows the tier of its notional at entry after each event; a typed
+one is flagged in ``warnings`` where it is more than 2x off that tier's.
+
+Every amount of a position (margin, PnL, fees, funding) is in its
 margin currency: blank means ``quote`` (USDT for BTCUSDT) for linear and ``coin`` (BTC for
 BTCUSD) for inverse. ``stop_price`` (optional) is the planned stop of the R multiple.
 

@@ -10,6 +10,13 @@ can still be moved into positions).
 The workbook is USDⓈ-margined: every row must be a linear contract, so that notionals and
 margins add up in one currency.
 
+A blank ``mmr`` on a row whose ``symbol`` has a tier table (``BTCUSDT``: Binance's,
+``bybit:BTCUSDT``: Bybit's; :func:`leverage.tiers.symbol_rate`) is the rate of the tier its
+notional at entry, ``qty × entry_price``, falls in, with that tier's maintenance amount unless
+``maint_amount`` is typed; a typed ``mmr`` is the trader's override, and Check flags it when
+it is more than 2x off the tier's (:func:`leverage.tiers.override_note`). Without a table a
+blank rate is :data:`~leverage.core.DEFAULT_MMR`.
+
 Per position:
 
 * ``leverage`` = equity-based effective leverage. An isolated position's equity is
