@@ -13,6 +13,12 @@ Hyperliquid (``https://api.hyperliquid.xyz``): ``POST /info`` with ``{"type": "m
 of Hyperliquid's docs (Info endpoint, Perpetuals: "Retrieve perpetuals metadata", "...asset
 contexts").
 
+Bitget (``https://api.bitget.com``): ``GET /api/v2/spot/public/coins`` (empty) and
+``GET /api/v2/mix/market/contracts`` (``load_markets``,
+per ``productType``) and ``GET /api/v2/mix/market/query-position-lever`` (tiers, per
+symbol), in Bitget's ``{"code": "00000", "data": ...}`` envelope, rows as ccxt's ``bitget.py``
+quotes them.
+
 Gate rows are Gate's documented shapes: the contract as quoted in ccxt's ``gate.py``
 (``parse_contract_market``), the tier as in ccxt's ``fetch_market_leverage_tiers`` comment
 and Gate's "List risk limit tiers" (``tier, risk_limit, initial_rate, maintenance_rate,
@@ -132,3 +138,47 @@ class FakeHyperliquid(ReplayServer):
             return 200, [HYPERLIQUID_META, [_asset_ctx("61000.0"), _asset_ctx("2900.0"),
                                             _asset_ctx("14.3")]], {}
         return 422, {"error": f"unknown info type {kind!r}"}, {}
+
+
+# ------------------------------------------------------------------ Bitget
+def bitget_contract(symbol: str, base: str) -> dict[str, Any]:
+    """A USDT perpetual as ``GET /api/v2/mix/market/contracts`` lists it (ccxt bitget.py's
+    quoted BTCUSDT row, base changed)."""
+    return {"symbol": symbol, "baseCoin": base, "quoteCoin": "USDT", "buyLimitPriceRatio": "0.01",
+            "sellLimitPriceRatio": "0.01", "feeRateUpRatio": "0.005", "makerFeeRate": "0.0002",
+            "takerFeeRate": "0.0006", "openCostUpRatio": "0.01", "supportMarginCoins": ["USDT"],
+            "minTradeNum": "0.001", "priceEndStep": "1", "volumePlace": "3", "pricePlace": "1",
+            "sizeMultiplier": "0.001", "symbolType": "perpetual", "minTradeUSDT": "5",
+            "maxSymbolOrderNum": "200", "maxProductOrderNum": "400", "maxPositionNum": "150",
+            "symbolStatus": "normal", "offTime": "-1", "limitOpenTime": "-1",
+            "deliveryTime": "", "deliveryStartTime": "", "deliveryPeriod": "", "launchTime": "",
+            "fundInterval": "8", "minLever": "1", "maxLever": "125", "posLimit": "0.05",
+            "maintainTime": ""}
+
+
+def bitget_levels(symbol: str) -> list[dict[str, Any]]:
+    """Level 1 as ccxt's bitget.py quotes Bitget's query-position-lever (0-150,000 USDT,
+    125x, 0.4 %); level 2 (to 300,000, 100x, 0.5 %) is ours, in the same shape."""
+    return [{"symbol": symbol, "level": "1", "startUnit": "0", "endUnit": "150000",
+             "leverage": "125", "keepMarginRate": "0.004"},
+            {"symbol": symbol, "level": "2", "startUnit": "150000", "endUnit": "300000",
+             "leverage": "100", "keepMarginRate": "0.005"}]
+
+
+class FakeBitget(ReplayServer):
+    """Bitget's public mix-market endpoints on 127.0.0.1 (see the module docstring)."""
+
+    def _answer(self, req: Any, path: str, params: dict[str, str],
+                fault: str | None) -> tuple[int, Any, dict[str, str]]:
+        def ok(data: Any) -> dict[str, Any]:
+            return {"code": "00000", "msg": "success", "requestTime": 1700000000000,
+                    "data": data}
+
+        usdt = params.get("productType", "").upper() == "USDT-FUTURES"
+        if path == "/api/v2/spot/public/coins":  # ccxt's currency list asks: none needed
+            return 200, ok([]), {}
+        if path == "/api/v2/mix/market/contracts":
+            return 200, ok([bitget_contract("BTCUSDT", "BTC")] if usdt else []), {}
+        if path == "/api/v2/mix/market/query-position-lever" and usdt:
+            return 200, ok(bitget_levels(params.get("symbol", ""))), {}
+        return 404, {"code": "40404", "msg": "Request URL NOT FOUND", "data": None}, {}

@@ -215,7 +215,8 @@ def test_gate_tiers_fetch_with_no_key_through_ccxt():
     from leverage_exchange.tiers_fetch import fetch_tiers
 
     with FakeGate(sample_gate_account()) as fake:
-        gate = ccxt.gate({"options": {"fetchMarkets": {"types": ["swap"]}}, "timeout": 30_000})
+        gate = ccxt.gate({"options": {"fetchMarkets": {"types": ["swap"]}}, "timeout": 30_000,
+                          "enableRateLimit": False})
         redirect(gate, fake.url)
         gate.load_markets()
         fetched = fetch_tiers(gate)
@@ -240,7 +241,7 @@ def test_hyperliquid_margin_tables_with_no_key_through_ccxt():
 
     with FakeHyperliquid(None) as fake:
         hl = ccxt.hyperliquid({"options": {"fetchMarkets": {"types": ["swap"]}},
-                               "timeout": 30_000})
+                               "timeout": 30_000, "enableRateLimit": False})
         redirect(hl, fake.url)
         hl.load_markets()
         fetched = fetch_tiers(hl)
@@ -293,3 +294,25 @@ def test_local_sync_of_a_journal_takes_the_tier_too(tmp_path):
     got = openpyxl.load_workbook(path, data_only=True)[E.title][f"{E.letter('liq_price')}2"]
     assert got.value == pytest.approx(lv.liq_price("long", 20, 60_000, 200_000, 0.0065, 1500),
                                       rel=1e-9)
+
+
+def test_bitget_position_levels_with_no_key_through_ccxt():
+    """Bitget's public query-position-lever, one market at a time (ccxt has no
+    fetch_leverage_tiers for Bitget); the maintenance amount follows from continuity:
+    150,000 × (0.005 − 0.004) = 150."""
+    ccxt = pytest.importorskip("ccxt")
+    from leverage_exchange.client import redirect
+    from leverage_exchange.recorded_tiers import FakeBitget
+    from leverage_exchange.tiers_fetch import fetch_tiers
+
+    with FakeBitget(None) as fake:
+        bitget = ccxt.bitget({"options": {"fetchMarkets": {"types": ["swap"]}},
+                              "timeout": 30_000, "enableRateLimit": False})
+        redirect(bitget, fake.url)
+        bitget.load_markets()
+        fetched = fetch_tiers(bitget, ["BTCUSDT"])
+    assert list(fetched) == ["BTC/USDT:USDT"]
+    tiers_mod.save_tier_cache("bitget", fetched)
+    table = lv.get_tier_table("bitget:BTCUSDT")
+    assert [(t.min_notional, t.mmr, t.maint_amount, t.max_leverage) for t in table.tiers] == [
+        (0, 0.004, 0, 125), (150_000, 0.005, pytest.approx(150), 100)]
