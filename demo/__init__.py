@@ -100,6 +100,7 @@ def run(out: Path, echo: Any = print) -> int:
         echo("")
     for line in portfolio_lines(synced["rebalance"]):
         echo(line)
+    echo(tier_line())
     echo("")
     if exchange_book.exists():
         for line in portfolio_lines(exchange_book):
@@ -122,6 +123,27 @@ def run(out: Path, echo: Any = print) -> int:
     for path in written:
         echo(f"  {path.name:<32} {describe(path)}")
     return 0
+
+
+def tier_line() -> str:
+    """One rebalance row with its Maint. margin rate left blank: the rate comes from its
+    Symbol's tier (leverage.tiers.symbol_rate), as in the workbooks and the sync."""
+    from leverage.portfolio import rebalance
+    from leverage.tiers import symbol_table, table_date
+
+    row = {"position_id": "SOL-L", "symbol": "SOLUSDT", "side": "long", "qty": 400,
+           "entry_price": 150, "mark_price": 150, "margin": 6_000}
+    table = symbol_table(row["symbol"])
+    result = rebalance([row], 0.0, 0.0)
+    notional = row["qty"] * row["entry_price"]
+    if table is None:
+        return "  Rate from the Symbol: no table for SOLUSDT"
+    mmr, amount, _ = table.lookup(notional)
+    k = int(table.index(notional)) + 1
+    return (f"  Rate from the Symbol: SOL-L (SOLUSDT, 400 @ 150, rate left blank) uses "
+            f"{table.name} tier {k}: {float(mmr):.2%} less {float(amount):,.2f} at "
+            f"{notional:,.0f} notional (table dated {table_date(table.name)}); liq. price "
+            f"{result.columns['liq_price'][0]:,.2f}")
 
 
 def import_recorded(journal: Path, rebalance: Path) -> list[str]:

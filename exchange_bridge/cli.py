@@ -2,7 +2,8 @@
 
     leverage exchange import --exchange binanceusdm --since 2024-01-01 --file journal.xlsx
     leverage exchange reconcile --exchange binanceusdm
-    leverage tiers fetch --exchange binanceusdm
+    leverage tiers fetch --exchange bybit            (public: no key)
+    leverage tiers fetch --exchange binanceusdm      (Binance: a read-only key)
 
 The API key comes from $LEVERAGE_EXCHANGE_KEY and $LEVERAGE_EXCHANGE_SECRET, or a JSON key
 file (--key-file or $LEVERAGE_EXCHANGE_KEY_FILE). Use a read-only key. Hyperliquid needs no
@@ -55,7 +56,7 @@ def _client(args: argparse.Namespace, public: bool = False) -> Any:
                    portfolio_margin=args.portfolio_margin)
 
 
-def _credentials(args: argparse.Namespace, public: bool = False) -> dict[str, str]:
+def _credentials(args: argparse.Namespace, public: bool = False) -> dict[str, str] | None:
     """A key for the exchanges that need one; the wallet address (and no key, whatever the
     environment holds) for one read by address (Hyperliquid), which a ``public`` command
     (public endpoints only) may leave out."""
@@ -73,7 +74,17 @@ def _credentials(args: argparse.Namespace, public: bool = False) -> dict[str, st
     if address is not None:
         raise InputError(f"address is only for an exchange read by wallet address "
                          f"(hyperliquid), not {args.exchange}: use its API key")
+    if public and not _has_key(args):
+        return None  # public endpoints: no key asked for
     return read_credentials(args.key_file)
+
+
+def _has_key(args: argparse.Namespace) -> bool:
+    import os
+
+    from .client import KEY_ENV, KEY_FILE_ENV
+
+    return bool(args.key_file or os.environ.get(KEY_FILE_ENV) or os.environ.get(KEY_ENV))
 
 
 def _backend(args: argparse.Namespace) -> Any:
@@ -122,16 +133,25 @@ def _cmd_reconcile(args: argparse.Namespace) -> int:
 
 
 def _cmd_tiers_fetch(args: argparse.Namespace) -> int:
-    from leverage.tiers import save_tier_cache
+    from leverage.tiers import full_snapshot_date, save_tier_cache
 
-    from .client import call
+    from .client import ExchangeError
+    from .tiers_fetch import KEYED, fetch_tiers
 
     if not args.exchange:
         raise InputError(f"exchange is required: --exchange {' or '.join(SUPPORTED)}")
-    exchange = _client(args)
-    fetched = call(exchange, exchange.fetch_leverage_tiers)
-    path, count = save_tier_cache(exchange.id, fetched)
+    if args.exchange in KEYED and not _has_key(args):
+        raise ExchangeError(
+            f"{args.exchange}'s leverage brackets need a read-only API key (set "
+            "LEVERAGE_EXCHANGE_KEY and LEVERAGE_EXCHANGE_SECRET, or --key-file); without one "
+            f"the shipped snapshot of every USDⓈ-M symbol, dated {full_snapshot_date()}, "
+            "answers")
+    exchange = _client(args, public=True)
+    fetched = fetch_tiers(exchange, args.symbol)
+    path, count = save_tier_cache(exchange.id, fetched, folder=args.out)
     print(f"saved {count} tier tables of {exchange.id} to {path}")
+    if args.out is not None:
+        print(f"the toolkit reads them with LEVERAGE_TIERS_CACHE={args.out}")
     return 0
 
 
@@ -157,4 +177,9 @@ def register(subparsers: Any) -> None:
     tiers = subparsers.choices.get("tiers")
     if tiers is not None:
         _client_options(tiers, default=None)
+        tiers.add_argument("--symbol", action="append",
+                           help="fetch: only this market (BTCUSDT or BTC/USDT:USDT); repeat "
+                                "for more (default: every linear perpetual)")
+        tiers.add_argument("--out", help="fetch: save in this folder instead of the user "
+                                         "cache (read it with LEVERAGE_TIERS_CACHE)")
         tiers.set_defaults(fetch_tiers=_cmd_tiers_fetch)

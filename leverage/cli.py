@@ -19,13 +19,14 @@ import re
 import sys
 import warnings
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, entry_points, requires, version
 from typing import Any
 
 from . import core
 from ._args import percent_text
 from .errors import LeverageError, LeverageWarning
-from .tiers import get_tier_table, tier_table_names
+from .tiers import STALE_AFTER_DAYS, get_tier_table, table_date, tier_table_names
 
 PLUGIN_GROUP = "leverage.cli"
 DISTRIBUTION = "leverage-toolkit"
@@ -117,6 +118,12 @@ def _cmd_tiers(args: argparse.Namespace) -> int:
         return 0
     table = get_tier_table(args.name)
     print(f"{table.name}  ({table.currency})  source: {table.source}")
+    day = table_date(table.name)
+    if day is not None:  # tables change often: say how old this one is
+        age = (datetime.now(UTC).date() - day).days
+        print(f"dated {day.isoformat()}, {age} days old"
+              + (": run `leverage tiers fetch` for a fresh one" if age > STALE_AFTER_DAYS
+                 else ""))
     print(f"{'tier':>4} {'from':>16} {'to':>16} {'mmr':>8} {'maint. amount':>16} {'max lev':>8}")
     for i, t in enumerate(table.tiers, 1):
         lev = "-" if t.max_leverage is None else f"{t.max_leverage:g}x"

@@ -33,9 +33,17 @@ TIE_RULE = (
 )
 
 _RATE = "A fraction: type 0.005 or 0.5% (text) for 0.5 %; 0.5 means 50 %."
-_MMR = ("Maintenance margin rate of the exchange's tier. " + _RATE + " Blank: 0.005.")
+_MMR = ("Maintenance margin rate of the exchange's tier. " + _RATE + " Blank: the Symbol's "
+        "tier at qty x entry (no table: 0.005). A typed rate 2x off the tier's is flagged.")
 _MAINT = ("Maintenance amount of the tier (the exchange's 'maint. amount' / cum), in the "
-          "position's margin currency. Blank: 0.")
+          "position's margin currency. Blank: the tier's if the rate is blank too, else 0.")
+_FROM_SYMBOL = (
+    "Rate from the Symbol",
+    "Leave Maint. margin rate blank and the rate and amount come from the Symbol's tier table "
+    "(BTCUSDT: Binance's; bybit:BTCUSDT: Bybit's) at the notional at entry, qty x entry. "
+    "Native workbooks read the Tiers tab (paste more tables there); the add-in reads every "
+    "shipped and fetched table (leverage tiers fetch). A typed rate is your override; more "
+    "than 2x off the tier's, Check says so.")
 
 # One prompt per (sheet, column): journal Positions/Events/Rules, rebalance Account/Positions.
 PROMPTS: dict[tuple[str, str], tuple[str, str]] = {
@@ -47,8 +55,9 @@ PROMPTS: dict[tuple[str, str], tuple[str, str]] = {
     ),
     ("Positions", "symbol"): (
         "Symbol",
-        "The exchange's symbol, e.g. BTCUSDT (linear) or BTCUSD (inverse). Shown only; it "
-        "changes no number.",
+        "The exchange's symbol, e.g. BTCUSDT (Binance's) or bybit:BTCUSDT. With Maint. margin "
+        "rate blank, the rate and amount come from its tier table (native workbooks: the "
+        "Tiers tab).",
     ),
     ("Positions", "side"): ("Side", "long or short (pick from the list)."),
     ("Positions", "contract"): (
@@ -236,6 +245,7 @@ INSTRUCTIONS: dict[str, tuple[tuple[str, str], ...]] = {
         ("Rates",
          "A rate is a fraction: 0.5 % is 0.005, or type the text 0.5%. A rate typed as 0.5 "
          "means 50 %; where that makes a position liquidated at once the row says so."),
+        _FROM_SYMBOL,
         ("Computed columns",
          "Open qty, margin committed, mark, notional, unrealized PnL, equity, leverage on "
          "margin (notional / margin) and on equity (notional / (margin + unrealized PnL)), "
@@ -277,6 +287,7 @@ INSTRUCTIONS: dict[str, tuple[tuple[str, str], ...]] = {
          "A rate is a fraction: 0.5 % is 0.005, or type the text 0.5%. A rate typed as 0.5 "
          "means 50 %: an isolated row is then refused as liquidated at once, a cross row "
          "gets a note in Check."),
+        _FROM_SYMBOL,
         ("Computed columns",
          "Notional, unrealized PnL, maintenance margin, leverage on equity, liquidation "
          "price and distance, the margin move to reach the target (> 0 add, < 0 withdraw), "

@@ -1,7 +1,11 @@
 """Replay a trading journal: the state of each position after every event, and its review.
 
 Positions (one row each): ``position_id, symbol, side, contract, margin_currency, mmr,
-maint_amount, stop_price``. Every amount of a position (margin, PnL, fees, funding) is in its
+maint_amount, stop_price``. A blank ``mmr`` on a position whose ``symbol`` has a tier table
+(:func:`with_symbol_tier`) follows the tier of its notional at entry after each event; a typed
+one is flagged in ``warnings`` where it is more than 2x off that tier's.
+
+Every amount of a position (margin, PnL, fees, funding) is in its
 margin currency: blank means ``quote`` (USDT for BTCUSDT) for linear and ``coin`` (BTC for
 BTCUSD) for inverse. ``stop_price`` (optional) is the planned stop of the R multiple.
 
@@ -69,6 +73,7 @@ from .errors import InputError, Problem
 from .models import AdjustmentRule, _contract_word, _Model, _side_word, checked
 from .planning import avg_entry, liq_probability
 from .rules import SEPARATOR
+from .tiers import TierTable, is_blank, override_note, symbol_table
 
 _JOURNAL_CONVENTION = CONVENTIONS["binance"]  # the journal's liquidation price: core.liq_price's
 
@@ -278,6 +283,10 @@ class JournalPosition(_Model):
     symbol: str = ""
     margin_currency: str = ""
     stop_price: float | None = None
+    tiers: TierTable | None = Field(default=None, exclude=True)
+    """Set by the replay when ``mmr`` is blank and the Symbol has a tier table: the rate
+    then comes from the tier of the position's notional at entry (``leverage.tiers``)."""
+    typed_amount: bool = Field(default=False, exclude=True)
 
     _side = field_validator("side", mode="before")(lambda v: _side_word(v))
     _contract = field_validator("contract", mode="before")(lambda v: _contract_word(v))
@@ -298,13 +307,28 @@ def _id(value: Any) -> str:
     return str(value or "").strip().casefold()
 
 
+def with_symbol_tier(position: JournalPosition, mmr: Any, maint_amount: Any) -> JournalPosition:
+    """``position`` as its Positions row reads: a blank ``mmr`` (as typed) on a Symbol with a
+    tier table (:func:`leverage.tiers.symbol_table`) takes the rate of the tier its notional
+    at entry falls in, event by event, and the tier's amount unless ``maint_amount`` is typed;
+    otherwise the position as built (a blank rate without a table: the default rate)."""
+    if not is_blank(mmr):
+        return position
+    table = symbol_table(position.symbol)
+    if table is None:
+        return position
+    return position.model_copy(update={"tiers": table, "typed_amount": not is_blank(maint_amount)})
+
+
 def _specs(
     positions: Sequence[JournalPosition | Mapping[str, Any]],
 ) -> dict[str, JournalPosition]:
     specs: dict[str, JournalPosition] = {}
     for p in positions:
-        jp = p if isinstance(p, JournalPosition) else JournalPosition.build(**dict(p))
-        specs[_id(jp.position_id)] = jp
+        if not isinstance(p, JournalPosition):
+            p = with_symbol_tier(JournalPosition.build(**dict(p)), p.get("mmr"),
+                                 p.get("maint_amount"))
+        specs[_id(p.position_id)] = p
     return specs
 
 
@@ -332,6 +356,24 @@ class _State:
     notice: Problem | None = None  # what the last applied event did besides applying
 
     liq_memo: tuple[float, float, float, float] = (math.nan, math.nan, math.nan, math.nan)
+    # the Symbol's tier table when the position's rate is blank: the rate then follows the
+    # notional at entry, event by event (typed_amount: keep the typed maintenance amount)
+    tiers: TierTable | None = None
+    typed_amount: bool = False
+
+    def rates(self) -> tuple[float, float]:
+        """``(mmr, maint_amount)`` now: the typed ones, or the tier of the notional at entry
+        (``qty × entry`` linear, ``qty ÷ entry`` inverse) when the rate comes from the
+        Symbol."""
+        if self.tiers is None or not (self.qty > 0 and self.entry > 0):
+            return self.mmr, self.maint_amount
+        return self.tier_rate(self.tiers, self.typed_amount)
+
+    def tier_rate(self, table: TierTable, typed_amount: bool = False) -> tuple[float, float]:
+        """``(mmr, maint_amount)`` of ``table``'s tier at the notional at entry."""
+        notional = self.qty / self.entry if self.inverse else self.qty * self.entry
+        mmr, amount = table.rate_at(notional)
+        return mmr, self.maint_amount if typed_amount else amount
 
     def liq(self) -> float:
         """The liquidation price now (nan: there is none); the number even where margin is
@@ -339,7 +381,8 @@ class _State:
         qty, entry, margin, value = self.liq_memo
         if (qty, entry, margin) != (self.qty, self.entry, self.margin):
             # the state after one event is the state before the next: computed once
-            position = Isolated(self.side, self.qty, self.entry, self.mmr, self.maint_amount,
+            mmr, amount = self.rates()
+            position = Isolated(self.side, self.qty, self.entry, mmr, amount,
                                 1.0 if self.inverse else 0.0)
             value = float(_JOURNAL_CONVENTION.liq_price(position, self.margin))
             self.liq_memo = (self.qty, self.entry, self.margin, value)
@@ -651,9 +694,14 @@ def _replay_position(
     cols = out.columns
     order.sort()
     st = _State(side=1.0 if spec.side == "long" else -1.0, inverse=spec.contract == "inverse",
-                mmr=spec.mmr, maint_amount=spec.maint_amount, stop=spec.stop_price)
+                mmr=spec.mmr, maint_amount=spec.maint_amount, stop=spec.stop_price,
+                tiers=spec.tiers, typed_amount=spec.typed_amount)
     first_open = next((at for at in order if kinds[at[1]] == "open"), None)
     failed_open: datetime | None = None
+    # a typed rate is the trader's override: checked against the Symbol's tier on every row
+    # the position is open, at its notional at entry there
+    checked_against = symbol_table(spec.symbol) if spec.tiers is None else None
+    checked_at: tuple[tuple[float, float], str] = ((math.nan, math.nan), "")
     for at in order:
         when, i = at
         kind = kinds[i]
@@ -689,6 +737,13 @@ def _replay_position(
         if st.qty > 0:
             open_rows.append(i)
             states.append(st)
+            if checked_against is not None:
+                if checked_at[0] != (st.qty, st.entry):  # the state changed: check again
+                    checked_at = ((st.qty, st.entry), override_note(
+                        st.mmr, st.tier_rate(checked_against)[0], checked_against.name))
+                note = checked_at[1]
+                if note:
+                    cols["warnings"][i] = "; ".join(w for w in (cols["warnings"][i], note) if w)
         else:
             cols["notional"][i] = 0.0
             cols["unrealized_pnl"][i] = 0.0
@@ -719,8 +774,8 @@ def _figures(
     """The per-event figures of open positions, one vectorized call per formula."""
     side, qty, entry, margin, mark, inverse, mmr, maint_amount = (
         np.array(a) for a in zip(
-            *((s.side, s.qty, s.entry, s.margin, s.mark, 1.0 if s.inverse else 0.0, s.mmr,
-               s.maint_amount) for s in states), strict=True)
+            *((s.side, s.qty, s.entry, s.margin, s.mark, 1.0 if s.inverse else 0.0,
+               *s.rates()) for s in states), strict=True)
     )
     notional = core.notional(qty, mark, inverse)
     upnl = core.unrealized_pnl(side, qty, entry, mark, inverse)

@@ -462,6 +462,12 @@ REBALANCE_HELPERS = Helpers(
         ("cross_target", "(helper) a cross row's target leverage"),
         ("cross_flag", "(helper) Check: cross liq. price beyond entry, mmr like a percent"),
         ("target_flag", "(helper) Check: this cross row's target is not the account's"),
+        # the rate from the Symbol (leverage.tiers.symbol_rate; templates/_tiers.py)
+        ("tier_row", "(helper) Tiers sheet row of the Symbol's table (0: none)"),
+        ("tier", "(helper) the Symbol's tier table"),
+        ("tier_mmr", "(helper) the tier's maint. margin rate at qty x entry"),
+        ("tier_maint", "(helper) the tier's maint. amount at qty x entry"),
+        ("tier_flag", "(helper) Check: a typed rate more than 2x off the tier's"),
     ),
 )
 

@@ -10,6 +10,13 @@ can still be moved into positions).
 The workbook is USDⓈ-margined: every row must be a linear contract, so that notionals and
 margins add up in one currency.
 
+A blank ``mmr`` on a row whose ``symbol`` has a tier table (``BTCUSDT``: Binance's,
+``bybit:BTCUSDT``: Bybit's; :func:`leverage.tiers.symbol_rate`) is the rate of the tier its
+notional at entry, ``qty × entry_price``, falls in, with that tier's maintenance amount unless
+``maint_amount`` is typed; a typed ``mmr`` is the trader's override, and Check flags it when
+it is more than 2x off the tier's (:func:`leverage.tiers.override_note`). Without a table a
+blank rate is :data:`~leverage.core.DEFAULT_MMR`.
+
 Per position:
 
 * ``leverage`` = equity-based effective leverage. An isolated position's equity is
@@ -70,6 +77,7 @@ from . import core
 from ._args import Kind, Number, Rate, _Choice, check_columns, fmt
 from .errors import InputError
 from .planning import account_shock, liq_probability
+from .tiers import is_blank, override_note, symbol_rate, symbol_table
 
 OUTPUT_COLUMNS = (
     "notional",
@@ -250,7 +258,9 @@ def rebalance(
     ok = np.array([s is None for s in status])
     good = np.where(ok, 1.0, np.nan)  # poison bad rows so no total picks them up
     qty, entry, mark = (arrays[k] * good for k in ("qty", "entry_price", "mark_price"))
-    margin, mmr, amount = arrays["margin"], arrays["mmr"], arrays["maint_amount"]
+    mmr, amount, tier_notes = _symbol_rates(positions, ok, qty, entry, arrays["mmr"],
+                                            arrays["maint_amount"])
+    margin = arrays["margin"]
     side = np.broadcast_to(side, (n,)) * good
     cross = (mode > 0) & ok
     iso = (mode == 0) & ok
@@ -366,7 +376,7 @@ def rebalance(
     apart = cross & ~by_distance & ~no_target & (target_lev != cross_target)
     out["warnings"] = [
         "; ".join(w for w in (flags[i], cross_target_note(cross_target, target_lev[i])
-                              if apart[i] else None) if w)
+                              if apart[i] else None, tier_notes[i]) if w)
         for i in range(n)
     ]
     names = _row_names(positions, row_labels)
@@ -377,6 +387,37 @@ def rebalance(
         [names[i] for i in range(n) if ok[i] and status[i] is not None
          and not math.isfinite(dist[i])])
     return RebalanceResult(out, account)
+
+
+def _symbol_rates(
+    positions: Sequence[Mapping[str, Any]], ok: np.ndarray, qty: np.ndarray,
+    entry: np.ndarray, mmr: np.ndarray, amount: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The rates each row computes with, and each row's tier note for Check.
+
+    A blank ``mmr`` on a row whose Symbol has a tier table (:func:`~leverage.tiers.symbol_rate`:
+    ``BTCUSDT`` is Binance's, ``bybit:BTCUSDT`` Bybit's) takes the rate of the tier its
+    notional at entry, ``qty × entry``, falls in, and its maintenance amount unless one is
+    typed; a typed ``mmr`` is the trader's override, flagged when it is more than 2x off the
+    tier's (:func:`~leverage.tiers.override_note`). Without a table a blank stays
+    :data:`~leverage.core.DEFAULT_MMR`, as before."""
+    mmr, amount = mmr.copy(), amount.copy()
+    notes = [""] * len(positions)
+    for i, p in enumerate(positions):
+        symbol = p.get("symbol")
+        if not ok[i] or is_blank(symbol):
+            continue
+        table = symbol_table(symbol)
+        rate = symbol_rate(symbol, float(qty[i] * entry[i]))
+        if table is None or rate is None:
+            continue
+        if is_blank(p.get("mmr")):
+            mmr[i] = rate[0]
+            if is_blank(p.get("maint_amount")):
+                amount[i] = rate[1]
+        else:
+            notes[i] = override_note(float(mmr[i]), rate[0], table.name)
+    return mmr, amount, notes
 
 
 def _row_names(positions: Sequence[Mapping[str, Any]],

@@ -19,6 +19,7 @@ like ``binance:BTCUSDT``), from a JSON file in ccxt's ``fetch_leverage_tiers()``
 from __future__ import annotations
 
 import bisect
+import gzip
 import json
 import math
 import os
@@ -165,6 +166,14 @@ class TierTable(BaseModel):
                     len(self.tiers) - 1)
             return float(self.leverage_caps[k])
         return self.leverage_caps[self.index(notional)]  # one gather, not lookup's three
+
+    def rate_at(self, notional: float) -> tuple[float, float]:
+        """``(mmr, maint_amount)`` of the tier ``notional`` (a float) falls in, in plain
+        Python (one row of the journal's replay: no arrays); beyond the table, the last."""
+        k = min(max(bisect.bisect_right(self._bounds_list, notional) - 1, 0),
+                len(self.tiers) - 1)
+        tier = self.tiers[k]
+        return tier.mmr, tier.maint_amount
 
     # -- construction ------------------------------------------------------------
     @classmethod
@@ -371,6 +380,7 @@ def table_name(exchange: str, symbol: str) -> str:
     return f"{family}:{symbol}" if family else symbol
 
 
+@lru_cache(maxsize=8192)  # names repeat: every row of a journal looks its symbol up
 def _key(name: str) -> str:
     return table_name("", name).lower()
 
@@ -381,7 +391,8 @@ def tables_from_ccxt(data: Mapping[str, Any], exchange: str = "") -> dict[str, T
     Each tier has ``minNotional, maxNotional, maintenanceMarginRate, maxLeverage`` (older
     ccxt: ``notionalFloor, notionalCap, maintenanceMarginRatio``), numbers or decimal strings,
     and an exchange-specific ``info``; the maintenance amount is read from ``info.cum``
-    (Binance) or ``info.mmDeduction`` (Bybit) when present, else derived for continuity.
+    (Binance), ``info.mmDeduction`` (Bybit) or ``info.deduction`` (Gate) when present, else
+    derived for continuity.
     A last tier without ``maxNotional`` is open-ended; a tier that starts at the previous
     tier's maximum + 1 (OKX counts whole contracts) continues it without a gap. Tables are
     keyed by the name they were given (``exchange:SYMBOL``); :func:`get_tier_table` also
@@ -403,7 +414,9 @@ def tables_from_ccxt(data: Mapping[str, Any], exchange: str = "") -> dict[str, T
                 info = t.get("info") or {}
                 if not isinstance(info, Mapping):
                     info = {}
-                cum = info.get("cum", info.get("mmDeduction"))
+                # the maintenance amount: Binance's cum, Bybit's mmDeduction, Gate's deduction
+                cum = next((info[k] for k in ("cum", "mmDeduction", "deduction")
+                            if info.get(k) not in (None, "")), None)
                 lo = _ccxt_number(_field(t, "min"), "minNotional")
                 if raw and lo is not None and raw[-1][1] is not None and lo - raw[-1][1] == 1:
                     lo = raw[-1][1]  # OKX: [0, 500], [501, 1000]: the band continues
@@ -509,9 +522,11 @@ _FETCHED: dict[str, date | None] = {}  # table key → the day its cache file wa
 
 def cache_age_days(name: str, today: date | None = None) -> int | None:
     """Days since the cached table ``name`` was fetched; None for a shipped table."""
-    _registry()
-    fetched = _FETCHED.get(_key(name))
-    if fetched is None or _registry().get(_key(name)) is _snapshot().get(_key(name)):
+    key = _key(name)
+    table = _lookup(key)  # builds the registry, and so _FETCHED
+    fetched = _FETCHED.get(key)
+    if fetched is None or table is None or table is _snapshot().get(key) \
+            or table is _FULL_TABLES.get(key):
         return None
     return ((today or datetime.now(UTC).date()) - fetched).days
 
@@ -528,38 +543,127 @@ def _snapshot() -> dict[str, TierTable]:
             return f"{src.get('source', '')} ({src.get('source_date', 'undated')})"
         return str(src or "")
 
+    for k in tables:
+        src = sources.get(k)
+        day = str(src.get("source_date", ""))[:10] if isinstance(src, dict) else ""
+        try:
+            _SHIPPED_DATES[_key(k)] = date.fromisoformat(day)
+        except ValueError:
+            _SHIPPED_DATES[_key(k)] = None
     return {
         _key(k): v.model_copy(update={"source": describe(sources.get(k))})
         for k, v in tables.items()
     }
 
 
+_SHIPPED_DATES: dict[str, date | None] = {}  # table key → its shipped source's date
+
+
 @lru_cache(maxsize=1)
 def _registry() -> dict[str, TierTable]:
-    """Names resolve in the shipped snapshot first, then in the local cache (so the shipped,
-    documented tables give the same answers on every machine), and ``$LEVERAGE_TIERS_FILE``
-    overrides both."""
+    """Names resolve to the freshest table: a fetched (cached) table wins over a shipped one
+    unless the shipped one is dated later than the fetch (an undated shipped table is older
+    than any fetch); ``$LEVERAGE_TIERS_FILE`` overrides both. The full Binance USDⓈ-M
+    snapshot (:func:`_binance_full`) answers the names nothing here holds."""
     _FETCHED.clear()
     reg = _cached_tables()
-    reg.update(_snapshot())
+    for key, table in _snapshot().items():
+        fetched, shipped = _FETCHED.get(key), _SHIPPED_DATES.get(key)
+        if key not in reg or fetched is None or (shipped is not None and shipped > fetched):
+            reg[key] = table
     extra = os.environ.get("LEVERAGE_TIERS_FILE")
     if extra:
         reg.update({_key(k): v for k, v in tables_from_ccxt(_read_json(extra)).items()})
     return reg
 
 
+BINANCE_FULL = "data/binance_usdm_tiers.json.gz"
+"""Every Binance USDⓈ-M symbol's brackets, compact (``[min, max, mmr, cum, max_leverage]``
+rows), gzip'd; its ``_meta`` names the source and date (leverage/data/SOURCES.md)."""
+
+
+@lru_cache(maxsize=1)
+def _binance_full() -> tuple[dict[str, tuple[str, list[list[float | None]]]], dict[str, str]]:
+    """The full Binance snapshot as (settle currency, raw rows) by table key, and its
+    ``_meta``; a table is built only when a name asks for it (900 tables would cost every
+    start-up)."""
+    data = json.loads(gzip.decompress(resources.files("leverage").joinpath(BINANCE_FULL)
+                                      .read_bytes()))
+    meta = data.pop("_meta")
+    return {_key(table_name("binanceusdm", s)): (s.rsplit(":", 1)[1].split("-")[0], rows)
+            for s, rows in data.items()}, meta
+
+
+_FULL_TABLES: dict[str, TierTable] = {}
+
+
+def _from_full(key: str) -> TierTable | None:
+    raw, meta = _binance_full()
+    if key not in raw:
+        return None
+    settle, rows = raw[key]
+    table = _FULL_TABLES.get(key)
+    if table is None:
+        name = "binance:" + key.split(":", 1)[1].upper()
+        # every market of the file is USDⓈ-margined: linear (ETH/BTC:BTC too, so its
+        # settle coin is not written as the currency, which would read as coin-margined)
+        table = _table_from_raw([list(r) for r in rows], name=name,
+                                currency=settle if settle in QUOTE_CURRENCIES else "",
+                                source=f"{meta['source']} ({meta['date']})")
+        _FULL_TABLES[key] = table
+    return table
+
+
+def _lookup(key: str) -> TierTable | None:
+    """The table of a key: the registry's, or the full Binance snapshot's when the registry
+    has none or only a fetch older than the snapshot."""
+    table = _registry().get(key)
+    fetched = _FETCHED.get(key)
+    if table is None or (fetched is not None and table is not _snapshot().get(key)
+                         and fetched < full_snapshot_date()):
+        return _from_full(key) or table
+    return table
+
+
+def full_snapshot_date() -> date:
+    """The date of the shipped full Binance USDⓈ-M snapshot."""
+    return date.fromisoformat(_binance_full()[1]["date"])
+
+
+def table_date(name: str) -> date | None:
+    """The day the table ``name`` was fetched or its shipped source was dated (None: the
+    source gives no date)."""
+    key = _key(name)
+    table = _lookup(key)
+    if table is None:
+        return None
+    if table is _FULL_TABLES.get(key):
+        return full_snapshot_date()
+    if table is _snapshot().get(key):
+        return _SHIPPED_DATES.get(key)
+    return _FETCHED.get(key)
+
+
+def shipped_tables() -> list[TierTable]:
+    """The curated snapshot's tables (``leverage/data/tiers_snapshot.json``)."""
+    return list(_snapshot().values())
+
+
 def tier_table_names() -> list[str]:
-    """Names accepted as ``tiers`` (``exchange:SYMBOL``)."""
-    return sorted(t.name for t in _registry().values())
+    """Names accepted as ``tiers`` (``exchange:SYMBOL``): fetched, shipped, and every
+    Binance USDⓈ-M symbol of the full snapshot."""
+    names = {_key(t.name): t.name for t in _registry().values()}
+    for key in _binance_full()[0]:
+        names.setdefault(key, "binance:" + key.split(":", 1)[1].upper())
+    return sorted(names.values())
 
 
 def get_tier_table(name: str) -> TierTable:
     """A registered table by name, case-insensitive (``binance:btcusdt`` works, and so does
     the ccxt spelling ``binanceusdm:BTC/USDT:USDT``). A cached table older than 30 days
     is returned with a :class:`StaleTiersWarning`."""
-    try:
-        table = _registry()[_key(name)]
-    except KeyError:
+    table = _lookup(_key(name))
+    if table is None:
         names = tier_table_names()
         known = ", ".join(names[:12]) + (f" and {len(names) - 12} more" if len(names) > 12 else "")
         raise InputError(
@@ -682,3 +786,97 @@ def clip_to_band(notional: Any, k: Any, tiers: TierTable) -> Any:
         return notional
     upper = np.append(tiers.bounds[1:], np.inf)
     return np.where(notional > 0, np.clip(notional, tiers.bounds[k], upper[k]), notional)
+
+
+# ------------------------------------------------------------------ the rate from a symbol
+SYMBOL_FAMILY = "binance"
+"""The tier family of a Symbol typed without one (``BTCUSDT``): the workbooks' liquidation
+formula is Binance's, so a bare symbol is read as Binance's market; ``bybit:BTCUSDT`` names
+another exchange's table."""
+
+OVERRIDE_FACTOR = 2.0
+"""A typed maintenance rate more than this factor away from its symbol's tier is flagged."""
+
+
+def symbol_table_name(symbol: Any, family: str = SYMBOL_FAMILY) -> str:
+    """The tier table name a Symbol cell stands for: ``BTCUSDT`` → ``binance:BTCUSDT``,
+    ``bybit:BTCUSDT`` as typed, a ccxt symbol (``SOL/USDT:USDT``) as :func:`table_name`
+    writes it; "" for a blank cell or anything that is not text.
+
+    >>> symbol_table_name(" btcusdt "), symbol_table_name("bybit:ETHUSDT")
+    ('binance:BTCUSDT', 'bybit:ETHUSDT')
+    """
+    return _symbol_table_name(symbol, family) if isinstance(symbol, str) else ""
+
+
+@lru_cache(maxsize=4096)  # a journal names the same few symbols on every row
+def _symbol_table_name(symbol: str, family: str) -> str:
+    if not isinstance(symbol, str) or not symbol.strip():
+        return ""
+    text = symbol.strip()
+    head = text.split(":", 1)[0]
+    if ":" in text and "/" not in head:
+        return table_name("", text)
+    return table_name(family, text.upper() if "/" not in text else text)
+
+
+def symbol_table(symbol: Any, family: str = SYMBOL_FAMILY) -> TierTable | None:
+    """The tier table of a Symbol cell (see :func:`symbol_table_name`), or None when no
+    table of that name is shipped or fetched: an unknown symbol is not an error, the row
+    then needs a typed rate. The Symbol names the market, so its table is used whatever the
+    row's Contract says (``BTCUSD_PERP`` is Binance's coin-margined BTC perpetual)."""
+    name = symbol_table_name(symbol, family)
+    if not name:
+        return None
+    key = _key(name)
+    table = _lookup(key)
+    if table is not None and _FETCHED.get(key) is not None:
+        get_tier_table(name)  # the warning of a stale cached table
+    return table
+
+
+def is_blank(value: Any) -> bool:
+    """A cell with nothing typed: None, or text of only spaces."""
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def symbol_rate(symbol: Any, notional: float,
+                family: str = SYMBOL_FAMILY) -> tuple[float, float] | None:
+    """``(mmr, maint_amount)`` of the tier the position's ``notional`` falls in, from its
+    Symbol's table; None when the symbol has no table or the notional is not a number.
+
+    The notional is the position's at entry, ``qty × entry`` (linear, in quote) or
+    ``qty ÷ entry`` (inverse, in coin): one rate per position state, as freqtrade's
+    ``get_maintenance_ratio_and_amt(pair, amount × open_rate)`` reads Binance's brackets.
+
+    >>> symbol_rate("BTCUSDT", 30_000.0)   # binance:BTCUSDT tier 1
+    (0.004, 0.0)
+    >>> symbol_rate("BTCUSDT", 1_000_000.0)  # tier 3: 0.65 %, amount 1,500
+    (0.0065, 1500.0)
+    """
+    table = symbol_table(symbol, family)
+    if table is None or not isinstance(notional, int | float) or not math.isfinite(notional):
+        return None
+    return table.rate_at(abs(float(notional)))
+
+
+OVERRIDE_NOTE = ("maint. margin rate differs from the tier of {name} by more than 2x: check "
+                 "it, or clear it to use the tier")
+
+
+def override_note(typed_mmr: float, tier_mmr: float, name: str) -> str:
+    """The Check of a typed maintenance rate more than :data:`OVERRIDE_FACTOR` away from
+    the rate of its symbol's tier, either way ("" when within): a typed rate stays the
+    override, but a mistyped rate is where the most common wrong liquidation price comes
+    from.
+
+    >>> override_note(0.05, 0.004, "binance:BTCUSDT")[:59]
+    'maint. margin rate differs from the tier of binance:BTCUSDT'
+    >>> override_note(0.005, 0.004, "binance:BTCUSDT")
+    ''
+    """
+    if not (tier_mmr > 0 and typed_mmr >= 0):
+        return ""
+    if typed_mmr <= OVERRIDE_FACTOR * tier_mmr and tier_mmr <= OVERRIDE_FACTOR * typed_mmr:
+        return ""
+    return OVERRIDE_NOTE.format(name=name)

@@ -268,7 +268,9 @@ def _read_journal_positions(
             # blank: the journal's own default (quote / coin currency, no stop)
             fields.update({k: _as_text(raw[k]) if k == "margin_currency" else raw[k]
                            for k in ("margin_currency", "stop_price") if raw[k] is not None})
-            good[pid] = journal.JournalPosition.build(**fields)
+            # a blank rate on a Symbol with a tier table: the tier's (as the replay reads it)
+            good[pid] = journal.with_symbol_tier(journal.JournalPosition.build(**fields),
+                                                 raw["mmr"], raw["maint_amount"])
             rows_of[pid] = r
         except LeverageError as exc:
             first = good.pop(pid, None)

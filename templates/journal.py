@@ -87,6 +87,7 @@ from leverage.models import AdjustmentRule
 from leverage.rules import RULE_TEXT, SEPARATOR
 
 from . import _formulas as F
+from . import _tiers as T
 from ._book import (
     ABOVE,
     HEADER_ALIGN,
@@ -212,6 +213,20 @@ STEP_PART: tuple[tuple[str, str], ...] = (
     ("closed", "(date order) close date after"),
     ("liq_at", "(date order) price it was liquidated at, after"),
     ("adds", "(date order) adds while losing after"),
+    # the rate from the Symbol when the Positions rate is blank (templates/_tiers.py): the
+    # tier of the notional at entry, if the event applies (a_) and after it (e_)
+    ("t_row", "(date order) Tiers row of the Symbol's table (0: none)"),
+    ("t_name", "(date order) the Symbol's tier table"),
+    ("t_blank", "(date order) the rate is blank: the tier's (1)"),
+    ("a_tmmr", "(date order) the tier's rate if the event applies"),
+    ("a_tmaint", "(date order) the tier's amount if the event applies"),
+    ("e_tmmr", "(date order) the tier's rate after"),
+    ("e_tmaint", "(date order) the tier's amount after"),
+    ("a_mmr", "(date order) maint. margin rate if the event applies"),
+    ("a_maint", "(date order) maint. amount if the event applies"),
+    ("e_mmr", "(date order) maint. margin rate after"),
+    ("e_maint", "(date order) maint. amount after"),
+    ("t_flag", "(date order) Check: a typed rate more than 2x off the tier's"),
     *((f"s_{k}", f"(date order) {c.header}") for c in JOURNAL_EVENTS.columns
       if c.role == "computed" and c.key not in ROW_ONLY for k in (c.key,)),
 )
@@ -524,9 +539,9 @@ def _at_once_says(side: str, mmr: float) -> str:
 def _liquidated_at_once(x: dict[str, str], qty: str, entry: str, margin: str, liq: str) -> str:
     """The core's words for a position liquidated at once (margin at or below maintenance
     at entry), with the percent hint where the mmr looks like a percent typed as a number."""
-    mmr, side = x["h_mmr"], x["h_side"]
+    mmr, side = x["h_e_mmr"], x["h_side"]
     maint = F.maint_margin("native", F.notional("native", qty, entry, x["h_contract"]), mmr,
-                           x["h_maint"])
+                           x["h_e_maint"])
     out = []
     for word, hinted, plain in (("long", 0.0725, 0.04), ("short", 0.0725, 0.04)):
         probe = 3.25 * 100 * hinted
@@ -690,9 +705,12 @@ def _row_space(y: dict[str, str], x: dict[str, str]) -> dict[str, str]:
             f[k] = f'IF({used}=0,"",INDEX({y["all_s_" + k]},{rank}))'
     later, when = y["h_r_later"], y["h_r_date"]
     probe = out_of_order_message(_probe_day(0), _probe_day(1))
-    f["warnings"] = all_of(
+    order = all_of(
         [f"{used}=1", f"{key}<{NOT_A_DATE}", f'TRIM({y["position_id"]})<>""', f"{later}>{when}"],
         F.said(probe, {_day(0): date_text(when), _day(1): date_text(later)}))
+    # then the step's flag of a typed rate far off its Symbol's tier
+    flag = f'IF({used}=0,"",INDEX({y["all_t_flag"]},{rank}))'
+    f["warnings"] = f'{order}&IF(AND({order}<>"",{flag}<>""),"; ","")&{flag}'
     return f
 
 
@@ -706,6 +724,52 @@ def _date_value(ref: str) -> str:
     number = f'IF({ref}>=1,IF({ref}<{LAST_SERIAL},{ref},""),"")'
     return (f'IF(ISNUMBER({ref}),{number},IF(ISTEXT({ref}),IF({iso},'
             f'IFERROR(DATEVALUE(LEFT({t},10))+{clock},""),""),""))')
+
+
+def _tier_formulas(x: dict[str, str], mode: str,
+                   blank_unless_used: Callable[[str], str]) -> dict[str, str]:
+    """The step's rates when its Positions rate is blank and its Symbol has a tier table:
+    the tier of the notional at entry (``qty × entry``; inverse ``qty ÷ entry``), if the
+    event applies (``a_``, for its liquidation check) and after it (``e_``); else the typed
+    (or default) rate. A typed amount stays. And Check's flag of a typed rate more than 2x
+    off the tier's, while the position is open (``leverage.journal``)."""
+    pos = x["h_pos"]
+    symbol = f"INDEX({x['pos_symbol']},{pos})"
+    inverse = f'{x["h_contract"]}="inverse"'
+
+    def notional(q: str, e: str) -> str:
+        return f"IF({inverse},{q}/{e},{q}*{e})"
+
+    def value(q: str, e: str, what: str) -> str:
+        return blank_unless_used(T.tier_value_formula(mode, x["h_t_name"], notional(q, e), what))
+
+    def rate(prefix: str, what: str, own: str, extra: str = "") -> str:
+        tier = x[f"h_{prefix}_t{what}"]
+        cond = f"{x['h_t_blank']}=1,ISNUMBER({tier}){extra}"
+        return blank_unless_used(f"IF(AND({cond}),{tier},{own})")
+
+    typed_amount = f',INDEX({x["pos_maint_amount"]},{pos})=""'
+    q, e = x["qty_open"], x["h_entry"]
+    return {
+        "h_t_row": blank_unless_used(f"IF({pos}=0,0,{T.table_row_formula(symbol)})"
+                                     if mode == "native" else "0"),
+        "h_t_name": blank_unless_used(f'IF({pos}=0,"",'
+                                      f'{T.table_name_formula(mode, symbol, x["h_t_row"])})'),
+        "h_t_blank": blank_unless_used(f'IF({pos}=0,0,IF(INDEX({x["pos_mmr"]},{pos})="",'
+                                       f'IF({x["h_t_name"]}="",0,1),0))'),
+        "h_a_tmmr": value(x["h_a_qty"], x["h_a_entry"], "mmr"),
+        "h_a_tmaint": value(x["h_a_qty"], x["h_a_entry"], "maint"),
+        "h_e_tmmr": value(q, e, "mmr"),
+        "h_e_tmaint": value(q, e, "maint"),
+        "h_a_mmr": rate("a", "mmr", x["h_mmr"]),
+        "h_a_maint": rate("a", "maint", x["h_maint"], typed_amount),
+        "h_e_mmr": rate("e", "mmr", x["h_mmr"]),
+        "h_e_maint": rate("e", "maint", x["h_maint"], typed_amount),
+        "h_t_flag": blank_unless_used(
+            f'IF({x["h_t_blank"]}=1,"",IF(ISNUMBER({q}),IF({q}>0,'
+            f'{T.override_formula("FALSE", x["h_mmr"], x["h_e_tmmr"], x["h_t_name"])}'
+            f',""),""))'),
+    }
 
 
 def _row_formulas(x: dict[str, str], mode: str) -> dict[str, str]:
@@ -785,6 +849,7 @@ def _row_formulas(x: dict[str, str], mode: str) -> dict[str, str]:
         ),
         "h_mmr": lookup("mmr", "0.005", rate_value),
         "h_maint": lookup("maint_amount", "0"),
+        **_tier_formulas(x, mode, blank_unless_used),
         "h_stop": lookup("stop_price", '""'),
         "h_first_open": blank_unless_used(all_of(
             [f"{x['h_ok']}=1", later, f"NOT(ISNUMBER({pe}))"],
@@ -850,8 +915,8 @@ def _row_formulas(x: dict[str, str], mode: str) -> dict[str, str]:
             "open": price, "increase": x["h_avg_entry"]}, pe))),
         "h_a_liq": blank_unless_used(all_of(
             [*fields_ok, f"ISNUMBER({a_qty})", f"{a_qty}>0"],
-            F.liq_price("native", side_num, a_qty, a_entry, a_margin, x["h_mmr"], x["h_maint"],
-                        contract))),
+            F.liq_price("native", side_num, a_qty, a_entry, a_margin, x["h_a_mmr"],
+                        x["h_a_maint"], contract))),
         # a funding payment that leaves the liquidation price at or beyond the mark
         "h_liq_after": blank_unless_used(all_of(
             [*fields_ok, is_kind(kind, "funding"), f"{x['h_watched']}=1",
@@ -936,11 +1001,12 @@ def _row_formulas(x: dict[str, str], mode: str) -> dict[str, str]:
         "effective_leverage": open_only(
             f'IF({eq}>0,{F.effective_leverage(mode, x["notional"], m, upnl)},"")'
         ),
-        "h_liq_raw": open_only(F.liq_price("native", side_num, q, entry_after, m, x["h_mmr"],
-                                           x["h_maint"], contract)),
+        "h_liq_raw": open_only(F.liq_price("native", side_num, q, entry_after, m, x["h_e_mmr"],
+                                           x["h_e_maint"], contract)),
         "liq_price": open_only(all_of(
             [f"ISNUMBER({x['h_liq_raw']})", f"{side_num}*({x['h_liq_raw']}-{entry_after})<0"],
-            F.liq_price(mode, side_num, q, entry_after, m, x["h_mmr"], x["h_maint"], contract),
+            F.liq_price(mode, side_num, q, entry_after, m, x["h_e_mmr"], x["h_e_maint"],
+                        contract),
         )),
         "liq_distance": f'IF(ISNUMBER({liq}),{F.liq_distance(mode, side_num, mark, liq)},"")',
         "rule_breaks": _rule_breaks_formula(x, mode),
@@ -1595,6 +1661,8 @@ def build_journal(
         if j and j % CHARTS_PER_PAGE == 0:  # a printed page holds two charts whole
             charts.row_breaks.append(Break(id=slot_row(j) - 1))
     _equity_chart(summary, data, slots, position_rows)
+    if mode == "native":  # the tables a blank Positions rate is looked up in
+        T.add_tier_sheet(wb, T.tier_rows(T.sheet_tables(p.get("symbol") for p in positions)))
     if mode == "udf":
         xlwings_conf_sheet(wb, UDF_MODULE)
     out = Path(path)

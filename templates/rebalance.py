@@ -56,6 +56,7 @@ from leverage.portfolio import (
 )
 
 from . import _formulas as F
+from . import _tiers as T
 from ._book import (
     COMPUTED_FILL,
     INPUT_FILL,
@@ -154,9 +155,11 @@ def liq_gap_formula(ours: str, theirs: str) -> str:
             f'IF({ours}>0,({ours}-{theirs})/{theirs},""),""),""),"")')
 
 
-def row_formulas(r: int, mode: str, last: int) -> dict[str, str]:
+def row_formulas(r: int, mode: str, last: int, tiers_last: int = T.LAST_ROW
+                 ) -> dict[str, str]:
     """Computed and helper formulas of Positions row ``r`` (keys: layout keys and
-    ``h_<helper>``), without the leading ``=``; ``last`` is the last formula row."""
+    ``h_<helper>``), without the leading ``=``; ``last`` is the last formula row,
+    ``tiers_last`` the Tiers sheet's last row read (native mode)."""
     x = {k: f"{REBALANCE_POSITIONS.letter(k)}{r}" for k in REBALANCE_POSITIONS.keys(None)}
     x.update({"h_" + k: f"{REBALANCE_HELPERS.letter(k)}{r}"
               for k in REBALANCE_HELPERS.helper_keys()})
@@ -241,8 +244,21 @@ def row_formulas(r: int, mode: str, last: int) -> dict[str, str]:
         "h_target_leverage": default(x["target_leverage"], '""'),
         "h_target_liq_distance": default(typed["target_liq_distance"], '""'),
         "h_priority": default(x["priority"], "1"),
-        "h_mmr": default(typed["mmr"], str(core.DEFAULT_MMR)),
-        "h_maint": default(x["maint_amount"], "0"),
+        # a blank rate: the Symbol's tier at qty x entry, else the default rate; a blank
+        # amount with it: the tier's amount (templates/_tiers.py)
+        "h_mmr": default(typed["mmr"], f'IF(ISNUMBER({x["h_tier_mmr"]}),{x["h_tier_mmr"]},'
+                                       f'{core.DEFAULT_MMR})'),
+        "h_maint": default(x["maint_amount"], f'IF(AND({x["mmr"]}="",'
+                                              f'ISNUMBER({x["h_tier_maint"]})),'
+                                              f'{x["h_tier_maint"]},0)'),
+        "h_tier_row": T.table_row_formula(x["symbol"], tiers_last) if mode == "native" else "0",
+        "h_tier": T.table_name_formula(mode, x["symbol"], x["h_tier_row"], tiers_last),
+        "h_tier_mmr": T.tier_value_formula(mode, x["h_tier"], f"{qty}*{entry}", "mmr",
+                                           tiers_last),
+        "h_tier_maint": T.tier_value_formula(mode, x["h_tier"], f"{qty}*{entry}", "maint",
+                                             tiers_last),
+        "h_tier_flag": ok_only(T.override_formula(f'{x["mmr"]}=""', mmr, x["h_tier_mmr"],
+                                                  x["h_tier"])),
         "h_share": ok_only(
             f'IF({cross}=1,{_acct("cross_equity")}*{notional}/IF({_acct("cross_notional")}=0,1,'
             f'{_acct("cross_notional")}),"")'
@@ -293,7 +309,8 @@ def row_formulas(r: int, mode: str, last: int) -> dict[str, str]:
             f'IF({cross}=1,IF(OR({by_distance},{tl}=""),"",IF({tl}<>{cross_target},'
             f'{F.said(CROSS_TARGET, {"3.25": cross_target, "4.75": tl})},"")),"")'),
         "warnings": ok_only(f'{first}&IF(AND({first}<>"",{target_flag}<>""),"; ","")'
-                            f'&{target_flag}'),
+                            f'&{target_flag}&IF(AND({first}&{target_flag}<>"",'
+                            f'{x["h_tier_flag"]}<>""),"; ","")&{x["h_tier_flag"]}'),
         "liq_gap": liq_gap_formula(x["liq_price"], x["exchange_liq_price"]),
         "status": f'IF({used}=0,"",' + nested_if(
             [
@@ -536,6 +553,7 @@ def _position_texts(positions: Sequence[Mapping[str, Any]],
 
 def _positions_sheet(
     wb: Workbook, positions: Sequence[Mapping[str, Any]], rows: int, mode: str,
+    tiers_last: int,
     heights: Mapping[int, float] | None = None,
 ) -> None:
     sheet, helpers = REBALANCE_POSITIONS, REBALANCE_HELPERS
@@ -554,7 +572,7 @@ def _positions_sheet(
     for i in range(rows):
         r = first + i
         p = positions[i] if i < len(positions) else {}
-        fs = row_formulas(r, mode, last)
+        fs = row_formulas(r, mode, last, tiers_last)
         if calls is not None:
             fs = calls.lift(fs, r)
         cells = [mk.cell("=" + fs[c.key], formats[c.key], align=WRAP if wraps(c) else None)
@@ -624,10 +642,14 @@ def build_rebalance(
     wb = Workbook(write_only=True)
     instructions_sheet(wb, "rebalance")
     _account_sheet(wb, inputs, last, mode)
-    _positions_sheet(wb, positions, rows, mode,
+    tier_rows = T.tier_rows(T.sheet_tables(p.get("symbol") for p in positions)) \
+        if mode == "native" else []
+    _positions_sheet(wb, positions, rows, mode, T.LAST_ROW,
                      text_heights(REBALANCE_POSITIONS, _position_texts(positions, inputs)))
     if mode == "udf":
         xlwings_conf_sheet(wb, UDF_MODULE)
+    else:  # the tables the blank rates are looked up in
+        T.add_tier_sheet(wb, tier_rows)
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     wb.save(out)

@@ -36,6 +36,8 @@ def test_demo_writes_everything_and_is_idempotent(tmp_path: Path, capsys) -> Non
         openpyxl.load_workbook(path).close()
     assert "Rule breaks found:" in text and "leverage above max" in text
     assert "Portfolio (rebalance-synced.xlsx)" in text
+    assert "Rate from the Symbol: SOL-L (SOLUSDT, 400 @ 150, rate left blank) uses " \
+           "binance:SOLUSDT tier 2: 0.65% less 75.00" in text
     # the imported Binance fills carry their USDT commissions: SOL's 0.75 (10 × 150 × 0.05 %)
     # + 0.675 (10 × 135 × 0.05 %) in its net; its liquidation fill at the bankruptcy price
     # 135 is beyond the journal's liquidation price 135.54, so the journal marks it

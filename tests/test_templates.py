@@ -34,7 +34,7 @@ needs_lo = pytest.mark.skipif(not libreoffice_available(), reason="LibreOffice n
 
 UDF_NAMES = ("NOTIONAL", "UNREALIZED_PNL", "EFFECTIVE_LEVERAGE", "LIQ_PRICE", "LIQ_DISTANCE",
              "CROSS_LIQ_PRICE", "MARGIN_TO_TARGET", "MARGIN_FOR_LIQ_PRICE", "MAINT_MARGIN",
-             "ACCOUNT_SHOCK", "LIQ_PROBABILITY")
+             "ACCOUNT_SHOCK", "LIQ_PROBABILITY", "TIER")
 ERRORS = ("#NAME?", "#VALUE!", "#DIV/0!", "#REF!", "#N/A", "#NUM!", "#NULL!", "Err:")
 
 
@@ -489,6 +489,16 @@ TYPED_PORTFOLIO = [
     {"position_id": "X9", "symbol": "NEARUSDT", "side": "sell", "qty": 300,
      "entry_price": 5, "mark_price": 5.2, "margin": 300, "margin_mode": "cross",
      "target_leverage": 2.5, "priority": 2, "mmr": 0.02, "maint_amount": 1},
+    # the rate from the Symbol (blank Maint. margin rate): Binance BTCUSDT tier 3 at a
+    # notional at entry of 1.2M (0.65 %, amount 1,500: the shipped freqtrade 2026.9 brackets)
+    {"position_id": "T1", "symbol": "BTCUSDT", "side": "long", "qty": 20,
+     "entry_price": 60_000, "mark_price": 61_000, "margin": 200_000, "target_leverage": 4},
+    # a typed rate is the override, flagged when more than 2x off the tier's (ETH tier 1)
+    {"position_id": "T2", "symbol": " ethusdt ", "side": "short", "qty": 10,
+     "entry_price": 3_000, "mark_price": 2_900, "margin": 3_000, "mmr": 0.05},
+    # another exchange's table, with a typed amount kept
+    {"position_id": "T3", "symbol": "bybit:BTCUSDT", "side": "long", "qty": 1,
+     "entry_price": 60_000, "mark_price": 60_000, "margin": 6_000, "maint_amount": 5},
     *({"position_id": f"B{i}", "side": "long", "qty": 2, "entry_price": 10, "mark_price": 11,
        "margin": 5, "target_leverage": 2, **bad} for i, bad in enumerate([
         {"side": None}, {"contract": "perp"}, {"margin_mode": "hedge"}, {"qty": None},
@@ -632,7 +642,7 @@ def test_journal_workbook_features(tmp_path, mode):
     expected = ["Positions", "Events", L.SUMMARY_SHEET, "Rules", journal.CHARTS_SHEET,
                 journal.CHART_DATA_SHEET]
     assert [n for n in wb.sheetnames if n != "Instructions"] == expected + (
-        [L.XLWINGS_CONF_SHEET] if mode == "udf" else [])
+        [L.XLWINGS_CONF_SHEET] if mode == "udf" else ["Tiers"])
     assert wb[journal.CHART_DATA_SHEET].sheet_state == "hidden"
     ev = wb[L.JOURNAL_EVENTS.title]
     assert [c.value for c in ev[1]][: len(L.JOURNAL_EVENTS.columns)] == L.JOURNAL_EVENTS.headers

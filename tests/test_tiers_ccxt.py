@@ -90,10 +90,13 @@ def test_one_naming_scheme() -> None:
     assert lv.get_tier_table("binanceusdm:BTC/USDT:USDT") is lv.get_tier_table("binance:BTCUSDT")
 
 
-def test_cache_is_resolved_by_name_after_the_snapshot(tmp_path) -> None:
+def test_a_fresh_fetch_answers_before_the_older_snapshot(tmp_path) -> None:
     rows = _binance_rows()
     with pytest.raises(lv.InputError, match="tiers fetch"):
-        lv.get_tier_table("binance:SOLUSDT")
+        lv.get_tier_table("binance:NOSUCHUSDT")
+    # before the fetch, the full Binance USDⓈ-M snapshot answers (dated 2026-09-29)
+    assert "freqtrade==2026.9" in lv.get_tier_table("binance:SOLUSDT").source
+    assert tiers_mod.table_date("binance:SOLUSDT") == date(2026, 9, 29)
     path, count = tiers_mod.save_tier_cache("binanceusdm", {"SOL/USDT:USDT": rows})
     assert count == 1 and path.name == "binanceusdm.json"
     assert json.loads(path.read_text())["_meta"]["fetched"] == date.today().isoformat()
