@@ -140,6 +140,8 @@ def _cmd_tiers_fetch(args: argparse.Namespace) -> int:
 
     if not args.exchange:
         raise InputError(f"exchange is required: --exchange {' or '.join(SUPPORTED)}")
+    # a missing [exchange] extra is said before the key is asked for
+    importlib.import_module("ccxt")
     if args.exchange in KEYED and not _has_key(args):
         raise ExchangeError(
             f"{args.exchange}'s leverage brackets need a read-only API key (set "
