@@ -68,6 +68,7 @@ _OTHER_EXCEL_ERRORS = ("#SPILL!", "#CALC!", "#FIELD!", "#BLOCKED!", "#CONNECT!",
 _ALL_ERRORS = frozenset(EXCEL_ERRORS + _OTHER_EXCEL_ERRORS)
 
 _NUMBER_TYPES = frozenset({float, int, np.float64, np.int64})
+_NONE = np.array(None, dtype=object)  # np.equal(cells, _NONE): None as numpy's stubs accept it
 _EXCEL_NAME = {fn: name for name, fn in CATALOGUE.items()}
 
 Grid = list[list[Any]]
@@ -271,9 +272,9 @@ def _write(
     if too_big.any():
         out[too_big] = _cell_error("#NUM!", "result is beyond Excel's number range", style)
     if errors is not None:
-        bad = np.not_equal(errors, None)
+        bad = np.not_equal(errors, _NONE)
         if excel_error is not None:
-            bad |= np.not_equal(excel_error, None)
+            bad |= np.not_equal(excel_error, _NONE)
         if empty is not None:
             bad &= ~empty
         for idx in zip(*np.nonzero(bad), strict=True):
@@ -425,7 +426,7 @@ def _first_excel_error(cells: list[Cells], shape: tuple[int, ...]) -> np.ndarray
         err = np.broadcast_to(c.excel_error, shape)
         if out is None:
             out = np.full(shape, None, dtype=object)
-        take = np.equal(out, None) & np.not_equal(err, None)
+        take = np.equal(out, _NONE) & np.not_equal(err, _NONE)
         out[take] = err[take]
     return out
 
