@@ -78,7 +78,7 @@ def real(value: numbers.Real) -> float:
     try:
         return float(value)
     except OverflowError:
-        return math.inf if value > 0 else -math.inf
+        return -math.inf if value < 0 else math.inf
 
 
 class RowResults:
@@ -532,8 +532,8 @@ class _Choice(Kind):
             keys = np.array(sorted(self.numbers))
             good = np.isin(arr, keys)
             mapped = np.zeros(arr.shape)
-            for k, out in self.numbers.items():
-                mapped[arr == k] = out
+            for k, number in self.numbers.items():
+                mapped[arr == k] = number
             if good.all():
                 return mapped, None
             errors = np.full(arr.shape, None, dtype=object)
@@ -702,7 +702,10 @@ class _ScalarFail(Fail):
 
 
 try:  # numpy's error state lives in a context variable: setting it costs a tenth of errstate
-    from numpy._core._ufunc_config import _extobj_contextvar, _make_extobj
+    from numpy._core._ufunc_config import (  # type: ignore[attr-defined]  # private: no stubs
+        _extobj_contextvar,
+        _make_extobj,
+    )
 
     _IGNORE_ALL = _make_extobj(all="ignore")
 except ImportError:  # another numpy layout: the public context manager, a little slower

@@ -8,7 +8,7 @@ docs/FORMULAS.md, section "Exchange conventions".
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -27,7 +27,8 @@ class Binance(Convention):
     title = "Binance FAQ: How to Calculate Liquidation Price of USDⓈ-M Futures Contracts"
     source = "https://www.binance.com/en/support/faq/b3c689c1f50a44cabb3a84e663b81d93"
 
-    ccxt_ids = ("binanceusdm", "binancecoinm")  # the same rules under /fapi and /dapi
+    # the same rules under /fapi and /dapi
+    ccxt_ids: ClassVar[tuple[str, ...]] = ("binanceusdm", "binancecoinm")
     fee_counts = False  # Binance's published formula has no fee term
 
     def _as_published(self, position: Isolated) -> Isolated:
