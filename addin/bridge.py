@@ -190,7 +190,7 @@ def read_cells(value: Any) -> Cells:
     obj[:] = flat
     obj = obj.reshape(shape)
     blank = np.fromiter((_is_blank(v) for v in flat), bool, len(flat)).reshape(shape)
-    excel_error = None
+    excel_error: np.ndarray | None = None
     if any(isinstance(v, str) for v in flat):
         codes = [v if isinstance(v, str) and v.strip() in _ALL_ERRORS else None for v in flat]
         if any(c is not None for c in codes):
@@ -402,8 +402,10 @@ def _call_ranges(fn: Callable[..., Any], name: str, args: tuple[Any, ...], style
     if passed_on is not None:
         return _error_grid(passed_on, (1, 1), style)
     res = fn.rows(*core_args)  # type: ignore[attr-defined]
-    as_row = lambda a: None if a is None else np.reshape(a, (1, -1))  # noqa: E731
-    values = as_row(res.values)
+    def as_row(a: np.ndarray | None) -> np.ndarray | None:
+        return None if a is None else np.reshape(a, (1, -1))
+
+    values = np.reshape(res.values, (1, -1))
     return _write(name, values, as_row(res.errors), as_row(res.position_rows), None, None,
                   values.size == 1, style)
 
