@@ -267,8 +267,8 @@ class ReplayServer:
             params.update(parse_qsl(req.rfile.read(length).decode(), keep_blank_values=True))
         with self._lock:
             fault = self._faults[url.path].pop(0) if self._faults.get(url.path) else None
-        if fault == "timeout":
-            time.sleep(self.stall_seconds)
+        if fault == "timeout":  # held until released (stop() does), stall_seconds at most
+            self.released.wait(self.stall_seconds)
         try:
             status, body, headers = self._answer(req, url.path, params, fault)
         except Exception as exc:  # a bug in the fake: show it to the test, answer 500
