@@ -32,12 +32,24 @@ demo: $(STAMP)
 # so its module-scoped fixtures (built workbooks, fake servers) are made once; tests/conftest.py
 # starts the costliest files first and keeps files that share a session fixture together.
 PYTEST_WORKERS ?= auto
-test: $(STAMP) libreoffice
+test: $(STAMP) libreoffice typecheck
 	$(BIN)/ruff check .
 	@# pytest's exit 5 is "no tests collected": a broken collection, never a pass
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadfile; \
 		status=$$?; [ $$status -ne 5 ] || echo "make test: pytest collected no tests" >&2; \
 		exit $$status
+
+# mypy over the core and the bridges under their installed names (leverage_addin is addin/,
+# ...): links in .venv/mypy-path let mypy find them; its cache in .venv keeps re-runs fast.
+TYPED := leverage leverage_addin leverage_sheets leverage_exchange leverage_templates
+.PHONY: typecheck
+typecheck: $(STAMP)
+	@mkdir -p $(VENV)/mypy-path
+	@ln -sfn $(CURDIR)/addin $(VENV)/mypy-path/leverage_addin
+	@ln -sfn $(CURDIR)/sheets_bridge $(VENV)/mypy-path/leverage_sheets
+	@ln -sfn $(CURDIR)/exchange_bridge $(VENV)/mypy-path/leverage_exchange
+	@ln -sfn $(CURDIR)/templates $(VENV)/mypy-path/leverage_templates
+	$(BIN)/python -m mypy $(addprefix -p ,$(TYPED))
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

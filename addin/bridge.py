@@ -68,6 +68,7 @@ _OTHER_EXCEL_ERRORS = ("#SPILL!", "#CALC!", "#FIELD!", "#BLOCKED!", "#CONNECT!",
 _ALL_ERRORS = frozenset(EXCEL_ERRORS + _OTHER_EXCEL_ERRORS)
 
 _NUMBER_TYPES = frozenset({float, int, np.float64, np.int64})
+_NONE = np.array(None, dtype=object)  # np.equal(cells, _NONE): None as numpy's stubs accept it
 _EXCEL_NAME = {fn: name for name, fn in CATALOGUE.items()}
 
 Grid = list[list[Any]]
@@ -189,7 +190,7 @@ def read_cells(value: Any) -> Cells:
     obj[:] = flat
     obj = obj.reshape(shape)
     blank = np.fromiter((_is_blank(v) for v in flat), bool, len(flat)).reshape(shape)
-    excel_error = None
+    excel_error: np.ndarray | None = None
     if any(isinstance(v, str) for v in flat):
         codes = [v if isinstance(v, str) and v.strip() in _ALL_ERRORS else None for v in flat]
         if any(c is not None for c in codes):
@@ -271,9 +272,9 @@ def _write(
     if too_big.any():
         out[too_big] = _cell_error("#NUM!", "result is beyond Excel's number range", style)
     if errors is not None:
-        bad = np.not_equal(errors, None)
+        bad = np.not_equal(errors, _NONE)
         if excel_error is not None:
-            bad |= np.not_equal(excel_error, None)
+            bad |= np.not_equal(excel_error, _NONE)
         if empty is not None:
             bad &= ~empty
         for idx in zip(*np.nonzero(bad), strict=True):
@@ -401,8 +402,10 @@ def _call_ranges(fn: Callable[..., Any], name: str, args: tuple[Any, ...], style
     if passed_on is not None:
         return _error_grid(passed_on, (1, 1), style)
     res = fn.rows(*core_args)  # type: ignore[attr-defined]
-    as_row = lambda a: None if a is None else np.reshape(a, (1, -1))  # noqa: E731
-    values = as_row(res.values)
+    def as_row(a: np.ndarray | None) -> np.ndarray | None:
+        return None if a is None else np.reshape(a, (1, -1))
+
+    values = np.reshape(res.values, (1, -1))
     return _write(name, values, as_row(res.errors), as_row(res.position_rows), None, None,
                   values.size == 1, style)
 
@@ -425,7 +428,7 @@ def _first_excel_error(cells: list[Cells], shape: tuple[int, ...]) -> np.ndarray
         err = np.broadcast_to(c.excel_error, shape)
         if out is None:
             out = np.full(shape, None, dtype=object)
-        take = np.equal(out, None) & np.not_equal(err, None)
+        take = np.equal(out, _NONE) & np.not_equal(err, _NONE)
         out[take] = err[take]
     return out
 

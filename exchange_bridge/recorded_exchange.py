@@ -275,8 +275,8 @@ class ReplayServer:
                 if self._faults.get(key):
                     fault = self._faults[key].pop(0)
                     break
-        if fault == "timeout":
-            time.sleep(self.stall_seconds)
+        if fault == "timeout":  # held until released (stop() does), stall_seconds at most
+            self.released.wait(self.stall_seconds)
         try:
             status, body, headers = self._answer(req, url.path, params, fault)
         except Exception as exc:  # a bug in the fake: show it to the test, answer 500

@@ -36,6 +36,9 @@ import numpy as np
 from .errors import InputError, LeverageError, LeverageWarning, PositionError
 
 MISSING: Any = object()
+NONE = np.array(None, dtype=object)
+"""``None`` as numpy's type stubs accept it in a comparison: ``np.equal(cells, NONE)`` is
+``np.equal(cells, None)``, the mask of blank cells of an object array."""
 _BIG_INT = 2**1023  # ints this large or larger do not fit a float
 _EMPTY_STRINGS = ("",)
 
@@ -75,7 +78,7 @@ def real(value: numbers.Real) -> float:
     try:
         return float(value)
     except OverflowError:
-        return math.inf if value > 0 else -math.inf
+        return -math.inf if value < 0 else math.inf
 
 
 class RowResults:
@@ -120,7 +123,7 @@ class RowResults:
         """Boolean mask of rows that computed."""
         if self._errors is None:
             return np.ones(np.shape(self.values), dtype=bool)
-        return np.equal(self._errors, None)
+        return np.equal(self._errors, NONE)
 
     def __repr__(self) -> str:
         flagged = "" if self._warnings is None else f", warnings={self._warnings!r}"
@@ -130,7 +133,7 @@ class RowResults:
         """Raise the first row's error (InputError or PositionError), if any."""
         if self._errors is None:
             return
-        bad = _indices(np.not_equal(self._errors, None))
+        bad = _indices(np.not_equal(self._errors, NONE))
         if not bad:
             return
         idx = bad[0]
@@ -143,7 +146,7 @@ class RowResults:
         other rows are flagged), if any row is; the values stand."""
         if self._warnings is None:
             return
-        flagged = _indices(np.not_equal(self._warnings, None))
+        flagged = _indices(np.not_equal(self._warnings, NONE))
         if not flagged:
             return
         message = _at_index(self._warnings, flagged[0])
@@ -319,7 +322,7 @@ class Number(Kind):
             bad = ~good
             if errors is None:
                 errors = np.full(arr.shape, None, dtype=object)
-            bad &= np.equal(errors, None)
+            bad &= np.equal(errors, NONE)
             rule = self.describe()
             for idx in _indices(bad):
                 v = arr[idx]
@@ -529,8 +532,8 @@ class _Choice(Kind):
             keys = np.array(sorted(self.numbers))
             good = np.isin(arr, keys)
             mapped = np.zeros(arr.shape)
-            for k, out in self.numbers.items():
-                mapped[arr == k] = out
+            for k, number in self.numbers.items():
+                mapped[arr == k] = number
             if good.all():
                 return mapped, None
             errors = np.full(arr.shape, None, dtype=object)
@@ -667,7 +670,7 @@ def _fill(
         notes = notes()
     if notes is not None:
         notes = np.broadcast_to(np.asarray(notes, dtype=object), shape)
-    rows = _indices(mask & np.equal(messages, None))
+    rows = _indices(mask & np.equal(messages, NONE))
     for idx in rows:
         message = template.format(**{k: fmt(v[idx]) for k, v in vals.items()})
         if notes is not None and notes[idx] is not None:
@@ -699,7 +702,10 @@ class _ScalarFail(Fail):
 
 
 try:  # numpy's error state lives in a context variable: setting it costs a tenth of errstate
-    from numpy._core._ufunc_config import _extobj_contextvar, _make_extobj
+    from numpy._core._ufunc_config import (  # type: ignore[attr-defined]  # private: no stubs
+        _extobj_contextvar,
+        _make_extobj,
+    )
 
     _IGNORE_ALL = _make_extobj(all="ignore")
 except ImportError:  # another numpy layout: the public context manager, a little slower
@@ -801,7 +807,7 @@ def formula(
             _out_of_range(values, fail, {n: arrays[n] for n in numeric}, returns_none)
             flags = fail.warnings
             if fail.errors is not None:
-                bad = np.not_equal(fail.errors, None)
+                bad = np.not_equal(fail.errors, NONE)
                 values[bad] = np.nan
                 if flags is not None:
                     flags[bad] = None  # a row that failed has its error, not a flag
@@ -972,7 +978,7 @@ def _first_per_row(errs: list[np.ndarray], shape: tuple[int, ...]) -> np.ndarray
     errors = np.full(shape, None, dtype=object)
     for err in errs:
         err = np.broadcast_to(err, shape)
-        take = np.equal(errors, None) & np.not_equal(err, None)
+        take = np.equal(errors, NONE) & np.not_equal(err, NONE)
         errors[take] = err[take]
     return errors
 
@@ -991,7 +997,7 @@ class Columns:
     def __init__(self, values: dict[str, np.ndarray], errors: np.ndarray) -> None:
         self.values = values
         self.errors = errors
-        self.ok = np.equal(errors, None)
+        self.ok = np.equal(errors, NONE)
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.values[name]

@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ._args import (
+    NONE,
     Contract,
     Fail,
     Flag,
@@ -261,7 +262,7 @@ def tier_rows(tiers: Any, notional: Any) -> tuple[np.ndarray, np.ndarray | None]
     mmr, amount, lev = table.lookup(np.where(np.isfinite(arr), arr, 0.0))
     out = np.stack([mmr, amount, lev], axis=-1).astype(float)
     if err is not None:
-        out[np.not_equal(err, None)] = np.nan
+        out[np.not_equal(err, NONE)] = np.nan
     return out, err
 
 
@@ -467,7 +468,7 @@ def _flag_cross_beyond_entry(fail: Fail, side: Any, entry_price: Any, mmr: Any, 
     hints = percent_hints(mmr=mmr)
     if hints is None:
         return
-    mistyped = beyond & np.not_equal(hints, None)
+    mistyped = beyond & np.not_equal(hints, NONE)
     for word, on_side in (("above", side > 0), ("below", side < 0)):
         fail.warn(mistyped & on_side, CROSS_BEYOND_ENTRY.replace("{beyond}", word), notes=hints,
                   liq=liq, entry=entry_price)

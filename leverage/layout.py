@@ -24,6 +24,14 @@ from leverage.models import AdjustmentRule
 Role = Literal["input", "computed", "imported"]
 
 
+def _same_keys(sheet: list[str], core: list[str]) -> None:
+    """The sheet's columns carry the core's field names, in the core's order. A check that runs
+    at import whatever the interpreter's flags (``python -O`` strips an ``assert``)."""
+    if sheet != core:
+        raise RuntimeError(f"leverage.layout is out of step with the core: columns {sheet} "
+                           f"for the core's {core}")
+
+
 @dataclass(frozen=True)
 class Column:
     key: str  # the core's name for the field
@@ -157,7 +165,7 @@ JOURNAL_POSITIONS = Sheet(
                "planned stop: sets the initial risk of the R multiple"),
     ),
 )
-assert JOURNAL_POSITIONS.keys() == list(journal.POSITION_COLUMNS)
+_same_keys(JOURNAL_POSITIONS.keys(), list(journal.POSITION_COLUMNS))
 
 JOURNAL_EVENTS = Sheet(
     "Events",
@@ -208,8 +216,8 @@ JOURNAL_EVENTS = Sheet(
         Highlight("status", "LEN({status})>0", RED_FILL),
     ),
 )
-assert JOURNAL_EVENTS.keys("input") == list(journal.INPUT_COLUMNS)
-assert JOURNAL_EVENTS.keys("computed") == list(journal.OUTPUT_COLUMNS)
+_same_keys(JOURNAL_EVENTS.keys("input"), list(journal.INPUT_COLUMNS))
+_same_keys(JOURNAL_EVENTS.keys("computed"), list(journal.OUTPUT_COLUMNS))
 
 JOURNAL_RULES = Sheet(
     "Rules",
@@ -241,7 +249,7 @@ RULE_ROWS: tuple[tuple[str, str, str], ...] = (
     ("volatility", RATE, "Annualised volatility the probability rule assumes (e.g. 60%)."),
     ("horizon_days", "0.##", "Horizon of the probability rule, in days (e.g. 7)."),
 )
-assert [r[0] for r in RULE_ROWS] == list(AdjustmentRule.model_fields)
+_same_keys([r[0] for r in RULE_ROWS], list(AdjustmentRule.model_fields))
 
 SUMMARY_SHEET = "Summary"
 JOURNAL_SUMMARY = Sheet(
@@ -265,7 +273,7 @@ JOURNAL_SUMMARY = Sheet(
     ),
 )
 """One row per position of the Positions sheet, from A1 (``journal.summary(...).positions``)."""
-assert JOURNAL_SUMMARY.keys() == list(journal.SUMMARY_COLUMNS)
+_same_keys(JOURNAL_SUMMARY.keys(), list(journal.SUMMARY_COLUMNS))
 
 SUMMARY_TOTALS = Sheet(
     SUMMARY_SHEET,
@@ -284,7 +292,7 @@ SUMMARY_TOTALS = Sheet(
 )
 """One row per margin currency, on the Summary sheet right of ``JOURNAL_SUMMARY``
 (``journal.summary(...).totals``)."""
-assert SUMMARY_TOTALS.keys() == list(journal.TOTALS_COLUMNS)
+_same_keys(SUMMARY_TOTALS.keys(), list(journal.TOTALS_COLUMNS))
 
 
 # --------------------------------------------------------------- rebalance
@@ -340,8 +348,9 @@ REBALANCE_POSITIONS = Sheet(
     ),
 )
 RECONCILE_COLUMNS = ("liq_gap",)  # computed by the sync, not by the portfolio
-assert REBALANCE_POSITIONS.keys("input") == list(portfolio.INPUT_COLUMNS)
-assert REBALANCE_POSITIONS.keys("computed") == [*portfolio.OUTPUT_COLUMNS, *RECONCILE_COLUMNS]
+_same_keys(REBALANCE_POSITIONS.keys("input"), list(portfolio.INPUT_COLUMNS))
+_same_keys(REBALANCE_POSITIONS.keys("computed"),
+           [*portfolio.OUTPUT_COLUMNS, *RECONCILE_COLUMNS])
 
 REBALANCE_ACCOUNT = Sheet(
     "Account",

@@ -30,6 +30,7 @@ import numpy as np
 
 from ._args import (
     MISSING,
+    NONE,
     VOLATILITY_PERCENT_LIKE,
     Fail,
     Kind,
@@ -164,15 +165,15 @@ def _pass_on(fail: Fail, res: RowResults) -> np.ndarray:
             fail.errors = np.full(fail.shape, None, dtype=object)
         if fail.position is None:
             fail.position = np.zeros(fail.shape, dtype=bool)
-        take = bad & np.equal(fail.errors, None)
+        take = bad & np.equal(fail.errors, NONE)
         fail.errors[take] = np.broadcast_to(res.errors, fail.shape)[take]
         if res.position_rows is not None:
             fail.position[take] = np.broadcast_to(res.position_rows, fail.shape)[take]
     if res._warnings is not None:  # the other formula's flags, as it said them
-        flagged = np.broadcast_to(np.not_equal(res.warnings, None), fail.shape)
+        flagged = np.broadcast_to(np.not_equal(res.warnings, NONE), fail.shape)
         if fail.warnings is None:
             fail.warnings = np.full(fail.shape, None, dtype=object)
-        take = flagged & np.equal(fail.warnings, None)
+        take = flagged & np.equal(fail.warnings, NONE)
         fail.warnings[take] = np.broadcast_to(res.warnings, fail.shape)[take]
     return res.values
 
@@ -703,7 +704,7 @@ class _Ranges:
         arr = np.broadcast_to(arr, self.shape)
         if err is not None:
             err = np.broadcast_to(err, self.shape)
-            for i, j in zip(*np.nonzero(np.not_equal(err, None)), strict=True):
+            for i, j in zip(*np.nonzero(np.not_equal(err, NONE)), strict=True):
                 if (padding is None or not padding[i, j]) and self.errors[j] is None:
                     where = f"row {i + 1}" if self.scalar else f"row {i + 1}, column {j + 1}"
                     self.errors[j] = f"{err[i, j]} ({where})"
@@ -749,13 +750,13 @@ class _Ranges:
             vals = {k: np.broadcast_to(np.asarray(v, dtype=float), (self.columns,))
                     for k, v in f.values.items()}
             into = flags if f.kind == "warning" else errors
-            for j in np.nonzero(mask & np.equal(into, None))[0]:
+            for j in np.nonzero(mask & np.equal(into, NONE))[0]:
                 into[j] = f.template.format(**{k: fmt(v[j]) for k, v in vals.items()})
                 position[j] = f.kind == "position"
-        bad = np.not_equal(errors, None)
+        bad = np.not_equal(errors, NONE)
         values[bad] = np.nan
         flags[bad] = None
-        flagged = flags if np.not_equal(flags, None).any() else None
+        flagged = flags if np.not_equal(flags, NONE).any() else None
         if self.scalar:
             return RowResults(values.reshape(()), errors.reshape(()), position.reshape(()),
                               None if flagged is None else flagged.reshape(())), True

@@ -74,7 +74,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from . import core
-from ._args import Kind, Number, Rate, _Choice, check_columns, fmt
+from ._args import NONE, Kind, Number, Rate, _Choice, check_columns, fmt
 from .errors import InputError
 from .planning import account_shock, liq_probability
 from .tiers import is_blank, override_note, symbol_rate, symbol_table
@@ -307,7 +307,7 @@ def rebalance(
     move = np.where(no_target, np.nan, np.where(cross, cross_move, iso_move))
 
     # an isolated row whose liquidation price is at or beyond entry: refused, no move
-    at_once = iso & np.not_equal(iso_liq.errors, None)
+    at_once = iso & np.not_equal(iso_liq.errors, NONE)
     for i in range(n):
         if status[i] is not None:
             continue
@@ -372,7 +372,7 @@ def rebalance(
     # looks like a percent typed as a number (a cross LP beyond entry is otherwise legitimate)
     flags = np.where(cross, cross_liq.warnings, None)
     # and a volatility that looks like a percent typed as a number (LIQ_PROBABILITY's flag)
-    flags = np.where(np.equal(flags, None), odds_flags, flags)
+    flags = np.where(np.equal(flags, NONE), odds_flags, flags)
     apart = cross & ~by_distance & ~no_target & (target_lev != cross_target)
     out["warnings"] = [
         "; ".join(w for w in (flags[i], cross_target_note(cross_target, target_lev[i])

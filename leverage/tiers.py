@@ -202,7 +202,7 @@ class TierTable(BaseModel):
                     f"tiers row {i + 1} has {len(r)} values where row 1 has {width}: every row "
                     "needs the same columns"
                 )
-        raw = []
+        raw: list[list[float | None]] = []
         for i, r in enumerate(table):
             # the third column is the mmr, a rate: "0.5%" typed as text is 0.005
             vals = [_tier_number(v, f"tiers row {i + 1}", rate=j == 2) for j, v in enumerate(r)]
@@ -404,7 +404,7 @@ def tables_from_ccxt(data: Mapping[str, Any], exchange: str = "") -> dict[str, T
             continue
         if not isinstance(rows, list) or not all(isinstance(r, Mapping) for r in rows):
             raise TierTableError(f"tiers {symbol}: expected a list of tiers, got {fmt(rows)}")
-        raw = []
+        raw: list[list[float | None]] = []
         try:
             ordered = sorted(rows, key=lambda r: _ccxt_number(_field(r, "min"), "minNotional") or 0)
         except ValueError as exc:

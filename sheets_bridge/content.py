@@ -34,7 +34,8 @@ SUMMARY = Sheet(
 """The Summary sheet as one row of columns (its per-position table, the blank column, its
 totals table): what ``init`` lays out and the sync reads. Keys repeat across the two tables,
 so the sync addresses each table through its own spec (``JOURNAL_SUMMARY``, ``SUMMARY_TOTALS``)."""
-assert SUMMARY.headers[SUMMARY_TOTALS.first_column - 1] == SUMMARY_TOTALS.headers[0]
+if SUMMARY.headers[SUMMARY_TOTALS.first_column - 1] != SUMMARY_TOTALS.headers[0]:  # not -O
+    raise RuntimeError("the Summary's totals table does not start at its first_column")
 
 
 def bridge_sheets(template: str) -> tuple[Sheet, ...]:

@@ -80,12 +80,12 @@ ALONE = {
 }
 COSTLIEST_FIRST = [  # seconds of one worker, `-n 2` beside other jobs (load 7-9), 2026-12-07
     f"{_T}udf_journal_matches_core_with_addin_functions",  # 203
-    f"{_T}native_journal_with_typed_events_matches_core_in_formulas_engine",  # 202
     "tests/test_templates.py",  # 197
     "tests/test_hostile_corpus.py",  # 175
     "tests/test_sheets_bridge.py",  # 169
     f"{_T}native_rebalance_with_typed_positions_matches_core_in_formulas_engine",  # 124
     "tests/test_addin.py",  # 120
+    f"{_T}native_journal_with_typed_events_matches_core_in_formulas_engine",  # ~80 (35 rows)
     "tests/test_rebalance_guardrails.py",  # 119
     f"{_T}udf_rebalance_matches_core_with_addin_functions",  # 117
     "tests/test_fast_path.py",  # 97

@@ -1036,12 +1036,17 @@ class _Handler(BaseHTTPRequestHandler):
             if not fault.trickle:
                 self.wfile.write(sent)
             else:
+                # every byte but the last, then the last once released: a trickled answer
+                # never ends by itself, so only the client's deadline can end the wait
                 budget = int(MAX_FAULT_SECONDS / fault.trickle)
-                for i in range(min(len(sent), budget)):
+                for i in range(min(len(sent) - 1, budget)):
                     if stopping.wait(fault.trickle):
                         break
                     self.wfile.write(sent[i : i + 1])
                     self.wfile.flush()
+                else:
+                    self.server.fake._hold(None)
+                    self.wfile.write(sent[-1:])
         except OSError:
             pass  # the client gave up first
         if fault.short or fault.trickle:
@@ -1279,8 +1284,9 @@ class FakeSheets:
         that fraction of the body: as a complete response (bad JSON), or, with ``short``, under
         a Content-Length for all of it before hanging up. ``trickle`` sends one byte every so
         many seconds (at most MAX_FAULT_SECONDS in all), from the status line on with
-        ``slow_head``, else from the body on. ``applied`` (default: ``body`` is None)
-        applies the request first."""
+        ``slow_head``, else from the body on, and the last byte only once released
+        (:meth:`clear_faults` or :meth:`stop`), however long the client waits. ``applied``
+        (default: ``body`` is None) applies the request first."""
         if keep is not None and not 0 <= keep < 1:
             raise ValueError("keep must be in [0, 1)")
         if not 0 <= trickle <= 1:

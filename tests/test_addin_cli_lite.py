@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 import venv
-from importlib.metadata import version
+from importlib.metadata import Distribution, distribution
 from pathlib import Path
 from typing import Any
 
@@ -43,17 +43,41 @@ print(json.dumps(out))
 '''
 
 
-def fresh_venv(where: Path, requirements: list[str]) -> Path:
-    """A new virtual environment at ``where`` with only ``requirements`` installed; its
-    python. Skips the test when pip cannot install them (e.g. offline without a cache)."""
-    venv.create(where, with_pip=True)
+def _needed(names: list[str]) -> list[Distribution]:
+    """The installed distributions ``names`` and everything they need on this platform."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    found: dict[str, Distribution] = {}
+    todo = list(names)
+    while todo:
+        dist = distribution(todo.pop())
+        key = canonicalize_name(dist.metadata["Name"])
+        if key in found:
+            continue
+        found[key] = dist
+        for spec in dist.requires or ():
+            requirement = Requirement(spec)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                todo.append(requirement.name)
+    return list(found.values())
+
+
+def fresh_venv(where: Path, names: list[str]) -> Path:
+    """A new virtual environment at ``where`` with only the distributions ``names`` and what
+    they need, as this Python has them installed (the same versions pip would install, linked:
+    no download, no build, no pip); its python."""
+    venv.create(where, with_pip=False)
     python = where / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
-    done = subprocess.run([python, "-m", "pip", "install", "-q", "--no-input", *requirements],
-                          capture_output=True, text=True, timeout=600)
-    if done.returncode != 0:
-        lines = (done.stderr or done.stdout).strip().splitlines()
-        pytest.skip(f"pip cannot install {' '.join(requirements)} here (offline?): "
-                    f"{lines[-1] if lines else done.returncode}")
+    site = Path(subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_path("
+                                "'purelib'))"], capture_output=True, text=True, check=True
+                               ).stdout.strip())
+    for dist in _needed(names):
+        tops = {Path(f).parts[0] for f in dist.files or ()} - {"..", "__pycache__"}
+        for top in tops:
+            source = Path(str(dist.locate_file(top)))
+            if source.exists() and not (site / top).exists():
+                (site / top).symlink_to(source)
     return python
 
 
@@ -64,8 +88,8 @@ _LITE_VENV: list[Path] = []  # made once a session; test_packaging uses it too
 def lite_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv with only xlwings, numpy and pydantic (the versions this suite runs)."""
     if not _LITE_VENV:
-        pins = [f"{name}=={version(name)}" for name in LITE_REQUIREMENTS]
-        _LITE_VENV.append(fresh_venv(tmp_path_factory.mktemp("lite-venv"), pins))
+        _LITE_VENV.append(fresh_venv(tmp_path_factory.mktemp("lite-venv"),
+                                     list(LITE_REQUIREMENTS)))
     return _LITE_VENV[0]
 
 

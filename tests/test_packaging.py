@@ -67,9 +67,10 @@ def installed(dist: tuple[Path, str], lite_python: Path,
     the fresh venv of the Lite test (numpy, pydantic, xlwings: the [excel] extra's
     dependencies), which stays without the toolkit; and the environment to run it in."""
     site = tmp_path_factory.mktemp("wheel-site")
-    done = subprocess.run([lite_python, "-m", "pip", "install", "-q", "--no-deps", "--target",
-                           str(site), str(wheel_of(dist))], capture_output=True, text=True,
-                          timeout=300)
+    # this pip, run for the venv's python (--python): the script's first line names that one
+    done = subprocess.run([sys.executable, "-m", "pip", "--python", str(lite_python), "install",
+                           "-q", "--no-deps", "--no-index", "--target", str(site),
+                           str(wheel_of(dist))], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     env = {k: v for k, v in os.environ.items() if not k.startswith("XLWINGS_")}
     env["PYTHONPATH"] = str(site)
