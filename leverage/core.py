@@ -547,7 +547,8 @@ def margin_to_target(
     return change
 
 
-@formula(target_liq_price=Number(gt=0), **UNDER_A_CONVENTION)
+# returns_none spelled out: mypy cannot tell that the unpacked dict holds no "returns_none"
+@formula(returns_none=False, target_liq_price=Number(gt=0), **UNDER_A_CONVENTION)
 def margin_for_liq_price(
     side: Any, qty: Any, entry_price: Any, target_liq_price: Any,  # the position
     mmr: Any = DEFAULT_MMR, maint_amount: Any = 0.0, contract: Any = "linear",  # its rates

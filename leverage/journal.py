@@ -415,15 +415,21 @@ CASH_FLOW = Number()
 FEE = Number(ge=0, default=0.0)
 
 
-def _number(row: Mapping[str, Any], key: str, rule: Kind) -> float | None:
-    """``row[key]`` read by ``rule``; ``None`` for a blank the rule allows."""
+def _number(row: Mapping[str, Any], key: str, rule: Kind) -> float:
+    """``row[key]`` read by ``rule``: ``nan`` only for a blank the rule allows (a ``nan``
+    default, as OPTIONAL_PRICE); under a rule without one a blank or ``nan`` is an error."""
     v = rule.fast(key, row.get(key))  # a plain good value, without the column machinery
     if v is not None:
-        return None if math.isnan(v) else v
+        return v
     cols = check_columns(row, **{key: rule})
     if cols.first_error is not None:
         raise _RowError(INVALID_INPUT, cols.first_error, key)
-    v = float(cols[key])
+    return float(cols[key])
+
+
+def _optional(row: Mapping[str, Any], key: str, rule: Kind) -> float | None:
+    """``row[key]`` read by ``rule``; ``None`` for a blank the rule allows."""
+    v = _number(row, key, rule)
     return None if math.isnan(v) else v
 
 
@@ -482,8 +488,8 @@ def _apply(st: _State, kind: str, row: Mapping[str, Any], when: datetime) -> tup
         raise _RowError(AFTER_CLOSE, f"event {kind!r} comes after the position's close "
                         f"({show_date(st.closed_at)})")
     needs_price = kind != "funding"
-    price = _number(row, "price", PRICE if needs_price else OPTIONAL_PRICE)
-    mark = st.mark if price is None else price
+    typed_price = _optional(row, "price", PRICE if needs_price else OPTIONAL_PRICE)
+    mark = st.mark if typed_price is None else typed_price
     pnl_fraction = _pnl(st, st.qty, mark) / st.initial_margin
     fee = _number(row, "fee", FEE)
     liq = st.liq()
@@ -497,9 +503,9 @@ def _apply(st: _State, kind: str, row: Mapping[str, Any], when: datetime) -> tup
     amount = 0.0
     if kind == "increase":
         added = _number(row, "qty", PRICE)
-        amount = _number(row, "amount", OPTIONAL_PRICE)
-        if amount is None:
-            amount = float(core.notional(added, mark, _contract(st))) / st.open_leverage
+        typed = _optional(row, "amount", OPTIONAL_PRICE)
+        amount = (float(core.notional(added, mark, _contract(st))) / st.open_leverage
+                  if typed is None else typed)
         if pnl_fraction < 0:
             st.adds_while_losing += 1
         st.entry = float(avg_entry(st.qty, st.entry, added, mark, _contract(st)))
@@ -525,7 +531,7 @@ def _apply(st: _State, kind: str, row: Mapping[str, Any], when: datetime) -> tup
                 f"{fmt(closed)}; use close",
                 "qty",
             )
-        released = _number(row, "amount", OPTIONAL_PRICE)
+        released = _optional(row, "amount", OPTIONAL_PRICE)
         if released is None:
             released = st.margin * closed / st.qty
         _check_within_margin(st, released)
@@ -911,21 +917,21 @@ def summary(
         groups.setdefault(p["currency"].casefold(), []).append(p)
     totals: list[dict[str, Any]] = []
     for group in groups.values():
-        closed = sorted((p for p in group if p["closed"]), key=lambda p: p["closed"])
+        finished = sorted((p for p in group if p["closed"]), key=lambda p: p["closed"])
         running = 0.0
-        for p in closed:
+        for p in finished:
             running += p["net_pnl"]
             p["equity_after"] = running
-        nets = [p["net_pnl"] for p in closed]
+        nets = [p["net_pnl"] for p in finished]
         wins = sum(1 for v in nets if v > 0)
         totals.append({
             "currency": group[0]["currency"],
-            "closed": len(closed),
+            "closed": len(finished),
             "wins": wins,
-            "liquidations": sum(1 for p in closed if p["outcome"] == "liquidated"),
-            "win_rate": wins / len(closed) if closed else math.nan,
+            "liquidations": sum(1 for p in finished if p["outcome"] == "liquidated"),
+            "win_rate": wins / len(finished) if finished else math.nan,
             "expectancy": _mean(nets),
-            "expectancy_r": _mean([r for p in closed if math.isfinite(r := p["r_multiple"])]),
+            "expectancy_r": _mean([r for p in finished if math.isfinite(r := p["r_multiple"])]),
             "total_net_pnl": running,
         })
     return JournalSummary(table, totals)
