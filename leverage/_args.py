@@ -72,7 +72,7 @@ def fmt(value: Any) -> str:
     return type(value).__name__
 
 
-def real(value: numbers.Real) -> float:
+def real(value: numbers.Real | float | np.integer | np.floating) -> float:
     """``float(value)``, but a number beyond float range (a huge int or fraction) as ±inf
     instead of an OverflowError, so it is reported as not finite like any other."""
     try:
@@ -760,8 +760,9 @@ def formula(
             )
             for name, p in public.parameters.items()
         }
-        per_call = [n for n in names if rules[n].per_call]
-        by_row = [n for n in names if not rules[n].per_call]
+        # PerCall is the one kind with ``per_call`` set: its ``resolve`` reads the argument
+        per_call = {n: r for n in names if isinstance(r := rules[n], PerCall)}
+        by_row = [n for n in names if n not in per_call]
         numeric = [n for n in by_row if isinstance(rules[n], Number)]  # named on overflow
 
         def run(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[RowResults, bool]:
@@ -771,11 +772,10 @@ def formula(
                 raise InputError(f"{kernel.__name__}: {exc}") from None
             values_in = bound.arguments
             parsed: dict[str, Any] = {}
-            for name in per_call:
-                rule = rules[name]
-                value = values_in.get(name, rule.default)
-                with _unreadable(name, rule, value):
-                    parsed[name] = rule.resolve(name, rule.default if _blank(value) else value)
+            for name, call in per_call.items():
+                value = values_in.get(name, call.default)
+                with _unreadable(name, call, value):
+                    parsed[name] = call.resolve(name, call.default if _blank(value) else value)
             arrays: dict[str, np.ndarray] = {}
             errs: list[np.ndarray] = []
             for name in by_row:
@@ -793,9 +793,10 @@ def formula(
                 shapes = ", ".join(f"{n}{tuple(a.shape)}" for n, a in arrays.items() if a.ndim)
                 raise InputError(f"{kernel.__name__}: columns differ in length: {shapes}") from None
             errors = _first_per_row(errs, shape)
+            fail: Fail
             if len(shape) >= 1 and shape[0] > BLOCK_ROWS:
-                fail = _in_blocks(kernel, parsed, arrays, takes_fail, shape, errors)
-                values = fail.values
+                blocks = _in_blocks(kernel, parsed, arrays, takes_fail, shape, errors)
+                fail, values = blocks, blocks.values
             else:
                 fail = Fail(shape, errors)
                 extra = {"fail": fail} if takes_fail else {}
@@ -817,7 +818,9 @@ def formula(
         # ``Signature.bind`` per call. Only plain positional-or-keyword signatures take it.
         position = {name: i for i, name in enumerate(names)}
         defaults = [rules[name].default for name in names]
-        order = [(name, position[name], rules[name]) for name in per_call + by_row]
+        # per-call arguments first, then the row arguments (the array path's order)
+        calls = [(name, position[name], call) for name, call in per_call.items()]
+        reads = [(name, position[name], rules[name]) for name in by_row]
         plain = all(p.kind is p.POSITIONAL_OR_KEYWORD for p in public.parameters.values())
 
         def fast(args: tuple[Any, ...], kwargs: dict[str, Any]) -> float | None:
@@ -836,13 +839,15 @@ def formula(
                 values[i] = value
             given: dict[str, Any] = {}
             try:
-                for name, i, rule in order:
+                for name, i, call in calls:
                     value = values[i]
                     if value is MISSING:
                         return None
-                    if rule.per_call:
-                        given[name] = rule.resolve(name, rule.default if _blank(value) else value)
-                        continue
+                    given[name] = call.resolve(name, call.default if _blank(value) else value)
+                for name, i, rule in reads:
+                    value = values[i]
+                    if value is MISSING:
+                        return None
                     v = rule.fast(name, value)
                     if v is None:
                         return None
@@ -961,12 +966,15 @@ def _out_of_range(
         if math.isfinite(values.sum()) or values.size == 0:
             return
     inputs = ", ".join(f"{name}={{{name}}}" for name in arrays)
-    fail(np.isinf(values), f"the result is too large for a number ({inputs})", **arrays)
+    # kind given by name: the inputs' columns fill only the template's fields
+    fail(np.isinf(values), f"the result is too large for a number ({inputs})", kind="position",
+         **arrays)
     if not returns_none:
         fail(
             np.isnan(values),
             f"the result cannot be computed: a number in the calculation is too large or too "
             f"small ({inputs})",
+            kind="position",
             **arrays,
         )
 

@@ -307,6 +307,10 @@ def _hedge_liq_kernel(
         return base + (long_qty - short_qty) * price - np.where(long_qty > 0, ml, 0.0) - \
             np.where(short_qty > 0, ms, 0.0)
 
+    # per combination: the long leg's and short leg's (mmr, maint_amount), and with tiers the
+    # tiers they come from
+    combos: list[tuple[np.ndarray | float, np.ndarray | float, np.ndarray | float,
+                       np.ndarray | float, int | None, int | None]]
     if tiers is None:
         combos = [(long_mmr, long_maint_amount, short_mmr, short_maint_amount, None, None)]
     else:
@@ -327,7 +331,7 @@ def _hedge_liq_kernel(
         lp = (base + cum) / den
         # inf with den != 0 is a root lost to overflow: kept, so it is reported as too large
         ok = (lp > 0) & (np.isfinite(lp) | (den != 0))
-        if i is not None:
+        if tiers is not None and i is not None and j is not None:  # with tiers all three are
             ok &= _in_band(long_qty * lp, i, tiers) & _in_band(short_qty * lp, j, tiers)
         closer = ok & (np.isnan(best) | (np.abs(np.log(lp / ref)) < np.abs(np.log(best / ref))))
         best = np.where(closer, lp, best)
@@ -500,8 +504,8 @@ def flag_volatility(fail: Fail, volatility: Any) -> None:
 
 
 def _liq_probability_kernel(
-    side: np.ndarray, mark_price: np.ndarray, liq_price: np.ndarray, volatility: np.ndarray,
-    horizon_days: np.ndarray, drift: np.ndarray,
+    side: np.ndarray, mark_price: np.ndarray | float, liq_price: np.ndarray,
+    volatility: np.ndarray, horizon_days: np.ndarray, drift: np.ndarray | float,
 ) -> Kernel:
     t = horizon_days / DAYS_PER_YEAR
     # mirror a short onto a long: the distance to a level above is −ln(liq/mark) below, and
@@ -573,6 +577,7 @@ def _safe_leverage_kernel(
         {"amount": maint_amount}, "input",
     )] if tiers is None else []
     shape = np.broadcast(volatility, horizon_days, max_probability, mmr, side).shape
+    bands: list[tuple[np.ndarray | float, float, float, float]]  # (mmr, share, floor, cap)
     if tiers is None:
         # one band: no leverage cap but the one where the liquidation price reaches the mark
         bands = [(mmr, 0.0, 1e-6, np.inf)]
@@ -731,6 +736,8 @@ class _Ranges:
     def per_call(self, name: str, value: Any) -> Any:
         """A one-for-the-call argument (``direction``), a blank as its default."""
         rule = self.rules[name]
+        if not isinstance(rule, PerCall):  # a mistake in this module, never the caller's
+            raise TypeError(f"{self.fname}: {name} is read per cell, not once per call")
         value = as_column(value)
         if isinstance(value, list | tuple | np.ndarray):
             cells = np.ravel(np.asarray(value, dtype=object))
@@ -883,7 +890,8 @@ def _account_shock(
     ...                     2_000, threshold=1.05), 4)
     -0.5599
     """
-    r = _Ranges("account_shock", _account_shock.rules,
+    # the rules ranged() gave this function are the public one's (the same dict)
+    r = _Ranges("account_shock", account_shock.rules,
                 {"sides": sides, "qtys": qtys, "entry_prices": entry_prices,
                  "mark_prices": mark_prices, "mmrs": mmrs, "maint_amounts": maint_amounts},
                 {"wallet_balance": wallet_balance, "threshold": threshold})
@@ -1030,7 +1038,7 @@ def _funding_from_history(
     >>> round(funding_from_history("long", 2, [0, 1/3, 2/3], [1e-4] * 3, [50e3, 51e3, 49e3]), 9)
     -30.0
     """
-    r = _Ranges("funding_from_history", _funding_from_history.rules,
+    r = _Ranges("funding_from_history", funding_from_history.rules,
                 {"times": _times(times), "rates": rates, "marks": marks},
                 {"side": side, "qty": qty, "opened": _times(opened), "closed": _times(closed),
                  "contract": contract})

@@ -332,7 +332,7 @@ def rebalance(
         np.nansum(np.where(iso, margin, 0.0))
     )
     finite = dist[np.isfinite(dist)]
-    account = {
+    account: dict[str, float | str] = {  # numbers, and the texts of the checks below
         "total_notional": total_notional,
         "total_equity": total_equity,
         "account_leverage": total_notional / total_equity if total_equity > 0 else math.nan,
@@ -366,11 +366,11 @@ def rebalance(
     columns["liq_probability"], odds_flags = _liq_odds(
         ok & ~at_once, side, mark, liq, cross_liq.position_rows, cross, volatility,
         horizon_days)
-    out = {k: [float(x) for x in v] for k, v in columns.items()}
+    out: dict[str, list[float | str]] = {k: [float(x) for x in v] for k, v in columns.items()}
     out["status"] = [s or "" for s in status]
     # flags that do not stop a row: a cross liquidation price beyond entry with a rate that
     # looks like a percent typed as a number (a cross LP beyond entry is otherwise legitimate)
-    flags = np.where(cross, cross_liq.warnings, None)
+    flags = np.where(cross, cross_liq.warnings, NONE)
     # and a volatility that looks like a percent typed as a number (LIQ_PROBABILITY's flag)
     flags = np.where(np.equal(flags, NONE), odds_flags, flags)
     apart = cross & ~by_distance & ~no_target & (target_lev != cross_target)
@@ -458,7 +458,7 @@ def _liq_odds(
     if below is not None:
         odds = np.where(cross & np.broadcast_to(below, ok.shape), 1.0, odds)
     flags = none if res.warnings is None else np.broadcast_to(res.warnings, ok.shape)
-    return np.where(ok, odds, np.nan), np.where(ok, flags, None)
+    return np.where(ok, odds, np.nan), np.where(ok, flags, NONE)
 
 
 def _account_shock(
@@ -542,7 +542,7 @@ def _allocate(
     alloc = np.where(valid & (move < 0), move, 0.0)
     available = free_balance - float(alloc.sum())
     order = sorted(np.nonzero(valid & (move > 0))[0],
-                   key=lambda i: (priority[i], rank_distance(liq_distance[i]), i))
+                   key=lambda i: (priority[i], rank_distance(float(liq_distance[i])), i))
     for i in order:
         take = min(move[i], max(available, 0.0))
         alloc[i] = take

@@ -232,9 +232,10 @@ def _table_from_raw(raw: list[list[float | None]], **meta: str) -> TierTable:
     prev_mmr, prev_cum = 0.0, 0.0
     for i, (lo, hi, mmr, cum, lev) in enumerate(raw):
         where = f"tier {i + 1}"
-        for label, v in (("min_notional", lo), ("mmr", mmr)):
-            if v is None:
-                raise TierTableError(f"{where}: {label} is required")
+        if lo is None:
+            raise TierTableError(f"{where}: min_notional is required")
+        if mmr is None:
+            raise TierTableError(f"{where}: mmr is required")
         for label, v in zip(_FINITE_COLUMNS, (lo, mmr, cum, lev), strict=True):
             if v is not None and not math.isfinite(v):
                 raise TierTableError(f"{where}: {label} must be a finite number, got {fmt(v)}")

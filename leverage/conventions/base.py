@@ -109,11 +109,12 @@ def product(*factors: Any) -> Any:
         return np.where(np.isfinite(out), out, np.ldexp(mantissa, exponent))
 
 
-def price_or_none(numerator: Any, denominator: Any) -> np.ndarray:
+def price_or_none(numerator: Any, denominator: Any) -> np.ndarray | float:
     """``numerator / denominator`` as a liquidation price: a positive price, or nan (there is
     none) where it is zero or negative or the denominator is 0 (the condition never holds).
     ``inf``, and a ``nan`` left by an intermediate overflow, come out as ``inf``: the formula
-    wrapper reports that as too large, never as a price that does not exist."""
+    wrapper reports that as too large, never as a price that does not exist. One row (a
+    ``float`` numerator and denominator) gives a ``float``, a column an array."""
     price = numerator / denominator
     if isinstance(price, float):  # one row (the scalar path; numpy float64 too): no arrays
         if 0 < price < math.inf:
@@ -244,20 +245,21 @@ def liq_at_exit_notional(p: Isolated, margin: Any) -> np.ndarray:
 
     # Both forms are divided through by qty, so a huge qty (or margin) does not overflow an
     # intermediate product when the price itself is an ordinary number.
-    def linear() -> np.ndarray:
+    # with tiers (and only then) k is the tier solved for
+    def linear() -> np.ndarray | float:
         rate, amount, k = rates(qty * entry_price - side * margin, -side)
         per_qty = _per_qty(margin + amount, side * qty * entry_price, qty, side * entry_price)
         lp = price_or_none(per_qty, rate + fee_rate - side)
-        if k is not None and not tiers.continuous:
+        if tiers is not None and not tiers.continuous:
             lp = clip_to_band(qty * lp, k, tiers) / qty
         return lp
 
-    def inverse() -> np.ndarray:
+    def inverse() -> np.ndarray | float:
         rate, amount, k = rates(qty / entry_price + side * margin, side)
         lp = price_or_none(
             1.0 + side * (rate + fee_rate), 1.0 / entry_price + side * (margin + amount) / qty
         )
-        if k is not None and not tiers.continuous:
+        if tiers is not None and not tiers.continuous:
             lp = qty / clip_to_band(qty / lp, k, tiers)
         return lp
 
