@@ -157,7 +157,7 @@ def check_body(exchange: Any, url: str, method: str, answer: Any) -> None:
         return
     if family == "bybit":
         code = answer.get("retCode") if isinstance(answer, dict) else None
-        if not isinstance(code, int) or isinstance(code, bool):
+        if not isinstance(answer, dict) or not isinstance(code, int) or isinstance(code, bool):
             raise bad(f"{what} has no retCode (a whole number): {_shown(answer)}")
         if code != 0:
             return  # Bybit's error (ccxt raises it): its result may be empty
@@ -169,8 +169,8 @@ def check_body(exchange: Any, url: str, method: str, answer: Any) -> None:
         return
     if family == "okx":
         code = answer.get("code") if isinstance(answer, dict) else None
-        if not (isinstance(code, str | int) and not isinstance(code, bool)
-                and str(code).isdigit()):
+        if not (isinstance(answer, dict) and isinstance(code, str | int)
+                and not isinstance(code, bool) and str(code).isdigit()):
             raise bad(f"{what} has no code (a number as text): {_shown(answer)}")
         if str(code) != "0":
             return  # OKX's error (ccxt raises it)
@@ -484,7 +484,8 @@ def _dated(noun: str) -> Callable[[_Checker, Any], None]:
     def check(c: _Checker, answer: Any) -> None:
         for i, r in enumerate(c.rows(answer, noun)):
             c.stamp(r, _label(noun, i, r))
-            info = r.get("info") if isinstance(r.get("info"), Mapping) else {}
+            raw = r.get("info")
+            info: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
             for key in ("lever", "leverage"):
                 c.number(info, key, _label(noun, i, r), "> 0")
     return check
@@ -551,7 +552,8 @@ def _markets(c: _Checker, answer: Any) -> None:
             continue
         c.number(m, "contractSize", f"market {symbol}", "> 0")
         for kind in ("amount", "price"):
-            precision = m.get("precision") if isinstance(m.get("precision"), Mapping) else {}
+            raw = m.get("precision")
+            precision: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
             c.number(precision, kind, f"market {symbol}'s {kind} precision", "> 0",
                      required=True)
 

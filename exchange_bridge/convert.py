@@ -300,7 +300,8 @@ def side_of(p: dict[str, Any]) -> str:
     leg = _leg_of(p)
     if leg in ("LONG", "SHORT"):
         return leg.lower()
-    amt = (p.get("info") or {}).get("positionAmt")
+    # the exchange's JSON: a decimal string, a number or absent (float() sorts them out)
+    amt: Any = (p.get("info") or {}).get("positionAmt")
     try:
         return "short" if float(amt) < 0 else "long"
     except (TypeError, ValueError):
@@ -342,7 +343,7 @@ def price_tick(market: dict[str, Any]) -> float | None:
         if f.get("filterType") == "PRICE_FILTER" and _num(f.get("tickSize")):
             return float(f["tickSize"])
     for v in ((info.get("priceFilter") or {}).get("tickSize"), info.get("tickSz")):
-        if _num(v):
+        if v is not None and _num(v):
             return float(v)
     p = _num((market.get("precision") or {}).get("price"))
     return p or None
@@ -482,7 +483,7 @@ def build_rows(got: Fetched, journal_positions: Sequence[Mapping[str, Any]] = ()
         key = (p["symbol"], _leg_of(p))
         out.open_positions.append(_open(got, p, pids.get(key, ""), legs_open[p["symbol"]]))
     out.events.sort(key=lambda e: (e["_t"], e["event"] != "open"))
-    first = {}
+    first: dict[str, int] = {}
     for e in out.events:
         first.setdefault(e["position_id"], e["_t"])
     out.positions.sort(key=lambda p: first.get(p["position_id"], 0))
@@ -636,6 +637,8 @@ def _journal_segment(got: Fetched, out: Rows, market: dict[str, Any], key: tuple
     letter = "L" if seg.long else "S"
     if seg.open_item is not None:
         reversed_open = abs(seg.open_item.q) - seg.open_qty > _FLAT
+        # an open is a fill item (_segments opens only on fills), which keeps its fill
+        assert seg.open_item.fill is not None
         ident = f"{seg.open_item.fill['id']}" + ("r" if reversed_open else "")
     else:
         ident = _since_tag(got.since_ms)
@@ -715,14 +718,15 @@ def _journal_segment(got: Fetched, out: Rows, market: dict[str, Any], key: tuple
         entry0, open_t, open_key = it.price, it.t, tag(ex, "trade", ident)
         # a reversal's new side takes the margin line Binance wrote for it, else its own
         # notional at the leverage setting
-        margin0 = added_margin(it, qty0, it.price)
+        opening_margin = added_margin(it, qty0, it.price)
         open_price = it.price
         open_reason = "imported fill (reversed)" if share != 1 else "imported fill"
         open_fee = fee_of(it, share)
-        if margin0 is None:
+        if opening_margin is None:
             out.notes.append(f"{pid}: no opening margin known (no margin line, no leverage): "
                              "not journaled")
             return None
+        margin0 = opening_margin
     if cont is None:
         table = got.tiers.get(key[0])
         mmr, maint = (core.DEFAULT_MMR, 0.0)

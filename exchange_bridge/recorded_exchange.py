@@ -132,7 +132,7 @@ _LISTS = {
     "/v1/forceOrders": (50, 100, "time"),
 }
 # the same endpoint under each API's version: USDⓈ-M (fapi) and COIN-M (dapi)
-_VERSIONS = {
+_VERSIONS: dict[str, dict[str, tuple[str, ...]]] = {
     "fapi": {"positions": ("/v3/positionRisk", "/v2/positionRisk"),
              "brackets": ("/v1/leverageBracket",), "account": ("/v3/account",)},
     "dapi": {"positions": ("/v1/positionRisk",), "brackets": ("/v2/leverageBracket",),
@@ -235,6 +235,8 @@ class ReplayServer:
     def url(self) -> str:
         assert self._server is not None
         host, port = self._server.server_address[:2]
+        # the stub's bytes are for addresses handed in; a bound AF_INET socket reports a str
+        assert isinstance(host, str)
         return f"http://{host}:{port}"
 
     def __enter__(self) -> ReplayServer:
@@ -758,9 +760,9 @@ class FakeBybit(ReplayServer):
             key = "execTime" if execution else "updatedTime"
             end = int(params.get("endTime") or 0) or None
             start = int(params.get("startTime") or 0) or None
-            if start is None and end is None:
-                end = _now()
             if start is None:
+                if end is None:
+                    end = _now()
                 start = end - BYBIT_WINDOW_MS
             if end is None:
                 end = start + BYBIT_WINDOW_MS

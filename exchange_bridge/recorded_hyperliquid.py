@@ -121,7 +121,7 @@ class FakeHyperliquid(ReplayServer):
             return 200, _by_time(acc.ledger if mine else [], params, 2000), {}
         if kind == "activeAssetData":
             coin = params.get("coin")
-            if coin not in {u["name"] for u in acc.universe}:
+            if coin is None or coin not in {u["name"] for u in acc.universe}:
                 return 422, _BAD_BODY, {}
             lev = (acc.leverages.get(coin) if mine else None) or {"type": "cross", "value": 20}
             ctx = acc.ctxs[[u["name"] for u in acc.universe].index(coin)]

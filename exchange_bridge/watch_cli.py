@@ -72,9 +72,10 @@ def _rules(args: argparse.Namespace) -> Any:
 
 
 def _backend(args: argparse.Namespace) -> Any:
-    from leverage_sheets import RetryPolicy, init, open_google, open_local
+    from leverage_sheets import Backend, RetryPolicy, init, open_google, open_local
     from leverage_sheets.engine import detect_template
 
+    backend: Backend
     if args.file is not None:
         fresh = not Path(args.file).exists()
         backend = open_local(args.file)

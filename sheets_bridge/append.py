@@ -151,8 +151,8 @@ def append_rows(
             merged.append(grid)  # all the sync's (the Summary), or item/value pairs
             continue
         at: dict[str, int] = {}  # key → index in grid of the row holding it
-        for i, r in enumerate(grid[1:], start=1):
-            k = key(sheet.title, _as_dict(sheet, r))
+        for i, line in enumerate(grid[1:], start=1):
+            k = key(sheet.title, _as_dict(sheet, line))
             if k is not None:
                 at.setdefault(k, i)
         rewrite = [sheet.index(k) for k in update.get(sheet.title, ())]

@@ -97,8 +97,11 @@ class Backend(Protocol):
     name: str
     """Shown in reports and messages (``google:<key>`` or the file path); never a secret."""
 
-    requests: int
-    """API requests sent so far (HTTP attempts, retries included; 0 for a local file)."""
+    # read-only: Google counts its own (a property), a local file's is a constant 0
+    @property
+    def requests(self) -> int:
+        """API requests sent so far (HTTP attempts, retries included; 0 for a local file)."""
+        ...
 
     def sheet_titles(self) -> list[str]:
         """Titles of the tabs, in order."""

@@ -186,6 +186,7 @@ def layout_rows(template: str, sample: bool = False) -> dict[str, Grid]:
     sheets = bridge_sheets(template)
     out: dict[str, Grid] = {INSTRUCTIONS_SHEET: instructions_rows(template)}
     out.update({s.title: [list(s.headers)] for s in sheets})
+    positions: list[Any]  # the samples' rows (dicts by column key)
     if template == "journal":
         positions_sheet, events_sheet, _summary, rules_sheet = sheets
         positions, events, rule_values = _samples().sample_journal() if sample else ([], [], {})
@@ -198,7 +199,7 @@ def layout_rows(template: str, sample: bool = False) -> dict[str, Grid]:
     else:
         account_sheet, positions_sheet = sheets
         balances: dict[str, Any] = {}
-        positions: list[Any] = []
+        positions = []
         if sample:
             samples = _samples()
             positions, wallet, free = samples.sample_portfolio()

@@ -11,10 +11,11 @@ import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from http import HTTPStatus
-from typing import Any
+from typing import Any, NoReturn
 
 import gspread
 from gspread.exceptions import APIError
+from gspread.http_client import ParamsType
 
 from leverage.errors import InputError
 from leverage.instructions import INSTRUCTIONS_SHEET
@@ -78,7 +79,11 @@ def _cell_data(v: Cell) -> dict[str, Any]:
 
 def _shape(ok: bool, what: str) -> None:
     if not ok:
-        raise UnexpectedAnswer(f"a JSON object without {what}")
+        _bad_shape(what)
+
+
+def _bad_shape(what: str) -> NoReturn:
+    raise UnexpectedAnswer(f"a JSON object without {what}")
 
 
 def _grid_ok(props: Mapping[str, Any]) -> bool:
@@ -171,7 +176,8 @@ class GoogleBackend:
             self.key, params={"fields": "sheets.properties", "includeGridData": "false"}
         )
         sheets = body.get("sheets")
-        _shape(isinstance(sheets, list), "a list of 'sheets'")
+        if not isinstance(sheets, list):
+            _bad_shape("a list of 'sheets'")
         props = [s.get("properties") if isinstance(s, dict) else None for s in sheets]
         _shape(all(isinstance(p, dict) and isinstance(p.get("title"), str)
                    and isinstance(p.get("sheetId"), int) and _grid_ok(p) for p in props),
@@ -193,7 +199,7 @@ class GoogleBackend:
             raise
 
     def _fetch_values(self, ranges: Sequence[str], formulas: bool = False) -> list[Grid]:
-        params = dict(_READ_PARAMS)
+        params: ParamsType = dict(_READ_PARAMS)
         if formulas:
             params["valueRenderOption"] = "FORMULA"
         body = self.http.values_batch_get(self.key, list(ranges), params)
@@ -231,7 +237,7 @@ class GoogleBackend:
         self._call(
             "writing the computed columns",
             lambda: self._answered(self.http.values_batch_update(self.key, body),
-                                   "responses", len(body["data"])),
+                                   "responses", len(updates)),  # one part an update
             aftermath=_OLD_OR_NEW,
         )
 

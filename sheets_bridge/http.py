@@ -171,7 +171,8 @@ def _note(sock: Any) -> None:
 
 
 def _noted(pool_cls: type[HTTPConnectionPool]) -> type[HTTPConnectionPool]:
-    class Connection(pool_cls.ConnectionCls):  # type: ignore[name-defined,misc]
+    # the base is the pool's own connection class, known at run time only
+    class Connection(pool_cls.ConnectionCls):  # type: ignore[name-defined]
         def connect(self) -> None:
             super().connect()
             _note(self.sock)
@@ -249,7 +250,9 @@ class RetryingHTTPClient(HTTPClient):
         super().__init__(auth, session)
         # With a session given, gspread leaves signing in to it; we sign in ourselves, so a
         # token endpoint's odd answer is caught and bounded by the deadline too.
-        self.auth = getattr(self, "auth", None) or getattr(session, "credentials", None)
+        # gspread types auth as Credentials, yet documents auth=None with a session of one's own
+        self.auth = getattr(  # type: ignore[assignment]
+            self, "auth", None) or getattr(session, "credentials", None)
         self.attempts = 0
         self.policy = RetryPolicy()
         self._ends_at: float | None = None
@@ -350,7 +353,7 @@ class RetryingHTTPClient(HTTPClient):
         """The body, a piece at a time, giving up at the deadline however slowly it comes."""
         raw = response.raw
         sock = getattr(getattr(raw, "connection", None), "sock", None)
-        pieces = []
+        pieces: list[bytes] = []
         while True:
             left = self._left()
             if sock is not None:

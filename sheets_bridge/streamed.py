@@ -148,7 +148,8 @@ def built_rows(ws: Any, cells: Callable[[], Iterable[tuple[int, int, Any]]],
     right; ``make(cell, value)`` gives each new cell its value and style."""
 
     def rows() -> Iterator[StreamedRow]:
-        current, row = 0, []
+        current = 0
+        row: list[Cell] = []
         for r, c, value in cells():
             if r != current:
                 if row:

@@ -600,7 +600,7 @@ class Package:
         or array formula), without building the patched sheet or a dict of every cell."""
         sheet = self._sheet(title)
 
-        class Block(dict):  # type: ignore[type-arg]  # the rows of writes, made on asking
+        class Block(dict):  # the rows of writes, made on asking
             def get(self, r: int, default: Any = ()) -> Any:
                 return columns if first_row <= r <= last_row else default
 

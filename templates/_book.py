@@ -22,7 +22,7 @@ import zipfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import openpyxl
 from lxml import etree
@@ -249,8 +249,26 @@ class StreamedRows:
         return (len(last) + 20) * len(self.input_cells) + 10 * sum(map(len, self.input_cells))
 
 
+class SheetRows(Protocol):
+    """What :func:`save_with_streamed_rows` splices into a sheet: :class:`StreamedRows`, or
+    the journal's ``SharedRows``."""
+
+    @property
+    def ws(self) -> Any:
+        """The write-only openpyxl sheet the rows belong to."""
+        ...
+
+    def __iter__(self) -> Iterator[str]:
+        """The ``<row>`` XML of each row, in order."""
+        ...
+
+    def size_hint(self) -> int:
+        """At most about how many bytes of XML the rows make."""
+        ...
+
+
 def save_with_streamed_rows(
-    wb: Workbook, path: str | Path, rows: StreamedRows | Sequence[StreamedRows],
+    wb: Workbook, path: str | Path, rows: SheetRows | Sequence[SheetRows],
     compresslevel: int = 3,
 ) -> None:
     """Save ``wb`` to ``path`` with ``rows`` (one sheet's, or a list: one per sheet)
@@ -265,22 +283,23 @@ def save_with_streamed_rows(
     saved = io.BytesIO()
     wb.save(saved)
     # each sheet's file is known once openpyxl has saved the workbook
-    by_file = {r.ws.path.lstrip("/"): r for r in ([rows] if hasattr(rows, "ws") else rows)}
+    sheets = rows if isinstance(rows, Sequence) else [rows]
+    by_file = {r.ws.path.lstrip("/"): r for r in sheets}
     with zipfile.ZipFile(saved) as src, zipfile.ZipFile(
         path, "w", zipfile.ZIP_DEFLATED, allowZip64=True, compresslevel=compresslevel
     ) as out:
         for info in src.infolist():
             data = src.read(info)
-            rows = by_file.get(info.filename)  # type: ignore[assignment]
-            if rows is None:
+            sheet_rows = by_file.get(info.filename)
+            if sheet_rows is None:
                 out.writestr(info.filename, data)
                 continue
             end = data.rindex(b"</sheetData>")  # openpyxl wrote the header row at least
             # past 2 GiB an entry needs ZIP64 headers, which must be announced up front
-            big = rows.size_hint() + len(data) > zipfile.ZIP64_LIMIT * 0.9
+            big = sheet_rows.size_hint() + len(data) > zipfile.ZIP64_LIMIT * 0.9
             with out.open(info.filename, "w", force_zip64=big) as f:
                 f.write(data[:end])
-                for chunk in _batches(rows, 200):
+                for chunk in _batches(sheet_rows, 200):
                     f.write("".join(chunk).encode("ascii", "xmlcharrefreplace"))
                 f.write(data[end:])
 
@@ -518,8 +537,8 @@ def input_prompts(ws: Any, sheet: Sheet, first: int, last: int) -> None:
             rows = _rows_covered(dv, index, first, last)
             if rows:
                 dv.promptTitle, dv.prompt, dv.showInputMessage = title, text, True
-                for r in rows:
-                    covered.update(r)
+                for span in rows:
+                    covered.update(span)
         free = [r for r in range(first, last + 1) if r not in covered]
         if not free:
             continue

@@ -262,7 +262,12 @@ def _bounds(ref: str, rule: Number) -> tuple[str | None, float]:
     if not outside:
         return None, math.nan
     low = rule.gt if rule.gt is not None else rule.ge
-    probe = low - 7.25 if low is not None else (rule.lt if rule.lt is not None else rule.le) + 7.25
+    high = rule.lt if rule.lt is not None else rule.le
+    if low is not None:
+        probe = low - 7.25
+    else:
+        assert high is not None  # some bound is set: ``outside`` is not empty
+        probe = high + 7.25
     return (outside[0] if len(outside) == 1 else f"OR({','.join(outside)})"), probe
 
 

@@ -21,6 +21,7 @@ from openpyxl.workbook import Workbook
 from leverage import (
     PERCENT_LIKE,
     VOLATILITY_PERCENT_LIKE,
+    Number,
     core,
     effective_leverage,
     fmt,
@@ -204,8 +205,8 @@ def row_formulas(r: int, mode: str, last: int, tiers_last: int = T.LAST_ROW
         *F.choice_checks(contract_in, "contract", core.CONTRACT),
         (f'IF({contract_in}="",FALSE,{contract_is}=1)', quoted(LINEAR_ONLY)),
         *[check for key, rule in COLUMN_RULES.items() for check in (
-            F.choice_checks(x[key], key, rule) if hasattr(rule, "words")
-            else F.number_checks(typed[key], key, rule))],
+            F.number_checks(typed[key], key, rule) if isinstance(rule, Number)
+            else F.choice_checks(x[key], key, rule))],
         (f'IF({x["margin"]}="",TRIM({mode_in})<>"cross",FALSE)', quoted(MARGIN_REQUIRED)),
     ]
     by_distance = f"ISNUMBER({td})"
