@@ -39,10 +39,10 @@ sys.meta_path.insert(0, _FolderNamesAreNotPackages())
 
 
 def _hypothesis_profile() -> None:
-    """No example database and nothing timed: no per-example deadline and no "too slow"
-    health check, so a busy machine cannot fail a property that holds. Hypothesis's own caches
-    go to a folder of this process's, not to a .hypothesis/ in the repository that every
-    xdist worker would write at once."""
+    """No example database, the same examples every run, and nothing timed: no per-example
+    deadline and no "too slow" health check, so a busy machine cannot fail a property that
+    holds. Hypothesis's own caches go to a folder of this process's, not to a .hypothesis/ in
+    the repository that every xdist worker would write at once."""
     import atexit
     import shutil
     import tempfile
@@ -55,7 +55,7 @@ def _hypothesis_profile() -> None:
         atexit.register(shutil.rmtree, home, True)
         set_hypothesis_home_dir(home)
 
-    settings.register_profile("leverage-tests", database=None, deadline=None,
+    settings.register_profile("leverage-tests", database=None, deadline=None, derandomize=True,
                               suppress_health_check=[HealthCheck.too_slow])
     settings.load_profile("leverage-tests")
 

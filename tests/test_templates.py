@@ -616,7 +616,9 @@ def test_native_rebalance_with_typed_positions_matches_core_in_formulas_engine(t
     from leverage_templates import rebalance as R
 
     native, udf = (R.row_formulas(10, mode, 70) for mode in ("native", "udf"))
-    assert sum(native[k] != udf[k] for k in native) * 4 < len(native)
+    # the native formulas that differ from the add-in's (the figures and the Tiers lookups)
+    # are all computed by the figure rows below; more would leave rows unchecked here
+    assert sum(native[k] != udf[k] for k in native) <= 12
     path, positions, wallet, free = _typed_rebalance(tmp_path / "r.xlsx", FIGURE_PORTFOLIO)
     _rebalance_check(compute(path), positions, wallet, free, len(positions) + 2)
 
