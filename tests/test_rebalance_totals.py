@@ -17,7 +17,7 @@ import openpyxl
 import pytest
 from fake_sheets import FakeSheets, make_client
 from test_rebalance_guardrails import _udfs, column, needs_lo, typed_workbook
-from xl_engine import compute, read_values, recalc_with_libreoffice
+from xl_engine import compute, read_values, recalc_many_with_libreoffice
 
 import leverage_sheets as sb
 import leverage_templates as templates
@@ -87,10 +87,22 @@ def _assert_as_core(values: dict[tuple[str, str], Any]) -> None:
     assert status == want.columns["status"]
 
 
+@pytest.fixture(scope="module")
+def in_libreoffice(tmp_path_factory) -> dict[str, dict[tuple[str, str], Any]]:
+    """The native workbooks of this file's LibreOffice tests (the trader's rows; the sample's
+    with each bad Account input), recalculated in one LibreOffice run."""
+    tmp = tmp_path_factory.mktemp("totals-lo")
+    books = {"rows": (ROWS, WALLET, FREE),
+             **{case: (ACCOUNT_ROWS, *balances) for case, balances in BAD_ACCOUNT.items()}}
+    paths = [typed_workbook(tmp / f"{case.replace(' ', '-')}.xlsx", "native", rows, w, f)
+             for case, (rows, w, f) in books.items()]
+    outs = recalc_many_with_libreoffice(paths, tmp / "lo")
+    return {case: read_values(out) for case, out in zip(books, outs, strict=True)}
+
+
 @needs_lo
-def test_native_workbook_names_the_rows_left_out_in_libreoffice(tmp_path):
-    path = typed_workbook(tmp_path / "r.xlsx", "native", ROWS, WALLET, FREE)
-    _assert_as_core(read_values(recalc_with_libreoffice(path, tmp_path / "lo")))
+def test_native_workbook_names_the_rows_left_out_in_libreoffice(in_libreoffice):
+    _assert_as_core(in_libreoffice["rows"])
 
 
 def test_native_workbook_names_the_rows_left_out_in_formulas(tmp_path):
@@ -151,11 +163,10 @@ def test_the_sync_names_the_bad_account_cell(case, tmp_path):
 
 @needs_lo
 @pytest.mark.parametrize("case", BAD_ACCOUNT)
-def test_native_workbook_refuses_a_bad_account_input_in_libreoffice(case, tmp_path):
+def test_native_workbook_refuses_a_bad_account_input_in_libreoffice(case, tmp_path,
+                                                                    in_libreoffice):
     wallet, free = BAD_ACCOUNT[case]
-    path = typed_workbook(tmp_path / "r.xlsx", "native", ACCOUNT_ROWS, wallet, free)
-    values = read_values(recalc_with_libreoffice(path, tmp_path / "lo"))
-    _assert_refused(values, _sync_says(tmp_path, wallet, free))
+    _assert_refused(in_libreoffice[case], _sync_says(tmp_path, wallet, free))
 
 
 @pytest.mark.parametrize("mode", ["native", "udf"])

@@ -212,27 +212,41 @@ def recalc_with_libreoffice(path: str | os.PathLike[str], outdir: str | os.PathL
     ``_xlfn.`` prefix for IFS, TEXTJOIN, MAXIFS and has no XLOOKUP/SORT (7.4). Never ship
     its output: it lower-cases unknown function names and drops freeze panes.
     """
+    return recalc_many_with_libreoffice([path], outdir, timeout)[0]
+
+
+def recalc_many_with_libreoffice(paths: list[str | os.PathLike[str]],
+                                 outdir: str | os.PathLike[str], timeout: float = 120
+                                 ) -> list[Path]:
+    """:func:`recalc_with_libreoffice` for several workbooks in one LibreOffice run (its
+    start-up is most of a small workbook's cost); their names must differ. Returns the
+    recalculated copies in the order of ``paths``."""
     soffice = shutil.which("soffice")
     if soffice is None:
         raise RuntimeError("LibreOffice (soffice) is not installed")
-    src = Path(path).resolve()
+    sources = [Path(p).resolve() for p in paths]
     out = Path(outdir).resolve()
-    if out == src.parent:
+    if any(out == src.parent for src in sources):
         raise ValueError("outdir must differ from the workbook's folder (it would be overwritten)")
+    if len({src.stem for src in sources}) != len(sources):
+        raise ValueError("the workbooks' names must differ (their copies share one outdir)")
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f"lo-profile-{uuid.uuid4().hex[:8]}-") as profile:
         proc = subprocess.run(
             [soffice, f"-env:UserInstallation={Path(profile).as_uri()}", "--headless",
-             "--norestore", "--convert-to", "xlsx", "--outdir", str(out), str(src)],
-            capture_output=True, text=True, timeout=timeout, check=False,
+             "--norestore", "--convert-to", "xlsx", "--outdir", str(out),
+             *(str(src) for src in sources)],
+            capture_output=True, text=True, timeout=timeout * len(sources), check=False,
         )
-    result = out / (src.stem + ".xlsx")
-    if proc.returncode != 0 or not result.exists():
+    results = [out / (src.stem + ".xlsx") for src in sources]
+    missing = [src.name for src, result in zip(sources, results, strict=True)
+               if not result.exists()]
+    if proc.returncode != 0 or missing:
         raise RuntimeError(
-            f"LibreOffice did not convert {src.name} (exit {proc.returncode}): "
-            f"{proc.stdout.strip()} {proc.stderr.strip()}"
+            f"LibreOffice did not convert {', '.join(missing) or 'the workbooks'} "
+            f"(exit {proc.returncode}): {proc.stdout.strip()} {proc.stderr.strip()}"
         )
-    return result
+    return results
 
 
 def read_values(path: str | os.PathLike[str]) -> CellValues:
