@@ -16,7 +16,13 @@ import openpyxl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from xl_engine import compute, libreoffice_available, read_values, recalc_with_libreoffice
+from xl_engine import (
+    compute,
+    libreoffice_available,
+    read_values,
+    recalc_many_with_libreoffice,
+    recalc_with_libreoffice,
+)
 
 import leverage_templates as templates
 from leverage import layout as L
@@ -131,9 +137,11 @@ def assert_allocated_as_core(values, rows, wallet, free) -> None:
 def test_native_workbook_funds_the_closest_first_in_libreoffice(tmp_path):
     positions, wallet, free = templates.sample_portfolio()
     cases = {"tie": ([FAR, CLOSE], TIE_WALLET, TIE_FREE), "sample": (positions, wallet, free)}
-    for name, (rows, w, f) in cases.items():
-        path = typed_workbook(tmp_path / f"{name}.xlsx", "native", rows, w, f)
-        values = read_values(recalc_with_libreoffice(path, tmp_path / f"lo-{name}"))
+    paths = [typed_workbook(tmp_path / f"{name}.xlsx", "native", rows, w, f)
+             for name, (rows, w, f) in cases.items()]
+    outs = recalc_many_with_libreoffice(paths, tmp_path / "lo")  # one LibreOffice run
+    for (rows, w, f), out in zip(cases.values(), outs, strict=True):
+        values = read_values(out)
         assert_allocated_as_core(values, rows, w, f)
     assert column(values, "allocated", 6)[5] > 0 == column(values, "allocated", 6)[2]
 

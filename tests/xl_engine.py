@@ -19,6 +19,7 @@ errors as their text (``"#N/A"``).
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import re
 import shutil
@@ -130,6 +131,23 @@ def _cells_computed_once(builder: Any) -> Iterator[None]:
         builder.compile_class = default
 
 
+@contextlib.contextmanager
+def _no_cycle_collector() -> Iterator[None]:
+    """Python's cycle collector off while the engine builds and calculates a model, then one
+    collection: the model is millions of objects in cycles, and each automatic full
+    collection while it grows walks all of them again (a third of the CPU of a 64-row
+    journal: 60 s to 39 s; peak memory 1.4 GB to 1.8 GB). The collection after frees the
+    model at once, as the next automatic one would have."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+        gc.collect()
+
+
 def compute(path: str | os.PathLike[str],
             functions: Mapping[str, Callable[..., Any]] | None = None) -> CellValues:
     """Calculate every formula of the workbook at ``path`` with the ``formulas`` engine.
@@ -140,11 +158,15 @@ def compute(path: str | os.PathLike[str],
     only. Returns ``{(sheet_title, "H2"): value}`` for every cell the engine saw, with the
     sheet titles as written in the workbook (the engine upper-cases them).
     """
+    with _no_cycle_collector():
+        return _compute(Path(path), functions)
+
+
+def _compute(path: Path, functions: Mapping[str, Callable[..., Any]] | None) -> CellValues:
     import formulas
     import formulas.builder
     import openpyxl
 
-    path = Path(path)
     titles = {t.upper(): t for t in openpyxl.load_workbook(path, read_only=True).sheetnames}
     registry = formulas.get_functions()
     saved = {name: registry.get(name) for name in functions or {}}
@@ -190,27 +212,41 @@ def recalc_with_libreoffice(path: str | os.PathLike[str], outdir: str | os.PathL
     ``_xlfn.`` prefix for IFS, TEXTJOIN, MAXIFS and has no XLOOKUP/SORT (7.4). Never ship
     its output: it lower-cases unknown function names and drops freeze panes.
     """
+    return recalc_many_with_libreoffice([path], outdir, timeout)[0]
+
+
+def recalc_many_with_libreoffice(paths: list[str | os.PathLike[str]],
+                                 outdir: str | os.PathLike[str], timeout: float = 120
+                                 ) -> list[Path]:
+    """:func:`recalc_with_libreoffice` for several workbooks in one LibreOffice run (its
+    start-up is most of a small workbook's cost); their names must differ. Returns the
+    recalculated copies in the order of ``paths``."""
     soffice = shutil.which("soffice")
     if soffice is None:
         raise RuntimeError("LibreOffice (soffice) is not installed")
-    src = Path(path).resolve()
+    sources = [Path(p).resolve() for p in paths]
     out = Path(outdir).resolve()
-    if out == src.parent:
+    if any(out == src.parent for src in sources):
         raise ValueError("outdir must differ from the workbook's folder (it would be overwritten)")
+    if len({src.stem for src in sources}) != len(sources):
+        raise ValueError("the workbooks' names must differ (their copies share one outdir)")
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f"lo-profile-{uuid.uuid4().hex[:8]}-") as profile:
         proc = subprocess.run(
             [soffice, f"-env:UserInstallation={Path(profile).as_uri()}", "--headless",
-             "--norestore", "--convert-to", "xlsx", "--outdir", str(out), str(src)],
-            capture_output=True, text=True, timeout=timeout, check=False,
+             "--norestore", "--convert-to", "xlsx", "--outdir", str(out),
+             *(str(src) for src in sources)],
+            capture_output=True, text=True, timeout=timeout * len(sources), check=False,
         )
-    result = out / (src.stem + ".xlsx")
-    if proc.returncode != 0 or not result.exists():
+    results = [out / (src.stem + ".xlsx") for src in sources]
+    missing = [src.name for src, result in zip(sources, results, strict=True)
+               if not result.exists()]
+    if proc.returncode != 0 or missing:
         raise RuntimeError(
-            f"LibreOffice did not convert {src.name} (exit {proc.returncode}): "
-            f"{proc.stdout.strip()} {proc.stderr.strip()}"
+            f"LibreOffice did not convert {', '.join(missing) or 'the workbooks'} "
+            f"(exit {proc.returncode}): {proc.stdout.strip()} {proc.stderr.strip()}"
         )
-    return result
+    return results
 
 
 def read_values(path: str | os.PathLike[str]) -> CellValues:
