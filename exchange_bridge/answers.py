@@ -25,7 +25,7 @@ import email.utils
 import json
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from leverage.errors import LeverageError
@@ -261,6 +261,20 @@ def _check_hyperliquid(kind: str, answer: Any, bad: Callable[[str], BadAnswer]) 
             raise bad(f"the body has no {key!r}: {_shown(answer)}")
 
 
+def _leaves(answer: Any) -> Iterator[tuple[str, Any]]:
+    """Every value of a JSON body that is neither an object nor a list, with the key it
+    stands under ("" at the top; a list's items under the list's key)."""
+    stack: list[tuple[str, Any]] = [("", answer)]
+    while stack:
+        key, v = stack.pop()
+        if isinstance(v, dict):
+            stack.extend(v.items())
+        elif isinstance(v, list):
+            stack.extend((key, x) for x in v)
+        else:
+            yield key, v
+
+
 def _check_leaves(answer: Any, no_nulls: bool, now_ms: int,
                   bad: Callable[[str], BadAnswer], family: str = "",
                   not_negative: frozenset[str] = _NOT_NEGATIVE) -> None:
@@ -270,15 +284,7 @@ def _check_leaves(answer: Any, no_nulls: bool, now_ms: int,
     if family == "gate":
         _check_gate_leaves(answer, now_ms, bad)
         return
-    stack: list[tuple[str, Any]] = [("", answer)]
-    while stack:
-        key, v = stack.pop()
-        if isinstance(v, dict):
-            stack.extend(v.items())
-            continue
-        if isinstance(v, list):
-            stack.extend((key, x) for x in v)
-            continue
+    for key, v in _leaves(answer):
         if v is None:
             if no_nulls or key in _EVENT_TIMES:
                 raise bad(f"has {key or 'a value'} null")
@@ -313,15 +319,7 @@ def _check_gate_leaves(answer: Any, now_ms: int, bad: Callable[[str], BadAnswer]
     """Gate's body: no NaN or infinity; prices, rates and bounds not negative (sizes are
     signed); times (seconds, ``server_time`` ms) from 2017 to the clock plus a day, 0 or
     blank: never."""
-    stack: list[tuple[str, Any]] = [("", answer)]
-    while stack:
-        key, v = stack.pop()
-        if isinstance(v, dict):
-            stack.extend(v.items())
-            continue
-        if isinstance(v, list):
-            stack.extend((key, x) for x in v)
-            continue
+    for key, v in _leaves(answer):
         if v is None and key in _GATE_TIMES:  # ccxt would drop the row without a word
             raise bad(f"has {key} null")
         if v is None or isinstance(v, bool):
