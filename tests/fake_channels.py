@@ -302,3 +302,37 @@ class SmtpServer(_Recorder):
 
     def close(self) -> None:
         self.controller.stop()
+
+
+# Made-up credentials in each service's documented shape (apprise's URL formats).
+TG_TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
+TG_CHAT = "987654321"
+DISCORD_ID, DISCORD_TOKEN = "112233445566", "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
+SLACK_A, SLACK_B, SLACK_C = "T1JJ3T3L2", "A1BRTD4JD", "TIiajkdnlazkcOXrIdevi7FQ"
+MAIL_USER, MAIL_PASSWORD = "alerts", "p4ssw0rd-Very-Secret"
+HOOK_SECRET = "hk-7f3e9a1c2b"
+
+
+def every_channel(hook_port: int, smtp_port: int) -> str:
+    """An alerts file with one channel of each kind the tests reach on loopback: the webhook,
+    email with STARTTLS, Telegram, Discord and Slack (the last three through the proxy)."""
+    return (
+        f"json://127.0.0.1:{hook_port}/hook/{HOOK_SECRET}\n"
+        f"mailtos://{MAIL_USER}:{MAIL_PASSWORD}@127.0.0.1:{smtp_port}"
+        "?to=trader@example.org&from=alerts@example.org&mode=starttls\n"
+        f"tgram://{TG_TOKEN}/{TG_CHAT}\n"
+        f"discord://{DISCORD_ID}/{DISCORD_TOKEN}\n"
+        f"slack://{SLACK_A}/{SLACK_B}/{SLACK_C}/#alerts\n"
+    )
+
+
+def route_services(env: Any, proxy_url: str, ca_file: Path) -> None:
+    """Send the https services through the loopback proxy and trust the test CA (``env`` a
+    pytest MonkeyPatch): requests (apprise's HTTP client) reads the proxy and CA variables,
+    smtplib's default context SSL_CERT_FILE."""
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTP_PROXY"):
+        env.delenv(name, raising=False)
+    env.setenv("HTTPS_PROXY", proxy_url)
+    env.setenv("NO_PROXY", "127.0.0.1,localhost")
+    env.setenv("REQUESTS_CA_BUNDLE", str(ca_file))
+    env.setenv("SSL_CERT_FILE", str(ca_file))

@@ -22,19 +22,29 @@ from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
-from fake_channels import ServiceProxy, SmtpServer, TestPki, WebhookReceiver
+from fake_channels import (
+    DISCORD_ID,
+    DISCORD_TOKEN,
+    HOOK_SECRET,
+    MAIL_PASSWORD,
+    MAIL_USER,
+    SLACK_A,
+    SLACK_B,
+    SLACK_C,
+    TG_CHAT,
+    TG_TOKEN,
+    ServiceProxy,
+    SmtpServer,
+    TestPki,
+    WebhookReceiver,
+    every_channel,
+    route_services,
+)
 
 from leverage.errors import InputError, LeverageError
 from leverage_exchange.notify import ENV_VAR, Alert, Channels, desktop_scheme
 from leverage_exchange.notify import main as notify_main
 
-# Made-up credentials in each service's documented shape (apprise's URL formats).
-TG_TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
-TG_CHAT = "987654321"
-DISCORD_ID, DISCORD_TOKEN = "112233445566", "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
-SLACK_A, SLACK_B, SLACK_C = "T1JJ3T3L2", "A1BRTD4JD", "TIiajkdnlazkcOXrIdevi7FQ"
-MAIL_USER, MAIL_PASSWORD = "alerts", "p4ssw0rd-Very-Secret"
-HOOK_SECRET = "hk-7f3e9a1c2b"
 SECRETS = (TG_TOKEN, DISCORD_TOKEN, SLACK_C, SLACK_B, MAIL_PASSWORD, HOOK_SECRET, "AAHdqTcvCH1v")
 
 AT = datetime(2026, 12, 7, 3, 14, 15, tzinfo=UTC)
@@ -167,24 +177,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     hooks, proxy = WebhookReceiver(), ServiceProxy(pki)
     smtp = SmtpServer(pki, MAIL_USER, MAIL_PASSWORD)
     alerts = folder / "alerts.txt"
-    alerts.write_text(
-        "# one channel a line\n"
-        f"json://127.0.0.1:{hooks.port}/hook/{HOOK_SECRET}\n"
-        f"mailtos://{MAIL_USER}:{MAIL_PASSWORD}@127.0.0.1:{smtp.port}"
-        "?to=trader@example.org&from=alerts@example.org&mode=starttls\n"
-        f"tgram://{TG_TOKEN}/{TG_CHAT}\n"
-        f"discord://{DISCORD_ID}/{DISCORD_TOKEN}\n"
-        f"slack://{SLACK_A}/{SLACK_B}/{SLACK_C}/#alerts\n"
-    )
+    alerts.write_text("# one channel a line\n" + every_channel(hooks.port, smtp.port))
     with pytest.MonkeyPatch.context() as env:
-        for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTP_PROXY"):
-            env.delenv(name, raising=False)
-        # requests (apprise's HTTP client) sends the https services through the proxy and
-        # trusts the test CA; smtplib's default context reads SSL_CERT_FILE
-        env.setenv("HTTPS_PROXY", proxy.url)
-        env.setenv("NO_PROXY", "127.0.0.1,localhost")
-        env.setenv("REQUESTS_CA_BUNDLE", str(pki.ca_file))
-        env.setenv("SSL_CERT_FILE", str(pki.ca_file))
+        route_services(env, proxy.url, pki.ca_file)
         try:
             yield World(pki, hooks, proxy, smtp, alerts)
         finally:

@@ -21,7 +21,20 @@ import pytest
 pytest.importorskip("ccxt")
 pytest.importorskip("apprise")
 
-from fake_channels import ServiceProxy, SmtpServer, TestPki, WebhookReceiver
+from fake_channels import (
+    DISCORD_TOKEN,
+    HOOK_SECRET,
+    MAIL_PASSWORD,
+    MAIL_USER,
+    SLACK_C,
+    TG_TOKEN,
+    ServiceProxy,
+    SmtpServer,
+    TestPki,
+    WebhookReceiver,
+    every_channel,
+    route_services,
+)
 from fake_exchange import API_KEY, API_SECRET
 from fake_sheets import FakeSheets, make_client
 
@@ -31,13 +44,6 @@ from leverage.models import AdjustmentRule
 from leverage_exchange import recorded_watch as rw
 from leverage_exchange.notify import Channels
 from leverage_exchange.watch import Watcher, parse_hhmm
-
-# Made-up credentials in each service's documented shape (as tests/test_notify.py)
-TG_TOKEN, TG_CHAT = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw", "987654321"
-DISCORD_ID, DISCORD_TOKEN = "112233445566", "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
-SLACK_A, SLACK_B, SLACK_C = "T1JJ3T3L2", "A1BRTD4JD", "TIiajkdnlazkcOXrIdevi7FQ"
-MAIL_USER, MAIL_PASSWORD = "alerts", "p4ssw0rd-Very-Secret"
-HOOK_SECRET = "hk-7f3e9a1c2b"
 
 T0 = datetime(2026, 12, 7, tzinfo=UTC)
 INTERVAL = 20 * 60  # a cycle every 20 minutes: 72 cycles a day
@@ -67,20 +73,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object
     hooks, proxy = WebhookReceiver(), ServiceProxy(pki)
     smtp = SmtpServer(pki, MAIL_USER, MAIL_PASSWORD)
     alerts = folder / "alerts.txt"
-    alerts.write_text(
-        f"json://127.0.0.1:{hooks.port}/hook/{HOOK_SECRET}\n"
-        f"mailtos://{MAIL_USER}:{MAIL_PASSWORD}@127.0.0.1:{smtp.port}"
-        "?to=trader@example.org&from=alerts@example.org&mode=starttls\n"
-        f"tgram://{TG_TOKEN}/{TG_CHAT}\n"
-        f"discord://{DISCORD_ID}/{DISCORD_TOKEN}\n"
-        f"slack://{SLACK_A}/{SLACK_B}/{SLACK_C}/#alerts\n")
+    alerts.write_text(every_channel(hooks.port, smtp.port))
     with pytest.MonkeyPatch.context() as env:
-        for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTP_PROXY"):
-            env.delenv(name, raising=False)
-        env.setenv("HTTPS_PROXY", proxy.url)
-        env.setenv("NO_PROXY", "127.0.0.1,localhost")
-        env.setenv("REQUESTS_CA_BUNDLE", str(pki.ca_file))
-        env.setenv("SSL_CERT_FILE", str(pki.ca_file))
+        route_services(env, proxy.url, pki.ca_file)
         # apprise spaces two sends to one email server by 5.5 s and to Slack by 1.2 s (real
         # time, its plugins' request_rate_per_sec): kept in use, but a day of fake time here
         from apprise.plugins.email import NotifyEmail
