@@ -53,7 +53,7 @@ from typing import Any, Protocol
 from leverage import core, portfolio
 from leverage.errors import InputError, LeverageError
 from leverage.models import AdjustmentRule
-from leverage.planning import liq_probability
+from leverage.planning import safe_leverage
 from leverage.rules import RULE_TEXT
 
 from .client import Deadline
@@ -264,18 +264,12 @@ def margin_for_leverage(v: PositionView, views: Sequence[PositionView], wallet: 
 
 def distance_for_probability(v: PositionView, most: float, volatility: float,
                              horizon_days: float) -> float:
-    """The liquidation distance at which LIQ_PROBABILITY equals ``most`` (bisection over
-    the core's probability, which falls as the distance grows)."""
-    lo, hi = 0.0, 0.99
-    for _ in range(50):
-        mid = (lo + hi) / 2
-        p = float(liq_probability(v.side, v.mark, v.mark * (1 - v.sign * mid), volatility,
-                                  horizon_days))
-        if p > most:
-            lo = mid
-        else:
-            hi = mid
-    return hi
+    """The liquidation distance at which LIQ_PROBABILITY equals ``most``: ``1 /
+    SAFE_LEVERAGE(volatility, horizon_days, most, mmr=0)`` (with no maintenance margin an
+    isolated position at leverage L is liquidated 1/L from its entry, so the core's safest
+    leverage is the inverse of the distance the odds allow; nan where there is none)."""
+    lev = float(safe_leverage(volatility, horizon_days, most, 0.0, v.side))
+    return 1.0 / lev if lev > 0 else math.nan
 
 
 # ------------------------------------------------------------------------------ cycle

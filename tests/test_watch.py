@@ -553,3 +553,18 @@ def test_the_demo_watch_prints_the_alerts_and_leaves_the_workbook_as_it_was(tmp_
     assert "00:16 [stale] data stale since 2024-03-01 00:13 UTC" in text
     assert [line.split("]")[0].split("[")[1] for line in lines if "] " in line] == [
         "breach", "breach", "breach", "recovery", "recovery", "recovery", "stale", "recovery"]
+
+
+@pytest.mark.parametrize("side", ["long", "short"])
+def test_the_distance_the_odds_allow_has_exactly_those_odds(side: str) -> None:
+    """The distance the probability rule's fix aims for: LIQ_PROBABILITY there is the rule's
+    maximum (the core's SAFE_LEVERAGE inverted at mmr 0, not a search of the bridge's own)."""
+    from leverage.planning import liq_probability
+
+    v = xw.PositionView("P", "BTCUSDT", side, "isolated", 1.0, 60_000.0, 60_000.0, 6_000.0,
+                        60_000.0, 0.0, 300.0, 10.0, 0.0, 0.0, 0.2, 0.005, 0.0)
+    d = xw.distance_for_probability(v, 0.05, 0.8, 7)
+    assert 0 < d < 1
+    s = 1 if side == "long" else -1
+    p = float(liq_probability(side, v.mark, v.mark * (1 - s * d), 0.8, 7))
+    assert p == pytest.approx(0.05, rel=1e-6)
