@@ -1,4 +1,5 @@
-"""Shared test set-up. Keep it generic: fixtures of one area live in that area's test files."""
+"""Shared test set-up. Keep it generic: fixtures of one area live in that area's test files;
+the loopback Google Sheets server several areas use (``fake``) lives here."""
 
 import os
 import sys
@@ -16,6 +17,18 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 # xlwings, so the order tests are collected in does not matter.
 os.environ.setdefault("XLWINGS_ON_SERVER", "true")
 os.environ.setdefault("XLWINGS_LICENSE_KEY", "noncommercial")
+
+
+@pytest.fixture(scope="module")
+def fake() -> Any:
+    """The loopback Google Sheets server (tests/fake_sheets.py) of one test module; it must end
+    with no request it failed to serve. The exchange tests name their own ``fake`` (a
+    recorded exchange), which overrides this one in their files."""
+    from fake_sheets import FakeSheets
+
+    with FakeSheets() as server:
+        yield server
+        assert not server.server_errors, server.server_errors[0]
 
 
 class _FolderNamesAreNotPackages:

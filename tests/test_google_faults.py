@@ -9,7 +9,7 @@ requests; init next to an existing empty tab: 3; sync with the template told fro
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -81,13 +81,6 @@ def _sync_auto(fake: FakeSheets) -> tuple[str, Callable[[sb.GoogleBackend], Any]
 SCENARIOS = {"init new": (_init_new, 2), "init existing": (_init_existing, 3),
              "sync": (_sync_auto, 3)}
 CASES = [(name, at) for name, (_, n) in SCENARIOS.items() for at in range(n)]
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeSheets]:
-    with FakeSheets() as server:
-        yield server
-        assert not server.server_errors, server.server_errors[0]
 
 
 def _backend(fake: FakeSheets, key: str, **policy: Any) -> sb.GoogleBackend:

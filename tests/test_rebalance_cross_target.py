@@ -94,13 +94,6 @@ def test_workbook_brings_cross_to_one_target_in_formulas(mode, tmp_path):
     _assert_as_core(compute(path, _udfs() if mode == "udf" else None))
 
 
-@pytest.fixture(scope="module")
-def fake() -> Any:
-    with FakeSheets() as server:
-        yield server
-        assert not server.server_errors, server.server_errors[0]
-
-
 @pytest.mark.parametrize("kind", ["google", "xlsx"])
 def test_the_sync_flags_the_cross_target(kind: str, fake: FakeSheets, tmp_path: Path):
     typed = [[p.get(k) for k in POS.keys("input")] for p in ROWS]

@@ -179,13 +179,6 @@ def test_workbook_refuses_a_bad_account_input_in_formulas(case, mode, tmp_path):
 
 
 # ------------------------------------------------------------------ the sync
-@pytest.fixture(scope="module")
-def fake() -> Any:
-    with FakeSheets() as server:
-        yield server
-        assert not server.server_errors, server.server_errors[0]
-
-
 @pytest.mark.parametrize("kind", ["google", "xlsx"])
 def test_the_sync_writes_the_totals_check(kind: str, fake: FakeSheets, tmp_path: Path):
     keys = POS.keys("input")

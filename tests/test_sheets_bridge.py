@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import math
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,13 +38,6 @@ HEALTHY = 120.0
 
 def instant(policy_sleeps: list[float]) -> Callable[[float], None]:
     return policy_sleeps.append
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeSheets]:
-    with FakeSheets() as server:
-        yield server
-        assert not server.server_errors, server.server_errors[0]
 
 
 class Book:

@@ -13,14 +13,6 @@ from fake_sheets import FakeSheets, make_client
 import leverage_sheets as sb
 from leverage.layout import JOURNAL_EVENTS, REBALANCE_POSITIONS
 
-
-@pytest.fixture(scope="module")
-def fake() -> FakeSheets:
-    with FakeSheets() as server:
-        yield server
-        assert not server.server_errors, server.server_errors[0]
-
-
 # ------------------------------------------------------------------ refusing before changing
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +28,6 @@ from leverage_sheets.backend import serial_date
 from leverage_templates.samples import sample_journal
 
 LIQ_ROW = 6  # Events!D6: BTC-L1's funding, the first event after its open
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeSheets]:
-    with FakeSheets() as server:
-        yield server
-        assert not server.server_errors, server.server_errors[0]
 
 
 def _expected(price: float) -> tuple[journal.JournalResult, journal.JournalSummary, list]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,13 +49,6 @@ REBALANCE = [  # rebalance Positions inputs
     ["NEAR", "SOLUSDT", "long", "linear", 10, 100, 100, 60, "isolated", 1, None, 2, 0.005, 0],
 ]
 BALANCES = {"wallet_balance": 10_000.0, "free_balance": 700.0}
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeSheets]:
-    with FakeSheets() as server:
-        yield server
-        assert not server.server_errors, server.server_errors[0]
 
 
 class Fresh:
