@@ -513,7 +513,11 @@ def _ratio_formulas() -> dict[str, str]:
 
 def _account_sheet(wb: Workbook, inputs: Mapping[str, Any], last: int, mode: str) -> None:
     sheet = REBALANCE_ACCOUNT
-    ws = prepare_sheet(wb, sheet.title, [48.0, 18.0], landscape=False, header_height=None)
+    # the Item column fits its longest label (the account-ratio rows' are the longest), so no
+    # label is cut off by the blank cell beside it
+    item_width = max(len(label) for _, label in (*ACCOUNT_INPUT_ROWS, *ACCOUNT_OUTPUT_ROWS)) + 2
+    ws = prepare_sheet(wb, sheet.title, [max(48.0, float(item_width)), 18.0], landscape=False,
+                       header_height=None)
     mk = CellMaker(ws)
     ws.append(header_cells(mk, sheet))
     for key, label in ACCOUNT_INPUT_ROWS:

@@ -291,3 +291,13 @@ def test_built_charts_say_when_a_slot_has_no_point(built):
         assert data.cell(row=1, column=2 + 2 * slots).value  # a series' header there
         slots += 1
     assert slots >= 5
+
+
+@pytest.mark.parametrize("mode", ["native", "udf"])
+def test_account_labels_are_not_cut_off(mode: str, tmp_path: Path) -> None:
+    """The Account sheet's Item column is as wide as its longest label: the account-ratio
+    rows' labels were cut off by the blank Value cell beside them in the render."""
+    path = templates.build_rebalance(tmp_path / "r.xlsx", mode=mode, sample=False)
+    ws = openpyxl.load_workbook(path)[L.REBALANCE_ACCOUNT.title]
+    labels = [label for _, label in (*L.ACCOUNT_INPUT_ROWS, *L.ACCOUNT_OUTPUT_ROWS)]
+    assert ws.column_dimensions["A"].width >= max(len(label) for label in labels)
