@@ -50,6 +50,7 @@ KINDS = ("breach", "recovery", "stale", "write_failed", "summary", "started", "s
 # Seconds a channel gets for one alert, above apprise's own socket timeouts (4 s HTTP, 15 s SMTP
 # connect) so that they, not this cut-off, normally end a dead channel.
 DEFAULT_TIMEOUT = 20.0
+APP_NAME = "leverage watch"
 INSTALL_HINT = 'the [watch] extra: pip install "leverage-toolkit[watch]"'
 
 # apprise's notify types colour the message (Slack/Discord) and pick the desktop icon.
@@ -383,7 +384,9 @@ class Channels:
             channels.append(_terminal_channel(terminal))
         if sources:
             apprise = _import_apprise()
-            asset = apprise.AppriseAsset(secure_logging=True)
+            # app_id: the sender's name a desktop notification, an email's From and a
+            # Slack/Discord footer show (apprise's default is "Apprise")
+            asset = apprise.AppriseAsset(app_id=APP_NAME, secure_logging=True)
             seen: set[str] = set()
             for source in sources:
                 channel, identity = _apprise_channel(apprise, source, platform, asset)
