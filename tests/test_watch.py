@@ -454,7 +454,8 @@ CHILD = textwrap.dedent("""
     # A watch in a process of its own: `watch BOOK STATE TARGET N` runs cycles until it is
     # stopped and, after N cycles, stops itself inside the next save of TARGET (workbook or
     # state) when half the bytes of its temporary file are on disk: it prints "mid-write PATH"
-    # and waits for the parent's signal. `once BOOK STATE` runs one cycle (the next run).
+    # and waits for the parent's signal. `once BOOK STATE [BOOK STATE ...]` runs one cycle on
+    # each pair (the next run, one process for all).
     # The wrap is the test's: tempfile.mkstemp and os.fdopen of this process only, so the
     # production code saves as always.
     import hashlib, os, signal, sys, tempfile, time
@@ -466,9 +467,14 @@ CHILD = textwrap.dedent("""
     from leverage_exchange.recorded_exchange import API_KEY, API_SECRET
 
     signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C as in a terminal
-    mode, book, state = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
-    target = {"workbook": book, "state": state}.get(sys.argv[4]) if mode == "watch" else None
-    arm_after = int(sys.argv[5]) if mode == "watch" else 0
+    mode = sys.argv[1]
+    if mode == "watch":
+        pairs = [(Path(sys.argv[2]), Path(sys.argv[3]))]
+        target = {"workbook": pairs[0][0], "state": pairs[0][1]}[sys.argv[4]]
+        arm_after = int(sys.argv[5])
+    else:
+        pairs = [(Path(b), Path(s)) for b, s in zip(sys.argv[2::2], sys.argv[3::2])]
+        target, arm_after = None, 0
 
     temps, armed = {}, [False]
     real_mkstemp, real_fdopen = tempfile.mkstemp, os.fdopen
@@ -529,17 +535,18 @@ CHILD = textwrap.dedent("""
         def check(self): pass
         def describe(self): return ["none"]
 
-    w = xw.Watcher(ex, sb.open_local(book), Sink(), state_path=state,
-                   rules=AdjustmentRule.build(min_liq_distance=0.1), clock=lambda: t[0],
-                   sleep=sleep)
-    done = [0]
+    for book, state in pairs:
+        w = xw.Watcher(ex, sb.open_local(book), Sink(), state_path=state,
+                       rules=AdjustmentRule.build(min_liq_distance=0.1), clock=lambda: t[0],
+                       sleep=sleep)
+        done = [0]
 
-    def cycle(report):
-        done[0] += 1
-        print("cycle", digest(book), digest(state), flush=True)
-        armed[0] = done[0] == arm_after
+        def cycle(report, book=book, state=state):
+            done[0] += 1
+            print("cycle", digest(book), digest(state), flush=True)
+            armed[0] = done[0] == arm_after
 
-    w.run(None if mode == "watch" else 1, on_cycle=cycle)
+        w.run(None if mode == "watch" else 1, on_cycle=cycle)
     server.stop()
 """)
 
@@ -630,12 +637,12 @@ def test_ctrl_c_or_kill_9_inside_a_save_leave_the_old_file_whole(tmp_path) -> No
                         json.loads(temp.read_text())
         # the next run (a new process, as after a reboot or cron's next minute) removes what
         # the killed saves left, and writes both files again
-        nexts = {name: Child("once", str(files[name][0]), str(files[name][1]))
-                 for name in cases if cases[name][0] == signal.SIGKILL}
-        children.update({f"{name}-next": child for name, child in nexts.items()})
-        for name, child in nexts.items():
-            child.until("cycle ")
-            assert child.process.wait(timeout=120) == 0
+        killed = [name for name in cases if cases[name][0] == signal.SIGKILL]
+        children["next"] = Child("once", *(str(f) for name in killed for f in files[name]))
+        for _ in killed:
+            children["next"].until("cycle ")
+        assert children["next"].process.wait(timeout=120) == 0
+        for name in killed:
             book, state = files[name]
             assert sorted(p.name for p in book.parent.iterdir()) == [
                 "rebalance.xlsx", "state.json"], name
