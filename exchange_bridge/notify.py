@@ -13,7 +13,9 @@ Configuration (both sources add up, duplicates are dropped):
 
 ``desktop://`` picks the desktop notifier of the running OS: ``windows://`` on Windows,
 ``macosx://`` on macOS, the first of ``dbus://``, ``glib://``, ``gnome://`` that apprise can use
-on Linux.
+on Linux (``pip install "leverage-toolkit[watch,desktop]"`` brings dbus-python on Linux and
+pywin32 on Windows; macOS needs Homebrew's ``terminal-notifier``). Every channel names the
+sender "leverage watch" (:data:`APP_NAME`), the app a desktop notification shows.
 
 Secrets in the URLs (bot tokens, webhook tokens, passwords) are never printed: channel names
 come from apprise's privacy URL (``tgram://1...w/987654321``), the paths of generic webhooks
