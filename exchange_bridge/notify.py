@@ -14,8 +14,8 @@ Configuration (both sources add up, duplicates are dropped):
 ``desktop://`` picks the desktop notifier of the running OS: ``windows://`` on Windows,
 ``macosx://`` on macOS, the first of ``dbus://``, ``glib://``, ``gnome://`` that apprise can use
 on Linux (``pip install "leverage-toolkit[watch,desktop]"`` brings dbus-python on Linux and
-pywin32 on Windows; macOS needs Homebrew's ``terminal-notifier``). Every channel names the
-sender "leverage watch" (:data:`APP_NAME`), the app a desktop notification shows.
+pywin32 on Windows; macOS needs Homebrew's ``terminal-notifier``). The sender is named
+"leverage watch" (:data:`APP_NAME`): the app a desktop notification shows.
 
 Secrets in the URLs (bot tokens, webhook tokens, passwords) are never printed: channel names
 come from apprise's privacy URL (``tgram://1...w/987654321``), the paths of generic webhooks
@@ -386,8 +386,8 @@ class Channels:
             channels.append(_terminal_channel(terminal))
         if sources:
             apprise = _import_apprise()
-            # app_id: the sender's name a desktop notification, an email's From and a
-            # Slack/Discord footer show (apprise's default is "Apprise")
+            # app_id (apprise's default "Apprise"): the app a desktop notification names,
+            # and the User-Agent, an email's X-Application and a Slack message's footer
             asset = apprise.AppriseAsset(app_id=APP_NAME, secure_logging=True)
             seen: set[str] = set()
             for source in sources:
