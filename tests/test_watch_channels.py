@@ -197,8 +197,9 @@ def test_a_simulated_day_through_every_channel(day: Day) -> None:
     hooked = [json.loads(h.body)["title"] for h in day.hooks.wait_for(len(sent))]
     assert hooked == titles
     mails = day.smtp.wait_for(len(sent))
-    subjects = [message_from_bytes(m.body, policy=policy.default)["Subject"] for m in mails]
-    assert subjects == titles
+    parsed = [message_from_bytes(m.body, policy=policy.default) for m in mails]
+    assert [m["Subject"] for m in parsed] == titles
+    assert {m["X-Application"] for m in parsed} == {"leverage watch"}  # not "Apprise"
     by_host: dict[str, list[str]] = {}
     for r in day.proxy.wait_for(3 * len(sent)):
         by_host.setdefault(r.host, []).append(r.text())
