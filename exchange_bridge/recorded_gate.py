@@ -3,7 +3,8 @@ JSON, for real ccxt ``gate`` objects (``leverage_exchange.client.redirect``).
 
 - ``GET /api/v4/spot/time``                          server time (``fetch_time``)
 - ``GET /api/v4/spot/currencies``                    currencies (ccxt's ``load_markets``)
-- ``GET /api/v4/futures/usdt/contracts``             markets (``load_markets``)
+- ``GET /api/v4/futures/usdt/contracts``             markets (``load_markets``; another
+  settle currency's list is empty)
 - ``GET /api/v4/account/detail``                     the key's account mode (ccxt asks once)
 - ``GET /api/v4/futures/usdt/positions``             open positions (``fetch_positions``)
 - ``GET /api/v4/futures/usdt/accounts``              the futures wallet (``fetch_balance``)
@@ -99,6 +100,8 @@ class FakeGate(ReplayServer):
                          for c in ("USDT", "BTC", "ETH", "SOL")], {}
         if path == f"{FUTURES}/contracts":
             return 200, acc.contracts, {}
+        if path.startswith(f"{PREFIX}/futures/") and path.endswith("/contracts"):
+            return 200, [], {}  # public too; the account has no BTC-settled swaps
         if path == f"{FUTURES}/risk_limit_tiers":
             rows = [t for t in acc.tiers if params.get("contract") in (None, t["contract"])]
             offset, limit = int(params.get("offset") or 0), int(params.get("limit") or 100)
