@@ -24,7 +24,7 @@ times in seconds (fills with milliseconds as decimals). Lists are newest first, 
 (``KEY``, ``Timestamp`` and ``SIGN``, the hex HMAC-SHA512 of the request: :func:`_signed`);
 anything else gets Gate's 401 ``INVALID_KEY``.
 ``fail(path, "429")`` answers with Gate's ``TOO_MANY_REQUESTS``; the other faults are
-:meth:`ReplayServer.fail`'s.
+:meth:`RecordedExchange.fail`'s.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from .recorded_exchange import API_KEY, API_SECRET, DAY_MS, ReplayServer
+from .recorded_exchange import API_KEY, API_SECRET, DAY_MS, RecordedExchange
 
 PREFIX = "/api/v4"
 FUTURES = "/api/v4/futures/usdt"
@@ -82,7 +82,7 @@ def _list(rows: list[dict[str, Any]], params: dict[str, str], time_key: str,
     return kept[offset:offset + limit]
 
 
-class FakeGate(ReplayServer):
+class FakeGate(RecordedExchange):
     """Gate futures v4 on 127.0.0.1 (see the module docstring)."""
 
     def _answer(self, req: Any, path: str, params: dict[str, str],
