@@ -728,7 +728,7 @@ def gap_loss(
 # three columns, not one answer per row; not built by ``formula`` (no scalar fast path)
 tier.per_row = False  # type: ignore[attr-defined]
 
-FIRST_EDITION: dict[str, Any] = {
+POSITION_FORMULAS: dict[str, Any] = {
     "EFFECTIVE_LEVERAGE": effective_leverage,
     "NOTIONAL": notional,
     "UNREALIZED_PNL": unrealized_pnl,
@@ -746,8 +746,9 @@ FIRST_EDITION: dict[str, Any] = {
     "MAINT_MARGIN": maint_margin,
     "TIER": tier,
 }
-"""Excel name → Python function, first edition, in the order of docs/FORMULAS.md (the whole
-list, with the planning formulas, is :data:`leverage.catalogue.CATALOGUE`)."""
+"""Excel name → Python function of the formulas of one position, in the order of
+docs/FORMULAS.md (the whole list, with the planning formulas, is
+:data:`leverage.catalogue.CATALOGUE`)."""
 
 
 # The rules of the arguments most inputs share, as the formulas hold them (defaults

@@ -453,9 +453,9 @@ def test_ten_thousand_rows_in_one_call() -> None:
     assert np.allclose([r[0] for r in got], want, rtol=1e-12)
 
 
-# ------------------------------------------------------------------ second edition
+# --------------------------------------------------------------- planning formulas
 def test_second_edition_known_values() -> None:
-    """Each second-edition function through Excel gives the worked example of its docs."""
+    """Each planning function through Excel gives the worked example of its docs."""
     got = {
         "AVG_ENTRY": call("AVG_ENTRY", cell(1), cell(20_000), cell(1), cell(18_000)),
         "LIQ_AFTER_ADD": call("LIQ_AFTER_ADD", cell("long"), cell(1), cell(20_000), cell(400),
@@ -479,7 +479,7 @@ def test_second_edition_known_values() -> None:
         "FUNDING_FROM_HISTORY": (-30, 9), "FUNDING_APR": (0.1095, 6),
         "LIQ_PROBABILITY": (0.216, 3), "SAFE_LEVERAGE": (12.1, 1),
     }
-    assert set(got) == set(lv.planning.SECOND_EDITION)
+    assert set(got) == set(lv.planning.PLANNING_FORMULAS)
     for name, grid in got.items():
         assert len(grid) == 1 and len(grid[0]) == 1, name
         assert isinstance(grid[0][0], float), (name, grid)
