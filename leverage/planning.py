@@ -97,7 +97,8 @@ def _direction(argname: str, value: Any) -> str:
     return name
 
 
-# Argument rules: the core's where the argument is the same, so both editions read it alike.
+# Argument rules: the core's where the argument is the same, so the position and the planning
+# formulas read it alike.
 SIDE = UNDER_A_CONVENTION["side"]
 QTY = UNDER_A_CONVENTION["qty"]
 PRICE = UNDER_A_CONVENTION["entry_price"]

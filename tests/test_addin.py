@@ -454,7 +454,7 @@ def test_ten_thousand_rows_in_one_call() -> None:
 
 
 # --------------------------------------------------------------- planning formulas
-def test_second_edition_known_values() -> None:
+def test_planning_formulas_known_values() -> None:
     """Each planning function through Excel gives the worked example of its docs."""
     got = {
         "AVG_ENTRY": call("AVG_ENTRY", cell(1), cell(20_000), cell(1), cell(18_000)),
@@ -487,7 +487,7 @@ def test_second_edition_known_values() -> None:
         assert round(grid[0][0], digits) == value, (name, grid)
 
 
-def test_second_edition_bad_row_is_its_own_error_cell(text_errors: None) -> None:
+def test_planning_formula_bad_row_is_its_own_error_cell(text_errors: None) -> None:
     got = call("AVG_ENTRY", column([1, -1, 2]), cell(20_000), cell(1), cell(18_000))
     assert got[0][0] == 19_000 and got[2][0] == pytest.approx(58_000 / 3)
     assert got[1][0] == "#VALUE! qty must be > 0, got -1"
