@@ -483,7 +483,7 @@ def test_sample_journal_tells_a_story_with_rule_breaks():
     flagged = [b for b in result["rule_breaks"] if b]
     assert len(flagged) >= 2 and not any(result["status"])
     assert RULE_TEXT["min_liq_distance"] in "; ".join(flagged)
-    # the second edition's rules: averaging down inside the buffer, liquidation odds
+    # the planning formulas' rules: averaging down inside the buffer, liquidation odds
     assert RULE_TEXT["add_within_buffer"] in "; ".join(flagged)
     assert RULE_TEXT["max_liq_probability"] in "; ".join(flagged)
 
