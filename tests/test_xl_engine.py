@@ -62,7 +62,7 @@ def _compute_lean_registered(path: Path, functions: dict[str, Any] | None,
 def test_lean_path_gives_the_models_values_on_an_addin_journal(tmp_path: Path) -> None:
     # SOL-1's rows (margin moves, partial closes) and the inverse position: the add-in's
     # column calls are array formulas; the journal's helpers use ROW() both ways
-    events = T.TYPED_EVENTS[:2] + [e for e in T.TYPED_EVENTS if e["position_id"] == "INV-9"][:2]
+    events = T.TYPED_EVENTS[:1] + [e for e in T.TYPED_EVENTS if e["position_id"] == "INV-9"][:1]
     ids = {e["position_id"] for e in events}
     positions = [p for p in T.TYPED_POSITIONS if p["position_id"] in ids]
     path = T.templates.build_journal(tmp_path / "j.xlsx", mode="udf", positions=positions,
@@ -75,17 +75,17 @@ def test_lean_path_gives_the_models_values_on_an_addin_journal(tmp_path: Path) -
     texts = [c.value for row in sheet.iter_rows() for c in row if c.data_type == "f"
              and isinstance(c.value, str)]
     assert any("ROW()" in t for t in texts) and any("ROW($" in t for t in texts)
-    assert _compare(path, T._udfs()) > 200
+    assert _compare(path, T._udfs()) > 100
 
 
 def test_lean_path_gives_the_models_values_on_a_native_rebalance(tmp_path: Path) -> None:
-    # a sample position and one whose rate the native workbook looks up in its Tiers sheet
-    positions, wallet, free = T.templates.sample_portfolio()
+    # a position whose rate the native workbook looks up in its Tiers sheet
+    _, wallet, free = T.templates.sample_portfolio()
     tiered = next(p for p in T.FIGURE_PORTFOLIO if p["position_id"].startswith("T"))
     path = T.templates.build_rebalance(tmp_path / "r.xlsx", mode="native",
-                                       positions=[positions[0], tiered], wallet_balance=wallet,
-                                       free_balance=free, rows=3, **T.MARKET)
-    assert _compare(path, None) > 100
+                                       positions=[tiered], wallet_balance=wallet,
+                                       free_balance=free, rows=1, **T.MARKET)
+    assert _compare(path, None) > 50
 
 
 @pytest.mark.parametrize(("formula", "references"), [
