@@ -219,7 +219,15 @@ _A1 = re.compile(
     r"^(?P<sheet>(?:'[^']+'|[A-Za-z0-9_.]+)!)?"
     r"(?P<c1>\$?)(?P<col1>[A-Z]{1,3})(?P<r1>\$?)(?P<row1>\d+)"
     r"(?::(?P<c2>\$?)(?P<col2>[A-Z]{1,3})(?P<r2>\$?)(?P<row2>\d+))?$")
-_HOST_POSITION = re.compile(r"\b(?:ROW|COLUMN)\(\s*\)", re.IGNORECASE)
+# ROW() and COLUMN() without argument read their own cell: the same as ROW(own range), which
+# is written out so that the formula reads the same on every row and compiles once.
+_HOST_POSITION = re.compile(r'"(?:[^"]|"")*"|\b(ROW|COLUMN)\(\s*\)', re.IGNORECASE)
+
+
+def _own_position(formula: str, ref: str) -> str:
+    """``formula`` with ROW() / COLUMN() (outside string literals) reading ``ref``."""
+    return _HOST_POSITION.sub(
+        lambda m: m.group(0) if m.group(1) is None else f"{m.group(1)}({ref})", formula)
 # An A1 reference outside a string literal: the split keeps string literals in the text
 # pieces (first alternative, not captured) and captures references (second alternative).
 _REFERENCE = re.compile(
@@ -344,20 +352,19 @@ class _Book:
 
     def formula(self, key: _Cell) -> _Formula:
         """Compile the cell's formula, or reuse the compilation of the same formula at
-        another place (the same text once references are made relative to their cell; a
-        ROW() or COLUMN() without argument reads the host cell, so those are not shared)."""
+        another place (the same text once references are made relative to their cell)."""
         from formulas.cell import Cell
         from formulas.ranges import Ranges
         from openpyxl.utils.cell import range_boundaries
 
         ref, text, ctx = self.formulas[key]
+        text = _own_position(text, ref)
         texts, refs = _split_references(text)
         operands = [self.name(o, ctx) for o in refs]
         c1, r1, c2, r2 = range_boundaries(ref)
         relative = [_relative(o, key[1], key[2]) for o in refs]
-        shape = "|".join((ctx["sheet"], f"{r2 - r1}x{c2 - c1}",
-                          f"{key[1]},{key[2]}" if _HOST_POSITION.search(text) else "",
-                          "\0".join(texts), "\0".join(relative)))
+        shape = "|".join((ctx["sheet"], f"{r2 - r1}x{c2 - c1}", "\0".join(texts),
+                          "\0".join(relative)))
         compiled = _COMPILED.setdefault(self.functions, {})
         if shape not in compiled:
             compiled[shape] = (Cell(ref, text, context=ctx).compile(context=ctx), operands)
@@ -395,8 +402,8 @@ def _evaluation_order(book: _Book, formulas: dict[_Cell, _Formula]) -> list[_Cel
         while stack:
             key, pending = stack[-1]
             for dep in pending:
-                if dep == key and formulas[key].output["r1"] != formulas[key].output["r2"]:
-                    continue  # an array formula reading its own range: the model's case too
+                if dep == key:
+                    continue  # ROW(own cell) reads where it is, not what it holds
                 if state.get(dep) == 1:
                     raise _Unhandled("a circular reference")
                 if state.get(dep) is None:
