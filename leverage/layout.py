@@ -562,6 +562,47 @@ def wraps(column: Column) -> bool:
     return column.key in WRAPPED
 
 
+LINE_HEIGHT = 15.0  # points a line of 11-point text takes in a row
+BOLD_CHAR = 1.1  # a bold header letter is about this many of the width unit's "0"s wide
+
+
+def wrapped_lines(text: str, width: float, char: float = 1.0) -> int:
+    """Lines ``text`` takes wrapped at word boundaries in a column ``width`` wide (Excel's
+    unit: the width of a "0"), each character ``char`` such units wide; a word longer than
+    a line is broken across lines, as spreadsheets do. An estimate on the generous side:
+    no backend measures text for us before the file is opened.
+
+    >>> wrapped_lines("Liq. gap vs exchange", 11, BOLD_CHAR), wrapped_lines("Qty", 9)
+    (3, 1)
+    """
+    room = max(1, int((width - 1) / char))  # a column loses about one unit to its padding
+    lines, used = 0, room  # "used" = room forces the first word onto a new line
+    for paragraph in str(text).split("\n"):
+        used = room
+        for word in paragraph.split():
+            if used + 1 + len(word) <= room and used:
+                used += 1 + len(word)
+                continue
+            full, rest = divmod(len(word), room)
+            lines += full + (1 if rest else 0)
+            used = rest if rest else room
+        if not paragraph.split():
+            lines += 1
+    return max(lines, 1)
+
+
+def row_height(lines: int) -> float | None:
+    """Points a row needs for ``lines`` of wrapped 11-point text: :data:`LINE_HEIGHT` a line
+    and a little margin; None for one line (the row keeps the app's default height).
+    Excel and LibreOffice do not grow a row to a text they did not lay out themselves (a
+    formula's result, a value a program wrote), so a workbook writer sizes the rows.
+
+    >>> row_height(1), row_height(3)
+    (None, 48.0)
+    """
+    return lines * LINE_HEIGHT + 3 if lines > 1 else None
+
+
 def coin_money(sheet: Sheet) -> tuple[str, tuple[str, ...]] | None:
     """(formula, keys) of ``sheet``'s coin-margined money: the computed :data:`MONEY` columns
     of a sheet with a ``currency`` column, and a conditional-format formula (no ``=``, for
