@@ -30,7 +30,6 @@ from .engine import (
     column_spans,
     plan_sync,
     read_for_sync,
-    read_ranges_for,
     write_for_sync,
 )
 
@@ -131,7 +130,7 @@ def append_rows(
     if account and template != "rebalance":
         raise ValueError(f"account applies to the rebalance template, not {template}")
     account_at = _account_rows(account)
-    grids, formats = read_for_sync(backend, read_ranges_for(template))
+    grids, formats = read_for_sync(backend, template)
     for sheet, grid in zip(sheets, grids, strict=True):
         check_headers(sheet, grid, template)
     if callable(rows):

@@ -587,12 +587,15 @@ def _diff_columns(sheet: Sheet, data: Grid, new: list[list[Cell] | None],
 # ------------------------------------------------------------------------ sync
 
 
-def read_for_sync(backend: Backend,
-                  ranges: Sequence[str]) -> tuple[list[Grid], list[Formats] | None]:
-    """The values of ``ranges`` in one read, and their number formats when the backend sets
-    money formats row by row (:class:`~leverage_sheets.backend.FormatsBackend`: Google);
-    None for one whose own conditional format does it (a local workbook)."""
-    if isinstance(backend, FormatsBackend):
+def read_for_sync(backend: Backend, template: str) -> tuple[list[Grid], list[Formats] | None]:
+    """The values of the template's tabs (:func:`read_ranges_for`) in one read, and their
+    number formats when the template has money whose format follows the row's currency
+    (the journal) and the backend sets those formats row by row
+    (:class:`~leverage_sheets.backend.FormatsBackend`: Google); else None (a local
+    workbook's conditional format does it; the rebalance is USDⓈ-margined only), and the
+    read is the plain values read, a fraction of the size."""
+    ranges = read_ranges_for(template)
+    if isinstance(backend, FormatsBackend) and any(coin_money(s) for s in _sheets(template)):
         return backend.read_with_formats(ranges)
     return backend.read_ranges(ranges), None
 
@@ -636,7 +639,7 @@ def sync(backend: Backend, template: str, progress: ProgressFn | None = None) ->
     step = progress or _no_progress
     start, requests_before = time.perf_counter(), backend.requests
     step(1, 4, "reading")
-    grids, formats = read_for_sync(backend, read_ranges_for(template))
+    grids, formats = read_for_sync(backend, template)
     step(2, 4, f"computing {max(len(g) for g in grids) - 1:,} rows")
     todo = plan_sync(template, grids, formats)
     report = SyncReport(

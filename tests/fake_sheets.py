@@ -868,8 +868,16 @@ class _CellJson:
             if self.entered:
                 out["userEnteredValue"] = ({"formulaValue": cell.value} if cell.formula
                                            else _typed(cell.value))
-            if self.effective:
-                out["effectiveValue"] = _typed(_render(cell, "UNFORMATTED_VALUE"))
+            if self.effective:  # _render's UNFORMATTED_VALUE, inlined: it runs a cell a time
+                v = cell.value
+                if cell.formula or isinstance(v, str):
+                    out["effectiveValue"] = {"stringValue": v}
+                elif isinstance(v, bool):
+                    out["effectiveValue"] = {"boolValue": v}
+                elif isinstance(v, float) and v.is_integer() and abs(v) < 2**53:
+                    out["effectiveValue"] = {"numberValue": int(v)}
+                else:
+                    out["effectiveValue"] = {"numberValue": v}
             if self.formatted:
                 out["formattedValue"] = str(_render(cell, "FORMATTED_VALUE"))
         if fmt and self.format_node is not None:
@@ -896,10 +904,14 @@ def _grid_json(sheet: _Sheet, box: tuple[int, int, int, int], node: Mask) -> dic
     as_json = _CellJson(cell_node)
     found: dict[int, dict[int, dict[str, Any]]] = {}
     cells, formats = sheet.cells, sheet.formats
-    for pos in cells.keys() | formats.keys():
-        r, c = pos
+    for (r, c), cell in cells.items():
         if r0 <= r < r1 and c0 <= c < c1:
-            data = as_json(cells.get(pos), formats.get(pos))
+            data = as_json(cell, formats.get((r, c)))
+            if data:
+                found.setdefault(r - r0, {})[c - c0] = data
+    for (r, c), fmt in formats.items():  # formatted empty cells
+        if r0 <= r < r1 and c0 <= c < c1 and (r, c) not in cells:
+            data = as_json(None, fmt)
             if data:
                 found.setdefault(r - r0, {})[c - c0] = data
     if found:
