@@ -70,7 +70,7 @@ class SyncReport:
     cells_written: int = 0
     formats_set: int = 0  # money cells given their currency's number format (Google)
     requests: int = 0  # API requests this sync sent (0 for a local file)
-    changed: bool = False  # False: every computed cell already held its value; nothing written
+    changed: bool = False  # False: every computed cell held its value (and format): no write
     seconds: float = 0.0
 
     def __str__(self) -> str:
@@ -255,7 +255,8 @@ def _format_row(formats: Formats | None, r: int) -> Sequence[str | None]:
 @dataclass
 class _Plan:
     updates: list[Update] = field(default_factory=list)
-    # number formats of the rows written (a backend that reads formats only: Google)
+    # money formats to set: rows whose format is not their currency's (a backend that reads
+    # formats only: Google)
     formats: list[FormatUpdate] = field(default_factory=list)
     # every computed cell as the core computed it: (range of the block, values), changed or not
     targets: list[Update] = field(default_factory=list)
@@ -386,8 +387,8 @@ def _plan_journal(grids: list[Grid], formats: list[Formats] | None = None) -> _P
 
 def _plan_summary(plan: _Plan, grid: Grid, summary: Any, formats: Formats | None) -> None:
     """The Summary sheet, ours from row 2 down: the per-position table and the totals table
-    beside it, each written where it changed (values, or a money format that is not the
-    row's currency's) and cleared below its last row."""
+    beside it, each written where it changed and cleared below its last row, and the money
+    formats of its rows whose format is not their currency's."""
     for spec, rows in ((JOURNAL_SUMMARY, summary.positions), (SUMMARY_TOTALS, summary.totals)):
         first = spec.first_column - 1
         keys = spec.keys()
@@ -546,7 +547,7 @@ def sync_cells(template: str, grids: list[Grid]) -> dict[str, list[tuple[int, in
 def plan_sync(template: str, grids: list[Grid], formats: list[Formats] | None = None) -> _Plan:
     """What a sync would write for ``grids`` (the values of :func:`read_ranges_for`), and,
     given ``formats`` (the number formats of the same ranges, from a backend that reads
-    them), the money formats of the rows it writes."""
+    them), the money formats it would set."""
     for sheet, grid in zip(_sheets(template), grids, strict=True):
         check_headers(sheet, grid, template)
     if template == "journal":
@@ -556,9 +557,9 @@ def plan_sync(template: str, grids: list[Grid], formats: list[Formats] | None = 
 
 def _diff_columns(sheet: Sheet, data: Grid, new: list[list[Cell] | None],
                   formats: Formats | None = None) -> tuple[list[Update], list[FormatUpdate]]:
-    """Updates for the rows whose computed cells differ from what the sheet holds now, or
-    (``formats`` given) whose money is not in its currency's format, and those rows' money
-    formats."""
+    """Updates for the rows whose computed cells differ from what the sheet holds now; and,
+    ``formats`` given, the money formats of the rows whose money is not in its currency's
+    format (changed or not)."""
     computed = [sheet.index(k) for k in sheet.keys("computed")]
     width = len(computed)
     target = [row if row is not None else [None] * width for row in new]

@@ -4,12 +4,14 @@ The bridge uses gspread's low-level calls (``spreadsheets.get``, ``values:batchG
 ``values:batchUpdate``, ``:batchUpdate``) rather than ``open_by_key`` + worksheets, because
 opening a spreadsheet costs a metadata request the sync does not need.
 
-A sync reads its tabs' values, number formats and sheet ids in one ``spreadsheets.get`` (a
-field mask keeps the answer to those), and writes values and the money formats of the rows it
-writes in one ``:batchUpdate``, which Google applies all or nothing. The money formats are
-per row because a coin-margined row's amounts need 8 decimals (0.00012345 BTC), a USDT row's
-2, and Google's conditional formats cannot set a number format (Excel's and LibreOffice's
-can, so a local workbook has a rule instead).
+A journal sync reads its tabs' values, number formats and sheet ids in one
+``spreadsheets.get`` (a field mask keeps the answer to those); when some rows' money is not in
+their currency's format, it writes the values and those formats in one ``:batchUpdate`` of
+updateCells, which Google applies all or nothing, else the values in one
+``values:batchUpdate``. The money formats are per row because a coin-margined row's amounts
+need 8 decimals (0.00012345 BTC), a USDT row's 2, and Google's conditional formats cannot set
+a number format (Excel's and LibreOffice's can, so a local workbook has a rule instead). A
+rebalance sync (USDⓈ-margined only) reads with ``values:batchGet``.
 """
 
 from __future__ import annotations
@@ -127,7 +129,8 @@ def _pattern(data: dict[str, Any]) -> str | None:
 def _grid_data(data: Any, origin: tuple[int, int]) -> tuple[Grid, Formats]:
     """One GridData as the values API would give the range from ``origin`` (0-based row and
     column of its first cell): trailing empty rows and cells trimmed; and the formats of its
-    rows, past the last value too (an empty cell keeps the format a row written there gets)."""
+    rows, the formatted empty rows below the last value included (a row the sync writes
+    there is checked against the format it already has)."""
     _shape(isinstance(data, dict), "GridData objects")
     r0, c0 = data.get("startRow", 0), data.get("startColumn", 0)
     _shape(isinstance(r0, int) and isinstance(c0, int) and r0 >= origin[0] and c0 >= origin[1],
