@@ -3,10 +3,12 @@
 openpyxl drops what it cannot model (text boxes, x14 drop-downs, sparklines, slicers...) when it
 saves a workbook. Here the package (a zip of XML parts) is read as it is, and a write rewrites
 only the worksheet parts whose cells change: inside those, only the ``<c>`` elements of the
-cells written, in the rows written (plus the sheet's ``<dimension>``); every other byte of the
-sheet and every other zip member is copied unchanged. Text goes in as inline strings, so the
-shared-strings part is never touched; a cell that holds a formula, or lies in a merged range or
-an array formula, is refused before anything is written.
+cells written, in the rows written (plus the sheet's ``<dimension>``, and a written row's
+height when its wrapped text needs one); every other byte of the sheet and every other zip
+member is copied unchanged, except that a written cell that must wrap and whose style does not
+gets a copy of its style that does, appended to the styles part's cell formats. Text goes in as
+inline strings, so the shared-strings part is never touched; a cell that holds a formula, or
+lies in a merged range or an array formula, is refused before anything is written.
 
 Saves are atomic (temporary file next to the real file, fsync, ``os.replace``): a crash leaves
 the old file or the new one, never half of one.
