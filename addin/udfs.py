@@ -68,7 +68,7 @@ ARG_DOCS: dict[str, str] = {
     "risk_fraction": "Share of equity to lose at the stop, > 0 and <= 1 (0.01 = 1%)",
     "stop_price": "Stop-loss price > 0",
     "gap_price": "Price the market gaps to before liquidation can run",
-    # second edition
+    # planning formulas
     "add_qty": "Quantity to add (>= 0), in the units of qty",
     "add_price": "Price of the add, > 0",
     "add_margin": "Margin posted with the add (>= 0)",
@@ -249,7 +249,7 @@ def TIER(tiers, notional):
     return call_tier(tiers, notional)
 
 
-# ------------------------------------------------------------------ second edition
+# --------------------------------------------------------------- planning formulas
 @func(category=CATEGORY)
 @_args(lv.avg_entry)
 def AVG_ENTRY(qty, entry_price, add_qty, add_price, contract=None):

@@ -72,7 +72,7 @@ def import_requests() -> str:
                         ms(fetched), ms(converted), f"{rows:,}", ms(wall),
                         str(again.exchange_requests), ms(rerun)])
     return table(
-        "7. Exchange import through ccxt from the loopback replay server (ccxt's rate limiter "
+        "7. Exchange import through ccxt from the loopback recorded exchange (ccxt's rate limiter "
         f"on, its base delay set to {RATE_LIMIT_MS} ms for the loopback server)",
         ["exchange", "history rows", "exchange requests", "fetch (ccxt + HTTP)",
          "to journal rows", "rows written", "import into a new .xlsx journal",

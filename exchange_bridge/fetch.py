@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import importlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -115,6 +115,21 @@ def paged(
             return out
         last = max(int(r["timestamp"]) for r in page)
         since = last if last > since else since + 1
+
+
+def windows(since: int, until: int, width: int = TRADE_WINDOW_MS) -> Iterator[tuple[int, int]]:
+    """``(start, end)`` in ms of the consecutive windows ``width`` wide that cover ``since``
+    to ``until``, both ends inclusive, the last one cut at ``until`` (an API that takes at
+    most 7 days a request is asked window by window).
+
+    >>> list(windows(0, 20 * DAY_MS))[-1] == (14 * DAY_MS, 20 * DAY_MS)
+    True
+    """
+    start = since
+    while start <= until:
+        end = min(start + width - 1, until)
+        yield start, end
+        start = end + 1
 
 
 def _row_id(row: dict[str, Any]) -> Any:

@@ -22,7 +22,7 @@ from typing import Any
 from leverage.tiers import tables_from_ccxt
 
 from .client import call
-from .fetch import TRADE_WINDOW_MS, Fetched, num, rates_of
+from .fetch import Fetched, num, rates_of, windows
 
 MARKET_TYPES = ("swap",)  # futures only: spot and margin lists are not read
 OPTIONS: dict[str, Any] = {"defaultType": "swap"}  # fetch_balance: the futures account
@@ -90,9 +90,7 @@ def paged_windows(exchange: Any, fetch: Callable[..., list[dict[str, Any]]], sin
     rows come newest first, the next page is ``idLessThan`` the oldest ``key`` (an id of
     the row's ``info``) of the page before, until a short page."""
     out: list[dict[str, Any]] = []
-    start = since
-    while start <= until:
-        end = min(start + TRADE_WINDOW_MS - 1, until)
+    for start, end in windows(since, until):
         before = None
         while True:
             extra = {**PRODUCT, "until": end, **({"idLessThan": before} if before else {})}
@@ -103,7 +101,6 @@ def paged_windows(exchange: Any, fetch: Callable[..., list[dict[str, Any]]], sin
             if len(page) < PAGE or not ids:
                 break
             before = str(min(ids))
-        start = end + 1
     return out
 
 

@@ -13,7 +13,7 @@ from leverage.portfolio import BYBIT_UTA_THRESHOLD
 from leverage.tiers import tables_from_ccxt
 
 from .client import call
-from .fetch import PAGE, TRADE_WINDOW_MS, Fetched, num, rates_of, unified_balances
+from .fetch import PAGE, Fetched, num, rates_of, unified_balances, windows
 
 MARKET_TYPES = ("linear", "inverse")  # futures only: spot and option lists are not read
 # Bybit pays and credits funding on the available balance, not the isolated position margin
@@ -57,9 +57,7 @@ def paged_cursor(exchange: Any, fetch: Callable[..., list[dict[str, Any]]], sinc
     """Every row from ``since`` to ``until`` (ms), in 7-day windows (the API's widest), each
     window paged with the ``cursor`` the previous page returned."""
     out: list[dict[str, Any]] = []
-    start = since
-    while start <= until:
-        end = min(start + TRADE_WINDOW_MS - 1, until)
+    for start, end in windows(since, until):
         cursor = None
         while True:
             extra = {"until": end, "limit": PAGE["bybit"], **({"cursor": cursor} if cursor else {})}
@@ -69,7 +67,6 @@ def paged_cursor(exchange: Any, fetch: Callable[..., list[dict[str, Any]]], sinc
                            if (r.get("info") or {}).get("nextPageCursor")), None)
             if not cursor or not page:
                 break
-        start = end + 1
     return out
 
 

@@ -13,7 +13,9 @@ Configuration (both sources add up, duplicates are dropped):
 
 ``desktop://`` picks the desktop notifier of the running OS: ``windows://`` on Windows,
 ``macosx://`` on macOS, the first of ``dbus://``, ``glib://``, ``gnome://`` that apprise can use
-on Linux.
+on Linux (``pip install "leverage-toolkit[watch,desktop]"`` brings dbus-python on Linux and
+pywin32 on Windows; macOS needs Homebrew's ``terminal-notifier``). The sender is named
+"leverage watch" (:data:`APP_NAME`): the app a desktop notification shows.
 
 Secrets in the URLs (bot tokens, webhook tokens, passwords) are never printed: channel names
 come from apprise's privacy URL (``tgram://1...w/987654321``), the paths of generic webhooks
@@ -50,6 +52,7 @@ KINDS = ("breach", "recovery", "stale", "write_failed", "summary", "started", "s
 # Seconds a channel gets for one alert, above apprise's own socket timeouts (4 s HTTP, 15 s SMTP
 # connect) so that they, not this cut-off, normally end a dead channel.
 DEFAULT_TIMEOUT = 20.0
+APP_NAME = "leverage watch"
 INSTALL_HINT = 'the [watch] extra: pip install "leverage-toolkit[watch]"'
 
 # apprise's notify types colour the message (Slack/Discord) and pick the desktop icon.
@@ -383,7 +386,9 @@ class Channels:
             channels.append(_terminal_channel(terminal))
         if sources:
             apprise = _import_apprise()
-            asset = apprise.AppriseAsset(secure_logging=True)
+            # app_id (apprise's default "Apprise"): the app a desktop notification names,
+            # and the User-Agent, an email's X-Application and a Slack message's footer
+            asset = apprise.AppriseAsset(app_id=APP_NAME, secure_logging=True)
             seen: set[str] = set()
             for source in sources:
                 channel, identity = _apprise_channel(apprise, source, platform, asset)

@@ -23,7 +23,7 @@ oldest id as ``endId``. Private endpoints check Bitget's signature: ``ACCESS-SIG
 HMAC-SHA256 of timestamp + method + path + ``?`` + query under the secret, with
 ``ACCESS-KEY``, ``ACCESS-TIMESTAMP`` and ``ACCESS-PASSPHRASE``; anything else gets Bitget's
 ``40037`` "Apikey does not exist". ``fail(path, "429")`` answers with Bitget's ``429``; the
-other faults are :meth:`ReplayServer.fail`'s.
+other faults are :meth:`RecordedExchange.fail`'s.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from .recorded_exchange import API_KEY, API_SECRET, DAY_MS, ReplayServer
+from .recorded_exchange import API_KEY, API_SECRET, DAY_MS, RecordedExchange
 
 PASSPHRASE = "test-passphrase"
 MIX = "/api/v2/mix"
@@ -85,7 +85,7 @@ def _page(rows: list[dict[str, Any]], params: dict[str, str], key: str,
     return kept[:limit]
 
 
-class FakeBitget(ReplayServer):
+class FakeBitget(RecordedExchange):
     """Bitget v2 mix on 127.0.0.1 (see the module docstring)."""
 
     def _signed(self, req: Any, path: str) -> bool:

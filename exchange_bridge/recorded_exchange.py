@@ -26,7 +26,7 @@ field. Signed endpoints need ``X-MBX-APIKEY`` and a ``signature``; an unknown ke
 ``fail(path, "429")`` answers the next request to ``path`` with Binance's ``-1003`` rate limit;
 ``fail(path, "timeout")`` stalls it longer than the client waits; ``"429 retry-after=N"`` is
 the rate limit asking to wait N seconds; ``"trickle"`` sends the whole answer, status line
-first, one byte every 0.25 s (until :meth:`ReplayServer.release` or the client hangs up).
+first, one byte every 0.25 s (until :meth:`RecordedExchange.release` or the client hangs up).
 Every request is logged.
 """
 
@@ -186,7 +186,7 @@ def garbage(kind: str, body: Any) -> tuple[bytes, str]:
     return json.dumps(spoil(body)).encode(), "application/json"
 
 
-class ReplayServer:
+class RecordedExchange:
     """The HTTP side every fake exchange shares: serving, the request log, injected faults.
     A subclass answers requests in ``_answer`` (status, JSON body, headers)."""
 
@@ -239,7 +239,7 @@ class ReplayServer:
         assert isinstance(host, str)
         return f"http://{host}:{port}"
 
-    def __enter__(self) -> ReplayServer:
+    def __enter__(self) -> RecordedExchange:
         self.start()
         return self
 
@@ -339,7 +339,7 @@ class ReplayServer:
         raise NotImplementedError  # pragma: no cover
 
 
-class FakeBinanceFutures(ReplayServer):
+class FakeBinanceFutures(RecordedExchange):
     """Binance USDⓈ-M futures on 127.0.0.1 (see the module docstring)."""
 
     def __init__(self, account: Account, *, stall_seconds: float = 3.0, api: str = "fapi") -> None:
@@ -679,7 +679,7 @@ def _cursor_page(rows: list[dict[str, Any]], params: dict[str, str], default: in
     return {"list": page, "nextPageCursor": f"{start + limit}%3A{start + limit}" if more else ""}
 
 
-class FakeBybit(ReplayServer):
+class FakeBybit(RecordedExchange):
     """Bybit v5 on 127.0.0.1: the endpoints ccxt's ``bybit`` calls for an import.
 
     - ``GET /v5/market/instruments-info``  markets (``load_markets``, per category)
@@ -970,7 +970,7 @@ def _okx_page(rows: list[dict[str, Any]], params: dict[str, str], key: str, time
     return kept[:limit]
 
 
-class FakeOkx(ReplayServer):
+class FakeOkx(RecordedExchange):
     """OKX v5 on 127.0.0.1: the endpoints ccxt's ``okx`` calls for an import of swaps.
 
     - ``GET /api/v5/public/instruments``          markets (``load_markets``, ``instType=SWAP``)
@@ -1178,7 +1178,7 @@ def sample_okx_account(now_ms: int | None = None) -> OkxAccount:
 
 __all__ = [
     "API_KEY", "API_SECRET", "DAY_MS", "Account", "BybitAccount", "FakeBinanceFutures",
-    "FakeBybit", "FakeOkx", "Logged", "OkxAccount", "ReplayServer", "bracket",
+    "FakeBybit", "FakeOkx", "Logged", "OkxAccount", "RecordedExchange", "bracket",
     "bybit_execution", "bybit_instrument", "bybit_position", "bybit_risk_limits",
     "bybit_ticker", "coinm_market", "income", "margin_line", "market", "okx_bill",
     "okx_fill", "position", "sample_account", "sample_bybit_account", "sample_coinm_account",

@@ -3,7 +3,8 @@ JSON, for real ccxt ``gate`` objects (``leverage_exchange.client.redirect``).
 
 - ``GET /api/v4/spot/time``                          server time (``fetch_time``)
 - ``GET /api/v4/spot/currencies``                    currencies (ccxt's ``load_markets``)
-- ``GET /api/v4/futures/usdt/contracts``             markets (``load_markets``)
+- ``GET /api/v4/futures/usdt/contracts``             markets (``load_markets``; another
+  settle currency's list is empty)
 - ``GET /api/v4/account/detail``                     the key's account mode (ccxt asks once)
 - ``GET /api/v4/futures/usdt/positions``             open positions (``fetch_positions``)
 - ``GET /api/v4/futures/usdt/accounts``              the futures wallet (``fetch_balance``)
@@ -23,7 +24,7 @@ times in seconds (fills with milliseconds as decimals). Lists are newest first, 
 (``KEY``, ``Timestamp`` and ``SIGN``, the hex HMAC-SHA512 of the request: :func:`_signed`);
 anything else gets Gate's 401 ``INVALID_KEY``.
 ``fail(path, "429")`` answers with Gate's ``TOO_MANY_REQUESTS``; the other faults are
-:meth:`ReplayServer.fail`'s.
+:meth:`RecordedExchange.fail`'s.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from .recorded_exchange import API_KEY, API_SECRET, DAY_MS, ReplayServer
+from .recorded_exchange import API_KEY, API_SECRET, DAY_MS, RecordedExchange
 
 PREFIX = "/api/v4"
 FUTURES = "/api/v4/futures/usdt"
@@ -81,7 +82,7 @@ def _list(rows: list[dict[str, Any]], params: dict[str, str], time_key: str,
     return kept[offset:offset + limit]
 
 
-class FakeGate(ReplayServer):
+class FakeGate(RecordedExchange):
     """Gate futures v4 on 127.0.0.1 (see the module docstring)."""
 
     def _answer(self, req: Any, path: str, params: dict[str, str],
@@ -99,6 +100,8 @@ class FakeGate(ReplayServer):
                          for c in ("USDT", "BTC", "ETH", "SOL")], {}
         if path == f"{FUTURES}/contracts":
             return 200, acc.contracts, {}
+        if path.startswith(f"{PREFIX}/futures/") and path.endswith("/contracts"):
+            return 200, [], {}  # public too; the account has no BTC-settled swaps
         if path == f"{FUTURES}/risk_limit_tiers":
             rows = [t for t in acc.tiers if params.get("contract") in (None, t["contract"])]
             offset, limit = int(params.get("offset") or 0), int(params.get("limit") or 100)

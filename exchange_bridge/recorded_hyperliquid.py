@@ -18,9 +18,9 @@ One path serves every request; the JSON body's ``type`` says what is asked:
 
 A body that is not JSON, an unknown type or a user that is not ``0x`` + 40 hex digits gets
 Hyperliquid's 422 ``Failed to deserialize the JSON body into the target type``; an address with
-no account gets an empty account. Faults as :class:`~.recorded_exchange.ReplayServer`'s, armed
-for one request type with ``fail("/info:clearinghouseState", ...)`` or for every request with
-``fail("/info", ...)``; ``"429"`` is Hyperliquid's HTTP 429 rate limit.
+no account gets an empty account. Faults as :class:`~.recorded_exchange.RecordedExchange`'s,
+armed for one request type with ``fail("/info:clearinghouseState", ...)`` or for every request
+with ``fail("/info", ...)``; ``"429"`` is Hyperliquid's HTTP 429 rate limit.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .recorded_exchange import DAY_MS, ReplayServer, _now
+from .recorded_exchange import DAY_MS, RecordedExchange, _now
 
 ADDRESS = "0x0123456789abcdef0123456789abcdef01234567"
 """The recorded account's wallet address."""
@@ -65,7 +65,7 @@ def _by_time(rows: list[dict[str, Any]], params: dict[str, Any], page: int) -> l
     return sorted(kept, key=lambda r: int(r["time"]))[:page]
 
 
-class FakeHyperliquid(ReplayServer):
+class FakeHyperliquid(RecordedExchange):
     """Hyperliquid's ``POST /info`` on 127.0.0.1 (see the module docstring). ``fill_page`` and
     ``funding_page``: the most rows an answer holds (Hyperliquid's 2,000 and 500)."""
 

@@ -125,11 +125,17 @@ class WatchState:
 
     def save(self, path: Path | None) -> None:
         """Write the state atomically: a temporary file beside it, then a rename, so a kill
-        leaves the old state or the new one."""
+        leaves the old state or the new one. A ``kill -9`` amid the write leaves its
+        temporary file (``.NAME.xxxxxxxx.tmp``, the workbook saves' pattern): the next save
+        removes those older than its own run, as a workbook save does."""
         if path is None:
             return
+        from leverage_sheets.xlsx_package import remove_stale_temps
+
         text = json.dumps(asdict(self), indent=1, sort_keys=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
+        folder = path.parent or Path(".")
+        remove_stale_temps(folder, path.name)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(text)

@@ -1,8 +1,9 @@
 """The catalogue: every formula by its Excel name, in the order of docs/FORMULAS.md.
 
-It lives in a module of its own so that :mod:`leverage.core` (the first edition) and
-:mod:`leverage.planning` (the second, built on the first) import each other in one direction
-only. Everything that lists functions (the add-in, the workbooks, the docs tests) reads it.
+It lives in a module of its own so that :mod:`leverage.core` (the formulas of one position)
+and :mod:`leverage.planning` (the planning formulas, built on them) import each other in one
+direction only. Everything that lists functions (the add-in, the workbooks, the docs tests)
+reads it.
 
 Each function's ``per_row`` says whether it answers one value per row (built by
 :func:`~leverage._args.formula`, with a scalar fast path): a workbook lifts those into one
@@ -18,10 +19,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .core import FIRST_EDITION
-from .planning import SECOND_EDITION
+from .core import POSITION_FORMULAS
+from .planning import PLANNING_FORMULAS
 
-CATALOGUE: dict[str, Any] = {**FIRST_EDITION, **SECOND_EDITION}
-"""Excel name → Python function: the first edition, then the second."""
+CATALOGUE: dict[str, Any] = {**POSITION_FORMULAS, **PLANNING_FORMULAS}
+"""Excel name → Python function: the position formulas, then the planning ones."""
 
 __all__ = ["CATALOGUE"]

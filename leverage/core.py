@@ -38,7 +38,7 @@ from ._args import (
     formula,
     percent_hints,
 )
-from .conventions import CONVENTIONS
+from .conventions import CONVENTIONS, with_rules
 from .conventions.base import (
     Convention,
     Isolated,
@@ -317,26 +317,11 @@ def liq_price(
 ) -> Any:
     """Isolated-margin liquidation price; ``nan`` when the position cannot be liquidated.
 
-    Liquidation is where equity meets maintenance margin, ``margin + UPNL(P) = MM(P)``.
+    Liquidation is where equity meets maintenance margin, ``margin + UPNL(P) = MM(P)``; each
+    ``exchange`` solves it by its own rules (``leverage.conventions``, a module each; the list
+    below is written from them when the module loads):
 
-    * ``exchange="binance"`` (default; USDⓈ-M and COIN-M): MM at the liquidation price's
-      notional, ``LP = (WB + maint_amount − s·qty·entry) / (qty·mmr − s·qty)`` for linear,
-      ``qty·(1 + mmr) / (margin + maint_amount + qty/entry)`` (long) and
-      ``qty·(1 − mmr) / (qty/entry − margin − maint_amount)`` (short) for inverse.
-      With ``tiers``, the tier is the one whose band holds the notional *at the liquidation
-      price* (Binance's FAQ: recompute with the bracket the liquidation price falls in), so
-      the answer is always consistent with the tier used.
-    * ``exchange="bybit"`` (linear): MM at entry notional,
-      ``LP = entry − s × (margin − MM) / qty``.
-    * ``exchange="okx"`` (linear): the taker ``fee_rate`` counts as maintenance,
-      ``LP = (entry − s·margin/qty) / (1 − s·(mmr + fee_rate))``.
-    * ``exchange="bitget"`` (linear): as okx, with ``maint_amount`` Bitget's tiered offset,
-      ``LP = (margin + maint_amount − s·qty·entry) / (qty·(mmr + fee_rate − s))``.
-    * ``exchange="gate"`` (linear): as okx; Gate counts the contract's listed taker rate
-      (0.075 %), not the account's own fee, as ``fee_rate``.
-    * ``exchange="hyperliquid"`` (linear, USDC): Binance's linear form with
-      ``mmr = 1 / (2 × the asset's max leverage)`` (maintenance is half the initial margin at
-      max leverage), or its margin table as ``tiers``.
+    {conventions}
 
     ``margin`` is the isolated margin posted (initial margin plus any margin added, minus
     any withdrawn), in margin currency. With ``tiers``, ``mmr`` and ``maint_amount`` are
@@ -372,6 +357,9 @@ def liq_price(
             margin=margin,
         )
     return liq
+
+
+liq_price.__doc__ = with_rules(liq_price.__doc__ or "")
 
 
 @formula(
@@ -740,7 +728,7 @@ def gap_loss(
 # three columns, not one answer per row; not built by ``formula`` (no scalar fast path)
 tier.per_row = False  # type: ignore[attr-defined]
 
-FIRST_EDITION: dict[str, Any] = {
+POSITION_FORMULAS: dict[str, Any] = {
     "EFFECTIVE_LEVERAGE": effective_leverage,
     "NOTIONAL": notional,
     "UNREALIZED_PNL": unrealized_pnl,
@@ -758,8 +746,9 @@ FIRST_EDITION: dict[str, Any] = {
     "MAINT_MARGIN": maint_margin,
     "TIER": tier,
 }
-"""Excel name → Python function, first edition, in the order of docs/FORMULAS.md (the whole
-list, with the planning formulas, is :data:`leverage.catalogue.CATALOGUE`)."""
+"""Excel name → Python function of the formulas of one position, in the order of
+docs/FORMULAS.md (the whole list, with the planning formulas, is
+:data:`leverage.catalogue.CATALOGUE`)."""
 
 
 # The rules of the arguments most inputs share, as the formulas hold them (defaults

@@ -70,6 +70,7 @@ from ._args import Kind, Number, check_columns, fmt
 from .conventions import CONVENTIONS
 from .conventions.base import Isolated
 from .errors import InputError, Problem
+from .layout import EVENT_TYPES, JOURNAL_EVENTS, JOURNAL_POSITIONS, JOURNAL_SUMMARY, SUMMARY_TOTALS
 from .models import AdjustmentRule, _contract_word, _Model, _side_word, checked
 from .planning import avg_entry, liq_probability
 from .rules import SEPARATOR
@@ -77,76 +78,20 @@ from .tiers import TierTable, is_blank, override_note, symbol_table
 
 _JOURNAL_CONVENTION = CONVENTIONS["binance"]  # the journal's liquidation price: core.liq_price's
 
-EVENT_TYPES = (
-    "open", "increase", "add_margin", "withdraw_margin", "partial_close", "close", "funding",
-)
-
-POSITION_COLUMNS = (
-    "position_id",
-    "symbol",
-    "side",
-    "contract",
-    "margin_currency",
-    "mmr",
-    "maint_amount",
-    "stop_price",
-)
+# The sheets' column keys live in leverage.layout; the replay reads and writes these.
+POSITION_COLUMNS = tuple(JOURNAL_POSITIONS.keys())
 """Columns of the positions sheet, in order."""
 
-INPUT_COLUMNS = ("date", "position_id", "event", "price", "qty", "amount", "fee", "reason")
+INPUT_COLUMNS = tuple(JOURNAL_EVENTS.keys("input"))
 """Columns the trader types on the events sheet, in order."""
 
-OUTPUT_COLUMNS = (
-    "currency",
-    "qty_open",
-    "margin",
-    "mark_price",
-    "notional",
-    "unrealized_pnl",
-    "equity",
-    "margin_leverage",
-    "effective_leverage",
-    "liq_price",
-    "liq_distance",
-    "realized_pnl",
-    "funding",
-    "fees",
-    "net_pnl",
-    "r_multiple",
-    "rule_breaks",
-    "warnings",
-    "status",
-)
+OUTPUT_COLUMNS = tuple(JOURNAL_EVENTS.keys("computed"))
 """Computed columns, in the order the journal sheet shows them."""
 
-SUMMARY_COLUMNS = (
-    "position_id",
-    "symbol",
-    "currency",
-    "side",
-    "state",
-    "opened",
-    "closed",
-    "events",
-    "net_pnl",
-    "r_multiple",
-    "largest_leverage",
-    "rule_breaks",
-    "outcome",
-    "equity_after",
-)
+SUMMARY_COLUMNS = tuple(JOURNAL_SUMMARY.keys())
 """Per-position rows of :func:`summary`, in the order the Summary sheet shows them."""
 
-TOTALS_COLUMNS = (
-    "currency",
-    "closed",
-    "wins",
-    "liquidations",
-    "win_rate",
-    "expectancy",
-    "expectancy_r",
-    "total_net_pnl",
-)
+TOTALS_COLUMNS = tuple(SUMMARY_TOTALS.keys())
 """Per-currency totals of :func:`summary`, in the order the Summary sheet shows them."""
 
 # Why an event row could not be applied: ``JournalResult.problems[i].reason``.

@@ -6,6 +6,11 @@ and the local .xlsx sync (``sheets_bridge``) all read this module and translate 
 own format; it imports nothing outside the core, so installing the Sheets bridge does not
 bring openpyxl's builders or lxml along.
 
+Each sheet's column keys are written here and nowhere else: the journal and the portfolio
+(``leverage.journal.INPUT_COLUMNS``, ``leverage.portfolio.OUTPUT_COLUMNS``, ...) take theirs
+from these sheets, and so do the bridges. The rules' rows come from the core's
+:class:`~leverage.models.AdjustmentRule`, the one home of the rules.
+
 A column is either ``input`` (the trader types it; nothing of ours ever writes to it after the
 workbook is laid out), ``computed`` (ours: a formula in the workbook, a value written by the
 sync) or ``imported`` (filled once by ``leverage exchange import`` when it adds the row, then the
@@ -18,18 +23,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from leverage import journal, portfolio
 from leverage.models import AdjustmentRule
 
 Role = Literal["input", "computed", "imported"]
-
-
-def _same_keys(sheet: list[str], core: list[str]) -> None:
-    """The sheet's columns carry the core's field names, in the core's order. A check that runs
-    at import whatever the interpreter's flags (``python -O`` strips an ``assert``)."""
-    if sheet != core:
-        raise RuntimeError(f"leverage.layout is out of step with the core: columns {sheet} "
-                           f"for the core's {core}")
 
 
 @dataclass(frozen=True)
@@ -63,6 +59,10 @@ class Sheet:
     @property
     def headers(self) -> list[str]:
         return [c.header for c in self.columns]
+
+    def header(self, key: str) -> str:
+        """Row 1's header of column ``key`` (what a chart calls its series too)."""
+        return self.columns[self.index(key)].header
 
     def keys(self, role: Role | None = None) -> list[str]:
         return [c.key for c in self.columns if role is None or c.role == role]
@@ -145,7 +145,10 @@ LEV = '0.00"x"'
 R_MULTIPLE = '0.00"R"'
 DATE = "yyyy-mm-dd hh:mm"
 
-EVENT_TYPES = journal.EVENT_TYPES
+EVENT_TYPES = (
+    "open", "increase", "add_margin", "withdraw_margin", "partial_close", "close", "funding",
+)
+"""The journal's events (``leverage.journal`` says what each does): the Event column's list."""
 SIDES = ("long", "short")
 CONTRACTS = ("linear", "inverse")
 MARGIN_MODES = ("isolated", "cross")
@@ -166,7 +169,6 @@ JOURNAL_POSITIONS = Sheet(
                "planned stop: sets the initial risk of the R multiple"),
     ),
 )
-_same_keys(JOURNAL_POSITIONS.keys(), list(journal.POSITION_COLUMNS))
 
 JOURNAL_EVENTS = Sheet(
     "Events",
@@ -217,8 +219,6 @@ JOURNAL_EVENTS = Sheet(
         Highlight("status", "LEN({status})>0", RED_FILL),
     ),
 )
-_same_keys(JOURNAL_EVENTS.keys("input"), list(journal.INPUT_COLUMNS))
-_same_keys(JOURNAL_EVENTS.keys("computed"), list(journal.OUTPUT_COLUMNS))
 
 JOURNAL_RULES = Sheet(
     "Rules",
@@ -229,28 +229,16 @@ JOURNAL_RULES = Sheet(
     ),
 )
 
-RULE_ROWS: tuple[tuple[str, str, str], ...] = (
-    ("max_leverage", "0.00", "Flag any event after which equity-based leverage is above this."),
-    ("max_margin_per_event", TYPED_MONEY, "Flag a margin add larger than this in one event."),
-    ("max_adds_while_losing", "0",
-     "Flag the add after this many margin adds to a losing position."),
-    ("add_only_below_pnl", RATE,
-     "Add margin only once open PnL / initial margin is at or below this (e.g. -20%)."),
-    ("withdraw_only_above_pnl", RATE,
-     "Withdraw margin only once open PnL / initial margin is at or above this (e.g. 30%)."),
-    ("close_if_loss_beyond", RATE,
-     "Close instead of adding once the loss is this share of initial margin (e.g. 50%)."),
-    ("min_liq_distance", RATE,
-     "Flag (and colour red) liquidation closer than this fraction of the price."),
-    ("add_within_buffer", RATE,
-     "Flag a margin add after which liquidation is still closer than this (averaging down)."),
-    ("max_liq_probability", RATE,
-     "Flag any event after which the chance of touching liquidation (at the volatility and "
-     "horizon below) is above this."),
-    ("volatility", RATE, "Annualised volatility the probability rule assumes (e.g. 60%)."),
-    ("horizon_days", "0.##", "Horizon of the probability rule, in days (e.g. 7)."),
+# A rule's number format: a rate (RATE) unless it is one of these.
+_RULE_FORMATS = {"max_leverage": "0.00", "max_margin_per_event": TYPED_MONEY,
+                 "max_adds_while_losing": "0", "horizon_days": "0.##"}
+
+RULE_ROWS: tuple[tuple[str, str, str], ...] = tuple(
+    (key, _RULE_FORMATS.get(key, RATE), field.description or "")
+    for key, field in AdjustmentRule.model_fields.items()
 )
-_same_keys([r[0] for r in RULE_ROWS], list(AdjustmentRule.model_fields))
+"""The Rules sheet's rows, (rule, number format, what it means): one per field of
+:class:`~leverage.models.AdjustmentRule`, in its order, with its description."""
 
 SUMMARY_SHEET = "Summary"
 JOURNAL_SUMMARY = Sheet(
@@ -274,7 +262,6 @@ JOURNAL_SUMMARY = Sheet(
     ),
 )
 """One row per position of the Positions sheet, from A1 (``journal.summary(...).positions``)."""
-_same_keys(JOURNAL_SUMMARY.keys(), list(journal.SUMMARY_COLUMNS))
 
 SUMMARY_TOTALS = Sheet(
     SUMMARY_SHEET,
@@ -293,7 +280,6 @@ SUMMARY_TOTALS = Sheet(
 )
 """One row per margin currency, on the Summary sheet right of ``JOURNAL_SUMMARY``
 (``journal.summary(...).totals``)."""
-_same_keys(SUMMARY_TOTALS.keys(), list(journal.TOTALS_COLUMNS))
 
 
 # --------------------------------------------------------------- rebalance
@@ -349,9 +335,6 @@ REBALANCE_POSITIONS = Sheet(
     ),
 )
 RECONCILE_COLUMNS = ("liq_gap",)  # computed by the sync, not by the portfolio
-_same_keys(REBALANCE_POSITIONS.keys("input"), list(portfolio.INPUT_COLUMNS))
-_same_keys(REBALANCE_POSITIONS.keys("computed"),
-           [*portfolio.OUTPUT_COLUMNS, *RECONCILE_COLUMNS])
 
 REBALANCE_ACCOUNT = Sheet(
     "Account",

@@ -76,6 +76,12 @@ def validation_message(exc: ValidationError) -> str:
     return f"{field}: {msg.lower()}, got {shown}"
 
 
+def _rule(meaning: str, **constraints: Any) -> Any:
+    """A rule of :class:`AdjustmentRule`: optional (``None``, no such rule), ``meaning`` what
+    it flags, in the words of the journal's Rules sheet."""
+    return Field(default=None, description=meaning, **constraints)
+
+
 class AdjustmentRule(_Model):
     """The trader's pre-set rules for adjusting margin, written before opening.
 
@@ -84,17 +90,29 @@ class AdjustmentRule(_Model):
     open loss is 20 % of the initial margin or worse".
     """
 
-    max_leverage: float | None = None
-    max_margin_per_event: float | None = None
-    max_adds_while_losing: int | None = Field(default=None, ge=0)
-    add_only_below_pnl: float | None = None
-    withdraw_only_above_pnl: float | None = None
-    close_if_loss_beyond: float | None = None
-    min_liq_distance: float | None = None
-    add_within_buffer: float | None = None
-    max_liq_probability: float | None = None
-    volatility: float | None = None
-    horizon_days: float | None = None
+    # Each rule's meaning is what the journal's Rules sheet says of it (leverage.layout derives
+    # that sheet's rows from these fields, in this order).
+    max_leverage: float | None = _rule(
+        "Flag any event after which equity-based leverage is above this.")
+    max_margin_per_event: float | None = _rule("Flag a margin add larger than this in one event.")
+    max_adds_while_losing: int | None = _rule(
+        "Flag the add after this many margin adds to a losing position.", ge=0)
+    add_only_below_pnl: float | None = _rule(
+        "Add margin only once open PnL / initial margin is at or below this (e.g. -20%).")
+    withdraw_only_above_pnl: float | None = _rule(
+        "Withdraw margin only once open PnL / initial margin is at or above this (e.g. 30%).")
+    close_if_loss_beyond: float | None = _rule(
+        "Close instead of adding once the loss is this share of initial margin (e.g. 50%).")
+    min_liq_distance: float | None = _rule(
+        "Flag (and colour red) liquidation closer than this fraction of the price.")
+    add_within_buffer: float | None = _rule(
+        "Flag a margin add after which liquidation is still closer than this (averaging down).")
+    max_liq_probability: float | None = _rule(
+        "Flag any event after which the chance of touching liquidation (at the volatility and "
+        "horizon below) is above this.")
+    volatility: float | None = _rule(
+        "Annualised volatility the probability rule assumes (e.g. 60%).")
+    horizon_days: float | None = _rule("Horizon of the probability rule, in days (e.g. 7).")
 
     _positive = checked(Number(gt=0), "max_leverage", "max_margin_per_event", optional=True)
     _close_level = checked(Rate(gt=0), "close_if_loss_beyond", optional=True)

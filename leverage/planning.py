@@ -1,5 +1,5 @@
 """Planning around an open position: adding to it, how much to open, hedges, account shocks,
-funding history, the odds of a liquidation and a safe leverage (the second edition).
+funding history, the odds of a liquidation and a safe leverage (:data:`PLANNING_FORMULAS`).
 
 AVG_ENTRY, LIQ_AFTER_ADD, MAX_OPEN, HEDGE_LIQ_PRICE, ACCOUNT_SHOCK, FUNDING_FROM_HISTORY,
 FUNDING_APR, LIQ_PROBABILITY and SAFE_LEVERAGE, in snake_case with the catalogue's argument
@@ -14,7 +14,7 @@ LIQ_PRICE (conventions, tiers, below maintenance at every price) is the one in
 
 ``nan`` in a result means "there is none" (a cell shows it blank); a row whose position has no
 answer (already below maintenance margin at every price) is a :class:`~leverage.PositionError`.
-docs/FORMULAS.md, section "Second edition", states every formula with its sources.
+docs/FORMULAS.md, section "Planning formulas", states every formula with its sources.
 """
 
 from __future__ import annotations
@@ -97,7 +97,8 @@ def _direction(argname: str, value: Any) -> str:
     return name
 
 
-# Argument rules: the core's where the argument is the same, so both editions read it alike.
+# Argument rules: the core's where the argument is the same, so the position and the planning
+# formulas read it alike.
 SIDE = UNDER_A_CONVENTION["side"]
 QTY = UNDER_A_CONVENTION["qty"]
 PRICE = UNDER_A_CONVENTION["entry_price"]
@@ -1064,7 +1065,7 @@ def _funding_from_history(
 funding_from_history = _funding_from_history_ranged(_funding_from_history)
 
 
-SECOND_EDITION: dict[str, Any] = {
+PLANNING_FORMULAS: dict[str, Any] = {
     "AVG_ENTRY": avg_entry,
     "LIQ_AFTER_ADD": liq_after_add,
     "MAX_OPEN": max_open,
@@ -1075,9 +1076,10 @@ SECOND_EDITION: dict[str, Any] = {
     "LIQ_PROBABILITY": liq_probability,
     "SAFE_LEVERAGE": safe_leverage,
 }
-"""Excel name → Python function, second edition, in the catalogue's order (they follow the
-first edition in :data:`leverage.catalogue.CATALOGUE`)."""
+"""Excel name → Python function of the planning formulas, in the catalogue's order (they
+follow the position formulas, ``leverage.core.POSITION_FORMULAS``, in
+:data:`leverage.catalogue.CATALOGUE`)."""
 
 # cross_liq_price is the one-leg case of hedge_liq_price (tests check they agree)
-__all__ = [*(f.__name__ for f in SECOND_EDITION.values()), "SECOND_EDITION", "Failure",
+__all__ = [*(f.__name__ for f in PLANNING_FORMULAS.values()), "PLANNING_FORMULAS", "Failure",
            "cross_liq_price"]

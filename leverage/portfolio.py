@@ -76,39 +76,15 @@ import numpy as np
 from . import core
 from ._args import NONE, Kind, Number, Rate, _Choice, check_columns, fmt
 from .errors import InputError
+from .layout import REBALANCE_POSITIONS, RECONCILE_COLUMNS
 from .planning import account_shock, liq_probability
 from .tiers import is_blank, override_note, symbol_rate, symbol_table
 
-OUTPUT_COLUMNS = (
-    "notional",
-    "unrealized_pnl",
-    "maint_margin",
-    "leverage",
-    "liq_price",
-    "liq_distance",
-    "move",
-    "allocated",
-    "warnings",
-    "status",
-    "liq_probability",
-)
-
-INPUT_COLUMNS = (
-    "position_id",
-    "symbol",
-    "side",
-    "contract",
-    "qty",
-    "entry_price",
-    "mark_price",
-    "margin",
-    "margin_mode",
-    "target_leverage",
-    "target_liq_distance",
-    "priority",
-    "mmr",
-    "maint_amount",
-)
+# The Positions sheet's column keys live in leverage.layout; the portfolio reads its inputs
+# and writes its outputs (all the computed columns but the sync's reconcile column).
+INPUT_COLUMNS = tuple(REBALANCE_POSITIONS.keys("input"))
+OUTPUT_COLUMNS = tuple(k for k in REBALANCE_POSITIONS.keys("computed")
+                       if k not in RECONCILE_COLUMNS)
 
 
 @dataclass

@@ -34,10 +34,11 @@ CHARTS_SHEET = "Charts"
 SLOT_ROWS = 20  # rows each slot takes: a label, the picked id, and the chart's height
 MIN_SLOTS = 3
 DATA_COLUMN = 30  # 1-based column of the first chart-data column (AD): right of the charts
-SLOT_SERIES = (("date", "Date"), ("effective_leverage", "Leverage (equity)"),
-               ("liq_distance", "Liq. distance"))
-EQUITY_SERIES = (("closed", "Closed"), ("equity_after", "Equity curve"))
-POSITION_LABEL = "Position ID"
+# (key, label) of each series: a slot's are Events columns, named as their headers
+SLOT_SERIES = tuple((k, JOURNAL_EVENTS.header(k))
+                    for k in ("date", "effective_leverage", "liq_distance"))
+EQUITY_SERIES = (("closed", JOURNAL_SUMMARY.header("closed")), ("equity_after", "Equity curve"))
+POSITION_LABEL = JOURNAL_POSITIONS.header("position_id")
 CURRENCY_LABEL = "Equity curve: margin currency"
 
 Flavour = Literal["google", "excel"]

@@ -1399,7 +1399,8 @@ MAX_CHART_SLOTS = 8  # per-position charts on the Charts sheet, at most
 EQUITY_CURRENCIES = 3  # equity-curve series: the first currencies of the totals
 SLOT_ROWS = 24  # sheet rows per chart slot on the Charts sheet
 CHARTS_PER_PAGE = 2  # slots a printed Charts page holds (a page break after each pair)
-LEVERAGE_SERIES, DISTANCE_SERIES = "Leverage (equity)", "Liq. distance"
+LEVERAGE_SERIES, DISTANCE_SERIES = (JOURNAL_EVENTS.header(k)
+                                    for k in ("effective_leverage", "liq_distance"))
 EQUITY_CHART_ROW = TOTAL_ROWS + 4  # Summary row the equity curve starts at, under the totals
 EQUITY_NOTES = {
     TOTAL_ROWS + 3: "Net PnL of closed positions, added up in close order.",

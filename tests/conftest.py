@@ -18,6 +18,12 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 os.environ.setdefault("XLWINGS_ON_SERVER", "true")
 os.environ.setdefault("XLWINGS_LICENSE_KEY", "noncommercial")
 
+# xlwings' Office.js calls run every argument through js_to_none, which tries
+# `from pyodide.ffi import JsNull` each time; off Pyodide every failed import searches all of
+# sys.path again (half a call's time in the hostile-cell tests). A None in sys.modules makes
+# the same import fail at once, as it fails anyway outside Pyodide.
+sys.modules.setdefault("pyodide", None)  # type: ignore[arg-type]
+
 
 @pytest.fixture(scope="module")
 def fake() -> Any:

@@ -26,7 +26,7 @@ import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+T = TypeVar("T")
 SERVICE_HOSTS = ("api.telegram.org", "discord.com", "hooks.slack.com")
 
 
@@ -119,24 +120,26 @@ class TestPki:
         return context
 
 
-class _Recorder:
+class Recorder(Generic[T]):
+    """What a fake server received, in order, with a wait for the first ``count`` items."""
+
     def __init__(self) -> None:
-        self.requests: list[Recorded] = []
+        self.requests: list[T] = []
         self.arrived = threading.Condition()
 
-    def record(self, item: Recorded) -> None:
+    def record(self, item: T) -> None:
         with self.arrived:
             self.requests.append(item)
             self.arrived.notify_all()
 
-    def wait_for(self, count: int, timeout: float = 30.0) -> list[Recorded]:
+    def wait_for(self, count: int, timeout: float = 30.0) -> list[T]:
         """The first ``count`` requests, waiting for them up to ``timeout`` seconds."""
         with self.arrived:
             self.arrived.wait_for(lambda: len(self.requests) >= count, timeout)
             return list(self.requests)
 
 
-class WebhookReceiver(_Recorder):
+class WebhookReceiver(Recorder[Recorded]):
     """``http://127.0.0.1:<port>/...``: records POSTs, answers 200 (or as the path says)."""
 
     def __init__(self) -> None:
@@ -189,7 +192,7 @@ def _service_answer(host: str, path: str) -> tuple[int, str, bytes]:
     return 404, "text/plain", b"not found"
 
 
-class ServiceProxy(_Recorder):
+class ServiceProxy(Recorder[Recorded]):
     """An HTTPS proxy on loopback that plays Telegram, Discord and Slack (see the module)."""
 
     def __init__(self, pki: TestPki) -> None:
@@ -256,7 +259,7 @@ class ServiceProxy(_Recorder):
 
 @dataclass
 class _MailHandler:
-    sink: _Recorder
+    sink: Recorder[Recorded]
     logins: list[str] = field(default_factory=list)
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
@@ -271,7 +274,7 @@ class _MailHandler:
         return "250 OK"
 
 
-class SmtpServer(_Recorder):
+class SmtpServer(Recorder[Recorded]):
     """aiosmtpd on 127.0.0.1 with STARTTLS required and AUTH LOGIN/PLAIN for one account."""
 
     def __init__(self, pki: TestPki, user: str, password: str) -> None:

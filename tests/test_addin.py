@@ -453,9 +453,9 @@ def test_ten_thousand_rows_in_one_call() -> None:
     assert np.allclose([r[0] for r in got], want, rtol=1e-12)
 
 
-# ------------------------------------------------------------------ second edition
-def test_second_edition_known_values() -> None:
-    """Each second-edition function through Excel gives the worked example of its docs."""
+# --------------------------------------------------------------- planning formulas
+def test_planning_formulas_known_values() -> None:
+    """Each planning function through Excel gives the worked example of its docs."""
     got = {
         "AVG_ENTRY": call("AVG_ENTRY", cell(1), cell(20_000), cell(1), cell(18_000)),
         "LIQ_AFTER_ADD": call("LIQ_AFTER_ADD", cell("long"), cell(1), cell(20_000), cell(400),
@@ -479,7 +479,7 @@ def test_second_edition_known_values() -> None:
         "FUNDING_FROM_HISTORY": (-30, 9), "FUNDING_APR": (0.1095, 6),
         "LIQ_PROBABILITY": (0.216, 3), "SAFE_LEVERAGE": (12.1, 1),
     }
-    assert set(got) == set(lv.planning.SECOND_EDITION)
+    assert set(got) == set(lv.planning.PLANNING_FORMULAS)
     for name, grid in got.items():
         assert len(grid) == 1 and len(grid[0]) == 1, name
         assert isinstance(grid[0][0], float), (name, grid)
@@ -487,7 +487,7 @@ def test_second_edition_known_values() -> None:
         assert round(grid[0][0], digits) == value, (name, grid)
 
 
-def test_second_edition_bad_row_is_its_own_error_cell(text_errors: None) -> None:
+def test_planning_formula_bad_row_is_its_own_error_cell(text_errors: None) -> None:
     got = call("AVG_ENTRY", column([1, -1, 2]), cell(20_000), cell(1), cell(18_000))
     assert got[0][0] == 19_000 and got[2][0] == pytest.approx(58_000 / 3)
     assert got[1][0] == "#VALUE! qty must be > 0, got -1"

@@ -39,7 +39,12 @@ def _docstring_exchanges(doc: str) -> set[str]:
 
 
 def test_liq_price_docstring_lists_exactly_the_registry() -> None:
+    # written from the registry: each convention states its own rule (a subclass of Binance
+    # that forgot to would show Binance's words under its name)
     assert _docstring_exchanges(lv.liq_price.__doc__ or "") == set(CONVENTIONS)
+    assert [n for n, c in CONVENTIONS.items() if "rule" not in vars(type(c))] == []
+    for c in CONVENTIONS.values():
+        assert " ".join(c.rule.split()[:4]) in " ".join((lv.liq_price.__doc__ or "").split())
 
 
 def test_fee_rate_help_names_the_fee_counting_conventions() -> None:
@@ -64,3 +69,20 @@ def test_every_convention_has_a_fetch_module_with_every_hook() -> None:
         module = fetch.venue(ccxt_id)
         assert module.__name__ == f"leverage_exchange.fetch_{name}"
         assert [h for h in HOOKS if not hasattr(module, h)] == [], name
+
+
+def test_formulas_md_names_every_convention_and_who_counts_the_fee() -> None:
+    """docs/FORMULAS.md's "The exchange argument" lists every convention and, in its
+    ``fee_rate`` sentence, exactly the fee-counting ones; each has its own section under
+    "Exchange conventions" (titled as the exchange is written there)."""
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "docs" / "FORMULAS.md").read_text(encoding="utf-8")
+    section = text.split("### The exchange argument", 1)[1].split("\n#", 1)[0]
+    named, fee = section.split("`fee_rate`", 1)
+    assert set(re.findall(r"`(\w+)`", named)) - {"LIQ_PRICE", "MARGIN_FOR_LIQ_PRICE",
+                                                  "exchange"} == set(CONVENTIONS)
+    assert set(re.findall(r"`(\w+)`", fee)) == set(FEE_COUNTS)
+    conventions = text.split("\n## Exchange conventions", 1)[1].split("\n## ", 1)[0]
+    headings = {h.casefold() for h in re.findall(r"^### (.+)$", conventions, re.M)}
+    assert headings == set(CONVENTIONS)

@@ -66,6 +66,20 @@ def test_journal_replay_state_after_each_event() -> None:
     assert math.isnan(close["liq_price"])
 
 
+def test_the_computations_fill_exactly_the_layout_s_computed_columns() -> None:
+    """The column keys live once, in leverage.layout: the replay (in the sheet's order) and
+    the rebalance write every computed column of their sheet and nothing else (the rebalance
+    all but the sync's reconcile column)."""
+    from leverage import layout
+
+    assert list(replay(POSITIONS, _events()).columns) == layout.JOURNAL_EVENTS.keys("computed")
+    row = {"position_id": "A", "side": "long", "qty": 1, "entry_price": 100, "mark_price": 100,
+           "margin": 10, "target_leverage": 5, "mmr": 0.005}
+    assert set(rebalance([row], 0, 0).columns) == {
+        k for k in layout.REBALANCE_POSITIONS.keys("computed")
+        if k not in layout.RECONCILE_COLUMNS}
+
+
 def test_journal_figures_come_from_the_core() -> None:
     r = replay(POSITIONS, _events())
     row = r.row(1)

@@ -23,7 +23,7 @@ from leverage.cli import main
 from leverage_exchange import cli as xcli
 from leverage_exchange import fetch_bitget, fetch_gate
 from leverage_exchange.recorded_bitget import FakeBitget, sample_bitget_account
-from leverage_exchange.recorded_exchange import API_KEY, API_SECRET, DAY_MS, ReplayServer
+from leverage_exchange.recorded_exchange import API_KEY, API_SECRET, DAY_MS, RecordedExchange
 from leverage_exchange.recorded_gate import FakeGate, sample_gate_account
 
 CREDS = {"apiKey": API_KEY, "secret": API_SECRET, "password": "test-passphrase"}
@@ -31,20 +31,20 @@ FAKES = {"bitget": (FakeBitget, sample_bitget_account), "gate": (FakeGate, sampl
 
 
 @pytest.fixture(scope="module")
-def bitget() -> Iterator[ReplayServer]:
+def bitget() -> Iterator[RecordedExchange]:
     with FakeBitget(sample_bitget_account(), stall_seconds=10.0) as server:
         yield server
     assert not server.server_errors
 
 
 @pytest.fixture(scope="module")
-def gate() -> Iterator[ReplayServer]:
+def gate() -> Iterator[RecordedExchange]:
     with FakeGate(sample_gate_account(), stall_seconds=10.0) as server:
         yield server
     assert not server.server_errors
 
 
-def client(fake: ReplayServer, name: str, timeout_ms: float = 30_000) -> Any:
+def client(fake: RecordedExchange, name: str, timeout_ms: float = 30_000) -> Any:
     return xb.connect(name, CREDS, api_url=fake.url, timeout_ms=timeout_ms, rate_limit_ms=1)
 
 

@@ -1,7 +1,7 @@
 """Garbage from an exchange is an error, never data (issue 20, item 3).
 
 Real ccxt against the loopback exchanges, each endpoint the import reads answering 200 with a
-spoiled body (``ReplayServer.fail(path, kind)``, kinds in ``recorded_exchange.GARBAGE``): an
+spoiled body (``RecordedExchange.fail(path, kind)``, kinds in ``recorded_exchange.GARBAGE``): an
 HTML error page, the JSON cut in half, ``null``, ``{}``, plain text, or the honest JSON with
 every number NaN, negated or null, or every millisecond timestamp in the year 3000. Before, each
 ended with exit 0 and a journal unlike the honest import's (an HTML ``positionRisk`` read as "no
@@ -31,7 +31,7 @@ from leverage_exchange.recorded_exchange import (
     FakeBinanceFutures,
     FakeBybit,
     FakeOkx,
-    ReplayServer,
+    RecordedExchange,
     sample_account,
     sample_bybit_account,
     sample_okx_account,
@@ -87,7 +87,7 @@ def keys(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
-def _serve(name: str) -> ReplayServer:
+def _serve(name: str) -> RecordedExchange:
     fake_class, account = FAKES[name]
     return fake_class(account(), stall_seconds=1.5)
 

@@ -17,7 +17,7 @@ from fake_exchange import (
     API_SECRET,
     FakeBybit,
     FakeOkx,
-    ReplayServer,
+    RecordedExchange,
     bybit_execution,
     journal_tables,
     okx_fill,
@@ -53,7 +53,7 @@ def okx() -> Iterator[FakeOkx]:
     assert not server.server_errors
 
 
-def client(fake: ReplayServer, name: str, timeout_ms: float = HEALTHY_MS) -> Any:
+def client(fake: RecordedExchange, name: str, timeout_ms: float = HEALTHY_MS) -> Any:
     # the short timeout only where a test arms a stall (held longer than it): elsewhere a
     # busy machine must not turn a slow healthy answer into a failure
     return xb.connect(name, CREDS, api_url=fake.url, timeout_ms=timeout_ms, rate_limit_ms=1)

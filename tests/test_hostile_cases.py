@@ -263,7 +263,7 @@ def test_a_huge_integer_is_not_finite_and_a_zero_d_array_is_a_value() -> None:
         lv.notional([[1, [2]]], 1)
 
 
-# The first valid row of test_addin's cases, per function of the first edition; the corpus
+# The first valid row of test_addin's cases, per position formula (leverage.core); the corpus
 # (test_hostile_corpus.py) covers every function of the catalogue.
 KNOWN: dict[str, list[object]] = {
         "EFFECTIVE_LEVERAGE": [100_000, 10_000], "NOTIONAL": [2, 50_000],

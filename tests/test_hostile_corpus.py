@@ -313,7 +313,8 @@ def test_core_rows_never_raise_for_a_row() -> None:
                 assert e is None or len(e) < 400, (name, e[:100])
 
 
-# Known-good calls of the first edition (the rules' generator covers the others).
+# Known-good calls of the position formulas, leverage.core (the rules' generator covers the
+# others).
 VALID_CALLS: dict[str, dict[str, Any]] = {
     "TIER": {"tiers": "binance:BTCUSDT", "notional": 100_000},
     "LIQ_PRICE": {"side": "long", "qty": 1, "entry_price": 20_000, "margin": 400},

@@ -3,8 +3,10 @@
 Telegram, Discord and Slack go through apprise's own plugins to their real API paths; the
 HTTPS proxy of tests/fake_channels.py plays the three hosts (TLS with a test CA), so what is
 asserted is the request each service would receive. Email goes over SMTP with STARTTLS and
-AUTH to aiosmtpd; the generic webhook to a loopback HTTP receiver. Desktop notifiers cannot
-deliver on a headless Linux box: only the per-OS choice and the clear refusal are tested.
+AUTH to aiosmtpd; the generic webhook to a loopback HTTP receiver. Desktop notifiers: the
+per-OS choice, the refusal where the notifier cannot run, and a desktop with no session bus
+here; tests/test_watch_channels.py delivers a simulated day to a notification server on a
+private session bus.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import html
 import io
 import json
 import logging
+import os
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -40,6 +44,7 @@ from fake_channels import (
     every_channel,
     route_services,
 )
+from fake_desktop import missing
 
 from leverage.errors import InputError, LeverageError
 from leverage_exchange.notify import ENV_VAR, Alert, Channels, desktop_scheme
@@ -154,8 +159,25 @@ def test_desktop_picks_the_notifier_of_each_os(monkeypatch: pytest.MonkeyPatch) 
         channels = Channels.from_config(env={ENV_VAR: "desktop://"}, platform="linux")
     except LeverageError as error:
         assert "cannot deliver on this system (" in str(error)
-    else:  # a desktop session with dbus: the URL is accepted as the OS's notifier
+    else:  # dbus-python is installed: the URL is accepted as the OS's notifier
         assert channels.describe()[1].split("://")[0] in {"dbus", "glib", "gnome"}
+
+
+def test_a_desktop_without_a_session_bus_fails_its_alerts_and_says_so(tmp_path) -> None:
+    # cron gives no DBUS_SESSION_BUS_ADDRESS: each desktop alert fails, named, and the other
+    # channels still deliver (a process of its own: libdbus reads the address once a process)
+    if (why := missing()) is not None:
+        pytest.skip(f"desktop notifications cannot be tried here: {why}")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DISPLAY", "WAYLAND_DISPLAY", "XDG_RUNTIME_DIR")}
+    env.update(DBUS_SESSION_BUS_ADDRESS=f"unix:path={tmp_path / 'no-bus'}",
+               **{ENV_VAR: "desktop://"})
+    done = subprocess.run([sys.executable, "-m", "leverage_exchange.notify"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.splitlines()[-2:] == ["sent    terminal", "FAILED  dbus://_"]
+    assert "STARTED: leverage: test alert" in done.stdout
+    assert "alert channel dbus://_ refused the alert" in done.stderr
 
 
 # ----------------------------------------------------------------------------- end to end

@@ -1,4 +1,5 @@
-"""Second edition (leverage.planning): published examples, invariants, and a Monte Carlo check."""
+"""The planning formulas (leverage.planning): published examples, invariants, and a Monte Carlo
+check."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 
 import leverage as lv
 from leverage.planning import (
-    SECOND_EDITION,
+    PLANNING_FORMULAS,
     account_shock,
     avg_entry,
     funding_apr,
@@ -577,12 +578,12 @@ def test_funding_from_history_columns_dates_and_errors() -> None:
 
 # -------------------------------------------------------------------- catalogue
 def test_catalogue_names_and_column_forms() -> None:
-    assert list(SECOND_EDITION) == [
+    assert list(PLANNING_FORMULAS) == [
         "AVG_ENTRY", "LIQ_AFTER_ADD", "MAX_OPEN", "HEDGE_LIQ_PRICE", "ACCOUNT_SHOCK",
         "FUNDING_FROM_HISTORY", "FUNDING_APR", "LIQ_PROBABILITY", "SAFE_LEVERAGE",
     ]
-    assert list(lv.CATALOGUE)[-9:] == list(SECOND_EDITION)
-    for fn in SECOND_EDITION.values():
+    assert list(lv.CATALOGUE)[-9:] == list(PLANNING_FORMULAS)
+    for fn in PLANNING_FORMULAS.values():
         assert callable(fn.rows) and fn.__doc__ and ">>>" in fn.__doc__
     # one call over a column equals the calls over its cells
     col = liq_probability(["long", "short"], 20_000, [18_000, 22_000], [0.6, 0.8], [7, 30])

@@ -208,10 +208,11 @@ def test_cli_shows_the_age_of_a_table(capsys):
 
 def test_gate_tiers_fetch_with_no_key_through_ccxt():
     """Gate's convention comes from another module; its public tiers already work: a real
-    ccxt ``gate`` against the loopback Gate (documented shapes: exchange_bridge/recorded_tiers)."""
+    ccxt ``gate`` against the loopback Gate (documented shapes: exchange_bridge/recorded_gate),
+    the whole list paged by contract, no private path asked."""
     ccxt = pytest.importorskip("ccxt")
     from leverage_exchange.client import redirect
-    from leverage_exchange.recorded_tiers import FakeGate, sample_gate_account
+    from leverage_exchange.recorded_gate import FakeGate, sample_gate_account
     from leverage_exchange.tiers_fetch import fetch_tiers
 
     with FakeGate(sample_gate_account()) as fake:
@@ -221,37 +222,38 @@ def test_gate_tiers_fetch_with_no_key_through_ccxt():
         gate.load_markets()
         fetched = fetch_tiers(gate)
         assert all(not p.startswith("/api/v4/futures/usdt/positions") for p in fake.paths())
-    assert sorted(fetched) == ["BTC/USDT:USDT", "ETH/USDT:USDT"]
+    assert sorted(fetched) == ["BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT"]
     tiers_mod.save_tier_cache("gate", fetched)
     table = lv.get_tier_table("gate:BTCUSDT")
-    # Gate's deduction is the maintenance amount: 2,000 from 1,000,000 on
+    # Gate's deduction is the maintenance amount: 500 from 500,000 on, 5,500 from 1,000,000
     assert [(t.min_notional, t.mmr, t.maint_amount, t.max_leverage) for t in table.tiers] == [
-        (0, 0.004, 0, 125), (1_000_000, 0.006, 2000, 83.33)]
-    assert tiers_mod.symbol_rate("gate:BTCUSDT", 1_500_000.0) == (0.006, 2000.0)
+        (0, 0.004, 0, 100), (500_000, 0.005, 500, 50), (1_000_000, 0.01, 5500, 33.33)]
+    assert tiers_mod.symbol_rate("gate:BTCUSDT", 1_500_000.0) == (0.01, 5500.0)
 
 
 def test_hyperliquid_margin_tables_with_no_key_through_ccxt():
     """Hyperliquid's public ``meta``: maintenance rate = half the initial margin at a tier's
-    maximum leverage (50x: 1 %; the tiered table 10x then 5x: 5 %, then 10 % from 3M with
-    the continuity deduction 3,000,000 × (0.10 − 0.05) = 150,000)."""
+    maximum leverage (SOL's single 20x tier: 2.5 %; BTC's table 40x then 20x from 150M:
+    1.25 %, then 2.5 % with the continuity deduction 150,000,000 × (0.025 − 0.0125) =
+    1,875,000)."""
     ccxt = pytest.importorskip("ccxt")
     from leverage_exchange.client import redirect
-    from leverage_exchange.recorded_tiers import FakeHyperliquid
+    from leverage_exchange.recorded_hyperliquid import FakeHyperliquid, sample_hyperliquid_account
     from leverage_exchange.tiers_fetch import fetch_tiers
 
-    with FakeHyperliquid(None) as fake:
+    with FakeHyperliquid(sample_hyperliquid_account()) as fake:
         hl = ccxt.hyperliquid({"options": {"fetchMarkets": {"types": ["swap"]}},
                                "timeout": 30_000, "enableRateLimit": False})
         redirect(hl, fake.url)
         hl.load_markets()
         fetched = fetch_tiers(hl)
-    assert sorted(fetched) == ["BTC/USDC:USDC", "ETH/USDC:USDC", "HPOS/USDC:USDC"]
+    assert sorted(fetched) == [f"{c}/USDC:USDC" for c in ("AVAX", "BTC", "DOGE", "ETH", "SOL")]
     tiers_mod.save_tier_cache("hyperliquid", fetched)
+    sol = lv.get_tier_table("hyperliquid:SOLUSDC")
+    assert [(t.mmr, t.max_leverage) for t in sol.tiers] == [(0.025, 20)]
     btc = lv.get_tier_table("hyperliquid:BTCUSDC")
-    assert [(t.mmr, t.max_leverage) for t in btc.tiers] == [(0.01, 50)]
-    hpos = lv.get_tier_table("hyperliquid:HPOSUSDC")
-    assert [(t.min_notional, t.mmr, t.maint_amount) for t in hpos.tiers] == [
-        (0, 0.05, 0), (3_000_000, 0.1, pytest.approx(150_000))]
+    assert [(t.min_notional, t.mmr, t.maint_amount) for t in btc.tiers] == [
+        (0, 0.0125, 0), (150_000_000, 0.025, pytest.approx(1_875_000))]
 
 
 def test_addin_reads_the_symbols_tier_through_xlwings_server():
@@ -299,13 +301,13 @@ def test_local_sync_of_a_journal_takes_the_tier_too(tmp_path):
 def test_bitget_position_levels_with_no_key_through_ccxt():
     """Bitget's public query-position-lever, one market at a time (ccxt has no
     fetch_leverage_tiers for Bitget); the maintenance amount follows from continuity:
-    150,000 × (0.005 − 0.004) = 150."""
+    200,000 × (0.005 − 0.004) = 200, then 200 + 1,000,000 × (0.01 − 0.005) = 5,200."""
     ccxt = pytest.importorskip("ccxt")
     from leverage_exchange.client import redirect
-    from leverage_exchange.recorded_tiers import FakeBitget
+    from leverage_exchange.recorded_bitget import FakeBitget, sample_bitget_account
     from leverage_exchange.tiers_fetch import fetch_tiers
 
-    with FakeBitget(None) as fake:
+    with FakeBitget(sample_bitget_account()) as fake:
         bitget = ccxt.bitget({"options": {"fetchMarkets": {"types": ["swap"]}},
                               "timeout": 30_000, "enableRateLimit": False})
         redirect(bitget, fake.url)
@@ -315,4 +317,5 @@ def test_bitget_position_levels_with_no_key_through_ccxt():
     tiers_mod.save_tier_cache("bitget", fetched)
     table = lv.get_tier_table("bitget:BTCUSDT")
     assert [(t.min_notional, t.mmr, t.maint_amount, t.max_leverage) for t in table.tiers] == [
-        (0, 0.004, 0, 125), (150_000, 0.005, pytest.approx(150), 100)]
+        (0, 0.004, 0, 125), (200_000, 0.005, pytest.approx(200), 100),
+        (1_000_000, 0.01, pytest.approx(5_200), 50)]

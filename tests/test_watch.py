@@ -4,13 +4,16 @@ of the notification layer's shape (``send``/``check``/``describe``)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
-import math
 import os
+import queue
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
+import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -448,67 +451,211 @@ def test_channels_that_cannot_deliver_stop_the_watch_before_it_runs(tmp_path) ->
 
 
 CHILD = textwrap.dedent("""
-    import sys
+    # A watch in a process of its own: `watch BOOK STATE TARGET N` runs cycles until it is
+    # stopped and, after N cycles, stops itself inside the next save of TARGET (workbook or
+    # state) when half the bytes of its temporary file are on disk: it prints "mid-write PATH"
+    # and waits for the parent's signal. `once BOOK STATE [BOOK STATE ...]` runs one cycle on
+    # each pair (the next run, one process for all).
+    # The wrap is the test's: tempfile.mkstemp and os.fdopen of this process only, so the
+    # production code saves as always.
+    import hashlib, os, signal, sys, tempfile, time
     from datetime import UTC, datetime, timedelta
+    from pathlib import Path
     import leverage_exchange as xb, leverage_sheets as sb
     from leverage.models import AdjustmentRule
     from leverage_exchange import recorded_watch as rw, watch as xw
     from leverage_exchange.recorded_exchange import API_KEY, API_SECRET
 
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C as in a terminal
+    mode = sys.argv[1]
+    if mode == "watch":
+        pairs = [(Path(sys.argv[2]), Path(sys.argv[3]))]
+        target = {"workbook": pairs[0][0], "state": pairs[0][1]}[sys.argv[4]]
+        arm_after = int(sys.argv[5])
+    else:
+        pairs = [(Path(b), Path(s)) for b, s in zip(sys.argv[2::2], sys.argv[3::2])]
+        target, arm_after = None, 0
+
+    temps, armed = {}, [False]
+    real_mkstemp, real_fdopen = tempfile.mkstemp, os.fdopen
+
+    def mkstemp(*args, **kwargs):
+        fd, path = real_mkstemp(*args, **kwargs)
+        temps[fd] = path
+        return fd, path
+
+    class StopMidWrite:
+        def __init__(self, f, path, stop_at):
+            self.f, self.path, self.room = f, path, stop_at
+
+        def write(self, data):
+            if len(data) < self.room:
+                self.room -= len(data)
+                return self.f.write(data)
+            self.f.write(data[:self.room])
+            self.f.flush()
+            os.fsync(self.f.fileno())
+            print("mid-write", self.path, flush=True)
+            while True:  # until the parent's SIGINT (KeyboardInterrupt here) or SIGKILL
+                time.sleep(3600)
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return self.f.__exit__(*exc)
+
+    def fdopen(fd, *args, **kwargs):
+        f = real_fdopen(fd, *args, **kwargs)
+        path = temps.pop(fd, None)
+        if armed[0] and path and os.path.basename(path).startswith(f".{target.name}."):
+            armed[0] = False
+            return StopMidWrite(f, path, target.stat().st_size // 2)
+        return f
+
+    tempfile.mkstemp, os.fdopen = mkstemp, fdopen
+
+    def digest(p):
+        return hashlib.sha256(p.read_bytes()).hexdigest() if p.exists() else "-"
+
+    T0 = datetime(2026, 1, 1, tzinfo=UTC)
+    marks = [61000.0 - 10 * i for i in range(500)]
+    t = [T0]
+    def sleep(s): t[0] += timedelta(seconds=s)
+    server = rw.ScriptedBinance(rw.watch_account(), [{"BTCUSDT": m} for m in marks],
+                                step=lambda: int((t[0] - T0).total_seconds() // 60))
+    server.start()
+    ex = xb.connect("binanceusdm", {"apiKey": API_KEY, "secret": API_SECRET},
+                    api_url=server.url, rate_limit_ms=1)
     class Sink:
         def send(self, a): return []
         def check(self): pass
         def describe(self): return ["none"]
 
-    book, state = sys.argv[1], sys.argv[2]
-    marks = [61000.0 - 10 * i for i in range(500)]
-    t = [datetime(2026, 1, 1, tzinfo=UTC)]
-    def sleep(s): t[0] += timedelta(seconds=s)
-    server = rw.ScriptedBinance(rw.watch_account(), [{"BTCUSDT": m} for m in marks],
-                                step=lambda: int((t[0] - datetime(2026, 1, 1, tzinfo=UTC))
-                                                 .total_seconds() // 60))
-    server.start()
-    ex = xb.connect("binanceusdm", {"apiKey": API_KEY, "secret": API_SECRET},
-                    api_url=server.url, rate_limit_ms=1)
-    w = xw.Watcher(ex, sb.open_local(book), Sink(), state_path=__import__("pathlib").Path(state),
-                   rules=AdjustmentRule.build(min_liq_distance=0.1), clock=lambda: t[0],
-                   sleep=sleep)
-    w.run(None, on_cycle=lambda r: print("cycle", flush=True))
+    for book, state in pairs:
+        w = xw.Watcher(ex, sb.open_local(book), Sink(), state_path=state,
+                       rules=AdjustmentRule.build(min_liq_distance=0.1), clock=lambda: t[0],
+                       sleep=sleep)
+        done = [0]
+
+        def cycle(report, book=book, state=state):
+            done[0] += 1
+            print("cycle", digest(book), digest(state), flush=True)
+            armed[0] = done[0] == arm_after
+
+        w.run(None if mode == "watch" else 1, on_cycle=cycle)
+    server.stop()
 """)
 
 
-def test_ctrl_c_or_kill_9_mid_watch_leaves_the_workbook_whole(tmp_path) -> None:
-    # two watches at once (one process start's cost): one gets SIGINT (Ctrl-C), one SIGKILL
-    children = {}
-    for sig in (signal.SIGINT, signal.SIGKILL):
-        folder = tmp_path / sig.name
-        folder.mkdir()
-        book = rebalance_book(folder)
-        children[sig] = (folder, book.path, subprocess.Popen(
-            [sys.executable, "-c", CHILD, str(book.path), str(folder / "state.json")],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"}))
+class Child:
+    """A child process of CHILD whose printed lines are read by a thread, so the test waits for
+    a line with a hang guard instead of blocking forever."""
+
+    def __init__(self, *args: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", CHILD, *args], stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.put(line.strip())
+        self.lines.put("")  # the end of its output
+
+    def until(self, prefix: str, hang_guard: float = 300.0) -> tuple[str, list[str]]:
+        """The first printed line starting with ``prefix`` and the lines before it."""
+        before: list[str] = []
+        while True:
+            line = self.lines.get(timeout=hang_guard)
+            if line.startswith(prefix):
+                return line, before
+            if not line:
+                self.process.wait()
+                raise AssertionError(f"the child ended before {prefix!r}: "
+                                     f"{self.process.stderr.read() if self.process.stderr else ''}")
+            before.append(line)
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def test_ctrl_c_or_kill_9_inside_a_save_leave_the_old_file_whole(tmp_path) -> None:
+    # Three watches at once (one process start's cost), each stopped by the parent only once it
+    # says it is inside a save, half of the temporary file written: Ctrl-C amid the workbook's
+    # save, kill -9 amid the workbook's, kill -9 amid the state file's.
+    cases = {"int-book": (signal.SIGINT, "workbook"), "kill-book": (signal.SIGKILL, "workbook"),
+             "kill-state": (signal.SIGKILL, "state")}
+    children: dict[str, Child] = {}
+    files: dict[str, tuple[Path, Path]] = {}
     try:
-        for sig, (_, _, child) in children.items():
-            assert child.stdout is not None
-            for _ in range(5):  # a few cycles written: the signal falls amid the next one
-                assert child.stdout.readline().strip() == "cycle"
-            child.send_signal(sig)
-        for _, _, child in children.values():
-            child.wait(timeout=60)
+        for name, (_, target) in cases.items():
+            folder = tmp_path / name
+            folder.mkdir()
+            book, state = rebalance_book(folder).path, folder / "state.json"
+            files[name] = (book, state)
+            children[name] = Child("watch", str(book), str(state), target, "3")
+        for name, child in children.items():
+            sig, target = cases[name]
+            line, before = child.until("mid-write ")
+            assert len(before) == 3, before  # three whole cycles, then the stop inside a save
+            _, old_book, old_state = before[-1].split()  # the files as the last cycle left them
+            temp = Path(line.removeprefix("mid-write "))
+            book, state = files[name]
+            assert temp.parent == book.parent and temp.name.startswith(
+                f".{(book if target == 'workbook' else state).name}.")
+            half = temp.stat().st_size
+            child.process.send_signal(sig)
+            assert child.process.wait(timeout=120) == -sig  # Ctrl-C: uncaught KeyboardInterrupt
+            # the file being saved is the old one at its path, byte for byte, and opens; a
+            # cycle saves the workbook, then the state: amid the state's, the workbook is new
+            assert _sha(state) == old_state, name
+            assert json.loads(state.read_text())["cycles"] == 3
+            assert (_sha(book) == old_book) == (target == "workbook"), name
+            rows = _positions(sb.open_local(book))
+            assert {r["symbol"] for r in rows} == {"BTCUSDT", "ETHUSDT"}
+            mark = next(r["mark_price"] for r in rows if r["symbol"] == "BTCUSDT")
+            assert mark == (60_980.0 if target == "workbook" else 60_970.0), name  # cycle 3, 4
+            if sig == signal.SIGINT:  # the save's own cleanup ran
+                assert not temp.exists()
+            else:  # no cleanup runs under kill -9: the half file is left, and is half
+                assert temp.stat().st_size == half > 0
+                if target == "workbook":
+                    assert half < book.stat().st_size and not zipfile.is_zipfile(temp)
+                else:
+                    with pytest.raises(json.JSONDecodeError):
+                        json.loads(temp.read_text())
+        # the next run (a new process, as after a reboot or cron's next minute) removes what
+        # the killed saves left, and writes both files again
+        killed = [name for name in cases if cases[name][0] == signal.SIGKILL]
+        children["next"] = Child("once", *(str(f) for name in killed for f in files[name]))
+        for _ in killed:
+            children["next"].until("cycle ")
+        assert children["next"].process.wait(timeout=120) == 0
+        for name in killed:
+            book, state = files[name]
+            assert sorted(p.name for p in book.parent.iterdir()) == [
+                "rebalance.xlsx", "state.json"], name
+            assert json.loads(state.read_text())["cycles"] == 4
+            rows = _positions(sb.open_local(book))
+            assert next(r["mark_price"] for r in rows if r["symbol"] == "BTCUSDT") == 61_000.0
     finally:
-        for _, _, child in children.values():
-            if child.poll() is None:
-                child.kill()
-                child.wait()
-    for sig, (folder, path, _) in children.items():
-        rows = _positions(sb.open_local(path))  # opens: the old workbook or the new, never half
-        assert {r["symbol"] for r in rows} == {"BTCUSDT", "ETHUSDT"}, sig
-        mark = next(r["mark_price"] for r in rows if r["symbol"] == "BTCUSDT")
-        assert 55_000 <= mark <= 61_000 and not math.isnan(mark), sig
-        json.loads((folder / "state.json").read_text())  # the state too
-        # a temporary state file is left only by a kill amid its write
-        assert not list(folder.glob(".state.json.*")) or sig == signal.SIGKILL
+        for child in children.values():
+            child.close()
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_cli_without_once_says_when_it_starts_and_stops(clock, tmp_path, monkeypatch,

@@ -1,6 +1,6 @@
-"""The second edition where the workbooks show it: the rebalance account shock and liquidation
-probability, and the journal's averaging-down and probability rules (core, and the native
-formulas in the ``formulas`` engine; the full workbooks are in test_templates.py)."""
+"""The planning formulas where the workbooks show them: the rebalance account shock and
+liquidation probability, and the journal's averaging-down and probability rules (core, and the
+native formulas in the ``formulas`` engine; the full workbooks are in test_templates.py)."""
 
 from __future__ import annotations
 

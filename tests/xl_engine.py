@@ -149,39 +149,54 @@ def _no_cycle_collector() -> Iterator[None]:
 
 
 def compute(path: str | os.PathLike[str],
-            functions: Mapping[str, Callable[..., Any]] | None = None) -> CellValues:
+            functions: Mapping[str, Callable[..., Any]] | None = None,
+            engine: str = "lean") -> CellValues:
     """Calculate every formula of the workbook at ``path`` with the ``formulas`` engine.
 
     ``functions`` maps an Excel name to a plain Python function (arguments: a cell's value
     or a 2-D list for a range, ``None`` for an empty cell, Excel errors as their text;
     returns a value or a 2-D list; see :func:`bind`). They are registered for this call
-    only. Returns ``{(sheet_title, "H2"): value}`` for every cell the engine saw, with the
-    sheet titles as written in the workbook (the engine upper-cases them).
+    only. Returns ``{(sheet_title, "H2"): value}`` for every cell with a value or read by a
+    formula, with the sheet titles as written in the workbook (the engine upper-cases them).
+
+    ``engine="lean"`` compiles each distinct formula once (see :func:`_compute_lean`; a
+    workbook it does not handle goes to the model); ``"model"`` builds the engine's whole
+    model, cell by cell (tests/test_xl_engine.py checks that both give the same values).
     """
-    with _no_cycle_collector():
-        return _compute(Path(path), functions)
-
-
-def _compute(path: Path, functions: Mapping[str, Callable[..., Any]] | None) -> CellValues:
+    if engine not in ("lean", "model"):
+        raise ValueError(f"engine must be 'lean' or 'model', got {engine!r}")
     import formulas
-    import formulas.builder
-    import openpyxl
 
-    titles = {t.upper(): t for t in openpyxl.load_workbook(path, read_only=True).sheetnames}
     registry = formulas.get_functions()
-    saved = {name: registry.get(name) for name in functions or {}}
+    saved = {name: registry.get(name.upper()) for name in functions or {}}
     try:
         for name, function in (functions or {}).items():
             registry[name.upper()] = bind(function)
-        with _cells_computed_once(formulas.builder.AstBuilder):
-            model = formulas.ExcelModel().loads(str(path)).finish()
-            solution = model.calculate()
+        with _no_cycle_collector():
+            if engine == "lean":
+                try:
+                    return _compute_lean(Path(path), tuple(sorted(
+                        (name.upper(), id(f)) for name, f in (functions or {}).items())))
+                except _Unhandled:
+                    pass
+            return _compute_model(Path(path))
     finally:
         for name, previous in saved.items():
             if previous is None:
                 registry.pop(name.upper(), None)
             else:
                 registry[name.upper()] = previous
+
+
+def _compute_model(path: Path) -> CellValues:
+    import formulas
+    import formulas.builder
+    import openpyxl
+
+    titles = {t.upper(): t for t in openpyxl.load_workbook(path, read_only=True).sheetnames}
+    with _cells_computed_once(formulas.builder.AstBuilder):
+        model = formulas.ExcelModel().loads(str(path)).finish()
+        solution = model.calculate()
     out: CellValues = {}
     for key, ranges in solution.items():
         match = _KEY.match(str(key))
@@ -192,6 +207,253 @@ def _compute(path: Path, functions: Mapping[str, Callable[..., Any]] | None) -> 
         for cell, r, c in _cells(match["ref"]):
             if r < grid.shape[0] and c < grid.shape[1]:
                 out[(sheet, cell)] = _from_engine(grid[r, c])
+    return out
+
+# ------------------------------------------------------------------ lean evaluation
+# The ``formulas`` model parses and compiles every cell's formula on its own and links all
+# of them into one dispatcher: about 1 s of CPU a journal row, most of the suite's time. A
+# template's formulas repeat down their columns, so this path compiles each distinct
+# formula once (the engine's own parser, functions and value types) and evaluates the cells
+# in dependency order, handing each compiled formula the ranges its cell reads.
+_A1 = re.compile(
+    r"^(?P<sheet>(?:'[^']+'|[A-Za-z0-9_.]+)!)?"
+    r"(?P<c1>\$?)(?P<col1>[A-Z]{1,3})(?P<r1>\$?)(?P<row1>\d+)"
+    r"(?::(?P<c2>\$?)(?P<col2>[A-Z]{1,3})(?P<r2>\$?)(?P<row2>\d+))?$")
+_HOST_POSITION = re.compile(r"\b(?:ROW|COLUMN)\(\s*\)", re.IGNORECASE)
+# An A1 reference outside a string literal: the split keeps string literals in the text
+# pieces (first alternative, not captured) and captures references (second alternative).
+_REFERENCE = re.compile(
+    r'"(?:[^"]|"")*"'
+    r"|(?P<ref>(?<![A-Za-z0-9_.$'!])(?:(?:'(?:[^']|'')+'|[A-Za-z_][A-Za-z0-9_.]*)!)?"
+    r"\$?[A-Z]{1,3}\$?\d+(?::\$?[A-Z]{1,3}\$?\d+)?(?![A-Za-z0-9_(!]))")
+
+
+def _split_references(formula: str) -> tuple[list[str], list[str]]:
+    """The formula's text between its A1 references, and the references, in order."""
+    texts, refs, start = [], [], 0
+    for m in _REFERENCE.finditer(formula):
+        if m["ref"] is not None:
+            texts.append(formula[start:m.start()])
+            refs.append(m["ref"])
+            start = m.end()
+    texts.append(formula[start:])
+    return texts, refs
+
+
+# Compiled formulas by shape, kept for the worker's life: the same templates are computed
+# by many tests. Keyed by the functions registered (a compiled formula holds them).
+_COMPILED: dict[tuple[tuple[str, int], ...], dict[str, tuple[Any, list[str]]]] = {}
+_LARGEST_RANGE = 100_000  # cells; whole-column references are left to the model
+
+_Cell = tuple[str, int, int]  # (SHEET in upper case, row, column number)
+
+
+class _Unhandled(Exception):
+    """A workbook outside what the lean path handles: the model computes it."""
+
+
+def _relative(operand: str, row: int, col: int) -> str:
+    """An A1 operand as an offset from its cell (R1C1), so a formula filled down a column
+    reads the same on every row; other operands (names, errors) as they are."""
+    from openpyxl.utils.cell import column_index_from_string
+
+    m = _A1.match(operand)
+    if not m:
+        return operand
+    parts = [(m["sheet"] or "").upper()]
+    for dollar_col, letters, dollar_row, number in ((m["c1"], m["col1"], m["r1"], m["row1"]),
+                                                    (m["c2"], m["col2"], m["r2"], m["row2"])):
+        if letters is not None:
+            n = column_index_from_string(letters)
+            parts.append((f"R{number}" if dollar_row else f"R[{int(number) - row}]")
+                         + (f"C{n}" if dollar_col else f"C[{n - col}]"))
+    return ":".join(parts)
+
+
+class _Formula:
+    """One formula cell (or array formula): where it writes, and for each input of its
+    compiled function the range this cell reads there (``None``: the compiled default)."""
+
+    def __init__(self, pipe: Any, inputs: list[tuple[Any, str | None]],
+                 output: dict[str, Any]) -> None:
+        self.pipe, self.inputs, self.output = pipe, inputs, output
+
+
+class _Book:
+    def __init__(self, path: Path, functions: tuple[tuple[str, int], ...]) -> None:
+        from formulas.excel.xlreader import load_workbook
+        from openpyxl.utils.cell import range_boundaries
+
+        book = load_workbook(str(path), data_only=False)
+        if len(book.defined_names) or book._external_links:
+            raise _Unhandled("defined names or external links")
+        # one book name for every workbook, so compiled formulas serve the next workbook too
+        base = {"excel": "BOOK.XLSX", "directory": "", "filename": "book.xlsx"}
+        self.functions = functions
+        self.titles: dict[str, str] = {}
+        self.constants: dict[_Cell, Any] = {}
+        self.formulas: dict[_Cell, tuple[str, str, dict[str, Any]]] = {}
+        self.writer: dict[_Cell, _Cell] = {}  # each cell a formula writes -> its formula
+        for ws in book.worksheets:
+            sheet = ws.title.upper()
+            self.titles[sheet] = ws.title
+            ctx = {"sheet": sheet, **base}
+            arrays = dict(ws.array_formulae)
+            for (row, col), cell in ws._cells.items():
+                value, key = cell.value, (sheet, row, col)
+                if value is None:
+                    continue
+                if cell.data_type == "f":  # read as ExcelModel.compile_cell reads it
+                    text = value if isinstance(value, str) else value.text
+                    text = text[1:] if text[:2] == "==" else text
+                    ref = arrays.get(cell.coordinate, cell.coordinate)
+                    self.formulas[key] = (ref, text, ctx)
+                    c1, r1, c2, r2 = range_boundaries(ref)
+                    for r in range(r1, r2 + 1):
+                        for c in range(c1, c2 + 1):
+                            self.writer[(sheet, r, c)] = key
+                elif cell.data_type != "s" and isinstance(value, str) and value[:1] == "=":
+                    raise _Unhandled("a formula in a cell not typed as one")
+                else:
+                    self.constants[key] = (round(value, 15) if cell.data_type == "n"
+                                           and isinstance(value, float) else value)
+        self._names: dict[tuple[str, str], str] = {}
+        self._ranges: dict[str, tuple[dict[str, Any], list[_Cell]]] = {}
+
+    def name(self, operand: str, ctx: dict[str, Any]) -> str:
+        from formulas.ranges import Ranges
+
+        key = (ctx["sheet"], operand)
+        if key not in self._names:
+            self._names[key] = Ranges.get_range(operand, ctx)["name"]
+        return self._names[key]
+
+    def cells(self, name: str) -> tuple[dict[str, Any], list[_Cell]]:
+        """The range a name stands for, and its cells row by row."""
+        from formulas.ranges import Ranges
+
+        if name not in self._ranges:
+            rng = Ranges.get_range(name)
+            r1, r2, n1, n2 = int(rng["r1"]), int(rng["r2"]), int(rng["n1"]), int(rng["n2"])
+            if (r2 - r1 + 1) * (n2 - n1 + 1) > _LARGEST_RANGE:
+                raise _Unhandled(f"the range {name} is too large")
+            sheet = rng["sheet"].upper()
+            self._ranges[name] = (rng, [(sheet, r, c) for r in range(r1, r2 + 1)
+                                        for c in range(n1, n2 + 1)])
+        return self._ranges[name]
+
+    def formula(self, key: _Cell) -> _Formula:
+        """Compile the cell's formula, or reuse the compilation of the same formula at
+        another place (the same text once references are made relative to their cell; a
+        ROW() or COLUMN() without argument reads the host cell, so those are not shared)."""
+        from formulas.cell import Cell
+        from formulas.ranges import Ranges
+        from openpyxl.utils.cell import range_boundaries
+
+        ref, text, ctx = self.formulas[key]
+        texts, refs = _split_references(text)
+        operands = [self.name(o, ctx) for o in refs]
+        c1, r1, c2, r2 = range_boundaries(ref)
+        relative = [_relative(o, key[1], key[2]) for o in refs]
+        shape = "|".join((ctx["sheet"], f"{r2 - r1}x{c2 - c1}",
+                          f"{key[1]},{key[2]}" if _HOST_POSITION.search(text) else "",
+                          "\0".join(texts), "\0".join(relative)))
+        compiled = _COMPILED.setdefault(self.functions, {})
+        if shape not in compiled:
+            compiled[shape] = (Cell(ref, text, context=ctx).compile(context=ctx), operands)
+        cell, first = compiled[shape]
+        rename: dict[str, str] = {}
+        for theirs, mine in zip(first, operands, strict=True):
+            if rename.setdefault(theirs, mine) != mine:  # e.g. A1 and $A$1 in one formula
+                cell = Cell(ref, text, context=ctx).compile(context=ctx)
+                rename = {o: o for o in operands}
+                break
+        inputs: list[tuple[Any, str | None]] = []
+        for default in cell.func.func.inputs.values():
+            if not hasattr(default, "ranges"):
+                inputs.append((default, None))
+            elif len(default.ranges) == 1 and default.ranges[0]["name"] in rename:
+                inputs.append((default, rename[default.ranges[0]["name"]]))
+            else:
+                raise _Unhandled(f"an input of {text} that is not one of its references")
+        return _Formula(cell.func.func, inputs, Ranges.get_range(ref, ctx))
+
+
+def _evaluation_order(book: _Book, formulas: dict[_Cell, _Formula]) -> list[_Cell]:
+    """Formula cells with each after the formulas it reads (depth first, no recursion)."""
+    reads: dict[_Cell, set[_Cell]] = {}
+    for key, f in formulas.items():
+        reads[key] = {book.writer[c] for _, name in f.inputs if name is not None
+                      for c in book.cells(name)[1] if c in book.writer}
+    order: list[_Cell] = []
+    state: dict[_Cell, int] = {}  # 1: on the path, 2: done
+    for root in formulas:
+        if state.get(root) == 2:
+            continue
+        stack = [(root, iter(sorted(reads[root])))]
+        state[root] = 1
+        while stack:
+            key, pending = stack[-1]
+            for dep in pending:
+                if dep == key and formulas[key].output["r1"] != formulas[key].output["r2"]:
+                    continue  # an array formula reading its own range: the model's case too
+                if state.get(dep) == 1:
+                    raise _Unhandled("a circular reference")
+                if state.get(dep) is None:
+                    state[dep] = 1
+                    stack.append((dep, iter(sorted(reads[dep]))))
+                    break
+            else:
+                stack.pop()
+                state[key] = 2
+                order.append(key)
+    return order
+
+
+def _compute_lean(path: Path, functions: tuple[tuple[str, int], ...]) -> CellValues:
+    """The values of :func:`_compute_model` (same parser, functions and value types);
+    raises :class:`_Unhandled` for a workbook outside what it handles."""
+    import schedula as sh
+    from formulas.cell import format_output
+    from formulas.functions import replace_empty
+    from formulas.ranges import Ranges
+    from formulas.tokens.operand import Error
+    from openpyxl.utils import get_column_letter
+
+    book = _Book(path, functions)
+    formulas = {key: book.formula(key) for key in book.formulas}
+    values: dict[_Cell, Any] = {}
+    for key in _evaluation_order(book, formulas):
+        f = formulas[key]
+        args = []
+        for default, name in f.inputs:
+            if name is None:
+                args.append(default)
+                continue
+            rng, cells = book.cells(name)
+            grid = np.array([values.get(c, book.constants.get(c, sh.EMPTY)) for c in cells],
+                            dtype=object).reshape(int(rng["r2"]) - int(rng["r1"]) + 1, -1)
+            args.append(Ranges().set_value(rng, grid))
+        try:
+            result = f.pipe(*args)
+        except sh.DispatcherError as ex:  # as formulas.cell.CellWrapper
+            if not isinstance(ex.ex, NotImplementedError):
+                raise
+            result = Error.errors["#NAME?"]
+        grid = np.atleast_2d(format_output(f.output, replace_empty(result)).value)
+        r1, n1 = int(f.output["r1"]), int(f.output["n1"])
+        for r in range(grid.shape[0]):
+            for c in range(grid.shape[1]):
+                values[(key[0], r1 + r, n1 + c)] = grid[r, c]
+    out: CellValues = {}
+    for f in formulas.values():  # an empty cell a formula reads is in the model's answer
+        for _, name in f.inputs:
+            if name is not None:
+                for sheet, r, c in book.cells(name)[1]:
+                    out[(book.titles.get(sheet, sheet), f"{get_column_letter(c)}{r}")] = None
+    for cells in (book.constants, values):
+        for (sheet, r, c), v in cells.items():
+            out[(book.titles.get(sheet, sheet), f"{get_column_letter(c)}{r}")] = _from_engine(v)
     return out
 
 

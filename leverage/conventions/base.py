@@ -51,6 +51,9 @@ class Convention:
     # the ccxt exchange ids whose positions follow this rule (and that ``leverage exchange``
     # imports from): the one place an exchange's ids are written
     ccxt_ids: ClassVar[tuple[str, ...]] = ()
+    # what ``leverage.liq_price``'s docstring says of it, after ``exchange="name"``: the
+    # contracts it covers, in parentheses, and its form (each subclass writes its own)
+    rule: ClassVar[str]
 
     def liq_price(self, position: Isolated, margin: Any) -> np.ndarray:
         """The isolated liquidation price for ``margin`` posted; nan where there is none."""

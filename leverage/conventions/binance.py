@@ -28,6 +28,14 @@ class Binance(Convention):
     source = "https://www.binance.com/en/support/faq/b3c689c1f50a44cabb3a84e663b81d93"
 
     ccxt_ids: ClassVar[tuple[str, ...]] = ("binanceusdm", "binancecoinm")  # /fapi, /dapi
+    rule = (
+        "(the default; USDⓈ-M and COIN-M): MM at the liquidation price's notional, "
+        "``LP = (WB + maint_amount − s·qty·entry) / (qty·mmr − s·qty)`` for linear, "
+        "``qty·(1 + mmr) / (margin + maint_amount + qty/entry)`` (long) and "
+        "``qty·(1 − mmr) / (qty/entry − margin − maint_amount)`` (short) for inverse. "
+        "With ``tiers``, the tier is the one whose band holds the notional *at the "
+        "liquidation price* (Binance's FAQ: recompute with the bracket the liquidation price "
+        "falls in), so the answer is always consistent with the tier used.")
     fee_counts = False  # Binance's published formula has no fee term
 
     def _as_published(self, position: Isolated) -> Isolated:

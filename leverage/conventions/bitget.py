@@ -29,3 +29,5 @@ class Bitget(Binance):
     linear_only = True  # the published Coin-M form needs the coin's index price as well
     fee_counts = True  # TakerFeeRatio sits beside MMR in the published formula
     ccxt_ids: ClassVar[tuple[str, ...]] = ("bitget",)
+    rule = ("(linear): as okx, with ``maint_amount`` Bitget's tiered offset, "
+            "``LP = (margin + maint_amount − s·qty·entry) / (qty·(mmr + fee_rate − s))``.")

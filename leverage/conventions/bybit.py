@@ -30,6 +30,7 @@ class Bybit(Convention):
     source = "https://www.bybit.com/en-US/help-center/s/article/Liquidation-Price-USDT-Contract"
     linear_only = True
     ccxt_ids = ("bybit",)
+    rule = "(linear): MM at entry notional, ``LP = entry − s × (margin − MM) / qty``."
 
     def liq_price(self, position: Isolated, margin: Any) -> np.ndarray:
         p = position

@@ -42,4 +42,6 @@ class Gate(Binance):
     linear_only = True  # the inverse (BTC_USD) form is not implemented
     fee_counts = True
     ccxt_ids: ClassVar[tuple[str, ...]] = ("gate",)  # ccxt 4.5 has no gateio alias
+    rule = ("(linear): as okx; Gate counts the contract's listed taker rate (0.075 %), not "
+            "the account's own fee, as ``fee_rate``.")
 

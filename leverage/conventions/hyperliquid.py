@@ -52,6 +52,9 @@ class Hyperliquid(Binance):
     linear_only = True  # USDC-margined perpetuals only
     fee_counts = False  # the published formula has no fee term
     ccxt_ids = ("hyperliquid",)
+    rule = ("(linear, USDC): Binance's linear form with ``mmr = 1 / (2 × the asset's max "
+            "leverage)`` (maintenance is half the initial margin at max leverage), or its "
+            "margin table as ``tiers``.")
 
 
 MARGIN_TIERS_SOURCE = "https://hyperliquid.gitbook.io/hyperliquid-docs/trading/margin-tiers"

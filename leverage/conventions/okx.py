@@ -16,3 +16,5 @@ class Okx(Binance):
     linear_only = True
     fee_counts = True
     ccxt_ids = ("okx",)
+    rule = ("(linear): the taker ``fee_rate`` counts as maintenance, "
+            "``LP = (entry − s·margin/qty) / (1 − s·(mmr + fee_rate))``.")
