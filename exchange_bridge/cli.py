@@ -24,7 +24,10 @@ from leverage_sheets.cli import DEFAULT_DEADLINE, seconds
 from .client import SUPPORTED, Deadline, connect, read_credentials, wallet_credentials
 
 
-def _client_options(parser: argparse.ArgumentParser, default: str | None = "binanceusdm") -> None:
+def _client_options(parser: argparse.ArgumentParser, default: str | None = "binanceusdm",
+                    sheets: bool = False) -> None:
+    """The exchange connection's options (``sheets``: the command also writes a Google
+    spreadsheet within the same deadline: import)."""
     parser.add_argument("--exchange", default=default, choices=SUPPORTED,
                         help="ccxt exchange id " + ("(default: %(default)s)" if default
                                                     else "(needed by fetch)"))
@@ -42,8 +45,9 @@ def _client_options(parser: argparse.ArgumentParser, default: str | None = "bina
     parser.add_argument(
         "--deadline", type=seconds, default=DEFAULT_DEADLINE, metavar="SECONDS",
         help="give up when the exchange part has not finished after SECONDS, retries, "
-             "Retry-After waits and slow answers included (and, for import with --key, the "
-             f"Sheets part likewise) (default {DEFAULT_DEADLINE:g})")
+             "Retry-After waits and slow answers included"
+             + (" (and, with --key, the Sheets part likewise)" if sheets else "")
+             + f" (default {DEFAULT_DEADLINE:g})")
 
 
 def _client(args: argparse.Namespace, public: bool = False) -> Any:
@@ -164,7 +168,7 @@ def register(subparsers: Any) -> None:
     sub = ex.add_subparsers(dest="exchange_command", required=True)
     imp = sub.add_parser("import", help="bring a journal or rebalance workbook up to the account: "
                                      "new history appended, open positions updated")
-    _client_options(imp)
+    _client_options(imp, sheets=True)
     imp.add_argument("--since", required=True, help="start date, e.g. 2024-01-01 (UTC)")
     where = imp.add_mutually_exclusive_group(required=True)
     where.add_argument("--file", help="local .xlsx workbook (created as a journal if missing)")

@@ -122,9 +122,10 @@ USD = "#,##0.00"  # the rebalance workbook is USDⓈ-margined only
 # ("[<1]...") loses the minus sign of a small negative amount in LibreOffice (a conditional
 # section's sign is the app's to add, and each app decides otherwise), and Google Sheets
 # cannot switch a cell's format by its row. So the column format is fixed, and the journal's
-# coin-margined rows (a currency without "USD" in its name: BTC, ETH) take COIN_MONEY by a
-# conditional format in Excel and LibreOffice (see coin_money); Google shows them at 2
-# decimals, the cell holding the full amount.
+# coin-margined rows (a coin currency: BTC, ETH; see coin_money) take COIN_MONEY by a
+# conditional format in Excel and LibreOffice (see coin_money). Google's conditional formats
+# cannot set a number format, so there the sync gives each row's cells their own
+# (money_format), in the write that carries their values.
 MONEY = "#,##0.00;-#,##0.00"
 COIN_MONEY = "#,##0.00000000;-#,##0.00000000"
 # What the trader types keeps its own digits (no float noise to hide): up to 6 decimals.
@@ -544,17 +545,61 @@ def wraps(column: Column) -> bool:
     return column.key in WRAPPED
 
 
+LINE_HEIGHT = 15.0  # points a line of 11-point text takes in a row
+BOLD_CHAR = 1.1  # a bold header letter is about this many of the width unit's "0"s wide
+
+
+def wrapped_lines(text: str, width: float, char: float = 1.0) -> int:
+    """Lines ``text`` takes wrapped at word boundaries in a column ``width`` wide (Excel's
+    unit: the width of a "0"), each character ``char`` such units wide; a word longer than
+    a line is broken across lines, as spreadsheets do. An estimate on the generous side:
+    no backend measures text for us before the file is opened.
+
+    >>> wrapped_lines("Liq. gap vs exchange", 11, BOLD_CHAR), wrapped_lines("Qty", 9)
+    (3, 1)
+    """
+    room = max(1, int((width - 1) / char))  # a column loses about one unit to its padding
+    lines, used = 0, room  # "used" = room forces the first word onto a new line
+    for paragraph in str(text).split("\n"):
+        used = room
+        for word in paragraph.split():
+            if used + 1 + len(word) <= room and used:
+                used += 1 + len(word)
+                continue
+            full, rest = divmod(len(word), room)
+            lines += full + (1 if rest else 0)
+            used = rest if rest else room
+        if not paragraph.split():
+            lines += 1
+    return max(lines, 1)
+
+
+def row_height(lines: int) -> float | None:
+    """Points a row needs for ``lines`` of wrapped 11-point text: :data:`LINE_HEIGHT` a line
+    and a little margin; None for one line (the row keeps the app's default height).
+    Excel and LibreOffice do not grow a row to a text they did not lay out themselves (a
+    formula's result, a value a program wrote), so a workbook writer sizes the rows.
+
+    >>> row_height(1), row_height(3)
+    (None, 48.0)
+    """
+    return lines * LINE_HEIGHT + 3 if lines > 1 else None
+
+
 def coin_money(sheet: Sheet) -> tuple[str, tuple[str, ...]] | None:
     """(formula, keys) of ``sheet``'s coin-margined money: the computed :data:`MONEY` columns
     of a sheet with a ``currency`` column, and a conditional-format formula (no ``=``, for
     the first data row, the currency column absolute so one rule serves every key) that
-    holds on a row whose currency is a coin: not blank, no "USD" in its name (BTC, not USDT,
-    USDC or USD). Excel and LibreOffice show those cells at :data:`COIN_MONEY`'s 8 decimals
-    (0.00713300 BTC, not 0.01); Google's conditional formats cannot set a number format, so
-    there they keep 2. None: the sheet has no such columns.
+    holds on a row whose currency is a coin: not blank, not ``quote`` (the journal's label
+    for a linear position's unnamed quote currency), no "USD" in its name (BTC or ``coin``,
+    not USDT, USDC or USD). Excel and LibreOffice show those cells at :data:`COIN_MONEY`'s
+    8 decimals
+    (0.00713300 BTC, not 0.01). Google's conditional formats cannot set a number format, so
+    there the sync writes each row's own (:func:`money_format`, the same rule in Python).
+    None: the sheet has no such columns.
 
     >>> coin_money(JOURNAL_SUMMARY)
-    ('AND($C2<>"",ISERROR(SEARCH("USD",$C2)))', ('net_pnl', 'equity_after'))
+    ('AND($C2<>"",$C2<>"quote",ISERROR(SEARCH("USD",$C2)))', ('net_pnl', 'equity_after'))
     """
     if "currency" not in sheet.keys("computed"):
         return None
@@ -563,4 +608,21 @@ def coin_money(sheet: Sheet) -> tuple[str, tuple[str, ...]] | None:
     if not keys:
         return None
     cell = f"${sheet.letter('currency')}{FIRST_DATA_ROW}"
-    return f'AND({cell}<>"",ISERROR(SEARCH("USD",{cell})))', keys
+    return f'AND({cell}<>"",{cell}<>"quote",ISERROR(SEARCH("USD",{cell})))', keys
+
+
+def money_format(currency: object) -> str:
+    """The number format of a money cell on a row whose currency is ``currency``: the rule of
+    :func:`coin_money`'s formula in Python, for a spreadsheet that cannot apply it by itself
+    (Google). A coin (not blank, not ``quote``, no "USD" in its name; any case, as the
+    spreadsheets compare) takes :data:`COIN_MONEY`'s 8 decimals, so a 0.00012345 BTC margin
+    reads to the satoshi; anything else, a blank included, :data:`MONEY`'s 2.
+
+    >>> [money_format(c) == COIN_MONEY for c in ("BTC", "eth", "coin")]
+    [True, True, True]
+    >>> [money_format(c) == MONEY for c in ("USDT", "usdc", "quote", "", None)]
+    [True, True, True, True, True]
+    """
+    text = "" if currency is None else str(currency)
+    upper = text.upper()
+    return COIN_MONEY if text and upper != "QUOTE" and "USD" not in upper else MONEY

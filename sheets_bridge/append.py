@@ -29,7 +29,8 @@ from .engine import (
     check_headers,
     column_spans,
     plan_sync,
-    read_ranges_for,
+    read_for_sync,
+    write_for_sync,
 )
 
 KeyFn = Callable[[str, Mapping[str, Any]], str | None]
@@ -129,7 +130,7 @@ def append_rows(
     if account and template != "rebalance":
         raise ValueError(f"account applies to the rebalance template, not {template}")
     account_at = _account_rows(account)
-    grids = backend.read_ranges(read_ranges_for(template))
+    grids, formats = read_for_sync(backend, template)
     for sheet, grid in zip(sheets, grids, strict=True):
         check_headers(sheet, grid, template)
     if callable(rows):
@@ -181,9 +182,10 @@ def append_rows(
                 ))
         merged.append(grid)
     if inputs:
-        updates = inputs + plan_sync(template, merged).updates
+        todo = plan_sync(template, merged, formats)
+        updates = inputs + todo.updates
         report.cells_written = sum(u.cells for u in updates)
-        backend.write_ranges(updates)
+        write_for_sync(backend, updates, todo.formats)
     report.requests = backend.requests - before
     report.seconds = time.perf_counter() - start
     return report

@@ -90,6 +90,20 @@ class Update:
         return sum(len(row) for row in self.values)
 
 
+Formats = list[list[str | None]]
+"""The number format patterns of a read range's cells, row by row as its values (None: the
+cell has no pattern of its own)."""
+
+
+@dataclass(frozen=True)
+class FormatUpdate:
+    """Number formats to give a block of cells: ``range`` in A1, ``patterns`` row by row, one
+    pattern a cell. Only the number format changes: values, fills and borders stay."""
+
+    range: str
+    patterns: list[list[str]]
+
+
 @runtime_checkable
 class Backend(Protocol):
     """What the sync needs from a spreadsheet."""
@@ -118,6 +132,24 @@ class Backend(Protocol):
     def lay_out(self, template: str, rows: dict[str, Grid]) -> None:
         """Create or refresh the template's tabs (headers, formats, drop-downs, widths) and
         write ``rows`` (sheet title → rows from row 1, headers included) RAW."""
+        ...
+
+
+@runtime_checkable
+class FormatsBackend(Backend, Protocol):
+    """A :class:`Backend` whose coin-margined money cells take their number format from the
+    sync, row by row (Google: its conditional formats cannot set a number format, as Excel's
+    and LibreOffice's do). Its read also says each cell's pattern, so a sync rewrites a row
+    whose format is not its currency's, and its write sets values and formats all or
+    nothing, in the one request a write costs."""
+
+    def read_with_formats(self, ranges: Sequence[str]) -> tuple[list[Grid], list[Formats]]:
+        """What :meth:`Backend.read_ranges` reads, and each range's number formats (one read)."""
+        ...
+
+    def write_ranges(self, updates: Sequence[Update],
+                     formats: Sequence[FormatUpdate] = ()) -> None:
+        """Write every block RAW and give ``formats`` their patterns, all or nothing."""
         ...
 
 

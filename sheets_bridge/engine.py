@@ -25,15 +25,21 @@ from leverage.layout import (
     ACCOUNT_OUTPUT_ROWS,
     FIRST_DATA_ROW,
     JOURNAL_SUMMARY,
+    MONEY,
     SUMMARY_TOTALS,
     TEMPLATES,
     Sheet,
+    coin_money,
+    money_format,
 )
 from leverage.models import AdjustmentRule
 
 from .backend import (
     Backend,
     Cell,
+    Formats,
+    FormatsBackend,
+    FormatUpdate,
     Grid,
     LayoutError,
     RequestFailed,
@@ -62,14 +68,17 @@ class SyncReport:
     rows_computed: int = 0  # of those, rows whose figures computed without a message
     rows_with_errors: int = 0  # rows with a message in the status column
     cells_written: int = 0
+    formats_set: int = 0  # money cells given their currency's number format (Google)
     requests: int = 0  # API requests this sync sent (0 for a local file)
-    changed: bool = False  # False: every computed cell already held its value; nothing written
+    changed: bool = False  # False: every computed cell held its value (and format): no write
     seconds: float = 0.0
 
     def __str__(self) -> str:
         wrote = (
             f"{self.cells_written} cells written" if self.changed else "no change, nothing written"
         )
+        if self.formats_set:
+            wrote += f", {self.formats_set} number formats set"
         return (
             f"{self.template}: {self.rows_read} rows read, {self.rows_computed} computed, "
             f"{self.rows_with_errors} with errors; {wrote}; {self.requests} API requests "
@@ -189,18 +198,77 @@ def _norm_label(v: Cell) -> str:
 # ------------------------------------------------------------------------ journal
 
 
+@dataclass(frozen=True)
+class _Money:
+    """The money cells of one table whose number format follows the row's currency
+    (:func:`leverage.layout.coin_money`): where the currency sits in a planned row, and the
+    money columns as 0-based columns of the sheet."""
+
+    currency: int
+    columns: tuple[int, ...]
+
+    def pattern(self, row: Sequence[Cell] | None) -> str:
+        """The format of the row's money: a coin's 8 decimals, else 2."""
+        return MONEY if row is None else money_format(row[self.currency])
+
+    def stale(self, row: Sequence[Cell] | None, have: Sequence[str | None]) -> bool:
+        """Whether a computed row's money cells hold another format than its currency's."""
+        if row is None:
+            return False  # a blank row shows no amount: its format is the next write's
+        want = self.pattern(row)
+        return any((have[c] if c < len(have) else None) != want for c in self.columns)
+
+    def plan(self, title: str, rows: Sequence[Sequence[Cell] | None],
+             formats: Formats | None) -> list[FormatUpdate]:
+        """The formats to set: each run of data rows (``rows``, as planned) whose money is not
+        in its currency's format, one block per run of adjacent money columns. A row whose
+        format is right is left alone, whether its values change or not."""
+        stale = [self.stale(row, _format_row(formats, r)) for r, row in enumerate(rows)]
+        out = []
+        for first, last in _runs(stale):
+            for c0, c1 in _runs([c in self.columns for c in range(max(self.columns) + 1)]):
+                out.append(FormatUpdate(
+                    a1(title, c0 + 1, FIRST_DATA_ROW + first, c1 + 1, FIRST_DATA_ROW + last),
+                    [[self.pattern(rows[r])] * (c1 - c0 + 1) for r in range(first, last + 1)]))
+        return out
+
+
+def _money(spec: Sheet, row_keys: Sequence[str], formats: Formats | None) -> _Money | None:
+    """The money of ``spec`` whose format follows the currency, when the backend reads formats
+    (``formats`` not None) and the table has such columns; ``row_keys``: the keys of a
+    planned row of the table."""
+    found = coin_money(spec)
+    if formats is None or found is None:
+        return None
+    first = spec.first_column - 1
+    return _Money(list(row_keys).index("currency"),
+                  tuple(first + spec.index(k) for k in found[1]))
+
+
+def _format_row(formats: Formats | None, r: int) -> Sequence[str | None]:
+    """Data row ``r``'s patterns (0-based below the header; none past the read)."""
+    if formats is None or r + 1 >= len(formats):
+        return ()
+    return formats[r + 1]
+
+
 @dataclass
 class _Plan:
     updates: list[Update] = field(default_factory=list)
+    # money formats to set: rows whose format is not their currency's (a backend that reads
+    # formats only: Google)
+    formats: list[FormatUpdate] = field(default_factory=list)
     # every computed cell as the core computed it: (range of the block, values), changed or not
     targets: list[Update] = field(default_factory=list)
     rows_read: int = 0
     rows_computed: int = 0
     rows_with_errors: int = 0
 
-    def fill(self, sheet: Sheet, data: Grid, new: list[list[Cell] | None]) -> None:
+    def fill(self, sheet: Sheet, data: Grid, new: list[list[Cell] | None],
+             formats: Formats | None = None) -> None:
         """Count the computed rows (a status message = a row with errors) and plan the
-        writes of ``sheet``'s computed block."""
+        writes of ``sheet``'s computed block (``formats``: its number formats as read, when
+        the backend reads them)."""
         status = sheet.keys("computed").index("status")
         for row in new:
             if row is not None:
@@ -208,7 +276,7 @@ class _Plan:
                     self.rows_with_errors += 1
                 else:
                     self.rows_computed += 1
-        self.updates = _diff_columns(sheet, data, new)
+        self.updates, self.formats = _diff_columns(sheet, data, new, formats)
         self.targets = _full_block(sheet, new)
 
 
@@ -283,7 +351,7 @@ def _read_journal_positions(
     return list(good.values()), bad
 
 
-def _plan_journal(grids: list[Grid]) -> _Plan:
+def _plan_journal(grids: list[Grid], formats: list[Formats] | None = None) -> _Plan:
     positions_sheet, events_sheet, _summary, rules_sheet = _sheets("journal")
     rule = _read_rules(rules_sheet, grids[3])
     positions, bad = _read_journal_positions(positions_sheet, grids[0])
@@ -311,14 +379,16 @@ def _plan_journal(grids: list[Grid]) -> _Plan:
         if pid in bad and problem is not None and problem.reason == journal.UNKNOWN_POSITION:
             row[status_i] = bad[pid]
         new[r] = row
-    plan.fill(events_sheet, data, new)
-    _plan_summary(plan, grids[2], journal.summary(positions, events, result))
+    plan.fill(events_sheet, data, new, None if formats is None else formats[1])
+    _plan_summary(plan, grids[2], journal.summary(positions, events, result),
+                  None if formats is None else formats[2])
     return plan
 
 
-def _plan_summary(plan: _Plan, grid: Grid, summary: Any) -> None:
+def _plan_summary(plan: _Plan, grid: Grid, summary: Any, formats: Formats | None) -> None:
     """The Summary sheet, ours from row 2 down: the per-position table and the totals table
-    beside it, each written where it changed and cleared below its last row."""
+    beside it, each written where it changed and cleared below its last row, and the money
+    formats of its rows whose format is not their currency's."""
     for spec, rows in ((JOURNAL_SUMMARY, summary.positions), (SUMMARY_TOTALS, summary.totals)):
         first = spec.first_column - 1
         keys = spec.keys()
@@ -337,6 +407,10 @@ def _plan_summary(plan: _Plan, grid: Grid, summary: Any) -> None:
             plan.updates.append(Update(
                 a1(spec.title, first + 1, FIRST_DATA_ROW + r0, first + len(keys),
                    FIRST_DATA_ROW + r1), block.values[r0 : r1 + 1]))
+        money = _money(spec, keys, formats)
+        if money is not None:
+            plan.formats += money.plan(spec.title, [r if any(v is not None for v in r) else None
+                                                    for r in new], formats)
 
 
 # ------------------------------------------------------------------------ rebalance
@@ -470,15 +544,22 @@ def sync_cells(template: str, grids: list[Grid]) -> dict[str, list[tuple[int, in
     return out
 
 
-def plan_sync(template: str, grids: list[Grid]) -> _Plan:
-    """What a sync would write for ``grids`` (the values of :func:`read_ranges_for`)."""
+def plan_sync(template: str, grids: list[Grid], formats: list[Formats] | None = None) -> _Plan:
+    """What a sync would write for ``grids`` (the values of :func:`read_ranges_for`), and,
+    given ``formats`` (the number formats of the same ranges, from a backend that reads
+    them), the money formats it would set."""
     for sheet, grid in zip(_sheets(template), grids, strict=True):
         check_headers(sheet, grid, template)
-    return _plan_journal(grids) if template == "journal" else _plan_rebalance(grids)
+    if template == "journal":
+        return _plan_journal(grids, formats)
+    return _plan_rebalance(grids)  # USDⓈ-margined only: no money follows a coin
 
 
-def _diff_columns(sheet: Sheet, data: Grid, new: list[list[Cell] | None]) -> list[Update]:
-    """Updates for the rows whose computed cells differ from what the sheet holds now."""
+def _diff_columns(sheet: Sheet, data: Grid, new: list[list[Cell] | None],
+                  formats: Formats | None = None) -> tuple[list[Update], list[FormatUpdate]]:
+    """Updates for the rows whose computed cells differ from what the sheet holds now; and,
+    ``formats`` given, the money formats of the rows whose money is not in its currency's
+    format (changed or not)."""
     computed = [sheet.index(k) for k in sheet.keys("computed")]
     width = len(computed)
     target = [row if row is not None else [None] * width for row in new]
@@ -500,10 +581,36 @@ def _diff_columns(sheet: Sheet, data: Grid, new: list[list[Cell] | None]) -> lis
                     values,
                 )
             )
-    return updates
+    money = _money(sheet, sheet.keys("computed"), formats)
+    return updates, [] if money is None else money.plan(sheet.title, new, formats)
 
 
 # ------------------------------------------------------------------------ sync
+
+
+def read_for_sync(backend: Backend, template: str) -> tuple[list[Grid], list[Formats] | None]:
+    """The values of the template's tabs (:func:`read_ranges_for`) in one read, and their
+    number formats when the template has money whose format follows the row's currency
+    (the journal) and the backend sets those formats row by row
+    (:class:`~leverage_sheets.backend.FormatsBackend`: Google); else None (a local
+    workbook's conditional format does it; the rebalance is USDⓈ-margined only), and the
+    read is the plain values read, a fraction of the size."""
+    ranges = read_ranges_for(template)
+    if isinstance(backend, FormatsBackend) and any(coin_money(s) for s in _sheets(template)):
+        return backend.read_with_formats(ranges)
+    return backend.read_ranges(ranges), None
+
+
+def write_for_sync(backend: Backend, updates: Sequence[Update],
+                   formats: Sequence[FormatUpdate]) -> None:
+    """``updates`` and the planned ``formats`` in one all-or-nothing write (formats are
+    planned only for a :class:`~leverage_sheets.backend.FormatsBackend`)."""
+    if formats:
+        if not isinstance(backend, FormatsBackend):
+            raise TypeError(f"{backend.name} does not set number formats")
+        backend.write_ranges(updates, formats)
+    else:
+        backend.write_ranges(updates)
 
 
 def detect_template(backend: Backend) -> str:
@@ -533,19 +640,20 @@ def sync(backend: Backend, template: str, progress: ProgressFn | None = None) ->
     step = progress or _no_progress
     start, requests_before = time.perf_counter(), backend.requests
     step(1, 4, "reading")
-    grids = backend.read_ranges(read_ranges_for(template))
+    grids, formats = read_for_sync(backend, template)
     step(2, 4, f"computing {max(len(g) for g in grids) - 1:,} rows")
-    todo = plan_sync(template, grids)
+    todo = plan_sync(template, grids, formats)
     report = SyncReport(
         template,
         rows_read=todo.rows_read,
         rows_computed=todo.rows_computed,
         rows_with_errors=todo.rows_with_errors,
     )
-    if todo.updates:
+    if todo.updates or todo.formats:
         report.cells_written = sum(u.cells for u in todo.updates)
+        report.formats_set = sum(len(row) for f in todo.formats for row in f.patterns)
         step(3, 4, f"writing {report.cells_written:,} cells")
-        backend.write_ranges(todo.updates)
+        write_for_sync(backend, todo.updates, todo.formats)
         report.changed = True
     step(4, 4, "done")
     report.requests = backend.requests - requests_before

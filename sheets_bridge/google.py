@@ -1,8 +1,17 @@
 """Google Sheets through gspread: a service account, a retrying HTTP client, two requests a sync.
 
-The sync uses gspread's low-level calls (``values:batchGet``, ``values:batchUpdate``,
-``:batchUpdate``) rather than ``open_by_key`` + worksheets, because opening a spreadsheet costs a
-metadata request the sync does not need.
+The bridge uses gspread's low-level calls (``spreadsheets.get``, ``values:batchGet``,
+``values:batchUpdate``, ``:batchUpdate``) rather than ``open_by_key`` + worksheets, because
+opening a spreadsheet costs a metadata request the sync does not need.
+
+A journal sync reads its tabs' values, number formats and sheet ids in one
+``spreadsheets.get`` (a field mask keeps the answer to those); when some rows' money is not in
+their currency's format, it writes the values and those formats in one ``:batchUpdate`` of
+updateCells, which Google applies all or nothing, else the values in one
+``values:batchUpdate``. The money formats are per row because a coin-margined row's amounts
+need 8 decimals (0.00012345 BTC), a USDT row's 2, and Google's conditional formats cannot set
+a number format (Excel's and LibreOffice's can, so a local workbook has a rule instead). A
+rebalance sync (USDⓈ-margined only) reads with ``values:batchGet``.
 """
 
 from __future__ import annotations
@@ -23,6 +32,8 @@ from leverage.layout import Sheet, column_letter
 
 from .backend import (
     Cell,
+    Formats,
+    FormatUpdate,
     Grid,
     LayoutError,
     RequestFailed,
@@ -45,6 +56,14 @@ _READ_PARAMS = {
     "dateTimeRenderOption": "SERIAL_NUMBER",
     "majorDimension": "ROWS",
 }
+# what a sync reads of its tabs: each cell's value as UNFORMATTED_VALUE renders it, its own
+# number format's pattern, and the tab ids a :batchUpdate addresses cells by
+_GRID_FIELDS = ("sheets(properties(sheetId,title),data(startRow,startColumn,"
+                "rowData.values(effectiveValue,userEnteredFormat.numberFormat.pattern)))")
+# ExtendedValue.errorValue as UNFORMATTED_VALUE shows it
+_ERRORS = {"ERROR": "#ERROR!", "NULL_VALUE": "#NULL!", "DIVIDE_BY_ZERO": "#DIV/0!",
+           "VALUE": "#VALUE!", "REF": "#REF!", "NAME": "#NAME?", "NUM": "#NUM!", "N_A": "#N/A",
+           "LOADING": "Loading..."}
 _NOTHING_WRITTEN = "nothing was written"
 _OLD_OR_NEW = "the sheet holds either its old values or all the new ones: run the sync again"
 _LAID_OUT = (
@@ -75,6 +94,64 @@ def _cell_data(v: Cell) -> dict[str, Any]:
     if isinstance(v, str):
         return {"userEnteredValue": {"stringValue": v}} if v else {}
     return {"userEnteredValue": {"numberValue": v}}
+
+
+def _effective(data: Any) -> Cell:
+    """A CellData's effectiveValue as the values API's UNFORMATTED_VALUE gives it (a number,
+    text, true/false, an error's text such as ``#N/A``; None for an empty cell)."""
+    _shape(isinstance(data, dict), "cells as objects")
+    value = data.get("effectiveValue")
+    if value is None:
+        return None
+    _shape(isinstance(value, dict) and len(value) == 1, "one effectiveValue a cell")
+    ((kind, v),) = value.items()
+    if kind == "numberValue" and isinstance(v, int | float) and not isinstance(v, bool):
+        return v
+    if kind == "stringValue" and isinstance(v, str):
+        return v
+    if kind == "boolValue" and isinstance(v, bool):
+        return v
+    if kind == "errorValue" and isinstance(v, dict):
+        return _ERRORS.get(str(v.get("type")), "#ERROR!")
+    _bad_shape("an effectiveValue of a known kind")
+
+
+def _pattern(data: dict[str, Any]) -> str | None:
+    """A CellData's own number format pattern (None: none, the cell shows Automatic)."""
+    fmt = data.get("userEnteredFormat", {})
+    number = fmt.get("numberFormat", {}) if isinstance(fmt, dict) else None
+    if not isinstance(number, dict):
+        _bad_shape("a numberFormat object")
+    pattern = number.get("pattern")
+    return pattern if isinstance(pattern, str) and pattern else None
+
+
+def _grid_data(data: Any, origin: tuple[int, int]) -> tuple[Grid, Formats]:
+    """One GridData as the values API would give the range from ``origin`` (0-based row and
+    column of its first cell): trailing empty rows and cells trimmed; and the formats of its
+    rows, the formatted empty rows below the last value included (a row the sync writes
+    there is checked against the format it already has)."""
+    _shape(isinstance(data, dict), "GridData objects")
+    r0, c0 = data.get("startRow", 0), data.get("startColumn", 0)
+    _shape(isinstance(r0, int) and isinstance(c0, int) and r0 >= origin[0] and c0 >= origin[1],
+           "a GridData inside the range asked for")
+    rows = data.get("rowData", [])
+    _shape(isinstance(rows, list) and all(isinstance(r, dict) for r in rows), "rowData rows")
+    pad = c0 - origin[1]
+    grid: Grid = [[] for _ in range(r0 - origin[0])]
+    formats: Formats = [[] for _ in grid]
+    for row in rows:
+        cells = row.get("values", [])
+        _shape(isinstance(cells, list), "a list of values a row")
+        values = [None] * pad + [_effective(c) for c in cells]
+        while values and values[-1] is None:
+            values.pop()
+        grid.append(["" if v is None else v for v in values])  # the values API's empty cell
+        patterns: list[str | None] = [None] * pad
+        formats.append(patterns + [_pattern(c) for c in cells])
+    while grid and not grid[-1]:
+        grid.pop()
+    return grid, formats
 
 
 def _shape(ok: bool, what: str) -> None:
@@ -115,6 +192,7 @@ class GoogleBackend:
         self.key = _spreadsheet_key(key)
         self.name = f"spreadsheet {self.key}"
         self.http = retrying(client.http_client, policy or RetryPolicy())
+        self._sheet_ids: dict[str, int] = {}  # title -> sheetId, as the last read found them
 
     @property
     def requests(self) -> int:
@@ -212,6 +290,47 @@ class GoogleBackend:
                "'values' as rows of cells")
         return [list(g) for g in grids]
 
+    def read_with_formats(self, ranges: Sequence[str]) -> tuple[list[Grid], list[Formats]]:
+        """Values of each range as :meth:`read_ranges` gives them (``UNFORMATTED_VALUE``, dates
+        as serial numbers) and each cell's number format pattern, in ONE request
+        (``spreadsheets.get`` with a field mask); the tabs' ids are kept for the write."""
+        try:
+            return self._call("reading the sheet", lambda: self._fetch_grid(ranges),
+                              aftermath=_NOTHING_WRITTEN)
+        except SheetsError as exc:
+            if "Unable to parse range" in str(exc):
+                self._missing_tabs(ranges)
+            raise
+
+    def _fetch_grid(self, ranges: Sequence[str]) -> tuple[list[Grid], list[Formats]]:
+        params: ParamsType = {"ranges": list(ranges), "fields": _GRID_FIELDS}
+        body = self.http.fetch_sheet_metadata(self.key, params=params)
+        sheets = body.get("sheets")
+        if not isinstance(sheets, list) or not all(isinstance(s, dict) for s in sheets):
+            _bad_shape("a list of 'sheets'")
+        found: dict[str, list[Any]] = {}
+        ids: dict[str, int] = {}
+        for sheet in sheets:
+            props = sheet.get("properties")
+            data = sheet.get("data", [])
+            _shape(isinstance(props, dict) and isinstance(props.get("title"), str)
+                   and isinstance(props.get("sheetId"), int) and isinstance(data, list),
+                   "a title, a sheetId and a list of 'data' for every sheet")
+            found[props["title"]] = list(data)
+            ids[props["title"]] = props["sheetId"]
+        grids: list[Grid] = []
+        formats: list[Formats] = []
+        for text in ranges:  # a tab's GridData come in the order its ranges were asked
+            box = parse_a1(text)
+            left = found.get(box.title)
+            if not left:
+                _bad_shape(f"the grid data of {box.title!r}")
+            grid, fmt = _grid_data(left.pop(0), (box.first_row - 1, box.first_col - 1))
+            grids.append(grid)
+            formats.append(fmt)
+        self._sheet_ids.update(ids)
+        return grids, formats
+
     def _missing_tabs(self, ranges: Sequence[str]) -> None:
         titles = set(self.sheet_titles())
         missing = [b.title for b in map(parse_a1, ranges) if b.title not in titles]
@@ -221,7 +340,14 @@ class GoogleBackend:
                 "with the right --template first"
             )
 
-    def write_ranges(self, updates: Sequence[Update]) -> None:
+    def write_ranges(self, updates: Sequence[Update],
+                     formats: Sequence[FormatUpdate] = ()) -> None:
+        """Write every block RAW, all or nothing: a ``values:batchUpdate``, or with
+        ``formats`` a ``:batchUpdate`` of updateCells that also sets those cells' number
+        formats (after :meth:`read_with_formats`, which found the tabs' ids)."""
+        if formats:
+            self._write_cells(updates, formats)
+            return
         body = {
             "valueInputOption": "RAW",  # never USER_ENTERED: no text becomes a formula
             "includeValuesInResponse": False,
@@ -240,6 +366,32 @@ class GoogleBackend:
                                    "responses", len(updates)),  # one part an update
             aftermath=_OLD_OR_NEW,
         )
+
+    def _write_cells(self, updates: Sequence[Update], formats: Sequence[FormatUpdate]) -> None:
+        requests = [self._cells(u.range, [[_cell_data(v) for v in row] for row in u.values],
+                                "userEnteredValue") for u in updates]
+        requests += [self._cells(f.range, [[{"userEnteredFormat": {"numberFormat": {
+            "type": "NUMBER", "pattern": p}}} for p in row] for row in f.patterns],
+            "userEnteredFormat.numberFormat") for f in formats]
+        self._call(
+            "writing the computed columns",
+            lambda: self._answered(self.http.batch_update(self.key, {"requests": requests}),
+                                   "replies", len(requests)),
+            aftermath=_OLD_OR_NEW,
+        )
+
+    def _cells(self, where: str, rows: list[list[dict[str, Any]]], fields: str) -> dict[str, Any]:
+        """An updateCells of ``rows`` (CellData) from the first cell of ``where``, changing
+        only ``fields`` (a CellData with none of them clears them)."""
+        box = parse_a1(where)
+        if box.title not in self._sheet_ids:
+            raise SheetsError(f"writing {where}: its tab was not read first")
+        return {"updateCells": {
+            "start": {"sheetId": self._sheet_ids[box.title], "rowIndex": box.first_row - 1,
+                      "columnIndex": box.first_col - 1},
+            "rows": [{"values": row} for row in rows],
+            "fields": fields,
+        }}
 
     def _answered(self, body: Mapping[str, Any], key: str, count: int) -> None:
         """A write's answer must name this spreadsheet and answer each of its parts."""

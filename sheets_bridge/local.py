@@ -70,7 +70,7 @@ from .content import (
     prompts,
 )
 from .engine import sync_cells
-from .xlsx_package import Package, WorkbookFileError, Writes, save_atomically
+from .xlsx_package import Look, Package, WorkbookFileError, Writes, save_atomically
 
 _FORMATTED_ROWS = 1000  # rows laid out with number formats, as a new Google sheet has
 
@@ -165,7 +165,7 @@ class XlsxBackend:
                 cells = sheet.setdefault(r, {})
                 for c, value in enumerate(row, start=box.first_col):
                     cells[c] = value
-        self._save(package.patched(writes))
+        self._save(package.patched(writes, _looks(package, writes)))
 
     def lay_out(self, template: str, rows: dict[str, Grid]) -> None:
         sheets = bridge_sheets(template)
@@ -269,6 +269,51 @@ class XlsxBackend:
                 raise LayoutError(
                     f"init changed nothing: workbook {self.name!r} cannot be synced, because {exc}"
                 ) from None
+
+
+_DEFAULT_WIDTH = 8.43  # Excel's column width where the file sets none
+
+
+def _layout_of(package: Package, title: str) -> Sheet | None:
+    """The layout sheet the tab ``title`` holds (its row 1 is that sheet's headers), if any:
+    a journal's and a rebalance's Positions tabs share a title, not their headers."""
+    for template in L.TEMPLATES:
+        for sheet in bridge_sheets(template):
+            if sheet.title != title:
+                continue
+            row = package.read(title, 1, 1, 1, len(sheet.columns))[0]
+            if ["" if v is None else str(v).strip() for v in row] == sheet.headers:
+                return sheet
+    return None
+
+
+def _looks(package: Package, writes: dict[str, Writes]) -> dict[str, Look]:
+    """How the written cells of each layout tab look: those of its long-text columns
+    (:func:`leverage.layout.wraps`: Check, Status, Rule breaks...) wrap, and each written
+    row is as tall as its longest wrapped text needs at the widths the file gives those
+    columns (the trader's Reason included), as in the built workbooks: neither Excel nor
+    LibreOffice grows a row to a value a program wrote."""
+    out: dict[str, Look] = {}
+    for title, cells in writes.items():
+        sheet = _layout_of(package, title)
+        wrapped = [] if sheet is None else [i for i, c in enumerate(sheet.columns, start=1)
+                                            if L.wraps(c)]
+        if not wrapped or not cells:
+            continue
+        set_widths = package.column_widths(title)
+        widths = {c: set_widths.get(c, _DEFAULT_WIDTH) for c in wrapped}
+        rows = sorted(cells)
+        first = wrapped[0]
+        held = package.read(title, rows[0], rows[-1], first, wrapped[-1])
+        heights: dict[int, float | None] = {}
+        for r in rows:
+            line = held[r - rows[0]]
+            texts = [(c, cells[r][c] if c in cells[r] else line[c - first]) for c in wrapped]
+            lines = max([L.wrapped_lines(str(t), widths[c]) for c, t in texts
+                         if t is not None and t != ""] or [1])
+            heights[r] = L.row_height(lines)
+        out[title] = Look(frozenset(wrapped), heights)
+    return out
 
 
 def _hollowed(package: Package, template: str) -> dict[str, tuple[str, tuple[bytes, int]]]:
@@ -400,6 +445,8 @@ def _format(ws: Any, sheet: Sheet) -> None:
             dim.number_format = col.number_format
         if col.role == "computed":
             dim.fill = _solid(L.COMPUTED_FILL)
+        if L.wraps(col):  # long texts (Reason, Check, Status...) wrap, as in built workbooks
+            dim.alignment = Alignment(wrap_text=True, vertical="top")
     ws.row_dimensions[1].height = HEADER_LINE_POINTS * header_lines(sheet) + 4
     for p in prompts(sheet):
         letter = get_column_letter(p.column)

@@ -3,10 +3,12 @@
 openpyxl drops what it cannot model (text boxes, x14 drop-downs, sparklines, slicers...) when it
 saves a workbook. Here the package (a zip of XML parts) is read as it is, and a write rewrites
 only the worksheet parts whose cells change: inside those, only the ``<c>`` elements of the
-cells written, in the rows written (plus the sheet's ``<dimension>``); every other byte of the
-sheet and every other zip member is copied unchanged. Text goes in as inline strings, so the
-shared-strings part is never touched; a cell that holds a formula, or lies in a merged range or
-an array formula, is refused before anything is written.
+cells written, in the rows written (plus the sheet's ``<dimension>``, and a written row's
+height when its wrapped text needs one); every other byte of the sheet and every other zip
+member is copied unchanged, except that a written cell that must wrap and whose style does not
+gets a copy of its style that does, appended to the styles part's cell formats. Text goes in as
+inline strings, so the shared-strings part is never touched; a cell that holds a formula, or
+lies in a merged range or an array formula, is refused before anything is written.
 
 Saves are atomic (temporary file next to the real file, fsync, ``os.replace``): a crash leaves
 the old file or the new one, never half of one.
@@ -27,17 +29,29 @@ import time
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 from xml.etree import ElementTree
 
 from openpyxl.utils import column_index_from_string, get_column_letter
 
+from leverage.layout import LINE_HEIGHT, row_height
+
 from .backend import LayoutError, SheetsError, serial_date
 
 Cell = Any  # str | int | float | bool | None
 Writes = dict[int, dict[int, Cell]]  # row -> column -> value (1-based); None or "" clears
+
+
+@dataclass(frozen=True)
+class Look:
+    """How the cells written in one sheet look, besides their values: ``wrap``, the columns
+    (1-based) whose written cells wrap their text; ``heights``, each written row's height
+    for its wrapped text (points; None: one line, the default height)."""
+
+    wrap: frozenset[int] = frozenset()
+    heights: dict[int, float | None] = field(default_factory=dict)
 
 
 class WorkbookFileError(SheetsError):
@@ -269,6 +283,18 @@ class _Sheet:
                 out.append((ref, box))
         return out
 
+    def column_widths(self) -> dict[int, float]:
+        """Each column's width (Excel's unit) where the sheet sets one."""
+        out: dict[int, float] = {}
+        pattern = rb"<" + re.escape(self.p) + rb"col\b([^>]*)>"
+        for m in re.compile(pattern).finditer(self.xml, 0, self.data_tag[0]):
+            a = _attrs(m.group(1))
+            with contextlib.suppress(ValueError):
+                width = float(a.get(b"width", b""))
+                for c in range(int(a.get(b"min", b"1")), int(a.get(b"max", b"1")) + 1):
+                    out[c] = width
+        return out
+
     def column_styles(self) -> dict[int, bytes]:
         out: dict[int, bytes] = {}
         pattern = rb"<" + re.escape(self.p) + rb"col\b([^>]*)>"
@@ -278,6 +304,132 @@ class _Sheet:
                 for c in range(int(a.get(b"min", b"1")), int(a.get(b"max", b"1")) + 1):
                     out[c] = a[b"style"]
         return out
+
+
+_WRAPPING = re.compile(rb'<(?:\w+:)?alignment\b[^>]*?\bwrapText\s*=\s*["\'](?:1|true)["\']')
+_HEIGHT = re.compile(rb'\s(ht|customHeight)\s*=\s*(?:"[^"]*"|\'[^\']*\')')
+
+
+class _Styles:
+    """The cell formats (``<cellXfs>``) of a package's styles part. A style that must wrap
+    gets a copy that does, appended: every index in use keeps its meaning, and a cell's
+    number format, fill, font and border come with it."""
+
+    def __init__(self, xml: bytes, where: str) -> None:
+        m = re.search(rb"<(\w+:)?cellXfs\b([^>]*?)(/?)>", xml)
+        if m is None or m.group(3) == b"/":
+            raise WorkbookFileError(f"{where}: the styles part has no cell formats "
+                                    "(<cellXfs>); open and save the workbook in Excel or "
+                                    "LibreOffice, then sync again")
+        self.p = m.group(1) or b""
+        end = xml.find(b"</" + self.p + b"cellXfs>", m.end())
+        if end < 0:
+            raise WorkbookFileError(f"{where}: the styles part is cut short")
+        self.xml, self.opening, self.end = xml, m, end
+        p = re.escape(self.p)
+        xf = re.compile(rb"<" + p + rb"xf\b[^>]*?(?:/>|>.*?</" + p + rb"xf>)", re.S)
+        self.xfs = [x.group(0) for x in xf.finditer(xml, m.end(), end)]
+        self.where = where
+        self.added: list[bytes] = []
+        self.wrapping: dict[int, int] = {}
+
+    def wrapped(self, index: int) -> int:
+        """The index of a style that is style ``index`` wrapping its text."""
+        if index not in self.wrapping:
+            if index >= len(self.xfs):
+                raise WorkbookFileError(f"{self.where}: a cell's style {index} is not in the "
+                                        "styles part; open and save the workbook in Excel or "
+                                        "LibreOffice, then sync again")
+            xf = self.xfs[index]
+            if _WRAPPING.search(xf):
+                self.wrapping[index] = index
+            else:
+                self.added.append(_wrapping_xf(xf, self.p))
+                self.wrapping[index] = len(self.xfs) + len(self.added) - 1
+        return self.wrapping[index]
+
+    def patched(self) -> bytes | None:
+        """The styles part with the added styles (None: nothing added)."""
+        if not self.added:
+            return None
+        head = self.xml[:self.opening.end()]
+        attrs = self.opening.group(2)
+        count = re.search(rb'(\scount\s*=\s*["\'])(\d+)(["\'])', attrs)
+        if count is not None:
+            total = str(len(self.xfs) + len(self.added)).encode()
+            start = self.opening.start(2)
+            head = (head[:start + count.start(2)] + total + head[start + count.end(2):])
+        return head + self.xml[self.opening.end():self.end] + b"".join(self.added) + \
+            self.xml[self.end:]
+
+
+def _wrapping_xf(xf: bytes, p: bytes) -> bytes:
+    """``xf`` (one ``<xf>`` of ``<cellXfs>``) with its text wrapped at the top of the cell
+    (its own vertical alignment kept), as the built workbooks' long-text cells are."""
+    m = re.match(rb"<(?:\w+:)?xf\b([^>]*?)(/?)>", xf)
+    if m is None:  # never: _Styles found it as an <xf>
+        raise WorkbookFileError(f"a cell format of the styles part is not an <xf>: {xf[:60]!r}")
+    attrs = re.sub(rb'\s*\bapplyAlignment\s*=\s*(?:"[^"]*"|\'[^\']*\')', b"", m.group(1))
+    attrs += b' applyAlignment="1"'
+    wrap = b"<" + p + b'alignment wrapText="1" vertical="top"/>'
+    if m.group(2) == b"/":
+        return b"<" + p + b"xf" + attrs + b">" + wrap + b"</" + p + b"xf>"
+    body = xf[m.end():xf.rfind(b"</")]
+    a = re.search(rb"<(?:\w+:)?alignment\b([^>]*?)(/?)>", body)
+    if a is None:
+        body = wrap + body  # the first child of an <xf>, before protection and extLst
+    else:
+        old = re.sub(rb'\s*\bwrapText\s*=\s*(?:"[^"]*"|\'[^\']*\')', b"", a.group(1))
+        if not re.search(rb"\bvertical\s*=", old):
+            old += b' vertical="top"'
+        body = body[:a.start(1)] + old + b' wrapText="1"' + body[a.end(1):]
+    return b"<" + p + b"xf" + attrs + b">" + body + b"</" + p + b"xf>"
+
+
+class _RowLook:
+    """A :class:`Look` applied while a sheet is patched."""
+
+    def __init__(self, look: Look, formats: _Styles | None) -> None:
+        if look.wrap and formats is None:
+            raise ValueError("wrapping cells needs the package's styles")
+        self.look, self.formats = look, formats
+
+    def style(self, col: int, style: bytes | None) -> bytes | None:
+        """The style a written cell of column ``col`` gets, from its own (None: the default)."""
+        if col not in self.look.wrap or self.formats is None:
+            return style
+        return str(self.formats.wrapped(int(style or b"0"))).encode()
+
+    def height(self, number: int, attrs: bytes) -> bytes:
+        """A written row's attributes with the height its wrapped text needs. A row of one
+        line gets back the default height when its height is one the sync set (a whole number
+        of lines, see :func:`leverage.layout.row_height`); a row the trader made taller than
+        needed keeps its height."""
+        if number not in self.look.heights:
+            return attrs
+        need = self.look.heights[number]
+        a = _attrs(attrs)
+        custom = a.get(b"customHeight") in (b"1", b"true")
+        try:
+            have = float(a[b"ht"]) if custom else None
+        except (KeyError, ValueError):
+            have = None
+        ours = have is not None and _set_by_sync(have)
+        if need is None and not ours:
+            return attrs
+        if need is not None and have is not None and not ours and have >= need:
+            return attrs
+        attrs = _HEIGHT.sub(b"", attrs)
+        if need is None:
+            return attrs
+        return attrs + f' ht="{need:g}" customHeight="1"'.encode()
+
+
+def _set_by_sync(height: float) -> bool:
+    """Whether a row height is one the sync sets: :func:`leverage.layout.row_height` of 2 or
+    more lines."""
+    near = round(height / LINE_HEIGHT)
+    return any(abs((row_height(n) or 0.0) - height) < 1e-6 for n in (near - 1, near, near + 1))
 
 
 def _cell_xml(p: bytes, ref: str, style: bytes | None, value: Cell) -> bytes:
@@ -329,7 +481,7 @@ def _formula_refusal(cell: str) -> LayoutError:
 
 
 def _patch_row(sheet: _Sheet, title: str, row: _Row, values: dict[int, Cell],
-               styles: dict[int, bytes]) -> bytes:
+               styles: dict[int, bytes], look: _RowLook) -> bytes:
     p, xml = sheet.p, sheet.xml
     out: list[bytes] = []
     todo = sorted(values)
@@ -339,20 +491,20 @@ def _patch_row(sheet: _Sheet, title: str, row: _Row, values: dict[int, Cell],
         while i < len(todo) and todo[i] < col:  # a new cell before this one
             out.append(xml[pos:m.start()])
             pos = m.start()
-            out.append(_new_cell(p, todo[i], row.number, styles, values[todo[i]]))
+            out.append(_new_cell(p, todo[i], row.number, styles, values[todo[i]], look))
             i += 1
         if i < len(todo) and todo[i] == col:
             if sheet.has_formula(m):
                 raise _formula_refusal(f"{title}!{get_column_letter(col)}{row.number}")
             out.append(xml[pos:m.start()])
             found = _CELL_STYLE.search(m.group(1))
-            style = found.group(1) if found else None
+            style = look.style(col, found.group(1) if found else None)
             out.append(_cell_xml(p, f"{get_column_letter(col)}{row.number}", style,
                                  values[col]))
             pos = m.end()
             i += 1
-    tail = [_new_cell(p, c, row.number, styles, values[c]) for c in todo[i:]]
-    attrs = _spans(row.attrs, todo)
+    tail = [_new_cell(p, c, row.number, styles, values[c], look) for c in todo[i:]]
+    attrs = look.height(row.number, _spans(row.attrs, todo))
     if row.body is None:
         if not any(tail):
             return xml[row.start:row.end]
@@ -363,11 +515,14 @@ def _patch_row(sheet: _Sheet, title: str, row: _Row, values: dict[int, Cell],
     return b"<" + p + b"row" + attrs + b">" + b"".join(out) + b"</" + p + b"row>"
 
 
-def _new_cell(p: bytes, col: int, row: int, styles: dict[int, bytes], value: Cell) -> bytes:
-    """A cell the sync creates takes its column's style, as a cell typed there would."""
+def _new_cell(p: bytes, col: int, row: int, styles: dict[int, bytes], value: Cell,
+              look: _RowLook) -> bytes:
+    """A cell the sync creates takes its column's style, as a cell typed there would (a
+    wrapping one in a column whose written cells wrap)."""
     if value is None or value == "":
         return b""  # clearing a cell that does not exist
-    return _cell_xml(p, f"{get_column_letter(col)}{row}", styles.get(col), value)
+    return _cell_xml(p, f"{get_column_letter(col)}{row}", look.style(col, styles.get(col)),
+                     value)
 
 
 def _spans(attrs: bytes, cols: list[int]) -> bytes:
@@ -380,11 +535,13 @@ def _spans(attrs: bytes, cols: list[int]) -> bytes:
     return attrs[:m.start(2)] + new + attrs[m.end(2):]
 
 
-def _new_row(p: bytes, number: int, values: dict[int, Cell], styles: dict[int, bytes]) -> bytes:
-    cells = b"".join(_new_cell(p, c, number, styles, values[c]) for c in sorted(values))
+def _new_row(p: bytes, number: int, values: dict[int, Cell], styles: dict[int, bytes],
+             look: _RowLook) -> bytes:
+    cells = b"".join(_new_cell(p, c, number, styles, values[c], look) for c in sorted(values))
     if not cells:
         return b""
-    return b"<" + p + b'row r="' + str(number).encode() + b'">' + cells + b"</" + p + b"row>"
+    attrs = look.height(number, b' r="' + str(number).encode() + b'"')
+    return b"<" + p + b"row" + attrs + b">" + cells + b"</" + p + b"row>"
 
 
 def _dimension(sheet: _Sheet, head: bytes, writes: Writes) -> bytes:
@@ -404,11 +561,16 @@ def _dimension(sheet: _Sheet, head: bytes, writes: Writes) -> bytes:
     return head[:m.start(1)] + ref + head[m.end(1):]
 
 
-def patch_sheet(xml: bytes, title: str, writes: Writes) -> bytes:
+def patch_sheet(xml: bytes, title: str, writes: Writes, look: Look | None = None,
+                formats: _Styles | None = None) -> bytes:
     """``xml`` with the cells of ``writes`` set; every other byte kept. Raises
-    :class:`LayoutError` (nothing changed) for a cell holding a formula or in a merged range."""
+    :class:`LayoutError` (nothing changed) for a cell holding a formula or in a merged range.
+
+    ``look``: the written cells of its ``wrap`` columns take a style that wraps (a copy of
+    theirs added to ``formats``, the package's styles), and the written rows its heights."""
     sheet = _Sheet(xml, title)
     _check_writes(sheet, title, writes)
+    row_look = _RowLook(look or Look(), formats)
     styles = sheet.column_styles()
     p = sheet.p
     out: list[bytes] = []
@@ -421,15 +583,15 @@ def patch_sheet(xml: bytes, title: str, writes: Writes) -> bytes:
         while i < len(todo) and todo[i] < row.number:
             out.append(xml[pos:row.start])
             pos = row.start
-            out.append(_new_row(p, todo[i], writes[todo[i]], styles))
+            out.append(_new_row(p, todo[i], writes[todo[i]], styles, row_look))
             i += 1
         if i < len(todo) and todo[i] == row.number:
             out.append(xml[pos:row.start])
-            out.append(_patch_row(sheet, title, row, writes[row.number], styles))
+            out.append(_patch_row(sheet, title, row, writes[row.number], styles, row_look))
             pos = row.end
             i += 1
     out.append(xml[pos:sheet.body_end])
-    out.extend(_new_row(p, r, writes[r], styles) for r in todo[i:])
+    out.extend(_new_row(p, r, writes[r], styles, row_look) for r in todo[i:])
     head = _dimension(sheet, xml[:sheet.data_tag[0]], writes)
     if sheet.self_closing:
         new_rows = b"".join(out)
@@ -622,15 +784,39 @@ class Package:
         if found is not None:
             raise _formula_refusal(found)
 
-    def patched(self, writes: dict[str, Writes]) -> Callable[[IO[bytes]], None]:
-        """A writer of the whole package with ``writes`` (title -> cells) applied. Every
-        refusal happens here, before the caller opens any file."""
+    def _styles_part(self) -> str | None:
+        rels = _rels(self.zip, self.workbook_part).values()
+        return next((t for k, t in rels if k.endswith("/styles") and t in self.zip.NameToInfo),
+                    None)
+
+    def column_widths(self, title: str) -> dict[int, float]:
+        """The widths the sheet ``title`` sets for its columns (Excel's unit)."""
+        return dict(self._sheet(title).column_widths())
+
+    def patched(self, writes: dict[str, Writes],
+                looks: dict[str, Look] | None = None) -> Callable[[IO[bytes]], None]:
+        """A writer of the whole package with ``writes`` (title -> cells) applied, and
+        ``looks`` (title -> :class:`Look`): the written cells that wrap, the written rows'
+        heights. Every refusal happens here, before the caller opens any file."""
+        looks = looks or {}
         new: dict[str, bytes] = {}
+        formats: _Styles | None = None
+        styles_part = self._styles_part()
+        if any(look.wrap for look in looks.values()):
+            if styles_part is None:
+                raise WorkbookFileError(f"workbook {self.name!r} has no styles part: open and "
+                                        "save it in Excel or LibreOffice, then sync again")
+            xml = self._guard(lambda: self.zip.read(styles_part))
+            formats = _Styles(xml, self.name)
         for title, cells in writes.items():
             if title not in self.sheets:
                 raise LayoutError(f"workbook {self.name!r} has no sheet {title!r}")
             part = self.sheets[title]
-            new[part] = patch_sheet(self._sheet(title).xml, title, cells)
+            new[part] = patch_sheet(self._sheet(title).xml, title, cells, looks.get(title),
+                                    formats)
+        styles = formats.patched() if formats is not None else None
+        if styles is not None and styles_part is not None:
+            new[styles_part] = styles
         book = self._guard(lambda: self.zip.read(self.workbook_part))
         recalc = _full_calc_on_load(book)
         if recalc != book:

@@ -44,7 +44,15 @@ from leverage import CATALOGUE
 from leverage import layout as L
 from leverage.errors import InputError
 from leverage.instructions import COLOUR_LEGEND, EXAMPLES, INSTRUCTIONS, INSTRUCTIONS_SHEET, PROMPTS
-from leverage.layout import FIRST_DATA_ROW, HEADER_ROW, MODES, Sheet
+from leverage.layout import (
+    BOLD_CHAR,
+    FIRST_DATA_ROW,
+    HEADER_ROW,
+    LINE_HEIGHT,
+    MODES,
+    Sheet,
+    wrapped_lines,
+)
 
 
 def solid(color: str) -> PatternFill:
@@ -375,35 +383,6 @@ def prepare_sheet(
     return ws
 
 
-LINE_HEIGHT = 15.0  # points a line of 11-point text takes in a row
-BOLD_CHAR = 1.1  # a bold header letter is about this many of the width unit's "0"s wide
-
-
-def wrapped_lines(text: str, width: float, char: float = 1.0) -> int:
-    """Lines ``text`` takes wrapped at word boundaries in a column ``width`` wide (Excel's
-    unit: the width of a "0"), each character ``char`` such units wide; a word longer than
-    a line is broken across lines, as spreadsheets do. An estimate on the generous side:
-    no backend measures text for us before the file is opened.
-
-    >>> wrapped_lines("Liq. gap vs exchange", 11, BOLD_CHAR), wrapped_lines("Qty", 9)
-    (3, 1)
-    """
-    room = max(1, int((width - 1) / char))  # a column loses about one unit to its padding
-    lines, used = 0, room  # "used" = room forces the first word onto a new line
-    for paragraph in str(text).split("\n"):
-        used = room
-        for word in paragraph.split():
-            if used + 1 + len(word) <= room and used:
-                used += 1 + len(word)
-                continue
-            full, rest = divmod(len(word), room)
-            lines += full + (1 if rest else 0)
-            used = rest if rest else room
-        if not paragraph.split():
-            lines += 1
-    return max(lines, 1)
-
-
 def text_heights(sheet: Sheet, rows: Iterable[Mapping[str, Any]]) -> dict[int, float]:
     """Height (points) of each of ``rows`` (0-based index: a row's texts by layout key)
     whose wrapped columns (:data:`leverage.layout.WRAPPED`) need more than one line at the
@@ -414,8 +393,9 @@ def text_heights(sheet: Sheet, rows: Iterable[Mapping[str, Any]]) -> dict[int, f
     for i, row in enumerate(rows):
         lines = max([wrapped_lines(str(row[c.key]), c.width) for c in columns
                      if row.get(c.key) not in (None, "")] or [1])
-        if lines > 1:
-            out[i] = lines * LINE_HEIGHT + 3
+        height = L.row_height(lines)
+        if height is not None:
+            out[i] = height
     return out
 
 
@@ -574,9 +554,9 @@ def instructions_sheet(wb: Workbook, template: str) -> Any:
 
     def append(cells: list[WriteOnlyCell], *texts: tuple[str, float]) -> None:
         nonlocal row
-        lines = max([wrapped_lines(t, w) for t, w in texts] or [1])
-        if lines > 1:
-            ws.row_dimensions[row].height = lines * LINE_HEIGHT + 3
+        height = L.row_height(max([wrapped_lines(t, w) for t, w in texts] or [1]))
+        if height is not None:
+            ws.row_dimensions[row].height = height
         ws.append(cells)
         row += 1
 

@@ -2,13 +2,18 @@
 
 The server is pure stdlib (a ``ThreadingHTTPServer`` on 127.0.0.1 in a background thread) and
 keeps spreadsheets in memory. It serves only what the bridge calls (and the bench's naive
-per-cell sync): spreadsheets.get, values get/batchGet/update/batchUpdate, and batchUpdate with
-the request kinds ``init`` sends. It answers with Google's paths, response shapes and error
-bodies, including the 400s Google gives for writes outside a range or the grid. What it does not
-model: formulas are stored as text and never evaluated; USER_ENTERED parses numbers, TRUE/FALSE
-and a leading apostrophe, but not dates, percents or currency; FORMATTED_VALUE approximates
-Google's automatic number format; any other endpoint or request kind is refused with an error
-rather than faked.
+per-cell sync): spreadsheets.get (with ``ranges``, ``includeGridData`` and a ``fields`` mask),
+values get/batchGet/update/batchUpdate, and batchUpdate with the request kinds ``init`` and the
+sync send. It answers with Google's paths, response shapes and error bodies, including the 400s
+Google gives for writes outside a range or the grid. Each cell keeps its value and its
+``userEnteredFormat`` (set by repeatCell and updateCells through their field masks), and grid
+data reads give CellData's userEnteredValue, effectiveValue, formattedValue and
+userEnteredFormat. What it does not model: formulas are stored as text and never evaluated (a
+formula cell's effectiveValue is its text); USER_ENTERED parses numbers, TRUE/FALSE and a
+leading apostrophe, but not dates, percents or currency; FORMATTED_VALUE approximates Google's
+automatic number format, whatever the cell's own; effectiveFormat, row and column metadata are
+not kept; any other endpoint, request kind or CellData field is refused with an error rather
+than faked.
 
     with FakeSheets() as fake:
         key = fake.create_spreadsheet("Journal", sheets={"Trades": [["id", "qty"], ["t1", 2]]})
@@ -19,8 +24,7 @@ rather than faked.
 Faults (``inject``, ``inject_timeout``, ``inject_reset``, ``inject_answer``) are counted in
 requests from the moment they are armed and, by default, never apply the write they interrupt.
 ``inject_answer`` sends a body of your choosing (HTML, ``null``, a wrong shape), or the real
-answer cut short or one byte at a time (headers too, with ``slow_head``). Of batchUpdate's
-``updateCells`` the fake keeps the values only.
+answer cut short or one byte at a time (headers too, with ``slow_head``).
 """
 
 from __future__ import annotations
@@ -152,7 +156,7 @@ def _quota_message(method: str) -> str:
 # In-memory model
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class _Cell:
     value: Scalar
     mode: str  # the valueInputOption of the write that set it
@@ -163,6 +167,9 @@ class _Cell:
 class _Sheet:
     props: dict[str, Any]  # Google's SheetProperties minus "index" (the list position is the index)
     cells: dict[tuple[int, int], _Cell] = field(default_factory=dict)
+    # each cell's userEnteredFormat (empty cells too: a format outlives a cleared value). The
+    # dicts are shared between cells and never changed in place: a change stores a new one.
+    formats: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
     conditional_formats: list[dict[str, Any]] = field(default_factory=list)
     charts: list[dict[str, Any]] = field(default_factory=list)
 
@@ -175,12 +182,20 @@ class _Sheet:
         grid = self.props["gridProperties"]
         return grid["rowCount"], grid["columnCount"]
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Sheet:
+        # cells and formats are replaced, never changed in place: copying the maps is enough
+        return _Sheet(copy.deepcopy(self.props, memo), dict(self.cells), dict(self.formats),
+                      copy.deepcopy(self.conditional_formats, memo),
+                      copy.deepcopy(self.charts, memo))
+
     def set_grid(self, rows: int, cols: int) -> None:
         if rows < 1 or cols < 1:
             raise _ApiError(400, "A sheet must keep at least one row and one column.")
         self.props["gridProperties"].update(rowCount=rows, columnCount=cols)
         # Shrinking a grid deletes what falls outside it, as in Google.
         self.cells = {pos: c for pos, c in self.cells.items() if pos[0] < rows and pos[1] < cols}
+        self.formats = {pos: f for pos, f in self.formats.items()
+                        if pos[0] < rows and pos[1] < cols}
 
 
 @dataclass
@@ -624,6 +639,289 @@ def _apply_mask(target: dict[str, Any], source: Mapping[str, Any], fields: Any) 
             dst.pop(last, None)
 
 
+# --------------------------------------------------------------------------------------------
+# Field masks and cell formats
+
+Mask = dict[str, Any]  # a field mask as a tree: {} selects the whole field
+
+
+def _mask_tree(fields: str) -> Mask:
+    """Google's field mask syntax as a tree: ``a.b,c(d,e/f)`` → ``{"a": {"b": {}}, "c": {"d":
+    {}, "e": {"f": {}}}}``; ``*`` selects every field. A field selected whole and in part is
+    selected whole. 400 on a syntax error, as Google."""
+    tokens = re.findall(r"[A-Za-z0-9_*]+|[.,/()]|\S", fields)
+    pos = 0
+
+    def bad() -> _ApiError:
+        return _ApiError(400, f"Invalid field selection: {fields}")
+
+    def merge(into: Mask, name: str, sub: Mask) -> None:
+        if name in into and (into[name] == {} or sub == {}):
+            into[name] = {}
+        elif name in into:
+            for k, v in sub.items():
+                merge(into[name], k, v)
+        else:
+            into[name] = sub
+
+    def items() -> Mask:
+        nonlocal pos
+        tree: Mask = {}
+        while True:
+            path = []
+            while True:
+                if pos >= len(tokens) or not re.fullmatch(r"[A-Za-z0-9_*]+", tokens[pos]):
+                    raise bad()
+                path.append(tokens[pos])
+                pos += 1
+                if pos < len(tokens) and tokens[pos] in "./":
+                    pos += 1
+                    continue
+                break
+            sub: Mask = {}
+            if pos < len(tokens) and tokens[pos] == "(":
+                pos += 1
+                sub = items()
+                if pos >= len(tokens) or tokens[pos] != ")":
+                    raise bad()
+                pos += 1
+            for name in reversed(path[1:]):
+                sub = {name: sub}
+            merge(tree, path[0], sub)
+            if pos < len(tokens) and tokens[pos] == ",":
+                pos += 1
+                continue
+            return tree
+
+    tree = items()
+    if pos != len(tokens):
+        raise bad()
+    return tree
+
+
+def _sub(node: Mask | None, name: str) -> Mask | None:
+    """The part of a mask node that selects ``name`` (None: not selected)."""
+    if node is None:
+        return None
+    if node == {} or "*" in node:
+        return {}
+    return node.get(name)
+
+
+def _prune(value: Any, node: Mask) -> Any:
+    """``value`` with only the fields ``node`` selects (lists: each item); a message left
+    with nothing selected is dropped, as Google omits an empty message."""
+    if node == {} or "*" in node:
+        return copy.deepcopy(value)
+    if isinstance(value, list):
+        return [_prune(v, node) for v in value]
+    if not isinstance(value, dict):
+        return copy.deepcopy(value)
+    out = {}
+    for name, sub in node.items():
+        if name in value:
+            kept = _prune(value[name], sub)
+            if kept != {} or value[name] == {}:
+                out[name] = kept
+    return out
+
+
+def _paths(node: Mask, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """The selected leaf paths of a mask (``()``: the whole message)."""
+    if node == {} or "*" in node:
+        return [prefix]
+    return [p for name, sub in node.items() for p in _paths(sub, (*prefix, name))]
+
+
+_NUMBER_FORMAT_TYPES = frozenset({"TEXT", "NUMBER", "PERCENT", "CURRENCY", "DATE", "TIME",
+                                  "DATE_TIME", "SCIENTIFIC"})
+_CELL_FIELDS = frozenset({"userEnteredValue", "userEnteredFormat", "effectiveValue",
+                          "formattedValue"})
+
+
+def _check_format(fmt: Any, where: str) -> None:
+    """The parts of a CellFormat the fake checks: a known wrap strategy and number format type."""
+    if not isinstance(fmt, dict):
+        raise _ApiError(400, f"Invalid {where}.userEnteredFormat: expected an object")
+    wrap = fmt.get("wrapStrategy")
+    if wrap is not None and wrap not in _WRAPS:
+        raise _ApiError(400, f"Invalid wrapStrategy: {wrap}")
+    number = fmt.get("numberFormat")
+    if number is not None:
+        kind = number.get("type") if isinstance(number, dict) else number
+        if not isinstance(number, dict) or kind not in _NUMBER_FORMAT_TYPES:
+            raise _ApiError(400, f"Invalid {where}.userEnteredFormat.numberFormat.type: {kind}")
+        if not isinstance(number.get("pattern", ""), str):
+            raise _ApiError(400, f"Invalid {where}.userEnteredFormat.numberFormat.pattern")
+
+
+def _format_paths(fields: Any) -> tuple[list[tuple[str, ...]], bool]:
+    """A CellData field mask as (paths inside userEnteredFormat, whether userEnteredValue is
+    selected); 400 for a field the fake does not keep, never a silent no-op."""
+    if not isinstance(fields, str) or not fields.strip():
+        raise _ApiError(400, "'fields' is required: name the properties to update")
+    tree = _mask_tree(fields)
+    if "*" in tree:
+        return [()], True
+    unknown = set(tree) - {"userEnteredValue", "userEnteredFormat"}
+    if unknown:
+        raise _ApiError(400, f"FakeSheets keeps no {', '.join(sorted(unknown))} "
+                             "(tests/fake_sheets.py)")
+    paths = _paths(tree["userEnteredFormat"]) if "userEnteredFormat" in tree else []
+    return paths, "userEnteredValue" in tree
+
+
+def _masked(old: dict[str, Any] | None, source: dict[str, Any],
+            paths: list[tuple[str, ...]]) -> dict[str, Any]:
+    """``old`` with each masked path set from ``source``, or cleared where ``source`` has none
+    (a field mask replaces what it names, whatever the source holds). ``old`` is not changed:
+    the dicts along each path are copied."""
+    if () in paths:
+        return _drop_empty({k: v for k, v in source.items() if v is not None})
+    new = dict(old or {})
+    for path in paths:
+        *parents, last = path
+        src: Any = source
+        dst = new
+        for name in parents:
+            src = src.get(name, {}) if isinstance(src, dict) else {}
+            child = dict(dst.get(name) or {})
+            dst[name] = child
+            dst = child
+        if isinstance(src, dict) and src.get(last) is not None:  # JSON null: unset
+            dst[last] = src[last]  # parsed from this request's JSON: nothing else holds it
+        else:
+            dst.pop(last, None)
+    return _drop_empty(new)
+
+
+def _drop_empty(value: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in value.items():
+        if isinstance(v, dict):
+            v = _drop_empty(v)
+            if not v:
+                continue
+        out[k] = v
+    return out
+
+
+def _set_format(sheet: _Sheet, pos: tuple[int, int], fmt: dict[str, Any]) -> None:
+    if fmt:
+        sheet.formats[pos] = fmt
+    else:
+        sheet.formats.pop(pos, None)
+
+
+def _repeat_format(sheet: _Sheet, source: dict[str, Any], paths: list[tuple[str, ...]],
+                   box: tuple[int, int, int, int]) -> None:
+    """The masked ``source`` on every cell of ``box``. Cells that had the same format share
+    the result: init formats whole columns, thousands of cells with a few formats."""
+    memo: dict[int, tuple[Any, dict[str, Any]]] = {}
+    r0, c0, r1, c1 = box
+    for r in range(r0, r1):
+        for c in range(c0, c1):
+            old = sheet.formats.get((r, c))
+            hit = memo.get(id(old))
+            if hit is None or hit[0] is not old:
+                hit = memo[id(old)] = (old, _masked(old, source, paths))
+            _set_format(sheet, (r, c), hit[1])
+
+
+def _grid_box(sheet: _Sheet, grid_range: Any) -> tuple[int, int, int, int]:
+    """A GridRange as (r0, c0, r1, c1), open ends at the grid's edge; 400 outside the grid."""
+    rows, cols = sheet.grid
+    r0, r1 = grid_range.get("startRowIndex", 0), grid_range.get("endRowIndex", rows)
+    c0, c1 = grid_range.get("startColumnIndex", 0), grid_range.get("endColumnIndex", cols)
+    if not (0 <= r0 <= r1 <= rows and 0 <= c0 <= c1 <= cols):
+        raise _grid_error(sheet, _a1_box(r0, c0, r1, c1))
+    return r0, c0, r1, c1
+
+
+def _typed(value: Scalar) -> dict[str, Any]:
+    """A value as an ExtendedValue."""
+    if isinstance(value, bool):
+        return {"boolValue": value}
+    if isinstance(value, int | float):
+        return {"numberValue": value}
+    return {"stringValue": value}
+
+
+class _CellJson:
+    """Cells as CellData with only the fields a mask node selects (a read of 10,000 rows asks
+    for hundreds of thousands: the choices are made once, each stored format pruned once)."""
+
+    def __init__(self, node: Mask) -> None:
+        unknown = set(node) - _CELL_FIELDS - {"*"}
+        if unknown:
+            raise _ApiError(400, f"FakeSheets keeps no {', '.join(sorted(unknown))} "
+                                 "(tests/fake_sheets.py)")
+        self.entered = _sub(node, "userEnteredValue") is not None
+        self.effective = _sub(node, "effectiveValue") is not None
+        self.formatted = _sub(node, "formattedValue") is not None
+        self.format_node = _sub(node, "userEnteredFormat")
+        self.pruned: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
+
+    def __call__(self, cell: _Cell | None, fmt: dict[str, Any] | None) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if cell is not None:
+            if self.entered:
+                out["userEnteredValue"] = ({"formulaValue": cell.value} if cell.formula
+                                           else _typed(cell.value))
+            if self.effective:  # _render's UNFORMATTED_VALUE, inlined: it runs a cell a time
+                v = cell.value
+                if cell.formula or isinstance(v, str):
+                    out["effectiveValue"] = {"stringValue": v}
+                elif isinstance(v, bool):
+                    out["effectiveValue"] = {"boolValue": v}
+                elif isinstance(v, float) and v.is_integer() and abs(v) < 2**53:
+                    out["effectiveValue"] = {"numberValue": int(v)}
+                else:
+                    out["effectiveValue"] = {"numberValue": v}
+            if self.formatted:
+                out["formattedValue"] = str(_render(cell, "FORMATTED_VALUE"))
+        if fmt and self.format_node is not None:
+            hit = self.pruned.get(id(fmt))
+            if hit is None or hit[0] is not fmt:
+                hit = self.pruned[id(fmt)] = (fmt, _prune(fmt, self.format_node))
+            if hit[1]:
+                out["userEnteredFormat"] = hit[1]
+        return out
+
+
+def _grid_json(sheet: _Sheet, box: tuple[int, int, int, int], node: Mask) -> dict[str, Any]:
+    """The GridData of ``box``: startRow/startColumn (left out at 0, as proto3 JSON does), and
+    rowData up to the last row and cell with a selected field (empty cells inside are {})."""
+    r0, c0, r1, c1 = box
+    out: dict[str, Any] = {}
+    if r0 and _sub(node, "startRow") is not None:
+        out["startRow"] = r0
+    if c0 and _sub(node, "startColumn") is not None:
+        out["startColumn"] = c0
+    cell_node = _sub(_sub(node, "rowData"), "values")
+    if cell_node is None:
+        return out
+    as_json = _CellJson(cell_node)
+    found: dict[int, dict[int, dict[str, Any]]] = {}
+    cells, formats = sheet.cells, sheet.formats
+    for (r, c), cell in cells.items():
+        if r0 <= r < r1 and c0 <= c < c1:
+            data = as_json(cell, formats.get((r, c)))
+            if data:
+                found.setdefault(r - r0, {})[c - c0] = data
+    for (r, c), fmt in formats.items():  # formatted empty cells
+        if r0 <= r < r1 and c0 <= c < c1 and (r, c) not in cells:
+            data = as_json(None, fmt)
+            if data:
+                found.setdefault(r - r0, {})[c - c0] = data
+    if found:
+        out["rowData"] = [
+            {"values": [row.get(j, {}) for j in range(max(row) + 1)]} if row else {}
+            for row in (found.get(i, {}) for i in range(max(found) + 1))
+        ]
+    return out
+
+
 def _req_add_sheet(book: _Book, payload: dict[str, Any]) -> dict[str, Any]:
     props = dict(payload.get("properties") or {})
     index = props.pop("index", len(book.sheets))
@@ -705,23 +1003,34 @@ def _req_add_conditional_format_rule(book: _Book, payload: dict[str, Any]) -> di
 
 
 def _req_update_cells(book: _Book, payload: dict[str, Any]) -> dict[str, Any]:
-    """Values only (the fake keeps no formats): ``start`` plus ``rows`` of CellData, with a
-    ``fields`` mask naming ``userEnteredValue``. A CellData without a value clears the cell."""
-    fields = payload.get("fields")
-    if not isinstance(fields, str) or not fields.strip():
-        raise _ApiError(400, "'fields' is required: name the properties to update")
+    """``start`` plus ``rows`` of CellData, changing what the ``fields`` mask names: the
+    value (``userEnteredValue``; a CellData without one clears the cell) and the format
+    (``userEnteredFormat`` or parts of it; a CellData without them clears them)."""
+    paths, values = _format_paths(payload.get("fields"))
     start = payload.get("start")
     if not isinstance(start, dict):
         raise _ApiError(400, 'updateCells with "range" is not supported by FakeSheets: use start')
     sheet = _sheet_by_id(book, start.get("sheetId", 0))
-    if "userEnteredValue" not in fields.split(",") and fields.strip() != "*":
-        return {}
     r0, c0 = int(start.get("rowIndex", 0)), int(start.get("columnIndex", 0))
     rows_max, cols_max = sheet.grid
+    # cells that had one format and get the same one share the result, as repeatCell's do
+    memo: dict[tuple[int, str], tuple[Any, dict[str, Any]]] = {}
     for i, row in enumerate(payload.get("rows") or []):
         for j, data in enumerate((row or {}).get("values") or []):
             if r0 + i >= rows_max or c0 + j >= cols_max:
                 raise _grid_error(sheet, _a1_box(r0 + i, c0 + j, r0 + i + 1, c0 + j + 1))
+            if paths:
+                fmt = (data or {}).get("userEnteredFormat") or {}
+                _check_format(fmt, f"rows[{i}].values[{j}]")
+                pos = (r0 + i, c0 + j)
+                old = sheet.formats.get(pos)
+                key = (id(old), json.dumps(fmt, sort_keys=True))
+                hit = memo.get(key)
+                if hit is None or hit[0] is not old:
+                    hit = memo[key] = (old, _masked(old, fmt, paths))
+                _set_format(sheet, pos, hit[1])
+            if not values:
+                continue
             value = (data or {}).get("userEnteredValue")
             if not value:
                 sheet.cells.pop((r0 + i, c0 + j), None)
@@ -844,13 +1153,18 @@ def _req_set_data_validation(book: _Book, payload: dict[str, Any]) -> dict[str, 
 
 
 def _req_repeat_cell(book: _Book, payload: dict[str, Any]) -> dict[str, Any]:
-    if not payload.get("fields"):
-        raise _ApiError(400, "'fields' is required: name the properties to update")
+    """The masked parts of ``cell.userEnteredFormat`` given to every cell of ``range`` (the
+    fake repeats formats only: a value repeated over a range is refused)."""
+    paths, values = _format_paths(payload.get("fields"))
+    if values:
+        raise _ApiError(400, "FakeSheets repeats formats only, not userEnteredValue "
+                             "(tests/fake_sheets.py)")
     _check_ids(book, payload)
+    grid_range = payload.get("range") or {}
+    sheet = _sheet_by_id(book, grid_range.get("sheetId", 0))
     fmt = (payload.get("cell") or {}).get("userEnteredFormat") or {}
-    wrap = fmt.get("wrapStrategy")
-    if wrap is not None and wrap not in _WRAPS:
-        raise _ApiError(400, f"Invalid wrapStrategy: {wrap}")
+    _check_format(fmt, "cell")
+    _repeat_format(sheet, fmt, paths, _grid_box(sheet, grid_range))
     return {}
 
 
@@ -1209,6 +1523,16 @@ class FakeSheets:
             found = self._sheet(key, sheet)
             return _sheet_json(found, book.sheets.index(found))["properties"]
 
+    def cell_format(self, key: str, sheet: str, a1: str) -> dict[str, Any]:
+        """The cell's userEnteredFormat as stored ({} when it has none)."""
+        r0, c0 = self._position(a1)
+        with self._lock:
+            return copy.deepcopy(self._sheet(key, sheet).formats.get((r0, c0), {}))
+
+    def number_format(self, key: str, sheet: str, a1: str) -> str | None:
+        """The pattern of the cell's own number format (None: none, Google's Automatic)."""
+        return self.cell_format(key, sheet, a1).get("numberFormat", {}).get("pattern")
+
     def conditional_formats(self, key: str, sheet: str) -> list[dict[str, Any]]:
         """The sheet's conditional format rules, in order (added by addConditionalFormatRule)."""
         with self._lock:
@@ -1367,20 +1691,30 @@ class FakeSheets:
             raise KeyError(f"no sheet {title!r} in {key!r}")
         return sheet
 
-    def _cell(self, key: str, sheet: str, a1: str) -> _Cell | None:
+    def _position(self, a1: str) -> tuple[int, int]:
         try:
             r0, c0, _, _, single = _parse_cells(a1, a1)
         except _ApiError as err:
             raise ValueError(err.message) from err
         if not single:
             raise ValueError(f"{a1!r} is not a single cell")
+        return r0, c0
+
+    def _cell(self, key: str, sheet: str, a1: str) -> _Cell | None:
+        r0, c0 = self._position(a1)
         with self._lock:
             return self._sheet(key, sheet).cells.get((r0, c0))
 
     @contextlib.contextmanager
     def _editing(self, key: str) -> Iterator[_Book]:
         """Edit a copy and swap it in on success: a failed request leaves no trace, as at Google."""
-        draft = copy.deepcopy(self._book(key))
+        book = self._book(key)
+        log, book.batch_log = book.batch_log, []
+        try:
+            draft = copy.deepcopy(book)
+        finally:
+            book.batch_log = log
+        draft.batch_log = list(log)  # its entries are never changed: no need to copy them
         yield draft
         self._books[key] = draft
 
@@ -1452,14 +1786,42 @@ class FakeSheets:
     # -- internals: API methods (called with the lock held) ----------------------------------
 
     def _api_get_spreadsheet(self, key: str, *, query: Query, body: Any) -> dict[str, Any]:
-        # includeGridData, ranges and fields are ignored: the answer is a superset.
+        """The spreadsheet; with ``ranges`` only the sheets they touch, and grid data (one
+        GridData a range, in the order asked) when ``includeGridData`` is true or the
+        ``fields`` mask selects ``sheets.data`` (a mask overrides includeGridData)."""
         book = self._book(key)
-        return {
+        fields = _last(query, "fields")
+        tree = _mask_tree(fields) if fields else None
+        if tree is None:
+            data_node: Mask | None = {} if _flag(_last(query, "includeGridData")) else None
+        else:
+            data_node = _sub(_sub(tree, "sheets"), "data")
+        targets = [_resolve(book, rng) for rng in query.get("ranges", [])]
+        sheets = []
+        for i, sheet in enumerate(book.sheets):
+            mine = [t for t in targets if t.sheet is sheet]
+            if targets and not mine:
+                continue  # only what intersects the ranges asked
+            entry = _sheet_json(sheet, i)
+            if data_node is not None:
+                rows, cols = sheet.grid
+                boxes = [_box(t) for t in mine] or [(0, 0, rows, cols)]
+                entry["data"] = [_grid_json(sheet, b, data_node) for b in boxes]
+            sheets.append(entry)
+        out = {
             "spreadsheetId": key,
             "properties": copy.deepcopy(book.props),
-            "sheets": [_sheet_json(sheet, i) for i, sheet in enumerate(book.sheets)],
+            "sheets": sheets,
             "spreadsheetUrl": f"https://docs.google.com/spreadsheets/d/{key}/edit",
         }
+        if tree is None:
+            return out
+        data = [entry.pop("data", None) for entry in sheets]  # built to the mask already
+        out = _prune(out, tree)
+        for entry, grid in zip(out.get("sheets", []), data, strict=False):
+            if grid is not None:
+                entry["data"] = grid
+        return out
 
     def _api_values_get(self, key: str, rng: str, *, query: Query, body: Any) -> dict[str, Any]:
         option = _render_option(_last(query, "valueRenderOption"))
@@ -1531,7 +1893,7 @@ class FakeSheets:
                 except _ApiError as err:
                     message = f"Invalid requests[{i}].{kind}: {err.message}"
                     raise _ApiError(err.code, message) from err
-                book.batch_log.append(copy.deepcopy(request))
+                book.batch_log.append(request)  # parsed for this call only; read as copies
         return {"spreadsheetId": key, "replies": replies}
 
 

@@ -141,6 +141,10 @@ def test_exchange_without_ccxt_says_so_before_asking_for_a_key(
     (["demo", "--help"], "``"),
     (["tiers", "--help"], "(default: None)"),
     (["sheets", "init", "--help"], "--watch"),
+    # the Sheets part of the deadline is import's alone
+    (["tiers", "--help"], "Sheets part"),
+    (["exchange", "reconcile", "--help"], "Sheets part"),
+    (["watch", "--help"], "for import"),
 ])
 def test_help_texts_say_only_what_applies(capsys: pytest.CaptureFixture, argv: list[str],
                                           unwanted: str) -> None:

@@ -387,6 +387,33 @@ def test_coin_margined_import(tmp_path) -> None:
         assert not dapi.server_errors
 
 
+def test_coin_margined_import_into_google_shows_its_money_to_the_satoshi() -> None:
+    """Google cannot switch a row's format by a conditional format, so the import's write
+    gives the BTC rows' computed money 8 decimals (0.00239700, not 0.00), in its own one
+    write: still at most three requests."""
+    from leverage.layout import COIN_MONEY, JOURNAL_EVENTS, TYPED_MONEY, coin_money
+
+    with FakeBinanceFutures(sample_coinm_account(), api="dapi") as dapi, \
+            FakeSheets() as sheets:
+        ex = xb.connect("binancecoinm", CREDS, api_url=dapi.url, timeout_ms=HEALTHY_MS,
+                        rate_limit_ms=1)
+        key = sheets.create_spreadsheet("Journal")
+        book = sb.open_google(key, client=make_client(sheets, timeout=30))
+        sb.init(book, "journal")
+        before = book.requests
+        xb.import_account(ex, book, SINCE)
+        assert book.requests - before <= 3
+        rows = range(2, len(sheets.values(key, "Events")) + 1)
+        assert len(rows) == 4
+        for k in coin_money(JOURNAL_EVENTS)[1]:  # type: ignore[index]
+            assert {sheets.number_format(key, "Events", f"{JOURNAL_EVENTS.letter(k)}{r}")
+                    for r in rows} == {COIN_MONEY}, k
+        amount = JOURNAL_EVENTS.letter("amount")  # the imported input keeps its own format
+        assert {sheets.number_format(key, "Events", f"{amount}{r}") for r in rows} == {
+            TYPED_MONEY}
+        assert not sheets.server_errors and not dapi.server_errors
+
+
 def test_sandbox_uses_the_testnet_urls_and_api_url_redirects_them(fake, tmp_path) -> None:
     ex = client(fake, sandbox=True)
     assert ex.isSandboxModeEnabled

@@ -330,6 +330,105 @@ def test_batch_update_is_atomic_and_refuses_unknown_requests(
     assert "not supported by FakeSheets" in _api_error(info)[2]
 
 
+# -- cell formats and grid data ------------------------------------------------------------
+
+GRID_MASK = ("sheets(properties(sheetId,title),data(startRow,startColumn,"
+             "rowData.values(effectiveValue,userEnteredFormat.numberFormat.pattern)))")
+TWO_DECIMALS = {"type": "NUMBER", "pattern": "0.00"}
+
+
+def test_cell_formats_follow_the_field_masks(
+    fake: FakeSheets, key: str, sh: gspread.Spreadsheet, ws: gspread.Worksheet
+) -> None:
+    """repeatCell and updateCells replace what their ``fields`` name, from the cell given or
+    cleared where it has none, and nothing else: other format parts and values stay."""
+    box = {"sheetId": ws.id, "startRowIndex": 1, "endRowIndex": 3, "startColumnIndex": 1,
+           "endColumnIndex": 3}  # B2:C3
+    red = {"red": 1}
+    sh.batch_update({"requests": [
+        {"repeatCell": {"range": box, "cell": {"userEnteredFormat": {
+            "numberFormat": TWO_DECIMALS, "backgroundColor": red}},
+            "fields": "userEnteredFormat(numberFormat,backgroundColor)"}},
+        {"repeatCell": {"range": {**box, "endRowIndex": 2}, "cell": {"userEnteredFormat": {
+            "textFormat": {"bold": True}}}, "fields": "userEnteredFormat.textFormat"}},
+    ]})
+    assert fake.cell_format(key, "Trades", "B2") == {
+        "numberFormat": TWO_DECIMALS, "backgroundColor": red, "textFormat": {"bold": True}}
+    assert fake.cell_format(key, "Trades", "C3") == {"numberFormat": TWO_DECIMALS,
+                                                     "backgroundColor": red}
+    assert fake.cell_format(key, "Trades", "A2") == {} and fake.number_format(
+        key, "Trades", "D2") is None  # outside the range
+    # a CellData without the masked field clears it (B2); values and the fill stay
+    sh.batch_update({"requests": [{"updateCells": {
+        "start": {"sheetId": ws.id, "rowIndex": 1, "columnIndex": 1},
+        "rows": [{"values": [{}, {"userEnteredFormat": {"numberFormat": {
+            "type": "NUMBER", "pattern": "0.0000"}}}]}],
+        "fields": "userEnteredFormat.numberFormat"}}]})
+    assert fake.cell_format(key, "Trades", "B2") == {"backgroundColor": red,
+                                                     "textFormat": {"bold": True}}
+    assert fake.number_format(key, "Trades", "C2") == "0.0000"
+    assert fake.values(key, "Trades") == TRADES
+    ws.format("A1", {"numberFormat": {"type": "PERCENT", "pattern": "0%"}})  # gspread's call
+    assert fake.number_format(key, "Trades", "A1") == "0%"
+    before = fake.batch_requests(key)
+    for bad, message in (
+        ({"updateCells": {"start": {"sheetId": ws.id}, "rows": [{"values": [{
+            "userEnteredFormat": {"numberFormat": {"type": "MONEY", "pattern": "0"}}}]}],
+            "fields": "userEnteredFormat.numberFormat"}}, "numberFormat.type: MONEY"),
+        ({"repeatCell": {"range": box, "cell": {"userEnteredValue": {"numberValue": 1}},
+                         "fields": "userEnteredValue"}}, "repeats formats only"),
+        ({"repeatCell": {"range": box, "cell": {}, "fields": "note"}}, "keeps no note"),
+        ({"repeatCell": {"range": box, "cell": {}, "fields": "userEnteredFormat("}},
+         "Invalid field selection"),
+    ):
+        with pytest.raises(APIError) as info:
+            sh.batch_update({"requests": [bad]})
+        assert message in _api_error(info)[2]
+    assert fake.batch_requests(key) == before
+
+
+def test_grid_data_reads_follow_the_ranges_and_the_field_mask(
+    fake: FakeSheets, key: str, sh: gspread.Spreadsheet, ws: gspread.Worksheet
+) -> None:
+    """spreadsheets.get with ``ranges`` answers the sheets they touch, one GridData a range
+    (startRow/startColumn left out at 0, empty cells as {}, trailing ones trimmed), with the
+    fields the mask names; a mask overrides includeGridData."""
+    ws.format("C2:C5", {"numberFormat": TWO_DECIMALS})
+    http = sh.client  # gspread's HTTPClient
+    got = http.fetch_sheet_metadata(key, params={"ranges": ["Trades!B2:C9", "Trades!A1"],
+                                                 "fields": GRID_MASK})
+    pattern = {"userEnteredFormat": {"numberFormat": {"pattern": "0.00"}}}
+    assert got == {"sheets": [{"properties": {"sheetId": ws.id, "title": "Trades"}, "data": [
+        {"startRow": 1, "startColumn": 1, "rowData": [
+            {"values": [{"effectiveValue": {"numberValue": 2}},
+                        {"effectiveValue": {"numberValue": 10.5}, **pattern}]},
+            {"values": [{"effectiveValue": {"numberValue": 3}},
+                        {"effectiveValue": {"stringValue": "11"}, **pattern}]},  # RAW text
+            {"values": [{}, pattern]},  # a formatted empty cell
+            {"values": [{}, pattern]},
+        ]},
+        {"rowData": [{"values": [{"effectiveValue": {"stringValue": "id"}}]}]},
+    ]}]}
+    whole = http.fetch_sheet_metadata(key, params={"ranges": ["'It''s a sheet'!A1:B2"],
+                                                   "includeGridData": "true"})
+    assert [s["properties"]["title"] for s in whole["sheets"]] == [QUOTED]
+    assert whole["sheets"][0]["data"] == [{"rowData": [{"values": [{
+        "userEnteredValue": {"stringValue": "x"}, "effectiveValue": {"stringValue": "x"},
+        "formattedValue": "x"}]}]}]
+    masked = http.fetch_sheet_metadata(key, params={"includeGridData": "true",
+                                                    "fields": "sheets.properties.title"})
+    assert masked == {"sheets": [{"properties": {"title": "Trades"}},
+                                 {"properties": {"title": QUOTED}}]}
+    for fields, message in (("sheets.data.rowData.values.note", "keeps no note"),
+                            ("sheets(properties", "Invalid field selection")):
+        with pytest.raises(APIError) as info:
+            http.fetch_sheet_metadata(key, params={"ranges": ["Trades!A1"], "fields": fields})
+        assert message in _api_error(info)[2]
+    with pytest.raises(APIError) as info:
+        http.fetch_sheet_metadata(key, params={"ranges": ["Nope!A1"], "fields": GRID_MASK})
+    assert _api_error(info)[2] == "Unable to parse range: Nope!A1"
+
+
 # -- faults ------------------------------------------------------------------------------------
 
 

@@ -18,6 +18,7 @@ import openpyxl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from openpyxl.utils import get_column_letter
 
 import leverage_sheets as sb
 from leverage.layout import JOURNAL_EVENTS
@@ -146,6 +147,56 @@ def test_sync_keeps_text_box_x14_drop_down_and_sparklines(featured: Path, tmp_pa
     assert computed(featured) == computed(plain)
     assert inputs(featured) == typed
     assert sb.sync(sb.open_local(featured), "journal").changed is False  # values read back
+
+
+def test_a_file_laid_out_before_wrapping_gets_its_long_texts_wrapped_and_keeps_the_rest(
+        tmp_path: Path) -> None:
+    """A workbook laid out by an older init (its Status, Check and Rule breaks columns do not
+    wrap) and given Excel's parts: the sync's long-text cells get a style of their own that
+    wraps, a copy of theirs (the fill, the number format kept), appended to the styles part,
+    whose other cell formats stay byte for byte; every part the sync does not write stays
+    as it was; a second sync adds no style."""
+    from openpyxl.styles import Alignment
+
+    from leverage import layout as L
+
+    path = laid_out(tmp_path / "old.xlsx")
+    wb = openpyxl.load_workbook(path)
+    for i, col in enumerate(JOURNAL_EVENTS.columns, start=1):
+        if L.wraps(col):  # as init laid them out before
+            wb["Events"].column_dimensions[get_column_letter(i)].alignment = Alignment()
+    wb.save(path)
+    add_excel_parts(path)
+    before = members(path)
+    reason = f"{JOURNAL_EVENTS.letter('reason')}2"
+    typed_look = repr(openpyxl.load_workbook(path)["Events"][reason].alignment)
+    sb.sync(sb.open_local(path), "journal")
+    after = members(path)
+    package = Package(path.read_bytes(), "x")
+    styles = "xl/styles.xml"
+    written = (package.sheets["Events"], package.sheets["Summary"], styles)
+    assert list(after) == list(before)
+    for name, data in before.items():
+        if name not in written:
+            assert after[name] == data, name
+    old_xfs = before[styles].split(b"<cellXfs", 1)[1].split(b"</cellXfs>", 1)[0]
+    new_xfs = after[styles].split(b"<cellXfs", 1)[1].split(b"</cellXfs>", 1)[0]
+    assert new_xfs.split(b">", 1)[1].startswith(old_xfs.split(b">", 1)[1])  # appended only
+    assert before[styles].split(b"<cellXfs")[0] == after[styles].split(b"<cellXfs")[0]
+    ws = openpyxl.load_workbook(path)["Events"]
+    breaks = JOURNAL_EVENTS.index("rule_breaks") + 1
+    rows = [r for r in range(2, ws.max_row + 1) if ws.cell(row=r, column=breaks).value]
+    assert len(rows) >= 4
+    for r in rows:
+        cell = ws.cell(row=r, column=breaks)
+        assert cell.alignment.wrap_text and cell.alignment.vertical == "top"
+        assert cell.fill.fgColor.rgb.endswith(L.COMPUTED_FILL)
+        need = L.wrapped_lines(cell.value, ws.column_dimensions[cell.column_letter].width)
+        assert (ws.row_dimensions[r].height or L.LINE_HEIGHT) >= need * L.LINE_HEIGHT
+    assert repr(ws[reason].alignment) == typed_look  # the trader's cells keep their look
+    again = members(path)
+    sb.sync(sb.open_local(path), "journal")
+    assert members(path)[styles] == again[styles]
 
 
 def test_init_refuses_a_workbook_it_would_strip(featured: Path) -> None:

@@ -97,6 +97,87 @@ def test_rule_break_text_wraps_in_a_row_tall_enough(built):
     assert tall >= 3
 
 
+def _wrapped_rows(path: Path) -> dict[int, int]:
+    """Row -> lines its longest wrapped text needs at the file's own column widths, for each
+    Events row with a text in a wrapped column; and asserts the sync's (computed) wrapped
+    cells with a text wrap."""
+    ws = openpyxl.load_workbook(path)[L.JOURNAL_EVENTS.title]
+    wrapped = [(i, c) for i, c in enumerate(L.JOURNAL_EVENTS.columns, start=1) if L.wraps(c)]
+    out = {}
+    for r in range(L.FIRST_DATA_ROW, ws.max_row + 1):
+        lines = 0
+        for i, c in wrapped:
+            cell = ws.cell(row=r, column=i)
+            if cell.value in (None, ""):
+                continue
+            width = ws.column_dimensions[cell.column_letter].width
+            lines = max(lines, L.wrapped_lines(str(cell.value), width))
+            if c.role == "computed":
+                assert cell.alignment.wrap_text, cell.coordinate
+        if lines:
+            out[r] = lines
+    return out
+
+
+def test_a_local_sync_wraps_long_texts_in_rows_tall_enough(tmp_path):
+    """`sheets sync --file` writes Status, Check and Rule breaks as the built workbooks show
+    them: wrapped, each row as tall as its longest text needs (neither Excel nor LibreOffice
+    grows a row to a value a program wrote: a long Status ran over the next cells on one
+    line). A row whose text is short again gets its default height back; a row the trader
+    made taller keeps its height."""
+    from leverage_sheets.backend import Update
+
+    path = tmp_path / "j.xlsx"
+    backend = sb.open_local(path)
+    sb.init(backend, "journal", sample=True)
+    sb.sync(backend, "journal")
+    backend.write_ranges([Update("'Events'!A20:H22", [  # three rows the replay refuses
+        [45400, "BTC-L1", "add_margin", 60000, None, -5, None, None],
+        [45401, "NOPE-1", "open", 100, 1, 10, None, None],
+        [45402, "ETH-S1", "withdraw_margin", 3500, None, 99999, None, None]])])
+    sb.sync(backend, "journal")
+    ws = openpyxl.load_workbook(path)[L.JOURNAL_EVENTS.title]
+    status = L.JOURNAL_EVENTS.index("status") + 1
+    assert all(len(ws.cell(row=r, column=status).value) > 50 for r in (20, 21, 22))
+    need = _wrapped_rows(path)
+    assert {20, 21, 22} <= {r for r, n in need.items() if n > 1}
+    for r, lines in need.items():
+        height = ws.row_dimensions[r].height
+        if lines > 1:
+            assert height is not None and height >= lines * L.LINE_HEIGHT, (r, lines, height)
+    breaks = L.JOURNAL_EVENTS.index("rule_breaks") + 1
+    assert sum(bool(ws.cell(row=r, column=breaks).value) for r in need) >= 4
+    # the trader clears row 20's event, makes row 21 taller by hand and mends its id
+    backend.write_ranges([Update("'Events'!A20:H20", [[None] * 8])])
+    _set_row_height(path, 21, 120)
+    backend.write_ranges([Update("'Events'!B21:B21", [["NOPE-2"]])])
+    sb.sync(backend, "journal")
+    ws = openpyxl.load_workbook(path)[L.JOURNAL_EVENTS.title]
+    assert "NOPE-2" in ws.cell(row=21, column=status).value  # the row was written again
+    assert ws.row_dimensions[20].height is None  # one line again: the default height
+    assert ws.row_dimensions[21].height == 120  # the trader's, taller than needed
+
+
+def _set_row_height(path: Path, row: int, points: float) -> None:
+    """Give a row of the Events sheet a height of its own, as the trader dragging it would."""
+    import zipfile
+
+    from leverage_sheets.xlsx_package import Package
+
+    part = Package(path.read_bytes(), "j").sheets[L.JOURNAL_EVENTS.title]
+    with zipfile.ZipFile(path) as src:
+        members = {i.filename: src.read(i) for i in src.infolist()}
+    xml = re.sub(rb'\s(?:ht|customHeight)="[^"]*"', b"", members[part].split(
+        f'<row r="{row}"'.encode(), 1)[1].split(b">", 1)[0])
+    head, rest = members[part].split(f'<row r="{row}"'.encode(), 1)
+    rest = rest.split(b">", 1)[1]
+    members[part] = (head + f'<row r="{row}"'.encode() + xml
+                     + f' ht="{points:g}" customHeight="1">'.encode() + rest)
+    with zipfile.ZipFile(path, "w") as out:
+        for name, data in members.items():
+            out.writestr(name, data)
+
+
 def test_rebalance_check_text_wraps_in_a_row_tall_enough(tmp_path):
     """P4's Check (the cross target note, ~150 characters) wraps in a row sized for it."""
     from leverage.portfolio import rebalance
