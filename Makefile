@@ -45,10 +45,13 @@ desktop: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/leverage demo --out out
 
-# One pytest worker a core (pytest-xdist). --dist loadfile keeps each test file on one worker,
-# so its module-scoped fixtures (built workbooks, fake servers) are made once; tests/conftest.py
-# starts the costliest files first and keeps files that share a session fixture together.
-PYTEST_WORKERS ?= auto
+# pytest-xdist workers: one more than the machine's cores (2 here), because about a third of
+# the suite's time is waiting (loopback servers holding requests, retries' back-off,
+# LibreOffice and pip subprocesses), which a third worker fills (measured: 3 workers 222 s,
+# bench/RESULTS.md). --dist loadfile keeps each test file on one worker, so its module-scoped
+# fixtures (built workbooks, fake servers) are made once; tests/conftest.py starts the
+# costliest files first and keeps files that share a session fixture together.
+PYTEST_WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) + 1 )))
 test: $(STAMP) libreoffice desktop typecheck
 	$(BIN)/ruff check .
 	@# pytest's exit 5 is "no tests collected": a broken collection, never a pass
