@@ -31,32 +31,14 @@ def _same(a: Any, b: Any) -> bool:
 def _compare(path: Path, functions: dict[str, Any] | None) -> int:
     """Both ways, cell for cell; returns how many formula cells the lean path computed."""
     model = compute(path, functions, engine="model")
-    key = tuple(sorted((n.upper(), id(f)) for n, f in (functions or {}).items()))
+    key = xl_engine.functions_key(functions)
     xl_engine._COMPILED.pop(key, None)  # compiled here, not by an earlier test
-    lean = _compute_lean_registered(path, functions, key)
+    with xl_engine.registered(functions):
+        lean = _compute_lean(path, key)  # the lean path itself, never the model it falls back to
     differ = {k: (lean.get(k, "<none>"), model.get(k, "<none>")) for k in set(lean) | set(model)
               if not _same(lean.get(k), model.get(k))}
     assert not differ, sorted(differ.items())[:10]
     return sum(1 for c in xl_engine._Book(path, key).formulas)
-
-
-def _compute_lean_registered(path: Path, functions: dict[str, Any] | None,
-                             key: tuple[tuple[str, int], ...]) -> xl_engine.CellValues:
-    """The lean path itself, never the model it falls back to."""
-    import formulas
-
-    registry = formulas.get_functions()
-    saved = {n: registry.get(n.upper()) for n in functions or {}}
-    try:
-        for n, f in (functions or {}).items():
-            registry[n.upper()] = xl_engine.bind(f)
-        return _compute_lean(path, key)
-    finally:
-        for n, previous in saved.items():
-            if previous is None:
-                registry.pop(n.upper(), None)
-            else:
-                registry[n.upper()] = previous
 
 
 def test_lean_path_gives_the_models_values_on_an_addin_journal(tmp_path: Path) -> None:

@@ -168,6 +168,24 @@ def compute(path: str | os.PathLike[str],
     """
     if engine not in ("lean", "model"):
         raise ValueError(f"engine must be 'lean' or 'model', got {engine!r}")
+    with registered(functions), _no_cycle_collector():
+        if engine == "lean":
+            try:
+                return _compute_lean(Path(path), functions_key(functions))
+            except _Unhandled:
+                pass
+        return _compute_model(Path(path))
+
+
+def functions_key(functions: Mapping[str, Callable[..., Any]] | None
+                  ) -> tuple[tuple[str, int], ...]:
+    """What the lean path's compiled formulas are kept under: the functions registered."""
+    return tuple(sorted((name.upper(), id(f)) for name, f in (functions or {}).items()))
+
+
+@contextlib.contextmanager
+def registered(functions: Mapping[str, Callable[..., Any]] | None) -> Iterator[None]:
+    """``functions`` bound as Excel functions in the engine while the block runs."""
     import formulas
 
     registry = formulas.get_functions()
@@ -175,14 +193,7 @@ def compute(path: str | os.PathLike[str],
     try:
         for name, function in (functions or {}).items():
             registry[name.upper()] = bind(function)
-        with _no_cycle_collector():
-            if engine == "lean":
-                try:
-                    return _compute_lean(Path(path), tuple(sorted(
-                        (name.upper(), id(f)) for name, f in (functions or {}).items())))
-                except _Unhandled:
-                    pass
-            return _compute_model(Path(path))
+        yield
     finally:
         for name, previous in saved.items():
             if previous is None:
