@@ -52,8 +52,9 @@ demo: $(STAMP)
 # fixtures (built workbooks, fake servers) are made once; tests/conftest.py starts the
 # costliest files first and keeps files that share a session fixture together.
 PYTEST_WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) + 1 )))
-test: $(STAMP) libreoffice desktop typecheck
-	$(BIN)/ruff check .
+# The dbus-python build, mypy and ruff each use one core: side by side, as make -j runs them.
+test: $(STAMP) libreoffice
+	@$(MAKE) --no-print-directory -j3 desktop typecheck lint
 	@# pytest's exit 5 is "no tests collected": a broken collection, never a pass
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadfile; \
 		status=$$?; [ $$status -ne 5 ] || echo "make test: pytest collected no tests" >&2; \

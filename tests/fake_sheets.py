@@ -63,6 +63,8 @@ DEFAULT_ROWS = 1000
 DEFAULT_COLS = 26
 MAX_CELLS = 10_000_000  # Google's per-spreadsheet limit
 MAX_FAULT_SECONDS = 30.0  # a fault may stall a handler, but never for long
+# A make_session() client numbers each request it sends; faults are armed on those numbers
+SEQ_HEADER = "X-Fake-Sheets-Request"
 MAX_FAULT_TIMES = 100
 RAW = "RAW"
 USER_ENTERED = "USER_ENTERED"
@@ -1304,7 +1306,9 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         fake = self.server.fake
-        outcome = fake._handle(self.command, self.path, self.headers.get("Authorization"), raw)
+        claimed = self.headers.get(SEQ_HEADER)
+        outcome = fake._handle(self.command, self.path, self.headers.get("Authorization"), raw,
+                               int(claimed) if claimed is not None else None)
         fault = outcome.fault
         if fault is None:
             self._send(outcome.status, outcome.payload)
@@ -1631,12 +1635,17 @@ class FakeSheets:
             self._release.set()
             self._release = threading.Event()
 
-    def client_timeout_for_next(self) -> float | None:
-        """The ``client_timeout`` of a timeout armed for the next request, if any (one client
-        at a time: the next request it sends is the next one the fake receives)."""
+    def claim_next(self) -> tuple[int, float | None]:
+        """The number of the request a client is about to send, and the ``client_timeout`` of
+        a timeout armed for it, if any. The client sends the number along (SEQ_HEADER), so
+        the request it waits on briefly is the one held, in whatever order a busy machine's
+        server threads read it and a retry sent after it (one client at a time)."""
         with self._lock:
-            fault = self._faults.get(self._seq)
-        return fault.client_timeout if fault is not None and fault.kind == "timeout" else None
+            seq = self._seq
+            self._seq += 1
+            fault = self._faults.get(seq)
+        held = fault.client_timeout if fault is not None and fault.kind == "timeout" else None
+        return seq, held
 
     def _hold(self, seconds: float | None) -> None:
         """A stalled answer: ``seconds``, or until released (MAX_FAULT_SECONDS at most)."""
@@ -1727,7 +1736,8 @@ class FakeSheets:
 
     # -- internals: HTTP ---------------------------------------------------------------------
 
-    def _handle(self, method: str, target: str, auth: str | None, raw: bytes) -> _Outcome:
+    def _handle(self, method: str, target: str, auth: str | None, raw: bytes,
+                claimed: int | None = None) -> _Outcome:
         parts = urlsplit(target)
         query = parse_qs(parts.query, keep_blank_values=True)
         body: Any = None
@@ -1740,8 +1750,10 @@ class FakeSheets:
         simple = {k: v[0] if len(v) == 1 else v for k, v in query.items()}
         with self._lock:
             self._log.append(RecordedRequest(method, unquote(parts.path), simple, body))
-            fault = self._faults.pop(self._seq, None)
-            self._seq += 1
+            if claimed is None:  # a client that numbers no request: in the order received
+                claimed = self._seq
+                self._seq += 1
+            fault = self._faults.pop(claimed, None)
         if fault is not None and fault.kind == "status":
             message = fault.message or (
                 _quota_message(method)
@@ -1919,7 +1931,8 @@ def make_session(
     """A requests.Session that sends Google API calls to ``base_url`` with a Bearer token.
 
     Patching gspread.urls does not work (its modules bind the URLs at import), so the
-    session rewrites each URL instead. With ``fake``, a request the fake will hold waits the
+    session rewrites each URL instead. With ``fake``, each request carries its number
+    (:meth:`FakeSheets.claim_next`), and the one the fake will hold waits the
     ``client_timeout`` given to :meth:`FakeSheets.inject_timeout`, if any.
     """
     import requests
@@ -1932,9 +1945,11 @@ def make_session(
             return super().request(method, _rewrite(text, base_url), *args, **kwargs)
 
         def send(self, request: Any, **kwargs: Any) -> requests.Response:
-            held = fake.client_timeout_for_next() if fake is not None else None
-            if held is not None:
-                kwargs["timeout"] = held
+            if fake is not None:
+                seq, held = fake.claim_next()
+                request.headers[SEQ_HEADER] = str(seq)
+                if held is not None:
+                    kwargs["timeout"] = held
             return super().send(request, **kwargs)
 
     session = _FakeSheetsSession()
