@@ -12,11 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import openpyxl
 import pytest
-from fake_sheets import FakeSheets, make_client
+from fake_sheets import FakeSheets
 from test_rebalance_guardrails import _udfs, column, needs_lo, typed_workbook
 from test_templates import same_status
+from typed_books import typed_rebalance
 from xl_engine import compute, read_values, recalc_with_libreoffice
 
 import leverage_sheets as sb
@@ -97,33 +97,9 @@ def test_workbook_brings_cross_to_one_target_in_formulas(mode, tmp_path):
 @pytest.mark.parametrize("kind", ["google", "xlsx"])
 def test_the_sync_flags_the_cross_target(kind: str, fake: FakeSheets, tmp_path: Path):
     typed = [[p.get(k) for k in POS.keys("input")] for p in ROWS]
-    if kind == "google":
-        key = fake.create_spreadsheet("cross")
-        backend: Any = sb.open_google(key, client=make_client(fake))
-        sb.init(backend, "rebalance")
-        book = make_client(fake).open_by_key(key)
-        book.worksheet("Account").update(values=[[WALLET], [FREE]], range_name="B2",
-                                         value_input_option="RAW")
-        book.worksheet(POS.title).update(
-            values=[["" if v is None else v for v in r] for r in typed], range_name="A2",
-            value_input_option="RAW")
-    else:
-        path = tmp_path / "book.xlsx"
-        backend = sb.open_local(path)
-        sb.init(backend, "rebalance")
-        wb = openpyxl.load_workbook(path)
-        wb["Account"]["B2"], wb["Account"]["B3"] = WALLET, FREE
-        for r, row in enumerate(typed, start=L.FIRST_DATA_ROW):
-            for c, v in enumerate(row, start=1):
-                wb[POS.title].cell(r, c, v)
-        wb.save(path)
-        backend = sb.open_local(path)
+    backend, read = typed_rebalance(kind, fake, tmp_path, [WALLET, FREE], typed)
     sb.sync(backend, "rebalance")
-    if kind == "google":
-        grid = fake.values(key, POS.title)
-    else:
-        grid = [[c.value for c in row] for row in openpyxl.load_workbook(path)[POS.title]
-                .iter_rows()]
+    grid = read(POS.title)
     want = rebalance(ROWS, WALLET, FREE)
     checks = [(grid[1 + i][POS.index("warnings")] or "") for i in range(len(ROWS))]
     assert checks == want.columns["warnings"] and checks[P4]

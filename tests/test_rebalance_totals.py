@@ -15,8 +15,9 @@ from typing import Any
 
 import openpyxl
 import pytest
-from fake_sheets import FakeSheets, make_client
+from fake_sheets import FakeSheets
 from test_rebalance_guardrails import _udfs, column, needs_lo, typed_workbook
+from typed_books import typed_rebalance
 from xl_engine import compute, read_values, recalc_many_with_libreoffice
 
 import leverage_sheets as sb
@@ -183,34 +184,9 @@ def test_workbook_refuses_a_bad_account_input_in_formulas(case, mode, tmp_path):
 def test_the_sync_writes_the_totals_check(kind: str, fake: FakeSheets, tmp_path: Path):
     keys = POS.keys("input")
     typed = [[p.get(k) for k in keys] for p in ROWS]
-    if kind == "google":
-        key = fake.create_spreadsheet("totals")
-        backend: Any = sb.open_google(key, client=make_client(fake))
-        sb.init(backend, "rebalance")
-        client = make_client(fake).open_by_key(key)
-        client.worksheet(ACC.title).update(values=[[WALLET], [FREE]], range_name="B2",
-                                           value_input_option="RAW")
-        client.worksheet(POS.title).update(
-            values=[["" if v is None else v for v in r] for r in typed], range_name="A2",
-            value_input_option="RAW")
-    else:
-        path = tmp_path / "book.xlsx"
-        backend = sb.open_local(path)
-        sb.init(backend, "rebalance")
-        wb = openpyxl.load_workbook(path)
-        wb[ACC.title]["B2"], wb[ACC.title]["B3"] = WALLET, FREE
-        for r, row in enumerate(typed, start=L.FIRST_DATA_ROW):
-            for c, v in enumerate(row, start=1):
-                wb[POS.title].cell(r, c, v)
-        wb.save(path)
-        backend = sb.open_local(path)
+    backend, read = typed_rebalance(kind, fake, tmp_path, [WALLET, FREE], typed)
     report = sb.sync(backend, "rebalance")
     assert report.rows_with_errors == 3
-    if kind == "google":
-        grid, rows = fake.values(key, ACC.title), fake.values(key, POS.title)
-    else:
-        book = openpyxl.load_workbook(path)
-        grid, rows = ([[c.value for c in row] for row in book[title].iter_rows()]
-                      for title in (ACC.title, POS.title))
+    grid, rows = read(ACC.title), read(POS.title)
     assert grid[L.account_row("totals_check") - 1][1] == CHECK
     assert rows[1 + 4][POS.index("status")] == MARGIN_REQUIRED  # P5: blank, not 0

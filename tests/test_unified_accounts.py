@@ -316,41 +316,18 @@ def test_cli_portfolio_margin_flag(capsys, monkeypatch) -> None:
 def test_the_sync_writes_the_ratio_and_shock(kind: str, tmp_path: Path) -> None:
     """The sync (Google Sheets and a local .xlsx) reads the three Account inputs, the
     threshold typed as percent text, and writes the core's ratio and shock."""
-    from fake_sheets import FakeSheets, make_client
+    from fake_sheets import FakeSheets
+    from typed_books import typed_rebalance
 
     keys = POS.keys("input")
     typed = [[r.get(k) for k in keys] for r in _bybit_rows()]
-    inputs = [[5_000.0], [500.0], [""], [""], [4_600.0], [238.0], ["105%"]]
+    inputs = [5_000.0, 500.0, "", "", 4_600.0, 238.0, "105%"]
     assert len(inputs) == len(L.ACCOUNT_INPUT_ROWS)
     want = _core_account()
     with FakeSheets() as fake:
-        if kind == "google":
-            key = fake.create_spreadsheet("unified")
-            backend: Any = sb.open_google(key, client=make_client(fake))
-            sb.init(backend, "rebalance")
-            book = make_client(fake).open_by_key(key)
-            book.worksheet(ACC.title).update(values=inputs, range_name="B2",
-                                             value_input_option="RAW")
-            book.worksheet(POS.title).update(values=[["" if v is None else v for v in r]
-                                                     for r in typed],
-                                             range_name="A2", value_input_option="RAW")
-        else:
-            path = tmp_path / "book.xlsx"
-            sb.init(sb.open_local(path), "rebalance")
-            wb = openpyxl.load_workbook(path)
-            for i, (v,) in enumerate(inputs):
-                wb[ACC.title].cell(L.FIRST_DATA_ROW + i, 2, v if v != "" else None)
-            for r, row in enumerate(typed, start=L.FIRST_DATA_ROW):
-                for c, v in enumerate(row, start=1):
-                    wb[POS.title].cell(r, c, v)
-            wb.save(path)
-            backend = sb.open_local(path)
+        backend, read = typed_rebalance(kind, fake, tmp_path, inputs, typed)
         sb.sync(backend, "rebalance")
-        if kind == "google":
-            grid = fake.values(key, ACC.title)
-        else:
-            grid = [[c.value for c in row]
-                    for row in openpyxl.load_workbook(path)[ACC.title].iter_rows()]
+        grid = read(ACC.title)
         assert not fake.server_errors
     for k in ("account_mm_rate", "uni_mmr", "account_shock"):
         assert float(grid[L.account_row(k) - 1][1]) == pytest.approx(want[k], rel=1e-12), k
