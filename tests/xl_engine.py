@@ -223,6 +223,7 @@ def _compute_model(path: Path) -> CellValues:
                 out[(sheet, cell)] = _from_engine(grid[r, c])
     return out
 
+
 # ------------------------------------------------------------------ lean evaluation
 # The ``formulas`` model parses and compiles every cell's formula on its own and links all
 # of them into one dispatcher: about 1 s of CPU a journal row, most of the suite's time. A
@@ -242,6 +243,8 @@ def _own_position(formula: str, ref: str) -> str:
     """``formula`` with ROW() / COLUMN() (outside string literals) reading ``ref``."""
     return _HOST_POSITION.sub(
         lambda m: m.group(0) if m.group(1) is None else f"{m.group(1)}({ref})", formula)
+
+
 # An A1 reference outside a string literal: the split keeps string literals in the text
 # pieces (first alternative, not captured) and captures references (second alternative).
 _REFERENCE = re.compile(
@@ -262,11 +265,11 @@ def _split_references(formula: str) -> tuple[list[str], list[str]]:
     return texts, refs
 
 
-_RUNNERS: dict[Any, Callable[..., Any]] = {}  # a compiled formula -> how it is run
-
 # Compiled formulas by shape, kept for the worker's life: the same templates are computed
-# by many tests. Keyed by the functions registered (a compiled formula holds them).
-_COMPILED: dict[tuple[tuple[str, int], ...], dict[str, tuple[Any, list[str]]]] = {}
+# by many tests. Keyed by the functions registered (a compiled formula holds them); each
+# entry: the compiled cell, how it is run and its operands' names.
+_COMPILED: dict[tuple[tuple[str, int], ...],
+                dict[str, tuple[Any, Callable[..., Any], list[str]]]] = {}
 _LARGEST_RANGE = 100_000  # cells; whole-column references are left to the model
 
 _Cell = tuple[str, int, int]  # (SHEET in upper case, row, column number)
@@ -348,9 +351,9 @@ class _Formula:
     """One formula cell (or array formula): where it writes, and for each input of its
     compiled function the range this cell reads there (``None``: the compiled default)."""
 
-    def __init__(self, pipe: Any, inputs: list[tuple[Any, str | None]],
+    def __init__(self, run: Callable[..., Any], inputs: list[tuple[Any, str | None]],
                  output: dict[str, Any]) -> None:
-        self.pipe, self.inputs, self.output = pipe, inputs, output
+        self.run, self.inputs, self.output = run, inputs, output
 
 
 class _Book:
@@ -419,7 +422,6 @@ class _Book:
     def formula(self, key: _Cell) -> _Formula:
         """Compile the cell's formula, or reuse the compilation of the same formula at
         another place (the same text once references are made relative to their cell)."""
-        from formulas.cell import Cell
         from formulas.ranges import Ranges
         from openpyxl.utils.cell import range_boundaries
 
@@ -433,12 +435,12 @@ class _Book:
                           "\0".join(relative)))
         compiled = _COMPILED.setdefault(self.functions, {})
         if shape not in compiled:
-            compiled[shape] = (Cell(ref, text, context=ctx).compile(context=ctx), operands)
-        cell, first = compiled[shape]
+            compiled[shape] = (*_compile(ref, text, ctx), operands)
+        cell, run, first = compiled[shape]
         rename: dict[str, str] = {}
         for theirs, mine in zip(first, operands, strict=True):
             if rename.setdefault(theirs, mine) != mine:  # e.g. A1 and $A$1 in one formula
-                cell = Cell(ref, text, context=ctx).compile(context=ctx)
+                cell, run = _compile(ref, text, ctx)
                 rename = {o: o for o in operands}
                 break
         inputs: list[tuple[Any, str | None]] = []
@@ -449,10 +451,15 @@ class _Book:
                 inputs.append((default, rename[default.ranges[0]["name"]]))
             else:
                 raise _Unhandled(f"an input of {text} that is not one of its references")
-        pipe = cell.func.func
-        if pipe not in _RUNNERS:
-            _RUNNERS[pipe] = _straight_line(pipe) or pipe
-        return _Formula(_RUNNERS[pipe], inputs, Ranges.get_range(ref, ctx))
+        return _Formula(run, inputs, Ranges.get_range(ref, ctx))
+
+
+def _compile(ref: str, text: str, ctx: dict[str, Any]) -> tuple[Any, Callable[..., Any]]:
+    """The engine's compiled cell for ``text`` at ``ref``, and how to run it."""
+    from formulas.cell import Cell
+
+    cell = Cell(ref, text, context=ctx).compile(context=ctx)
+    return cell, _straight_line(cell.func.func) or cell.func.func
 
 
 def _evaluation_order(book: _Book, formulas: dict[_Cell, _Formula]) -> list[_Cell]:
@@ -511,7 +518,7 @@ def _compute_lean(path: Path, functions: tuple[tuple[str, int], ...]) -> CellVal
                             dtype=object).reshape(int(rng["r2"]) - int(rng["r1"]) + 1, -1)
             args.append(Ranges().set_value(rng, grid))
         try:
-            result = f.pipe(*args)
+            result = f.run(*args)
         except NotImplementedError:  # as formulas.cell.CellWrapper answers it
             result = Error.errors["#NAME?"]
         except sh.DispatcherError as ex:
