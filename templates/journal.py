@@ -1066,11 +1066,14 @@ def _rules_sheet(wb: Workbook, rule_values: Mapping[str, Any]) -> None:
                                                                       len(RULE_ROWS) + 3))
     mk = CellMaker(ws)
     ws.append(header_cells(mk, sheet, ["(helper) value as read"]))
-    for key, fmt, meaning in RULE_ROWS:
+    heights = text_heights(sheet, [{"meaning": meaning} for *_, meaning in RULE_ROWS])
+    for i, (key, fmt, meaning) in enumerate(RULE_ROWS):
         b = f"B{rule_row(key)}"
         read = rate_value(b) if key in _rate_rules() else f'IF({b}="","",{b})'
-        ws.append([mk.cell(key), mk.text(rule_values.get(key), fmt), mk.cell(meaning),
-                   mk.cell("=" + read, fmt)])
+        if i in heights:  # before the row is written: the sheet is write-only
+            ws.row_dimensions[rule_row(key)].height = heights[i]
+        ws.append([mk.cell(key), mk.text(rule_values.get(key), fmt),
+                   mk.cell(meaning, align=WRAP), mk.cell("=" + read, fmt)])
     ws.append([])
     ws.append([mk.cell("Write these before opening a position; leave a value blank for no "
                        "such rule. PnL thresholds are fractions of the initial margin.")])

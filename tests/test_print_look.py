@@ -97,6 +97,28 @@ def test_rule_break_text_wraps_in_a_row_tall_enough(built):
     assert tall >= 3
 
 
+def test_rule_meanings_wrap_in_rows_tall_enough(built):
+    """The Rules sheet's "What it means" texts wrap in their column and each row is tall
+    enough (the probability rule's ran past the printed page)."""
+    from leverage_templates._book import LINE_HEIGHT, wrapped_lines
+
+    sheet = L.JOURNAL_RULES
+    ws = openpyxl.load_workbook(built)[sheet.title]
+    meaning = next(c for c in sheet.columns if c.key == "meaning")
+    assert L.wraps(meaning)
+    tall = 0
+    for r in range(L.FIRST_DATA_ROW, ws.max_row + 1):
+        cell = ws.cell(row=r, column=sheet.index("meaning") + 1)
+        if ws.cell(row=r, column=1).value is None or cell.value is None:
+            continue  # the blank row and the note under the rules
+        assert cell.alignment.wrap_text, cell.coordinate
+        lines = wrapped_lines(str(cell.value), meaning.width)
+        if lines > 1:
+            tall += 1
+            assert (ws.row_dimensions[r].height or 0) >= lines * LINE_HEIGHT, cell.value
+    assert tall >= 1
+
+
 def _wrapped_rows(path: Path) -> dict[int, int]:
     """Row -> lines its longest wrapped text needs at the file's own column widths, for each
     Events row with a text in a wrapped column; and asserts the sync's (computed) wrapped
